@@ -1,0 +1,254 @@
+"""The model config: one pydantic model per described model, read by CDK, the handlers and the local plane.
+
+Each model lives in its own YAML file under `models/`. A deployment is every file there. A file that does
+not validate raises `ConfigError`, whose message names the file, the field and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+MODEL_NAME_PATTERN = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+class Strict(BaseModel):
+    """Base for config sections: unknown keys are errors, so a typo never becomes a silent default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnType(StrEnum):
+    INTEGER = "integer"
+    FLOAT = "float"
+    STRING = "string"
+    CATEGORY = "category"
+    BOOLEAN = "boolean"
+
+
+class Column(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=128)]
+    type: ColumnType
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    categories: list[str] | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _rules_fit_type(self) -> Column:
+        numeric = self.type in (ColumnType.INTEGER, ColumnType.FLOAT)
+        if (self.min is not None or self.max is not None) and not numeric:
+            raise ValueError(f"min/max apply to integer and float columns, not {self.type.value}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.type is ColumnType.CATEGORY and not self.categories:
+            raise ValueError("a category column needs a non-empty 'categories' list")
+        if self.categories is not None and self.type is not ColumnType.CATEGORY:
+            raise ValueError(f"'categories' applies to category columns, not {self.type.value}")
+        return self
+
+
+class DataSchema(Strict):
+    columns: Annotated[list[Column], Field(min_length=2)]
+    target: str
+    min_rows: Annotated[int, Field(ge=1)] = 100
+    max_file_mb: Annotated[float, Field(gt=0, le=10_240)] = 512.0
+    # Share of nulls tolerated in a nullable column before the file is rejected as a "NaN flood".
+    max_null_fraction: Annotated[float, Field(ge=0, le=1)] = 0.2
+
+    @model_validator(mode="after")
+    def _target_is_a_column(self) -> DataSchema:
+        names = [c.name for c in self.columns]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate column names: {', '.join(duplicates)}")
+        if self.target not in names:
+            raise ValueError(f"target '{self.target}' is not one of the columns ({', '.join(names)})")
+        return self
+
+    @property
+    def features(self) -> list[Column]:
+        return [c for c in self.columns if c.name != self.target]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    def fingerprint(self) -> str:
+        """Stable hash of what a file must look like (names, types, order); changes when the schema does."""
+        shape = [[c.name, c.type.value] for c in self.columns] + [["__target__", self.target]]
+        return hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:16]
+
+
+HyperparameterValue = str | int | float | bool
+
+
+class TrainerConfig(Strict):
+    framework: Literal["xgboost"] = "xgboost"
+    objective: Literal["binary:logistic", "reg:squarederror", "multi:softprob"] = "binary:logistic"
+    hyperparameters: dict[str, HyperparameterValue] = Field(default_factory=dict)
+    instance_type: str = "ml.m5.xlarge"
+    instance_count: Annotated[int, Field(ge=1, le=20)] = 1
+    use_spot: bool = True
+    max_runtime_s: Annotated[int, Field(ge=60, le=432_000)] = 3_600
+    max_wait_s: Annotated[int, Field(ge=60, le=432_000)] = 7_200
+    validation_fraction: Annotated[float, Field(gt=0, lt=0.9)] = 0.2
+    seed: int = 42
+
+    @field_validator("instance_type")
+    @classmethod
+    def _sagemaker_instance(cls, value: str) -> str:
+        if not re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", value):
+            raise ValueError(f"'{value}' is not a SageMaker instance type (like ml.m5.xlarge or ml.g5.xlarge)")
+        return value
+
+    @model_validator(mode="after")
+    def _wait_covers_runtime(self) -> TrainerConfig:
+        # SageMaker rejects MaxWaitTimeInSeconds < MaxRuntimeInSeconds for managed spot training.
+        if self.use_spot and self.max_wait_s < self.max_runtime_s:
+            raise ValueError(f"max_wait_s ({self.max_wait_s}) must be >= max_runtime_s ({self.max_runtime_s})")
+        return self
+
+    @property
+    def uses_gpu(self) -> bool:
+        return self.instance_type.split(".")[1].startswith(("g", "p"))
+
+
+class GateConfig(Strict):
+    metric: str = "auc"
+    # Absolute floors a candidate must reach, metric name -> minimum.
+    thresholds: dict[str, float] = Field(default_factory=lambda: {"auc": 0.7})
+    # Largest drop of `metric` tolerated against the current approved champion.
+    max_regression: Annotated[float, Field(ge=0)] = 0.01
+    # Largest gap of `metric` between the best and worst slice of each `slice_by` column.
+    max_slice_gap: Annotated[float, Field(ge=0)] = 0.15
+    slice_by: list[str] = Field(default_factory=list)
+    approval: Literal["auto", "manual"] = "manual"
+
+
+class RolloutConfig(Strict):
+    strategy: Literal["canary", "linear", "all_at_once"] = "canary"
+    canary_percent: Annotated[int, Field(ge=1, le=50)] = 10
+    linear_step_percent: Annotated[int, Field(ge=5, le=50)] = 25
+    wait_interval_s: Annotated[int, Field(ge=0, le=3_600)] = 300
+    bake_s: Annotated[int, Field(ge=0, le=3_600)] = 600
+    instance_type: str = "ml.m5.large"
+    instance_count: Annotated[int, Field(ge=1, le=20)] = 1
+    max_5xx_rate: Annotated[float, Field(ge=0, le=1)] = 0.01
+    max_p99_latency_ms: Annotated[float, Field(gt=0)] = 200.0
+
+
+class MonitoringConfig(Strict):
+    schedule: str = "rate(1 hour)"
+    psi_threshold: Annotated[float, Field(gt=0)] = 0.2
+    ks_pvalue: Annotated[float, Field(gt=0, lt=1)] = 0.01
+    min_rows: Annotated[int, Field(ge=1)] = 200
+    cooldown_minutes: Annotated[int, Field(ge=0)] = 360
+    max_retrains_per_day: Annotated[int, Field(ge=0)] = 2
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_expression(cls, value: str) -> str:
+        if not re.fullmatch(r"rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\)", value):
+            raise ValueError(f"'{value}' is not an EventBridge schedule expression (rate(1 hour), cron(...))")
+        return value
+
+
+class ModelConfig(Strict):
+    name: Annotated[str, Field(pattern=MODEL_NAME_PATTERN)]
+    description: str = ""
+    data: DataSchema = Field(alias="schema")
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _slices_are_columns(self) -> ModelConfig:
+        names = {c.name for c in self.data.columns}
+        unknown = [s for s in self.gate.slice_by if s not in names]
+        if unknown:
+            raise ValueError(f"gate.slice_by names unknown columns: {', '.join(unknown)}")
+        return self
+
+    # S3 layout under the data bucket, one prefix tree per model.
+    @property
+    def incoming_prefix(self) -> str:
+        return f"{self.name}/incoming/"
+
+    @property
+    def quarantine_prefix(self) -> str:
+        return f"{self.name}/quarantine/"
+
+    @property
+    def datasets_prefix(self) -> str:
+        return f"{self.name}/datasets/"
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message names the file, the field and the problem."""
+
+    def __init__(self, path: Path | str, problems: list[str]) -> None:
+        self.path = str(path)
+        self.problems = problems
+        listed = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid model config {self.path}:\n{listed}")
+
+
+def _describe(error: Any) -> str:
+    field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown field (check the spelling)"
+    return f"{field}: {message}"
+
+
+def parse_model(raw: Any, source: Path | str) -> ModelConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(source, [f"(top level): expected a mapping, got {type(raw).__name__}"])
+    try:
+        return ModelConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(source, [_describe(e) for e in exc.errors()]) from None
+
+
+def load_model_file(path: Path) -> ModelConfig:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, [f"(file): not valid YAML: {exc}"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, [f"(file): cannot read: {exc}"]) from None
+    model = parse_model(raw, path)
+    if model.name != path.stem:
+        raise ConfigError(path, [f"name: '{model.name}' must match the file name '{path.stem}'"])
+    return model
+
+
+def load_models(directory: Path | None = None) -> list[ModelConfig]:
+    """Every model of a deployment: one `<name>.yaml` per model in `directory` (default: the repo's models/)."""
+    directory = directory or DEFAULT_MODELS_DIR
+    files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    if not files:
+        raise ConfigError(directory, ["(directory): no <model>.yaml files found"])
+    return [load_model_file(f) for f in files]
+
+
+def models_document(models: list[ModelConfig]) -> str:
+    """The validated configs as one JSON document, shipped inside each Lambda asset (no YAML parser there)."""
+    return json.dumps({"models": [m.model_dump(mode="json", by_alias=True) for m in models]}, indent=1)
+
+
+def parse_models_document(text: str) -> dict[str, ModelConfig]:
+    raw = json.loads(text)
+    return {m["name"]: parse_model(m, "models.json") for m in raw["models"]}

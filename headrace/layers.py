@@ -1,0 +1,24 @@
+"""AWS-managed Lambda layers, pinned in this one place; the versions match pyproject.toml's pins.
+
+Both publishers keep the layer ARN of each release in a public SSM parameter, so a pin is a library
+version rather than a per-region layer number (which differs from region to region).
+"""
+
+from __future__ import annotations
+
+LAMBDA_PYTHON_RUNTIME = "python3.12"
+LAMBDA_ARCHITECTURE = "x86_64"
+
+# pyproject: aws-lambda-powertools[parser]==3.37.0
+POWERTOOLS_VERSION = "3.37.0"
+POWERTOOLS_LAYER_PARAMETER = (
+    f"/aws/service/powertools/python/{LAMBDA_ARCHITECTURE}/{LAMBDA_PYTHON_RUNTIME}/{POWERTOOLS_VERSION}"
+)
+
+# AWS SDK for pandas 3.x ships pandas 2.x, numpy 2.x and pyarrow; pyproject pins pandas 2.3.3 to that line.
+AWS_SDK_PANDAS_VERSION = "3.14.0"
+
+
+def aws_sdk_pandas_layer_parameter(region: str) -> str:
+    runtime = LAMBDA_PYTHON_RUNTIME.removeprefix("python")
+    return f"/aws/service/aws-sdk-pandas/{AWS_SDK_PANDAS_VERSION}/{region}/py{runtime}/{LAMBDA_ARCHITECTURE}/layer-arn"
