@@ -49,6 +49,10 @@ class Names:
     def training_state_machine(self, model: str) -> str:
         return f"{self.prefix}-{model}-training"
 
+    def endpoint(self, model: str) -> str:
+        """The model's SageMaker endpoint; versions roll out behind this one name."""
+        return f"{self.prefix}-{model}"
+
     @property
     def event_source(self) -> str:
         """`source` of the events Headrace itself puts on the default bus."""

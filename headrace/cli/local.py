@@ -1,0 +1,90 @@
+"""`headrace local ...`: run the whole AWS side of Headrace on this machine."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from headrace.local.control import PlaneError, start_detached, stop_detached
+from headrace.local.plane import DEFAULT_WORK_DIR, LocalPlane, PlaneInfo, read_info
+from headrace.local.provision import ProvisionError
+
+from .output import EXIT_UNREACHABLE, console, fail
+
+app = typer.Typer(help="Run the local plane: moto's AWS on 127.0.0.1 plus Headrace's compute.", no_args_is_help=True)
+
+WorkDir = Annotated[Path, typer.Option(help="Where the running plane keeps its runtime files.")]
+
+
+def _export_lines(info: PlaneInfo) -> str:
+    return "\n".join(f"export {key}={value}" for key, value in info.environment().items())
+
+
+@app.command()
+def up(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one).")] = 0,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Keep AWS state here across down/up (default: state is discarded).")
+    ] = None,
+    detach: Annotated[bool, typer.Option("--detach", help="Run in the background; stop with `local down`.")] = False,
+    stage: Annotated[str, typer.Option(help="Deployment stage to provision.")] = "dev",
+    models_dir: Annotated[Path | None, typer.Option(help="Model configs (default: the repo's models/).")] = None,
+    work_dir: WorkDir = DEFAULT_WORK_DIR,
+) -> None:
+    """Start the local plane and provision it from `cdk synth`.
+
+    Example: headrace local up --detach --state-dir .headrace/state && eval "$(headrace local env)"
+    """
+    try:
+        if detach:
+            with console.status("starting the local plane (synth + provision)…"):
+                info = start_detached(port, stage, work_dir, state_dir, models_dir)
+            console.print(f"[green]local plane running[/] on {info.endpoint} (pid {info.pid})")
+            console.print(_export_lines(info), highlight=False)
+            return
+        running = read_info(work_dir)
+        if running:
+            fail(f"a local plane is already running on {running.endpoint}", "stop it with `headrace local down`")
+        plane = LocalPlane(port, stage, work_dir, state_dir, models_dir, progress=lambda m: console.print(f"  {m}"))
+        info = plane.start()
+    except (PlaneError, ProvisionError, ValueError) as exc:
+        fail(str(exc))
+    console.print(f"[green]local plane running[/] on {info.endpoint} — Ctrl-C stops it")
+    console.print(_export_lines(info), highlight=False)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    plane.stop()
+    console.print("stopped")
+
+
+@app.command()
+def down(work_dir: WorkDir = DEFAULT_WORK_DIR) -> None:
+    """Stop the running local plane (its state is saved first if it was started with --state-dir)."""
+    try:
+        info = stop_detached(work_dir)
+    except PlaneError as exc:
+        fail(str(exc))
+    if info is None:
+        console.print("no local plane is running")
+        return
+    console.print(f"stopped the local plane on {info.endpoint}")
+
+
+@app.command()
+def env(work_dir: WorkDir = DEFAULT_WORK_DIR) -> None:
+    """Print the `export` lines that point boto3 and the AWS CLI at the local plane.
+
+    Example: eval "$(headrace local env)" && aws s3 ls
+    """
+    info = read_info(work_dir)
+    if info is None:
+        fail("no local plane is running", "start one with `headrace local up --detach`", EXIT_UNREACHABLE)
+    typer.echo(_export_lines(info))

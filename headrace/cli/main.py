@@ -1,0 +1,155 @@
+"""`headrace`: the command line of the pipeline. Every command works against AWS or the local plane."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from headrace import __version__
+from headrace.config import ConfigError, load_models
+from headrace.datagen import generate
+from headrace.deployment import DeploymentInfo, DeploymentNotFound, describe
+from headrace.status import collect
+
+from . import local
+from .output import EXIT_UNREACHABLE, console, fail, print_json, table
+from .target import Target, resolve
+
+app = typer.Typer(
+    help="Headrace: serverless MLOps on AWS — and the same loop offline on this machine.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(local.app, name="local")
+config_app = typer.Typer(help="Check model configs.", no_args_is_help=True)
+data_app = typer.Typer(help="Example data for a model.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(data_app, name="data")
+
+Stage = Annotated[str | None, typer.Option(help="Deployment stage (default: the local plane's, else dev).")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
+ModelsDir = Annotated[Path | None, typer.Option(help="Model configs directory (default: the repo's models/).")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"headrace {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")] = False,
+) -> None:
+    """Headrace: serverless MLOps on AWS — and the same loop offline on this machine."""
+
+
+def _deployment(target: Target) -> DeploymentInfo:
+    try:
+        return describe(target.client("cloudformation"), target.names, target.models)
+    except DeploymentNotFound as exc:
+        fail(str(exc), code=EXIT_UNREACHABLE)
+    except (BotoCoreError, ClientError) as exc:
+        fail(f"cannot reach AWS: {exc}", "start the local plane (`headrace local up --detach`) or set credentials",
+             EXIT_UNREACHABLE)
+
+
+@app.command()
+def info(stage: Stage = None, json: Json = False, models_dir: ModelsDir = None) -> None:
+    """What a script needs per model: bucket and prefixes, schema, state machine ARNs, endpoint name.
+
+    Example: headrace info --json | jq -r '.models[0].data_bucket'
+    """
+    deployment = _deployment(resolve(stage, models_dir))
+    if json:
+        print_json(deployment)
+        return
+    console.print(f"stage [bold]{deployment.stage}[/] · data bucket [bold]{deployment.data_bucket}[/]")
+    rows = [
+        (m.name, f"s3://{m.data_bucket}/{m.incoming_prefix}", m.schema_.target, len(m.schema_.columns),
+         m.training_state_machine_arn.rsplit(":", 1)[-1], m.endpoint_name)
+        for m in deployment.models
+    ]
+    console.print(table("models", ["model", "drop files into", "target", "columns", "training", "endpoint"], rows))
+
+
+@app.command()
+def status(stage: Stage = None, json: Json = False, models_dir: ModelsDir = None) -> None:
+    """Datasets accepted, files quarantined (with their reasons) and training executions.
+
+    Example: headrace status --json
+    """
+    target = resolve(stage, models_dir)
+    deployment = _deployment(target)
+    report = collect(target.client("dynamodb"), target.client("stepfunctions"), deployment)
+    if json:
+        print_json(report)
+        return
+    console.print(table(
+        "datasets", ["model", "sha256", "rows", "key", "received"],
+        [(d.model, d.sha256[:12], d.rows, d.key, d.received_at) for d in report.datasets],
+    ))
+    console.print(table(
+        "quarantined", ["model", "file", "rules", "quarantined as"],
+        [(q.model, q.key, ", ".join(q.rules), q.quarantine_key) for q in report.quarantined],
+    ))
+    console.print(table(
+        "executions", ["model", "name", "status", "started"],
+        [(e.model, e.name, e.status, e.started_at.strftime("%Y-%m-%d %H:%M:%S")) for e in report.executions],
+    ))
+
+
+@config_app.command("check")
+def config_check(models_dir: ModelsDir = None) -> None:
+    """Validate every model config; exits 2 naming the file, field and problem.
+
+    Example: headrace config check --models-dir models/
+    """
+    try:
+        models = load_models(models_dir)
+    except ConfigError as exc:
+        fail(str(exc))
+    for model in models:
+        console.print(f"[green]ok[/] {model.name}: {len(model.data.columns)} columns, target {model.data.target}")
+
+
+@data_app.command("generate")
+def data_generate(
+    model: Annotated[str, typer.Argument(help="Model name (a file in models/).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (.csv or .parquet).")],
+    rows: Annotated[int, typer.Option(min=1, help="Number of rows.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 7,
+    drift: Annotated[float, typer.Option(min=0.0, max=1.0, help="0 = training distribution, 1 = strongly drifted.")]
+    = 0.0,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Write seeded synthetic data for a model, optionally drifted.
+
+    Example: headrace data generate churn --rows 100000 --out churn.csv
+    """
+    config = resolve(None, models_dir).model(model)
+    frame = generate(config, rows, seed=seed, drift=drift)
+    if out.suffix == ".parquet":
+        frame.to_parquet(out, index=False)
+    elif out.suffix == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        fail(f"cannot write '{out.suffix}' files", "use a .csv or .parquet file name")
+    console.print(f"wrote {rows:,} rows of {model} to {out}")
+
+
+@app.command()
+def demo(
+    rows: Annotated[int, typer.Option(min=1, help="Rows in the example dataset.")] = 20_000,
+    keep: Annotated[bool, typer.Option("--keep", help="Leave the local plane running afterwards.")] = False,
+) -> None:
+    """Run the loop on the local plane with a live display: plane up → data → ingest → training run.
+
+    Example: make demo
+    """
+    from .demo import run_demo
+
+    raise typer.Exit(run_demo(rows=rows, keep=keep))

@@ -1,0 +1,52 @@
+"""Which AWS the CLI talks to: AWS_ENDPOINT_URL if set, else a running local plane, else your AWS account."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+
+from headrace.config import ConfigError, ModelConfig, load_models
+from headrace.local.aws import Clients
+from headrace.local.plane import DEFAULT_WORK_DIR, read_info
+from headrace.naming import DEFAULT_STAGE, Names
+
+from .output import fail
+
+
+@dataclass
+class Target:
+    stage: str
+    endpoint: str | None
+    models: list[ModelConfig]
+
+    @property
+    def names(self) -> Names:
+        return Names(self.stage)
+
+    def client(self, service: str) -> Any:
+        if self.endpoint and urlparse(self.endpoint).hostname in ("127.0.0.1", "localhost"):
+            return Clients(self.endpoint).client(service)
+        return boto3.client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
+
+    def model(self, name: str) -> ModelConfig:
+        for model in self.models:
+            if model.name == name:
+                return model
+        fail(f"no model named '{name}'", f"known models: {', '.join(m.name for m in self.models)}")
+
+
+def resolve(stage: str | None = None, models_dir: Path | None = None, work_dir: Path = DEFAULT_WORK_DIR) -> Target:
+    try:
+        models = load_models(models_dir)
+    except ConfigError as exc:
+        fail(str(exc), "fix the field named above; every key is documented in headrace/config.py")
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    plane = read_info(work_dir)
+    if not endpoint and plane:
+        endpoint = plane.endpoint
+    return Target(stage=stage or (plane.stage if plane else DEFAULT_STAGE), endpoint=endpoint, models=models)

@@ -1,0 +1,94 @@
+"""What a deployment is made of, read from its stacks' outputs: the one place callers learn resource names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+
+from headrace.config import ModelConfig
+from headrace.naming import Names, Outputs
+
+
+class DeploymentNotFound(RuntimeError):
+    pass
+
+
+class ColumnInfo(BaseModel):
+    name: str
+    type: str
+    nullable: bool
+
+
+class SchemaInfo(BaseModel):
+    columns: list[ColumnInfo]
+    target: str
+    fingerprint: str
+
+
+class ModelInfo(BaseModel):
+    name: str
+    data_bucket: str
+    incoming_prefix: str
+    quarantine_prefix: str
+    datasets_prefix: str
+    schema_: SchemaInfo = Field(alias="schema")
+    training_state_machine_arn: str
+    endpoint_name: str
+
+    model_config = {"populate_by_name": True}
+
+
+class DeploymentInfo(BaseModel):
+    stage: str
+    data_bucket: str
+    ledger_table: str
+    ingest_function: str
+    models: list[ModelInfo]
+
+    def model(self, name: str) -> ModelInfo:
+        for model in self.models:
+            if model.name == name:
+                return model
+        known = ", ".join(m.name for m in self.models) or "none"
+        raise KeyError(f"no model named '{name}' in stage {self.stage} (known: {known})")
+
+
+def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as exc:
+        raise DeploymentNotFound(
+            f"stack {stack_name} not found: deploy it (`cdk deploy`) or start the local plane (`headrace local up`)"
+        ) from exc
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+
+def describe(cloudformation: Any, names: Names, models: list[ModelConfig]) -> DeploymentInfo:
+    data = stack_outputs(cloudformation, names.data_stack)
+    pipeline = stack_outputs(cloudformation, names.pipeline_stack)
+    bucket = data[Outputs.DATA_BUCKET]
+    return DeploymentInfo(
+        stage=names.stage,
+        data_bucket=bucket,
+        ledger_table=data[Outputs.LEDGER_TABLE],
+        ingest_function=pipeline[Outputs.INGEST_FUNCTION],
+        models=[
+            ModelInfo(
+                name=m.name,
+                data_bucket=bucket,
+                incoming_prefix=m.incoming_prefix,
+                quarantine_prefix=m.quarantine_prefix,
+                datasets_prefix=m.datasets_prefix,
+                schema=SchemaInfo(
+                    columns=[ColumnInfo(name=c.name, type=c.type.value, nullable=c.nullable) for c in m.data.columns],
+                    target=m.data.target,
+                    fingerprint=m.data.fingerprint(),
+                ),
+                training_state_machine_arn=pipeline[Outputs.training_state_machine(m.name)],
+                endpoint_name=names.endpoint(m.name),
+            )
+            for m in models
+        ],
+    )

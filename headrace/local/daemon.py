@@ -1,0 +1,57 @@
+"""Entry point of a local plane running on its own: `python -m headrace.local.daemon --port N ...`.
+
+`headrace local up --detach` starts it in a new session; SIGTERM (`headrace local down`) stops it cleanly,
+saving state first when a state directory was given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from headrace.local.plane import LocalPlane
+from headrace.local.provision import ProvisionError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m headrace.local.daemon")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--stage", default="dev")
+    parser.add_argument("--work-dir", type=Path, required=True)
+    parser.add_argument("--state-dir", type=Path)
+    parser.add_argument("--models-dir", type=Path)
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    plane = LocalPlane(
+        port=args.port,
+        stage=args.stage,
+        work_dir=args.work_dir,
+        state_dir=args.state_dir,
+        models_dir=args.models_dir,
+        progress=lambda message: print(message, flush=True),
+    )
+    try:
+        info = plane.start()
+    except (ProvisionError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        plane.stop()
+        return 2
+    print(f"ready on {info.endpoint}", flush=True)
+    stop.wait()
+    plane.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

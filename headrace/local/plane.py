@@ -1,0 +1,140 @@
+"""The local plane: moto's server on 127.0.0.1 plus the compute moto lacks, provisioned from `cdk synth`.
+
+`LocalPlane.start()` brings it up in this process; `headrace local up` runs it in the foreground or as a
+detached daemon (`python -m headrace.local.daemon`) and records where it listens in `plane.json`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from pydantic import BaseModel
+
+from headrace.local import snapshot
+from headrace.local.aws import LOCAL_ACCOUNT, LOCAL_REGION, Clients, local_environment
+from headrace.naming import DEFAULT_STAGE, Names
+
+RUNTIME_FILE = "plane.json"
+DEFAULT_WORK_DIR = Path(".headrace")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class PlaneInfo(BaseModel):
+    """What a running plane publishes in `<work dir>/plane.json` for the CLI and other processes."""
+
+    pid: int
+    port: int
+    endpoint: str
+    region: str = LOCAL_REGION
+    account: str = LOCAL_ACCOUNT
+    stage: str = DEFAULT_STAGE
+    state_dir: str | None = None
+    outputs: dict[str, dict[str, str]] = {}
+    started_at: float = 0.0
+
+    def environment(self) -> dict[str, str]:
+        return local_environment(self.endpoint, self.region)
+
+
+def read_info(work_dir: Path = DEFAULT_WORK_DIR) -> PlaneInfo | None:
+    path = work_dir / RUNTIME_FILE
+    if not path.exists():
+        return None
+    info = PlaneInfo.model_validate_json(path.read_text())
+    try:
+        os.kill(info.pid, 0)
+    except ProcessLookupError:
+        return None  # a plane that died without cleaning up
+    return info
+
+
+@dataclass
+class LocalPlane:
+    port: int = 0
+    stage: str = DEFAULT_STAGE
+    work_dir: Path = DEFAULT_WORK_DIR
+    state_dir: Path | None = None
+    models_dir: Path | None = None
+    progress: Callable[[str], None] = lambda _: None
+    info: PlaneInfo | None = None
+    _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+    def start(self) -> PlaneInfo:
+        # Imported here: moto and the seams load only in the process that runs the plane.
+        from moto.server import ThreadedMotoServer
+
+        from headrace.local.lambda_runtime import HandlerRuntime
+        from headrace.local.provision import Provisioner, synthesize
+        from headrace.local.seams import EventDelivery, installed
+
+        Names(self.stage)  # validates the stage name before anything starts
+        self.port = self.port or free_port()
+        endpoint = f"http://127.0.0.1:{self.port}"
+        # moto's ASL interpreter calls its own services at localhost:$MOTO_PORT (default 5000).
+        os.environ["MOTO_PORT"] = str(self.port)
+        os.environ.update(local_environment(endpoint))
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+
+        self.progress("synthesizing the CDK app")
+        outdir = synthesize(self.work_dir / "cdk.out", self.stage, self.models_dir)
+
+        if self.state_dir and snapshot.restore(self.state_dir):
+            self.progress(f"restored state from {self.state_dir}")
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        server.start()
+        self._stack.callback(server.stop)
+        requests.post(
+            f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
+        ).raise_for_status()
+
+        runtime = HandlerRuntime(self.work_dir / "lambda", local_environment(endpoint))
+        delivery = EventDelivery(runtime)
+        delivery.start()
+        self._stack.callback(delivery.stop)
+        self._stack.enter_context(installed(runtime, delivery))
+        self.delivery = delivery
+
+        self.progress("provisioning stacks from the synthesized templates")
+        outputs = Provisioner(Clients(endpoint), self.progress).deploy(outdir)
+        self.info = PlaneInfo(
+            pid=os.getpid(),
+            port=self.port,
+            endpoint=endpoint,
+            stage=self.stage,
+            state_dir=str(self.state_dir) if self.state_dir else None,
+            outputs=outputs,
+            started_at=time.time(),
+        )
+        runtime_file = self.work_dir / RUNTIME_FILE
+        runtime_file.write_text(self.info.model_dump_json(indent=1))
+        self._stack.callback(runtime_file.unlink, missing_ok=True)
+        return self.info
+
+    def stop(self) -> None:
+        if self.state_dir and self.info:
+            self.delivery.wait_idle(timeout_s=10)
+            skipped = snapshot.save(self.state_dir)
+            self.progress(f"state saved to {self.state_dir}" + (f" (not saved: {skipped})" if skipped else ""))
+        self._stack.close()
+        self.info = None
+
+    def outputs(self) -> dict[str, Any]:
+        return self.info.outputs if self.info else {}
+
+    def write_info(self) -> None:
+        if self.info:
+            (self.work_dir / RUNTIME_FILE).write_text(json.dumps(self.info.model_dump(), indent=1))

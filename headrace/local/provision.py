@@ -1,0 +1,251 @@
+"""Provision the local plane from the cloud assembly that `cdk synth` produces: no second description.
+
+moto's CloudFormation creates the stacks (S3, KMS, DynamoDB, IAM, Lambda, Step Functions, Events) once the
+CDK bootstrap parameter and the assets bucket exist. What it cannot do is done here, from the template:
+- `Custom::S3BucketNotifications` would wait forever for a handler that runs in Docker: it is taken out of
+  the template and its NotificationConfiguration applied with the S3 API after the stack is created.
+- AWS-owned SSM parameters that the template reads (bootstrap version, managed layer ARNs) are published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from headrace.local.aws import Clients
+
+REPO = Path(__file__).resolve().parents[2]
+BOOTSTRAP_QUALIFIER = "hnb659fds"
+BOOTSTRAP_VERSION_PARAMETER = f"/cdk-bootstrap/{BOOTSTRAP_QUALIFIER}/version"
+# Any version >= 6 satisfies the CheckBootstrapVersion rule of CDK 2 templates.
+BOOTSTRAP_VERSION = "30"
+DEFERRED_RESOURCE_TYPES = {"Custom::S3BucketNotifications"}
+STACK_TIMEOUT_S = 120
+
+
+class ProvisionError(RuntimeError):
+    pass
+
+
+@dataclass
+class StackArtifact:
+    name: str
+    template_file: Path
+    asset_manifest: Path | None
+    dependencies: list[str] = field(default_factory=list)
+
+
+def synthesize(outdir: Path, stage: str, models_dir: Path | None = None) -> Path:
+    """Run the real CDK app (`app.py`) offline into `outdir`; a bad model config fails here, by name."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "CDK_OUTDIR": str(outdir),
+        "CDK_CONTEXT_JSON": json.dumps({"stage": stage}),
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    if models_dir is not None:
+        env["HEADRACE_MODELS_DIR"] = str(models_dir)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "app.py")], env=env, cwd=REPO, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise ProvisionError(f"cdk synth failed:\n{done.stderr.strip() or done.stdout.strip()}")
+    return outdir
+
+
+def read_assembly(outdir: Path) -> list[StackArtifact]:
+    """The assembly's stacks in dependency order."""
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    artifacts = manifest["artifacts"]
+    stacks: dict[str, StackArtifact] = {}
+    for name, artifact in artifacts.items():
+        if artifact["type"] != "aws:cloudformation:stack":
+            continue
+        asset_manifests = [
+            outdir / artifacts[dep]["properties"]["file"]
+            for dep in artifact.get("dependencies", [])
+            if artifacts.get(dep, {}).get("type") == "cdk:asset-manifest"
+        ]
+        stacks[name] = StackArtifact(
+            name=artifact["properties"].get("stackName", name),
+            template_file=outdir / artifact["properties"]["templateFile"],
+            asset_manifest=asset_manifests[0] if asset_manifests else None,
+            dependencies=[d for d in artifact.get("dependencies", []) if d in artifacts and d != name],
+        )
+    ordered: list[StackArtifact] = []
+    while len(ordered) < len(stacks):
+        ready = [
+            s
+            for key, s in stacks.items()
+            if s not in ordered
+            and all(stacks[d] in ordered for d in s.dependencies if d in stacks)
+            and key not in {o.name for o in ordered}
+        ]
+        if not ready:
+            raise ProvisionError("the assembly's stacks depend on each other in a cycle")
+        ordered.extend(ready)
+    return ordered
+
+
+def _zip_directory(path: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            archive.write(file, file.relative_to(path).as_posix())
+    return buffer.getvalue()
+
+
+def _substitute(text: str, account: str, region: str) -> str:
+    return (
+        text.replace("${AWS::AccountId}", account).replace("${AWS::Region}", region).replace("${AWS::Partition}", "aws")
+    )
+
+
+class Provisioner:
+    """Creates (or updates) the assembly's stacks in the local plane, through its AWS APIs."""
+
+    def __init__(self, clients: Clients, progress: Callable[[str], None] = lambda _: None) -> None:
+        self._aws = clients
+        self._progress = progress
+
+    def deploy(self, outdir: Path) -> dict[str, dict[str, str]]:
+        """Deploy every stack; returns each stack's outputs."""
+        self._bootstrap()
+        outputs: dict[str, dict[str, str]] = {}
+        for stack in read_assembly(outdir):
+            if stack.asset_manifest:
+                self._publish_assets(stack.asset_manifest)
+            outputs[stack.name] = self._deploy_stack(stack)
+        return outputs
+
+    def _bootstrap(self) -> None:
+        self._aws.publish_aws_parameter(BOOTSTRAP_VERSION_PARAMETER, BOOTSTRAP_VERSION)
+        bucket = self.assets_bucket
+        try:
+            self._aws.s3.head_bucket(Bucket=bucket)
+        except ClientError:
+            self._aws.s3.create_bucket(Bucket=bucket)
+
+    @property
+    def assets_bucket(self) -> str:
+        return f"cdk-{BOOTSTRAP_QUALIFIER}-assets-{self._aws.account}-{self._aws.region}"
+
+    def _publish_assets(self, manifest_file: Path) -> None:
+        manifest = json.loads(manifest_file.read_text())
+        for asset in manifest.get("files", {}).values():
+            source = manifest_file.parent / asset["source"]["path"]
+            body = _zip_directory(source) if asset["source"].get("packaging") == "zip" else source.read_bytes()
+            for destination in asset["destinations"].values():
+                bucket = _substitute(destination["bucketName"], self._aws.account, self._aws.region)
+                self._aws.s3.put_object(Bucket=bucket, Key=destination["objectKey"], Body=body)
+
+    def _publish_parameters(self, template: dict[str, Any]) -> None:
+        """Publish the AWS-owned SSM parameters a template's parameters default to."""
+        for parameter in template.get("Parameters", {}).values():
+            if not str(parameter.get("Type", "")).startswith("AWS::SSM::Parameter::Value"):
+                continue
+            name = parameter.get("Default", "")
+            if name == BOOTSTRAP_VERSION_PARAMETER:
+                continue
+            if "layer" in name:
+                self._aws.publish_aws_parameter(name, self._local_layer(name))
+            else:
+                raise ProvisionError(f"the template reads SSM parameter {name}, which the local plane cannot provide")
+
+    def _local_layer(self, parameter_name: str) -> str:
+        """A stand-in for an AWS-managed layer: its libraries are already importable in this process."""
+        layer_name = "local-" + hashlib.sha256(parameter_name.encode()).hexdigest()[:12]
+        existing = self._aws.lambda_.list_layer_versions(LayerName=layer_name).get("LayerVersions", [])
+        if existing:
+            return str(existing[0]["LayerVersionArn"])
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("python/README.txt", f"local stand-in for {parameter_name}\n")
+        published = self._aws.lambda_.publish_layer_version(
+            LayerName=layer_name, Description=parameter_name, Content={"ZipFile": buffer.getvalue()}
+        )
+        return str(published["LayerVersionArn"])
+
+    def _deploy_stack(self, stack: StackArtifact) -> dict[str, str]:
+        template = json.loads(stack.template_file.read_text())
+        self._publish_parameters(template)
+        deferred = {
+            logical_id: resource
+            for logical_id, resource in template.get("Resources", {}).items()
+            if resource.get("Type") in DEFERRED_RESOURCE_TYPES
+        }
+        for logical_id in deferred:
+            del template["Resources"][logical_id]
+        body = json.dumps(template)
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        cfn = self._aws.cloudformation
+        existing = self._describe(stack.name)
+        if existing and any(t["Key"] == "headrace:template-sha256" and t["Value"] == digest for t in existing.get("Tags", [])):
+            self._progress(f"{stack.name}: unchanged")
+        else:
+            tags = [{"Key": "headrace:template-sha256", "Value": digest}]
+            capabilities = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+            if existing:
+                self._progress(f"{stack.name}: updating")
+                cfn.update_stack(StackName=stack.name, TemplateBody=body, Capabilities=capabilities, Tags=tags)
+            else:
+                self._progress(f"{stack.name}: creating")
+                cfn.create_stack(StackName=stack.name, TemplateBody=body, Capabilities=capabilities, Tags=tags)
+            self._wait(stack.name)
+        resources = {
+            r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for r in cfn.describe_stack_resources(StackName=stack.name)["StackResources"]
+        }
+        for logical_id, resource in deferred.items():
+            self._apply_deferred(logical_id, resource, resources)
+        described = self._describe(stack.name) or {}
+        return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+
+    def _describe(self, name: str) -> dict[str, Any] | None:
+        try:
+            stacks = self._aws.cloudformation.describe_stacks(StackName=name)["Stacks"]
+        except ClientError:
+            return None
+        return stacks[0] if stacks else None
+
+    def _wait(self, name: str) -> None:
+        deadline = time.monotonic() + STACK_TIMEOUT_S
+        while time.monotonic() < deadline:
+            status = (self._describe(name) or {}).get("StackStatus", "")
+            if status.endswith("_COMPLETE") and "ROLLBACK" not in status:
+                return
+            if status.endswith("FAILED") or "ROLLBACK" in status:
+                events = self._aws.cloudformation.describe_stack_events(StackName=name)["StackEvents"]
+                reasons = [
+                    f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}"
+                    for e in events
+                    if "FAILED" in e.get("ResourceStatus", "")
+                ]
+                raise ProvisionError(f"stack {name} ended {status}: " + "; ".join(reasons[:5]))
+            time.sleep(0.2)
+        raise ProvisionError(f"stack {name} did not finish within {STACK_TIMEOUT_S}s")
+
+    def _apply_deferred(self, logical_id: str, resource: dict[str, Any], physical: dict[str, str]) -> None:
+        properties = resource.get("Properties", {})
+        bucket_ref = properties.get("BucketName", {})
+        bucket = physical.get(bucket_ref.get("Ref", "")) if isinstance(bucket_ref, dict) else bucket_ref
+        if not bucket:
+            raise ProvisionError(f"{logical_id}: cannot resolve its BucketName {bucket_ref!r}")
+        configuration = properties.get("NotificationConfiguration", {})
+        unsupported = set(configuration) - {"EventBridgeConfiguration"}
+        if unsupported:
+            raise ProvisionError(f"{logical_id}: notification kinds {sorted(unsupported)} are not supported locally")
+        self._aws.s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=configuration)

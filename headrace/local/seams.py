@@ -1,0 +1,240 @@
+"""The two places where the local plane plugs compute into moto (moto 5.2.5, pinned; see DESIGN.md).
+
+1. `LambdaFunction._invoke_lambda`: moto would start the function in Docker. We run the function's own
+   deployed code in-process instead (HandlerRuntime). Step Functions `lambda:invoke` tasks, `lambda invoke`
+   calls over HTTP and EventBridge deliveries all pass through here.
+2. `Rule.send_to_targets`: moto delivers to Logs/SQS/buses only and raises NotImplementedError for Lambda
+   and Step Functions targets (swallowed for S3's notifications). We deliver those two kinds ourselves,
+   asynchronously and with the target's retry policy and dead-letter queue, as EventBridge does, and hand
+   every other target back to moto.
+
+Nothing here knows about models, datasets or any pipeline step: it only moves events to code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from moto.awslambda.models import LambdaFunction, lambda_backends
+from moto.events.models import Rule
+from moto.events.utils import EventTemplateParser
+from moto.sqs.models import sqs_backends
+from moto.stepfunctions.models import stepfunctions_backends
+from moto.utilities.arns import parse_arn
+
+from headrace.local.lambda_runtime import FunctionSpec, HandlerRuntime, InvocationResult
+
+log = logging.getLogger("headrace.local")
+
+# EventBridge's default retry policy allows 185 attempts over 24 h; locally a handful proves the path.
+DEFAULT_DELIVERY_ATTEMPTS = 3
+
+
+def function_spec(function: LambdaFunction) -> FunctionSpec:
+    return FunctionSpec(
+        name=function.function_name,
+        arn=function.function_arn,
+        handler=function.handler or "handler.handler",
+        code_sha256=function.code_sha_256,
+        environment={k: str(v) for k, v in (function.environment_vars or {}).items()},
+        timeout_s=int(function.timeout),
+        memory_mb=int(function.memory_size),
+    )
+
+
+def normalize_s3_event(event: dict[str, Any]) -> dict[str, Any]:
+    """Give moto's S3 EventBridge event the shape AWS sends (moto: epoch time, `eTag`, one fixed id)."""
+    event = copy.deepcopy(event)
+    event["id"] = str(uuid.uuid4())
+    if isinstance(event.get("time"), int | float):
+        event["time"] = datetime.fromtimestamp(event["time"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    obj = event.get("detail", {}).get("object", {})
+    if "eTag" in obj:
+        obj["etag"] = obj.pop("eTag")
+    if obj.get("version-id") in (None, "null"):
+        obj.pop("version-id", None)
+    return event
+
+
+@dataclass
+class Delivery:
+    rule_arn: str
+    target: dict[str, Any]
+    event: dict[str, Any]
+    account: str
+    region: str
+    attempts_left: int
+
+
+class EventDelivery:
+    """A worker thread that delivers rule matches to Lambda functions and state machines."""
+
+    def __init__(self, runtime: HandlerRuntime) -> None:
+        self._runtime = runtime
+        self._queue: queue.Queue[Delivery | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="headrace-event-delivery", daemon=True)
+        self._pending = 0
+        self._idle = threading.Condition()
+        self.delivered: list[dict[str, Any]] = []
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def submit(self, delivery: Delivery) -> None:
+        with self._idle:
+            self._pending += 1
+        self._queue.put(delivery)
+
+    def wait_idle(self, timeout_s: float = 30.0) -> bool:
+        """True once every submitted event was delivered (or given up on)."""
+        deadline = time.monotonic() + timeout_s
+        with self._idle:
+            while self._pending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._idle.wait(remaining)
+        return True
+
+    def _run(self) -> None:
+        while (delivery := self._queue.get()) is not None:
+            try:
+                self._deliver(delivery)
+            except Exception:
+                log.exception("event delivery to %s failed", delivery.target.get("Arn"))
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+    def _deliver(self, delivery: Delivery) -> None:
+        arn = parse_arn(delivery.target["Arn"])
+        if arn.service == "states":
+            backend = stepfunctions_backends[delivery.account][delivery.region]
+            rule_name = delivery.rule_arn.rsplit("/", 1)[-1]
+            # EventBridge names its executions itself; a generated name keeps every delivery distinct.
+            name = f"{rule_name[:40]}-{uuid.uuid4().hex}"[:80]
+            backend.start_execution(delivery.target["Arn"], name=name, execution_input=json.dumps(delivery.event))
+            self.delivered.append({"target": delivery.target["Arn"], "execution": name})
+            return
+        function = lambda_backends[delivery.account][delivery.region].get_function(delivery.target["Arn"])
+        for attempt in range(1, delivery.attempts_left + 1):
+            result: InvocationResult = self._runtime.invoke(function_spec(function), function.code_bytes, delivery.event)
+            if not result.errored:
+                self.delivered.append({"target": delivery.target["Arn"], "attempt": attempt})
+                return
+            log.warning("delivery attempt %d to %s failed: %s", attempt, function.function_name, result.payload)
+        self._dead_letter(delivery, result.payload)
+
+    def _dead_letter(self, delivery: Delivery, error: Any) -> None:
+        dlq_arn = delivery.target.get("DeadLetterConfig", {}).get("Arn")
+        if not dlq_arn:
+            log.error("event to %s dropped after retries (no dead-letter queue): %s", delivery.target["Arn"], error)
+            return
+        dlq = parse_arn(dlq_arn)
+        sqs_backends[dlq.account][dlq.region].send_message(
+            queue_name=dlq.resource_id,
+            message_body=json.dumps(delivery.event),
+            message_attributes={
+                "ERROR_MESSAGE": {"DataType": "String", "StringValue": json.dumps(error, default=str)[:1000]},
+                "RULE_ARN": {"DataType": "String", "StringValue": delivery.rule_arn},
+                "TARGET_ARN": {"DataType": "String", "StringValue": delivery.target["Arn"]},
+            },
+        )
+
+
+def _target_event(target: dict[str, Any], event: dict[str, Any], transform_input: bool) -> dict[str, Any]:
+    if "Input" in target:
+        return dict(json.loads(target["Input"]))
+    transformer = target.get("InputTransformer")
+    if transform_input and transformer:
+        parsed = EventTemplateParser.parse(
+            input_template=transformer.get("InputTemplate"),
+            input_paths_map=transformer.get("InputPathsMap", {}),
+            event=event,
+        )
+        return parsed if isinstance(parsed, dict) else {"input": parsed}
+    return event
+
+
+@contextlib.contextmanager
+def installed(runtime: HandlerRuntime, delivery: EventDelivery) -> Iterator[None]:
+    """Patch moto for as long as the block runs; the originals are restored afterwards."""
+    original_invoke: Callable[..., Any] = LambdaFunction._invoke_lambda
+    original_send: Callable[..., Any] = Rule.send_to_targets
+
+    def invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
+        payload = json.loads(event) if isinstance(event, str | bytes) and event else (event or {})
+        result = runtime.invoke(function_spec(self), self.code_bytes, payload)
+        return json.dumps(result.payload, default=str), result.errored, result.log
+
+    def send_to_targets(self: Rule, original_event: dict[str, Any], transform_input: bool = True) -> None:
+        if not self.event_pattern.matches_event(original_event):
+            return
+        ours = [t for t in self.targets if parse_arn(t["Arn"]).service in ("lambda", "states")]
+        theirs = [t for t in self.targets if t not in ours]
+        if theirs:
+            moto_rule = copy.copy(self)
+            moto_rule.targets = theirs
+            original_send(moto_rule, original_event, transform_input)
+        event = normalize_s3_event(original_event) if original_event.get("source") == "aws.s3" else original_event
+        for target in ours:
+            attempts = target.get("RetryPolicy", {}).get("MaximumRetryAttempts", DEFAULT_DELIVERY_ATTEMPTS - 1)
+            delivery.submit(
+                Delivery(
+                    rule_arn=self.arn,
+                    target=target,
+                    event=_target_event(target, event, transform_input),
+                    account=self.account_id,
+                    region=self.region_name,
+                    attempts_left=1 + min(int(attempts), DEFAULT_DELIVERY_ATTEMPTS - 1),
+                )
+            )
+
+    LambdaFunction._invoke_lambda = invoke_lambda  # type: ignore[method-assign]
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        LambdaFunction._invoke_lambda = original_invoke  # type: ignore[method-assign]
+        Rule.send_to_targets = original_send  # type: ignore[method-assign]
+
+
+def publish_aws_parameter(account: str, region: str, name: str, value: str) -> None:
+    """Create an AWS-owned public SSM parameter (`/aws/service/...`), which the SSM API refuses to write.
+
+    CDK templates resolve managed layer ARNs and the bootstrap version through such parameters.
+    """
+    from moto.ssm.models import Parameter, ssm_backends
+
+    backend = ssm_backends[account][region]
+    versions = backend._parameters[name]
+    versions.append(
+        Parameter(
+            account_id=account,
+            name=name,
+            value=value,
+            parameter_type="String",
+            description="published by the Headrace local plane",
+            allowed_pattern=None,
+            keyid=None,
+            last_modified_date=datetime.now(UTC),
+            version=len(versions) + 1,
+            data_type="text",
+        )
+    )

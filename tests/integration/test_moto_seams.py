@@ -1,0 +1,167 @@
+"""The moto internals the local plane leans on (moto pinned in pyproject.toml): if an upgrade moves them,
+these tests say which seam broke before the e2e tests fail in some less obvious way."""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import os
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from moto.awslambda.models import LambdaFunction
+from moto.events.models import Rule
+from moto.server import ThreadedMotoServer
+
+from headrace.local.aws import Clients, local_environment
+from headrace.local.lambda_runtime import HandlerRuntime
+from headrace.local.plane import free_port
+from headrace.local.seams import EventDelivery, installed, normalize_s3_event
+from headrace.waiting import wait_for
+
+HANDLER = '''
+import json, os
+def handler(event, context):
+    if event.get("fail"):
+        raise ValueError("asked to fail")
+    return {"seen": event, "greeting": os.environ["GREETING"], "function": context.function_name}
+'''
+ROLE = "arn:aws:iam::123456789012:role/local"
+
+
+def _zip(source: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", source)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Clients, EventDelivery]]:
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    saved = dict(os.environ)
+    os.environ.update({"MOTO_PORT": str(port), **local_environment(endpoint)})
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    requests.post(f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=5)
+    runtime = HandlerRuntime(tmp_path_factory.mktemp("code"), local_environment(endpoint))
+    delivery = EventDelivery(runtime)
+    delivery.start()
+    clients = Clients(endpoint)
+    trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    clients.client("iam").create_role(RoleName="local", AssumeRolePolicyDocument=json.dumps(trust))
+    with installed(runtime, delivery):
+        yield clients, delivery
+    delivery.stop()
+    server.stop()
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def _function(clients: Clients, name: str) -> str:
+    arn = clients.lambda_.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=ROLE,
+        Handler="handler.handler",
+        Code={"ZipFile": _zip(HANDLER)},
+        Environment={"Variables": {"GREETING": "hello"}},
+    )["FunctionArn"]
+    return str(arn)
+
+
+def test_the_patched_moto_methods_still_exist_with_their_signatures() -> None:
+    assert list(inspect.signature(LambdaFunction._invoke_lambda).parameters) == ["self", "event"]
+    assert list(inspect.signature(Rule.send_to_targets).parameters) == ["self", "original_event", "transform_input"]
+
+
+def test_lambda_invoke_over_http_runs_the_functions_own_code_with_its_environment(plane: Any) -> None:
+    clients, _ = plane
+    _function(clients, "echo")
+    response = clients.lambda_.invoke(FunctionName="echo", Payload=json.dumps({"n": 1}))
+    assert json.loads(response["Payload"].read()) == {"seen": {"n": 1}, "greeting": "hello", "function": "echo"}
+    assert "GREETING" not in os.environ or os.environ["GREETING"] != "hello"
+
+
+def test_a_raised_exception_comes_back_as_a_function_error(plane: Any) -> None:
+    clients, _ = plane
+    _function(clients, "failing")
+    response = clients.lambda_.invoke(FunctionName="failing", Payload=json.dumps({"fail": True}))
+    assert response["FunctionError"] == "Handled"
+    assert json.loads(response["Payload"].read())["errorType"] == "ValueError"
+
+
+def test_a_state_machine_lambda_task_runs_our_handler_and_catches_its_error(plane: Any) -> None:
+    clients, _ = plane
+    arn = _function(clients, "task")
+    sfn = clients.client("stepfunctions")
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": arn, "Payload.$": "$"},
+                "OutputPath": "$.Payload",
+                "Catch": [{"ErrorEquals": ["ValueError"], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "Result": {"caught": True}, "End": True},
+        },
+    }
+    machine = sfn.create_state_machine(name="seam", definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
+    results = {}
+    for name, payload in (("ok", {"n": 2}), ("err", {"fail": True})):
+        execution = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(payload))["executionArn"]
+        done = wait_for(
+            lambda e=execution: (d := sfn.describe_execution(executionArn=e))["status"] != "RUNNING" and d,
+            f"execution {name}",
+            timeout_s=30,
+        )
+        results[name] = (done["status"], json.loads(done["output"]))
+    assert results["ok"] == ("SUCCEEDED", {"seen": {"n": 2}, "greeting": "hello", "function": "task"})
+    assert results["err"] == ("SUCCEEDED", {"caught": True})
+
+
+def test_s3_eventbridge_notifications_reach_a_lambda_rule_target_in_aws_shape(plane: Any, tmp_path: Path) -> None:
+    clients, delivery = plane
+    seen = tmp_path / "seen.json"
+    source = f"import json\ndef handler(event, context):\n    open({str(seen)!r}, 'w').write(json.dumps(event))\n"
+    arn = clients.lambda_.create_function(
+        FunctionName="sink", Runtime="python3.12", Role=ROLE, Handler="handler.handler", Code={"ZipFile": _zip(source)}
+    )["FunctionArn"]
+    events = clients.client("events")
+    pattern = {"source": ["aws.s3"], "detail-type": ["Object Created"], "detail": {"object": {"key": [{"wildcard": "*/incoming/*"}]}}}
+    events.put_rule(Name="arrivals", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="arrivals", Targets=[{"Id": "sink", "Arn": arn}])
+    clients.s3.create_bucket(Bucket="seam-data")
+    clients.s3.put_bucket_notification_configuration(
+        Bucket="seam-data", NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    clients.s3.put_object(Bucket="seam-data", Key="m/ignored.csv", Body=b"x")
+    clients.s3.put_object(Bucket="seam-data", Key="m/incoming/a.csv", Body=b"a,b\n1,2\n")
+    assert delivery.wait_idle(timeout_s=30)
+    event = json.loads(seen.read_text())
+    assert event["detail-type"] == "Object Created"
+    assert event["detail"]["object"]["key"] == "m/incoming/a.csv"
+    assert "etag" in event["detail"]["object"] and "eTag" not in event["detail"]["object"]
+    assert isinstance(event["time"], str) and event["time"].endswith("Z")
+
+
+def test_normalized_s3_events_get_distinct_ids() -> None:
+    raw = {"source": "aws.s3", "id": "fixed", "time": 1_700_000_000.0, "detail": {"object": {"eTag": "e"}}}
+    assert normalize_s3_event(raw)["id"] != normalize_s3_event(raw)["id"]
+
+
+def test_boto3_clients_reach_the_server_through_aws_endpoint_url(plane: Any) -> None:
+    clients, _ = plane
+    s3 = boto3.client("s3")  # endpoint from AWS_ENDPOINT_URL, as a user's script would get it
+    s3.create_bucket(Bucket="plain-boto3")
+    assert "plain-boto3" in [b["Name"] for b in clients.s3.list_buckets()["Buckets"]]
