@@ -13,7 +13,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 MODEL_NAME_PATTERN = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
@@ -223,6 +222,9 @@ def parse_model(raw: Any, source: Path | str) -> ModelConfig:
 
 
 def load_model_file(path: Path) -> ModelConfig:
+    # Imported here: Lambda functions read models.json and their runtime has no YAML parser.
+    import yaml
+
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +84,10 @@ class LocalPlane:
         from headrace.local.seams import EventDelivery, installed
 
         Names(self.stage)  # validates the stage name before anything starts
+        # moto reports resource types it does not model one warning at a time; provisioning lists them once.
+        warnings.filterwarnings("ignore", message="Tried to parse", category=UserWarning)
+        logging.getLogger("moto").setLevel(logging.ERROR)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.port = self.port or free_port()
         endpoint = f"http://127.0.0.1:{self.port}"
         # moto's ASL interpreter calls its own services at localhost:$MOTO_PORT (default 5000).

@@ -1,5 +1,8 @@
 """The two places where the local plane plugs compute into moto (moto 5.2.5, pinned; see DESIGN.md).
 
+0. CloudFormation creates state machines in moto's plain Step Functions backend, while the API serves (and
+   executes) from the ASL-interpreting parser backend once `execute_state_machine` is on: state machines
+   from the stacks are routed to the parser backend so that the API sees, and runs, them.
 1. `LambdaFunction._invoke_lambda`: moto would start the function in Docker. We run the function's own
    deployed code in-process instead (HandlerRuntime). Step Functions `lambda:invoke` tasks, `lambda invoke`
    calls over HTTP and EventBridge deliveries all pass through here.
@@ -30,7 +33,8 @@ from moto.awslambda.models import LambdaFunction, lambda_backends
 from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
 from moto.sqs.models import sqs_backends
-from moto.stepfunctions.models import stepfunctions_backends
+import moto.stepfunctions.models as stepfunctions_models
+from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from moto.utilities.arns import parse_arn
 
 from headrace.local.lambda_runtime import FunctionSpec, HandlerRuntime, InvocationResult
@@ -125,7 +129,7 @@ class EventDelivery:
     def _deliver(self, delivery: Delivery) -> None:
         arn = parse_arn(delivery.target["Arn"])
         if arn.service == "states":
-            backend = stepfunctions_backends[delivery.account][delivery.region]
+            backend = stepfunctions_parser_backends[delivery.account][delivery.region]
             rule_name = delivery.rule_arn.rsplit("/", 1)[-1]
             # EventBridge names its executions itself; a generated name keeps every delivery distinct.
             name = f"{rule_name[:40]}-{uuid.uuid4().hex}"[:80]
@@ -206,6 +210,9 @@ def installed(runtime: HandlerRuntime, delivery: EventDelivery) -> Iterator[None
                 )
             )
 
+    original_backends = stepfunctions_models.stepfunctions_backends
+    # Read at call time by StateMachine.create/update/delete_from_cloudformation_json.
+    stepfunctions_models.stepfunctions_backends = stepfunctions_parser_backends  # type: ignore[assignment]
     LambdaFunction._invoke_lambda = invoke_lambda  # type: ignore[method-assign]
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
     try:
@@ -213,6 +220,7 @@ def installed(runtime: HandlerRuntime, delivery: EventDelivery) -> Iterator[None
     finally:
         LambdaFunction._invoke_lambda = original_invoke  # type: ignore[method-assign]
         Rule.send_to_targets = original_send  # type: ignore[method-assign]
+        stepfunctions_models.stepfunctions_backends = original_backends
 
 
 def publish_aws_parameter(account: str, region: str, name: str, value: str) -> None:

@@ -1,0 +1,35 @@
+"""The CDK app as a function: `app.py`, the template tests and the local plane all build it the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aws_cdk as cdk
+
+from headrace.config import ModelConfig
+from headrace.naming import Names
+from stacks.data_stack import DataStack
+from stacks.pipeline_stack import PipelineStack
+from stacks.settings import cdk_json_context
+
+
+def build_app(
+    stage: str,
+    models: Sequence[ModelConfig],
+    outdir: str | None = None,
+    *,
+    context: Mapping[str, Any] | None = None,
+    env: cdk.Environment | None = None,
+) -> cdk.App:
+    """Both stacks of one stage, for the validated `models`; call `.synth()` on the result to write them.
+
+    `context` defaults to cdk.json's, so in-process callers get the feature flags `cdk synth` applies.
+    `env` left out keeps the stacks environment-agnostic: one template for every account and region.
+    """
+    names = Names(stage)
+    app = cdk.App(outdir=outdir, context=dict(cdk_json_context() if context is None else context))
+    data = DataStack(app, names.data_stack, names=names, env=env)
+    # The pipeline's references to the data stack's resources make CDK order the deploys as Names.stacks does.
+    PipelineStack(app, names.pipeline_stack, names=names, models=models, store=data.store, env=env)
+    return app

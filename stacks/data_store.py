@@ -1,0 +1,64 @@
+"""The stateful core: the data key, the data bucket and the ledger table. Everything here is retained."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from headrace.naming import Names
+
+# The ledger's key schema and TTL attribute: the ingest domain code writes items of this shape.
+LEDGER_PARTITION_KEY = "pk"
+LEDGER_SORT_KEY = "sk"
+LEDGER_TTL_ATTRIBUTE = "expiration"
+
+
+class DataStore(Construct):
+    """Uploaded data, dataset versions and the run ledger, all encrypted with one customer-managed key."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, names: Names) -> None:
+        super().__init__(scope, construct_id)
+
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=f"Headrace {names.stage}: data bucket and ledger table",
+            alias=f"alias/{names.prefix}-data",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            # An S3 bucket key cuts the KMS requests (and their cost) of every object read and write.
+            bucket_key_enabled=True,
+            versioned=True,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            # Object Created events go to EventBridge, where the data-arrival rule filters them by key.
+            event_bridge_enabled=True,
+            lifecycle_rules=[s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(7))],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+        self.ledger = dynamodb.Table(
+            self,
+            "Ledger",
+            partition_key=dynamodb.Attribute(name=LEDGER_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=LEDGER_SORT_KEY, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute=LEDGER_TTL_ATTRIBUTE,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
+            removal_policy=RemovalPolicy.RETAIN,
+        )

@@ -1,0 +1,186 @@
+"""Data arrival: S3 Object Created events under `<model>/incoming/` reach the ingest function.
+
+The rule matches every model prefix, known or not, so that a file dropped under a prefix no model owns
+still reaches ingest, which quarantines it with a reason instead of leaving it unnoticed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from aws_cdk import Duration, Fn, RemovalPolicy, Stack, Stage, Token
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from headrace.config import ModelConfig
+from headrace.layers import (
+    LAMBDA_ARCHITECTURE,
+    LAMBDA_PYTHON_RUNTIME,
+    POWERTOOLS_LAYER_PARAMETER,
+    aws_sdk_pandas_layer_parameter,
+)
+from headrace.naming import Names
+from stacks.assets import FUNCTIONS_DIR, stage_function_asset
+from stacks.data_store import DataStore
+
+INGEST_SERVICE = "headrace-ingest"
+DEFAULT_EVENT_BUS = "default"
+# Any depth before /incoming/ (EventBridge's and IAM's `*` both match '/'). Quarantined copies must therefore
+# never keep an "/incoming/" segment in their key, or they would arrive again.
+INCOMING_KEYS = "*/incoming/*"
+QUARANTINE_KEYS = "*/quarantine/*"
+DATASET_KEYS = "*/datasets/*"
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+# SQS's longest retention: time to look at a failed arrival before it is gone.
+DLQ_RETENTION = Duration.days(14)
+
+_ARCHITECTURES = {"x86_64": lambda_.Architecture.X86_64, "arm64": lambda_.Architecture.ARM_64}
+
+
+def data_arrival_rule_name(names: Names) -> str:
+    return f"{names.prefix}-data-arrival"
+
+
+class Ingest(Construct):
+    """The ingest function, the data-arrival rule that feeds it, and the queues that keep what failed."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        names: Names,
+        models: Sequence[ModelConfig],
+        store: DataStore,
+        training: Mapping[str, sfn.IStateMachine],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+
+        # Async invocations that still fail after Lambda's own retries land here (encrypted at rest by SQS).
+        self.failed_invocations = sqs.Queue(
+            self,
+            "FailedInvocations",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DLQ_RETENTION,
+        )
+        log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/lambda/{names.ingest_function}",
+            retention=LOG_RETENTION,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=names.ingest_function,
+            description="Validates files dropped under <model>/incoming/; starts training once per version",
+            runtime=lambda_.Runtime(LAMBDA_PYTHON_RUNTIME, lambda_.RuntimeFamily.PYTHON),
+            architecture=_ARCHITECTURES[LAMBDA_ARCHITECTURE],
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(str(self._stage_code(models))),
+            layers=self._managed_layers(),
+            # Reading and validating a file of up to max_file_mb with pandas: memory also buys CPU in Lambda.
+            memory_size=1024,
+            timeout=Duration.minutes(5),
+            log_group=log_group,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": INGEST_SERVICE,
+                "POWERTOOLS_METRICS_NAMESPACE": names.metric_namespace,
+                "HEADRACE_STAGE": names.stage,
+                "DATA_BUCKET": store.bucket.bucket_name,
+                "LEDGER_TABLE": store.ledger.table_name,
+                "TRAINING_STATE_MACHINES": stack.to_json_string(
+                    {model: machine.state_machine_arn for model, machine in sorted(training.items())}
+                ),
+                "EVENT_BUS_NAME": DEFAULT_EVENT_BUS,
+            },
+            dead_letter_queue=self.failed_invocations,
+            retry_attempts=2,
+        )
+
+        store.bucket.grant_read(self.function, INCOMING_KEYS)
+        # An accepted file is copied (server-side, from the version read) to <model>/datasets/<sha256>/; a
+        # rejected one to <model>/quarantine/... beside its reason.json. Nothing is ever deleted.
+        store.bucket.grant_put(self.function, DATASET_KEYS)
+        store.bucket.grant_put(self.function, QUARANTINE_KEYS)
+        store.ledger.grant_read_write_data(self.function)
+        for machine in training.values():
+            machine.grant_start_execution(self.function)
+        default_bus = events.EventBus.from_event_bus_name(self, "DefaultBus", DEFAULT_EVENT_BUS)
+        default_bus.grant_put_events_to(self.function)
+
+        # Events EventBridge could not deliver (after its retries) land here rather than vanish.
+        self.undelivered_events = sqs.Queue(
+            self,
+            "UndeliveredEvents",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DLQ_RETENTION,
+        )
+        self.rule = events.Rule(
+            self,
+            "DataArrival",
+            rule_name=data_arrival_rule_name(names),
+            description="S3 Object Created under <model>/incoming/ in the data bucket -> ingest",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [store.bucket.bucket_name]},
+                    "object": {"key": events.Match.wildcard(INCOMING_KEYS)},
+                },
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.function,
+                    dead_letter_queue=self.undelivered_events,
+                    retry_attempts=4,
+                    max_event_age=Duration.hours(2),
+                )
+            ],
+        )
+
+    def _stage_code(self, models: Sequence[ModelConfig]) -> Path:
+        # Staged inside the cloud assembly folder: each synth owns its copy, and `make clean` removes it.
+        stage = Stage.of(self)
+        assert stage is not None, "a construct always has an enclosing App or Stage"
+        destination = Path(stage.outdir) / ".staging" / self.node.path.replace("/", "-")
+        return stage_function_asset(FUNCTIONS_DIR / "ingest", models, destination)
+
+    def _managed_layers(self) -> list[lambda_.ILayerVersion]:
+        powertools_arn = ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_LAYER_PARAMETER)
+        pandas_arn = ssm.StringParameter.from_string_parameter_attributes(
+            self,
+            "SdkForPandasLayerArn",
+            parameter_name=self._pandas_layer_parameter(),
+            # The name starts with '/'; CDK cannot see that through a token when it builds the parameter ARN.
+            simple_name=False,
+        ).string_value
+        return [
+            lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", powertools_arn),
+            lambda_.LayerVersion.from_layer_version_arn(self, "SdkForPandasLayer", pandas_arn),
+        ]
+
+    def _pandas_layer_parameter(self) -> str:
+        """The AWS SDK for pandas publishes one parameter per region, with the region inside its name.
+
+        An environment-agnostic stack knows its region only at deploy time, and a CloudFormation parameter's
+        default (what CDK makes for a plain parameter name) cannot hold `${AWS::Region}`.
+        Given an Fn::Sub, CDK instead emits an SSM dynamic reference, `{{resolve:ssm:...}}`, which
+        CloudFormation resolves after substituting the region. A stack with a concrete region keeps the
+        plain name.
+        """
+        region = Stack.of(self).region
+        if not Token.is_unresolved(region):
+            return aws_sdk_pandas_layer_parameter(region)
+        return Fn.sub(aws_sdk_pandas_layer_parameter("${AWS::Region}"))

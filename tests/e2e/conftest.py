@@ -1,0 +1,66 @@
+"""The local plane for end-to-end tests: started once per session as a real daemon on a free port, with a
+deployment of two models (the shipped example and a second one) so several-models paths are exercised."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from headrace.config import load_models
+from headrace.deployment import DeploymentInfo, describe
+from headrace.local.aws import Clients
+from headrace.local.control import start_detached, stop_detached
+from headrace.local.plane import PlaneInfo
+from headrace.naming import Names
+
+REPO = Path(__file__).resolve().parents[2]
+# Small enough that the "oversized" case is a 2 MB upload, not 256 MB.
+E2E_MAX_FILE_MB = 1.0
+
+
+def write_models(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    churn = yaml.safe_load((REPO / "models" / "churn.yaml").read_text())
+    churn["schema"]["max_file_mb"] = E2E_MAX_FILE_MB
+    (directory / "churn.yaml").write_text(yaml.safe_dump(churn))
+    second = {
+        "name": "returns",
+        "schema": {
+            "target": "returned",
+            "min_rows": 10,
+            "columns": [
+                {"name": "price", "type": "float", "min": 0},
+                {"name": "channel", "type": "category", "categories": ["web", "store"]},
+                {"name": "returned", "type": "boolean"},
+            ],
+        },
+    }
+    (directory / "returns.yaml").write_text(yaml.safe_dump(second))
+    return directory
+
+
+class RunningPlane:
+    def __init__(self, info: PlaneInfo, models_dir: Path) -> None:
+        self.info = info
+        self.models_dir = models_dir
+        self.clients = Clients(info.endpoint)
+        self.models = {m.name: m for m in load_models(models_dir)}
+        self.deployment: DeploymentInfo = describe(self.clients.cloudformation, Names(info.stage), list(self.models.values()))
+
+
+@pytest.fixture(scope="session")
+def e2e_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def plane(tmp_path_factory: pytest.TempPathFactory, e2e_models_dir: Path) -> Iterator[RunningPlane]:
+    work_dir = tmp_path_factory.mktemp("plane")
+    info = start_detached(work_dir=work_dir, models_dir=e2e_models_dir)
+    try:
+        yield RunningPlane(info, e2e_models_dir)
+    finally:
+        stop_detached(work_dir)
