@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from headrace.local.plane import DEFAULT_WORK_DIR, PlaneInfo, read_info
+from headrace.local.plane import DEFAULT_WORK_DIR, PlaneInfo, process_alive, read_info
 
 LOG_FILE = "plane.log"
 START_TIMEOUT_S = 180.0
@@ -63,9 +63,7 @@ def stop_detached(work_dir: Path = DEFAULT_WORK_DIR, timeout_s: float = STOP_TIM
     os.kill(info.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
-            os.kill(info.pid, 0)
-        except ProcessLookupError:
+        if not process_alive(info.pid):
             return info
         time.sleep(0.1)
     os.kill(info.pid, signal.SIGKILL)

@@ -57,11 +57,21 @@ def read_info(work_dir: Path = DEFAULT_WORK_DIR) -> PlaneInfo | None:
     if not path.exists():
         return None
     info = PlaneInfo.model_validate_json(path.read_text())
+    return info if process_alive(info.pid) else None  # else: a plane that died without cleaning up
+
+
+def process_alive(pid: int) -> bool:
     try:
-        os.kill(info.pid, 0)
+        # Reap it if it is our own child that exited: a zombie still answers kill(pid, 0).
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
     except ProcessLookupError:
-        return None  # a plane that died without cleaning up
-    return info
+        return False
+    return True
 
 
 @dataclass

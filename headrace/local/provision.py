@@ -231,6 +231,7 @@ class Provisioner:
         }
         for logical_id, resource in deferred.items():
             self._apply_deferred(logical_id, resource, resources)
+        self._complete_buckets(template, resources)
         described = self._describe(stack.name) or {}
         return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
 
@@ -257,6 +258,20 @@ class Provisioner:
                 raise ProvisionError(f"stack {name} ended {status}: " + "; ".join(reasons[:5]))
             time.sleep(0.2)
         raise ProvisionError(f"stack {name} did not finish within {STACK_TIMEOUT_S}s")
+
+    def _complete_buckets(self, template: dict[str, Any], physical: dict[str, str]) -> None:
+        """Bucket properties moto's CloudFormation ignores (5.2.5): versioning and the public access block."""
+        for logical_id, resource in template.get("Resources", {}).items():
+            if resource.get("Type") != "AWS::S3::Bucket" or not physical.get(logical_id):
+                continue
+            properties = resource.get("Properties", {})
+            bucket = physical[logical_id]
+            status = properties.get("VersioningConfiguration", {}).get("Status")
+            if status:
+                self._aws.s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": status})
+            block = properties.get("PublicAccessBlockConfiguration")
+            if block:
+                self._aws.s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=block)
 
     def _apply_deferred(self, logical_id: str, resource: dict[str, Any], physical: dict[str, str]) -> None:
         properties = resource.get("Properties", {})

@@ -1,0 +1,24 @@
+"""Ingest: a file dropped under `<model>/incoming/` becomes a validated, content-hashed dataset version that
+starts training exactly once, or a quarantined copy with a machine-readable reason.
+
+Modules, one per noun: `events` (the S3 notification), `routing` (key -> model), `reading` (bytes ->
+frame), `validation` and `problems` (the rules), `dataset` (the version and its statistics), `quarantine`,
+`ledger` (item shapes), `ports` (what the flow needs) with `aws` (boto3/Powertools adapters), `settings`
+(the function's environment) and `service` (the flow itself).
+"""
+
+from headrace.ingest.events import InvalidEvent, ObjectCreated, parse_object_created
+from headrace.ingest.problems import Problem, Rule
+from headrace.ingest.result import IngestResult, Outcome
+from headrace.ingest.service import ingest
+
+__all__ = [
+    "IngestResult",
+    "InvalidEvent",
+    "ObjectCreated",
+    "Outcome",
+    "Problem",
+    "Rule",
+    "ingest",
+    "parse_object_created",
+]

@@ -1,0 +1,244 @@
+"""The ports implemented with boto3 and Powertools, and `connect`, which wires them from the settings.
+
+Nothing here runs at import: clients and the idempotency persistence layer are built by `connect`, which
+the handler calls on its first invocation. boto3 honours AWS_ENDPOINT_URL, so the same code talks to AWS,
+to the local plane's moto server, or to moto in-process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from headrace.ingest.dataset import DatasetVersion
+from headrace.ingest.ledger import (
+    DatasetEntry,
+    dataset_entry,
+    dataset_item,
+    dataset_sk,
+    model_pk,
+    rejection_item,
+)
+from headrace.ingest.ports import IngestPorts, ObjectDigest, ObjectRef, StartedRun, StoredObject
+from headrace.ingest.quarantine import Placement, Reason
+from headrace.ingest.result import IngestResult
+from headrace.ingest.settings import IngestSettings
+from headrace.naming import Names
+
+# CopyObject copies at most 5 GB; larger objects need a multipart copy
+# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/copy-object.html).
+COPY_OBJECT_MAX = 5 * 1024**3
+STREAM_CHUNK = 8 * 1024 * 1024
+# Idempotency records outlive any redelivery of one event (EventBridge retries for up to 24 hours);
+# past that, the ledger and the execution name still refuse a second run.
+IDEMPOTENCY_TTL_S = 48 * 3600
+_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+
+
+class S3ObjectStore:
+    def __init__(self, client: Any) -> None:
+        self._s3 = client
+
+    def size(self, ref: ObjectRef) -> int:
+        return int(self._s3.head_object(**_object_args(ref))["ContentLength"])
+
+    def read(self, ref: ObjectRef) -> StoredObject:
+        response = self._s3.get_object(**_object_args(ref))
+        return StoredObject(body=response["Body"].read(), version_id=response.get("VersionId"))
+
+    def digest(self, ref: ObjectRef) -> ObjectDigest:
+        sha = hashlib.sha256()
+        response = self._s3.get_object(**_object_args(ref))
+        for chunk in response["Body"].iter_chunks(STREAM_CHUNK):
+            sha.update(chunk)
+        return ObjectDigest(sha256=sha.hexdigest(), version_id=response.get("VersionId"))
+
+    def copy(self, source: ObjectRef, key: str, size: int) -> None:
+        copy_source = {"Bucket": source.bucket, "Key": source.key}
+        if source.version_id:
+            copy_source["VersionId"] = source.version_id
+        if size <= COPY_OBJECT_MAX:
+            self._s3.copy_object(CopySource=copy_source, Bucket=source.bucket, Key=key)
+        else:
+            threshold = TransferConfig(multipart_threshold=COPY_OBJECT_MAX)
+            self._s3.copy(copy_source, source.bucket, key, Config=threshold)
+
+    def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+
+
+def _object_args(ref: ObjectRef) -> dict[str, str]:
+    args = {"Bucket": ref.bucket, "Key": ref.key}
+    if ref.version_id:
+        args["VersionId"] = ref.version_id
+    return args
+
+
+class DynamoLedger:
+    def __init__(self, client: Any, table: str) -> None:
+        self._dynamodb = client
+        self._table = table
+        self._to_dynamo = TypeSerializer()
+        self._from_dynamo = TypeDeserializer()
+
+    def dataset(self, model: str, sha256: str) -> DatasetEntry | None:
+        key = {"pk": {"S": model_pk(model)}, "sk": {"S": dataset_sk(sha256)}}
+        item = self._dynamodb.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        if item is None:
+            return None
+        return dataset_entry({k: self._from_dynamo.deserialize(v) for k, v in item.items()})
+
+    def record_dataset(self, version: DatasetVersion, execution_arn: str, recorded_at: datetime) -> bool:
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item=self._serialize(dataset_item(version, execution_arn, recorded_at)),
+                ConditionExpression="attribute_not_exists(sk)",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def record_rejection(self, reason: Reason, where: Placement, recorded_at: datetime) -> None:
+        item = self._serialize(rejection_item(reason, where, recorded_at))
+        self._dynamodb.put_item(TableName=self._table, Item=item)
+
+    def _serialize(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: self._to_dynamo.serialize(v) for k, v in item.items()}
+
+
+class StepFunctionsRuns:
+    def __init__(self, client: Any, state_machines: Mapping[str, str]) -> None:
+        self._sfn = client
+        self._machines = dict(state_machines)
+
+    def start(self, model: str, name: str, payload: str) -> StartedRun:
+        machine = self._machines.get(model)
+        if machine is None:
+            raise LookupError(f"no training state machine for model '{model}' in TRAINING_STATE_MACHINES")
+        try:
+            response = self._sfn.start_execution(stateMachineArn=machine, name=name, input=payload)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
+                raise
+            return StartedRun(execution_arn=execution_arn(machine, name), created=False)
+        return StartedRun(execution_arn=str(response["executionArn"]), created=True)
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """arn:...:stateMachine:<machine> -> arn:...:execution:<machine>:<name> (the standard-workflow form)."""
+    return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
+
+
+class EventBridgePublisher:
+    def __init__(self, client: Any, bus: str, source: str) -> None:
+        self._events = client
+        self._bus = bus
+        self._source = source
+
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
+        entry = {"Source": self._source, "DetailType": detail_type, "Detail": json.dumps(detail)}
+        response = self._events.put_events(Entries=[{**entry, "EventBusName": self._bus}])
+        # PutEvents reports per-entry failures in a 200 response; an unchecked one is a silently lost event.
+        if response.get("FailedEntryCount"):
+            failed = response["Entries"][0]
+            raise RuntimeError(
+                f"EventBridge refused the '{detail_type}' event on bus '{self._bus}': "
+                f"{failed.get('ErrorCode')}: {failed.get('ErrorMessage')}"
+            )
+
+
+class PowertoolsMetrics:
+    """Counts into the handler's Metrics object; `@metrics.log_metrics` flushes them as EMF."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def count(self, name: str, model: str) -> None:
+        self._metrics.add_dimension(name="model", value=model)
+        self._metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+class IdempotentOnce:
+    """`Once` on Powertools idempotency: the key dict is hashed into the record's sort key."""
+
+    def __init__(self, persistence: DynamoDBPersistenceLayer, config: IdempotencyConfig) -> None:
+        self.config = config
+
+        # key_prefix pins the record names, so renaming this function never re-opens old keys.
+        # Powertools' decorator is untyped; `guarded` keeps its signature at runtime.
+        @idempotent_function(  # type: ignore[untyped-decorator]
+            data_keyword_argument="key",
+            persistence_store=persistence,
+            config=config,
+            output_serializer=PydanticSerializer(IngestResult),
+            key_prefix="headrace-ingest",
+        )
+        def guarded(*, key: dict[str, str], work: Callable[[], IngestResult]) -> IngestResult:
+            return work()
+
+        self._guarded = guarded
+
+    def __call__(self, key: Mapping[str, str], work: Callable[[], IngestResult]) -> IngestResult:
+        result = self._guarded(key=dict(key), work=work)
+        return result if isinstance(result, IngestResult) else IngestResult.model_validate(result)
+
+
+@dataclass(frozen=True)
+class Connection:
+    ports: IngestPorts
+    idempotency: IdempotencyConfig
+
+    def register(self, context: Any) -> None:
+        """Give idempotency the invocation's deadline, so a timed-out attempt does not block its retry."""
+        if hasattr(context, "get_remaining_time_in_millis"):
+            self.idempotency.register_lambda_context(context)
+
+
+def connect(settings: IngestSettings, metrics: Metrics, session: boto3.Session | None = None) -> Connection:
+    session = session or boto3.Session()
+    dynamodb = session.client("dynamodb", config=_CLIENT_CONFIG)
+    idempotency = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_TTL_S)
+    persistence = DynamoDBPersistenceLayer(
+        table_name=settings.ledger_table,
+        key_attr="pk",
+        sort_key_attr="sk",
+        expiry_attr="expiration",
+        boto3_client=dynamodb,
+    )
+    ports = IngestPorts(
+        store=S3ObjectStore(session.client("s3", config=_CLIENT_CONFIG)),
+        ledger=DynamoLedger(dynamodb, settings.ledger_table),
+        runs=StepFunctionsRuns(
+            session.client("stepfunctions", config=_CLIENT_CONFIG), settings.training_state_machines
+        ),
+        events=EventBridgePublisher(
+            session.client("events", config=_CLIENT_CONFIG),
+            settings.event_bus_name,
+            Names(settings.stage).event_source,
+        ),
+        metrics=PowertoolsMetrics(metrics),
+        once=IdempotentOnce(persistence, idempotency),
+        clock=lambda: datetime.now(UTC),
+    )
+    return Connection(ports=ports, idempotency=idempotency)

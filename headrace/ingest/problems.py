@@ -1,0 +1,63 @@
+"""What is wrong with a dropped file: one `Problem` per broken rule, for programs and people alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# How many offending rows and values a problem quotes: enough to find the pattern, small enough for an event.
+SAMPLE_SIZE = 5
+
+
+class Rule(StrEnum):
+    """Short ids a program can match on; the message explains them to a person."""
+
+    SIZE = "size"
+    EMPTY = "empty"
+    BINARY = "binary"
+    ENCODING = "encoding"
+    FORMAT = "format"
+    PARQUET_CORRUPT = "parquet_corrupt"
+    HEADER_ONLY = "header_only"
+    MIN_ROWS = "min_rows"
+    MISSING_COLUMNS = "missing_columns"
+    UNEXPECTED_COLUMNS = "unexpected_columns"
+    TYPE = "type"
+    NULLS = "nulls"
+    NULL_FRACTION = "null_fraction"
+    RANGE = "range"
+    CATEGORY = "category"
+    KEY_PREFIX = "key_prefix"
+
+
+class Problem(BaseModel):
+    """One broken rule. `rows` are 1-based data row numbers (the header is not a data row)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: Rule
+    column: str | None = None
+    message: str
+    rows: list[int] = Field(default_factory=list, max_length=SAMPLE_SIZE)
+    values: list[str] = Field(default_factory=list, max_length=SAMPLE_SIZE)
+    count: int = Field(default=1, ge=1)
+
+
+def sample_values(values: Iterable[Any]) -> list[str]:
+    """Up to SAMPLE_SIZE offending values as text, the way a person would type them."""
+    return [_as_text(v) for _, v in zip(range(SAMPLE_SIZE), values, strict=False)]
+
+
+def _as_text(value: Any) -> str:
+    # A float that holds a whole number came from an integer cell ("7"), so show it as one.
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def rules(problems: Iterable[Problem]) -> list[str]:
+    """The distinct rules broken, in first-seen order."""
+    return list(dict.fromkeys(p.rule.value for p in problems))

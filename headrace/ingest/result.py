@@ -1,0 +1,29 @@
+"""What one ingest did, returned by the domain entry point and (as JSON) by the Lambda handler."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from headrace.ingest.problems import Problem
+
+
+class Outcome(StrEnum):
+    STARTED = "started"  # a new dataset version: recorded, training started
+    DUPLICATE = "duplicate"  # this content already started a run; nothing new happened
+    QUARANTINED = "quarantined"  # rejected: copied to quarantine with reason.json
+    IGNORED = "ignored"  # not a drop (our own quarantine/dataset output, a folder marker)
+
+
+class IngestResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    outcome: Outcome
+    model: str
+    key: str
+    sha256: str | None = None
+    execution_arn: str | None = None
+    quarantine_key: str | None = None
+    problems: list[Problem] | None = None
+    note: str | None = None

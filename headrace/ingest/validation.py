@@ -1,0 +1,365 @@
+"""Pure checks of a dropped file against its model's `DataSchema`: every broken rule, not just the first.
+
+Three layers, cheapest first: the object's name and size (`check_upload`, before any download), the bytes
+(empty, binary, encoding, parseable), then the parsed frame (`check_frame`: columns, rows, and per column
+types, nulls, ranges and categories, all vectorized). `inspect` runs them all; a layer whose input is
+unusable (a binary file cannot have columns) ends the inspection with what was found so far.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from headrace.config import Column, ColumnType, DataSchema
+from headrace.ingest.problems import SAMPLE_SIZE, Problem, Rule, sample_values
+from headrace.ingest.reading import (
+    EXTENSIONS,
+    FileFormat,
+    ReadFailure,
+    binary_signature,
+    format_for,
+    read_csv,
+    read_parquet,
+)
+
+NUMERIC = (ColumnType.INTEGER, ColumnType.FLOAT)
+TRUE_TOKENS = ("true", "t", "yes", "y", "1", "1.0")
+FALSE_TOKENS = ("false", "f", "no", "n", "0", "0.0")
+MEGABYTE = 1024 * 1024
+# surrogateescape maps each undecodable byte to one lone surrogate in this range (PEP 383).
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+Mask = npt.NDArray[np.bool_]
+Floats = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """The verdict on one file. `frame` holds typed values for statistics: numeric and boolean columns
+    as float64 (booleans as 1.0/0.0), category and string columns as text; null where a cell is null or bad.
+    """
+
+    problems: list[Problem]
+    format: FileFormat | None = None
+    frame: pd.DataFrame | None = field(default=None, repr=False)
+    columns: list[str] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        return not self.problems and self.frame is not None
+
+    @property
+    def rows(self) -> int:
+        return 0 if self.frame is None else len(self.frame)
+
+
+def check_upload(name: str, size: int, schema: DataSchema) -> list[Problem]:
+    """The rules an object's name and size decide, so an oversized or misnamed file is never downloaded."""
+    problems: list[Problem] = []
+    limit = schema.max_file_mb * MEGABYTE
+    if size > limit:
+        problems.append(
+            Problem(
+                rule=Rule.SIZE,
+                message=f"the file is {size / MEGABYTE:.1f} MB ({size} bytes); this model accepts files of "
+                f"at most {schema.max_file_mb:g} MB (schema.max_file_mb): split it into smaller files",
+                values=[str(size)],
+            )
+        )
+    if format_for(name) is None:
+        suffix = name.rsplit(".", 1)[1] if "." in name else ""
+        problems.append(
+            Problem(
+                rule=Rule.FORMAT,
+                message=f"'{name}' has "
+                + (f"the unsupported extension '.{suffix}'" if suffix else "no file extension")
+                + f"; expected one of {', '.join(sorted(EXTENSIONS))}",
+                values=[f".{suffix}" if suffix else name],
+            )
+        )
+    return problems
+
+
+def inspect(name: str, data: bytes, schema: DataSchema) -> Inspection:
+    """Every problem of the file `name` holding `data`, plus the typed frame when it could be read."""
+    problems = check_upload(name, len(data), schema)
+    kind = format_for(name)
+    if kind is None or problems:
+        return Inspection(problems, kind)
+    if not data.strip():
+        what = "empty (0 bytes)" if not data else f"blank ({len(data)} bytes of whitespace only)"
+        problems.append(
+            Problem(
+                rule=Rule.EMPTY,
+                message=f"the file is {what}; expected a header and at least {schema.min_rows} data rows",
+            )
+        )
+        return Inspection(problems, kind)
+    try:
+        if kind is FileFormat.PARQUET:
+            frame = read_parquet(data)
+        else:
+            text_problems, text = _check_text(data)
+            problems += text_problems
+            if text is None:
+                return Inspection(problems, kind)
+            frame = read_csv(text, schema)
+    except ReadFailure as failure:
+        rule = Rule.PARQUET_CORRUPT if kind is FileFormat.PARQUET else Rule.FORMAT
+        problems.append(Problem(rule=rule, message=failure.message, rows=failure.rows, count=failure.count))
+        return Inspection(problems, kind)
+    frame_problems, typed = check_frame(frame, schema)
+    return Inspection(problems + frame_problems, kind, typed, [str(c) for c in frame.columns])
+
+
+def _check_text(data: bytes) -> tuple[list[Problem], bytes | str | None]:
+    """A CSV must be UTF-8 text. Returns what to parse: the bytes themselves, text with undecodable bytes
+    replaced (so the other rules still run), or None when the file is binary and parsing is pointless."""
+    signature = binary_signature(data)
+    nul = data.find(b"\x00")
+    if signature is not None or nul >= 0:
+        looks = (
+            f"it looks like {signature}" if signature else f"it contains NUL bytes (the first at byte {nul})"
+        )
+        hint = " (name it .parquet)" if signature == "Parquet data" else ""
+        return [
+            Problem(
+                rule=Rule.BINARY,
+                message=f"the file is not text: {looks}; expected a UTF-8 text CSV{hint}",
+                values=[data[:8].hex(" ")],
+            )
+        ], None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return [_encoding_problem(data, error)], data.decode("utf-8", errors="replace")
+    return [], data
+
+
+def _encoding_problem(data: bytes, error: UnicodeDecodeError) -> Problem:
+    escaped = data.decode("utf-8", errors="surrogateescape")
+    found = [m.start() for m in _ESCAPED_BYTE.finditer(escaped)]
+    samples = found[:SAMPLE_SIZE]
+    # Line n (0 = the header) is data row n when no quoted value spans lines, which is the common case.
+    rows = [line for line in (escaped.count("\n", 0, at) for at in samples) if line >= 1]
+    byte_values = [f"0x{ord(escaped[at]) - 0xDC00:02X}" for at in samples]
+    line = data.count(b"\n", 0, error.start)
+    where = "the header" if line == 0 else f"data row {line}"
+    return Problem(
+        rule=Rule.ENCODING,
+        message=f"the file is not valid UTF-8: byte offset {error.start} ({byte_values[0]}, in {where}) "
+        f"cannot be decoded, {len(found)} undecodable {_plural(len(found), 'byte')} in all; "
+        "expected UTF-8 text (re-save it as 'CSV UTF-8')",
+        rows=rows,
+        values=byte_values,
+        count=len(found),
+    )
+
+
+def check_frame(frame: pd.DataFrame, schema: DataSchema) -> tuple[list[Problem], pd.DataFrame]:
+    """Column, row and cell rules on a parsed frame; returns the problems and the typed frame."""
+    problems = _column_problems(frame, schema)
+    rows = len(frame)
+    if rows == 0:
+        problems.append(
+            Problem(
+                rule=Rule.HEADER_ONLY,
+                message=f"the file has a header but no data rows; expected at least {schema.min_rows} rows",
+            )
+        )
+    elif rows < schema.min_rows:
+        problems.append(
+            Problem(
+                rule=Rule.MIN_ROWS,
+                message=f"the file has {rows} data {_plural(rows, 'row')}; this model needs at least "
+                f"{schema.min_rows} (schema.min_rows)",
+                values=[str(rows)],
+            )
+        )
+    names = Counter(str(c) for c in frame.columns)
+    typed: dict[str, pd.Series] = {}
+    for column in schema.columns:
+        if names[column.name] != 1:
+            continue  # missing, or duplicated (already reported): its cells cannot be judged
+        cell_problems, typed[column.name] = check_column(frame[column.name], column, schema.max_null_fraction)
+        problems += cell_problems
+    return problems, pd.DataFrame(typed, index=frame.index)
+
+
+def _column_problems(frame: pd.DataFrame, schema: DataSchema) -> list[Problem]:
+    expected = [c.name for c in schema.columns]
+    counts = Counter(str(c) for c in frame.columns)
+    problems: list[Problem] = []
+    missing = [name for name in expected if name not in counts]
+    if missing:
+        problems.append(
+            Problem(
+                rule=Rule.MISSING_COLUMNS,
+                message=f"the file lacks {len(missing)} required {_plural(len(missing), 'column')}: "
+                f"{', '.join(missing)}; expected the columns {', '.join(expected)}",
+                values=sample_values(missing),
+                count=len(missing),
+            )
+        )
+    unexpected = [name for name in counts if name not in expected]
+    duplicated = [name for name, n in counts.items() if n > 1]
+    extra = unexpected + [name for name in duplicated if name not in unexpected]
+    if extra:
+        duplicates = f" ({', '.join(duplicated)} appear more than once)" if duplicated else ""
+        problems.append(
+            Problem(
+                rule=Rule.UNEXPECTED_COLUMNS,
+                message=f"the file has {len(extra)} {_plural(len(extra), 'column')} the schema does not "
+                f"declare: {', '.join(extra)}{duplicates}; expected only the columns {', '.join(expected)}",
+                values=sample_values(extra),
+                count=len(extra),
+            )
+        )
+    return problems
+
+
+def check_column(raw: pd.Series, column: Column, max_null_fraction: float) -> tuple[list[Problem], pd.Series]:
+    """Nulls, types, ranges and categories of one column; returns its problems and typed values."""
+    null: Mask = raw.isna().to_numpy()
+    problems = _null_problems(raw, null, column, max_null_fraction)
+    present = ~null
+    if column.type in NUMERIC:
+        numbers = _as_numbers(raw)
+        bad = present & ~np.isfinite(numbers)
+        if column.type is ColumnType.INTEGER:
+            # "3" and "3.0" are integers, "3.5" is not; NaN/inf are already bad, so mask them out of fmod.
+            bad |= present & ~bad & (np.fmod(np.where(bad, 0.0, numbers), 1.0) != 0.0)
+        problems += _type_problem(raw, bad, column)
+        good = present & ~bad
+        problems += _range_problems(raw, numbers, good, column)
+        return problems, pd.Series(np.where(good, numbers, np.nan), index=raw.index, name=column.name)
+    if column.type is ColumnType.BOOLEAN:
+        flags = _as_booleans(raw)
+        bad = present & np.isnan(flags)
+        problems += _type_problem(raw, bad, column)
+        return problems, pd.Series(flags, index=raw.index, name=column.name)
+    keep_as_is = raw.dtype == object or isinstance(raw.dtype, pd.CategoricalDtype)
+    text = raw if keep_as_is else raw.astype(str)
+    if column.type is ColumnType.CATEGORY:
+        categories = column.categories or []
+        bad = present & ~text.isin(categories).to_numpy()
+        problems += _category_problem(raw, bad, column, categories)
+        present &= ~bad
+    return problems, text.where(present).rename(column.name)
+
+
+def _as_numbers(raw: pd.Series) -> Floats:
+    if pd.api.types.is_numeric_dtype(raw.dtype):
+        # Booleans count as 0/1 here; a column stored as bool where a number is declared is still numeric.
+        return raw.to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _as_booleans(raw: pd.Series) -> Floats:
+    """1.0 / 0.0 for recognised booleans, NaN for nulls and for anything else."""
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        return raw.to_numpy(dtype=np.float64)
+    if pd.api.types.is_numeric_dtype(raw.dtype):
+        numbers = raw.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.where(np.isin(numbers, (0.0, 1.0)), numbers, np.nan)
+    # Nulls become the text "nan", which is neither token, so they stay NaN.
+    lowered = raw.astype(str).str.strip().str.lower()
+    return np.where(lowered.isin(TRUE_TOKENS), 1.0, np.where(lowered.isin(FALSE_TOKENS), 0.0, np.nan))
+
+
+def _located(rule: Rule, raw: pd.Series, mask: Mask, column: Column, message: str) -> Problem:
+    positions = np.flatnonzero(mask)
+    sample = positions[:SAMPLE_SIZE]
+    values = [] if rule is Rule.NULLS else sample_values(raw.iloc[sample].tolist())
+    return Problem(
+        rule=rule,
+        column=column.name,
+        message=message,
+        rows=(sample + 1).tolist(),
+        values=values,
+        count=len(positions),
+    )
+
+
+def _null_problems(raw: pd.Series, null: Mask, column: Column, max_null_fraction: float) -> list[Problem]:
+    nulls = int(null.sum())
+    if not nulls:
+        return []
+    if not column.nullable:
+        message = (
+            f"{nulls} {_plural(nulls, 'row')} {_plural(nulls, 'has', 'have')} no value for '{column.name}', "
+            "which is not nullable; expected a value in every row"
+        )
+        return [_located(Rule.NULLS, raw, null, column, message)]
+    fraction = nulls / len(raw)
+    if fraction <= max_null_fraction:
+        return []
+    message = (
+        f"{fraction:.1%} of '{column.name}' is null ({nulls} of {len(raw)} rows); expected at most "
+        f"{max_null_fraction:.0%} nulls in a nullable column (schema.max_null_fraction)"
+    )
+    problem = _located(Rule.NULL_FRACTION, raw, null, column, message)
+    return [problem.model_copy(update={"values": []})]
+
+
+_EXPECTED_TYPE = {
+    ColumnType.INTEGER: "whole numbers (like 3 or 3.0)",
+    ColumnType.FLOAT: "finite numbers (like 12.5)",
+    ColumnType.BOOLEAN: "booleans (true/false, yes/no or 1/0)",
+}
+
+
+def _type_problem(raw: pd.Series, bad: Mask, column: Column) -> list[Problem]:
+    count = int(bad.sum())
+    if not count:
+        return []
+    message = (
+        f"{count} {_plural(count, 'value')} in '{column.name}' {_plural(count, 'is', 'are')} not "
+        f"{column.type.value}; expected {_EXPECTED_TYPE[column.type]}"
+    )
+    return [_located(Rule.TYPE, raw, bad, column, message)]
+
+
+def _range_problems(raw: pd.Series, numbers: Floats, good: Mask, column: Column) -> list[Problem]:
+    below: Mask = good & (numbers < column.min) if column.min is not None else np.zeros_like(good)
+    above: Mask = good & (numbers > column.max) if column.max is not None else np.zeros_like(good)
+    outside = below | above
+    count = int(outside.sum())
+    if not count:
+        return []
+    parts = []
+    if column.min is not None and below.any():
+        parts.append(f"{int(below.sum())} below the minimum {column.min:g}")
+    if column.max is not None and above.any():
+        parts.append(f"{int(above.sum())} above the maximum {column.max:g}")
+    allowed = {
+        (True, True): f"between {column.min:g} and {column.max:g}",
+        (True, False): f"at least {column.min:g}",
+        (False, True): f"at most {column.max:g}",
+    }[(column.min is not None, column.max is not None)]
+    message = (
+        f"{count} {_plural(count, 'value')} in '{column.name}' {_plural(count, 'is', 'are')} out of range "
+        f"({', '.join(parts)}); expected values {allowed}"
+    )
+    return [_located(Rule.RANGE, raw, outside, column, message)]
+
+
+def _category_problem(raw: pd.Series, bad: Mask, column: Column, categories: list[str]) -> list[Problem]:
+    count = int(bad.sum())
+    if not count:
+        return []
+    message = (
+        f"{count} {_plural(count, 'value')} in '{column.name}' {_plural(count, 'is', 'are')} not a known "
+        f"category; expected one of {', '.join(categories)}"
+    )
+    return [_located(Rule.CATEGORY, raw, bad, column, message)]
+
+
+def _plural(count: int, one: str, many: str | None = None) -> str:
+    return one if count == 1 else (many or f"{one}s")
