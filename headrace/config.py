@@ -106,14 +106,18 @@ class TrainerConfig(Strict):
     @classmethod
     def _sagemaker_instance(cls, value: str) -> str:
         if not re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", value):
-            raise ValueError(f"'{value}' is not a SageMaker instance type (like ml.m5.xlarge or ml.g5.xlarge)")
+            raise ValueError(
+                f"'{value}' is not a SageMaker instance type (like ml.m5.xlarge or ml.g5.xlarge)"
+            )
         return value
 
     @model_validator(mode="after")
     def _wait_covers_runtime(self) -> TrainerConfig:
         # SageMaker rejects MaxWaitTimeInSeconds < MaxRuntimeInSeconds for managed spot training.
         if self.use_spot and self.max_wait_s < self.max_runtime_s:
-            raise ValueError(f"max_wait_s ({self.max_wait_s}) must be >= max_runtime_s ({self.max_runtime_s})")
+            raise ValueError(
+                f"max_wait_s ({self.max_wait_s}) must be >= max_runtime_s ({self.max_runtime_s})"
+            )
         return self
 
     @property
@@ -238,7 +242,7 @@ def load_model_file(path: Path) -> ModelConfig:
 
 
 def load_models(directory: Path | None = None) -> list[ModelConfig]:
-    """Every model of a deployment: one `<name>.yaml` per model in `directory` (default: the repo's models/)."""
+    """Every model of a deployment: one `<name>.yaml` per model in `directory` (default: models/)."""
     directory = directory or DEFAULT_MODELS_DIR
     files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
     if not files:

@@ -6,13 +6,18 @@ moves the feature distributions (and the relation's baseline) the way a changing
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from headrace.config import Column, ColumnType, ModelConfig
 
+Array = npt.NDArray[Any]
 
-def _numeric(column: Column, rng: np.random.Generator, rows: int, drift: float) -> np.ndarray:
+
+def _numeric(column: Column, rng: np.random.Generator, rows: int, drift: float) -> Array:
     low = column.min if column.min is not None else 0.0
     high = column.max if column.max is not None else low + 100.0
     span = high - low
@@ -25,7 +30,7 @@ def _numeric(column: Column, rng: np.random.Generator, rows: int, drift: float) 
     return values
 
 
-def _categorical(column: Column, rng: np.random.Generator, rows: int, drift: float) -> np.ndarray:
+def _categorical(column: Column, rng: np.random.Generator, rows: int, drift: float) -> Array:
     categories = column.categories or []
     weights = np.linspace(2.0, 1.0, num=len(categories))
     # Drift moves mass towards the last categories.
@@ -33,9 +38,48 @@ def _categorical(column: Column, rng: np.random.Generator, rows: int, drift: flo
     return rng.choice(np.array(categories, dtype=object), size=rows, p=weights / weights.sum())
 
 
-def _standardized(values: np.ndarray) -> np.ndarray:
+def _standardized(values: Array) -> Array:
     spread = values.std()
     return (values - values.mean()) / spread if spread > 0 else np.zeros_like(values)
+
+
+def _feature(
+    column: Column, rng: np.random.Generator, truth: np.random.Generator, rows: int, drift: float
+) -> tuple[Array, Array]:
+    """One feature's values and its contribution to the label's logit."""
+    if column.type in (ColumnType.INTEGER, ColumnType.FLOAT):
+        values = _numeric(column, rng, rows, drift)
+        return values, truth.normal(0.0, 1.2) * _standardized(values.astype(float))
+    if column.type is ColumnType.CATEGORY:
+        categories = column.categories or []
+        values = _categorical(column, rng, rows, drift)
+        effects = dict(zip(categories, truth.normal(0.0, 1.0, size=len(categories)), strict=True))
+        return values, np.array([effects[v] for v in values])
+    if column.type is ColumnType.BOOLEAN:
+        flags = rng.random(rows) < 0.2 + 0.3 * drift
+        return flags, truth.normal(0.0, 0.8) * flags
+    ids = np.array([f"{column.name}-{i % 50}" for i in rng.integers(0, 10_000, size=rows)], dtype=object)
+    return ids, np.zeros(rows)
+
+
+def _with_nulls(column: Column, values: Array, rng: np.random.Generator) -> Array:
+    values = values.astype(float if column.type is ColumnType.FLOAT else object)
+    values[rng.random(len(values)) < 0.02] = np.nan if column.type is ColumnType.FLOAT else None
+    return values
+
+
+def _labels(target: Column, logit: Array, rng: np.random.Generator, drift: float) -> Array:
+    rows = len(logit)
+    if target.type in (ColumnType.FLOAT, ColumnType.STRING):
+        return logit + rng.normal(0.0, 0.5, size=rows)
+    probability = 1.0 / (1.0 + np.exp(-(logit - 0.8 + drift)))
+    labels: Array = (rng.random(rows) < probability).astype(int)
+    if target.type is ColumnType.BOOLEAN:
+        return labels.astype(bool)
+    if target.type is ColumnType.CATEGORY:
+        categories = target.categories or ["0", "1"]
+        return np.array([categories[int(v) % len(categories)] for v in labels], dtype=object)
+    return labels
 
 
 def generate(
@@ -53,42 +97,16 @@ def generate(
     # The relation's coefficients depend on the model name only, so every batch shares one ground truth.
     truth = np.random.default_rng(_stable_seed(model.name))
     rng = np.random.default_rng(seed)
-    frame: dict[str, np.ndarray] = {}
+    frame: dict[str, Array] = {}
     logit = np.zeros(rows)
     for column in model.data.features:
-        if column.type in (ColumnType.INTEGER, ColumnType.FLOAT):
-            values = _numeric(column, rng, rows, drift)
-            logit += truth.normal(0.0, 1.2) * _standardized(values)
-        elif column.type is ColumnType.CATEGORY:
-            values = _categorical(column, rng, rows, drift)
-            effects = dict(zip(column.categories or [], truth.normal(0.0, 1.0, size=len(column.categories or []))))
-            logit += np.array([effects[v] for v in values])
-        elif column.type is ColumnType.BOOLEAN:
-            values = rng.random(rows) < 0.2 + 0.3 * drift
-            logit += truth.normal(0.0, 0.8) * values
-        else:
-            values = np.array([f"{column.name}-{i % 50}" for i in rng.integers(0, 10_000, size=rows)], dtype=object)
-        frame[column.name] = values
+        frame[column.name], contribution = _feature(column, rng, truth, rows, drift)
+        logit += contribution
     for column in model.data.features:
         if column.nullable and column.type is not ColumnType.BOOLEAN:
-            values = frame[column.name].astype(float if column.type is ColumnType.FLOAT else object)
-            mask = rng.random(rows) < 0.02
-            values[mask] = np.nan if column.type is ColumnType.FLOAT else None
-            frame[column.name] = values
-    target = model.data.column(model.data.target)
-    probability = 1.0 / (1.0 + np.exp(-(logit - 0.8 + drift)))
-    if target.type in (ColumnType.INTEGER, ColumnType.BOOLEAN, ColumnType.CATEGORY):
-        labels: np.ndarray = (rng.random(rows) < probability).astype(int)
-        if target.type is ColumnType.BOOLEAN:
-            labels = labels.astype(bool)
-        elif target.type is ColumnType.CATEGORY:
-            categories = target.categories or ["0", "1"]
-            labels = np.array([categories[int(v) % len(categories)] for v in labels], dtype=object)
-    else:
-        labels = logit + rng.normal(0.0, 0.5, size=rows)
-    if shuffle_labels:
-        labels = rng.permutation(labels)
-    frame[model.data.target] = labels
+            frame[column.name] = _with_nulls(column, frame[column.name], rng)
+    labels = _labels(model.data.column(model.data.target), logit, rng, drift)
+    frame[model.data.target] = rng.permutation(labels) if shuffle_labels else labels
     return pd.DataFrame(frame, columns=[c.name for c in model.data.columns])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from headrace.config import ModelConfig
 from headrace.naming import Names, Outputs
@@ -37,7 +37,7 @@ class ModelInfo(BaseModel):
     training_state_machine_arn: str
     endpoint_name: str
 
-    model_config = {"populate_by_name": True}
+    model_config = ConfigDict(populate_by_name=True)
 
 
 class DeploymentInfo(BaseModel):
@@ -60,7 +60,8 @@ def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
         stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as exc:
         raise DeploymentNotFound(
-            f"stack {stack_name} not found: deploy it (`cdk deploy`) or start the local plane (`headrace local up`)"
+            f"stack {stack_name} not found: deploy it (`cdk deploy`) "
+            "or start the local plane (`headrace local up`)"
         ) from exc
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
@@ -81,8 +82,11 @@ def describe(cloudformation: Any, names: Names, models: list[ModelConfig]) -> De
                 incoming_prefix=m.incoming_prefix,
                 quarantine_prefix=m.quarantine_prefix,
                 datasets_prefix=m.datasets_prefix,
-                schema=SchemaInfo(
-                    columns=[ColumnInfo(name=c.name, type=c.type.value, nullable=c.nullable) for c in m.data.columns],
+                schema_=SchemaInfo(
+                    columns=[
+                        ColumnInfo(name=c.name, type=c.type.value, nullable=c.nullable)
+                        for c in m.data.columns
+                    ],
                     target=m.data.target,
                     fingerprint=m.data.fingerprint(),
                 ),

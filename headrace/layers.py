@@ -21,4 +21,7 @@ AWS_SDK_PANDAS_VERSION = "3.14.0"
 
 def aws_sdk_pandas_layer_parameter(region: str) -> str:
     runtime = LAMBDA_PYTHON_RUNTIME.removeprefix("python")
-    return f"/aws/service/aws-sdk-pandas/{AWS_SDK_PANDAS_VERSION}/{region}/py{runtime}/{LAMBDA_ARCHITECTURE}/layer-arn"
+    return (
+        f"/aws/service/aws-sdk-pandas/{AWS_SDK_PANDAS_VERSION}/{region}"
+        f"/py{runtime}/{LAMBDA_ARCHITECTURE}/layer-arn"
+    )

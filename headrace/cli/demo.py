@@ -1,4 +1,7 @@
-"""`make demo`: the loop on the local plane, step by step, with a live display; any missing step fails loudly."""
+"""`make demo`: the loop on the local plane, step by step, with a live display.
+
+Any step that does not happen fails the demo loudly, naming the step.
+"""
 
 from __future__ import annotations
 
@@ -40,12 +43,17 @@ class Step:
 class Demo:
     rows: int
     steps: list[Step] = field(default_factory=list)
-    clients: Clients | None = None
-    deployment: DeploymentInfo | None = None
+    _clients: Clients | None = None
+    _deployment: DeploymentInfo | None = None
     facts: dict[str, Any] = field(default_factory=dict)
 
     def render(self) -> Table:
-        icons = {"pending": "[dim]·[/]", "running": "[yellow]…[/]", "done": "[green]✓[/]", "failed": "[red]✗[/]"}
+        icons = {
+            "pending": "[dim]·[/]",
+            "running": "[yellow]…[/]",
+            "done": "[green]✓[/]",
+            "failed": "[red]✗[/]",
+        }
         view = Table(title="Headrace demo — local plane", title_justify="left", show_header=False, box=None)
         view.add_column(width=2)
         view.add_column()
@@ -71,17 +79,28 @@ class Demo:
             step.seconds = time.perf_counter() - started
             live.update(self.render())
 
+    @property
+    def clients(self) -> Clients:
+        if self._clients is None:
+            raise RuntimeError("the local plane is not up")
+        return self._clients
+
+    @property
+    def deployment(self) -> DeploymentInfo:
+        if self._deployment is None:
+            raise RuntimeError("the local plane is not up")
+        return self._deployment
+
     # The steps.
     def start_plane(self) -> str:
         stop_detached(WORK_DIR)
         info = start_detached(work_dir=WORK_DIR)
-        self.clients = Clients(info.endpoint)
-        self.deployment = describe(self.clients.cloudformation, Names(info.stage), load_models())
+        self._clients = Clients(info.endpoint)
+        self._deployment = describe(self.clients.cloudformation, Names(info.stage), load_models())
         self.facts["endpoint"] = info.endpoint
         return f"{info.endpoint}, stacks provisioned from cdk synth"
 
     def drop_good_file(self) -> str:
-        assert self.clients and self.deployment
         model = self.deployment.model(MODEL)
         frame = generate(next(m for m in load_models() if m.name == MODEL), self.rows, seed=int(time.time()))
         body = frame.to_csv(index=False).encode()
@@ -91,7 +110,6 @@ class Demo:
         return f"{self.rows:,} rows → s3://{model.data_bucket}/{key}"
 
     def await_dataset(self) -> str:
-        assert self.clients and self.deployment
         dynamodb = self.clients.client("dynamodb")
         sk = f"dataset#{self.facts['sha256']}"
 
@@ -106,7 +124,6 @@ class Demo:
         return f"validated, {rows} rows, version {self.facts['sha256'][:12]}"
 
     def await_execution(self) -> str:
-        assert self.clients and self.deployment
         sfn = self.clients.client("stepfunctions")
         arn = self.deployment.model(MODEL).training_state_machine_arn
         name = execution_name(MODEL, self.facts["sha256"])
@@ -122,10 +139,12 @@ class Demo:
         seconds = time.perf_counter() - self.facts["dropped_at"]
         self.facts["ingest_seconds"] = seconds
         dataset = json.loads(execution["input"])["dataset"]
-        return f"{name} {execution['status']} (input: dataset {dataset['sha256'][:12]}), {seconds:.1f}s after the drop"
+        return (
+            f"{name} {execution['status']} (input: dataset {dataset['sha256'][:12]}), "
+            f"{seconds:.1f}s after the drop"
+        )
 
     def drop_bad_file(self) -> str:
-        assert self.clients and self.deployment
         model = self.deployment.model(MODEL)
         frame = generate(next(m for m in load_models() if m.name == MODEL), 800, seed=3)
         frame.loc[5:40, "monthly_charges"] = -12.5
@@ -137,10 +156,16 @@ class Demo:
         prefix = model.quarantine_prefix
 
         def reason() -> dict[str, Any] | None:
-            listed = self.clients.s3.list_objects_v2(Bucket=model.data_bucket, Prefix=prefix) if self.clients else {}
+            listed = (
+                self.clients.s3.list_objects_v2(Bucket=model.data_bucket, Prefix=prefix)
+                if self.clients
+                else {}
+            )
             keys = [o["Key"] for o in listed.get("Contents", []) if o["Key"].endswith("reason.json")]
             for reason_key in keys:
-                doc = json.loads(self.clients.s3.get_object(Bucket=model.data_bucket, Key=reason_key)["Body"].read())
+                doc = json.loads(
+                    self.clients.s3.get_object(Bucket=model.data_bucket, Key=reason_key)["Body"].read()
+                )
                 if doc["source"]["key"] == key:
                     return dict(doc)
             return None
@@ -171,12 +196,16 @@ def run_demo(rows: int, keep: bool) -> int:
             stop_detached(WORK_DIR)
         return 1
     problems = demo.facts.get("problems", [])
-    console.print(table(
-        "why the broken file was quarantined", ["rule", "column", "problem"],
-        [(p["rule"], p.get("column") or "", p["message"]) for p in problems],
-    ))
     console.print(
-        f"\nIngest of {rows:,} rows: drop → execution started in {demo.facts.get('ingest_seconds', 0):.1f}s.\n"
+        table(
+            "why the broken file was quarantined",
+            ["rule", "column", "problem"],
+            [(p["rule"], p.get("column") or "", p["message"]) for p in problems],
+        )
+    )
+    console.print(
+        f"\nIngest of {rows:,} rows: drop → execution started in "
+        f"{demo.facts.get('ingest_seconds', 0):.1f}s.\n"
         "Keep exploring (the plane stays up with --keep):\n"
         '  eval "$(headrace local env --work-dir .headrace/demo)"   # point boto3 and the AWS CLI at it\n'
         "  aws s3 ls --recursive s3://<data bucket>/churn/          # see incoming/ and quarantine/\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from pathlib import Path
@@ -15,7 +16,9 @@ from headrace.local.provision import ProvisionError
 
 from .output import EXIT_UNREACHABLE, console, fail
 
-app = typer.Typer(help="Run the local plane: moto's AWS on 127.0.0.1 plus Headrace's compute.", no_args_is_help=True)
+app = typer.Typer(
+    help="Run the local plane: moto's AWS on 127.0.0.1 plus Headrace's compute.", no_args_is_help=True
+)
 
 WorkDir = Annotated[Path, typer.Option(help="Where the running plane keeps its runtime files.")]
 
@@ -30,9 +33,13 @@ def up(
     state_dir: Annotated[
         Path | None, typer.Option(help="Keep AWS state here across down/up (default: state is discarded).")
     ] = None,
-    detach: Annotated[bool, typer.Option("--detach", help="Run in the background; stop with `local down`.")] = False,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Run in the background; stop with `local down`.")
+    ] = False,
     stage: Annotated[str, typer.Option(help="Deployment stage to provision.")] = "dev",
-    models_dir: Annotated[Path | None, typer.Option(help="Model configs (default: the repo's models/).")] = None,
+    models_dir: Annotated[
+        Path | None, typer.Option(help="Model configs (default: the repo's models/).")
+    ] = None,
     work_dir: WorkDir = DEFAULT_WORK_DIR,
 ) -> None:
     """Start the local plane and provision it from `cdk synth`.
@@ -48,8 +55,13 @@ def up(
             return
         running = read_info(work_dir)
         if running:
-            fail(f"a local plane is already running on {running.endpoint}", "stop it with `headrace local down`")
-        plane = LocalPlane(port, stage, work_dir, state_dir, models_dir, progress=lambda m: console.print(f"  {m}"))
+            fail(
+                f"a local plane is already running on {running.endpoint}",
+                "stop it with `headrace local down`",
+            )
+        plane = LocalPlane(
+            port, stage, work_dir, state_dir, models_dir, progress=lambda m: console.print(f"  {m}")
+        )
         info = plane.start()
     except (PlaneError, ProvisionError, ValueError) as exc:
         fail(str(exc))
@@ -57,10 +69,8 @@ def up(
     console.print(_export_lines(info), highlight=False)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     plane.stop()
     console.print("stopped")
 

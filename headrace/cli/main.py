@@ -31,7 +31,9 @@ app.add_typer(data_app, name="data")
 
 Stage = Annotated[str | None, typer.Option(help="Deployment stage (default: the local plane's, else dev).")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
-ModelsDir = Annotated[Path | None, typer.Option(help="Model configs directory (default: the repo's models/).")]
+ModelsDir = Annotated[
+    Path | None, typer.Option(help="Model configs directory (default: the repo's models/).")
+]
 
 
 def _version(value: bool) -> None:
@@ -42,7 +44,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
 ) -> None:
     """Headrace: serverless MLOps on AWS — and the same loop offline on this machine."""
 
@@ -53,8 +57,11 @@ def _deployment(target: Target) -> DeploymentInfo:
     except DeploymentNotFound as exc:
         fail(str(exc), code=EXIT_UNREACHABLE)
     except (BotoCoreError, ClientError) as exc:
-        fail(f"cannot reach AWS: {exc}", "start the local plane (`headrace local up --detach`) or set credentials",
-             EXIT_UNREACHABLE)
+        fail(
+            f"cannot reach AWS: {exc}",
+            "start the local plane (`headrace local up --detach`) or set credentials",
+            EXIT_UNREACHABLE,
+        )
 
 
 @app.command()
@@ -69,11 +76,19 @@ def info(stage: Stage = None, json: Json = False, models_dir: ModelsDir = None) 
         return
     console.print(f"stage [bold]{deployment.stage}[/] · data bucket [bold]{deployment.data_bucket}[/]")
     rows = [
-        (m.name, f"s3://{m.data_bucket}/{m.incoming_prefix}", m.schema_.target, len(m.schema_.columns),
-         m.training_state_machine_arn.rsplit(":", 1)[-1], m.endpoint_name)
+        (
+            m.name,
+            f"s3://{m.data_bucket}/{m.incoming_prefix}",
+            m.schema_.target,
+            len(m.schema_.columns),
+            m.training_state_machine_arn.rsplit(":", 1)[-1],
+            m.endpoint_name,
+        )
         for m in deployment.models
     ]
-    console.print(table("models", ["model", "drop files into", "target", "columns", "training", "endpoint"], rows))
+    console.print(
+        table("models", ["model", "drop files into", "target", "columns", "training", "endpoint"], rows)
+    )
 
 
 @app.command()
@@ -88,18 +103,30 @@ def status(stage: Stage = None, json: Json = False, models_dir: ModelsDir = None
     if json:
         print_json(report)
         return
-    console.print(table(
-        "datasets", ["model", "sha256", "rows", "key", "received"],
-        [(d.model, d.sha256[:12], d.rows, d.key, d.received_at) for d in report.datasets],
-    ))
-    console.print(table(
-        "quarantined", ["model", "file", "rules", "quarantined as"],
-        [(q.model, q.key, ", ".join(q.rules), q.quarantine_key) for q in report.quarantined],
-    ))
-    console.print(table(
-        "executions", ["model", "name", "status", "started"],
-        [(e.model, e.name, e.status, e.started_at.strftime("%Y-%m-%d %H:%M:%S")) for e in report.executions],
-    ))
+    console.print(
+        table(
+            "datasets",
+            ["model", "sha256", "rows", "key", "received"],
+            [(d.model, d.sha256[:12], d.rows, d.key, d.received_at) for d in report.datasets],
+        )
+    )
+    console.print(
+        table(
+            "quarantined",
+            ["model", "file", "rules", "quarantined as"],
+            [(q.model, q.key, ", ".join(q.rules), q.quarantine_key) for q in report.quarantined],
+        )
+    )
+    console.print(
+        table(
+            "executions",
+            ["model", "name", "status", "started"],
+            [
+                (e.model, e.name, e.status, e.started_at.strftime("%Y-%m-%d %H:%M:%S"))
+                for e in report.executions
+            ],
+        )
+    )
 
 
 @config_app.command("check")
@@ -113,7 +140,9 @@ def config_check(models_dir: ModelsDir = None) -> None:
     except ConfigError as exc:
         fail(str(exc))
     for model in models:
-        console.print(f"[green]ok[/] {model.name}: {len(model.data.columns)} columns, target {model.data.target}")
+        console.print(
+            f"[green]ok[/] {model.name}: {len(model.data.columns)} columns, target {model.data.target}"
+        )
 
 
 @data_app.command("generate")
@@ -122,8 +151,9 @@ def data_generate(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file (.csv or .parquet).")],
     rows: Annotated[int, typer.Option(min=1, help="Number of rows.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 7,
-    drift: Annotated[float, typer.Option(min=0.0, max=1.0, help="0 = training distribution, 1 = strongly drifted.")]
-    = 0.0,
+    drift: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="0 = training distribution, 1 = strongly drifted.")
+    ] = 0.0,
     models_dir: ModelsDir = None,
 ) -> None:
     """Write seeded synthetic data for a model, optionally drifted.

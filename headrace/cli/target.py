@@ -31,7 +31,7 @@ class Target:
     def client(self, service: str) -> Any:
         if self.endpoint and urlparse(self.endpoint).hostname in ("127.0.0.1", "localhost"):
             return Clients(self.endpoint).client(service)
-        return boto3.client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
+        return boto3.client(service, endpoint_url=self.endpoint)
 
     def model(self, name: str) -> ModelConfig:
         for model in self.models:
@@ -40,7 +40,9 @@ class Target:
         fail(f"no model named '{name}'", f"known models: {', '.join(m.name for m in self.models)}")
 
 
-def resolve(stage: str | None = None, models_dir: Path | None = None, work_dir: Path = DEFAULT_WORK_DIR) -> Target:
+def resolve(
+    stage: str | None = None, models_dir: Path | None = None, work_dir: Path = DEFAULT_WORK_DIR
+) -> Target:
     try:
         models = load_models(models_dir)
     except ConfigError as exc:

@@ -12,7 +12,11 @@ from botocore.config import Config
 # moto's default account; any 12 digits would do, but matching moto keeps its generated ARNs consistent.
 LOCAL_ACCOUNT = "123456789012"
 LOCAL_REGION = "us-east-1"
-LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
 
 
 def local_environment(endpoint: str, region: str = LOCAL_REGION) -> dict[str, str]:
@@ -33,7 +37,7 @@ class Clients:
 
     def client(self, service: str) -> Any:
         return boto3.session.Session().client(
-            service,  # type: ignore[call-overload]
+            service,
             endpoint_url=self.endpoint,
             region_name=self.region,
             aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],

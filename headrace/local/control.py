@@ -30,19 +30,36 @@ def start_detached(
 ) -> PlaneInfo:
     running = read_info(work_dir)
     if running:
-        raise PlaneError(f"a local plane is already running on {running.endpoint} (pid {running.pid}); "
-                         "stop it with `headrace local down`")
+        raise PlaneError(
+            f"a local plane is already running on {running.endpoint} (pid {running.pid}); "
+            "stop it with `headrace local down`"
+        )
     work_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "headrace.local.daemon", "--port", str(port), "--stage", stage,
-               "--work-dir", str(work_dir.resolve())]
+    command = [
+        sys.executable,
+        "-m",
+        "headrace.local.daemon",
+        "--port",
+        str(port),
+        "--stage",
+        stage,
+        "--work-dir",
+        str(work_dir.resolve()),
+    ]
     if state_dir:
         command += ["--state-dir", str(state_dir.resolve())]
     if models_dir:
         command += ["--models-dir", str(models_dir.resolve())]
     log_path = work_dir / LOG_FILE
     with log_path.open("w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         info = read_info(work_dir)

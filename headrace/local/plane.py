@@ -144,7 +144,9 @@ class LocalPlane:
         if self.state_dir and self.info:
             self.delivery.wait_idle(timeout_s=10)
             skipped = snapshot.save(self.state_dir)
-            self.progress(f"state saved to {self.state_dir}" + (f" (not saved: {skipped})" if skipped else ""))
+            self.progress(
+                f"state saved to {self.state_dir}" + (f" (not saved: {skipped})" if skipped else "")
+            )
         self._stack.close()
         self.info = None
 

@@ -113,7 +113,9 @@ def _zip_directory(path: Path) -> bytes:
 
 def _substitute(text: str, account: str, region: str) -> str:
     return (
-        text.replace("${AWS::AccountId}", account).replace("${AWS::Region}", region).replace("${AWS::Partition}", "aws")
+        text.replace("${AWS::AccountId}", account)
+        .replace("${AWS::Region}", region)
+        .replace("${AWS::Partition}", "aws")
     )
 
 
@@ -159,7 +161,9 @@ class Provisioner:
         manifest = json.loads(manifest_file.read_text())
         for asset in manifest.get("files", {}).values():
             source = manifest_file.parent / asset["source"]["path"]
-            body = _zip_directory(source) if asset["source"].get("packaging") == "zip" else source.read_bytes()
+            body = (
+                _zip_directory(source) if asset["source"].get("packaging") == "zip" else source.read_bytes()
+            )
             for destination in asset["destinations"].values():
                 bucket = _substitute(destination["bucketName"], self._aws.account, self._aws.region)
                 self._aws.s3.put_object(Bucket=bucket, Key=destination["objectKey"], Body=body)
@@ -175,7 +179,9 @@ class Provisioner:
             if name.startswith(MANAGED_LAYER_PARAMETER_PREFIXES):
                 self._aws.publish_aws_parameter(name, self._local_layer(name))
             else:
-                raise ProvisionError(f"the template reads SSM parameter {name}, which the local plane cannot provide")
+                raise ProvisionError(
+                    f"the template reads SSM parameter {name}, which the local plane cannot provide"
+                )
 
     def _local_layer(self, parameter_name: str) -> str:
         """A stand-in for an AWS-managed layer: its libraries are already importable in this process."""
@@ -203,7 +209,11 @@ class Provisioner:
             del template["Resources"][logical_id]
         _work_around_moto(template)
         unmodelled = sorted(
-            {r["Type"] for r in template.get("Resources", {}).values() if not resource_class_from_type(r["Type"])}
+            {
+                r["Type"]
+                for r in template.get("Resources", {}).values()
+                if not resource_class_from_type(r["Type"])
+            }
         )
         if unmodelled:
             # Policies and alarms that moto does not model would not be enforced or evaluated locally anyway.
@@ -212,17 +222,23 @@ class Provisioner:
         digest = hashlib.sha256(body.encode()).hexdigest()
         cfn = self._aws.cloudformation
         existing = self._describe(stack.name)
-        if existing and any(t["Key"] == "headrace:template-sha256" and t["Value"] == digest for t in existing.get("Tags", [])):
+        if existing and any(
+            t["Key"] == "headrace:template-sha256" and t["Value"] == digest for t in existing.get("Tags", [])
+        ):
             self._progress(f"{stack.name}: unchanged")
         else:
             tags = [{"Key": "headrace:template-sha256", "Value": digest}]
             capabilities = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
             if existing:
                 self._progress(f"{stack.name}: updating")
-                cfn.update_stack(StackName=stack.name, TemplateBody=body, Capabilities=capabilities, Tags=tags)
+                cfn.update_stack(
+                    StackName=stack.name, TemplateBody=body, Capabilities=capabilities, Tags=tags
+                )
             else:
                 self._progress(f"{stack.name}: creating")
-                cfn.create_stack(StackName=stack.name, TemplateBody=body, Capabilities=capabilities, Tags=tags)
+                cfn.create_stack(
+                    StackName=stack.name, TemplateBody=body, Capabilities=capabilities, Tags=tags
+                )
             self._wait(stack.name)
         resources = {
             r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
@@ -282,5 +298,9 @@ class Provisioner:
         configuration = properties.get("NotificationConfiguration", {})
         unsupported = set(configuration) - {"EventBridgeConfiguration"}
         if unsupported:
-            raise ProvisionError(f"{logical_id}: notification kinds {sorted(unsupported)} are not supported locally")
-        self._aws.s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=configuration)
+            raise ProvisionError(
+                f"{logical_id}: notification kinds {sorted(unsupported)} are not supported locally"
+            )
+        self._aws.s3.put_bucket_notification_configuration(
+            Bucket=bucket, NotificationConfiguration=configuration
+        )

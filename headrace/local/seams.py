@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import moto.stepfunctions.models as stepfunctions_models
 from moto.awslambda.models import LambdaFunction, lambda_backends
 from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
 from moto.sqs.models import sqs_backends
-import moto.stepfunctions.models as stepfunctions_models
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from moto.utilities.arns import parse_arn
 
@@ -133,22 +133,30 @@ class EventDelivery:
             rule_name = delivery.rule_arn.rsplit("/", 1)[-1]
             # EventBridge names its executions itself; a generated name keeps every delivery distinct.
             name = f"{rule_name[:40]}-{uuid.uuid4().hex}"[:80]
-            backend.start_execution(delivery.target["Arn"], name=name, execution_input=json.dumps(delivery.event))
+            backend.start_execution(
+                delivery.target["Arn"], name=name, execution_input=json.dumps(delivery.event)
+            )
             self.delivered.append({"target": delivery.target["Arn"], "execution": name})
             return
         function = lambda_backends[delivery.account][delivery.region].get_function(delivery.target["Arn"])
         for attempt in range(1, delivery.attempts_left + 1):
-            result: InvocationResult = self._runtime.invoke(function_spec(function), function.code_bytes, delivery.event)
+            result: InvocationResult = self._runtime.invoke(
+                function_spec(function), function.code_bytes, delivery.event
+            )
             if not result.errored:
                 self.delivered.append({"target": delivery.target["Arn"], "attempt": attempt})
                 return
-            log.warning("delivery attempt %d to %s failed: %s", attempt, function.function_name, result.payload)
+            log.warning(
+                "delivery attempt %d to %s failed: %s", attempt, function.function_name, result.payload
+            )
         self._dead_letter(delivery, result.payload)
 
     def _dead_letter(self, delivery: Delivery, error: Any) -> None:
         dlq_arn = delivery.target.get("DeadLetterConfig", {}).get("Arn")
         if not dlq_arn:
-            log.error("event to %s dropped after retries (no dead-letter queue): %s", delivery.target["Arn"], error)
+            log.error(
+                "event to %s dropped after retries (no dead-letter queue): %s", delivery.target["Arn"], error
+            )
             return
         dlq = parse_arn(dlq_arn)
         sqs_backends[dlq.account][dlq.region].send_message(
@@ -170,7 +178,7 @@ def _target_event(target: dict[str, Any], event: dict[str, Any], transform_input
         parsed = EventTemplateParser.parse(
             input_template=transformer.get("InputTemplate"),
             input_paths_map=transformer.get("InputPathsMap", {}),
-            event=event,
+            event=event,  # type: ignore[arg-type]
         )
         return parsed if isinstance(parsed, dict) else {"input": parsed}
     return event
@@ -188,7 +196,7 @@ def installed(runtime: HandlerRuntime, delivery: EventDelivery) -> Iterator[None
         return json.dumps(result.payload, default=str), result.errored, result.log
 
     def send_to_targets(self: Rule, original_event: dict[str, Any], transform_input: bool = True) -> None:
-        if not self.event_pattern.matches_event(original_event):
+        if not self.event_pattern.matches_event(original_event):  # type: ignore[arg-type]
             return
         ours = [t for t in self.targets if parse_arn(t["Arn"]).service in ("lambda", "states")]
         theirs = [t for t in self.targets if t not in ours]
@@ -196,9 +204,13 @@ def installed(runtime: HandlerRuntime, delivery: EventDelivery) -> Iterator[None
             moto_rule = copy.copy(self)
             moto_rule.targets = theirs
             original_send(moto_rule, original_event, transform_input)
-        event = normalize_s3_event(original_event) if original_event.get("source") == "aws.s3" else original_event
+        event = (
+            normalize_s3_event(original_event) if original_event.get("source") == "aws.s3" else original_event
+        )
         for target in ours:
-            attempts = target.get("RetryPolicy", {}).get("MaximumRetryAttempts", DEFAULT_DELIVERY_ATTEMPTS - 1)
+            attempts = target.get("RetryPolicy", {}).get(
+                "MaximumRetryAttempts", DEFAULT_DELIVERY_ATTEMPTS - 1
+            )
             delivery.submit(
                 Delivery(
                     rule_arn=self.arn,
@@ -214,7 +226,7 @@ def installed(runtime: HandlerRuntime, delivery: EventDelivery) -> Iterator[None
     # Read at call time by StateMachine.create/update/delete_from_cloudformation_json.
     stepfunctions_models.stepfunctions_backends = stepfunctions_parser_backends  # type: ignore[assignment]
     LambdaFunction._invoke_lambda = invoke_lambda  # type: ignore[method-assign]
-    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
@@ -233,7 +245,7 @@ def publish_aws_parameter(account: str, region: str, name: str, value: str) -> N
     backend = ssm_backends[account][region]
     versions = backend._parameters[name]
     versions.append(
-        Parameter(
+        Parameter(  # type: ignore[abstract]
             account_id=account,
             name=name,
             value=value,

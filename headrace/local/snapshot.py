@@ -76,7 +76,13 @@ class _StatePickler(cloudpickle.Pickler):  # type: ignore[misc]
             )
             return _private_key, (pem,)
         if isinstance(obj, defaultdict) and type(obj) is not defaultdict:
-            return _new_defaultdict, (type(obj), obj.default_factory), obj.__dict__ or None, None, iter(obj.items())
+            return (
+                _new_defaultdict,
+                (type(obj), obj.default_factory),
+                obj.__dict__ or None,
+                None,
+                iter(obj.items()),
+            )
         if isinstance(obj, weakref.WeakValueDictionary):
             return weakref.WeakValueDictionary, (dict(obj),)
         return super().reducer_override(obj)
@@ -111,9 +117,9 @@ def restore(state_dir: Path) -> bool:
     if not snapshot.exists():
         return False
     # The snapshot is this tool's own file in a directory the user chose; it is trusted like the code.
-    saved: dict[str, bytes] = pickle.loads(snapshot.read_bytes())  # noqa: S301
+    saved: dict[str, bytes] = pickle.loads(snapshot.read_bytes())
     for service, data in saved.items():
         backends = _backends(service)
         backends.clear()
-        backends.update(pickle.loads(data))  # noqa: S301
+        backends.update(pickle.loads(data))
     return True

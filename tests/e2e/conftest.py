@@ -48,7 +48,9 @@ class RunningPlane:
         self.models_dir = models_dir
         self.clients = Clients(info.endpoint)
         self.models = {m.name: m for m in load_models(models_dir)}
-        self.deployment: DeploymentInfo = describe(self.clients.cloudformation, Names(info.stage), list(self.models.values()))
+        self.deployment: DeploymentInfo = describe(
+            self.clients.cloudformation, Names(info.stage), list(self.models.values())
+        )
 
 
 @pytest.fixture(scope="session")

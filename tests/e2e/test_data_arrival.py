@@ -82,9 +82,16 @@ def test_a_good_csv_starts_one_execution_with_the_dataset_version_as_input(plane
     key = "churn/incoming/good.csv"
     version = _s3(plane).put_object(Bucket=plane.deployment.data_bucket, Key=key, Body=body)["VersionId"]
     execution = _execution_for(plane, "churn", sha)
-    described = plane.clients.client("stepfunctions").describe_execution(executionArn=execution["executionArn"])
+    described = plane.clients.client("stepfunctions").describe_execution(
+        executionArn=execution["executionArn"]
+    )
     dataset = json.loads(described["input"])["dataset"]
-    assert (dataset["sha256"], dataset["key"], dataset["version_id"], dataset["rows"]) == (sha, key, version, 2_000)
+    assert (dataset["sha256"], dataset["key"], dataset["version_id"], dataset["rows"]) == (
+        sha,
+        key,
+        version,
+        2_000,
+    )
     assert dataset["schema_fingerprint"] == plane.models["churn"].data.fingerprint()
     assert [e["name"] for e in _executions(plane, "churn")].count(execution_name("churn", sha)) == 1
 
@@ -94,12 +101,16 @@ def test_a_good_parquet_file_of_the_second_model_starts_that_models_execution(pl
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     body = buffer.getvalue()
-    _s3(plane).put_object(Bucket=plane.deployment.data_bucket, Key="returns/incoming/batch.parquet", Body=body)
+    _s3(plane).put_object(
+        Bucket=plane.deployment.data_bucket, Key="returns/incoming/batch.parquet", Body=body
+    )
     execution = _execution_for(plane, "returns", hashlib.sha256(body).hexdigest())
     assert execution["stateMachineArn"] == plane.deployment.model("returns").training_state_machine_arn
 
 
-def test_the_same_event_three_times_starts_exactly_one_execution(plane: RunningPlane, load_event: Any) -> None:
+def test_the_same_event_three_times_starts_exactly_one_execution(
+    plane: RunningPlane, load_event: Any
+) -> None:
     body = _csv(_good(plane))
     sha = hashlib.sha256(body).hexdigest()
     bucket = plane.deployment.data_bucket
@@ -164,21 +175,43 @@ BAD_FILES: dict[str, tuple[str, Callable[[RunningPlane], bytes], str]] = {
         _frame_bytes(lambda f: f.drop(columns=["support_calls"]).assign(favourite_colour="red")),
         "missing_columns",
     ),
-    "wrong types": ("churn/incoming/wrong-types.csv", _frame_bytes(_set("tenure_months", slice(3, 9), "ten")), "type"),
+    "wrong types": (
+        "churn/incoming/wrong-types.csv",
+        _frame_bytes(_set("tenure_months", slice(3, 9), "ten")),
+        "type",
+    ),
     "empty": ("churn/incoming/empty.csv", lambda _: b"", "empty"),
     "header only": ("churn/incoming/header-only.csv", _frame_bytes(lambda f: f.iloc[:0]), "header_only"),
-    "binary": ("churn/incoming/binary.csv", lambda _: b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + os.urandom(2048), "binary"),
+    "binary": (
+        "churn/incoming/binary.csv",
+        lambda _: b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + os.urandom(2048),
+        "binary",
+    ),
     "non-UTF-8": (
         "churn/incoming/latin1.csv",
         lambda p: _csv(_good(p, rows=1_000, seed=5)).replace(b"north", "n\u00f6rth".encode("latin-1")),
         "encoding",
     ),
-    "NaN flood": ("churn/incoming/nan-flood.csv", _frame_bytes(_set("total_charges", slice(0, 700), None)), "null_fraction"),
-    "nulls in a required column": (
-        "churn/incoming/nulls.csv", _frame_bytes(_set("contract", slice(10, 12), None)), "nulls"
+    "NaN flood": (
+        "churn/incoming/nan-flood.csv",
+        _frame_bytes(_set("total_charges", slice(0, 700), None)),
+        "null_fraction",
     ),
-    "out of range": ("churn/incoming/range.csv", _frame_bytes(_set("monthly_charges", slice(0, 4), -3.0)), "range"),
-    "unknown category": ("churn/incoming/category.csv", _frame_bytes(_set("region", slice(7, 8), "atlantis")), "category"),
+    "nulls in a required column": (
+        "churn/incoming/nulls.csv",
+        _frame_bytes(_set("contract", slice(10, 12), None)),
+        "nulls",
+    ),
+    "out of range": (
+        "churn/incoming/range.csv",
+        _frame_bytes(_set("monthly_charges", slice(0, 4), -3.0)),
+        "range",
+    ),
+    "unknown category": (
+        "churn/incoming/category.csv",
+        _frame_bytes(_set("region", slice(7, 8), "atlantis")),
+        "category",
+    ),
     "too few rows": ("churn/incoming/few.csv", _frame_bytes(lambda f: f.iloc[:20]), "min_rows"),
     "truncated parquet": ("churn/incoming/truncated.parquet", _truncated_parquet, "parquet_corrupt"),
     "oversized": ("churn/incoming/oversized.csv", _oversized, "size"),
@@ -188,7 +221,9 @@ BAD_FILES: dict[str, tuple[str, Callable[[RunningPlane], bytes], str]] = {
 
 
 @pytest.mark.parametrize("case", list(BAD_FILES))
-def test_a_bad_file_is_quarantined_with_the_right_reason_and_nothing_is_lost(plane: RunningPlane, case: str) -> None:
+def test_a_bad_file_is_quarantined_with_the_right_reason_and_nothing_is_lost(
+    plane: RunningPlane, case: str
+) -> None:
     key, build, rule = BAD_FILES[case]
     body = build(plane)
     bucket = plane.deployment.data_bucket

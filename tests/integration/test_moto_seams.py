@@ -25,13 +25,13 @@ from headrace.local.plane import free_port
 from headrace.local.seams import EventDelivery, installed, normalize_s3_event
 from headrace.waiting import wait_for
 
-HANDLER = '''
+HANDLER = """
 import json, os
 def handler(event, context):
     if event.get("fail"):
         raise ValueError("asked to fail")
     return {"seen": event, "greeting": os.environ["GREETING"], "function": context.function_name}
-'''
+"""
 ROLE = "arn:aws:iam::123456789012:role/local"
 
 
@@ -50,12 +50,18 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Clients, E
     os.environ.update({"MOTO_PORT": str(port), **local_environment(endpoint)})
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    requests.post(f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=5)
+    requests.post(
+        f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=5
+    )
     runtime = HandlerRuntime(tmp_path_factory.mktemp("code"), local_environment(endpoint))
     delivery = EventDelivery(runtime)
     delivery.start()
     clients = Clients(endpoint)
-    trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ]
+    }
     clients.client("iam").create_role(RoleName="local", AssumeRolePolicyDocument=json.dumps(trust))
     with installed(runtime, delivery):
         yield clients, delivery
@@ -79,14 +85,22 @@ def _function(clients: Clients, name: str) -> str:
 
 def test_the_patched_moto_methods_still_exist_with_their_signatures() -> None:
     assert list(inspect.signature(LambdaFunction._invoke_lambda).parameters) == ["self", "event"]
-    assert list(inspect.signature(Rule.send_to_targets).parameters) == ["self", "original_event", "transform_input"]
+    assert list(inspect.signature(Rule.send_to_targets).parameters) == [
+        "self",
+        "original_event",
+        "transform_input",
+    ]
 
 
 def test_lambda_invoke_over_http_runs_the_functions_own_code_with_its_environment(plane: Any) -> None:
     clients, _ = plane
     _function(clients, "echo")
     response = clients.lambda_.invoke(FunctionName="echo", Payload=json.dumps({"n": 1}))
-    assert json.loads(response["Payload"].read()) == {"seen": {"n": 1}, "greeting": "hello", "function": "echo"}
+    assert json.loads(response["Payload"].read()) == {
+        "seen": {"n": 1},
+        "greeting": "hello",
+        "function": "echo",
+    }
     assert "GREETING" not in os.environ or os.environ["GREETING"] != "hello"
 
 
@@ -116,10 +130,14 @@ def test_a_state_machine_lambda_task_runs_our_handler_and_catches_its_error(plan
             "Caught": {"Type": "Pass", "Result": {"caught": True}, "End": True},
         },
     }
-    machine = sfn.create_state_machine(name="seam", definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
+    machine = sfn.create_state_machine(name="seam", definition=json.dumps(definition), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
     results = {}
     for name, payload in (("ok", {"n": 2}), ("err", {"fail": True})):
-        execution = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(payload))["executionArn"]
+        execution = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(payload))[
+            "executionArn"
+        ]
         done = wait_for(
             lambda e=execution: (d := sfn.describe_execution(executionArn=e))["status"] != "RUNNING" and d,
             f"execution {name}",
@@ -130,15 +148,27 @@ def test_a_state_machine_lambda_task_runs_our_handler_and_catches_its_error(plan
     assert results["err"] == ("SUCCEEDED", {"caught": True})
 
 
-def test_s3_eventbridge_notifications_reach_a_lambda_rule_target_in_aws_shape(plane: Any, tmp_path: Path) -> None:
+def test_s3_eventbridge_notifications_reach_a_lambda_rule_target_in_aws_shape(
+    plane: Any, tmp_path: Path
+) -> None:
     clients, delivery = plane
     seen = tmp_path / "seen.json"
-    source = f"import json\ndef handler(event, context):\n    open({str(seen)!r}, 'w').write(json.dumps(event))\n"
+    source = (
+        f"import json\ndef handler(event, context):\n    open({str(seen)!r}, 'w').write(json.dumps(event))\n"
+    )
     arn = clients.lambda_.create_function(
-        FunctionName="sink", Runtime="python3.12", Role=ROLE, Handler="handler.handler", Code={"ZipFile": _zip(source)}
+        FunctionName="sink",
+        Runtime="python3.12",
+        Role=ROLE,
+        Handler="handler.handler",
+        Code={"ZipFile": _zip(source)},
     )["FunctionArn"]
     events = clients.client("events")
-    pattern = {"source": ["aws.s3"], "detail-type": ["Object Created"], "detail": {"object": {"key": [{"wildcard": "*/incoming/*"}]}}}
+    pattern = {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"object": {"key": [{"wildcard": "*/incoming/*"}]}},
+    }
     events.put_rule(Name="arrivals", EventPattern=json.dumps(pattern))
     events.put_targets(Rule="arrivals", Targets=[{"Id": "sink", "Arn": arn}])
     clients.s3.create_bucket(Bucket="seam-data")

@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 import yaml
 
-from headrace.config import ConfigError, ModelConfig, load_model_file, load_models, models_document, parse_models_document
+from headrace.config import (
+    ConfigError,
+    ModelConfig,
+    load_model_file,
+    load_models,
+    models_document,
+    parse_models_document,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,10 +38,10 @@ def _error(directory: Path, raw: Any) -> ConfigError:
 
 def test_the_shipped_example_model_is_valid() -> None:
     models = load_models(REPO / "models")
-    churn = next(m for m in models if m.name == "churn")
+    (churn,) = [m for m in models if m.name == "churn"]
     assert churn.data.target == "churned"
     assert churn.incoming_prefix == "churn/incoming/"
-    assert [c.name for c in churn.data.features][0] == "tenure_months"
+    assert next(c.name for c in churn.data.features) == "tenure_months"
 
 
 def test_several_models_load_from_one_directory(tmp_path: Path) -> None:
@@ -113,7 +120,7 @@ def test_a_file_that_is_not_a_mapping_is_rejected(tmp_path: Path) -> None:
 
 
 def test_an_empty_directory_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no <model>.yaml files"):
+    with pytest.raises(ConfigError, match=r"no <model>\.yaml files"):
         load_models(tmp_path)
 
 

@@ -34,9 +34,15 @@ def test_the_label_depends_on_the_features(example_model: ModelConfig) -> None:
 
 
 def test_drift_moves_the_feature_distributions(example_model: ModelConfig) -> None:
-    base, drifted = generate(example_model, 20_000, seed=1), generate(example_model, 20_000, seed=1, drift=1.0)
+    base, drifted = (
+        generate(example_model, 20_000, seed=1),
+        generate(example_model, 20_000, seed=1, drift=1.0),
+    )
     assert drifted["monthly_charges"].mean() > base["monthly_charges"].mean() * 1.2
-    assert drifted["region"].value_counts(normalize=True)["west"] > base["region"].value_counts(normalize=True)["west"]
+    assert (
+        drifted["region"].value_counts(normalize=True)["west"]
+        > base["region"].value_counts(normalize=True)["west"]
+    )
 
 
 def test_shuffled_labels_keep_the_label_rate(example_model: ModelConfig) -> None:
