@@ -183,3 +183,7 @@ def demo(
     from .demo import run_demo
 
     raise typer.Exit(run_demo(rows=rows, keep=keep))
+
+
+if __name__ == "__main__":
+    app()

@@ -92,6 +92,7 @@ class LocalPlane:
         from headrace.local.lambda_runtime import HandlerRuntime
         from headrace.local.provision import Provisioner, synthesize
         from headrace.local.seams import EventDelivery, installed
+        from headrace.local.telemetry import Telemetry
 
         Names(self.stage)  # validates the stage name before anything starts
         # moto reports resource types it does not model one warning at a time; provisioning lists them once.
@@ -118,6 +119,7 @@ class LocalPlane:
         ).raise_for_status()
 
         runtime = HandlerRuntime(self.work_dir / "lambda", local_environment(endpoint))
+        runtime.listeners.append(Telemetry(Clients(endpoint)))
         delivery = EventDelivery(runtime)
         delivery.start()
         self._stack.callback(delivery.stop)

@@ -43,8 +43,9 @@ def write_models(directory: Path) -> Path:
 
 
 class RunningPlane:
-    def __init__(self, info: PlaneInfo, models_dir: Path) -> None:
+    def __init__(self, info: PlaneInfo, models_dir: Path, work_dir: Path | None = None) -> None:
         self.info = info
+        self.work_dir = work_dir
         self.models_dir = models_dir
         self.clients = Clients(info.endpoint)
         self.models = {m.name: m for m in load_models(models_dir)}
@@ -63,6 +64,6 @@ def plane(tmp_path_factory: pytest.TempPathFactory, e2e_models_dir: Path) -> Ite
     work_dir = tmp_path_factory.mktemp("plane")
     info = start_detached(work_dir=work_dir, models_dir=e2e_models_dir)
     try:
-        yield RunningPlane(info, e2e_models_dir)
+        yield RunningPlane(info, e2e_models_dir, work_dir)
     finally:
         stop_detached(work_dir)

@@ -239,3 +239,21 @@ def test_a_bad_file_is_quarantined_with_the_right_reason_and_nothing_is_lost(
     copy_key = reason["_reason_key"].rsplit("/", 1)[0] + "/" + key.rsplit("/", 1)[-1]
     assert s3.get_object(Bucket=bucket, Key=copy_key)["Body"].read() == body
     assert reason["source"]["version_id"] == version
+
+
+def test_a_rejection_reaches_cloudwatch_as_a_metric_and_the_log_as_log_events(plane: RunningPlane) -> None:
+    key = "churn/incoming/metric-probe.csv"
+    _s3(plane).put_object(Bucket=plane.deployment.data_bucket, Key=key, Body=b"")
+    _reason_for(plane, key)
+    cloudwatch = plane.clients.client("cloudwatch")
+    metrics = wait_for(
+        lambda: cloudwatch.list_metrics(Namespace="Headrace", MetricName="DatasetsRejected")["Metrics"],
+        "the DatasetsRejected metric",
+        timeout_s=30,
+    )
+    assert any({"Name": "model", "Value": "churn"} in m["Dimensions"] for m in metrics)
+    logs = plane.clients.client("logs")
+    events = logs.filter_log_events(
+        logGroupName="/aws/lambda/headrace-dev-ingest", filterPattern="metric-probe"
+    )
+    assert events["events"], "the handler's log mentions the file it quarantined"
