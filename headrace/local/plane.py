@@ -93,6 +93,7 @@ class LocalPlane:
         from headrace.local.provision import Provisioner, synthesize
         from headrace.local.seams import EventDelivery, installed
         from headrace.local.telemetry import Telemetry
+        from headrace.local.training import ImageRegistry, TrainingCompute
 
         Names(self.stage)  # validates the stage name before anything starts
         # moto reports resource types it does not model one warning at a time; provisioning lists them once.
@@ -123,11 +124,13 @@ class LocalPlane:
         delivery = EventDelivery(runtime)
         delivery.start()
         self._stack.callback(delivery.stop)
-        self._stack.enter_context(installed(runtime, delivery))
+        images = ImageRegistry()
+        self.training = TrainingCompute(Clients(endpoint), images, self.work_dir)
+        self._stack.enter_context(installed(runtime, delivery, self.training))
         self.delivery = delivery
 
         self.progress("provisioning stacks from the synthesized templates")
-        outputs = Provisioner(Clients(endpoint), self.progress).deploy(outdir)
+        outputs = Provisioner(Clients(endpoint), self.progress, images).deploy(outdir)
         self.info = PlaneInfo(
             pid=os.getpid(),
             port=self.port,

@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from moto.cloudformation.parsing import resource_class_from_type
 
 from headrace.local.aws import Clients
+from headrace.local.training import ImageRegistry
 
 REPO = Path(__file__).resolve().parents[2]
 BOOTSTRAP_QUALIFIER = "hnb659fds"
@@ -131,9 +132,15 @@ def _work_around_moto(template: dict[str, Any]) -> None:
 class Provisioner:
     """Creates (or updates) the assembly's stacks in the local plane, through its AWS APIs."""
 
-    def __init__(self, clients: Clients, progress: Callable[[str], None] = lambda _: None) -> None:
+    def __init__(
+        self,
+        clients: Clients,
+        progress: Callable[[str], None] = lambda _: None,
+        images: ImageRegistry | None = None,
+    ) -> None:
         self._aws = clients
         self._progress = progress
+        self._images = images or ImageRegistry()
 
     def deploy(self, outdir: Path) -> dict[str, dict[str, str]]:
         """Deploy every stack; returns each stack's outputs."""
@@ -167,6 +174,11 @@ class Provisioner:
             for destination in asset["destinations"].values():
                 bucket = _substitute(destination["bucketName"], self._aws.account, self._aws.region)
                 self._aws.s3.put_object(Bucket=bucket, Key=destination["objectKey"], Body=body)
+        # Container images are not built locally: their staged build directory is what runs (training.py).
+        for image in manifest.get("dockerImages", {}).values():
+            directory = manifest_file.parent / image["source"]["directory"]
+            for destination in image["destinations"].values():
+                self._images.add(destination["imageTag"], directory)
 
     def _publish_parameters(self, template: dict[str, Any]) -> None:
         """Publish the AWS-owned SSM parameters a template's parameters default to."""

@@ -11,6 +11,10 @@
    asynchronously and with the target's retry policy and dead-letter queue, as EventBridge does, and hand
    every other target back to moto.
 
+3. SageMaker: `sagemaker` tasks in state machines go to our integration (sfn_sagemaker.py, with `.sync`);
+   CreateTrainingJob starts the job's container locally (training.py); StopTrainingJob, which moto lacks,
+   stops it.
+
 Nothing here knows about models, datasets or any pipeline step: it only moves events to code.
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import json
 import logging
 import queue
@@ -38,6 +43,7 @@ from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from moto.utilities.arns import parse_arn
 
 from headrace.local.lambda_runtime import FunctionSpec, HandlerRuntime, InvocationResult
+from headrace.local.training import TrainingCompute
 
 log = logging.getLogger("headrace.local")
 
@@ -185,7 +191,53 @@ def _target_event(target: dict[str, Any], event: dict[str, Any], transform_input
 
 
 @contextlib.contextmanager
-def installed(runtime: HandlerRuntime, delivery: EventDelivery) -> Iterator[None]:
+def _sagemaker_installed(training: TrainingCompute) -> Iterator[None]:
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+
+    from headrace.local.sfn_sagemaker import StateTaskServiceSageMaker
+
+    original_service_for = getattr(state_task_factory, "state_task_service_for")  # noqa: B009
+    original_create = SageMakerModelBackend.create_training_job
+    signature = inspect.signature(original_create)
+
+    def service_for(service_name: str) -> Any:
+        return (
+            StateTaskServiceSageMaker() if service_name == "sagemaker" else original_service_for(service_name)
+        )
+
+    def create_training_job(self: SageMakerModelBackend, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        definitions = copy.deepcopy(bound.arguments["algorithm_specification"].get("MetricDefinitions", []))
+        created = original_create(self, *args, **kwargs)
+        training.start(bound.arguments["training_job_name"], definitions)
+        return created
+
+    def stop_training_job(self: SageMakerResponse) -> ActionResult:
+        name = self._get_param("TrainingJobName")
+        if name not in self.sagemaker_backend.training_jobs:
+            raise ValidationError(message=f"Requested resource not found: training job {name}")
+        training.stop(name)
+        return ActionResult({})
+
+    setattr(state_task_factory, "state_task_service_for", service_for)  # noqa: B010
+    SageMakerModelBackend.create_training_job = create_training_job  # type: ignore[method-assign]
+    SageMakerResponse.stop_training_job = stop_training_job  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        setattr(state_task_factory, "state_task_service_for", original_service_for)  # noqa: B010
+        SageMakerModelBackend.create_training_job = original_create  # type: ignore[method-assign]
+        del SageMakerResponse.stop_training_job  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def installed(
+    runtime: HandlerRuntime, delivery: EventDelivery, training: TrainingCompute | None = None
+) -> Iterator[None]:
     """Patch moto for as long as the block runs; the originals are restored afterwards."""
     original_invoke: Callable[..., Any] = LambdaFunction._invoke_lambda
     original_send: Callable[..., Any] = Rule.send_to_targets
@@ -228,7 +280,8 @@ def installed(runtime: HandlerRuntime, delivery: EventDelivery) -> Iterator[None
     LambdaFunction._invoke_lambda = invoke_lambda  # type: ignore[method-assign]
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
     try:
-        yield
+        with _sagemaker_installed(training) if training else contextlib.nullcontext():
+            yield
     finally:
         LambdaFunction._invoke_lambda = original_invoke  # type: ignore[method-assign]
         Rule.send_to_targets = original_send  # type: ignore[method-assign]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import tarfile
 import json
 import os
 import zipfile
@@ -23,6 +24,7 @@ from headrace.local.aws import Clients, local_environment
 from headrace.local.lambda_runtime import HandlerRuntime
 from headrace.local.plane import free_port
 from headrace.local.seams import EventDelivery, installed, normalize_s3_event
+from headrace.local.training import ImageRegistry, TrainingCompute
 from headrace.waiting import wait_for
 
 HANDLER = """
@@ -33,6 +35,21 @@ def handler(event, context):
     return {"seen": event, "greeting": os.environ["GREETING"], "function": context.function_name}
 """
 ROLE = "arn:aws:iam::123456789012:role/local"
+# A stand-in training image honouring SageMaker's container contract (the real one: containers/train).
+TRAIN_SCRIPT = """
+import json, os, pathlib, sys, time
+root = pathlib.Path(os.environ["HEADRACE_OPT_ML"])
+hp = json.loads((root / "input/config/hyperparameters.json").read_text())
+rows = (root / "input/data/train/part.csv").read_text().splitlines()
+for r in range(3):
+    print(f"[{r}] validation-auc={0.5 + r / 10};", flush=True)
+if hp.get("sleep"):
+    time.sleep(float(hp["sleep"]))
+if hp.get("fail"):
+    (root / "output/failure").write_text("ValueError: max_depth must be an integer, got 'banana'")
+    sys.exit(1)
+(root / "model/model.txt").write_text(f"trained on {len(rows) - 1} rows")
+"""
 
 
 def _zip(source: str) -> bytes:
@@ -63,7 +80,12 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Clients, E
         ]
     }
     clients.client("iam").create_role(RoleName="local", AssumeRolePolicyDocument=json.dumps(trust))
-    with installed(runtime, delivery):
+    images = ImageRegistry()
+    image_dir = tmp_path_factory.mktemp("image")
+    (image_dir / "train").write_text(TRAIN_SCRIPT)
+    images.add("fake-trainer", image_dir)
+    training = TrainingCompute(clients, images, tmp_path_factory.mktemp("jobs"))
+    with installed(runtime, delivery, training):
         yield clients, delivery
     delivery.stop()
     server.stop()
@@ -195,3 +217,154 @@ def test_boto3_clients_reach_the_server_through_aws_endpoint_url(plane: Any) -> 
     s3 = boto3.client("s3")  # endpoint from AWS_ENDPOINT_URL, as a user's script would get it
     s3.create_bucket(Bucket="plain-boto3")
     assert "plain-boto3" in [b["Name"] for b in clients.s3.list_buckets()["Buckets"]]
+
+
+def _training_machine(clients: Clients, name: str) -> str:
+    sfn = clients.client("stepfunctions")
+    definition = {
+        "StartAt": "Train",
+        "States": {
+            "Train": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
+                "Parameters": {
+                    "TrainingJobName.$": "$.job",
+                    "HyperParameters.$": "$.hp",
+                    "AlgorithmSpecification": {
+                        "TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/assets:fake-trainer",
+                        "TrainingInputMode": "File",
+                        "MetricDefinitions": [
+                            {"Name": "validation:auc", "Regex": "validation-auc=([0-9.]+);"}
+                        ],
+                    },
+                    "RoleArn": ROLE,
+                    "InputDataConfig": [
+                        {
+                            "ChannelName": "train",
+                            "DataSource": {
+                                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://seam-training/in/"}
+                            },
+                        }
+                    ],
+                    "OutputDataConfig": {"S3OutputPath": "s3://seam-training/out/"},
+                    "ResourceConfig": {
+                        "InstanceType": "ml.m5.large",
+                        "InstanceCount": 1,
+                        "VolumeSizeInGB": 5,
+                    },
+                    "StoppingCondition": {"MaxRuntimeInSeconds.$": "$.max_runtime"},
+                },
+                "End": True,
+            }
+        },
+    }
+    return str(
+        sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE)[
+            "stateMachineArn"
+        ]
+    )
+
+
+def _run_training(clients: Clients, machine: str, job: str, hp: dict[str, str], max_runtime: int = 60) -> Any:
+    sfn = clients.client("stepfunctions")
+    payload = {"job": job, "hp": hp, "max_runtime": max_runtime}
+    execution = sfn.start_execution(stateMachineArn=machine, name=job, input=json.dumps(payload))[
+        "executionArn"
+    ]
+    return wait_for(
+        lambda: (d := sfn.describe_execution(executionArn=execution))["status"] != "RUNNING" and d,
+        f"execution {job}",
+        timeout_s=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def training_machine(plane: Any) -> str:
+    clients, _ = plane
+    clients.s3.create_bucket(Bucket="seam-training")
+    clients.s3.put_object(Bucket="seam-training", Key="in/part.csv", Body=b"a,b\n1,2\n3,4\n")
+    return _training_machine(clients, "seam-training")
+
+
+def test_a_sync_training_task_runs_the_image_and_returns_the_completed_description(
+    plane: Any, training_machine: str
+) -> None:
+    clients, _ = plane
+    done = _run_training(clients, training_machine, "job-ok", {"seed": "1"})
+    assert done["status"] == "SUCCEEDED", done
+    output = json.loads(done["output"])
+    assert output["TrainingJobStatus"] == "Completed"
+    assert {"MetricName": "validation:auc", "Value": 0.7} in [
+        {k: m[k] for k in ("MetricName", "Value")} for m in output["FinalMetricDataList"]
+    ]
+    bucket, key = output["ModelArtifacts"]["S3ModelArtifacts"].removeprefix("s3://").split("/", 1)
+    archive = tarfile.open(fileobj=io.BytesIO(clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+    assert archive.extractfile("model.txt").read() == b"trained on 2 rows"  # type: ignore[union-attr]
+    streams = clients.client("logs").describe_log_streams(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix="job-ok/"
+    )["logStreams"]
+    assert streams, "the container log reaches CloudWatch Logs"
+
+
+def test_a_failing_container_fails_the_task_with_its_failure_reason(
+    plane: Any, training_machine: str
+) -> None:
+    clients, _ = plane
+    done = _run_training(clients, training_machine, "job-bad", {"fail": "1"})
+    assert done["status"] == "FAILED"
+    described = clients.client("sagemaker").describe_training_job(TrainingJobName="job-bad")
+    assert described["TrainingJobStatus"] == "Failed"
+    assert described["FailureReason"] == "ValueError: max_depth must be an integer, got 'banana'"
+    history = clients.client("stepfunctions").get_execution_history(
+        executionArn=done["executionArn"], reverseOrder=True
+    )["events"]
+    failed = next(e for e in history if e["type"] == "TaskFailed")["taskFailedEventDetails"]
+    assert failed["error"] == "States.TaskFailed" and "max_depth must be an integer" in failed["cause"]
+
+
+def test_max_runtime_stops_a_job_that_runs_too_long(plane: Any, training_machine: str) -> None:
+    clients, _ = plane
+    done = _run_training(clients, training_machine, "job-slow", {"sleep": "30"}, max_runtime=1)
+    assert done["status"] == "FAILED"
+    described = clients.client("sagemaker").describe_training_job(TrainingJobName="job-slow")
+    assert (described["TrainingJobStatus"], described["SecondaryStatus"]) == ("Stopped", "MaxRuntimeExceeded")
+
+
+def test_stop_training_job_stops_a_running_job(plane: Any, training_machine: str) -> None:
+    clients, _ = plane
+    sagemaker = clients.client("sagemaker")
+    sagemaker.create_training_job(
+        TrainingJobName="job-stopped",
+        HyperParameters={"sleep": "30"},
+        AlgorithmSpecification={
+            "TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/assets:fake-trainer",
+            "TrainingInputMode": "File",
+        },
+        RoleArn=ROLE,
+        InputDataConfig=[
+            {
+                "ChannelName": "train",
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://seam-training/in/"}},
+            }
+        ],
+        OutputDataConfig={"S3OutputPath": "s3://seam-training/out/"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
+        StoppingCondition={"MaxRuntimeInSeconds": 120},
+    )
+    wait_for(
+        lambda: (
+            sagemaker.describe_training_job(TrainingJobName="job-stopped")["SecondaryStatus"] == "Training"
+        ),
+        "the job to start training",
+    )
+    sagemaker.stop_training_job(TrainingJobName="job-stopped")
+    final = wait_for(
+        lambda: (
+            (d := sagemaker.describe_training_job(TrainingJobName="job-stopped"))["TrainingJobStatus"]
+            == "Stopped"
+            and d
+        ),
+        "the job to stop",
+        timeout_s=30,
+    )
+    assert final["SecondaryStatus"] == "Stopped"
