@@ -55,7 +55,7 @@ def _plain(value: dict[str, Any]) -> Any:
     return inner
 
 
-def _ledger_items(dynamodb: Any, table: str, model: str) -> list[dict[str, Any]]:
+def ledger_items(dynamodb: Any, table: str, model: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     pages = dynamodb.get_paginator("query").paginate(
         TableName=table,
@@ -72,7 +72,7 @@ def collect(dynamodb: Any, stepfunctions: Any, deployment: DeploymentInfo) -> St
     quarantined: list[QuarantineRow] = []
     executions: list[ExecutionRow] = []
     for model in deployment.models:
-        for item in _ledger_items(dynamodb, deployment.ledger_table, model.name):
+        for item in ledger_items(dynamodb, deployment.ledger_table, model.name):
             if item["sk"].startswith("dataset#"):
                 datasets.append(DatasetRow.model_validate({**item, "model": model.name}, strict=False))
             elif item["sk"].startswith("rejection#"):

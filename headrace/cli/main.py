@@ -14,7 +14,7 @@ from headrace.datagen import generate
 from headrace.deployment import DeploymentInfo, DeploymentNotFound, describe
 from headrace.status import collect
 
-from . import local
+from . import local, runs
 from .output import EXIT_UNREACHABLE, console, fail, print_json, table
 from .target import Target, resolve
 
@@ -24,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(local.app, name="local")
+app.add_typer(runs.app, name="runs")
 config_app = typer.Typer(help="Check model configs.", no_args_is_help=True)
 data_app = typer.Typer(help="Example data for a model.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -51,7 +52,7 @@ def main(
     """Headrace: serverless MLOps on AWS — and the same loop offline on this machine."""
 
 
-def _deployment(target: Target) -> DeploymentInfo:
+def deployment_of(target: Target) -> DeploymentInfo:
     try:
         return describe(target.client("cloudformation"), target.names, target.models)
     except DeploymentNotFound as exc:
@@ -70,7 +71,7 @@ def info(stage: Stage = None, json: Json = False, models_dir: ModelsDir = None) 
 
     Example: headrace info --json | jq -r '.models[0].data_bucket'
     """
-    deployment = _deployment(resolve(stage, models_dir))
+    deployment = deployment_of(resolve(stage, models_dir))
     if json:
         print_json(deployment)
         return
@@ -98,7 +99,7 @@ def status(stage: Stage = None, json: Json = False, models_dir: ModelsDir = None
     Example: headrace status --json
     """
     target = resolve(stage, models_dir)
-    deployment = _deployment(target)
+    deployment = deployment_of(target)
     report = collect(target.client("dynamodb"), target.client("stepfunctions"), deployment)
     if json:
         print_json(report)
