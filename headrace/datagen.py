@@ -88,12 +88,19 @@ def generate(
     seed: int = 7,
     drift: float = 0.0,
     shuffle_labels: bool = False,
+    label_noise: float = 0.0,
 ) -> pd.DataFrame:
-    """`rows` rows for `model`; drift in [0, 1] shifts every feature, shuffle_labels breaks the relation."""
+    """`rows` rows for `model`.
+
+    drift in [0, 1] shifts every feature; label_noise in [0, 1] shuffles that share of the labels among
+    themselves (a worse, still learnable dataset); shuffle_labels is label_noise=1 (nothing to learn).
+    """
     if rows < 1:
         raise ValueError("rows must be at least 1")
     if not 0.0 <= drift <= 1.0:
         raise ValueError("drift must be between 0 and 1")
+    if not 0.0 <= label_noise <= 1.0:
+        raise ValueError("label_noise must be between 0 and 1")
     # The relation's coefficients depend on the model name only, so every batch shares one ground truth.
     truth = np.random.default_rng(_stable_seed(model.name))
     rng = np.random.default_rng(seed)
@@ -106,7 +113,9 @@ def generate(
         if column.nullable and column.type is not ColumnType.BOOLEAN:
             frame[column.name] = _with_nulls(column, frame[column.name], rng)
     labels = _labels(model.data.column(model.data.target), logit, rng, drift)
-    frame[model.data.target] = rng.permutation(labels) if shuffle_labels else labels
+    noisy = np.flatnonzero(rng.random(rows) < (1.0 if shuffle_labels else label_noise))
+    labels[noisy] = labels[rng.permutation(noisy)]
+    frame[model.data.target] = labels
     return pd.DataFrame(frame, columns=[c.name for c in model.data.columns])
 
 

@@ -6,6 +6,7 @@ callers find them through the stack outputs named here.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -14,6 +15,13 @@ STAGE_PATTERN = r"^[a-z][a-z0-9]{1,9}$"
 
 # Step Functions execution names: 1-80 characters of letters, digits, '-' and '_'.
 EXECUTION_NAME_MAX = 80
+# SageMaker CreateTrainingJob's TrainingJobName: 1-63 characters matching this pattern (botocore's model).
+TRAINING_JOB_NAME_MAX = 63
+TRAINING_JOB_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+# The parts of a training job name: <model[:24]>-<sha256[:12]>-<sha256(execution name)[:8]>.
+_JOB_MODEL_CHARS = 24
+_JOB_SHA_CHARS = 12
+_JOB_EXECUTION_CHARS = 8
 
 
 @dataclass(frozen=True)
@@ -46,8 +54,29 @@ class Names:
     def ingest_function(self) -> str:
         return f"{self.prefix}-ingest"
 
+    # The functions every model's training workflow shares.
+    @property
+    def prepare_function(self) -> str:
+        return f"{self.prefix}-training-prepare"
+
+    @property
+    def evaluate_function(self) -> str:
+        return f"{self.prefix}-training-evaluate"
+
+    @property
+    def register_function(self) -> str:
+        return f"{self.prefix}-training-register"
+
+    @property
+    def run_failed_function(self) -> str:
+        return f"{self.prefix}-training-run-failed"
+
     def training_state_machine(self, model: str) -> str:
         return f"{self.prefix}-{model}-training"
+
+    def model_package_group(self, model: str) -> str:
+        """The model's group in the SageMaker Model Registry: one version per registered training run."""
+        return f"{self.prefix}-{model}"
 
     def endpoint(self, model: str) -> str:
         """The model's SageMaker endpoint; versions roll out behind this one name."""
@@ -80,3 +109,22 @@ def execution_name(model: str, content_sha256: str, attempt: str = "") -> str:
     """Deterministic execution name for one dataset version: a replayed start is ExecutionAlreadyExists."""
     name = f"{model}-{content_sha256[:40]}" + (f"-{attempt}" if attempt else "")
     return name[:EXECUTION_NAME_MAX]
+
+
+def _job_model_part(model: str) -> str:
+    return model[:_JOB_MODEL_CHARS].rstrip("-")
+
+
+def training_job_name(model: str, content_sha256: str, execution_name: str) -> str:
+    """The SageMaker training job of one execution: `<model[:24]>-<sha256[:12]>-<8 hex of the execution>`.
+
+    Derived from the execution name, so a retried state or a replayed Prepare names the same job (at most
+    46 characters: well inside SageMaker's 63, and lowercase, as SageMaker writes it into the job's ARN).
+    """
+    execution = hashlib.sha256(execution_name.encode()).hexdigest()[:_JOB_EXECUTION_CHARS]
+    return f"{_job_model_part(model)}-{content_sha256[:_JOB_SHA_CHARS]}-{execution}"
+
+
+def training_job_name_glob(model: str) -> str:
+    """An IAM resource pattern matching exactly the shape of `model`'s training job names."""
+    return f"{_job_model_part(model)}-{'?' * _JOB_SHA_CHARS}-{'?' * _JOB_EXECUTION_CHARS}"

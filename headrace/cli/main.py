@@ -155,14 +155,17 @@ def data_generate(
     drift: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="0 = training distribution, 1 = strongly drifted.")
     ] = 0.0,
+    label_noise: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of labels shuffled: a worse dataset to train on.")
+    ] = 0.0,
     models_dir: ModelsDir = None,
 ) -> None:
-    """Write seeded synthetic data for a model, optionally drifted.
+    """Write seeded synthetic data for a model, optionally drifted or with noisy labels.
 
     Example: headrace data generate churn --rows 100000 --out churn.csv
     """
     config = resolve(None, models_dir).model(model)
-    frame = generate(config, rows, seed=seed, drift=drift)
+    frame = generate(config, rows, seed=seed, drift=drift, label_noise=label_noise)
     if out.suffix == ".parquet":
         frame.to_parquet(out, index=False)
     elif out.suffix == ".csv":

@@ -49,3 +49,13 @@ def test_shuffled_labels_keep_the_label_rate(example_model: ModelConfig) -> None
     base = generate(example_model, 10_000, seed=2)
     shuffled = generate(example_model, 10_000, seed=2, shuffle_labels=True)
     assert abs(base["churned"].mean() - shuffled["churned"].mean()) < 1e-9
+
+
+def test_label_noise_weakens_the_relation_without_removing_it(example_model: ModelConfig) -> None:
+    def spread(frame: pd.DataFrame) -> float:
+        by_contract = frame.groupby("contract")["churned"].mean()
+        return float(by_contract.max() - by_contract.min())
+
+    clean = generate(example_model, 20_000, seed=4)
+    noisy = generate(example_model, 20_000, seed=4, label_noise=0.5)
+    assert 0.02 < spread(noisy) < spread(clean)
