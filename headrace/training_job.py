@@ -1,0 +1,205 @@
+"""The training container's hyperparameters: one model for both sides of containers/train/CONTRACT.md.
+
+The pipeline fills a training job's `HyperParameters` from a model config with `hyperparameters_for`; the
+container parses the very same strings back with `Hyperparameters.from_strings`. Both are pure and
+deterministic, so a synthesized template changes only when the model config does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from headrace.config import ColumnType, ModelConfig
+
+Objective = Literal["binary:logistic", "reg:squarederror", "multi:softprob"]
+Device = Literal["auto", "cpu", "cuda"]
+
+DEFAULT_NUM_ROUND: Final = 100
+DEFAULT_EARLY_STOPPING_ROUNDS: Final = 10
+
+# The metrics each objective can report per round (XGBoost's names) and in the evaluation.
+METRICS_BY_OBJECTIVE: Final[dict[str, tuple[str, ...]]] = {
+    "binary:logistic": ("auc", "logloss", "error"),
+    "reg:squarederror": ("rmse", "mae"),
+    "multi:softprob": ("mlogloss", "merror"),
+}
+DEFAULT_METRIC: Final[dict[str, str]] = {
+    "binary:logistic": "auc",
+    "reg:squarederror": "rmse",
+    "multi:softprob": "mlogloss",
+}
+# Keys SageMaker itself may add to a job's hyperparameters (script mode, tuning jobs): never XGBoost's.
+_SAGEMAKER_PREFIXES: Final = ("sagemaker_", "_")
+
+Fraction = Annotated[float, Field(gt=0, le=1)]
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class HyperparameterError(ValueError):
+    """A hyperparameter that cannot be used; `name` is the hyperparameter, the message says why."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        self.name = name
+        self.problem = problem
+        super().__init__(f"hyperparameter '{name}': {problem}")
+
+
+def _json_text(value: Any) -> Any:
+    # SageMaker passes every hyperparameter as a string; structured ones are JSON inside that string.
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+    return value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+class Hyperparameters(BaseModel):
+    """What the `train` entry point accepts. Unknown keys are XGBoost parameters, passed on as given."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    target: Annotated[str, Field(min_length=1)]
+    objective: Objective = "binary:logistic"
+    eval_metric: str | None = None
+    categorical: dict[str, list[str]] = Field(default_factory=dict)
+    slice_by: list[str] = Field(default_factory=list)
+    seed: int = 0
+    device: Device = "auto"
+    num_round: Annotated[int, Field(ge=1, le=100_000)] = DEFAULT_NUM_ROUND
+    # 0 turns early stopping off.
+    early_stopping_rounds: Annotated[int, Field(ge=0)] = DEFAULT_EARLY_STOPPING_ROUNDS
+
+    # XGBoost parameters checked here, so a bad value fails before any data is read and names itself.
+    max_depth: Annotated[int, Field(ge=0)] | None = None
+    eta: NonNegative | None = None
+    learning_rate: NonNegative | None = None
+    subsample: Fraction | None = None
+    colsample_bytree: Fraction | None = None
+    colsample_bylevel: Fraction | None = None
+    colsample_bynode: Fraction | None = None
+    min_child_weight: NonNegative | None = None
+    gamma: NonNegative | None = None
+    reg_lambda: NonNegative | None = Field(default=None, alias="lambda")
+    alpha: NonNegative | None = None
+    max_bin: Annotated[int, Field(ge=2)] | None = None
+    max_leaves: Annotated[int, Field(ge=0)] | None = None
+    max_delta_step: NonNegative | None = None
+    scale_pos_weight: NonNegative | None = None
+    max_cat_to_onehot: Annotated[int, Field(ge=1)] | None = None
+    num_class: Annotated[int, Field(ge=2)] | None = None
+    # Categorical splits need a histogram method; `hist` is what runs on both CPU and GPU.
+    tree_method: Literal["hist", "approx"] | None = None
+    grow_policy: Literal["depthwise", "lossguide"] | None = None
+
+    @field_validator("categorical", "slice_by", mode="before")
+    @classmethod
+    def _decode_json(cls, value: Any) -> Any:
+        return _json_text(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Hyperparameters:
+        allowed = METRICS_BY_OBJECTIVE[self.objective]
+        if self.eval_metric is not None and self.eval_metric not in allowed:
+            raise HyperparameterError(
+                "eval_metric",
+                f"'{self.eval_metric}' does not fit objective {self.objective} "
+                f"(use one of {', '.join(allowed)})",
+            )
+        return self
+
+    @property
+    def metric(self) -> str:
+        return self.eval_metric or DEFAULT_METRIC[self.objective]
+
+    def xgboost_params(self) -> dict[str, Any]:
+        """The parameters for `xgboost.train`, device and tree method aside (the trainer decides those)."""
+        checked = self.model_dump(
+            by_alias=True,
+            exclude_none=True,
+            exclude={
+                "target",
+                "eval_metric",
+                "categorical",
+                "slice_by",
+                "num_round",
+                "early_stopping_rounds",
+                "device",
+                "tree_method",
+            },
+        )
+        checked["eval_metric"] = self.metric
+        return checked
+
+    def to_strings(self) -> dict[str, str]:
+        """SageMaker's HyperParameters: every value a string, keys sorted so templates are stable."""
+        values = self.model_dump(by_alias=True, exclude_none=True)
+        return {key: _text(values[key]) for key in sorted(values)}
+
+    @classmethod
+    def from_strings(cls, raw: Mapping[str, Any]) -> Hyperparameters:
+        """Parse a job's hyperparameters; raises `HyperparameterError` naming the first bad one."""
+        kept = {k: v for k, v in raw.items() if not k.startswith(_SAGEMAKER_PREFIXES)}
+        try:
+            return cls.model_validate(kept)
+        except ValidationError as exc:
+            raise _first_problem(exc, kept) from None
+
+
+def _first_problem(exc: ValidationError, raw: Mapping[str, Any]) -> HyperparameterError:
+    error = exc.errors()[0]
+    context = error.get("ctx") or {}
+    if isinstance(context.get("error"), HyperparameterError):
+        found: HyperparameterError = context["error"]
+        return found
+    name = str(error["loc"][0]) if error["loc"] else "(all)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "missing":
+        return HyperparameterError(name, "missing, and it is required")
+    if name in raw:
+        return HyperparameterError(name, f"{raw[name]!r} is not valid: {message}")
+    return HyperparameterError(name, message)
+
+
+def hyperparameters_for(model: ModelConfig) -> dict[str, str]:
+    """A training job's HyperParameters for `model`, as CreateTrainingJob takes them (all strings)."""
+    trainer = model.trainer
+    owned = {"target", "objective", "eval_metric", "categorical", "slice_by", "seed", "device"}
+    clashes = sorted(owned & set(trainer.hyperparameters))
+    if clashes:
+        raise ValueError(
+            f"model '{model.name}': trainer.hyperparameters.{clashes[0]} is set from the rest of the config "
+            "(schema.target, trainer.objective, gate.metric, gate.slice_by, trainer.seed); remove it"
+        )
+    categorical = {
+        c.name: list(c.categories or []) for c in model.data.columns if c.type is ColumnType.CATEGORY
+    }
+    values: dict[str, Any] = {
+        "num_round": DEFAULT_NUM_ROUND,
+        "early_stopping_rounds": DEFAULT_EARLY_STOPPING_ROUNDS,
+        **trainer.hyperparameters,
+        "target": model.data.target,
+        "objective": trainer.objective,
+        "eval_metric": model.gate.metric,
+        "categorical": categorical,
+        "slice_by": list(model.gate.slice_by),
+        "seed": trainer.seed,
+        "device": "auto",
+    }
+    try:
+        parsed = Hyperparameters.from_strings({k: _text(v) for k, v in values.items()})
+    except HyperparameterError as exc:
+        raise ValueError(f"model '{model.name}': {exc}") from None
+    return parsed.to_strings()
