@@ -23,8 +23,8 @@ from headrace.config import load_models
 from headrace.datagen import generate
 from headrace.ingest.dataset import summarize
 from headrace.ingest.validation import inspect
-from headrace.local.control import start_detached, stop_detached
 from headrace.local.aws import Clients
+from headrace.local.control import start_detached, stop_detached
 from headrace.naming import execution_name
 from headrace.waiting import wait_for
 
@@ -48,7 +48,9 @@ def main() -> int:
                 for attempt in range(args.repeat):
                     frame = generate(model, args.rows, seed=1000 + attempt)
                     buffer = io.BytesIO()
-                    frame.to_csv(buffer, index=False) if fmt == "csv" else frame.to_parquet(buffer, index=False)
+                    frame.to_csv(buffer, index=False) if fmt == "csv" else frame.to_parquet(
+                        buffer, index=False
+                    )
                     body = buffer.getvalue()
                     started = time.perf_counter()
                     hashlib.sha256(body).hexdigest()
@@ -57,7 +59,9 @@ def main() -> int:
                     domain_s.append(time.perf_counter() - started)
                     name = execution_name("churn", hashlib.sha256(body).hexdigest())
                     started = time.perf_counter()
-                    clients.s3.put_object(Bucket=bucket, Key=f"churn/incoming/bench-{attempt}.{fmt}", Body=body)
+                    clients.s3.put_object(
+                        Bucket=bucket, Key=f"churn/incoming/bench-{attempt}.{fmt}", Body=body
+                    )
                     wait_for(
                         lambda n=name: any(
                             e["name"] == n for e in sfn.list_executions(stateMachineArn=machine)["executions"]

@@ -1,7 +1,8 @@
-"""Lambda code assets staged at synth time: no pip, no Docker, just files.
+"""Code assets staged at synth time: no pip, no Docker, just files.
 
 A function's asset is its handler folder plus the shared domain package and the validated model configs;
-its third-party dependencies come from the AWS-managed layers (headrace/layers.py). What the tests import
+its third-party dependencies come from the AWS-managed layers (headrace/layers.py). A container image's
+asset is its build context: the container's own files plus the same domain package. What the tests import
 is what gets deployed.
 """
 
@@ -9,10 +10,17 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+from aws_cdk import Fn, Stack, Stage, Token
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
 
 import headrace
 from headrace.config import ModelConfig, models_document
+from headrace.layers import POWERTOOLS_LAYER_PARAMETER, aws_sdk_pandas_layer_parameter
 
 PACKAGE_DIR = Path(headrace.__file__).resolve().parent
 FUNCTIONS_DIR = PACKAGE_DIR.parent / "functions"
@@ -42,3 +50,82 @@ def stage_function_asset(source: Path, models: Sequence[ModelConfig], destinatio
     shutil.copytree(PACKAGE_DIR, destination / "headrace", ignore=_package_ignore)
     (destination / MODELS_DOCUMENT).write_text(models_document(list(models)), encoding="utf-8")
     return destination
+
+
+# --- container images: a build context staged at synth time, built by `cdk deploy` (cdk-assets) ------------
+
+CONTAINERS_DIR = PACKAGE_DIR.parent / "containers"
+TRAIN_IMAGE_SOURCE = CONTAINERS_DIR / "train"
+# What containers/train/Dockerfile copies from its build context, besides the headrace package.
+TRAIN_IMAGE_FILES = ("Dockerfile", "requirements.txt", "train", "trainer")
+
+
+def stage_image_context(source: Path, files: Sequence[str], destination: Path) -> Path:
+    """Lay out one container image's build context in `destination` (replaced if present) and return it.
+
+    Layout: `files` from `source` at the root (modes kept: `train` stays executable) and `headrace/` without
+    its edges, the package the container imports. Synth copies this folder into the cloud assembly as is;
+    nothing is built until `cdk deploy` (so synth needs no Docker), and the local plane runs the staged
+    `train` directly. Only content decides the asset hash, as for the function assets.
+    """
+    if destination.exists():
+        shutil.rmtree(destination)
+    destination.mkdir(parents=True)
+    for name in files:
+        path = source / name
+        if path.is_dir():
+            shutil.copytree(path, destination / name, ignore=_CACHES)
+        elif path.is_file():
+            shutil.copy2(path, destination / name)
+        else:
+            raise FileNotFoundError(f"{path} is missing: the image built from {source} needs it")
+    shutil.copytree(PACKAGE_DIR, destination / "headrace", ignore=_package_ignore)
+    return destination
+
+
+# --- staging inside the cloud assembly, and the AWS-managed layers every function uses -------------------
+
+
+def staging_directory(scope: Construct) -> Path:
+    """A folder of the cloud assembly for `scope`'s staged files: each synth owns its copy, and `make clean`
+    removes it with the assembly."""
+    stage = Stage.of(scope)
+    assert stage is not None, "a construct always has an enclosing App or Stage"
+    return Path(stage.outdir) / ".staging" / scope.node.path.replace("/", "-")
+
+
+@dataclass(frozen=True)
+class ManagedLayers:
+    powertools: lambda_.ILayerVersion
+    sdk_for_pandas: lambda_.ILayerVersion
+
+
+def managed_layers(scope: Construct) -> ManagedLayers:
+    """The Powertools and AWS SDK for pandas layers (headrace/layers.py), referenced by ARN from the public
+    SSM parameters their publishers keep; defined in `scope`, which should ask once."""
+    powertools_arn = ssm.StringParameter.value_for_string_parameter(scope, POWERTOOLS_LAYER_PARAMETER)
+    pandas_arn = ssm.StringParameter.from_string_parameter_attributes(
+        scope,
+        "SdkForPandasLayerArn",
+        parameter_name=_pandas_layer_parameter(scope),
+        # The name starts with '/'; CDK cannot see that through a token when it builds the parameter ARN.
+        simple_name=False,
+    ).string_value
+    return ManagedLayers(
+        powertools=lambda_.LayerVersion.from_layer_version_arn(scope, "PowertoolsLayer", powertools_arn),
+        sdk_for_pandas=lambda_.LayerVersion.from_layer_version_arn(scope, "SdkForPandasLayer", pandas_arn),
+    )
+
+
+def _pandas_layer_parameter(scope: Construct) -> str:
+    """The AWS SDK for pandas publishes one parameter per region, with the region inside its name.
+
+    An environment-agnostic stack knows its region only at deploy time, and a CloudFormation parameter's
+    default (what CDK makes for a plain parameter name) cannot hold `${AWS::Region}`. Given an Fn::Sub, CDK
+    emits an SSM dynamic reference, `{{resolve:ssm:...}}`, which CloudFormation resolves after substituting
+    the region. A stack with a concrete region keeps the plain name.
+    """
+    region = Stack.of(scope).region
+    if not Token.is_unresolved(region):
+        return aws_sdk_pandas_layer_parameter(region)
+    return Fn.sub(aws_sdk_pandas_layer_parameter("${AWS::Region}"))

@@ -12,7 +12,7 @@ from headrace.config import ModelConfig
 from headrace.naming import Names, Outputs
 from stacks.data_store import DataStore
 from stacks.ingest import Ingest
-from stacks.training import Training
+from stacks.training import Training, TrainingSteps
 
 
 def _construct_id(model: ModelConfig) -> str:
@@ -33,8 +33,11 @@ class PipelineStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, description="Headrace pipeline: ingest and training", **kwargs)
 
+        steps = TrainingSteps(self, "TrainingSteps", names=names, models=models, store=store)
         training = {
-            model.name: Training(self, _construct_id(model), names=names, model=model).state_machine
+            model.name: Training(
+                self, _construct_id(model), names=names, model=model, store=store, steps=steps
+            ).state_machine
             for model in models
         }
         ingest = Ingest(self, "Ingest", names=names, models=models, store=store, training=training)

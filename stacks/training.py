@@ -1,24 +1,382 @@
-"""One training state machine per model: the workflow ingest starts for each new dataset version."""
+"""Training: one state machine per model, over Lambda steps and a training image that all models share.
+
+    Prepare -> Train (SageMaker, .sync) -> Evaluate -> Gate --passed--> Register -> Registered
+                                                          \\--failed--> Rejected
+    any task's error -> RunFailed -> Failed
+
+The payloads at each JSON path are documented in headrace/training/payloads.py. CDK's
+SageMakerCreateTrainingJob (2.275) renders no EnableManagedSpotTraining, CheckpointConfig or
+MaxWaitTimeInSeconds, so Train is a CustomState with the createTrainingJob.sync request written out here,
+and its permissions are granted below, no wider than its jobs.
+"""
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, Tags
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from headrace.config import ModelConfig
-from headrace.naming import Names
+from headrace.layers import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON_RUNTIME
+from headrace.naming import Names, training_job_name_glob
+from headrace.training.gate import direction
+from headrace.training.instances import has_instance_storage
+from headrace.training.layout import EVALUATION_KEYS, LINEAGE_KEYS, OUTPUT_KEYS, SPLIT_KEYS, SPLITS
+from headrace.training.splits import check_fractions
+from headrace.training_job import hyperparameters_for
+from stacks.assets import (
+    FUNCTIONS_DIR,
+    TRAIN_IMAGE_FILES,
+    TRAIN_IMAGE_SOURCE,
+    managed_layers,
+    stage_function_asset,
+    stage_image_context,
+    staging_directory,
+)
+from stacks.data_store import DataStore
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+DEFAULT_EVENT_BUS = "default"
+DATASET_KEYS = "*/datasets/*"
+# The training job's EBS volume (instances with local NVMe storage use that instead, whatever its size).
+TRAINING_VOLUME_GB = 30
+# SageMaker syncs this container folder with CheckpointConfig.S3Uri (containers/train/CONTRACT.md).
+CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
+# Step Functions' managed rule for `.sync` SageMaker training jobs
+# (https://docs.aws.amazon.com/step-functions/latest/dg/sagemaker-iam.html).
+SYNC_RULE = "StepFunctionsGetEventsForSageMakerTrainingJobsRule"
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+
+_ARCHITECTURES = {"x86_64": lambda_.Architecture.X86_64, "arm64": lambda_.Architecture.ARM_64}
+
+# Transient failures worth a retry. Lambda's are its service's own; a training job that fails is
+# States.TaskFailed and is not retried (it goes to RunFailed with SageMaker's FailureReason).
+LAMBDA_TRANSIENT = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+]
+SAGEMAKER_TRANSIENT = ["SageMaker.AmazonSageMakerException", "SageMaker.ThrottlingException"]
+
+
+def check_trainable(model: ModelConfig) -> None:
+    """Config the training workflow cannot run with fails the synth, naming the field."""
+    check_fractions(model.trainer)
+    direction(model.gate.metric)
+    for name in model.gate.thresholds:
+        direction(name)
+
+
+def metric_definitions(model: ModelConfig) -> list[dict[str, str]]:
+    """What SageMaker scrapes from the trainer's log (containers/train/CONTRACT.md, Outputs)."""
+    metric = model.gate.metric
+    return [
+        {"Name": f"{split}:{metric}", "Regex": f"{split}-{metric}=([0-9.eE+-]+);"}
+        for split in ("validation", "test")
+    ]
+
+
+def training_job_request(
+    model: ModelConfig, names: Names, *, image_uri: str, role_arn: str, key_arn: str
+) -> dict[str, Any]:
+    """CreateTrainingJob's parameters; `.$` keys take the job name and S3 locations from Prepare's `$.run`."""
+    trainer = model.trainer
+    resources: dict[str, Any] = {
+        "InstanceType": trainer.instance_type,
+        "InstanceCount": trainer.instance_count,
+        "VolumeSizeInGB": TRAINING_VOLUME_GB,
+    }
+    # SageMaker refuses a volume key for instance types with local storage, which their hardware encrypts.
+    if not has_instance_storage(trainer.instance_type):
+        resources["VolumeKmsKeyId"] = key_arn
+    stopping: dict[str, int] = {"MaxRuntimeInSeconds": trainer.max_runtime_s}
+    if trainer.use_spot:
+        stopping["MaxWaitTimeInSeconds"] = trainer.max_wait_s
+    return {
+        "TrainingJobName.$": "$.run.job_name",
+        "RoleArn": role_arn,
+        "AlgorithmSpecification": {
+            "TrainingImage": image_uri,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": metric_definitions(model),
+        },
+        "HyperParameters": hyperparameters_for(model),
+        "InputDataConfig": [
+            {
+                "ChannelName": split,
+                "ContentType": "text/csv",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri.$": f"$.run.{split}_uri",
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            }
+            for split in SPLITS
+        ],
+        "OutputDataConfig": {"S3OutputPath.$": "$.run.output_uri", "KmsKeyId": key_arn},
+        "ResourceConfig": resources,
+        "StoppingCondition": stopping,
+        "EnableManagedSpotTraining": trainer.use_spot,
+        "CheckpointConfig": {"S3Uri.$": "$.run.checkpoint_uri", "LocalPath": CHECKPOINT_LOCAL_PATH},
+        "Tags": [
+            {"Key": "headrace:stage", "Value": names.stage},
+            {"Key": "headrace:model", "Value": model.name},
+            {"Key": "headrace:run", "Value.$": "$.run.job_name"},
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class _Step:
+    construct_id: str
+    folder: str
+    function_name: str
+    description: str
+    memory_mb: int
+    timeout: Duration
+    needs_pandas: bool
+    environment: Mapping[str, str]
+
+
+class TrainingSteps(Construct):
+    """The four Lambda functions every model's training workflow calls, and the training image.
+
+    Shared by all models: a function reads the model's config (its asset's models.json) by the payload's
+    `model`. Each model's `Training` construct adds the grants for its own registry group.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        names: Names,
+        models: Sequence[ModelConfig],
+        store: DataStore,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._models = models
+        self._layers = managed_layers(self)
+
+        common = {
+            "POWERTOOLS_METRICS_NAMESPACE": names.metric_namespace,
+            "HEADRACE_STAGE": names.stage,
+            "LEDGER_TABLE": store.ledger.table_name,
+        }
+        with_bucket = {**common, "DATA_BUCKET": store.bucket.bucket_name}
+        self.prepare = self._function(
+            _Step(
+                construct_id="Prepare",
+                folder="prepare",
+                function_name=names.prepare_function,
+                description="Splits a dataset version into train/validation/test for its training run",
+                # Reading and splitting a file of up to schema.max_file_mb as text; memory also buys CPU.
+                memory_mb=3008,
+                timeout=Duration.minutes(10),
+                needs_pandas=True,
+                environment=with_bucket,
+            )
+        )
+        self.evaluate = self._function(
+            _Step(
+                construct_id="Evaluate",
+                folder="evaluate",
+                function_name=names.evaluate_function,
+                description="Judges a trained candidate against the quality gate and the current champion",
+                memory_mb=512,
+                timeout=Duration.minutes(2),
+                needs_pandas=False,
+                environment=with_bucket,
+            )
+        )
+        self.register = self._function(
+            _Step(
+                construct_id="Register",
+                folder="register",
+                function_name=names.register_function,
+                description="Registers a candidate that passed the gate as a new model version, with lineage",
+                memory_mb=512,
+                timeout=Duration.minutes(2),
+                needs_pandas=False,
+                environment=with_bucket,
+            )
+        )
+        self.run_failed = self._function(
+            _Step(
+                construct_id="RunFailed",
+                folder="run_failed",
+                function_name=names.run_failed_function,
+                description="Records why a training run failed and announces it on the event bus",
+                memory_mb=256,
+                timeout=Duration.minutes(1),
+                needs_pandas=False,
+                environment={**common, "EVENT_BUS_NAME": DEFAULT_EVENT_BUS},
+            )
+        )
+
+        bucket, ledger = store.bucket, store.ledger
+        bucket.grant_read(self.prepare, DATASET_KEYS)
+        bucket.grant_put(self.prepare, SPLIT_KEYS)
+        bucket.grant_read(self.evaluate, OUTPUT_KEYS)
+        bucket.grant_put(self.evaluate, EVALUATION_KEYS)
+        bucket.grant_put(self.register, LINEAGE_KEYS)
+        for function in (self.prepare, self.evaluate, self.register, self.run_failed):
+            ledger.grant_read_write_data(function)
+        default_bus = events.EventBus.from_event_bus_name(self, "DefaultBus", DEFAULT_EVENT_BUS)
+        default_bus.grant_put_events_to(self.run_failed)
+        # ListModelPackages has no resource-level permissions: it is allowed on "*" or not at all
+        # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html).
+        for function in (self.evaluate, self.register):
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"])
+            )
+
+        self.image = ecr_assets.DockerImageAsset(
+            self,
+            "TrainImage",
+            directory=str(
+                stage_image_context(TRAIN_IMAGE_SOURCE, TRAIN_IMAGE_FILES, staging_directory(self) / "train")
+            ),
+            # SageMaker's training instances (ml.m5, ml.g5, ...) are x86_64.
+            platform=ecr_assets.Platform.LINUX_AMD64,
+        )
+
+    def _function(self, step: _Step) -> lambda_.Function:
+        scope = Construct(self, step.construct_id)
+        log_group = logs.LogGroup(
+            scope,
+            "Logs",
+            log_group_name=f"/aws/lambda/{step.function_name}",
+            retention=LOG_RETENTION,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        code = stage_function_asset(FUNCTIONS_DIR / step.folder, self._models, staging_directory(scope))
+        layers = [self._layers.powertools] + ([self._layers.sdk_for_pandas] if step.needs_pandas else [])
+        return lambda_.Function(
+            scope,
+            "Function",
+            function_name=step.function_name,
+            description=step.description,
+            runtime=lambda_.Runtime(LAMBDA_PYTHON_RUNTIME, lambda_.RuntimeFamily.PYTHON),
+            architecture=_ARCHITECTURES[LAMBDA_ARCHITECTURE],
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(str(code)),
+            layers=layers,
+            memory_size=step.memory_mb,
+            timeout=step.timeout,
+            log_group=log_group,
+            environment={"POWERTOOLS_SERVICE_NAME": step.function_name, **step.environment},
+        )
 
 
 class Training(Construct):
-    """A model's training workflow. For now a placeholder that accepts the dataset version and succeeds."""
+    """A model's training workflow: its state machine and the SageMaker execution role its jobs run as."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, names: Names, model: ModelConfig) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        names: Names,
+        model: ModelConfig,
+        store: DataStore,
+        steps: TrainingSteps,
+    ) -> None:
         super().__init__(scope, construct_id)
+        try:
+            check_trainable(model)
+        except ValueError as exc:
+            raise ValueError(f"model '{model.name}': {exc}") from None
+        stack = Stack.of(self)
         name = names.training_state_machine(model.name)
+        group = names.model_package_group(model.name)
+        self.training_jobs_arn = stack.format_arn(
+            service="sagemaker", resource="training-job", resource_name=training_job_name_glob(model.name)
+        )
+        self.role = self._execution_role(model, store, steps.image)
+        self._grant_registry(steps, group)
+
+        payload_base = {
+            "model": sfn.JsonPath.string_at("$.model"),
+            "dataset": sfn.JsonPath.object_at("$.dataset"),
+        }
+        prepare = self._invoke(
+            "Prepare",
+            steps.prepare,
+            {
+                **payload_base,
+                "execution": {
+                    "name": sfn.JsonPath.string_at("$$.Execution.Name"),
+                    "id": sfn.JsonPath.string_at("$$.Execution.Id"),
+                },
+            },
+            "$.run",
+        )
+        train = self._train(model, names, store, steps.image)
+        artifacts = sfn.JsonPath.string_at("$.training.ModelArtifacts.S3ModelArtifacts")
+        evaluate = self._invoke(
+            "Evaluate",
+            steps.evaluate,
+            {**payload_base, "run": sfn.JsonPath.object_at("$.run"), "model_artifacts": artifacts},
+            "$.gate",
+        )
+        register = self._invoke(
+            "Register",
+            steps.register,
+            {
+                **payload_base,
+                "run": sfn.JsonPath.object_at("$.run"),
+                "gate": sfn.JsonPath.object_at("$.gate"),
+                "model_artifacts": artifacts,
+                "training_job_arn": sfn.JsonPath.string_at("$.training.TrainingJobArn"),
+                "image": {"uri": steps.image.image_uri, "digest": steps.image.asset_hash},
+            },
+            "$.registered",
+        )
+        run_failed = self._invoke(
+            "RunFailed",
+            steps.run_failed,
+            {
+                "state": sfn.JsonPath.entire_payload,
+                "execution": {
+                    "name": sfn.JsonPath.string_at("$$.Execution.Name"),
+                    "id": sfn.JsonPath.string_at("$$.Execution.Id"),
+                },
+            },
+            "$.failure",
+        )
+        failed = sfn.Fail(self, "Failed", error="TrainingRunFailed", cause_path="$.failure.cause")
+        run_failed.next(failed)
+        for task in (prepare, train, evaluate, register):
+            task.add_catch(run_failed, errors=[sfn.Errors.ALL], result_path="$.error")
+
+        gate = (
+            sfn.Choice(self, "Gate", comment="Did the candidate pass the quality gate?")
+            .when(sfn.Condition.boolean_equals("$.gate.passed", True), register)
+            .otherwise(
+                sfn.Succeed(
+                    self,
+                    "Rejected",
+                    comment="A rejected candidate is a successful run: Evaluate recorded the reasons",
+                )
+            )
+        )
+        register.next(sfn.Succeed(self, "Registered"))
+        definition = prepare.next(train).next(evaluate).next(gate)
 
         # The /aws/vendedlogs/ prefix keeps Step Functions' log delivery from growing the account's
         # CloudWatch Logs resource policy (which has a size limit) with one statement per log group.
@@ -29,11 +387,6 @@ class Training(Construct):
             retention=LOG_RETENTION,
             removal_policy=RemovalPolicy.DESTROY,
         )
-
-        # A Pass state's output is its input: the dataset version the ingest function started us with.
-        prepare = sfn.Pass(self, "Prepare", comment="Receives the dataset version (placeholder for training)")
-        definition = prepare.next(sfn.Succeed(self, "Done"))
-
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -43,4 +396,179 @@ class Training(Construct):
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             tracing_enabled=False,
         )
+        self._grant_training(stack)
         Tags.of(self).add("headrace:model", model.name)
+
+    def _invoke(
+        self, construct_id: str, function: lambda_.IFunction, payload: Mapping[str, Any], result_path: str
+    ) -> tasks.LambdaInvoke:
+        """A Lambda step whose result (the function's response only) lands at `result_path`."""
+        task = tasks.LambdaInvoke(
+            self,
+            construct_id,
+            lambda_function=function,
+            payload=sfn.TaskInput.from_object(dict(payload)),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path=result_path,
+            # Past the function's own timeout: a task stuck beyond this is retried (States.Timeout).
+            task_timeout=sfn.Timeout.duration(_task_timeout(function)),
+        )
+        task.add_retry(
+            errors=LAMBDA_TRANSIENT,
+            interval=Duration.seconds(2),
+            max_attempts=5,
+            backoff_rate=2,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        task.add_retry(
+            errors=[sfn.Errors.TIMEOUT], interval=Duration.seconds(10), max_attempts=2, backoff_rate=2
+        )
+        return task
+
+    def _train(
+        self, model: ModelConfig, names: Names, store: DataStore, image: ecr_assets.DockerImageAsset
+    ) -> sfn.CustomState:
+        stack = Stack.of(self)
+        train = sfn.CustomState(
+            self,
+            "Train",
+            state_json={
+                "Type": "Task",
+                "Comment": "A SageMaker training job on the run's splits; waits for it to end",
+                "Resource": f"arn:{stack.partition}:states:::sagemaker:createTrainingJob.sync",
+                "Parameters": training_job_request(
+                    model,
+                    names,
+                    image_uri=image.image_uri,
+                    role_arn=self.role.role_arn,
+                    key_arn=store.key.key_arn,
+                ),
+                "ResultPath": "$.training",
+            },
+        )
+        train.add_retry(
+            errors=SAGEMAKER_TRANSIENT,
+            interval=Duration.seconds(5),
+            max_attempts=3,
+            backoff_rate=2,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        return train
+
+    def _execution_role(
+        self, model: ModelConfig, store: DataStore, image: ecr_assets.DockerImageAsset
+    ) -> iam.Role:
+        """What the model's training jobs may do: read the run's splits, write its output and checkpoints,
+        pull the image, log and report metrics. Nothing outside `<model>/runs/`."""
+        role = iam.Role(
+            self,
+            "SageMakerRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"Training jobs of Headrace model {model.name}",
+        )
+        runs = f"{model.name}/runs/*"
+        store.bucket.grant_read(role, f"{runs}/splits/*")
+        store.bucket.grant_put(role, f"{runs}/output/*")
+        # Checkpoints go both ways: a spot job resumes from what an interrupted attempt wrote.
+        store.bucket.grant_read(role, f"{runs}/checkpoints/*")
+        store.bucket.grant_put(role, f"{runs}/checkpoints/*")
+        if not has_instance_storage(model.trainer.instance_type):
+            # The training volume is encrypted with the data key through a grant SageMaker creates.
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["kms:CreateGrant"],
+                    resources=[store.key.key_arn],
+                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                )
+            )
+        image.repository.grant_pull(role)
+        stack = Stack.of(self)
+        log_group = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=TRAINING_LOG_GROUP,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:DescribeLogStreams"], resources=[f"{log_group}:*"]
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[f"{log_group}:log-stream:*"],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                # PutMetricData has no resource-level permissions; the namespace condition narrows it.
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": TRAINING_LOG_GROUP}},
+            )
+        )
+        return role
+
+    def _grant_registry(self, steps: TrainingSteps, group: str) -> None:
+        stack = Stack.of(self)
+        group_arn = stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=group)
+        # Versions are model-package/<group, lowercased>/<n>; Headrace's group names are lowercase already.
+        versions_arn = stack.format_arn(
+            service="sagemaker", resource="model-package", resource_name=f"{group}/*"
+        )
+        steps.evaluate.add_to_role_policy(
+            iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[versions_arn])
+        )
+        steps.register.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:DescribeModelPackageGroup", "sagemaker:CreateModelPackageGroup"],
+                resources=[group_arn],
+            )
+        )
+        steps.register.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:CreateModelPackage",
+                    "sagemaker:DescribeModelPackage",
+                    "sagemaker:AddTags",
+                ],
+                resources=[group_arn, versions_arn],
+            )
+        )
+
+    def _grant_training(self, stack: Stack) -> None:
+        """What the state machine needs for createTrainingJob.sync: the job calls on this model's jobs, the
+        role they run as, and the managed EventBridge rule Step Functions uses to hear a job's end."""
+        machine = self.state_machine
+        machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
+                    "sagemaker:AddTags",
+                ],
+                resources=[self.training_jobs_arn],
+            )
+        )
+        machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[self.role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                resources=[stack.format_arn(service="events", resource="rule", resource_name=SYNC_RULE)],
+            )
+        )
+
+
+def _task_timeout(function: lambda_.IFunction) -> Duration:
+    timeout = function.timeout if isinstance(function, lambda_.Function) else None
+    seconds = timeout.to_seconds() if timeout is not None else 900
+    return Duration.seconds(seconds + 60)

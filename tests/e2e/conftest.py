@@ -39,6 +39,16 @@ def write_models(directory: Path) -> Path:
         },
     }
     (directory / "returns.yaml").write_text(yaml.safe_dump(second))
+    # The training tests' own models, so that their registries see only their runs.
+    leads = churn | {"name": "leads"}
+    leads["schema"] = churn["schema"] | {"max_file_mb": 16}
+    leads["trainer"] = churn["trainer"] | {"hyperparameters": {"max_depth": 4, "eta": 0.3, "num_round": 60}}
+    leads["gate"] = churn["gate"] | {"approval": "auto", "max_regression": 0.01}
+    (directory / "leads.yaml").write_text(yaml.safe_dump(leads))
+    fragile = leads | {"name": "fragile"}
+    # Valid config, but XGBoost itself refuses it at training time: a trainer crash.
+    fragile["trainer"] = leads["trainer"] | {"hyperparameters": {"num_parallel_tree": -1, "num_round": 10}}
+    (directory / "fragile.yaml").write_text(yaml.safe_dump(fragile))
     return directory
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import inspect
 import io
-import tarfile
 import json
 import os
+import tarfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -298,8 +298,9 @@ def test_a_sync_training_task_runs_the_image_and_returns_the_completed_descripti
         {k: m[k] for k in ("MetricName", "Value")} for m in output["FinalMetricDataList"]
     ]
     bucket, key = output["ModelArtifacts"]["S3ModelArtifacts"].removeprefix("s3://").split("/", 1)
-    archive = tarfile.open(fileobj=io.BytesIO(clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
-    assert archive.extractfile("model.txt").read() == b"trained on 2 rows"  # type: ignore[union-attr]
+    body = clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+        assert archive.extractfile("model.txt").read() == b"trained on 2 rows"  # type: ignore[union-attr]
     streams = clients.client("logs").describe_log_streams(
         logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix="job-ok/"
     )["logStreams"]

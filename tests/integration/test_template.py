@@ -479,18 +479,6 @@ def test_each_model_gets_one_standard_training_state_machine_named_for_it(
     assert set(_training_machines_env(pipeline, Names("dev"))) == {"churn", "fraud-score"}
 
 
-def test_training_state_machine_passes_the_dataset_version_through_and_succeeds(
-    synthesized: SynthesizedApp,
-) -> None:
-    _, machine = _only(synthesized.pipeline, "AWS::StepFunctions::StateMachine")
-    definition = json.loads(_render(machine["Properties"]["DefinitionString"]))
-    assert definition["StartAt"] == "Prepare"
-    assert definition["States"]["Prepare"]["Type"] == "Pass"
-    assert not {"Result", "ResultPath", "InputPath", "OutputPath"} & set(definition["States"]["Prepare"])
-    assert definition["States"]["Prepare"]["Next"] == "Done"
-    assert definition["States"]["Done"]["Type"] == "Succeed"
-
-
 def test_training_state_machines_log_to_cloudwatch_without_tracing(synthesized: SynthesizedApp) -> None:
     for model in synthesized.models:
         name = synthesized.names.training_state_machine(model.name)

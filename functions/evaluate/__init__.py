@@ -1,0 +1,1 @@
+"""The evaluate function's code asset: `handler.handler` is its entry point."""

@@ -1,0 +1,1 @@
+"""The prepare function's code asset: `handler.handler` is its entry point."""

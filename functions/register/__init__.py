@@ -1,0 +1,1 @@
+"""The register function's code asset: `handler.handler` is its entry point."""

@@ -1,0 +1,1 @@
+"""The run_failed function's code asset: `handler.handler` is its entry point."""

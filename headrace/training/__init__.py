@@ -1,0 +1,16 @@
+"""Training: one execution of a model's training state machine turns a dataset version into a registered
+model version, or a rejected candidate with the gate's reasons, or a failed run with its cause.
+
+Steps (each a Lambda function over one module): `prepare` (dataset -> train/validation/test splits and the
+run record), the SageMaker training job (no code here: the state machine calls SageMaker), `evaluate`
+(the candidate's evaluation.json against the champion, through `gate`), `register` (a new version in the
+Model Registry, with `lineage`), and `run_failed` (what went wrong, recorded and announced).
+
+Shared nouns: `payloads` (the steps' inputs and outputs), `layout` (where a run's files live), `splits`,
+`evaluation`, `gate`, `lineage`, `ledger` (run record shapes), `instances` (SageMaker instance facts),
+`ports` (what the steps need) with `aws` (boto3/Powertools adapters), `settings` (each function's env)
+and `runtime` (what every handler loads once).
+
+This package imports nothing at import time: the evaluate, register and run_failed functions run without
+pandas (no AWS SDK for pandas layer), and only `prepare` and `splits` import it.
+"""

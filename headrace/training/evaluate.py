@@ -1,0 +1,67 @@
+"""Evaluate: the candidate's evaluation.json (inside the training job's model.tar.gz) against the gate and
+the current champion. A copy of the evaluation goes beside the run (the registry's ModelQuality statistics
+point at it), and the run record says "evaluated" or, with the reasons, "rejected"."""
+
+from __future__ import annotations
+
+import logging
+
+from headrace.config import ModelConfig
+from headrace.naming import Names
+from headrace.training.evaluation import ArtifactError, evaluation_from_archive
+from headrace.training.gate import judge
+from headrace.training.layout import RunLayout, split_s3_uri
+from headrace.training.ledger import evaluated_fields
+from headrace.training.payloads import EvaluateRequest, GateResult
+from headrace.training.ports import Clock, MetricSink, ObjectStore, Registry, RunLedger
+
+log = logging.getLogger("headrace.training")
+
+PASSED_METRIC = "CandidatesPassed"
+REJECTED_METRIC = "CandidatesRejected"
+
+
+def evaluate(
+    request: EvaluateRequest,
+    model: ModelConfig,
+    *,
+    names: Names,
+    bucket: str,
+    store: ObjectStore,
+    ledger: RunLedger,
+    registry: Registry,
+    metrics: MetricSink,
+    clock: Clock,
+) -> GateResult:
+    layout = RunLayout(bucket, model.name, request.run.job_name)
+    artifact_bucket, artifact_key = split_s3_uri(request.model_artifacts)
+    if artifact_bucket != bucket or not artifact_key.startswith(layout.prefix):
+        raise ArtifactError(
+            f"the model artifact {request.model_artifacts} is not under the run's folder "
+            f"{layout.uri(layout.prefix)}"
+        )
+    evaluation, document = evaluation_from_archive(
+        store.read(artifact_bucket, artifact_key), request.model_artifacts
+    )
+    store.put(bucket, layout.evaluation_key, document, "application/json")
+
+    champion = registry.champion(names.model_package_group(model.name))
+    decision = judge(model.gate, evaluation, champion)
+    result = GateResult(
+        passed=decision.passed,
+        reasons=decision.reasons,
+        notes=decision.notes,
+        metric=model.gate.metric,
+        candidate=dict(evaluation.metrics),
+        champion=champion,
+        evaluation_uri=layout.uri(layout.evaluation_key),
+    )
+    ledger.update_run(model.name, layout.job, evaluated_fields(result, clock()))
+    metrics.count(PASSED_METRIC if result.passed else REJECTED_METRIC, model.name)
+    log.info(
+        "candidate %s %s",
+        layout.job,
+        "passed the gate" if result.passed else "was rejected",
+        extra={"job_name": layout.job, "reasons": result.reasons, "notes": result.notes},
+    )
+    return result

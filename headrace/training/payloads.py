@@ -1,0 +1,188 @@
+"""The training steps' inputs and outputs: what the state machine passes each Lambda function and keeps at
+the JSON paths named below. The state machine's input is `{"model": ..., "dataset": <DatasetVersion>}`.
+
+    $.run         RunInfo       Prepare's output
+    $.training    (SageMaker)   DescribeTrainingJob's response, from createTrainingJob.sync
+    $.gate        GateResult    Evaluate's output
+    $.registered  Registered    Register's output
+    $.error       StepError     what a Catch caught
+    $.failure     Failure       RunFailed's output
+
+Pandas-free on purpose (see the package docstring): later steps read the dataset version through
+`DatasetRef`, the few fields they need.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SHA256 = r"^[0-9a-f]{64}$"
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class InvalidRequest(ValueError):
+    """A step's payload does not have the shape the state machine sends; the message names each field."""
+
+
+def parse_request(model: type[T], event: Any) -> T:
+    try:
+        return model.model_validate(event)
+    except ValidationError as exc:
+        problems = "; ".join(_problem(e["loc"], str(e["msg"])) for e in exc.errors())
+        raise InvalidRequest(f"invalid {model.__name__} payload: {problems}") from None
+
+
+def _problem(location: tuple[int | str, ...], message: str) -> str:
+    field = ".".join(str(part) for part in location) or "(payload)"
+    return f"{field}: {message.removeprefix('Value error, ')}"
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Execution(Payload):
+    """`$$.Execution.Name` and `$$.Execution.Id` (the execution's ARN), passed in by the state machine."""
+
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    id: NonEmpty
+
+
+class DatasetRef(Payload):
+    """The fields of ingest's DatasetVersion that the steps after Prepare use."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    model: NonEmpty
+    sha256: Annotated[str, Field(pattern=SHA256)]
+    bucket: NonEmpty
+    key: NonEmpty
+    version_id: str | None = None
+    dataset_key: NonEmpty
+    rows: int | None = None
+
+
+class SplitRows(Payload):
+    train: int
+    validation: int
+    test: int
+
+
+class RunInfo(Payload):
+    """`$.run`: the training job's name and every S3 location it uses (layout.RunLayout)."""
+
+    job_name: NonEmpty
+    train_uri: NonEmpty
+    validation_uri: NonEmpty
+    test_uri: NonEmpty
+    output_uri: NonEmpty
+    checkpoint_uri: NonEmpty
+    execution_arn: NonEmpty
+    started_at: datetime
+    rows: SplitRows
+
+
+class EvaluateRequest(Payload):
+    model: NonEmpty
+    dataset: DatasetRef
+    run: RunInfo
+    # $.training.ModelArtifacts.S3ModelArtifacts: s3://<bucket>/<model>/runs/<job>/output/<job>/output/model.tar.gz
+    model_artifacts: NonEmpty
+
+
+class ChampionInfo(Payload):
+    """The newest Approved version of the model's package group, against which a candidate is compared."""
+
+    version: int
+    arn: NonEmpty
+    metrics: dict[str, float]
+
+
+class GateResult(Payload):
+    """`$.gate`. `reasons` says why a candidate failed (empty when it passed); `notes` says which checks
+    could not apply (a first model has no champion to compare with)."""
+
+    passed: bool
+    reasons: list[str]
+    notes: list[str]
+    metric: NonEmpty
+    candidate: dict[str, float | None]
+    champion: ChampionInfo | None
+    evaluation_uri: NonEmpty
+
+
+class ImageInfo(Payload):
+    """The training image, fixed in the state machine's definition by CDK: its ECR URI and its asset hash
+    (the digest of the build context: the trainer code and the headrace package it was built from)."""
+
+    uri: NonEmpty
+    digest: NonEmpty
+
+
+class RegisterRequest(Payload):
+    model: NonEmpty
+    dataset: DatasetRef
+    run: RunInfo
+    gate: GateResult
+    model_artifacts: NonEmpty
+    training_job_arn: NonEmpty
+    image: ImageInfo
+
+
+ApprovalStatus = Literal["Approved", "PendingManualApproval", "Rejected"]
+
+
+class Registered(Payload):
+    """`$.registered`. `created` is False when a replayed Register found the version it made before."""
+
+    model_package_group: NonEmpty
+    model_package_arn: NonEmpty
+    version: int
+    approval_status: ApprovalStatus
+    created: bool
+
+
+class StepError(Payload):
+    """What Step Functions puts at a Catch's ResultPath: the error name and its cause (often JSON)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    error: str = Field(alias="Error")
+    cause: str | None = Field(default=None, alias="Cause")
+
+
+class FailedState(Payload):
+    """The state a Catch handed to RunFailed: whatever the run had reached when a step failed. Every field is
+    optional, because the failure may have come before Prepare wrote `run` (or from a malformed input)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    model: str | None = None
+    dataset: dict[str, Any] | None = None
+    run: dict[str, Any] | None = None
+    training: dict[str, Any] | None = None
+    gate: dict[str, Any] | None = None
+    error: StepError | None = None
+
+
+class RunFailedRequest(Payload):
+    state: FailedState
+    execution: Execution
+
+
+FailedStep = Literal["Prepare", "Train", "Evaluate", "Register", "Unknown"]
+
+
+class Failure(Payload):
+    """`$.failure`: the Fail state takes its cause from here."""
+
+    error: str
+    cause: str
+    failed_step: FailedStep
+    model: str | None
+    job_name: str | None

@@ -1,0 +1,122 @@
+"""Train, validation and test splits of a dataset version: deterministic, so a retried Prepare writes the
+same rows, and stratified on the label for classifiers, so a rare class appears in every split.
+
+The same seed (`trainer.seed`) and the same content (its SHA-256) always give the same split; another
+dataset version gets another shuffle. `trainer.validation_fraction` of the rows goes to validation and as
+many again to the held-out test split the gate judges; the rest trains.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from headrace.config import ColumnType, DataSchema, ModelConfig, TrainerConfig
+from headrace.ingest.reading import FileFormat, read_parquet
+from headrace.training.layout import SPLITS, Split
+
+CLASSIFICATION_OBJECTIVES = frozenset({"binary:logistic", "multi:softprob"})
+_TRAIN, _VALIDATION, _TEST = 0, 1, 2
+_LABELS: dict[Split, int] = {"train": _TRAIN, "validation": _VALIDATION, "test": _TEST}
+
+
+class SplitError(ValueError):
+    """The dataset cannot be split as configured (too few rows, fractions that leave nothing to train on)."""
+
+
+def split_seed(seed: int, sha256: str) -> int:
+    """A 64-bit generator seed from the configured seed and the dataset's content hash."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{sha256}".encode()).digest()[:8], "big")
+
+
+def check_fractions(trainer: TrainerConfig) -> None:
+    """Validation and test each take `validation_fraction`: together they must leave rows to train on."""
+    if 2 * trainer.validation_fraction >= 1:
+        raise SplitError(
+            f"trainer.validation_fraction {trainer.validation_fraction} gives validation and test "
+            f"{2 * trainer.validation_fraction:.0%} of the rows together, leaving none to train on; "
+            "expected less than 0.5"
+        )
+
+
+def is_class_label(model: ModelConfig) -> bool:
+    return model.trainer.objective in CLASSIFICATION_OBJECTIVES
+
+
+def assign(strata: npt.NDArray[np.int64], fraction: float, seed: int) -> npt.NDArray[np.int8]:
+    """Per row, 0 (train), 1 (validation) or 2 (test). Within each stratum (in stratum order) the rows are
+    shuffled and round(n * fraction) go to test, as many to validation, the rest to train."""
+    labels = np.full(strata.shape, _TRAIN, dtype=np.int8)
+    rng = np.random.default_rng(seed)
+    for stratum in np.unique(strata):
+        rows = rng.permutation(np.flatnonzero(strata == stratum))
+        held = int(len(rows) * fraction + 0.5)
+        labels[rows[:held]] = _TEST
+        labels[rows[held : 2 * held]] = _VALIDATION
+    return labels
+
+
+def strata_of(frame: pd.DataFrame, model: ModelConfig) -> npt.NDArray[np.int64]:
+    """One stratum per label value for a classifier ("1" and "1.0" are one class), a single one otherwise."""
+    if not is_class_label(model):
+        return np.zeros(len(frame), dtype=np.int64)
+    target = frame[model.data.target]
+    if model.data.column(model.data.target).type in (ColumnType.INTEGER, ColumnType.FLOAT):
+        target = pd.to_numeric(target, errors="coerce")
+    keys = target.astype(str).to_numpy()
+    _, inverse = np.unique(keys, return_inverse=True)
+    return inverse.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+
+    def part(self, split: Split) -> pd.DataFrame:
+        frame: pd.DataFrame = getattr(self, split)
+        return frame
+
+    def rows(self) -> dict[Split, int]:
+        return {split: len(self.part(split)) for split in SPLITS}
+
+
+def split_dataset(frame: pd.DataFrame, model: ModelConfig, sha256: str) -> Splits:
+    """Rows keep their original order inside each split."""
+    check_fractions(model.trainer)
+    labels = assign(
+        strata_of(frame, model), model.trainer.validation_fraction, split_seed(model.trainer.seed, sha256)
+    )
+    parts = {split: frame[labels == label].reset_index(drop=True) for split, label in _LABELS.items()}
+    empty = [split for split, part in parts.items() if part.empty]
+    if empty:
+        raise SplitError(
+            f"{len(frame)} rows leave the {', '.join(empty)} split empty at trainer.validation_fraction "
+            f"{model.trainer.validation_fraction}; the dataset needs more rows"
+        )
+    return Splits(**parts)
+
+
+def read_dataset(data: bytes, kind: FileFormat, schema: DataSchema) -> pd.DataFrame:
+    """A validated dataset version, columns in the schema's order. CSV cells stay the exact text of the
+    file (no type inference, no null handling): the splits repeat what ingest accepted, byte for value."""
+    if kind is FileFormat.PARQUET:
+        frame = read_parquet(data)
+    else:
+        frame = pd.read_csv(
+            io.BytesIO(data), dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig"
+        )
+    missing = [c.name for c in schema.columns if c.name not in frame.columns]
+    if missing:
+        raise SplitError(f"the dataset lacks the schema's columns {', '.join(missing)}")
+    return frame[[c.name for c in schema.columns]]
+
+
+def to_csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
