@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -242,8 +243,11 @@ def load_model_file(path: Path) -> ModelConfig:
 
 
 def load_models(directory: Path | None = None) -> list[ModelConfig]:
-    """Every model of a deployment: one `<name>.yaml` per model in `directory` (default: models/)."""
-    directory = directory or DEFAULT_MODELS_DIR
+    """Every model of a deployment: one `<name>.yaml` per model in `directory`.
+
+    Default: $HEADRACE_MODELS_DIR, else the repo's models/ (the CDK app reads the same variable).
+    """
+    directory = directory or Path(os.environ.get("HEADRACE_MODELS_DIR") or DEFAULT_MODELS_DIR)
     files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
     if not files:
         raise ConfigError(directory, ["(directory): no <model>.yaml files found"])

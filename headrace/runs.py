@@ -29,6 +29,7 @@ class RunRecord(BaseModel):
     version: int | None = None
     approval_status: str | None = None
     error: str | None = None
+    cause: str | None = None
 
     @field_validator("hyperparameters", "metrics", "gate", mode="before")
     @classmethod
@@ -41,8 +42,8 @@ class RunRecord(BaseModel):
         reasons = self.gate.get("reasons") or []
         if self.status == "rejected" and reasons:
             return f"rejected: {reasons[0]}"
-        if self.status == "failed" and self.error:
-            return f"failed: {self.error.splitlines()[0][:80]}"
+        if self.status == "failed" and (self.cause or self.error):
+            return f"failed: {(self.cause or self.error or '').splitlines()[0][:100]}"
         return self.status
 
 

@@ -9,6 +9,7 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from headrace import __version__
+from headrace.approval import Decision, VersionNotFound, set_approval
 from headrace.config import ConfigError, load_models
 from headrace.datagen import generate
 from headrace.deployment import DeploymentInfo, DeploymentNotFound, describe
@@ -30,6 +31,7 @@ data_app = typer.Typer(help="Example data for a model.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 
+ModelArg = Annotated[str, typer.Argument(help="Model name (a file in models/).")]
 Stage = Annotated[str | None, typer.Option(help="Deployment stage (default: the local plane's, else dev).")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 ModelsDir = Annotated[
@@ -128,6 +130,50 @@ def status(stage: Stage = None, json: Json = False, models_dir: ModelsDir = None
             ],
         )
     )
+
+
+Version = Annotated[str, typer.Argument(help="Registry version: 3 or v3 (see `headrace runs`).")]
+Reason = Annotated[str, typer.Option(help="Why: recorded as the registry's approval description.")]
+
+
+def _decide(model: str, version: str, decision: Decision, reason: str) -> None:
+    if not version.removeprefix("v").isdigit():
+        fail(f"'{version}' is not a version number", "use the number from `headrace runs`, like 3 or v3")
+    target = resolve()
+    config = target.model(model)
+    deployment = deployment_of(target)
+    try:
+        result = set_approval(
+            target.client("sagemaker"),
+            target.client("dynamodb"),
+            deployment.ledger_table,
+            config.name,
+            target.names.model_package_group(config.name),
+            int(version.removeprefix("v")),
+            decision,
+            reason,
+        )
+    except VersionNotFound as exc:
+        fail(str(exc), "list versions with `headrace runs " + config.name + "`")
+    console.print(f"{result.model} v{result.version}: {result.previous_status} → [bold]{result.status}[/]")
+
+
+@app.command()
+def approve(model: ModelArg, version: Version, reason: Reason = "approved with the headrace CLI") -> None:
+    """Approve a registered version; an approval is what rolls a version out.
+
+    Example: headrace approve churn v3 --reason "reviewed the slice metrics"
+    """
+    _decide(model, version, "Approved", reason)
+
+
+@app.command()
+def reject(model: ModelArg, version: Version, reason: Reason = "rejected with the headrace CLI") -> None:
+    """Reject a registered version: it is never deployed.
+
+    Example: headrace reject churn v4 --reason "worse on the north region"
+    """
+    _decide(model, version, "Rejected", reason)
 
 
 @config_app.command("check")

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -105,3 +108,45 @@ def test_a_trainer_crash_fails_the_run_with_its_reason_and_registers_nothing(pla
     assert "num_parallel_tree" in json.dumps(_run_record(plane, "fragile", execution["executionArn"]))
     assert _packages(plane, "fragile") == []
     assert _run_record(plane, "fragile", execution["executionArn"])["status"] == "failed"
+
+
+def _cli(plane: RunningPlane, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **plane.info.environment(), "HEADRACE_MODELS_DIR": str(plane.models_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "headrace.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_runs_are_tracked_compared_and_versions_approved_or_rejected_from_the_cli(
+    plane: RunningPlane,
+) -> None:
+    body = generate(plane.models["leads"], 3_000, seed=51).to_csv(index=False).encode()
+    assert _drop(plane, "leads", "tracked.csv", body)["status"] == "SUCCEEDED"
+    listed = _cli(plane, "runs", "leads", "--json")
+    assert listed.returncode == 0, listed.stderr
+    runs = json.loads(listed.stdout)
+    registered = [r for r in runs if r["status"] == "registered"]
+    assert registered and all(r["hyperparameters"] and r["metrics"] for r in registered)
+    first, second = registered[-1], registered[0]
+    compared = _cli(plane, "runs", "compare", first["job_name"], second["job_name"], "--json")
+    assert compared.returncode == 0, compared.stderr
+    assert json.loads(compared.stdout)["a"]["job_name"] == first["job_name"]
+
+    version = str(second["version"])
+    rejected = _cli(plane, "reject", "leads", f"v{version}", "--reason", "worse on a slice")
+    assert rejected.returncode == 0, rejected.stderr
+    package = next(p for p in _packages(plane, "leads") if str(p["ModelPackageVersion"]) == version)
+    assert (package["ModelApprovalStatus"], package["ApprovalDescription"]) == (
+        "Rejected",
+        "worse on a slice",
+    )
+    assert _cli(plane, "approve", "leads", f"v{version}").returncode == 0
+    after = json.loads(_cli(plane, "runs", "leads", "--json").stdout)
+    assert next(r for r in after if r["job_name"] == second["job_name"])["approval_status"] == "Approved"
+
+    missing = _cli(plane, "approve", "leads", "v999")
+    assert missing.returncode == 2 and "has no version 999" in missing.stderr
