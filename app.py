@@ -31,7 +31,12 @@ def main() -> int:
     # Imported only now: starting jsii takes seconds, and a bad config should fail before that.
     from stacks.app_builder import build_app
 
-    build_app(settings.stage, models, settings.outdir, context=settings.context).synth()
+    try:
+        build_app(settings.stage, models, settings.outdir, context=settings.context).synth()
+    except ValueError as exc:
+        # Constructs refuse combinations a single config field cannot express (e.g. split fractions).
+        print(f"headrace: {exc}", file=sys.stderr)
+        return EXIT_INVALID_CONFIG
     return 0
 
 

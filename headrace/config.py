@@ -239,7 +239,23 @@ def load_model_file(path: Path) -> ModelConfig:
     model = parse_model(raw, path)
     if model.name != path.stem:
         raise ConfigError(path, [f"name: '{model.name}' must match the file name '{path.stem}'"])
+    _check_hyperparameters(model, path)
     return model
+
+
+def _check_hyperparameters(model: ModelConfig, path: Path) -> None:
+    """The trainer's own rules for hyperparameters, so a bad value fails here, not in a training job."""
+    from headrace.training_job import HyperparameterError, hyperparameters_for
+
+    try:
+        hyperparameters_for(model)
+    except HyperparameterError as exc:
+        raise ConfigError(path, [f"trainer.hyperparameters.{exc.name}: {exc.problem}"]) from None
+    except ValueError as exc:
+        message = str(exc).removeprefix(f"model '{model.name}': ")
+        named = re.match(r"hyperparameter '(\w+)': (.*)", message, re.DOTALL)
+        problem = f"trainer.hyperparameters.{named[1]}: {named[2]}" if named else message
+        raise ConfigError(path, [problem]) from None
 
 
 def load_models(directory: Path | None = None) -> list[ModelConfig]:

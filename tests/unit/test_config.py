@@ -141,3 +141,15 @@ def test_gpu_instance_types_are_recognized() -> None:
     raw = _example()
     raw["trainer"]["instance_type"] = "ml.g5.xlarge"
     assert ModelConfig.model_validate(raw).trainer.uses_gpu
+
+
+def test_a_hyperparameter_the_trainer_refuses_is_named_at_load_time(tmp_path: Path) -> None:
+    raw = _example()
+    raw["trainer"]["hyperparameters"]["max_depth"] = "banana"
+    assert "trainer.hyperparameters.max_depth" in str(_error(tmp_path, raw))
+
+
+def test_a_hyperparameter_owned_by_another_section_is_refused(tmp_path: Path) -> None:
+    raw = _example()
+    raw["trainer"]["hyperparameters"]["target"] = "churned"
+    assert "trainer.hyperparameters.target" in str(_error(tmp_path, raw))
