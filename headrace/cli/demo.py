@@ -136,12 +136,35 @@ class Demo:
                 return None
 
         execution = wait_for(started, f"training execution {name}", timeout_s=60)
+        self.facts["execution_arn"] = execution_arn
         seconds = time.perf_counter() - self.facts["dropped_at"]
         self.facts["ingest_seconds"] = seconds
         dataset = json.loads(execution["input"])["dataset"]
         return (
             f"{name} {execution['status']} (input: dataset {dataset['sha256'][:12]}), "
             f"{seconds:.1f}s after the drop"
+        )
+
+    def await_registered(self) -> str:
+        sfn = self.clients.client("stepfunctions")
+
+        def finished() -> dict[str, Any] | None:
+            described = sfn.describe_execution(executionArn=self.facts["execution_arn"])
+            return dict(described) if described["status"] != "RUNNING" else None
+
+        execution = wait_for(finished, "the training run to finish", timeout_s=300, interval_s=0.3)
+        if execution["status"] != "SUCCEEDED":
+            raise RuntimeError(f"the training run ended {execution['status']}: {execution.get('cause', '')}")
+        output = json.loads(execution["output"])
+        registered, gate = output.get("registered"), output.get("gate", {})
+        if not registered:
+            raise RuntimeError(f"the gate rejected the first model: {gate.get('reasons')}")
+        seconds = time.perf_counter() - self.facts["dropped_at"]
+        metric = gate.get("metric", "auc")
+        score = gate.get("candidate", {}).get(metric)
+        return (
+            f"v{registered['version']} {registered['approval_status']}, "
+            f"{metric} {score:.3f} on held-out rows, {seconds:.1f}s after the drop"
         )
 
     def drop_bad_file(self) -> str:
@@ -189,6 +212,9 @@ def run_demo(rows: int, keep: bool) -> int:
             demo.run(live, f"Generate {rows:,} rows of '{MODEL}' data and drop it in S3", demo.drop_good_file)
             demo.run(live, "Ingest: validate against the schema, version by content hash", demo.await_dataset)
             demo.run(live, "Training state machine started, exactly once", demo.await_execution)
+            demo.run(
+                live, "SageMaker training → evaluation vs champion → gate → registry", demo.await_registered
+            )
             demo.run(live, "Drop a broken file: quarantined with a reason", demo.drop_bad_file)
     except (DemoFailed, PlaneError, WaitTimeout) as exc:
         console.print(f"[bold red]demo failed:[/] {exc}")
