@@ -7,27 +7,20 @@ still reaches ingest, which quarantines it with a reason instead of leaving it u
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
-from aws_cdk import Duration, Fn, RemovalPolicy, Stack, Stage, Token
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
-from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from headrace.config import ModelConfig
-from headrace.layers import (
-    LAMBDA_ARCHITECTURE,
-    LAMBDA_PYTHON_RUNTIME,
-    POWERTOOLS_LAYER_PARAMETER,
-    aws_sdk_pandas_layer_parameter,
-)
+from headrace.layers import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON_RUNTIME
 from headrace.naming import Names
-from stacks.assets import FUNCTIONS_DIR, stage_function_asset
+from stacks.assets import FUNCTIONS_DIR, managed_layers, stage_function_asset, staging_directory
 from stacks.data_store import DataStore
 
 INGEST_SERVICE = "headrace-ingest"
@@ -79,6 +72,7 @@ class Ingest(Construct):
             retention=LOG_RETENTION,
             removal_policy=RemovalPolicy.DESTROY,
         )
+        layers = managed_layers(self)
         self.function = lambda_.Function(
             self,
             "Function",
@@ -87,8 +81,10 @@ class Ingest(Construct):
             runtime=lambda_.Runtime(LAMBDA_PYTHON_RUNTIME, lambda_.RuntimeFamily.PYTHON),
             architecture=_ARCHITECTURES[LAMBDA_ARCHITECTURE],
             handler="handler.handler",
-            code=lambda_.Code.from_asset(str(self._stage_code(models))),
-            layers=self._managed_layers(),
+            code=lambda_.Code.from_asset(
+                str(stage_function_asset(FUNCTIONS_DIR / "ingest", models, staging_directory(self)))
+            ),
+            layers=[layers.powertools, layers.sdk_for_pandas],
             # Reading and validating a file of up to max_file_mb with pandas: memory also buys CPU in Lambda.
             memory_size=1024,
             timeout=Duration.minutes(5),
@@ -149,38 +145,3 @@ class Ingest(Construct):
                 )
             ],
         )
-
-    def _stage_code(self, models: Sequence[ModelConfig]) -> Path:
-        # Staged inside the cloud assembly folder: each synth owns its copy, and `make clean` removes it.
-        stage = Stage.of(self)
-        assert stage is not None, "a construct always has an enclosing App or Stage"
-        destination = Path(stage.outdir) / ".staging" / self.node.path.replace("/", "-")
-        return stage_function_asset(FUNCTIONS_DIR / "ingest", models, destination)
-
-    def _managed_layers(self) -> list[lambda_.ILayerVersion]:
-        powertools_arn = ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_LAYER_PARAMETER)
-        pandas_arn = ssm.StringParameter.from_string_parameter_attributes(
-            self,
-            "SdkForPandasLayerArn",
-            parameter_name=self._pandas_layer_parameter(),
-            # The name starts with '/'; CDK cannot see that through a token when it builds the parameter ARN.
-            simple_name=False,
-        ).string_value
-        return [
-            lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", powertools_arn),
-            lambda_.LayerVersion.from_layer_version_arn(self, "SdkForPandasLayer", pandas_arn),
-        ]
-
-    def _pandas_layer_parameter(self) -> str:
-        """The AWS SDK for pandas publishes one parameter per region, with the region inside its name.
-
-        An environment-agnostic stack knows its region only at deploy time, and a CloudFormation parameter's
-        default (what CDK makes for a plain parameter name) cannot hold `${AWS::Region}`.
-        Given an Fn::Sub, CDK instead emits an SSM dynamic reference, `{{resolve:ssm:...}}`, which
-        CloudFormation resolves after substituting the region. A stack with a concrete region keeps the
-        plain name.
-        """
-        region = Stack.of(self).region
-        if not Token.is_unresolved(region):
-            return aws_sdk_pandas_layer_parameter(region)
-        return Fn.sub(aws_sdk_pandas_layer_parameter("${AWS::Region}"))

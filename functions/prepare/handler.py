@@ -7,24 +7,23 @@ the local plane can set the environment whenever they like.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
 from headrace.config import ModelConfig
+from headrace.lambda_env import models_for, per_environment
+from headrace.metrics import PowertoolsMetrics
 from headrace.training import aws
 from headrace.training.payloads import parse_request
 from headrace.training.prepare import PrepareRequest, prepare
-from headrace.training.runtime import CONNECTION_VARIABLES, model_named, models_for, observe
+from headrace.training.runtime import TRAINING_DOMAIN, model_named
 from headrace.training.settings import BucketStepSettings
 
 # Written into the deployed asset by headrace.config.models_document; HEADRACE_MODELS_DIR overrides it.
 MODELS_DOCUMENT = Path(__file__).parent / "models.json"
-RUNTIME_VARIABLES = (*BucketStepSettings.variables(), *CONNECTION_VARIABLES)
 
 logger = Logger()
 metrics = Metrics()
@@ -40,7 +39,7 @@ class Runtime:
 
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    runtime = _runtime(tuple(os.environ.get(name) for name in RUNTIME_VARIABLES))
+    runtime = _runtime()
     logger.remove_keys(["model", "execution", "job_name"])  # a warm container must not log the last run's ids
     request = parse_request(PrepareRequest, event)
     logger.append_keys(model=request.model, execution=request.execution.name)
@@ -50,7 +49,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         bucket=runtime.settings.data_bucket,
         store=runtime.store,
         ledger=runtime.ledger,
-        metrics=aws.PowertoolsMetrics(metrics),
+        metrics=PowertoolsMetrics(metrics),
         clock=aws.now,
     )
     logger.append_keys(job_name=run.job_name)
@@ -58,11 +57,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return run.model_dump(mode="json")
 
 
-@cache
-def _runtime(environment: tuple[str | None, ...]) -> Runtime:
-    """Built once per distinct environment: in Lambda that is once per container (the cold start)."""
-    settings = BucketStepSettings.from_environ(os.environ)
-    observe(settings, logger, metrics)
+@per_environment(BucketStepSettings, logger=logger, metrics=metrics, domain=TRAINING_DOMAIN)
+def _runtime(settings: BucketStepSettings) -> Runtime:
     return Runtime(
         settings=settings,
         models=models_for(settings, MODELS_DOCUMENT),

@@ -6,41 +6,29 @@ Settings, models and AWS clients are built on the first invocation of each envir
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
-from headrace.config import ModelConfig
+from headrace.lambda_env import per_environment
+from headrace.metrics import PowertoolsMetrics
 from headrace.training import aws
 from headrace.training.payloads import RegisterRequest, parse_request
 from headrace.training.register import register
-from headrace.training.runtime import CONNECTION_VARIABLES, model_named, models_for, observe
+from headrace.training.runtime import TRAINING_DOMAIN, RegistryStep, model_named
 from headrace.training.settings import BucketStepSettings
 
 # Written into the deployed asset by headrace.config.models_document; HEADRACE_MODELS_DIR overrides it.
 MODELS_DOCUMENT = Path(__file__).parent / "models.json"
-RUNTIME_VARIABLES = (*BucketStepSettings.variables(), *CONNECTION_VARIABLES)
 
 logger = Logger()
 metrics = Metrics()
 
 
-@dataclass(frozen=True)
-class Runtime:
-    settings: BucketStepSettings
-    models: dict[str, ModelConfig]
-    store: aws.S3Store
-    ledger: aws.DynamoRunLedger
-    registry: aws.SageMakerRegistry
-
-
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    runtime = _runtime(tuple(os.environ.get(name) for name in RUNTIME_VARIABLES))
+    runtime = _runtime()
     logger.remove_keys(["model", "execution", "job_name"])  # a warm container must not log the last run's ids
     request = parse_request(RegisterRequest, event)
     logger.append_keys(model=request.model, job_name=request.run.job_name)
@@ -52,7 +40,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         store=runtime.store,
         ledger=runtime.ledger,
         registry=runtime.registry,
-        metrics=aws.PowertoolsMetrics(metrics),
+        metrics=PowertoolsMetrics(metrics),
         clock=aws.now,
     )
     logger.info(
@@ -62,15 +50,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return registered.model_dump(mode="json")
 
 
-@cache
-def _runtime(environment: tuple[str | None, ...]) -> Runtime:
-    """Built once per distinct environment: in Lambda that is once per container (the cold start)."""
-    settings = BucketStepSettings.from_environ(os.environ)
-    observe(settings, logger, metrics)
-    return Runtime(
-        settings=settings,
-        models=models_for(settings, MODELS_DOCUMENT),
-        store=aws.S3Store(aws.client("s3")),
-        ledger=aws.DynamoRunLedger(aws.client("dynamodb"), settings.ledger_table),
-        registry=aws.SageMakerRegistry(aws.client("sagemaker")),
-    )
+@per_environment(BucketStepSettings, logger=logger, metrics=metrics, domain=TRAINING_DOMAIN)
+def _runtime(settings: BucketStepSettings) -> RegistryStep:
+    return RegistryStep.connect(settings, MODELS_DOCUMENT)

@@ -6,20 +6,19 @@ It reads no model config: a failure must be recorded even when the input named a
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
+from headrace.event_bus import EventBridgePublisher
+from headrace.lambda_env import per_environment
+from headrace.metrics import PowertoolsMetrics
 from headrace.training import aws
 from headrace.training.payloads import RunFailedRequest, parse_request
 from headrace.training.run_failed import record_failure
-from headrace.training.runtime import CONNECTION_VARIABLES, observe
+from headrace.training.runtime import TRAINING_DOMAIN
 from headrace.training.settings import RunFailedSettings
-
-RUNTIME_VARIABLES = (*RunFailedSettings.variables(), *CONNECTION_VARIABLES)
 
 logger = Logger()
 metrics = Metrics()
@@ -29,12 +28,12 @@ metrics = Metrics()
 class Runtime:
     settings: RunFailedSettings
     ledger: aws.DynamoRunLedger
-    events: aws.EventBridgePublisher
+    events: EventBridgePublisher
 
 
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    runtime = _runtime(tuple(os.environ.get(name) for name in RUNTIME_VARIABLES))
+    runtime = _runtime()
     logger.remove_keys(["model", "execution", "job_name"])  # a warm container must not log the last run's ids
     request = parse_request(RunFailedRequest, event)
     logger.append_keys(model=request.state.model, execution=request.execution.name)
@@ -43,21 +42,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         names=runtime.settings.names,
         ledger=runtime.ledger,
         events=runtime.events,
-        metrics=aws.PowertoolsMetrics(metrics),
+        metrics=PowertoolsMetrics(metrics),
         clock=aws.now,
     )
     return failure.model_dump(mode="json")
 
 
-@cache
-def _runtime(environment: tuple[str | None, ...]) -> Runtime:
-    """Built once per distinct environment: in Lambda that is once per container (the cold start)."""
-    settings = RunFailedSettings.from_environ(os.environ)
-    observe(settings, logger, metrics)
+@per_environment(RunFailedSettings, logger=logger, metrics=metrics, domain=TRAINING_DOMAIN)
+def _runtime(settings: RunFailedSettings) -> Runtime:
     return Runtime(
         settings=settings,
         ledger=aws.DynamoRunLedger(aws.client("dynamodb"), settings.ledger_table),
-        events=aws.EventBridgePublisher(
+        events=EventBridgePublisher(
             aws.client("events"), settings.event_bus_name, settings.names.event_source
         ),
     )

@@ -8,7 +8,6 @@ to the local plane's moto server, or to moto in-process.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,7 +15,6 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -28,20 +26,21 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from headrace.event_bus import EventBridgePublisher
 from headrace.ingest.dataset import DatasetVersion
 from headrace.ingest.ledger import (
     DatasetEntry,
     dataset_entry,
     dataset_item,
     dataset_sk,
-    model_pk,
     rejection_item,
 )
 from headrace.ingest.ports import IngestPorts, ObjectDigest, ObjectRef, StartedRun, StoredObject
 from headrace.ingest.quarantine import Placement, Reason
 from headrace.ingest.result import IngestResult
 from headrace.ingest.settings import IngestSettings
-from headrace.naming import Names
+from headrace.ledger_keys import model_pk
+from headrace.metrics import PowertoolsMetrics
 
 # CopyObject copies at most 5 GB; larger objects need a multipart copy
 # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/copy-object.html).
@@ -150,35 +149,6 @@ def execution_arn(state_machine_arn: str, name: str) -> str:
     return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
 
 
-class EventBridgePublisher:
-    def __init__(self, client: Any, bus: str, source: str) -> None:
-        self._events = client
-        self._bus = bus
-        self._source = source
-
-    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
-        entry = {"Source": self._source, "DetailType": detail_type, "Detail": json.dumps(detail)}
-        response = self._events.put_events(Entries=[{**entry, "EventBusName": self._bus}])
-        # PutEvents reports per-entry failures in a 200 response; an unchecked one is a silently lost event.
-        if response.get("FailedEntryCount"):
-            failed = response["Entries"][0]
-            raise RuntimeError(
-                f"EventBridge refused the '{detail_type}' event on bus '{self._bus}': "
-                f"{failed.get('ErrorCode')}: {failed.get('ErrorMessage')}"
-            )
-
-
-class PowertoolsMetrics:
-    """Counts into the handler's Metrics object; `@metrics.log_metrics` flushes them as EMF."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self._metrics = metrics
-
-    def count(self, name: str, model: str) -> None:
-        self._metrics.add_dimension(name="model", value=model)
-        self._metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
-
-
 class IdempotentOnce:
     """`Once` on Powertools idempotency: the key dict is hashed into the record's sort key."""
 
@@ -235,7 +205,7 @@ def connect(settings: IngestSettings, metrics: Metrics, session: boto3.Session |
         events=EventBridgePublisher(
             session.client("events", config=_CLIENT_CONFIG),
             settings.event_bus_name,
-            Names(settings.stage).event_source,
+            settings.names.event_source,
         ),
         metrics=PowertoolsMetrics(metrics),
         once=IdempotentOnce(persistence, idempotency),

@@ -19,12 +19,9 @@ from pydantic import BaseModel, ConfigDict
 from headrace.ingest.dataset import DatasetVersion
 from headrace.ingest.problems import rules
 from headrace.ingest.quarantine import Placement, Reason
+from headrace.ledger_keys import model_pk
 
 STARTED = "started"
-
-
-def model_pk(model: str) -> str:
-    return f"model#{model}"
 
 
 def dataset_sk(sha256: str) -> str:

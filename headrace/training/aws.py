@@ -4,19 +4,17 @@ moto server, or to moto in-process."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import boto3
-from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from headrace.training.ledger import model_pk, run_sk
+from headrace.ledger_keys import model_pk
+from headrace.training.ledger import run_sk
 from headrace.training.lineage import decode_metrics
 from headrace.training.payloads import ApprovalStatus, ChampionInfo
 from headrace.training.ports import PackageVersion, StartedRun
@@ -175,35 +173,6 @@ class SageMakerRegistry:
             version=int(package["ModelPackageVersion"]),
             approval_status=cast(ApprovalStatus, package["ModelApprovalStatus"]),
         )
-
-
-class EventBridgePublisher:
-    def __init__(self, events: Any, bus: str, source: str) -> None:
-        self._events = events
-        self._bus = bus
-        self._source = source
-
-    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
-        entry = {"Source": self._source, "DetailType": detail_type, "Detail": json.dumps(detail)}
-        response = self._events.put_events(Entries=[{**entry, "EventBusName": self._bus}])
-        # PutEvents reports per-entry failures in a 200 response; an unchecked one is a silently lost event.
-        if response.get("FailedEntryCount"):
-            failed = response["Entries"][0]
-            raise RuntimeError(
-                f"EventBridge refused the '{detail_type}' event on bus '{self._bus}': "
-                f"{failed.get('ErrorCode')}: {failed.get('ErrorMessage')}"
-            )
-
-
-class PowertoolsMetrics:
-    """Counts into the handler's Metrics object; `@metrics.log_metrics` flushes them as EMF."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self._metrics = metrics
-
-    def count(self, name: str, model: str) -> None:
-        self._metrics.add_dimension(name="model", value=model)
-        self._metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
 def now() -> datetime:

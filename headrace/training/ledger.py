@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from headrace.ledger_keys import model_pk
 from headrace.training.layout import RunLayout
 from headrace.training.payloads import DatasetRef, Failure, GateResult, Registered, SplitRows
 
@@ -30,11 +31,6 @@ class RunStatus(StrEnum):
     REJECTED = "rejected"
     REGISTERED = "registered"
     FAILED = "failed"
-
-
-def model_pk(model: str) -> str:
-    """The model's partition, shared with ingest's dataset and rejection items."""
-    return f"model#{model}"
 
 
 def run_sk(job: str) -> str:

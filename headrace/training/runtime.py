@@ -1,29 +1,23 @@
-"""What every training function's handler loads once per environment: settings, models, clients."""
+"""What the training functions' handlers share beyond headrace.lambda_env: finding the payload's model, and
+the runtime of the steps that judge and register a candidate."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from aws_lambda_powertools import Logger, Metrics
+from headrace.config import ModelConfig
+from headrace.lambda_env import models_for
+from headrace.training import aws
+from headrace.training.settings import BucketStepSettings
 
-from headrace.config import ModelConfig, load_models, parse_models_document
-from headrace.training.settings import StepSettings
-
-# Besides the settings: where and how boto3 connects.
-CONNECTION_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
+# The stdlib loggers the training functions route through their Powertools Logger.
+TRAINING_DOMAIN = "headrace.training"
 
 
 class UnknownModel(LookupError):
     """The payload names a model this deployment does not have."""
-
-
-def models_for(settings: StepSettings, document: Path) -> dict[str, ModelConfig]:
-    """The deployment's models: `HEADRACE_MODELS_DIR` when set, else the asset's models.json."""
-    if settings.models_dir is not None:
-        return {m.name: m for m in load_models(settings.models_dir)}
-    return parse_models_document(document.read_text(encoding="utf-8"))
 
 
 def model_named(models: Mapping[str, ModelConfig], name: str) -> ModelConfig:
@@ -32,14 +26,22 @@ def model_named(models: Mapping[str, ModelConfig], name: str) -> ModelConfig:
     return models[name]
 
 
-def observe(settings: StepSettings, logger: Logger, metrics: Metrics) -> None:
-    """Name the handler's Logger and Metrics from the settings (the environment may be set after import),
-    and route the domain's stdlib logs through the Logger's JSON handler."""
-    metrics.namespace = settings.metrics_namespace
-    metrics.service = settings.service_name
-    logger.append_keys(service=settings.service_name)
-    domain = logging.getLogger("headrace.training")
-    if logger.registered_handler not in domain.handlers:
-        domain.addHandler(logger.registered_handler)
-    domain.setLevel(logger.log_level)
-    domain.propagate = False
+@dataclass(frozen=True)
+class RegistryStep:
+    """Evaluate and Register: the run's files, its ledger item and the model's registry group."""
+
+    settings: BucketStepSettings
+    models: dict[str, ModelConfig]
+    store: aws.S3Store
+    ledger: aws.DynamoRunLedger
+    registry: aws.SageMakerRegistry
+
+    @classmethod
+    def connect(cls, settings: BucketStepSettings, models_document: Path) -> RegistryStep:
+        return cls(
+            settings=settings,
+            models=models_for(settings, models_document),
+            store=aws.S3Store(aws.client("s3")),
+            ledger=aws.DynamoRunLedger(aws.client("dynamodb"), settings.ledger_table),
+            registry=aws.SageMakerRegistry(aws.client("sagemaker")),
+        )

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 # Before aws_cdk starts jsii: Node 20's end-of-life banner would otherwise fill every test report.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -33,6 +38,23 @@ class SynthesizedApp:
     data: Template
     pipeline: Template
 
+    def role_statements(self, role_logical_id: str) -> list[dict[str, Any]]:
+        """Every statement of the pipeline stack's policies on one role."""
+        policies = self.pipeline.find_resources(
+            "AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role_logical_id}]}}
+        )
+        return [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+    def data_export(self, value: Any) -> str:
+        """The name of the data stack's export of `value`: how the pipeline stack refers to it."""
+        exports = [
+            output["Export"]["Name"]
+            for output in self.data.find_outputs("*").values()
+            if output.get("Export") and output["Value"] == value
+        ]
+        assert len(exports) == 1, f"expected one export of {value}, found {exports}"
+        return str(exports[0])
+
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
@@ -47,3 +69,101 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
         data=stack_template(app, names.data_stack),
         pipeline=stack_template(app, names.pipeline_stack),
     )
+
+
+def render(value: Any) -> str:
+    """A string CDK assembled from intrinsics, written out: a Ref as <LogicalId> (a pseudo parameter as
+    ${AWS::Name}), a GetAtt as <LogicalId.Attribute>, an Fn::Sub as its template, an import as
+    <import:ExportName>."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        ref = str(value["Ref"])
+        return f"${{{ref}}}" if ref.startswith("AWS::") else f"<{ref}>"
+    if "Fn::GetAtt" in value:
+        return "<{}.{}>".format(*value["Fn::GetAtt"])
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(render(part) for part in parts)
+    if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+        return str(value["Fn::Sub"])
+    if "Fn::ImportValue" in value:
+        return f"<import:{value['Fn::ImportValue']}>"
+    raise AssertionError(f"unexpected intrinsic in a joined string: {value}")
+
+
+# --- the handlers' AWS, played by moto in-process ---------------------------------------------------------
+
+REGION = "us-east-1"
+DATA_BUCKET = "headrace-dev-data-databucket-example"
+LEDGER_TABLE = "headrace-dev-ledger"
+
+
+@dataclass
+class LambdaContext:
+    """What the handlers use of Lambda's context object: the deadline (Powertools idempotency reads it)."""
+
+    function_name: str = "headrace-dev-function"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:headrace-dev-function"
+    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@dataclass(frozen=True)
+class MotoAccount:
+    """The data store as the data stack leaves it: a versioned bucket and the ledger table."""
+
+    s3: Any
+    dynamodb: Any
+    events: Any
+    sqs: Any
+
+    def published(self, queue: str, pattern: dict[str, Any], bus: str = "default") -> str:
+        """A queue on a rule for `pattern`: moto delivers put_events to SQS targets, so it shows what was
+        published."""
+        url = self.sqs.create_queue(QueueName=queue)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        self.events.put_rule(Name=queue, EventBusName=bus, EventPattern=json.dumps(pattern))
+        self.events.put_targets(Rule=queue, EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
+        return str(url)
+
+    def received(self, queue: str) -> list[dict[str, Any]]:
+        messages = self.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
+        return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+
+@pytest.fixture
+def moto_account(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoAccount]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=DATA_BUCKET)
+        s3.put_bucket_versioning(Bucket=DATA_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.create_table(
+            TableName=LEDGER_TABLE,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        events = boto3.client("events", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        yield MotoAccount(s3=s3, dynamodb=dynamodb, events=events, sqs=sqs)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from functions.ingest import handler as ingest_function
 from headrace.config import ModelConfig
@@ -19,11 +18,9 @@ from headrace.datagen import generate
 from headrace.ingest import InvalidEvent
 from headrace.ingest.settings import SettingsError
 from headrace.naming import execution_name
+from tests.integration.conftest import DATA_BUCKET, LEDGER_TABLE, REGION, LambdaContext, MotoAccount
 
-BUCKET = "headrace-dev-data-databucket-example"
-TABLE = "headrace-dev-ledger"
 BUS = "headrace-dev"
-REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/headrace-dev-training"
 # An invocation that changes nothing (a replay, an ignored key, a refused event) publishes no metric, and
 # Powertools warns about an empty flush; that is expected here.
@@ -32,23 +29,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
 
 
-@dataclass
-class LambdaContext:
-    function_name: str = "headrace-dev-ingest"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:headrace-dev-ingest"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
-@dataclass
-class Cloud:
-    s3: Any
-    dynamodb: Any
+@dataclass(frozen=True)
+class Cloud(MotoAccount):
     sfn: Any
-    sqs: Any
     state_machine: str
     rejected_queue: str
 
@@ -56,64 +39,32 @@ class Cloud:
         return list(self.sfn.list_executions(stateMachineArn=self.state_machine)["executions"])
 
     def rejected_events(self) -> list[dict[str, Any]]:
-        messages = self.sqs.receive_message(QueueUrl=self.rejected_queue, MaxNumberOfMessages=10)
-        return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+        return self.received(self.rejected_queue)
 
 
 @pytest.fixture
-def cloud(monkeypatch: pytest.MonkeyPatch, repo_root: Any) -> Iterator[Cloud]:
+def cloud(moto_account: MotoAccount, monkeypatch: pytest.MonkeyPatch, repo_root: Any) -> Cloud:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    machine = sfn.create_state_machine(
+        name="headrace-dev-churn-training", definition=PASS_MACHINE, roleArn=ROLE
+    )
+    machine_arn = machine["stateMachineArn"]
+    moto_account.events.create_event_bus(Name=BUS)
+    rejected = moto_account.published(
+        "rejected", {"source": ["headrace"], "detail-type": ["Dataset Rejected"]}, BUS
+    )
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
+        "POWERTOOLS_SERVICE_NAME": "ingest",
+        "POWERTOOLS_METRICS_NAMESPACE": "Headrace",
+        "HEADRACE_STAGE": "dev",
+        "DATA_BUCKET": DATA_BUCKET,
+        "LEDGER_TABLE": LEDGER_TABLE,
+        "TRAINING_STATE_MACHINES": json.dumps({"churn": machine_arn}),
+        "EVENT_BUS_NAME": BUS,
+        "HEADRACE_MODELS_DIR": str(repo_root / "models"),
     }.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        sfn = boto3.client("stepfunctions", region_name=REGION)
-        machine = sfn.create_state_machine(
-            name="headrace-dev-churn-training", definition=PASS_MACHINE, roleArn=ROLE
-        )
-        # moto delivers put_events to SQS targets: a queue on a rule for our events shows what was published.
-        events = boto3.client("events", region_name=REGION)
-        events.create_event_bus(Name=BUS)
-        sqs = boto3.client("sqs", region_name=REGION)
-        queue = sqs.create_queue(QueueName="rejected")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        pattern = {"source": ["headrace"], "detail-type": ["Dataset Rejected"]}
-        events.put_rule(Name="rejected", EventBusName=BUS, EventPattern=json.dumps(pattern))
-        events.put_targets(Rule="rejected", EventBusName=BUS, Targets=[{"Id": "queue", "Arn": queue_arn}])
-        for name, value in {
-            "POWERTOOLS_SERVICE_NAME": "ingest",
-            "POWERTOOLS_METRICS_NAMESPACE": "Headrace",
-            "HEADRACE_STAGE": "dev",
-            "DATA_BUCKET": BUCKET,
-            "LEDGER_TABLE": TABLE,
-            "TRAINING_STATE_MACHINES": json.dumps({"churn": machine["stateMachineArn"]}),
-            "EVENT_BUS_NAME": BUS,
-            "HEADRACE_MODELS_DIR": str(repo_root / "models"),
-        }.items():
-            monkeypatch.setenv(name, value)
-        yield Cloud(s3, dynamodb, sfn, sqs, machine["stateMachineArn"], queue)
+    return Cloud(**vars(moto_account), sfn=sfn, state_machine=machine_arn, rejected_queue=rejected)
 
 
 @pytest.fixture
@@ -121,7 +72,7 @@ def drop(cloud: Cloud, load_event: Callable[[str], dict[str, Any]]) -> Callable[
     """Upload `body` under `key` and return the S3 Object Created event EventBridge would deliver for it."""
 
     def upload(key: str, body: bytes) -> dict[str, Any]:
-        put = cloud.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+        put = cloud.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=body)
         event = load_event("s3_object_created")
         event["detail"]["object"].update(
             {"key": quote_plus(key, safe="/"), "size": len(body), "version-id": put["VersionId"]}
@@ -188,7 +139,7 @@ def test_accepted_file_is_copied_byte_identical_to_its_content_addressed_dataset
     body = good_csv(example_model)
     result = invoke(drop("churn/incoming/customers.csv", body))
 
-    copy = cloud.s3.get_object(Bucket=BUCKET, Key=f"churn/datasets/{result['sha256']}/data.csv")[
+    copy = cloud.s3.get_object(Bucket=DATA_BUCKET, Key=f"churn/datasets/{result['sha256']}/data.csv")[
         "Body"
     ].read()
     assert copy == body
@@ -224,7 +175,7 @@ def test_a_replay_is_answered_from_the_idempotency_record_when_the_ledger_item_i
     event = drop("churn/incoming/customers.csv", good_csv(example_model))
     first = invoke(event)
     cloud.dynamodb.delete_item(
-        TableName=TABLE, Key={"pk": {"S": "model#churn"}, "sk": {"S": f"dataset#{first['sha256']}"}}
+        TableName=LEDGER_TABLE, Key={"pk": {"S": "model#churn"}, "sk": {"S": f"dataset#{first['sha256']}"}}
     )
 
     replay = invoke(event)
@@ -238,8 +189,8 @@ def test_a_replay_with_no_records_left_is_stopped_by_the_execution_name(
 ) -> None:
     event = drop("churn/incoming/customers.csv", good_csv(example_model))
     first = invoke(event)
-    for item in cloud.dynamodb.scan(TableName=TABLE)["Items"]:
-        cloud.dynamodb.delete_item(TableName=TABLE, Key={"pk": item["pk"], "sk": item["sk"]})
+    for item in cloud.dynamodb.scan(TableName=LEDGER_TABLE)["Items"]:
+        cloud.dynamodb.delete_item(TableName=LEDGER_TABLE, Key={"pk": item["pk"], "sk": item["sk"]})
 
     replay = invoke(event)
 
@@ -254,7 +205,7 @@ def test_an_accepted_dataset_is_written_to_the_ledger(
     result = invoke(drop("churn/incoming/customers.csv", good_csv(example_model)))
 
     item = cloud.dynamodb.get_item(
-        TableName=TABLE, Key={"pk": {"S": "model#churn"}, "sk": {"S": f"dataset#{result['sha256']}"}}
+        TableName=LEDGER_TABLE, Key={"pk": {"S": "model#churn"}, "sk": {"S": f"dataset#{result['sha256']}"}}
     )["Item"]
     assert item["execution_arn"]["S"] == result["execution_arn"]
     assert item["status"]["S"] == "started"
@@ -273,13 +224,13 @@ def test_a_bad_file_is_quarantined_with_its_reason_and_the_original_is_kept(
 
     assert result["outcome"] == "quarantined"
     assert result["quarantine_key"] == f"churn/quarantine/2026-11-23/{result['sha256'][:12]}/customers.csv"
-    assert cloud.s3.get_object(Bucket=BUCKET, Key=result["quarantine_key"])["Body"].read() == body
+    assert cloud.s3.get_object(Bucket=DATA_BUCKET, Key=result["quarantine_key"])["Body"].read() == body
     assert (
-        cloud.s3.get_object(Bucket=BUCKET, Key="churn/incoming/2026-11-23/customers.csv")["Body"].read()
+        cloud.s3.get_object(Bucket=DATA_BUCKET, Key="churn/incoming/2026-11-23/customers.csv")["Body"].read()
         == body
     )
     reason_key = result["quarantine_key"].rsplit("/", 1)[0] + "/reason.json"
-    reason = json.loads(cloud.s3.get_object(Bucket=BUCKET, Key=reason_key)["Body"].read())
+    reason = json.loads(cloud.s3.get_object(Bucket=DATA_BUCKET, Key=reason_key)["Body"].read())
     assert [(p["rule"], p["column"], p["rows"]) for p in reason["problems"]] == [("category", "region", [11])]
     assert cloud.executions() == []
 
@@ -296,7 +247,7 @@ def test_a_rejection_is_announced_on_the_event_bus_and_recorded_in_the_ledger(
     assert event["detail"]["rules"] == ["min_rows"]
     assert event["detail"]["quarantine_key"] == result["quarantine_key"]
     items = cloud.dynamodb.query(
-        TableName=TABLE,
+        TableName=LEDGER_TABLE,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :rejection)",
         ExpressionAttributeValues={":pk": {"S": "model#churn"}, ":rejection": {"S": "rejection#"}},
     )["Items"]

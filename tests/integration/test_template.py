@@ -19,7 +19,7 @@ from headrace.layers import LAMBDA_PYTHON_RUNTIME, POWERTOOLS_LAYER_PARAMETER, a
 from headrace.naming import Names, Outputs
 from stacks.app_builder import build_app
 from stacks.settings import settings_from
-from tests.integration.conftest import SynthesizedApp, stack_template
+from tests.integration.conftest import SynthesizedApp, render, stack_template
 
 REPO = Path(__file__).resolve().parents[2]
 INGEST_ENVIRONMENT = {
@@ -49,36 +49,11 @@ def _ingest_function(template: Template, names: Names) -> tuple[str, Resource]:
     return next(iter(found.items()))
 
 
-def _render(value: Any) -> str:
-    """A string CDK assembled from intrinsics, written out: a Ref as <LogicalId> (a pseudo parameter as
-    ${AWS::Name}), an Fn::Sub as its template, an Fn::ImportValue as <import:ExportName>."""
-    if isinstance(value, str):
-        return value
-    if "Ref" in value:
-        ref = str(value["Ref"])
-        return f"${{{ref}}}" if ref.startswith("AWS::") else f"<{ref}>"
-    if "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return str(separator).join(_render(part) for part in parts)
-    if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
-        return str(value["Fn::Sub"])
-    if "Fn::ImportValue" in value:
-        return f"<import:{value['Fn::ImportValue']}>"
-    raise AssertionError(f"unexpected intrinsic in a joined string: {value}")
-
-
 def _training_machines_env(template: Template, names: Names) -> dict[str, str]:
     _, function = _ingest_function(template, names)
     document = function["Properties"]["Environment"]["Variables"]["TRAINING_STATE_MACHINES"]
-    parsed: dict[str, str] = json.loads(_render(document))
+    parsed: dict[str, str] = json.loads(render(document))
     return parsed
-
-
-def _role_statements(template: Template, role_logical_id: str) -> list[dict[str, Any]]:
-    policies = template.find_resources(
-        "AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role_logical_id}]}}
-    )
-    return [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
 
 
 def _actions(statement: dict[str, Any]) -> set[str]:
@@ -92,7 +67,7 @@ def _as_list(value: Any) -> list[Any]:
 
 def _ingest_statements(synthesized: SynthesizedApp) -> list[dict[str, Any]]:
     _, function = _ingest_function(synthesized.pipeline, synthesized.names)
-    return _role_statements(synthesized.pipeline, function["Properties"]["Role"]["Fn::GetAtt"][0])
+    return synthesized.role_statements(function["Properties"]["Role"]["Fn::GetAtt"][0])
 
 
 def _asset_dir(synthesized: SynthesizedApp) -> Path:
@@ -247,20 +222,9 @@ def test_data_stack_outputs_bucket_table_and_key(synthesized: SynthesizedApp) ->
 # --- pipeline stack: data-arrival rule -------------------------------------------------------------------
 
 
-def _data_export(synthesized: SynthesizedApp, value: Any) -> str:
-    """The name of the data stack's export of `value`: how the pipeline stack refers to it."""
-    exports = [
-        output["Export"]["Name"]
-        for output in synthesized.data.find_outputs("*").values()
-        if output.get("Export") and output["Value"] == value
-    ]
-    assert len(exports) == 1, f"expected one export of {value}, found {exports}"
-    return str(exports[0])
-
-
 def _bucket_name_import(synthesized: SynthesizedApp) -> dict[str, str]:
     bucket_id, _ = _only(synthesized.data, "AWS::S3::Bucket")
-    return {"Fn::ImportValue": _data_export(synthesized, {"Ref": bucket_id})}
+    return {"Fn::ImportValue": synthesized.data_export({"Ref": bucket_id})}
 
 
 def test_data_arrival_rule_matches_object_created_events_of_the_data_bucket(
@@ -360,7 +324,7 @@ def test_ingest_function_reads_its_managed_layers_from_public_ssm_parameters(
     parameter = synthesized.pipeline.to_json()["Parameters"][powertools["Ref"]]
     assert parameter == {"Type": "AWS::SSM::Parameter::Value<String>", "Default": POWERTOOLS_LAYER_PARAMETER}
     # The pandas layer's parameter name holds the region: a dynamic reference resolved at deploy time.
-    assert _render(pandas) == "{{resolve:ssm:" + aws_sdk_pandas_layer_parameter("${AWS::Region}") + "}}"
+    assert render(pandas) == "{{resolve:ssm:" + aws_sdk_pandas_layer_parameter("${AWS::Region}") + "}}"
 
 
 def test_a_stack_with_a_known_region_reads_the_pandas_layer_by_its_plain_parameter_name(
@@ -409,10 +373,10 @@ def test_ingest_function_reads_only_incoming_objects_and_writes_only_datasets_an
     synthesized: SynthesizedApp,
 ) -> None:
     bucket_id, _ = _only(synthesized.data, "AWS::S3::Bucket")
-    bucket = f"<import:{_data_export(synthesized, {'Fn::GetAtt': [bucket_id, 'Arn']})}>"
+    bucket = f"<import:{synthesized.data_export({'Fn::GetAtt': [bucket_id, 'Arn']})}>"
     s3 = [s for s in _ingest_statements(synthesized) if any(a.startswith("s3:") for a in _actions(s))]
     granted = {
-        (action, _render(resource))
+        (action, render(resource))
         for statement in s3
         for action in _actions(statement)
         for resource in _as_list(statement["Resource"])
@@ -434,13 +398,13 @@ def test_ingest_function_may_start_each_training_state_machine(synthesized: Synt
     machines = _training_machines_env(synthesized.pipeline, synthesized.names)
     starts = [s for s in _ingest_statements(synthesized) if "states:StartExecution" in _actions(s)]
     resources = [r for s in starts for r in _as_list(s["Resource"])]
-    assert {_render(r) for r in resources} == set(machines.values())
+    assert {render(r) for r in resources} == set(machines.values())
 
 
 def test_ingest_function_may_put_events_on_the_default_bus_only(synthesized: SynthesizedApp) -> None:
     [put] = [s for s in _ingest_statements(synthesized) if "events:PutEvents" in _actions(s)]
     bus = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
-    assert _render(put["Resource"]) == bus
+    assert render(put["Resource"]) == bus
 
 
 def test_pipeline_stack_outputs_the_ingest_function_and_each_training_state_machine(

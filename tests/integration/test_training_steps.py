@@ -8,7 +8,6 @@ import hashlib
 import io
 import json
 import tarfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
-from moto import mock_aws
 
 from functions.evaluate import handler as evaluate_function
 from functions.prepare import handler as prepare_function
@@ -31,10 +29,8 @@ from headrace.naming import Names, execution_name, training_job_name
 from headrace.training.evaluation import ArtifactError
 from headrace.training.lineage import decode_metrics
 from headrace.training.payloads import InvalidRequest
+from tests.integration.conftest import DATA_BUCKET, LEDGER_TABLE, REGION, LambdaContext, MotoAccount
 
-BUCKET = "headrace-dev-data-databucket-example"
-TABLE = "headrace-dev-ledger"
-REGION = "us-east-1"
 ACCOUNT = "123456789012"
 MACHINE = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:headrace-dev-churn-training"
 IMAGE = (
@@ -45,30 +41,18 @@ GROUP = Names("dev").model_package_group("churn")
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 
-@dataclass
-class LambdaContext:
-    function_name: str = "headrace-dev-training-step"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:headrace-dev-training-step"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
-@dataclass
-class Cloud:
-    s3: Any
-    dynamodb: Any
+@dataclass(frozen=True)
+class Cloud(MotoAccount):
     sagemaker: Any
-    sqs: Any
     failures_queue: str
     monkeypatch: pytest.MonkeyPatch
     models_dir: Path
 
     def run_record(self, job: str) -> dict[str, Any]:
         item = self.dynamodb.get_item(
-            TableName=TABLE, Key={"pk": {"S": "model#churn"}, "sk": {"S": f"run#{job}"}}, ConsistentRead=True
+            TableName=LEDGER_TABLE,
+            Key={"pk": {"S": "model#churn"}, "sk": {"S": f"run#{job}"}},
+            ConsistentRead=True,
         )["Item"]
         return {k: TypeDeserializer().deserialize(v) for k, v in item.items()}
 
@@ -77,8 +61,7 @@ class Cloud:
         return [self.sagemaker.describe_model_package(ModelPackageName=p["ModelPackageArn"]) for p in listed]
 
     def failure_events(self) -> list[dict[str, Any]]:
-        messages = self.sqs.receive_message(QueueUrl=self.failures_queue, MaxNumberOfMessages=10)
-        return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+        return self.received(self.failures_queue)
 
     def use_approval(self, approval: str) -> None:
         """Point the functions at a models/ folder whose churn model has this gate.approval."""
@@ -90,62 +73,28 @@ class Cloud:
 
 
 @pytest.fixture
-def cloud(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Cloud]:
+def cloud(moto_account: MotoAccount, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Cloud:
+    failures_queue = moto_account.published(
+        "failed-runs", {"source": ["headrace"], "detail-type": ["Training Run Failed"]}
+    )
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
+        "POWERTOOLS_SERVICE_NAME": "training",
+        "POWERTOOLS_METRICS_NAMESPACE": "Headrace",
+        "HEADRACE_STAGE": "dev",
+        "DATA_BUCKET": DATA_BUCKET,
+        "LEDGER_TABLE": LEDGER_TABLE,
+        "EVENT_BUS_NAME": "default",
     }.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        # moto delivers put_events to SQS targets: a queue on a rule for our events shows what was published.
-        events = boto3.client("events", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
-        queue = sqs.create_queue(QueueName="failed-runs")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        pattern = {"source": ["headrace"], "detail-type": ["Training Run Failed"]}
-        events.put_rule(Name="failed-runs", EventPattern=json.dumps(pattern))
-        events.put_targets(Rule="failed-runs", Targets=[{"Id": "queue", "Arn": queue_arn}])
-        for name, value in {
-            "POWERTOOLS_SERVICE_NAME": "training",
-            "POWERTOOLS_METRICS_NAMESPACE": "Headrace",
-            "HEADRACE_STAGE": "dev",
-            "DATA_BUCKET": BUCKET,
-            "LEDGER_TABLE": TABLE,
-            "EVENT_BUS_NAME": "default",
-        }.items():
-            monkeypatch.setenv(name, value)
-        found = Cloud(
-            s3,
-            dynamodb,
-            boto3.client("sagemaker", region_name=REGION),
-            sqs,
-            queue,
-            monkeypatch,
-            tmp_path,
-        )
-        found.use_approval("auto")
-        yield found
+    found = Cloud(
+        **vars(moto_account),
+        sagemaker=boto3.client("sagemaker", region_name=REGION),
+        failures_queue=failures_queue,
+        monkeypatch=monkeypatch,
+        models_dir=tmp_path,
+    )
+    found.use_approval("auto")
+    return found
 
 
 @dataclass(frozen=True)
@@ -165,11 +114,11 @@ def dataset_version(cloud: Cloud, model: ModelConfig, seed: int) -> DatasetVersi
     body = generate(model, 800, seed=seed).to_csv(index=False).encode()
     sha256 = hashlib.sha256(body).hexdigest()
     key = f"churn/datasets/{sha256}/data.csv"
-    put = cloud.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    put = cloud.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=body)
     return DatasetVersion(
         model="churn",
         sha256=sha256,
-        bucket=BUCKET,
+        bucket=DATA_BUCKET,
         key=f"churn/incoming/{seed}.csv",
         version_id=put["VersionId"],
         size_bytes=len(body),
@@ -216,12 +165,12 @@ def trained(cloud: Cloud, run: Run, metrics: dict[str, float], slices: dict[str,
             info.size = len(body)
             tar.addfile(info, io.BytesIO(body))
     key = f"churn/runs/{run.job}/output/{run.job}/output/model.tar.gz"
-    cloud.s3.put_object(Bucket=BUCKET, Key=key, Body=archive.getvalue())
+    cloud.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=archive.getvalue())
     run.state["training"] = {
         "TrainingJobName": run.job,
         "TrainingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/{run.job}",
         "TrainingJobStatus": "Completed",
-        "ModelArtifacts": {"S3ModelArtifacts": f"s3://{BUCKET}/{key}"},
+        "ModelArtifacts": {"S3ModelArtifacts": f"s3://{DATA_BUCKET}/{key}"},
     }
 
 
@@ -260,13 +209,15 @@ def test_prepare_writes_three_csv_splits_and_the_run_record(cloud: Cloud, exampl
     assert run.job == training_job_name("churn", sha256, run.execution["name"])
     assert run.state["run"]["rows"] == {"train": 480, "validation": 160, "test": 160}
     for split in ("train", "validation", "test"):
-        assert run.state["run"][f"{split}_uri"] == f"s3://{BUCKET}/churn/runs/{run.job}/splits/{split}/"
-        body = cloud.s3.get_object(Bucket=BUCKET, Key=f"churn/runs/{run.job}/splits/{split}/data.csv")["Body"]
+        assert run.state["run"][f"{split}_uri"] == f"s3://{DATA_BUCKET}/churn/runs/{run.job}/splits/{split}/"
+        body = cloud.s3.get_object(Bucket=DATA_BUCKET, Key=f"churn/runs/{run.job}/splits/{split}/data.csv")[
+            "Body"
+        ]
         lines = body.read().decode().splitlines()
         assert lines[0].split(",") == [c.name for c in example_model.data.columns]
         assert len(lines) - 1 == run.state["run"]["rows"][split]
-    assert run.state["run"]["output_uri"] == f"s3://{BUCKET}/churn/runs/{run.job}/output/"
-    assert run.state["run"]["checkpoint_uri"] == f"s3://{BUCKET}/churn/runs/{run.job}/checkpoints/"
+    assert run.state["run"]["output_uri"] == f"s3://{DATA_BUCKET}/churn/runs/{run.job}/output/"
+    assert run.state["run"]["checkpoint_uri"] == f"s3://{DATA_BUCKET}/churn/runs/{run.job}/checkpoints/"
     assert run.state["run"]["execution_arn"] == run.execution["id"]
     record = cloud.run_record(run.job)
     assert record["status"] == "training"
@@ -287,7 +238,7 @@ def test_prepare_refuses_a_dataset_file_that_is_not_the_version_it_was_given(
     cloud: Cloud, example_model: ModelConfig
 ) -> None:
     version = dataset_version(cloud, example_model, seed=1)
-    cloud.s3.put_object(Bucket=BUCKET, Key=version.dataset_key, Body=b"tenure_months\n1\n")
+    cloud.s3.put_object(Bucket=DATA_BUCKET, Key=version.dataset_key, Body=b"tenure_months\n1\n")
     execution = {"name": "x", "id": "arn:aws:states:us-east-1:123456789012:execution:m:x"}
     with pytest.raises(ValueError, match="SHA-256"):
         invoke(
@@ -311,7 +262,7 @@ def test_the_first_model_passes_on_its_thresholds_and_registers_approved_with_li
     gate = run.state["gate"]
     assert gate["passed"] is True
     assert gate["champion"] is None
-    assert gate["evaluation_uri"] == f"s3://{BUCKET}/churn/runs/{run.job}/evaluation.json"
+    assert gate["evaluation_uri"] == f"s3://{DATA_BUCKET}/churn/runs/{run.job}/evaluation.json"
     assert cloud.run_record(run.job)["status"] == "evaluated"
 
     result = registered(run)
@@ -332,7 +283,7 @@ def test_the_first_model_passes_on_its_thresholds_and_registers_approved_with_li
     assert container["ModelDataUrl"] == run.state["training"]["ModelArtifacts"]["S3ModelArtifacts"]
     assert package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == gate["evaluation_uri"]
     written = json.loads(
-        cloud.s3.get_object(Bucket=BUCKET, Key=f"churn/runs/{run.job}/lineage.json")["Body"].read()
+        cloud.s3.get_object(Bucket=DATA_BUCKET, Key=f"churn/runs/{run.job}/lineage.json")["Body"].read()
     )
     assert written["training"]["hyperparameters"]["max_depth"] == "5"
     record = cloud.run_record(run.job)
@@ -402,11 +353,11 @@ def test_a_slice_gap_rejects_the_candidate(cloud: Cloud, example_model: ModelCon
 def test_an_artifact_without_an_evaluation_fails_evaluate(cloud: Cloud, example_model: ModelConfig) -> None:
     run = prepared(cloud, example_model, seed=1)
     trained(cloud, run, {"auc": 0.8})
-    key = run.state["training"]["ModelArtifacts"]["S3ModelArtifacts"].removeprefix(f"s3://{BUCKET}/")
+    key = run.state["training"]["ModelArtifacts"]["S3ModelArtifacts"].removeprefix(f"s3://{DATA_BUCKET}/")
     empty = io.BytesIO()
     with tarfile.open(fileobj=empty, mode="w:gz"):
         pass
-    cloud.s3.put_object(Bucket=BUCKET, Key=key, Body=empty.getvalue())
+    cloud.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=empty.getvalue())
     with pytest.raises(ArtifactError, match=r"no evaluation\.json"):
         evaluated(run)
 

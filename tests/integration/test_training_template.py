@@ -20,7 +20,7 @@ from headrace.layers import LAMBDA_PYTHON_RUNTIME
 from headrace.naming import Names
 from headrace.training_job import hyperparameters_for
 from stacks.app_builder import build_app
-from tests.integration.conftest import SynthesizedApp, stack_template
+from tests.integration.conftest import SynthesizedApp, render, stack_template
 
 REPO = Path(__file__).resolve().parents[2]
 LAMBDA_STEPS = ("Prepare", "Evaluate", "Register")
@@ -28,27 +28,6 @@ TASKS = ("Prepare", "Train", "Evaluate", "Register")
 ECR_REPOSITORY = "cdk-hnb659fds-container-assets-${AWS::AccountId}-${AWS::Region}"
 
 Resource = Mapping[str, Any]
-
-
-def _render(value: Any) -> str:
-    """A string CDK assembled from intrinsics, written out: a Ref as <LogicalId> (a pseudo parameter as
-    ${AWS::Name}), a GetAtt as <LogicalId.Attribute>, an Fn::Sub as its template, an import as
-    <import:ExportName>."""
-    if isinstance(value, str):
-        return value
-    if "Ref" in value:
-        ref = str(value["Ref"])
-        return f"${{{ref}}}" if ref.startswith("AWS::") else f"<{ref}>"
-    if "Fn::GetAtt" in value:
-        return "<{}.{}>".format(*value["Fn::GetAtt"])
-    if "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return str(separator).join(_render(part) for part in parts)
-    if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
-        return str(value["Fn::Sub"])
-    if "Fn::ImportValue" in value:
-        return f"<import:{value['Fn::ImportValue']}>"
-    raise AssertionError(f"unexpected intrinsic in a joined string: {value}")
 
 
 def _machine(template: Template, names: Names, model: str) -> tuple[str, Resource]:
@@ -62,7 +41,7 @@ def _machine(template: Template, names: Names, model: str) -> tuple[str, Resourc
 
 def _definition(template: Template, names: Names, model: str) -> dict[str, Any]:
     _, machine = _machine(template, names, model)
-    parsed: dict[str, Any] = json.loads(_render(machine["Properties"]["DefinitionString"]))
+    parsed: dict[str, Any] = json.loads(render(machine["Properties"]["DefinitionString"]))
     return parsed
 
 
@@ -77,13 +56,6 @@ def _function(template: Template, name: str) -> tuple[str, Resource]:
     return next(iter(found.items()))
 
 
-def _role_statements(template: Template, role_logical_id: str) -> list[dict[str, Any]]:
-    policies = template.find_resources(
-        "AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role_logical_id}]}}
-    )
-    return [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
-
-
 def _as_list(value: Any) -> list[Any]:
     """IAM's Action and Resource: a single value or a list of them."""
     return value if isinstance(value, list) else [value]
@@ -91,7 +63,7 @@ def _as_list(value: Any) -> list[Any]:
 
 def _grants(statements: list[dict[str, Any]]) -> set[tuple[str, str]]:
     return {
-        (action, _render(resource))
+        (action, render(resource))
         for statement in statements
         for action in _as_list(statement["Action"])
         for resource in _as_list(statement["Resource"])
@@ -100,17 +72,7 @@ def _grants(statements: list[dict[str, Any]]) -> set[tuple[str, str]]:
 
 def _function_grants(synthesized: SynthesizedApp, name: str) -> set[tuple[str, str]]:
     _, function = _function(synthesized.pipeline, name)
-    return _grants(_role_statements(synthesized.pipeline, function["Properties"]["Role"]["Fn::GetAtt"][0]))
-
-
-def _data_export(synthesized: SynthesizedApp, value: Any) -> str:
-    exports = [
-        output["Export"]["Name"]
-        for output in synthesized.data.find_outputs("*").values()
-        if output.get("Export") and output["Value"] == value
-    ]
-    assert len(exports) == 1, f"expected one export of {value}, found {exports}"
-    return str(exports[0])
+    return _grants(synthesized.role_statements(function["Properties"]["Role"]["Fn::GetAtt"][0]))
 
 
 def _only_id(template: Template, resource_type: str) -> str:
@@ -121,12 +83,12 @@ def _only_id(template: Template, resource_type: str) -> str:
 
 def _bucket_arn(synthesized: SynthesizedApp) -> str:
     bucket_id = _only_id(synthesized.data, "AWS::S3::Bucket")
-    return f"<import:{_data_export(synthesized, {'Fn::GetAtt': [bucket_id, 'Arn']})}>"
+    return f"<import:{synthesized.data_export({'Fn::GetAtt': [bucket_id, 'Arn']})}>"
 
 
 def _key_arn(synthesized: SynthesizedApp) -> str:
     key_id = _only_id(synthesized.data, "AWS::KMS::Key")
-    return f"<import:{_data_export(synthesized, {'Fn::GetAtt': [key_id, 'Arn']})}>"
+    return f"<import:{synthesized.data_export({'Fn::GetAtt': [key_id, 'Arn']})}>"
 
 
 def _variant(base: ModelConfig, name: str, **trainer: Any) -> ModelConfig:
@@ -456,9 +418,7 @@ def test_models_share_one_set_of_training_functions_and_get_one_machine_each(var
 
 def test_the_state_machine_may_run_training_jobs_of_its_model_only(synthesized: SynthesizedApp) -> None:
     _, machine = _machine(synthesized.pipeline, synthesized.names, "churn")
-    grants = _grants(
-        _role_statements(synthesized.pipeline, machine["Properties"]["RoleArn"]["Fn::GetAtt"][0])
-    )
+    grants = _grants(synthesized.role_statements(machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]))
     sagemaker = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}"
     jobs = f"{sagemaker}:training-job/churn-????????????-????????"
     for action in ("CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob", "AddTags"):
@@ -473,10 +433,10 @@ def test_the_state_machine_passes_only_the_models_sagemaker_role_to_sagemaker(
     synthesized: SynthesizedApp,
 ) -> None:
     _, machine = _machine(synthesized.pipeline, synthesized.names, "churn")
-    statements = _role_statements(synthesized.pipeline, machine["Properties"]["RoleArn"]["Fn::GetAtt"][0])
+    statements = synthesized.role_statements(machine["Properties"]["RoleArn"]["Fn::GetAtt"][0])
     [passing] = [s for s in statements if "iam:PassRole" in _as_list(s["Action"])]
     role_arn = _states(synthesized)["Train"]["Parameters"]["RoleArn"]
-    assert _render(passing["Resource"]) == role_arn
+    assert render(passing["Resource"]) == role_arn
     assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
 
 
@@ -493,7 +453,7 @@ def test_training_jobs_read_splits_and_write_output_and_checkpoints_of_their_mod
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
         "Service": "sagemaker.amazonaws.com"
     }
-    grants = _grants(_role_statements(synthesized.pipeline, role_id))
+    grants = _grants(synthesized.role_statements(role_id))
     bucket = _bucket_arn(synthesized)
     reads = {resource for action, resource in grants if action == "s3:GetObject*"}
     writes = {resource for action, resource in grants if action.startswith(("s3:Put", "s3:Delete"))}
