@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from headrace.encoding import model_input
 from headrace.profile import category_values, numeric_values
 from headrace.training_job import Hyperparameters
 from trainer.contract import Paths
@@ -156,16 +157,9 @@ def check_columns(frame: pd.DataFrame, channel: str, encoding: Encoding) -> None
 
 
 def features(frame: pd.DataFrame, encoding: Encoding) -> pd.DataFrame:
-    """The model's input: categoricals with the declared categories, every other feature as float."""
-    columns: dict[str, Any] = {}
-    for name in encoding.features:
-        if name in encoding.categorical:
-            columns[name] = pd.Categorical(
-                category_values(frame[name]), categories=encoding.categorical[name]
-            )
-        else:
-            columns[name] = numeric_values(frame[name])
-    return pd.DataFrame(columns, index=frame.index)
+    """The model's input: categoricals with the declared categories, every other feature as float
+    (`headrace.encoding`, the definition serving shares)."""
+    return model_input(frame, encoding.features, encoding.categorical)
 
 
 def unknown_categories(frame: pd.DataFrame, encoding: Encoding) -> dict[str, int]:

@@ -1,0 +1,46 @@
+"""`serve`: load the model once, then answer /ping and /invocations until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+from inference.model import Model, model_dir
+from inference.server import Invocations, serve_forever
+
+USAGE: Final = (
+    "usage: serve  (SageMaker runs `docker run <image> serve`; the model is under HEADRACE_OPT_ML or /opt/ml)"
+)
+DEFAULT_PORT: Final = 8080
+
+
+def port(environ: Mapping[str, str] = os.environ) -> int:
+    # SageMaker's contract is 8080; SAGEMAKER_BIND_TO_PORT is how it asks for another (multi-container).
+    return int(environ.get("PORT") or environ.get("SAGEMAKER_BIND_TO_PORT") or DEFAULT_PORT)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["serve"]:
+        args = args[1:]
+    if args:
+        print(USAGE, file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    directory = model_dir()
+    try:
+        model = Model.load(directory)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"cannot load the model from {directory}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    host = os.environ.get("HEADRACE_SERVE_HOST", "0.0.0.0")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        asyncio.run(serve_forever(Invocations(model), host, port()))
+    return 0

@@ -1,0 +1,149 @@
+"""Request bodies → rows of cells in feature order; predictions → response bodies.
+
+Every problem with a payload is a `PayloadError` carrying its HTTP status and a message that names the row
+and column where there is one; the server turns it into a JSON error body.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any, Final
+
+import numpy.typing as npt
+
+from headrace.encoding import EncodingError, FloatMatrix, RowEncoder
+
+CSV: Final = "text/csv"
+JSON: Final = "application/json"
+SUPPORTED: Final = (CSV, JSON)
+
+Row = Sequence[Any]
+
+
+class PayloadError(Exception):
+    def __init__(self, status: int, message: str, row: int | None = None, column: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.row = row
+        self.column = column
+
+    def body(self) -> dict[str, Any]:
+        where = {k: v for k, v in (("row", self.row), ("column", self.column)) if v is not None}
+        return {"error": self.message, **where}
+
+
+def media_type(header: str | None) -> str:
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+def encode(body: bytes, content_type: str, features: Sequence[str], encoder: RowEncoder) -> FloatMatrix:
+    if not body.strip():
+        raise PayloadError(400, "empty request body: send one or more rows")
+    rows: Sequence[Row]
+    if content_type == CSV:
+        rows = csv_rows(body, features)
+    elif content_type == JSON:
+        rows = json_rows(body, features)
+    else:
+        raise PayloadError(
+            415, f"unsupported content type '{content_type or '(none)'}': send {' or '.join(SUPPORTED)}"
+        )
+    try:
+        return encoder.encode(rows)
+    except EncodingError as exc:
+        raise PayloadError(400, str(exc), exc.row, exc.column) from None
+
+
+def _text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PayloadError(400, f"the body is not UTF-8 text: {exc}") from None
+
+
+def _width_error(row: int, got: int, features: Sequence[str]) -> PayloadError:
+    return PayloadError(
+        400,
+        f"row {row} has {got} value(s); the model takes {len(features)}: {', '.join(features)}",
+        row,
+    )
+
+
+def csv_rows(body: bytes, features: Sequence[str]) -> list[list[str]]:
+    """CSV without a header, one row per line; blank lines are skipped."""
+    text = _text(body)
+    width = len(features)
+    if '"' in text:
+        rows = [row for row in csv.reader(io.StringIO(text)) if row and any(c.strip() for c in row)]
+    else:
+        rows = [line.split(",") for line in text.splitlines() if line.strip()]
+    for r, row in enumerate(rows):
+        if len(row) != width:
+            raise _width_error(r, len(row), features)
+    return rows
+
+
+def json_rows(body: bytes, features: Sequence[str]) -> list[Row]:
+    """`{"instances": [[...], ...]}`, `{"instances": [{...}, ...]}`, one object `{"feature": value}`, a list
+    of rows, or one row as a list."""
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PayloadError(400, f"the body is not valid JSON: {exc}") from None
+    if isinstance(document, dict) and "instances" in document:
+        instances = document["instances"]
+        if not isinstance(instances, list) or not instances:
+            raise PayloadError(400, "'instances' must be a non-empty list of rows")
+    elif isinstance(document, dict) or (
+        isinstance(document, list) and document and not isinstance(document[0], list | dict)
+    ):
+        instances = [document]  # one row: an object of features, or a list of values
+    elif isinstance(document, list) and document:
+        instances = document
+    else:
+        raise PayloadError(400, 'expected {"instances": [...]}, an object of features, or a list of rows')
+    return [_json_row(r, instance, features) for r, instance in enumerate(instances)]
+
+
+def _json_row(r: int, instance: Any, features: Sequence[str]) -> Row:
+    if isinstance(instance, dict):
+        unknown = [str(k) for k in instance if k not in features]
+        if unknown:
+            raise PayloadError(
+                400,
+                f"row {r} names {', '.join(unknown)}, which the model does not have; its features are "
+                f"{', '.join(features)}",
+                r,
+                unknown[0],
+            )
+        row: Row = [instance.get(name) for name in features]
+    elif isinstance(instance, list):
+        if len(instance) != len(features):
+            raise _width_error(r, len(instance), features)
+        row = instance
+    else:
+        raise PayloadError(400, f"row {r} is a {type(instance).__name__}, not a list or an object", r)
+    for c, value in enumerate(row):
+        if isinstance(value, list | dict):
+            raise PayloadError(
+                400,
+                f"row {r}, column {c} ('{features[c]}') holds a {type(value).__name__}, not a value",
+                r,
+                features[c],
+            )
+    return row
+
+
+def render(predictions: npt.NDArray[Any], accept: str) -> tuple[bytes, str]:
+    """The response body and its content type: JSON unless the caller asks for CSV."""
+    if accept == CSV:
+        if predictions.ndim == 1:
+            lines = [repr(float(p)) for p in predictions.tolist()]
+        else:
+            lines = [",".join(repr(float(v)) for v in row) for row in predictions.tolist()]
+        return ("\n".join(lines) + "\n").encode(), CSV
+    return json.dumps({"predictions": predictions.tolist()}).encode(), JSON
