@@ -85,6 +85,11 @@ def main() -> int:
 
             execution = wait_for(finished, "the training run", timeout_s=600, interval_s=0.2)
             total = time.perf_counter() - started
+            if execution["status"] != "SUCCEEDED":
+                # A failed run ends early: its time says nothing about the pipeline's overhead.
+                raise SystemExit(
+                    f"the training run ended {execution['status']}: {execution.get('cause', '')}"
+                )
             history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
         finally:
             stop_detached(Path(work))

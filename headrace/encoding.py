@@ -23,11 +23,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from headrace.profile import category_values, numeric_values
+from headrace.profile import TRUE_FALSE, category_values, numeric_values
 
 FloatMatrix = npt.NDArray[np.float64]
 
-_TRUE_FALSE: Final = {"true": 1.0, "false": 0.0}
+_FLOAT_LIMIT: Final = 2**1024
 # The spellings CSV writers use, mapped before parsing: pandas.to_numeric is slow on text it rejects.
 _WORDS: Final = {"True": "1", "False": "0", "true": "1", "false": "0", "TRUE": "1", "FALSE": "0"}
 # Text a numeric cell may hold to say "no value" (pandas.read_csv's own missing markers, in part).
@@ -97,6 +97,9 @@ class RowEncoder:
         for row in rows:
             for column in self.numeric:
                 value = row[column]
+                if isinstance(value, int) and abs(value) >= _FLOAT_LIMIT:
+                    # Past float64's range: infinite, hence missing like other infinities (not an overflow).
+                    value = math.inf if value > 0 else -math.inf
                 cells[k] = _WORDS.get(value, value) if isinstance(value, str) else value
                 k += 1
         parsed = np.asarray(pd.to_numeric(cells, errors="coerce"), dtype=np.float64)
@@ -110,8 +113,8 @@ class RowEncoder:
             return math.nan
         if isinstance(value, str):
             text = value.strip().lower()
-            if text in _TRUE_FALSE:
-                return _TRUE_FALSE[text]
+            if text in TRUE_FALSE:
+                return TRUE_FALSE[text]
             if text in MISSING_TEXT:
                 return math.nan
         name = self.features[column]

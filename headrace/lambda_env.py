@@ -78,7 +78,13 @@ def models_for(settings: FunctionSettings, document: Path) -> dict[str, ModelCon
     """The deployment's models: `HEADRACE_MODELS_DIR` when set, else the asset's models.json."""
     if settings.models_dir is not None:
         return {m.name: m for m in load_models(settings.models_dir)}
-    return parse_models_document(document.read_text(encoding="utf-8"))
+    try:
+        return parse_models_document(document.read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError) as exc:
+        raise SettingsError(
+            f"cannot read the models document {document}: {exc}; "
+            "ship models.json with the function (the CDK asset does) or set HEADRACE_MODELS_DIR"
+        ) from None
 
 
 def observe(settings: FunctionSettings, logger: Logger, metrics: Metrics, *, domain: str) -> None:

@@ -27,7 +27,7 @@ SAMPLE_LIMIT: Final = 20_000
 OTHER: Final = "__other__"
 # A free-text column of the schema (type string) is profiled by its most frequent values.
 TOP_VALUES: Final = 50
-_TRUE_FALSE: Final = {"true": 1.0, "false": 0.0}
+TRUE_FALSE: Final = {"true": 1.0, "false": 0.0}
 
 
 class FeatureInfo(BaseModel):
@@ -48,7 +48,7 @@ def numeric_values(values: pd.Series[Any]) -> FloatArray:
         result = values.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
         parsed = pd.to_numeric(values, errors="coerce")
-        words = values.astype("string").str.strip().str.lower().map(_TRUE_FALSE)
+        words = values.astype("string").str.strip().str.lower().map(TRUE_FALSE)
         result = parsed.where(parsed.notna(), words).to_numpy(dtype=np.float64, na_value=np.nan)
     result[~np.isfinite(result)] = np.nan
     return result

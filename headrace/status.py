@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer
 from pydantic import BaseModel
 
 from headrace.deployment import DeploymentInfo
+
+_DESERIALIZER = TypeDeserializer()
 
 
 class DatasetRow(BaseModel):
@@ -41,18 +45,15 @@ class StatusReport(BaseModel):
     executions: list[ExecutionRow]
 
 
-def _plain(value: dict[str, Any]) -> Any:
-    """One DynamoDB attribute value as a Python value."""
-    kind, inner = next(iter(value.items()))
-    if kind == "N":
-        return float(inner) if "." in inner else int(inner)
-    if kind == "L":
-        return [_plain(v) for v in inner]
-    if kind == "SS":
-        return list(inner)
-    if kind == "M":
-        return {k: _plain(v) for k, v in inner.items()}
-    return inner
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers arrive as Decimal: ints stay ints, the rest become floats (for JSON and tables)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list | set):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def ledger_items(dynamodb: Any, table: str, model: str) -> list[dict[str, Any]]:
@@ -63,7 +64,9 @@ def ledger_items(dynamodb: Any, table: str, model: str) -> list[dict[str, Any]]:
         ExpressionAttributeValues={":pk": {"S": f"model#{model}"}},
     )
     for page in pages:
-        items.extend({k: _plain(v) for k, v in item.items()} for item in page["Items"])
+        items.extend(
+            {k: _plain(_DESERIALIZER.deserialize(v)) for k, v in item.items()} for item in page["Items"]
+        )
     return items
 
 

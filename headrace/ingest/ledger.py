@@ -11,7 +11,7 @@ string because DynamoDB numbers cannot hold NaN and nested maps cost capacity fo
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from headrace.ingest.dataset import DatasetVersion
 from headrace.ingest.problems import rules
 from headrace.ingest.quarantine import Placement, Reason
-from headrace.ledger_keys import model_pk
+from headrace.ledger_keys import model_pk, sort_time
 
 STARTED = "started"
 
@@ -91,6 +91,4 @@ def dataset_entry(item: dict[str, Any]) -> DatasetEntry:
     return DatasetEntry.model_validate(item)
 
 
-def _iso(moment: datetime) -> str:
-    # UTC with a 'Z' and fixed width, so sort keys order by time.
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+_iso = sort_time

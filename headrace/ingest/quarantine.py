@@ -3,6 +3,7 @@ where it was dropped, a byte-identical server-side copy and a `reason.json` go u
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,10 +47,14 @@ class Placement(BaseModel):
 
 
 def placement(prefix: str, received_at: datetime, sha256: str, original_key: str) -> Placement:
-    """`<prefix>/quarantine/<YYYY-MM-DD>/<sha256[:12]>/<original file name>` and reason.json beside it.
+    """`<prefix>/quarantine/<YYYY-MM-DD>/<HHMMSS.ffffff>-<sha256[:12]>-<key digest>/<file name>`, and
+    reason.json beside it.
 
-    Derived from the event's time and the content only, so a replayed event lands on the same keys."""
-    folder = f"{prefix}/{QUARANTINE}/{received_at.astimezone(UTC):%Y-%m-%d}/{sha256[:12]}/"
+    Derived from the event (time, key) and the content only, so a replayed event lands on the same keys,
+    while the same bad bytes dropped again, or under another key, get a folder and a reason of their own."""
+    moment = received_at.astimezone(UTC)
+    key_digest = hashlib.sha256(original_key.encode()).hexdigest()[:8]
+    folder = f"{prefix}/{QUARANTINE}/{moment:%Y-%m-%d}/{moment:%H%M%S.%f}-{sha256[:12]}-{key_digest}/"
     name = file_name(original_key) or "object"
     if name == REASON_NAME:  # never let the upload and our reason document share a key
         name = f"upload-{name}"

@@ -7,7 +7,6 @@ detached daemon (`python -m headrace.local.daemon`) and records where it listens
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -16,7 +15,6 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import requests
 from pydantic import BaseModel
@@ -154,10 +152,3 @@ class LocalPlane:
             )
         self._stack.close()
         self.info = None
-
-    def outputs(self) -> dict[str, Any]:
-        return self.info.outputs if self.info else {}
-
-    def write_info(self) -> None:
-        if self.info:
-            (self.work_dir / RUNTIME_FILE).write_text(json.dumps(self.info.model_dump(), indent=1))

@@ -23,8 +23,9 @@ class ArtifactError(ValueError):
 
 
 def _finite_or_none(values: dict[str, Any]) -> dict[str, Any]:
-    # NaN and infinities (an AUC on a one-class slice) carry no comparison; they become null.
-    return {k: v if isinstance(v, int | float) and math.isfinite(v) else None for k, v in values.items()}
+    # NaN and infinities (an AUC on a one-class slice) carry no comparison; they become null. Anything
+    # else that is not a number is left for validation to reject by name.
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in values.items()}
 
 
 class Evaluation(BaseModel):

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from headrace.ledger_keys import model_pk
+from headrace.ledger_keys import model_pk, sort_time
 from headrace.training.layout import RunLayout
 from headrace.training.payloads import DatasetRef, Failure, GateResult, Registered, SplitRows
 
@@ -37,9 +37,7 @@ def run_sk(job: str) -> str:
     return f"run#{job}"
 
 
-def iso(moment: datetime) -> str:
-    # UTC with a 'Z' and fixed width, like ingest's timestamps, so that they sort as text.
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+iso = sort_time
 
 
 def run_item(

@@ -223,7 +223,8 @@ def test_a_bad_file_is_quarantined_with_its_reason_and_the_original_is_kept(
     result = invoke(drop("churn/incoming/2026-11-23/customers.csv", body))
 
     assert result["outcome"] == "quarantined"
-    assert result["quarantine_key"] == f"churn/quarantine/2026-11-23/{result['sha256'][:12]}/customers.csv"
+    folder = f"churn/quarantine/2026-11-23/101532.000000-{result['sha256'][:12]}-59520bc7"
+    assert result["quarantine_key"] == f"{folder}/customers.csv"
     assert cloud.s3.get_object(Bucket=DATA_BUCKET, Key=result["quarantine_key"])["Body"].read() == body
     assert (
         cloud.s3.get_object(Bucket=DATA_BUCKET, Key="churn/incoming/2026-11-23/customers.csv")["Body"].read()
@@ -257,10 +258,10 @@ def test_a_rejection_is_announced_on_the_event_bus_and_recorded_in_the_ledger(
 def test_a_key_outside_every_model_is_quarantined_under_its_own_prefix(
     cloud: Cloud, drop: Callable[[str, bytes], dict[str, Any]], example_model: ModelConfig
 ) -> None:
-    result = invoke(drop("unknown/incoming/x.csv", good_csv(example_model)))
+    result = invoke(drop("other-team/incoming/x.csv", good_csv(example_model)))
 
     assert result["outcome"] == "quarantined"
-    assert result["quarantine_key"].startswith("unknown/quarantine/")
+    assert result["quarantine_key"].startswith("other-team/quarantine/")
     assert [p["rule"] for p in result["problems"]] == ["key_prefix"]
 
 

@@ -472,13 +472,16 @@ def test_training_state_machines_log_to_cloudwatch_without_tracing(synthesized: 
 
 def test_every_taggable_resource_carries_the_stage_tag(synthesized: SynthesizedApp) -> None:
     stage_tag = {"Key": "headrace:stage", "Value": synthesized.names.stage}
-    for template in (synthesized.data, synthesized.pipeline):
-        for resource_type in ("AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::KMS::Key"):
-            for resource in template.find_resources(resource_type).values():
+    expected = [
+        (synthesized.data, ("AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::KMS::Key")),
+        (synthesized.pipeline, ("AWS::Lambda::Function", "AWS::StepFunctions::StateMachine")),
+    ]
+    for template, resource_types in expected:
+        for resource_type in resource_types:
+            resources = template.find_resources(resource_type)
+            assert resources, f"expected {resource_type} in the template"
+            for resource in resources.values():
                 assert stage_tag in resource["Properties"]["Tags"]
-    for resource_type in ("AWS::Lambda::Function", "AWS::Events::Rule", "AWS::StepFunctions::StateMachine"):
-        for resource in synthesized.pipeline.find_resources(resource_type).values():
-            assert stage_tag in resource["Properties"]["Tags"]
 
 
 # --- the code asset ------------------------------------------------------------------------------------

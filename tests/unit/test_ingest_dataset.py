@@ -121,7 +121,7 @@ def test_the_ledger_item_of_a_rejection_is_keyed_by_time_and_hash() -> None:
 
     assert (item["pk"], item["sk"]) == ("model#churn", f"rejection#2026-11-23T10:15:32.000000Z#{sha256[:12]}")
     assert (item["quarantine_key"], item["rules"]) == (
-        f"churn/quarantine/2026-11-23/{sha256[:12]}/x.csv",
+        f"churn/quarantine/2026-11-23/101532.000000-{sha256[:12]}-fc24f23a/x.csv",
         ["empty"],
     )
 

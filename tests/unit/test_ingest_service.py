@@ -223,7 +223,7 @@ def test_a_rejected_file_is_copied_with_a_reason_and_announced(world: World, bad
     result = world.drop("churn/incoming/2026-11-23/customers.csv", bad)
 
     sha256 = hashlib.sha256(bad).hexdigest()
-    folder = f"churn/quarantine/2026-11-23/{sha256[:12]}/"
+    folder = f"churn/quarantine/2026-11-23/101532.000000-{sha256[:12]}-59520bc7/"
     assert (result.outcome, result.quarantine_key) == (Outcome.QUARANTINED, folder + "customers.csv")
     assert world.store.objects[(BUCKET, folder + "customers.csv")] == bad
     reason = json.loads(world.store.objects[(BUCKET, folder + "reason.json")])
@@ -278,10 +278,10 @@ def test_an_oversized_file_is_quarantined_without_being_read(
 
 
 def test_a_key_outside_every_model_is_quarantined_with_rule_key_prefix(world: World, good: bytes) -> None:
-    result = world.drop("unknown/incoming/x.csv", good)
+    result = world.drop("other-team/incoming/x.csv", good)
 
     assert result.outcome is Outcome.QUARANTINED
-    assert (result.quarantine_key or "").startswith("unknown/quarantine/2026-11-23/")
+    assert (result.quarantine_key or "").startswith("other-team/quarantine/2026-11-23/")
     assert [p.rule.value for p in result.problems or []] == ["key_prefix"]
     assert "known models: churn" in (result.problems or [])[0].message
 
@@ -307,3 +307,19 @@ def test_an_upload_named_reason_json_does_not_overwrite_its_reason(world: World,
     result = world.drop("churn/incoming/reason.json", good)
 
     assert (result.quarantine_key or "").endswith("/upload-reason.json")
+
+
+def test_a_key_with_no_usable_model_segment_is_quarantined_under_the_unrouted_prefix(
+    world: World, good: bytes
+) -> None:
+    result = world.drop("Bad_Name/incoming/x.csv", good)
+
+    assert (result.quarantine_key or "").startswith("unknown/quarantine/")
+
+
+def test_the_same_bad_bytes_dropped_under_two_keys_keep_two_reasons(world: World) -> None:
+    first = world.drop("churn/incoming/a.csv", b"")
+    second = world.drop("churn/incoming/b.csv", b"")
+
+    assert first.quarantine_key != second.quarantine_key
+    assert first.quarantine_key.rsplit("/", 1)[0] != second.quarantine_key.rsplit("/", 1)[0]  # type: ignore[union-attr]

@@ -22,7 +22,10 @@ DEFAULT_PORT: Final = 8080
 
 def port(environ: Mapping[str, str] = os.environ) -> int:
     # SageMaker's contract is 8080; SAGEMAKER_BIND_TO_PORT is how it asks for another (multi-container).
-    return int(environ.get("PORT") or environ.get("SAGEMAKER_BIND_TO_PORT") or DEFAULT_PORT)
+    text = environ.get("PORT") or environ.get("SAGEMAKER_BIND_TO_PORT") or str(DEFAULT_PORT)
+    if not text.isdigit() or not 0 < int(text) < 65_536:
+        raise ValueError(f"PORT / SAGEMAKER_BIND_TO_PORT must be a TCP port number, got {text!r}")
+    return int(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,7 +43,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cannot load the model from {directory}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     host = os.environ.get("HEADRACE_SERVE_HOST", "0.0.0.0")
+    try:
+        listen_port = port()
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        asyncio.run(serve_forever(Invocations(model), host, port()))
+        asyncio.run(serve_forever(Invocations(model), host, listen_port))
     return 0
