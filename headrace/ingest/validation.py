@@ -255,6 +255,9 @@ def check_column(raw: pd.Series, column: Column, max_null_fraction: float) -> tu
 
 
 def _as_numbers(raw: pd.Series) -> Floats:
+    if pd.api.types.is_datetime64_any_dtype(raw.dtype) or pd.api.types.is_timedelta64_dtype(raw.dtype):
+        # A (Parquet) timestamp is not a number, though to_numeric would turn it into epoch nanoseconds.
+        return np.full(len(raw), np.nan)
     if pd.api.types.is_numeric_dtype(raw.dtype):
         # Booleans count as 0/1 here; a column stored as bool where a number is declared is still numeric.
         return raw.to_numpy(dtype=np.float64, na_value=np.nan)

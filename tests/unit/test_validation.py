@@ -357,3 +357,12 @@ def test_samples_are_capped_at_five_while_the_count_is_complete(
 def generate_like(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with its natural dtypes back (the fixture is object-typed for free editing)."""
     return frame.infer_objects()
+
+
+def test_a_parquet_timestamp_column_declared_numeric_is_a_type_problem(example_model: ModelConfig) -> None:
+    frame = generate(example_model, 600, seed=9)
+    frame["tenure_months"] = pd.Timestamp("2026-01-01") + pd.to_timedelta(frame["tenure_months"], unit="D")
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    problems = inspect("x.parquet", buffer.getvalue(), example_model.data).problems
+    assert [(p.rule.value, p.column) for p in problems] == [("type", "tenure_months")]
