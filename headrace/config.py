@@ -148,6 +148,8 @@ class RolloutConfig(Strict):
     instance_count: Annotated[int, Field(ge=1, le=20)] = 1
     max_5xx_rate: Annotated[float, Field(ge=0, le=1)] = 0.01
     max_p99_latency_ms: Annotated[float, Field(gt=0)] = 200.0
+    # Share of requests (and responses) data capture writes to S3, for drift checks.
+    capture_percent: Annotated[int, Field(ge=0, le=100)] = 100
 
 
 class MonitoringConfig(Strict):

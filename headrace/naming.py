@@ -82,6 +82,32 @@ class Names:
         """The model's SageMaker endpoint; versions roll out behind this one name."""
         return f"{self.prefix}-{model}"
 
+    def hosted_model(self, model: str, version: int, digest: str) -> str:
+        """The SageMaker Model (and EndpointConfig) of one version: `<endpoint>-v<N>-<8 hex>`, where the hex
+        is a digest of what the config asks for, so a changed rollout section gets a new config, not a stale
+        one (SageMaker's limit: 63 characters)."""
+        return f"{self.endpoint(model)[:44]}-v{version}-{digest[:8]}"
+
+    def deploy_state_machine(self, model: str) -> str:
+        return f"{self.prefix}-{model}-deploy"
+
+    def endpoint_alarm(self, model: str, guard: str) -> str:
+        """One of the endpoint's rollout guardrails (`5xx`, `latency`, `quality`)."""
+        return f"{self.endpoint(model)}-{guard}"
+
+    # The functions every model's deploy workflow shares.
+    @property
+    def deploy_plan_function(self) -> str:
+        return f"{self.prefix}-deploy-plan"
+
+    @property
+    def deploy_verify_function(self) -> str:
+        return f"{self.prefix}-deploy-verify"
+
+    @property
+    def deploy_failed_function(self) -> str:
+        return f"{self.prefix}-deploy-failed"
+
     @property
     def event_source(self) -> str:
         """`source` of the events Headrace itself puts on the default bus."""
@@ -102,7 +128,19 @@ class Outputs:
 
     @staticmethod
     def training_state_machine(model: str) -> str:
-        return "TrainingStateMachine" + "".join(part.capitalize() for part in model.split("-"))
+        return "TrainingStateMachine" + _pascal(model)
+
+    @staticmethod
+    def deploy_state_machine(model: str) -> str:
+        return "DeployStateMachine" + _pascal(model)
+
+    @staticmethod
+    def endpoint(model: str) -> str:
+        return "Endpoint" + _pascal(model)
+
+
+def _pascal(model: str) -> str:
+    return "".join(part.capitalize() for part in model.split("-"))
 
 
 def execution_name(model: str, content_sha256: str, attempt: str = "") -> str:

@@ -58,6 +58,8 @@ CONTAINERS_DIR = PACKAGE_DIR.parent / "containers"
 TRAIN_IMAGE_SOURCE = CONTAINERS_DIR / "train"
 # What containers/train/Dockerfile copies from its build context, besides the headrace package.
 TRAIN_IMAGE_FILES = ("Dockerfile", "requirements.txt", "train", "trainer")
+SERVE_IMAGE_SOURCE = CONTAINERS_DIR / "serve"
+SERVE_IMAGE_FILES = ("Dockerfile", "requirements.txt", "serve", "inference")
 
 
 def stage_image_context(source: Path, files: Sequence[str], destination: Path) -> Path:

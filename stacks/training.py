@@ -13,7 +13,6 @@ and its permissions are granted below, no wider than its jobs.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack, Tags
@@ -27,7 +26,6 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from headrace.config import ModelConfig
-from headrace.layers import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON_RUNTIME
 from headrace.naming import Names, training_job_name_glob
 from headrace.training.gate import direction
 from headrace.training.instances import has_instance_storage
@@ -35,18 +33,24 @@ from headrace.training.layout import EVALUATION_KEYS, LINEAGE_KEYS, OUTPUT_KEYS,
 from headrace.training.splits import check_fractions
 from headrace.training_job import hyperparameters_for
 from stacks.assets import (
-    FUNCTIONS_DIR,
+    SERVE_IMAGE_FILES,
+    SERVE_IMAGE_SOURCE,
     TRAIN_IMAGE_FILES,
     TRAIN_IMAGE_SOURCE,
     managed_layers,
-    stage_function_asset,
     stage_image_context,
     staging_directory,
 )
 from stacks.data_store import DataStore
+from stacks.functions import (
+    DEFAULT_EVENT_BUS,
+    LOG_RETENTION,
+    StepFunction,
+    execution_payload,
+    invoke_step,
+    step_function,
+)
 
-LOG_RETENTION = logs.RetentionDays.ONE_MONTH
-DEFAULT_EVENT_BUS = "default"
 DATASET_KEYS = "*/datasets/*"
 # The training job's EBS volume (instances with local NVMe storage use that instead, whatever its size).
 TRAINING_VOLUME_GB = 30
@@ -57,17 +61,8 @@ CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 SYNC_RULE = "StepFunctionsGetEventsForSageMakerTrainingJobsRule"
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
-_ARCHITECTURES = {"x86_64": lambda_.Architecture.X86_64, "arm64": lambda_.Architecture.ARM_64}
-
-# Transient failures worth a retry. Lambda's are its service's own; a training job that fails is
-# States.TaskFailed and is not retried (it goes to RunFailed with SageMaker's FailureReason).
-LAMBDA_TRANSIENT = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-    "Lambda.ClientExecutionTimeoutException",
-]
+# A training job that fails is States.TaskFailed and is not retried (it goes to RunFailed with SageMaker's
+# FailureReason); these are SageMaker's transient errors.
 SAGEMAKER_TRANSIENT = ["SageMaker.AmazonSageMakerException", "SageMaker.ThrottlingException"]
 
 
@@ -140,18 +135,6 @@ def training_job_request(
     }
 
 
-@dataclass(frozen=True)
-class _Step:
-    construct_id: str
-    folder: str
-    function_name: str
-    description: str
-    memory_mb: int
-    timeout: Duration
-    needs_pandas: bool
-    environment: Mapping[str, str]
-
-
 class TrainingSteps(Construct):
     """The four Lambda functions every model's training workflow calls, and the training image.
 
@@ -179,7 +162,7 @@ class TrainingSteps(Construct):
         }
         with_bucket = {**common, "DATA_BUCKET": store.bucket.bucket_name}
         self.prepare = self._function(
-            _Step(
+            StepFunction(
                 construct_id="Prepare",
                 folder="prepare",
                 function_name=names.prepare_function,
@@ -192,7 +175,7 @@ class TrainingSteps(Construct):
             )
         )
         self.evaluate = self._function(
-            _Step(
+            StepFunction(
                 construct_id="Evaluate",
                 folder="evaluate",
                 function_name=names.evaluate_function,
@@ -204,7 +187,7 @@ class TrainingSteps(Construct):
             )
         )
         self.register = self._function(
-            _Step(
+            StepFunction(
                 construct_id="Register",
                 folder="register",
                 function_name=names.register_function,
@@ -216,7 +199,7 @@ class TrainingSteps(Construct):
             )
         )
         self.run_failed = self._function(
-            _Step(
+            StepFunction(
                 construct_id="RunFailed",
                 folder="run_failed",
                 function_name=names.run_failed_function,
@@ -254,33 +237,18 @@ class TrainingSteps(Construct):
             # SageMaker's training instances (ml.m5, ml.g5, ...) are x86_64.
             platform=ecr_assets.Platform.LINUX_AMD64,
         )
+        # Registered with every version (its InferenceSpecification) and run by the endpoints.
+        self.serving_image = ecr_assets.DockerImageAsset(
+            self,
+            "ServeImage",
+            directory=str(
+                stage_image_context(SERVE_IMAGE_SOURCE, SERVE_IMAGE_FILES, staging_directory(self) / "serve")
+            ),
+            platform=ecr_assets.Platform.LINUX_AMD64,
+        )
 
-    def _function(self, step: _Step) -> lambda_.Function:
-        scope = Construct(self, step.construct_id)
-        log_group = logs.LogGroup(
-            scope,
-            "Logs",
-            log_group_name=f"/aws/lambda/{step.function_name}",
-            retention=LOG_RETENTION,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        code = stage_function_asset(FUNCTIONS_DIR / step.folder, self._models, staging_directory(scope))
-        layers = [self._layers.powertools] + ([self._layers.sdk_for_pandas] if step.needs_pandas else [])
-        return lambda_.Function(
-            scope,
-            "Function",
-            function_name=step.function_name,
-            description=step.description,
-            runtime=lambda_.Runtime(LAMBDA_PYTHON_RUNTIME, lambda_.RuntimeFamily.PYTHON),
-            architecture=_ARCHITECTURES[LAMBDA_ARCHITECTURE],
-            handler="handler.handler",
-            code=lambda_.Code.from_asset(str(code)),
-            layers=layers,
-            memory_size=step.memory_mb,
-            timeout=step.timeout,
-            log_group=log_group,
-            environment={"POWERTOOLS_SERVICE_NAME": step.function_name, **step.environment},
-        )
+    def _function(self, step: StepFunction) -> lambda_.Function:
+        return step_function(self, step, self._models, self._layers)
 
 
 class Training(Construct):
@@ -319,10 +287,7 @@ class Training(Construct):
             steps.prepare,
             {
                 **payload_base,
-                "execution": {
-                    "name": sfn.JsonPath.string_at("$$.Execution.Name"),
-                    "id": sfn.JsonPath.string_at("$$.Execution.Id"),
-                },
+                "execution": execution_payload(),
             },
             "$.run",
         )
@@ -344,6 +309,10 @@ class Training(Construct):
                 "model_artifacts": artifacts,
                 "training_job_arn": sfn.JsonPath.string_at("$.training.TrainingJobArn"),
                 "image": {"uri": steps.image.image_uri, "digest": steps.image.asset_hash},
+                "serving_image": {
+                    "uri": steps.serving_image.image_uri,
+                    "digest": steps.serving_image.asset_hash,
+                },
             },
             "$.registered",
         )
@@ -352,10 +321,7 @@ class Training(Construct):
             steps.run_failed,
             {
                 "state": sfn.JsonPath.entire_payload,
-                "execution": {
-                    "name": sfn.JsonPath.string_at("$$.Execution.Name"),
-                    "id": sfn.JsonPath.string_at("$$.Execution.Id"),
-                },
+                "execution": execution_payload(),
             },
             "$.failure",
         )
@@ -402,29 +368,7 @@ class Training(Construct):
     def _invoke(
         self, construct_id: str, function: lambda_.IFunction, payload: Mapping[str, Any], result_path: str
     ) -> tasks.LambdaInvoke:
-        """A Lambda step whose result (the function's response only) lands at `result_path`."""
-        task = tasks.LambdaInvoke(
-            self,
-            construct_id,
-            lambda_function=function,
-            payload=sfn.TaskInput.from_object(dict(payload)),
-            payload_response_only=True,
-            retry_on_service_exceptions=False,
-            result_path=result_path,
-            # Past the function's own timeout: a task stuck beyond this is retried (States.Timeout).
-            task_timeout=sfn.Timeout.duration(_task_timeout(function)),
-        )
-        task.add_retry(
-            errors=LAMBDA_TRANSIENT,
-            interval=Duration.seconds(2),
-            max_attempts=5,
-            backoff_rate=2,
-            jitter_strategy=sfn.JitterType.FULL,
-        )
-        task.add_retry(
-            errors=[sfn.Errors.TIMEOUT], interval=Duration.seconds(10), max_attempts=2, backoff_rate=2
-        )
-        return task
+        return invoke_step(self, construct_id, function, payload, result_path)
 
     def _train(
         self, model: ModelConfig, names: Names, store: DataStore, image: ecr_assets.DockerImageAsset
@@ -566,9 +510,3 @@ class Training(Construct):
                 resources=[stack.format_arn(service="events", resource="rule", resource_name=SYNC_RULE)],
             )
         )
-
-
-def _task_timeout(function: lambda_.IFunction) -> Duration:
-    timeout = function.timeout if isinstance(function, lambda_.Function) else None
-    seconds = timeout.to_seconds() if timeout is not None else 900
-    return Duration.seconds(seconds + 60)

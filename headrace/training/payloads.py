@@ -117,8 +117,8 @@ class GateResult(Payload):
 
 
 class ImageInfo(Payload):
-    """The training image, fixed in the state machine's definition by CDK: its ECR URI and its asset hash
-    (the digest of the build context: the trainer code and the headrace package it was built from)."""
+    """A container image, fixed in the state machine's definition by CDK: its ECR URI and its asset hash
+    (the digest of the build context: the container code and the headrace package it was built from)."""
 
     uri: NonEmpty
     digest: NonEmpty
@@ -132,6 +132,8 @@ class RegisterRequest(Payload):
     model_artifacts: NonEmpty
     training_job_arn: NonEmpty
     image: ImageInfo
+    # The inference image the version is registered with (containers/serve).
+    serving_image: ImageInfo
 
 
 ApprovalStatus = Literal["Approved", "PendingManualApproval", "Rejected"]

@@ -188,6 +188,7 @@ def registered(run: Run) -> dict[str, Any]:
         "model_artifacts": training["ModelArtifacts"]["S3ModelArtifacts"],
         "training_job_arn": training["TrainingJobArn"],
         "image": {"uri": IMAGE, "digest": "c" * 64},
+        "serving_image": {"uri": IMAGE, "digest": "d" * 64},
     }
     run.state["registered"] = invoke(register_function, event)
     return dict(run.state["registered"])

@@ -72,6 +72,7 @@ def register_request(candidate: dict[str, float | None]) -> RegisterRequest:
         model_artifacts=f"{run}/output/{JOB}/output/model.tar.gz",
         training_job_arn=f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{JOB}",
         image=ImageInfo(uri=IMAGE, digest=SHA),
+        serving_image=ImageInfo(uri=IMAGE, digest=SHA),
     )
 
 

@@ -1,0 +1,45 @@
+"""DeployFailed Lambda: every deploy step's Catch leads here; records the failure (a rollback included) in
+the ledger, announces it on the event bus, and returns `$.failure` for the Fail state.
+
+Thin on purpose: parse the payload, call `headrace.serving.deploy.record_failure`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+
+from headrace.lambda_env import per_environment
+from headrace.metrics import PowertoolsMetrics
+from headrace.serving.deploy import record_failure
+from headrace.serving.payloads import DeployFailedRequest, parse_request
+from headrace.serving.runtime import SERVING_DOMAIN, DeploySettings, DeployStep
+from headrace.training import aws
+
+MODELS_DOCUMENT = Path(__file__).parent / "models.json"
+
+logger = Logger()
+metrics = Metrics()
+
+
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    runtime = _runtime()
+    logger.remove_keys(["model", "execution"])
+    request = parse_request(DeployFailedRequest, event)
+    logger.append_keys(model=request.model, execution=request.execution.name)
+    failure = record_failure(
+        request,
+        ledger=runtime.ledger,
+        events=runtime.events,
+        metrics=PowertoolsMetrics(metrics),
+        clock=aws.now,
+    )
+    return failure.model_dump(mode="json")
+
+
+@per_environment(DeploySettings, logger=logger, metrics=metrics, domain=SERVING_DOMAIN)
+def _runtime(settings: DeploySettings) -> DeployStep:
+    return DeployStep.connect(settings, MODELS_DOCUMENT)

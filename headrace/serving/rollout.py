@@ -1,0 +1,173 @@
+"""What a rollout asks SageMaker for, derived from the model config alone: one definition shared by the CDK
+app (the DeploymentConfig in the deploy state machine) and the deploy functions (Model, EndpointConfig).
+
+Blue/green on the endpoint itself (UpdateEndpoint's DeploymentConfig): traffic shifts to the new fleet in a
+canary or linear steps, the guard alarms are watched throughout and during the bake, and SageMaker rolls
+back on its own when one fires. A rollback leaves the endpoint InService on the *old* config, which is why
+the deploy workflow verifies the end state instead of trusting the status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from typing import Any, Final
+
+from headrace.config import ModelConfig, RolloutConfig
+from headrace.naming import Names
+from headrace.training.instances import has_instance_storage
+
+# Every version is served by one production variant of this name, so guard alarms on
+# (EndpointName, VariantName) keep watching whichever fleet serves.
+VARIANT: Final = "AllTraffic"
+GUARDS: Final = ("5xx", "latency", "quality")
+CONTENT_TYPES: Final = {"csv": ["text/csv"], "json": ["application/json"]}
+# UpdateEndpoint's BlueGreenUpdatePolicy.MaximumExecutionTimeoutInSeconds: 600 to 28,800.
+MIN_EXECUTION_S: Final = 600
+MAX_EXECUTION_S: Final = 28_800
+# Headrace's own metrics emitted by the serving container (containers/serve/CONTRACT.md).
+QUALITY_METRIC: Final = "InvalidPredictions"
+_HOSTED_NAME: Final = re.compile(r"-v(\d+)-[0-9a-f]{8}$")
+
+
+def traffic_steps(rollout: RolloutConfig) -> int:
+    """How many shifts the new fleet's traffic takes to reach 100%."""
+    if rollout.strategy == "canary":
+        return 2
+    if rollout.strategy == "linear":
+        return math.ceil(100 / rollout.linear_step_percent)
+    return 1
+
+
+def rollout_seconds(rollout: RolloutConfig) -> int:
+    """The longest a rollout may take once the new fleet is up: every wait interval, then the bake."""
+    return (traffic_steps(rollout) - 1) * rollout.wait_interval_s + rollout.bake_s
+
+
+def poll_seconds(rollout: RolloutConfig) -> int:
+    """How often the deploy workflow looks at the endpoint: a quarter of the rollout's shortest phase, within
+    1-30 s, so a seconds-long local rollout is followed as closely as an hour-long one is cheaply."""
+    phases = [s for s in (rollout.wait_interval_s, rollout.bake_s) if s > 0]
+    return max(1, min(30, min(phases, default=4) // 4))
+
+
+def deployment_config(model: ModelConfig, names: Names) -> dict[str, Any]:
+    """UpdateEndpoint's DeploymentConfig for `model` (the API's shape, as Step Functions passes it on)."""
+    rollout = model.rollout
+    routing: dict[str, Any] = {
+        "Type": rollout.strategy.upper(),
+        "WaitIntervalInSeconds": rollout.wait_interval_s,
+    }
+    if rollout.strategy == "canary":
+        routing["CanarySize"] = {"Type": "CAPACITY_PERCENT", "Value": rollout.canary_percent}
+    elif rollout.strategy == "linear":
+        routing["LinearStepSize"] = {"Type": "CAPACITY_PERCENT", "Value": rollout.linear_step_percent}
+    else:
+        routing.pop("WaitIntervalInSeconds")
+    execution = min(MAX_EXECUTION_S, max(MIN_EXECUTION_S, 2 * rollout_seconds(rollout) + 600))
+    return {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": routing,
+            # The bake: the old fleet stays up, and the alarms watched, this long after the last shift.
+            "TerminationWaitInSeconds": rollout.bake_s,
+            "MaximumExecutionTimeoutInSeconds": execution,
+        },
+        "AutoRollbackConfiguration": {
+            "Alarms": [{"AlarmName": names.endpoint_alarm(model.name, guard)} for guard in GUARDS]
+        },
+    }
+
+
+def hosted_name(model: ModelConfig, names: Names, version: int, image: str, model_data_url: str) -> str:
+    """The Model and EndpointConfig name of `version`: same inputs, same name (replays reuse it)."""
+    asked = {
+        "image": image,
+        "model_data_url": model_data_url,
+        "rollout": model.rollout.model_dump(mode="json"),
+    }
+    digest = hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()
+    return names.hosted_model(model.name, version, digest)
+
+
+def version_of(config_name: str) -> int | None:
+    """The registry version a Headrace endpoint config serves, read from its name (None: not one of ours)."""
+    match = _HOSTED_NAME.search(config_name)
+    return int(match[1]) if match else None
+
+
+def tags(names: Names, model: str, version: int) -> list[dict[str, str]]:
+    """On every hosting resource, so cost splits per model and version."""
+    return [
+        {"Key": "headrace:stage", "Value": names.stage},
+        {"Key": "headrace:model", "Value": model},
+        {"Key": "headrace:version", "Value": str(version)},
+    ]
+
+
+def model_request(
+    model: ModelConfig,
+    names: Names,
+    *,
+    name: str,
+    version: int,
+    image: str,
+    model_data_url: str,
+    role_arn: str,
+) -> dict[str, Any]:
+    """CreateModel's parameters: the registry version's image and artifacts, run as the hosting role."""
+    return {
+        "ModelName": name,
+        "PrimaryContainer": {
+            "Image": image,
+            "ModelDataUrl": model_data_url,
+            "Environment": {
+                "HEADRACE_MODEL": model.name,
+                "HEADRACE_MODEL_VERSION": str(version),
+                "HEADRACE_METRIC_NAMESPACE": names.metric_namespace,
+            },
+        },
+        "ExecutionRoleArn": role_arn,
+        "Tags": tags(names, model.name, version),
+    }
+
+
+def endpoint_config_request(
+    model: ModelConfig, names: Names, *, name: str, version: int, capture_uri: str, key_arn: str
+) -> dict[str, Any]:
+    """CreateEndpointConfig's parameters: one variant, data capture of requests and responses to S3."""
+    rollout = model.rollout
+    request: dict[str, Any] = {
+        "EndpointConfigName": name,
+        "ProductionVariants": [
+            {
+                "VariantName": VARIANT,
+                "ModelName": name,
+                "InstanceType": rollout.instance_type,
+                "InitialInstanceCount": rollout.instance_count,
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+        "DataCaptureConfig": {
+            "EnableCapture": rollout.capture_percent > 0,
+            "InitialSamplingPercentage": rollout.capture_percent,
+            "DestinationS3Uri": capture_uri,
+            "KmsKeyId": key_arn,
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {
+                "CsvContentTypes": CONTENT_TYPES["csv"],
+                "JsonContentTypes": CONTENT_TYPES["json"],
+            },
+        },
+        "Tags": tags(names, model.name, version),
+    }
+    # SageMaker refuses a volume key for instance types with local storage, which their hardware encrypts.
+    if not has_instance_storage(rollout.instance_type):
+        request["KmsKeyId"] = key_arn
+    return request
+
+
+def capture_prefix(model: str) -> str:
+    """Where data capture writes in the data bucket: `<model>/capture/<endpoint>/<variant>/yyyy/mm/dd/hh/`."""
+    return f"{model}/capture"

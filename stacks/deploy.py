@@ -1,0 +1,513 @@
+"""Deploy: an Approved registry version rolls out to the model's endpoint, guarded by alarms, and is verified.
+
+    Approved event -> Plan --skip--> Skipped
+                        |--create--> CreateEndpoint --\
+                        \\--update--> UpdateEndpoint ---> Wait <-> DescribeEndpoint -> Verify -> Deployed
+    any task's error -> DeployFailed -> Failed
+
+Plan (a Lambda) decides, and creates the version's Model and EndpointConfig (data capture on). UpdateEndpoint
+carries the blue/green DeploymentConfig (canary or linear, the guard alarms, the bake) written out here from
+the model config: CDK's SageMakerUpdateEndpoint has no DeploymentConfig (aws-cdk issue 23152). Verify fails
+the run when SageMaker rolled back, because the endpoint then reports InService on the old config.
+`headrace rollback` starts the same state machine with `{"rollback": {"version": N}}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from headrace.config import ModelConfig
+from headrace.naming import Names
+from headrace.serving import rollout
+from headrace.serving.deploy import BUSY, EndpointBusy
+from headrace.serving.payloads import PACKAGE_STATE_CHANGE
+from headrace.training.instances import has_instance_storage
+from stacks.assets import managed_layers
+from stacks.data_store import DataStore
+from stacks.functions import (
+    DEFAULT_EVENT_BUS,
+    LOG_RETENTION,
+    StepFunction,
+    execution_payload,
+    invoke_step,
+    step_function,
+)
+
+# SQS's longest retention: time to look at an approval that could not be delivered before it is gone.
+DLQ_RETENTION = Duration.days(14)
+SAGEMAKER_TRANSIENT = ["SageMaker.AmazonSageMakerException", "SageMaker.ThrottlingException"]
+# SageMaker's endpoint metrics: one datapoint a minute (ModelLatency in microseconds).
+ENDPOINT_NAMESPACE = "AWS/SageMaker"
+ALARM_PERIOD = Duration.minutes(1)
+ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints"
+
+
+class DeploySteps(Construct):
+    """The three Lambda functions every model's deploy workflow calls, and a queue for undelivered events."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        names: Names,
+        models: Sequence[ModelConfig],
+        store: DataStore,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        layers = managed_layers(self)
+        environment = {
+            "POWERTOOLS_METRICS_NAMESPACE": names.metric_namespace,
+            "HEADRACE_STAGE": names.stage,
+            "LEDGER_TABLE": store.ledger.table_name,
+            "DATA_BUCKET": store.bucket.bucket_name,
+            "EVENT_BUS_NAME": DEFAULT_EVENT_BUS,
+        }
+
+        def function(construct_id: str, folder: str, name: str, description: str) -> StepFunction:
+            return StepFunction(
+                construct_id=construct_id,
+                folder=folder,
+                function_name=name,
+                description=description,
+                memory_mb=256,
+                timeout=Duration.minutes(1),
+                needs_pandas=False,
+                environment=environment,
+            )
+
+        self.plan = step_function(
+            self,
+            function(
+                "Plan",
+                "deploy_plan",
+                names.deploy_plan_function,
+                "Decides whether and how an approved version rolls out; creates its Model and EndpointConfig",
+            ),
+            models,
+            layers,
+        )
+        self.verify = step_function(
+            self,
+            function(
+                "Verify",
+                "deploy_verify",
+                names.deploy_verify_function,
+                "Checks that the endpoint really runs the deployed config (a rollback is a failure)",
+            ),
+            models,
+            layers,
+        )
+        self.failed = step_function(
+            self,
+            function(
+                "Failed",
+                "deploy_failed",
+                names.deploy_failed_function,
+                "Records why a deployment failed or was rolled back and announces it on the event bus",
+            ),
+            models,
+            layers,
+        )
+        for fn in (self.plan, self.verify, self.failed):
+            store.ledger.grant_read_write_data(fn)
+        default_bus = events.EventBus.from_event_bus_name(self, "DefaultBus", DEFAULT_EVENT_BUS)
+        default_bus.grant_put_events_to(self.verify)
+        default_bus.grant_put_events_to(self.failed)
+        # ListModelPackages has no resource-level permissions: it is allowed on "*" or not at all.
+        self.plan.add_to_role_policy(
+            iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"])
+        )
+
+        self.undelivered_events = sqs.Queue(
+            self,
+            "UndeliveredApprovals",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DLQ_RETENTION,
+        )
+
+
+class Deployment(Construct):
+    """A model's deploy workflow: the hosting role, the guard alarms, the state machine and the rule."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        names: Names,
+        model: ModelConfig,
+        store: DataStore,
+        steps: DeploySteps,
+        serving_image: ecr_assets.DockerImageAsset,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.endpoint_name = names.endpoint(model.name)
+        self.endpoint_arn = stack.format_arn(
+            service="sagemaker", resource="endpoint", resource_name=self.endpoint_name
+        )
+        self.role = self._hosting_role(model, store, serving_image)
+        self.alarms = self._alarms(model, names)
+        self._grant_steps(model, names, store, steps)
+
+        plan = invoke_step(
+            self,
+            "Plan",
+            steps.plan,
+            {
+                "model": model.name,
+                "execution": execution_payload(),
+                "hosting_role_arn": self.role.role_arn,
+                "data_key_arn": store.key.key_arn,
+                "input": sfn.JsonPath.entire_payload,
+            },
+            "$.plan",
+        )
+        # Another rollout under way on the endpoint: wait for it rather than fail.
+        plan.add_retry(
+            errors=[EndpointBusy.__name__],
+            interval=Duration.seconds(5),
+            max_attempts=30,
+            backoff_rate=1.5,
+            max_delay=Duration.minutes(2),
+        )
+        create = self._sagemaker_call(
+            "CreateEndpoint",
+            "createEndpoint",
+            {
+                "EndpointName.$": "$.plan.endpoint_name",
+                "EndpointConfigName.$": "$.plan.endpoint_config_name",
+                "Tags": [
+                    {"Key": "headrace:stage", "Value": names.stage},
+                    {"Key": "headrace:model", "Value": model.name},
+                ],
+            },
+            "The first version: a new endpoint",
+        )
+        update = self._sagemaker_call(
+            "UpdateEndpoint",
+            "updateEndpoint",
+            {
+                "EndpointName.$": "$.plan.endpoint_name",
+                "EndpointConfigName.$": "$.plan.endpoint_config_name",
+                "RetainAllVariantProperties": False,
+                "DeploymentConfig": rollout.deployment_config(model, names),
+            },
+            "Blue/green with the model's traffic shifting; SageMaker rolls back when a guard alarm fires",
+        )
+        wait = sfn.Wait(
+            self, "WaitForRollout", time=sfn.WaitTime.seconds_path("$.plan.poll_s"), comment="Between looks"
+        )
+        describe = tasks.CallAwsService(
+            self,
+            "DescribeEndpoint",
+            service="sagemaker",
+            action="describeEndpoint",
+            parameters={"EndpointName": sfn.JsonPath.string_at("$.plan.endpoint_name")},
+            iam_resources=[self.endpoint_arn],
+            result_selector={
+                "status": sfn.JsonPath.string_at("$.EndpointStatus"),
+                "config": sfn.JsonPath.string_at("$.EndpointConfigName"),
+            },
+            result_path="$.endpoint",
+        )
+        describe.add_retry(errors=SAGEMAKER_TRANSIENT, interval=Duration.seconds(5), max_attempts=3)
+        verify = invoke_step(
+            self,
+            "Verify",
+            steps.verify,
+            {"model": model.name, "plan": sfn.JsonPath.object_at("$.plan")},
+            "$.deployed",
+        )
+        failed = invoke_step(
+            self,
+            "DeployFailed",
+            steps.failed,
+            {"model": model.name, "execution": execution_payload(), "state": sfn.JsonPath.entire_payload},
+            "$.failure",
+        )
+        failed.next(sfn.Fail(self, "Failed", error="DeploymentFailed", cause_path="$.failure.cause"))
+        for task in (plan, create, update, describe, verify):
+            task.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.error")
+
+        busy = [sfn.Condition.string_equals("$.endpoint.status", status) for status in sorted(BUSY)]
+        watch = wait.next(describe).next(
+            sfn.Choice(self, "RolloutOver", comment="Still creating, updating or rolling back?")
+            .when(sfn.Condition.or_(*busy), wait)
+            .otherwise(verify)
+        )
+        verify.next(sfn.Succeed(self, "Deployed"))
+        create.next(watch)
+        update.next(watch)
+        definition = plan.next(
+            sfn.Choice(self, "Action", comment="Plan's decision")
+            .when(
+                sfn.Condition.string_equals("$.plan.action", "skip"),
+                sfn.Succeed(
+                    self, "Skipped", comment="Not Approved, superseded or already serving: Plan said why"
+                ),
+            )
+            .when(sfn.Condition.string_equals("$.plan.action", "create"), create)
+            .otherwise(update)
+        )
+
+        name = names.deploy_state_machine(model.name)
+        log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/vendedlogs/states/{name}",
+            retention=LOG_RETENTION,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            # Creating the fleet, every traffic shift and the bake, with room for a queued rollout.
+            timeout=Duration.seconds(2 * rollout.rollout_seconds(model.rollout) + 3 * 3600),
+            tracing_enabled=False,
+        )
+        self._grant_machine(stack)
+
+        events.Rule(
+            self,
+            "OnApproval",
+            rule_name=f"{name}-on-approval",
+            description=f"A version of {model.name} is Approved in the registry -> deploy it",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=[PACKAGE_STATE_CHANGE],
+                detail={
+                    "ModelPackageGroupName": [names.model_package_group(model.name)],
+                    "ModelApprovalStatus": ["Approved"],
+                },
+            ),
+            targets=[
+                targets.SfnStateMachine(
+                    self.state_machine,
+                    dead_letter_queue=steps.undelivered_events,
+                    retry_attempts=4,
+                    max_event_age=Duration.hours(2),
+                )
+            ],
+        )
+        Tags.of(self).add("headrace:model", model.name)
+
+    def _sagemaker_call(
+        self, construct_id: str, action: str, parameters: dict[str, object], comment: str
+    ) -> sfn.CustomState:
+        stack = Stack.of(self)
+        state = sfn.CustomState(
+            self,
+            construct_id,
+            state_json={
+                "Type": "Task",
+                "Comment": comment,
+                "Resource": f"arn:{stack.partition}:states:::sagemaker:{action}",
+                "Parameters": parameters,
+                "ResultPath": f"$.{action}",
+            },
+        )
+        state.add_retry(
+            errors=SAGEMAKER_TRANSIENT,
+            interval=Duration.seconds(5),
+            max_attempts=3,
+            backoff_rate=2,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        return state
+
+    def _hosting_role(
+        self, model: ModelConfig, store: DataStore, image: ecr_assets.DockerImageAsset
+    ) -> iam.Role:
+        """What the model's endpoint containers may do: read its versions' artifacts, write captured traffic,
+        pull the serving image and log. Nothing outside `<model>/`."""
+        role = iam.Role(
+            self,
+            "HostingRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"Endpoint containers of Headrace model {model.name}",
+        )
+        store.bucket.grant_read(role, f"{model.name}/runs/*/output/*")
+        store.bucket.grant_put(role, f"{rollout.capture_prefix(model.name)}/*")
+        image.repository.grant_pull(role)
+        stack = Stack.of(self)
+        log_group = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=f"{ENDPOINT_LOG_GROUP}/{self.endpoint_name}",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogStreams",
+                ],
+                resources=[log_group, f"{log_group}:*"],
+            )
+        )
+        if not has_instance_storage(model.rollout.instance_type):
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["kms:CreateGrant"],
+                    resources=[store.key.key_arn],
+                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                )
+            )
+        return role
+
+    def _alarms(self, model: ModelConfig, names: Names) -> list[cloudwatch.Alarm]:
+        """The rollout's guardrails (DeploymentConfig.AutoRollbackConfiguration), watched during every shift
+        and the bake. No traffic is not a breach: a quiet endpoint must not roll back."""
+        limits = model.rollout
+        variant = {"EndpointName": self.endpoint_name, "VariantName": rollout.VARIANT}
+
+        def endpoint_metric(metric: str, statistic: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=ENDPOINT_NAMESPACE,
+                metric_name=metric,
+                dimensions_map=variant,
+                statistic=statistic,
+                period=ALARM_PERIOD,
+            )
+
+        five_xx = cloudwatch.Alarm(
+            self,
+            "Errors5xxAlarm",
+            alarm_name=names.endpoint_alarm(model.name, "5xx"),
+            alarm_description=(
+                f"Share of {self.endpoint_name}'s invocations answered 5xx above {limits.max_5xx_rate}"
+            ),
+            metric=cloudwatch.MathExpression(
+                expression="errors / invocations",
+                using_metrics={
+                    "errors": endpoint_metric("Invocation5XXErrors", "Sum"),
+                    "invocations": endpoint_metric("Invocations", "Sum"),
+                },
+                period=ALARM_PERIOD,
+            ),
+            threshold=limits.max_5xx_rate,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        latency = cloudwatch.Alarm(
+            self,
+            "LatencyAlarm",
+            alarm_name=names.endpoint_alarm(model.name, "latency"),
+            alarm_description=(
+                f"p99 model latency of {self.endpoint_name} above {limits.max_p99_latency_ms} ms"
+            ),
+            metric=endpoint_metric("ModelLatency", "p99"),
+            # ModelLatency is in microseconds.
+            threshold=limits.max_p99_latency_ms * 1000,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        quality = cloudwatch.Alarm(
+            self,
+            "QualityAlarm",
+            alarm_name=names.endpoint_alarm(model.name, "quality"),
+            alarm_description=(
+                f"{model.name}'s serving container returned predictions outside the objective's range "
+                "(not finite, or not a probability)"
+            ),
+            metric=cloudwatch.Metric(
+                namespace=names.metric_namespace,
+                metric_name=rollout.QUALITY_METRIC,
+                dimensions_map={"Model": model.name},
+                statistic="Sum",
+                period=ALARM_PERIOD,
+            ),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        return [five_xx, latency, quality]
+
+    def _grant_steps(self, model: ModelConfig, names: Names, store: DataStore, steps: DeploySteps) -> None:
+        stack = Stack.of(self)
+        group = names.model_package_group(model.name)
+        hosted = f"{names.endpoint(model.name)[:44]}-v*"
+        versions_arn = stack.format_arn(
+            service="sagemaker", resource="model-package", resource_name=f"{group}/*"
+        )
+        models_arn = stack.format_arn(service="sagemaker", resource="model", resource_name=hosted)
+        configs_arn = stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name=hosted)
+        steps.plan.add_to_role_policy(
+            iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[versions_arn])
+        )
+        steps.plan.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:DescribeModel", "sagemaker:CreateModel", "sagemaker:AddTags"],
+                resources=[models_arn],
+            )
+        )
+        steps.plan.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:DescribeEndpointConfig",
+                    "sagemaker:CreateEndpointConfig",
+                    "sagemaker:AddTags",
+                ],
+                resources=[configs_arn],
+            )
+        )
+        for fn in (steps.plan, steps.verify):
+            fn.add_to_role_policy(
+                iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"], resources=[self.endpoint_arn])
+            )
+        steps.plan.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[self.role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        # The endpoint config's volume and capture key: SageMaker uses it through grants made for the caller.
+        steps.plan.add_to_role_policy(
+            iam.PolicyStatement(actions=["kms:CreateGrant", "kms:DescribeKey"], resources=[store.key.key_arn])
+        )
+        steps.verify.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:DescribeAlarms"], resources=[alarm.alarm_arn for alarm in self.alarms]
+            )
+        )
+
+    def _grant_machine(self, stack: Stack) -> None:
+        hosted = f"{self.endpoint_name[:44]}-v*"
+        configs_arn = stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name=hosted)
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:AddTags"],
+                resources=[self.endpoint_arn, configs_arn],
+            )
+        )
+        # UpdateEndpoint checks that the caller may read the guard alarms it names.
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:DescribeAlarms"], resources=[alarm.alarm_arn for alarm in self.alarms]
+            )
+        )

@@ -1,0 +1,121 @@
+"""The pieces every workflow's Lambda steps are made of: one function per step folder, and the state that
+invokes it with the retries Headrace uses everywhere. Shared by the training and deploy workflows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from headrace.config import ModelConfig
+from headrace.layers import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON_RUNTIME
+from stacks.assets import FUNCTIONS_DIR, ManagedLayers, stage_function_asset, staging_directory
+
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+DEFAULT_EVENT_BUS = "default"
+
+_ARCHITECTURES = {"x86_64": lambda_.Architecture.X86_64, "arm64": lambda_.Architecture.ARM_64}
+
+# Transient failures worth a retry: Lambda's service's own.
+LAMBDA_TRANSIENT = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+]
+
+
+@dataclass(frozen=True)
+class StepFunction:
+    """One Lambda step: its folder under functions/, its name and its sizing."""
+
+    construct_id: str
+    folder: str
+    function_name: str
+    description: str
+    memory_mb: int
+    timeout: Duration
+    needs_pandas: bool
+    environment: Mapping[str, str]
+
+
+def step_function(
+    scope: Construct, step: StepFunction, models: Sequence[ModelConfig], layers: ManagedLayers
+) -> lambda_.Function:
+    """The step's function with its own log group; its asset is its folder plus headrace/ and models.json."""
+    owner = Construct(scope, step.construct_id)
+    log_group = logs.LogGroup(
+        owner,
+        "Logs",
+        log_group_name=f"/aws/lambda/{step.function_name}",
+        retention=LOG_RETENTION,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    code = stage_function_asset(FUNCTIONS_DIR / step.folder, models, staging_directory(owner))
+    return lambda_.Function(
+        owner,
+        "Function",
+        function_name=step.function_name,
+        description=step.description,
+        runtime=lambda_.Runtime(LAMBDA_PYTHON_RUNTIME, lambda_.RuntimeFamily.PYTHON),
+        architecture=_ARCHITECTURES[LAMBDA_ARCHITECTURE],
+        handler="handler.handler",
+        code=lambda_.Code.from_asset(str(code)),
+        layers=[layers.powertools] + ([layers.sdk_for_pandas] if step.needs_pandas else []),
+        memory_size=step.memory_mb,
+        timeout=step.timeout,
+        log_group=log_group,
+        environment={"POWERTOOLS_SERVICE_NAME": step.function_name, **step.environment},
+    )
+
+
+def invoke_step(
+    scope: Construct,
+    construct_id: str,
+    function: lambda_.IFunction,
+    payload: Mapping[str, Any],
+    result_path: str,
+) -> tasks.LambdaInvoke:
+    """A Lambda step whose result (the function's response only) lands at `result_path`."""
+    task = tasks.LambdaInvoke(
+        scope,
+        construct_id,
+        lambda_function=function,
+        payload=sfn.TaskInput.from_object(dict(payload)),
+        payload_response_only=True,
+        retry_on_service_exceptions=False,
+        result_path=result_path,
+        # Past the function's own timeout: a task stuck beyond this is retried (States.Timeout).
+        task_timeout=sfn.Timeout.duration(_task_timeout(function)),
+    )
+    task.add_retry(
+        errors=LAMBDA_TRANSIENT,
+        interval=Duration.seconds(2),
+        max_attempts=5,
+        backoff_rate=2,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+    task.add_retry(errors=[sfn.Errors.TIMEOUT], interval=Duration.seconds(10), max_attempts=2, backoff_rate=2)
+    return task
+
+
+def execution_payload() -> dict[str, str]:
+    """`$$.Execution`'s name and ARN, as every step's `execution` field."""
+    return {
+        "name": sfn.JsonPath.string_at("$$.Execution.Name"),
+        "id": sfn.JsonPath.string_at("$$.Execution.Id"),
+    }
+
+
+def _task_timeout(function: lambda_.IFunction) -> Duration:
+    timeout = function.timeout if isinstance(function, lambda_.Function) else None
+    seconds = timeout.to_seconds() if timeout is not None else 900
+    return Duration.seconds(seconds + 60)
