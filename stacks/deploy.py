@@ -162,6 +162,17 @@ class Deployment(Construct):
         )
         self.role = self._hosting_role(model, store, serving_image)
         self.alarms = self._alarms(model, names)
+        # Built from the names, not the alarms' attributes: the names are fixed, and templates stay free of
+        # references to resources some tools (moto's CloudFormation) do not model.
+        self.alarm_arns = [
+            stack.format_arn(
+                service="cloudwatch",
+                resource="alarm",
+                resource_name=names.endpoint_alarm(model.name, guard),
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for guard in rollout.GUARDS
+        ]
         self._grant_steps(model, names, store, steps)
 
         plan = invoke_step(
@@ -491,9 +502,7 @@ class Deployment(Construct):
             iam.PolicyStatement(actions=["kms:CreateGrant", "kms:DescribeKey"], resources=[store.key.key_arn])
         )
         steps.verify.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:DescribeAlarms"], resources=[alarm.alarm_arn for alarm in self.alarms]
-            )
+            iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=self.alarm_arns)
         )
 
     def _grant_machine(self, stack: Stack) -> None:
@@ -507,7 +516,5 @@ class Deployment(Construct):
         )
         # UpdateEndpoint checks that the caller may read the guard alarms it names.
         self.state_machine.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:DescribeAlarms"], resources=[alarm.alarm_arn for alarm in self.alarms]
-            )
+            iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=self.alarm_arns)
         )

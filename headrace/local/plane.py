@@ -58,6 +58,14 @@ def read_info(work_dir: Path = DEFAULT_WORK_DIR) -> PlaneInfo | None:
     return info if process_alive(info.pid) else None  # else: a plane that died without cleaning up
 
 
+def alarm_states(names: list[str]) -> dict[str, str]:
+    """The state of each CloudWatch alarm named, read from moto in this process."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    alarms = cloudwatch_backends[LOCAL_ACCOUNT][LOCAL_REGION].alarms
+    return {name: str(alarms[name].state_value) for name in names if name in alarms}
+
+
 def process_alive(pid: int) -> bool:
     try:
         # Reap it if it is our own child that exited: a zombie still answers kill(pid, 0).
@@ -87,6 +95,7 @@ class LocalPlane:
         # Imported here: moto and the seams load only in the process that runs the plane.
         from moto.server import ThreadedMotoServer
 
+        from headrace.local.hosting import EndpointHosting, served
         from headrace.local.lambda_runtime import HandlerRuntime
         from headrace.local.provision import Provisioner, synthesize
         from headrace.local.seams import EventDelivery, installed
@@ -124,11 +133,14 @@ class LocalPlane:
         self._stack.callback(delivery.stop)
         images = ImageRegistry()
         self.training = TrainingCompute(Clients(endpoint), images, self.work_dir)
-        self._stack.enter_context(installed(runtime, delivery, self.training))
+        self.hosting = EndpointHosting(Clients(endpoint), images, self.work_dir, alarm_states)
+        self._stack.enter_context(served(self.hosting))
+        self._stack.enter_context(installed(runtime, delivery, self.training, self.hosting))
         self.delivery = delivery
 
         self.progress("provisioning stacks from the synthesized templates")
         outputs = Provisioner(Clients(endpoint), self.progress, images).deploy(outdir)
+        self.hosting.restore()
         self.info = PlaneInfo(
             pid=os.getpid(),
             port=self.port,

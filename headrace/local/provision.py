@@ -5,6 +5,8 @@ CDK bootstrap parameter and the assets bucket exist. What it cannot do is done h
 - `Custom::S3BucketNotifications` would wait forever for a handler that runs in Docker: it is taken out of
   the template and its NotificationConfiguration applied with the S3 API after the stack is created.
 - AWS-owned SSM parameters that the template reads (bootstrap version, managed layer ARNs) are published.
+- `AWS::CloudWatch::Alarm`, which moto's CloudFormation reports created without creating it, is created with
+  PutMetricAlarm after the stack, its intrinsics resolved against the stack (alarms.py evaluates it).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,8 @@ BOOTSTRAP_VERSION_PARAMETER = f"/cdk-bootstrap/{BOOTSTRAP_QUALIFIER}/version"
 # Any version >= 6 satisfies the CheckBootstrapVersion rule of CDK 2 templates.
 BOOTSTRAP_VERSION = "30"
 DEFERRED_RESOURCE_TYPES = {"Custom::S3BucketNotifications"}
+# Left in the template (moto reports them created and creates nothing), then created through their own API.
+CREATED_AFTER_STACK_TYPES = {"AWS::CloudWatch::Alarm"}
 # Public SSM parameters naming AWS-managed layers (headrace/layers.py); locally, stand-in layers.
 MANAGED_LAYER_PARAMETER_PREFIXES = ("/aws/service/powertools/", "/aws/service/aws-sdk-pandas/")
 STACK_TIMEOUT_S = 120
@@ -224,11 +229,11 @@ class Provisioner:
             {
                 r["Type"]
                 for r in template.get("Resources", {}).values()
-                if not resource_class_from_type(r["Type"])
+                if not resource_class_from_type(r["Type"]) and r["Type"] not in CREATED_AFTER_STACK_TYPES
             }
         )
         if unmodelled:
-            # Policies and alarms that moto does not model would not be enforced or evaluated locally anyway.
+            # Policies and the like that moto does not model would not be enforced locally anyway.
             self._progress(f"{stack.name}: not modelled locally: {', '.join(unmodelled)}")
         body = json.dumps(template)
         digest = hashlib.sha256(body.encode()).hexdigest()
@@ -238,7 +243,9 @@ class Provisioner:
             t["Key"] == "headrace:template-sha256" and t["Value"] == digest for t in existing.get("Tags", [])
         ):
             self._progress(f"{stack.name}: unchanged")
+            changed = False
         else:
+            changed = True
             tags = [{"Key": "headrace:template-sha256", "Value": digest}]
             capabilities = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
             if existing:
@@ -260,6 +267,7 @@ class Provisioner:
         for logical_id, resource in deferred.items():
             self._apply_deferred(logical_id, resource, resources)
         self._complete_buckets(template, resources)
+        self._create_alarms(stack.name, template, resources, replace=changed)
         described = self._describe(stack.name) or {}
         return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
 
@@ -316,3 +324,196 @@ class Provisioner:
         self._aws.s3.put_bucket_notification_configuration(
             Bucket=bucket, NotificationConfiguration=configuration
         )
+
+    def _create_alarms(
+        self, stack_name: str, template: dict[str, Any], physical: dict[str, str], replace: bool
+    ) -> None:
+        """Create the template's alarms; those of an unchanged stack only where missing (a restored plane
+        keeps its alarms' states)."""
+        if not any(r.get("Type") == ALARM_TYPE for r in template.get("Resources", {}).values()):
+            return
+        account, region = self._aws.account, self._aws.region
+        references = StackReferences(
+            physical_ids=physical,
+            pseudo_parameters=pseudo_parameters(account, region, stack_name),
+            exports=self._exports(),
+            attribute=_stack_attribute(account, region, stack_name),
+        )
+        cloudwatch = self._aws.client("cloudwatch")
+        requests = alarm_requests(template, stack_name, references)
+        if not replace:
+            names = [r["AlarmName"] for r in requests]
+            existing = {a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]}
+            requests = [r for r in requests if r["AlarmName"] not in existing]
+        for request in requests:
+            cloudwatch.put_metric_alarm(**request)
+        if requests:
+            self._progress(
+                f"{stack_name}: alarms created locally: {', '.join(r['AlarmName'] for r in requests)}"
+            )
+
+    def _exports(self) -> dict[str, str]:
+        exports: dict[str, str] = {}
+        kwargs: dict[str, str] = {}
+        while True:
+            page = self._aws.cloudformation.list_exports(**kwargs)
+            exports.update({e["Name"]: e["Value"] for e in page.get("Exports", [])})
+            if not page.get("NextToken"):
+                return exports
+            kwargs["NextToken"] = page["NextToken"]
+
+
+# --- AWS::CloudWatch::Alarm, created after the stack ---------------------------------------------------------
+
+ALARM_TYPE = "AWS::CloudWatch::Alarm"
+_SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+
+
+def pseudo_parameters(account: str, region: str, stack_name: str) -> dict[str, str]:
+    return {
+        "AWS::AccountId": account,
+        "AWS::Region": region,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::StackName": stack_name,
+    }
+
+
+def _no_attribute(logical_id: str, name: str) -> Any:
+    return None
+
+
+def _stack_attribute(account: str, region: str, stack_name: str) -> Callable[[str, str], Any]:
+    """Fn::GetAtt as moto's CloudFormation answers it for the stack's resources (in this process)."""
+
+    def attribute(logical_id: str, name: str) -> Any:
+        from moto.cloudformation.models import cloudformation_backends
+
+        try:
+            resource = cloudformation_backends[account][region].get_stack(stack_name).resource_map[logical_id]
+            return resource.get_cfn_attribute(name)
+        except Exception:  # not in the stack, or an attribute moto does not model
+            return None
+
+    return attribute
+
+
+@dataclass(frozen=True)
+class StackReferences:
+    """What a template's intrinsic functions resolve to once its stack exists: the resources' physical ids
+    (Ref), their attributes (Fn::GetAtt), pseudo parameters and other stacks' exports."""
+
+    physical_ids: Mapping[str, str]
+    pseudo_parameters: Mapping[str, str]
+    exports: Mapping[str, str] = field(default_factory=dict)
+    attribute: Callable[[str, str], Any] = _no_attribute
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (function, argument), *_ = value.items()
+            handlers: dict[str, Callable[[Any], Any]] = {
+                "Ref": self._ref,
+                "Fn::GetAtt": self._get_att,
+                "Fn::Join": lambda a: str(a[0]).join(str(part) for part in self.resolve(a[1])),
+                "Fn::Sub": self._sub,
+                "Fn::Select": lambda a: self.resolve(a[1])[int(self.resolve(a[0]))],
+                "Fn::ImportValue": self._import,
+            }
+            if function in handlers:
+                return handlers[function](argument)
+            if function.startswith("Fn::"):
+                raise ProvisionError(f"{function} is not resolved locally")
+        return {key: self.resolve(v) for key, v in value.items()}
+
+    def _ref(self, name: str) -> str:
+        value = self.pseudo_parameters.get(name) or self.physical_ids.get(name)
+        if not value:
+            raise ProvisionError(f"cannot resolve Ref {name}")
+        return value
+
+    def _get_att(self, argument: list[str] | str) -> Any:
+        logical_id, name = argument.split(".", 1) if isinstance(argument, str) else argument
+        value = self.attribute(logical_id, self.resolve(name))
+        if value is None:
+            raise ProvisionError(f"cannot resolve Fn::GetAtt {logical_id}.{name}")
+        return value
+
+    def _sub(self, argument: list[Any] | str) -> str:
+        template, variables = (argument, {}) if isinstance(argument, str) else argument
+        resolved = {key: str(self.resolve(v)) for key, v in variables.items()}
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"  # ${!Literal} stands for the text ${Literal}
+            if name in resolved:
+                return resolved[name]
+            if "." in name and not name.startswith("AWS::"):
+                return str(self._get_att(name))
+            return self._ref(name)
+
+        return _SUB_VARIABLE.sub(substitute, str(template))
+
+    def _import(self, name: Any) -> str:
+        export = str(self.resolve(name))
+        if export not in self.exports:
+            raise ProvisionError(f"no stack exports {export}")
+        return self.exports[export]
+
+
+def _boolean(value: Any) -> bool:
+    return value.lower() == "true" if isinstance(value, str) else bool(value)
+
+
+def _metric_data_query(query: dict[str, Any]) -> dict[str, Any]:
+    query = dict(query)
+    if "Period" in query:
+        query["Period"] = int(query["Period"])
+    if "ReturnData" in query:
+        query["ReturnData"] = _boolean(query["ReturnData"])
+    if "MetricStat" in query:
+        query["MetricStat"] = {**query["MetricStat"], "Period": int(query["MetricStat"]["Period"])}
+    return query
+
+
+def _put_metric_alarm_request(properties: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's alarm properties are PutMetricAlarm's parameters; only their types are looser."""
+    request = dict(properties)
+    for key in ("EvaluationPeriods", "DatapointsToAlarm", "Period"):
+        if key in request:
+            request[key] = int(request[key])
+    if "Threshold" in request:
+        request["Threshold"] = float(request["Threshold"])
+    if "ActionsEnabled" in request:
+        request["ActionsEnabled"] = _boolean(request["ActionsEnabled"])
+    if "Metrics" in request:
+        request["Metrics"] = [_metric_data_query(q) for q in request["Metrics"]]
+    return request
+
+
+def generated_alarm_name(stack_name: str, logical_id: str) -> str:
+    """CloudFormation names an unnamed alarm <stack>-<logical id>-<suffix>; here the suffix is stable, so that
+    an update replaces the alarm instead of adding one."""
+    suffix = hashlib.sha256(f"{stack_name}/{logical_id}".encode()).hexdigest()[:12].upper()
+    return f"{stack_name}-{logical_id}-{suffix}"
+
+
+def alarm_requests(
+    template: dict[str, Any], stack_name: str, references: StackReferences
+) -> list[dict[str, Any]]:
+    """PutMetricAlarm requests for the template's AWS::CloudWatch::Alarm resources, intrinsics resolved."""
+    requests = []
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != ALARM_TYPE:
+            continue
+        try:
+            request = _put_metric_alarm_request(references.resolve(resource.get("Properties", {})))
+        except (ProvisionError, KeyError, IndexError, TypeError, ValueError) as error:
+            raise ProvisionError(f"{stack_name}: alarm {logical_id}: {error}") from error
+        request.setdefault("AlarmName", generated_alarm_name(stack_name, logical_id))
+        requests.append(request)
+    return requests

@@ -13,7 +13,10 @@
 
 3. SageMaker: `sagemaker` tasks in state machines go to our integration (sfn_sagemaker.py, with `.sync`);
    CreateTrainingJob starts the job's container locally (training.py); StopTrainingJob, which moto lacks,
-   stops it.
+   stops it. CreateEndpoint, UpdateEndpoint (which moto lacks) and DeleteEndpoint start, roll and stop the
+   endpoint's serve containers (hosting.py), and sagemaker-runtime InvokeEndpoint reaches them.
+4. The registry's events: a model package created or updated with an approval status puts a "SageMaker Model
+   Package State Change" event on the default bus, as SageMaker does (moto emits none).
 
 Nothing here knows about models, datasets or any pipeline step: it only moves events to code.
 """
@@ -42,6 +45,7 @@ from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from moto.utilities.arns import parse_arn
 
+from headrace.local.hosting import EndpointHosting
 from headrace.local.lambda_runtime import FunctionSpec, HandlerRuntime, InvocationResult
 from headrace.local.training import TrainingCompute
 
@@ -234,9 +238,152 @@ def _sagemaker_installed(training: TrainingCompute) -> Iterator[None]:
         del SageMakerResponse.stop_training_job  # type: ignore[attr-defined]
 
 
+def package_state_change(package: Any, account: str, region: str) -> dict[str, Any]:
+    """The PutEvents entry SageMaker sends when a version is created or its approval status changes."""
+    detail = {
+        "ModelPackageGroupName": package.model_package_group_name,
+        "ModelPackageVersion": package.model_package_version,
+        "ModelPackageArn": package.arn,
+        "ModelPackageName": package.model_package_name,
+        "CreationTime": int(package.creation_time.timestamp() * 1000)
+        if isinstance(package.creation_time, datetime)
+        else package.creation_time,
+        "InferenceSpecification": package.inference_specification,
+        "ModelPackageStatus": "Completed",
+        "ModelApprovalStatus": package.model_approval_status,
+        "ApprovalDescription": package.approval_description,
+    }
+    return {
+        "Source": "aws.sagemaker",
+        "DetailType": "SageMaker Model Package State Change",
+        "Detail": json.dumps({k: v for k, v in detail.items() if v is not None}, default=str),
+        "Resources": [package.arn],
+        "EventBusName": "default",
+    }
+
+
+@contextlib.contextmanager
+def _registry_events_installed() -> Iterator[None]:
+    from moto.events.models import events_backends
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    original_create: Callable[..., str] = SageMakerModelBackend.create_model_package
+    original_update: Callable[..., str] = SageMakerModelBackend.update_model_package
+
+    def announce(backend: SageMakerModelBackend, arn: str) -> None:
+        package = backend.model_packages.get(backend.model_package_name_mapping.get(arn, arn))
+        if package is not None and package.model_package_group_name:
+            entry = package_state_change(package, backend.account_id, backend.region_name)
+            events_backends[backend.account_id][backend.region_name].put_events([entry])
+
+    def create_model_package(self: SageMakerModelBackend, *args: Any, **kwargs: Any) -> str:
+        arn = original_create(self, *args, **kwargs)
+        announce(self, arn)
+        return arn
+
+    def update_model_package(self: SageMakerModelBackend, *args: Any, **kwargs: Any) -> str:
+        arn = original_update(self, *args, **kwargs)
+        announce(self, arn)
+        return arn
+
+    SageMakerModelBackend.create_model_package = create_model_package  # type: ignore[method-assign]
+    SageMakerModelBackend.update_model_package = update_model_package  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        SageMakerModelBackend.create_model_package = original_create  # type: ignore[method-assign]
+        SageMakerModelBackend.update_model_package = original_update  # type: ignore[method-assign]
+
+
+def _invoke_response(hosting: EndpointHosting, response: Any) -> tuple[int, dict[str, str], Any]:
+    """InvokeEndpoint as SageMaker answers it: the container's body, or ModelError with its status."""
+    from headrace.local.hosting import HostingError
+
+    name = response.path.split("/")[2]
+    body = response.body if isinstance(response.body, bytes) else str(response.body or "").encode()
+    try:
+        answer = hosting.invoke(
+            name,
+            body,
+            response.headers.get("Content-Type", "application/octet-stream"),
+            response.headers.get("Accept"),
+            response.headers.get("X-Amzn-SageMaker-Target-Variant"),
+        )
+    except HostingError as exc:
+        return _error(400, "ValidationError", str(exc))
+    if answer.status != 200:
+        message = answer.body.decode(errors="replace")
+        side = "client" if answer.status < 500 else "server"
+        return _error(
+            424,
+            "ModelError",
+            f'Received {side} error ({answer.status}) from primary with message "{message}".',
+            OriginalStatusCode=answer.status,
+            OriginalMessage=message,
+            LogStreamArn=f"arn:aws:logs:{response.region}:{response.current_account}:log-group:"
+            f"/aws/sagemaker/Endpoints/{name}",
+        )
+    headers = {"Content-Type": answer.content_type, "x-Amzn-Invoked-Production-Variant": answer.variant}
+    return 200, headers, answer.body
+
+
+@contextlib.contextmanager
+def _hosting_installed(hosting: EndpointHosting) -> Iterator[None]:
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+    from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+
+    original_create: Callable[..., Any] = SageMakerModelBackend.create_endpoint
+    original_delete: Callable[..., None] = SageMakerModelBackend.delete_endpoint
+    original_invoke: Callable[..., Any] = SageMakerRuntimeResponse.invoke_endpoint
+
+    def create_endpoint(self: SageMakerModelBackend, *args: Any, **kwargs: Any) -> Any:
+        endpoint = original_create(self, *args, **kwargs)
+        hosting.created(endpoint.endpoint_name, endpoint.endpoint_config_name)
+        return endpoint
+
+    def delete_endpoint(self: SageMakerModelBackend, endpoint_name: str) -> None:
+        original_delete(self, endpoint_name)
+        hosting.deleted(endpoint_name)
+
+    def update_endpoint(self: SageMakerResponse) -> ActionResult:
+        name = self._get_param("EndpointName")
+        hosting.update(name, self._get_param("EndpointConfigName"), self._get_param("DeploymentConfig"))
+        return ActionResult({"EndpointArn": self.sagemaker_backend.endpoints[name].arn})
+
+    def invoke_endpoint(self: SageMakerRuntimeResponse) -> Any:
+        return _invoke_response(hosting, self)
+
+    SageMakerModelBackend.create_endpoint = create_endpoint  # type: ignore[method-assign]
+    SageMakerModelBackend.delete_endpoint = delete_endpoint  # type: ignore[method-assign]
+    SageMakerResponse.update_endpoint = update_endpoint  # type: ignore[attr-defined]
+    SageMakerRuntimeResponse.invoke_endpoint = invoke_endpoint  # type: ignore[method-assign]
+    try:
+        with _registry_events_installed():
+            yield
+    finally:
+        SageMakerModelBackend.create_endpoint = original_create  # type: ignore[method-assign]
+        SageMakerModelBackend.delete_endpoint = original_delete  # type: ignore[method-assign]
+        del SageMakerResponse.update_endpoint  # type: ignore[attr-defined]
+        SageMakerRuntimeResponse.invoke_endpoint = original_invoke  # type: ignore[method-assign]
+
+
+def _error(status: int, code: str, message: str, **fields: Any) -> tuple[int, dict[str, str], str]:
+    """A sagemaker-runtime (rest-json) error: the code in x-amzn-ErrorType, the members in the body."""
+    return (
+        status,
+        {"x-amzn-ErrorType": code, "Content-Type": "application/json"},
+        json.dumps({"message": message, **fields}),
+    )
+
+
 @contextlib.contextmanager
 def installed(
-    runtime: HandlerRuntime, delivery: EventDelivery, training: TrainingCompute | None = None
+    runtime: HandlerRuntime,
+    delivery: EventDelivery,
+    training: TrainingCompute | None = None,
+    hosting: EndpointHosting | None = None,
 ) -> Iterator[None]:
     """Patch moto for as long as the block runs; the originals are restored afterwards."""
     original_invoke: Callable[..., Any] = LambdaFunction._invoke_lambda
@@ -280,7 +427,10 @@ def installed(
     LambdaFunction._invoke_lambda = invoke_lambda  # type: ignore[method-assign]
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
     try:
-        with _sagemaker_installed(training) if training else contextlib.nullcontext():
+        with (
+            _sagemaker_installed(training) if training else contextlib.nullcontext(),
+            _hosting_installed(hosting) if hosting else contextlib.nullcontext(),
+        ):
             yield
     finally:
         LambdaFunction._invoke_lambda = original_invoke  # type: ignore[method-assign]
