@@ -842,7 +842,7 @@ class AlarmEvaluator:
             if _unchecked(alarm):
                 _settle_unchecked(alarm, outcome, now)
             return None
-        reason_data = json.dumps(outcome.reason_data)
+        reason_data = json.dumps(outcome.reason_data, separators=(",", ":"))
         try:
             backend.set_alarm_state(alarm.name, outcome.reason, reason_data, outcome.value)
         except ResourceNotFound:
@@ -909,5 +909,5 @@ def _settle_unchecked(alarm: Alarm, outcome: Outcome | None, now: datetime) -> N
     alarm.state_value = INSUFFICIENT_DATA
     if outcome is not None:
         alarm.state_reason = outcome.reason
-        alarm.state_reason_data = json.dumps(outcome.reason_data)
+        alarm.state_reason_data = json.dumps(outcome.reason_data, separators=(",", ":"))
     alarm.state_updated_timestamp = _utc(now).replace(tzinfo=None)

@@ -436,11 +436,20 @@ class EndpointHosting:
         fired: str | None = None
         for index, share in enumerate(steps):
             self._shift(hosted, blue, green, share)
+            # DescribeEndpoint's PendingDeploymentSummary: the new config and its live share, as on AWS.
+            record.pending_deployment_summary = {
+                "EndpointConfigName": config_name,
+                "ProductionVariants": [
+                    {"VariantName": f.variant, "CurrentWeight": f.weight, "DesiredWeight": 1.0} for f in green
+                ],
+                "StartTime": datetime.now(UTC),
+            }
             log.info("endpoint %s: %d%% of traffic on %s", name, round(share * 100), config_name)
             last = index == len(steps) - 1
             fired = self._watch(alarms, bake_s if last else wait_s)
             if fired:
                 break
+        record.pending_deployment_summary = None
         if fired:
             log.warning("endpoint %s: alarm %s fired; rolling back to %s", name, fired, old_config)
             record.endpoint_status = "RollingBack"

@@ -363,7 +363,7 @@ class Provisioner:
             kwargs["NextToken"] = page["NextToken"]
 
 
-# --- AWS::CloudWatch::Alarm, created after the stack ---------------------------------------------------------
+# --- AWS::CloudWatch::Alarm, created after the stack --------------------------------------------------------
 
 ALARM_TYPE = "AWS::CloudWatch::Alarm"
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
@@ -391,7 +391,7 @@ def _stack_attribute(account: str, region: str, stack_name: str) -> Callable[[st
 
         try:
             resource = cloudformation_backends[account][region].get_stack(stack_name).resource_map[logical_id]
-            return resource.get_cfn_attribute(name)
+            return resource.get_cfn_attribute(name) if resource is not None else None
         except Exception:  # not in the stack, or an attribute moto does not model
             return None
 

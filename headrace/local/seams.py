@@ -67,12 +67,16 @@ def function_spec(function: LambdaFunction) -> FunctionSpec:
     )
 
 
-def normalize_s3_event(event: dict[str, Any]) -> dict[str, Any]:
-    """Give moto's S3 EventBridge event the shape AWS sends (moto: epoch time, `eTag`, one fixed id)."""
+def normalize_event(event: dict[str, Any]) -> dict[str, Any]:
+    """Give an event moto routes the shape AWS sends: an ISO time (moto: epoch seconds), and for S3's, a
+    fresh id (moto: one fixed id) and `etag` (moto: `eTag`)."""
     event = copy.deepcopy(event)
-    event["id"] = str(uuid.uuid4())
     if isinstance(event.get("time"), int | float):
         event["time"] = datetime.fromtimestamp(event["time"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    event.pop("ingestion-time", None)
+    if event.get("source") != "aws.s3":
+        return event
+    event["id"] = str(uuid.uuid4())
     obj = event.get("detail", {}).get("object", {})
     if "eTag" in obj:
         obj["etag"] = obj.pop("eTag")
@@ -403,9 +407,7 @@ def installed(
             moto_rule = copy.copy(self)
             moto_rule.targets = theirs
             original_send(moto_rule, original_event, transform_input)
-        event = (
-            normalize_s3_event(original_event) if original_event.get("source") == "aws.s3" else original_event
-        )
+        event = normalize_event(original_event)
         for target in ours:
             attempts = target.get("RetryPolicy", {}).get(
                 "MaximumRetryAttempts", DEFAULT_DELIVERY_ATTEMPTS - 1

@@ -23,7 +23,7 @@ from moto.server import ThreadedMotoServer
 from headrace.local.aws import Clients, local_environment
 from headrace.local.lambda_runtime import HandlerRuntime
 from headrace.local.plane import free_port
-from headrace.local.seams import EventDelivery, installed, normalize_s3_event
+from headrace.local.seams import EventDelivery, installed, normalize_event
 from headrace.local.training import ImageRegistry, TrainingCompute
 from headrace.waiting import wait_for
 
@@ -209,7 +209,7 @@ def test_s3_eventbridge_notifications_reach_a_lambda_rule_target_in_aws_shape(
 
 def test_normalized_s3_events_get_distinct_ids() -> None:
     raw = {"source": "aws.s3", "id": "fixed", "time": 1_700_000_000.0, "detail": {"object": {"eTag": "e"}}}
-    assert normalize_s3_event(raw)["id"] != normalize_s3_event(raw)["id"]
+    assert normalize_event(raw)["id"] != normalize_event(raw)["id"]
 
 
 def test_boto3_clients_reach_the_server_through_aws_endpoint_url(plane: Any) -> None:

@@ -12,7 +12,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("function", ["evaluate", "register", "run_failed"])
+@pytest.mark.parametrize(
+    "function", ["evaluate", "register", "run_failed", "deploy_plan", "deploy_verify", "deploy_failed"]
+)
 def test_the_function_imports_without_pandas_or_numpy(function: str) -> None:
     probe = (
         f"import sys; import functions.{function}.handler; "

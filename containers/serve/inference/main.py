@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from inference.model import Model, model_dir
+from inference.quality import PredictionHealth
 from inference.server import Invocations, serve_forever
 
 USAGE: Final = (
@@ -50,5 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        asyncio.run(serve_forever(Invocations(model), host, listen_port))
+        asyncio.run(
+            serve_forever(
+                Invocations(model, PredictionHealth.from_environ(model.objective)), host, listen_port
+            )
+        )
     return 0

@@ -16,6 +16,7 @@ from typing import Any, Final, cast
 
 from inference.model import Model, ModelFault
 from inference.payload import PayloadError, encode, media_type, render
+from inference.quality import PredictionHealth
 
 # SageMaker real-time endpoints accept request bodies up to 6 MB (InvokeEndpoint's limit).
 MAX_BODY: Final = 6 * 1024 * 1024
@@ -52,8 +53,9 @@ def error(status: int, problem: PayloadError | str, keep_alive: bool) -> bytes:
 class Invocations:
     """The application: request (method, path, headers, body) → response bytes."""
 
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: Model, health: PredictionHealth | None = None) -> None:
         self.model = model
+        self.health = health or PredictionHealth(model.objective, None, "")
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes, keep_alive: bool) -> bytes:
         path = path.split("?", 1)[0]
@@ -74,7 +76,9 @@ class Invocations:
         model = self.model
         try:
             matrix = encode(body, media_type(headers.get("content-type")), model.features, model.encoder)
-            payload, content_type = render(model.predict(matrix), media_type(headers.get("accept")))
+            scores = model.predict(matrix)
+            self.health.observe(scores)
+            payload, content_type = render(scores, media_type(headers.get("accept")))
         except PayloadError as exc:
             return error(exc.status, exc, keep_alive)
         except ModelFault as exc:

@@ -1,0 +1,245 @@
+"""The drift kernels: exact cells of values on a reference grid, and the statistics computed from counts.
+
+Everything a drift check needs from the current window is a count: per numeric feature, how many values
+fall in each cell of a grid made of the reference sample's distinct values and the decile edges (each
+grid point is a cell of its own, and so is each open interval between neighbours); per categorical
+feature, how many fall in each category bucket. Counts add, so partial results merge exactly, and every
+statistic here is a function of counts:
+
+- KS: the reference sample's ECDF is known at every grid point, the current window's follows from the
+  cell counts, and the supremum of |F_ref - F_cur| is attained at a grid point or at the last current value
+  inside an open cell. `ks_statistic` evaluates exactly the differences `scipy.stats.ks_2samp` evaluates,
+  with the same floating-point expression (count/n1 - count/n2), so the statistic is the same number.
+- PSI: grid cells never straddle a decile edge, so the decile bin counts are sums of cell counts.
+- Jensen-Shannon distance and the chi-square test of homogeneity: on category bucket counts.
+
+`GridIndex` is the hot path. numpy's `searchsorted` costs about 100 ns a value on a 20,000-point grid
+(a mispredicted branch per halving); `GridIndex.cells` instead maps each value through a monotone,
+piecewise-affine function to a slot of a lookup table about eight times the grid's size, and a slot holds
+at most one grid point for all but ~1% of values, so one comparison with that point gives the cell. The few
+values whose slot holds several grid points take `searchsorted`. Because the slot function is monotone
+(IEEE subtraction, multiplication by a positive constant, fmax/fmin and truncation all are) and the table is
+built by running the same function over the grid, the cells are exactly `searchsorted`'s, for every input:
+heavy tails only cost speed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+CountArray = npt.NDArray[np.int64]
+IndexArray = npt.NDArray[np.intp]
+
+# PSI and JS treat an empty bucket as holding this share, so that a bucket seen on one side only adds a
+# large but finite term (the convention of Evidently and most PSI write-ups).
+PSI_EPSILON: Final = 1e-4
+
+# GridIndex tuning: first-level buckets over the grid's central range, table slots per grid point, and the
+# share of grid points at each end left out of the first level's range (they still land in the end slots).
+_BUCKETS: Final = 4096
+_SLOTS_PER_POINT: Final = 8
+_TAIL: Final = 0.001
+
+
+class GridIndex:
+    """Cells of values on a sorted grid of distinct finite values g_0 < ... < g_{m-1}.
+
+    Cell 2k+1 is the point g_k; cell 2k is the open interval (g_{k-1}, g_k), with (-inf, g_0) as cell 0 and
+    (g_{m-1}, +inf) as cell 2m. -inf and +inf land in cells 0 and 2m; NaN in `nan_cell` (callers count
+    missing values apart and take them out again). An empty grid has the single cell 0.
+    """
+
+    def __init__(self, grid: FloatArray) -> None:
+        grid = np.ascontiguousarray(grid, dtype=np.float64)
+        if grid.size and not (np.all(np.isfinite(grid)) and np.all(np.diff(grid) > 0)):
+            raise ValueError("a grid must be finite, ascending and without repeats")
+        self.grid = grid
+        self.size = 2 * grid.size + 1
+        m = grid.size
+        if m == 0:
+            self._low, self._scale = 0.0, 0.0
+            self._slots_per_bucket = np.ones(_BUCKETS)
+            self._bucket_start = np.arange(_BUCKETS, dtype=np.float64)
+            self._base = np.zeros(_BUCKETS + 1, dtype=np.intp)
+            self._pivot = np.full(_BUCKETS + 1, np.nan)
+            self.nan_cell = 0
+            return
+        tail = int(_TAIL * m)
+        low, high = float(grid[tail]), float(grid[m - 1 - tail])
+        self._low = low
+        with np.errstate(over="ignore", divide="ignore"):
+            self._scale = (_BUCKETS - 1) / (high - low) if high > low else 0.0
+        bucket, _ = self._buckets(grid)
+        slots = np.maximum(np.bincount(bucket, minlength=_BUCKETS) * _SLOTS_PER_POINT, 1)
+        self._slots_per_bucket = slots.astype(np.float64)
+        self._bucket_start = np.concatenate([[0], np.cumsum(slots)[:-1]]).astype(np.float64)
+        table_size = int(slots.sum()) + 1
+        per_slot = np.bincount(self._slots(grid), minlength=table_size)
+        before = np.concatenate([[0], np.cumsum(per_slot)[:-1]])
+        # A slot without grid points is one open cell; with one point g_k, the cell is 2k, 2k+1 or 2k+2 by
+        # comparing with g_k; with several, -1 sends the value to searchsorted.
+        self._base = (2 * before).astype(np.intp)
+        self._pivot = np.full(table_size, np.nan)
+        single = per_slot == 1
+        self._pivot[single] = grid[before[single]]
+        self._base[per_slot > 1] = -1
+        self.nan_cell = int(self.cells(np.array([np.nan]))[0])
+
+    def _buckets(self, values: FloatArray) -> tuple[IndexArray, FloatArray]:
+        with np.errstate(invalid="ignore", over="ignore"):
+            position = np.subtract(values, self._low)
+            position *= self._scale
+        # fmax/fmin (not clip): NaN becomes the bound, so every value gets a valid bucket.
+        np.fmax(position, 0.0, out=position)
+        np.fmin(position, _BUCKETS - 1, out=position)
+        bucket = position.astype(np.intp)
+        position -= bucket
+        return bucket, position
+
+    def _slots(self, values: FloatArray) -> IndexArray:
+        bucket, fraction = self._buckets(values)
+        fraction *= self._slots_per_bucket.take(bucket)
+        fraction += self._bucket_start.take(bucket)
+        return fraction.astype(np.intp)
+
+    def cells(self, values: FloatArray) -> IndexArray:
+        """The cell of each value (float64, 1-D)."""
+        slot = self._slots(values)
+        cell = self._base.take(slot)
+        pivot = self._pivot.take(slot)
+        cell += values >= pivot
+        cell += values > pivot
+        crowded = cell < 0
+        if crowded.any():
+            cell[crowded] = self.searchsorted_cells(values[crowded])
+        return cell
+
+    def searchsorted_cells(self, values: FloatArray) -> IndexArray:
+        """The same cells by binary search: the definition `cells` is tested against, and its fallback."""
+        index = np.searchsorted(self.grid, values, side="left")
+        if self.grid.size == 0:
+            return index
+        found = self.grid.take(np.minimum(index, self.grid.size - 1)) == values
+        found &= index < self.grid.size
+        return 2 * index + found
+
+    def count(self, values: FloatArray) -> tuple[CountArray, int]:
+        """Cell counts of the finite values, and how many values were missing (NaN or infinite)."""
+        counts = np.bincount(self.cells(values), minlength=self.size).astype(np.int64, copy=False)
+        finite = int(np.count_nonzero(np.isfinite(values)))
+        missing = values.size - finite
+        if missing:
+            nan = int(np.count_nonzero(np.isnan(values)))
+            positive = int(np.count_nonzero(values == np.inf))
+            counts[self.nan_cell] -= nan
+            counts[self.size - 1] -= positive
+            counts[0] -= missing - nan - positive
+        return counts, missing
+
+
+# --- statistics from counts --------------------------------------------------------------------------------
+
+
+def ks_statistic(reference_at_or_below: CountArray, reference_size: int, cell_counts: CountArray) -> float:
+    """sup |F_ref - F_cur| from the current window's cell counts on the grid.
+
+    `reference_at_or_below[k]` is how many reference sample values are <= g_k, `reference_size` the sample's
+    size. The differences are those `scipy.stats.ks_2samp(reference_sample, current)` evaluates (its ECDFs at
+    every value of both samples), written as the same float expression, plus some that repeat one of them
+    or are 0; the maximum is therefore the same float.
+    """
+    current_size = int(cell_counts.sum())
+    if current_size == 0 or reference_size == 0:
+        raise ValueError("KS needs values on both sides")
+    # Reference ECDF per cell: at point g_k and on the open interval just above it, the count <= g_k.
+    reference = np.zeros(cell_counts.size, dtype=np.int64)
+    reference[1::2] = reference_at_or_below
+    reference[2::2] = reference_at_or_below
+    # Current ECDF per cell: at a point, the count <= it; on an open interval, the count up to its last value.
+    current = np.cumsum(cell_counts)
+    differences = reference / reference_size - current / current_size
+    return float(max(min(max(-float(differences.min()), 0.0), 1.0), float(differences.max())))
+
+
+def frequencies(counts: npt.NDArray[np.int64] | npt.NDArray[np.float64]) -> FloatArray:
+    total = float(np.sum(counts))
+    return np.asarray(counts, dtype=np.float64) / total if total else np.zeros(len(counts))
+
+
+def psi(reference_counts: npt.ArrayLike, current_counts: npt.ArrayLike) -> float:
+    """Population stability index: sum (c - r) ln(c / r) over bins, empty bins counted as PSI_EPSILON."""
+    reference = np.where((r := frequencies(np.asarray(reference_counts))) > 0, r, PSI_EPSILON)
+    current = np.where((c := frequencies(np.asarray(current_counts))) > 0, c, PSI_EPSILON)
+    return float(np.sum((current - reference) * np.log(current / reference)))
+
+
+def js_distance(reference_counts: npt.ArrayLike, current_counts: npt.ArrayLike) -> float:
+    """Jensen-Shannon distance, base 2 (in [0, 1]): `scipy.spatial.distance.jensenshannon(p, q, base=2)`."""
+    p = frequencies(np.asarray(reference_counts))
+    q = frequencies(np.asarray(current_counts))
+    middle = (p + q) / 2.0
+    divergence = 0.0
+    for side in (p, q):
+        present = side > 0
+        divergence += float(np.sum(side[present] * np.log2(side[present] / middle[present])))
+    return math.sqrt(max(divergence / 2.0, 0.0))
+
+
+def chi2_homogeneity(reference_counts: npt.ArrayLike, current_counts: npt.ArrayLike) -> tuple[float, float, int]:
+    """Pearson's chi-square test that both samples come from one distribution over the buckets.
+
+    The 2 x k contingency table without Yates' correction, buckets empty on both sides left out:
+    `scipy.stats.chi2_contingency([reference, current], correction=False)`. Returns (statistic, p, dof).
+    """
+    table = np.array([reference_counts, current_counts], dtype=np.float64)
+    table = table[:, table.sum(axis=0) > 0]
+    dof = table.shape[1] - 1
+    if dof < 1 or np.any(table.sum(axis=1) == 0):
+        return 0.0, 1.0, max(dof, 0)
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    return statistic, chi2_sf(statistic, dof), dof
+
+
+def chi2_sf(statistic: float, dof: int) -> float:
+    """P(X >= statistic) for X chi-square with `dof` degrees of freedom: Q(dof/2, statistic/2)."""
+    if statistic <= 0.0:
+        return 1.0
+    return _gamma_upper_regularized(dof / 2.0, statistic / 2.0)
+
+
+def _gamma_upper_regularized(a: float, x: float) -> float:
+    """Q(a, x) = Gamma(a, x) / Gamma(a): the series for P when x < a + 1, else a continued fraction."""
+    log_front = a * math.log(x) - x - math.lgamma(a)
+    if x < a + 1.0:
+        term = total = 1.0 / a
+        denominator = a
+        while abs(term) > abs(total) * 1e-17:
+            denominator += 1.0
+            term *= x / denominator
+            total += term
+        return max(0.0, 1.0 - total * math.exp(log_front))
+    # Modified Lentz for Q = e^-x x^a / Gamma(a) * 1/(x+1-a- 1(1-a)/(x+3-a- ...)).
+    tiny = 1e-300
+    b = x + 1.0 - a
+    c = 1.0 / tiny
+    d = 1.0 / b
+    fraction = d
+    for i in range(1, 10_000):
+        an = -i * (i - a)
+        b += 2.0
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1.0 / d
+        step = d * c
+        fraction *= step
+        if abs(step - 1.0) < 1e-16:
+            break
+    return min(1.0, math.exp(log_front) * fraction)
