@@ -36,6 +36,8 @@ class ModelInfo(BaseModel):
     schema_: SchemaInfo = Field(alias="schema")
     training_state_machine_arn: str
     endpoint_name: str
+    # None for a pipeline stack deployed before the deploy workflow existed (no such output).
+    deploy_state_machine_arn: str | None = None
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -91,7 +93,8 @@ def describe(cloudformation: Any, names: Names, models: list[ModelConfig]) -> De
                     fingerprint=m.data.fingerprint(),
                 ),
                 training_state_machine_arn=pipeline[Outputs.training_state_machine(m.name)],
-                endpoint_name=names.endpoint(m.name),
+                endpoint_name=pipeline.get(Outputs.endpoint(m.name), names.endpoint(m.name)),
+                deploy_state_machine_arn=pipeline.get(Outputs.deploy_state_machine(m.name)),
             )
             for m in models
         ],

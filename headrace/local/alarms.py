@@ -861,7 +861,9 @@ class AlarmEvaluator:
             "DetailType": EVENT_DETAIL_TYPE,
             "Resources": [change.alarm_arn],
             "Detail": json.dumps(change.detail),
-            "Time": _utc(change.current.timestamp).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            # Epoch seconds, as moto's own PutEvents sets it: moto's rule targets splice `time` into JSON
+            # unquoted (moto/events/utils.py), so an ISO string breaks delivery to SQS and Logs targets.
+            "Time": _utc(change.current.timestamp).timestamp(),
         }
         try:
             results = events_backends[self.account][self.region].put_events([entry])

@@ -377,7 +377,8 @@ def _error(status: int, code: str, message: str, **fields: Any) -> tuple[int, di
     """A sagemaker-runtime (rest-json) error: the code in x-amzn-ErrorType, the members in the body."""
     return (
         status,
-        {"x-amzn-ErrorType": code, "Content-Type": "application/json"},
+        # moto's response pipeline reads the status from this header, not from the tuple.
+        {"x-amzn-ErrorType": code, "Content-Type": "application/json", "status": str(status)},
         json.dumps({"message": message, **fields}),
     )
 

@@ -51,6 +51,12 @@ def write_models(directory: Path) -> Path:
     # Valid config, but XGBoost itself refuses it at training time: a trainer crash.
     fragile["trainer"] = leads["trainer"] | {"hyperparameters": {"num_parallel_tree": -1, "num_round": 10}}
     (directory / "fragile.yaml").write_text(yaml.safe_dump(fragile))
+    # The serving tests' own models: one rolled out by its gate (auto), one a person reviews (manual).
+    shop = leads | {"name": "shop"}
+    shop["rollout"] = churn["rollout"] | {"canary_percent": 20, "wait_interval_s": 3, "bake_s": 2}
+    (directory / "shop.yaml").write_text(yaml.safe_dump(shop))
+    reviewed = shop | {"name": "reviewed", "gate": shop["gate"] | {"approval": "manual"}}
+    (directory / "reviewed.yaml").write_text(yaml.safe_dump(reviewed))
     return directory
 
 

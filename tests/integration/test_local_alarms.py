@@ -1,17 +1,19 @@
-"""The local plane's alarm evaluation (headrace/local/alarms.py) against moto's CloudWatch, in-process, on a fixed
-clock; and the provisioning of a template's alarms, which moto's CloudFormation skips."""
+"""The local plane's alarm evaluation (headrace/local/alarms.py) against moto's CloudWatch, in-process, on a
+fixed clock; and the provisioning of a template's alarms, which moto's CloudFormation skips."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
 from moto.cloudwatch.models import MetricAggregatedDatum, MetricDatum, cloudwatch_backends
+from moto.core.models import MockAWS
 
 from headrace.local.alarms import (
     ALARM,
@@ -32,9 +34,9 @@ from headrace.local.provision import (
     pseudo_parameters,
 )
 from headrace.waiting import wait_for
-from tests.integration.conftest import REGION, MotoAccount
 
-ACCOUNT = "123456789012"
+ACCOUNT = "123456789012"  # moto's default account
+REGION = "us-east-1"
 # 30 s into a minute: the current, still-open 60 s period began at 10:15:00.
 NOW = datetime(2026, 11, 23, 10, 15, 30, tzinfo=UTC)
 NAMESPACE = "AWS/SageMaker"
@@ -45,12 +47,32 @@ VARIANT = [
 ALARM_EVENTS = {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}
 
 
+@dataclass(frozen=True)
+class Aws:
+    cloudwatch: Any
+    events: Any
+    sqs: Any
+    sns: Any
+
+    def queue(self, name: str) -> tuple[str, str]:
+        url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+        return str(url), str(attributes["QueueArn"])
+
+    def received(self, queue: str) -> list[dict[str, Any]]:
+        messages = self.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
+        return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+
 @dataclass
 class Watch:
-    cloudwatch: Any
-    account: MotoAccount
+    aws: Aws
     evaluator: AlarmEvaluator
     queue: str  # receives every alarm state change event on the default bus
+
+    @property
+    def cloudwatch(self) -> Any:
+        return self.aws.cloudwatch
 
     def put(
         self,
@@ -103,17 +125,35 @@ class Watch:
         return dict(self.cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0])
 
     def events(self) -> list[dict[str, Any]]:
-        return self.account.received(self.queue)
+        return self.aws.received(self.queue)
+
+
+@pytest.fixture(scope="module")
+def mocked_aws() -> Iterator[tuple[MockAWS, Aws]]:
+    # One mock and one set of clients for the module (boto3 clients take ~25 ms each); each test resets moto.
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+        }.items():
+            env.setenv(name, value)
+        env.delenv("AWS_ENDPOINT_URL", raising=False)
+        with mock_aws() as mocked:
+            yield (
+                mocked,
+                Aws(*(boto3.client(s, region_name=REGION) for s in ("cloudwatch", "events", "sqs", "sns"))),
+            )
 
 
 @pytest.fixture
-def watch(moto_account: MotoAccount) -> Watch:
-    return Watch(
-        cloudwatch=boto3.client("cloudwatch", region_name=REGION),
-        account=moto_account,
-        evaluator=AlarmEvaluator(ACCOUNT, REGION, clock=lambda: NOW),
-        queue=moto_account.published("alarm-events", ALARM_EVENTS),
-    )
+def watch(mocked_aws: tuple[MockAWS, Aws]) -> Watch:
+    mocked, aws = mocked_aws
+    mocked.reset()
+    queue, queue_arn = aws.queue("alarm-events")
+    aws.events.put_rule(Name="alarm-events", EventPattern=json.dumps(ALARM_EVENTS))
+    aws.events.put_targets(Rule="alarm-events", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    return Watch(aws, AlarmEvaluator(ACCOUNT, REGION, clock=lambda: NOW), queue)
 
 
 def test_a_sum_crossing_the_threshold_moves_the_alarm_from_ok_to_alarm_with_one_event(watch: Watch) -> None:
@@ -338,9 +378,12 @@ def test_the_state_change_event_has_the_shape_of_the_sample_event(
     watch.evaluator.evaluate()
 
     event = watch.events()[-1]
-    assert _shape(event) == _shape(sample)
-    assert event["resources"] == [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"]
+    assert _shape(event["detail"]) == _shape(sample["detail"])
+    # The envelope is moto's (its SQS targets leave out `account`).
+    assert set(event) <= set(sample)
+    assert (event["source"], event["detail-type"]) == (sample["source"], sample["detail-type"])
     assert event["time"] == "2026-11-23T10:15:30Z"
+    assert event["resources"] == [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"]
     assert event["detail"]["state"]["timestamp"] == "2026-11-23T10:15:30.000+0000"
     reason_data = json.loads(event["detail"]["state"]["reasonData"])
     assert reason_data["extendedStatistic"] == "p99"
@@ -348,16 +391,14 @@ def test_the_state_change_event_has_the_shape_of_the_sample_event(
 
 
 def test_alarm_actions_publish_cloudwatchs_message_to_an_sns_topic(watch: Watch) -> None:
-    sns = boto3.client("sns", region_name=REGION)
-    topic = sns.create_topic(Name="guardrails")["TopicArn"]
-    queue = watch.account.sqs.create_queue(QueueName="guardrail-mail")["QueueUrl"]
-    queue_arn = watch.account.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
+    topic = watch.aws.sns.create_topic(Name="guardrails")["TopicArn"]
+    queue, queue_arn = watch.aws.queue("guardrail-mail")
+    watch.aws.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     name = watch.alarm(AlarmActions=[topic])
     watch.put(10)
     watch.evaluator.evaluate()
 
-    [notification] = watch.account.received(queue)
+    [notification] = watch.aws.received(queue)
     assert notification["Subject"] == f'ALARM: "{name}" in US East (N. Virginia)'
     message = json.loads(notification["Message"])
     assert (message["AlarmName"], message["OldStateValue"], message["NewStateValue"]) == (
@@ -379,7 +420,7 @@ def test_the_background_thread_moves_alarms_without_being_asked(watch: Watch) ->
         evaluator.stop()
 
 
-# --- provisioning a template's alarms ------------------------------------------------------------------------
+# --- provisioning a template's alarms -----------------------------------------------------------------------
 
 STACK = "headrace-dev-pipeline"
 TEMPLATE: dict[str, Any] = {

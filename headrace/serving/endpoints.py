@@ -1,0 +1,245 @@
+"""What each model's endpoint serves, what was deployed to it, and going back: `headrace endpoints` and
+`headrace rollback`.
+
+The endpoint's state comes from DescribeEndpoint; the version a config serves from its name
+(rollout.version_of); deployments from the ledger's `deploy#<deployment_id>` items, which the deploy
+workflow writes (deploy.py). A rollback is the deploy workflow again, started with a rollback request.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict
+
+from headrace.naming import Names
+from headrace.serving import rollout
+from headrace.serving.deploy import deployment_sk
+from headrace.serving.payloads import DeployInput, DeploymentStatus, DeployPlan, RollbackRequest
+from headrace.status import ledger_items
+
+NOT_DEPLOYED = "not deployed"
+# Step Functions' DescribeExecution statuses once an execution is over.
+FINISHED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+class NothingToRollBack(LookupError):
+    """No version to go back to was recorded, and none was named."""
+
+
+class Variant(BaseModel):
+    name: str
+    # DescribeEndpoint's CurrentWeight: the variant's share of traffic relative to the others.
+    weight: float | None = None
+    instances: int | None = None
+
+
+class DeploymentRecord(BaseModel):
+    """A ledger `deploy#` item: one run of the deploy workflow (deploy.py writes it)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str
+    deployment_id: str
+    status: DeploymentStatus
+    version: int
+    endpoint_name: str | None = None
+    endpoint_config_name: str | None = None
+    previous_version: int | None = None
+    reason: str | None = None
+    started_at: str | None = None
+    updated_at: str | None = None
+    error: str | None = None
+    cause: str | None = None
+
+    @property
+    def summary(self) -> str:
+        """`serving v3: version 3 was Approved`, or why it failed."""
+        why = self.cause if self.status in ("failed", "rolled_back") and self.cause else self.reason
+        return f"{self.status} v{self.version}" + (f": {why}" if why else "")
+
+
+class EndpointView(BaseModel):
+    model: str
+    endpoint_name: str
+    status: str
+    version: int | None = None
+    config_name: str | None = None
+    variants: list[Variant] = []
+    # A blue/green rollout under way: the config SageMaker is moving to.
+    pending_config_name: str | None = None
+    failure_reason: str | None = None
+    last_deployment: DeploymentRecord | None = None
+
+    @property
+    def weights(self) -> str:
+        return ", ".join(f"{v.name} {v.weight:g}" if v.weight is not None else v.name for v in self.variants)
+
+
+class RollbackOutcome(BaseModel):
+    """How a rollback execution ended, and what the endpoint serves afterwards."""
+
+    execution_arn: str
+    execution_status: str
+    version: int
+    serving_version: int | None = None
+    endpoint_status: str = NOT_DEPLOYED
+    # Plan's reason when it skipped the request (not Approved, already serving).
+    reason: str | None = None
+    error: str | None = None
+    cause: str | None = None
+
+    @property
+    def serves(self) -> bool:
+        """Only the end state counts: the execution succeeded *and* the endpoint serves the version."""
+        return self.execution_status == "SUCCEEDED" and self.serving_version == self.version
+
+
+def _not_found(exc: ClientError) -> bool:
+    error = exc.response.get("Error", {})
+    return error.get("Code") in ("ValidationException", "ValidationError") and "Could not find" in str(
+        error.get("Message", "")
+    )
+
+
+def describe_endpoint(sagemaker: Any, endpoint_name: str) -> dict[str, Any] | None:
+    """DescribeEndpoint's answer, None when there is no such endpoint."""
+    try:
+        return dict(sagemaker.describe_endpoint(EndpointName=endpoint_name))
+    except ClientError as exc:
+        if _not_found(exc):
+            return None
+        raise
+
+
+def list_deployments(dynamodb: Any, table: str, model: str) -> list[DeploymentRecord]:
+    """The model's deployments, newest first (deployment ids start with the time Plan ran)."""
+    prefix = deployment_sk("")
+    records = [
+        DeploymentRecord.model_validate(
+            {**item, "model": model, "deployment_id": item["sk"].removeprefix(prefix)}
+        )
+        for item in ledger_items(dynamodb, table, model)
+        if item["sk"].startswith(prefix) and item.get("kind", "deployment") == "deployment"
+    ]
+    return sorted(records, key=lambda r: r.deployment_id, reverse=True)
+
+
+def endpoint_view(
+    model: str, endpoint_name: str, described: dict[str, Any] | None, deployments: Sequence[DeploymentRecord]
+) -> EndpointView:
+    last = deployments[0] if deployments else None
+    if described is None:
+        return EndpointView(
+            model=model, endpoint_name=endpoint_name, status=NOT_DEPLOYED, last_deployment=last
+        )
+    config = str(described["EndpointConfigName"])
+    pending = described.get("PendingDeploymentSummary") or {}
+    return EndpointView(
+        model=model,
+        endpoint_name=endpoint_name,
+        status=str(described["EndpointStatus"]),
+        version=rollout.version_of(config),
+        config_name=config,
+        variants=[
+            Variant(
+                name=v["VariantName"],
+                weight=v.get("CurrentWeight"),
+                instances=v.get("CurrentInstanceCount"),
+            )
+            for v in described.get("ProductionVariants", [])
+        ],
+        pending_config_name=pending.get("EndpointConfigName"),
+        failure_reason=described.get("FailureReason"),
+        last_deployment=last,
+    )
+
+
+def list_endpoints(
+    sagemaker: Any, dynamodb: Any, table: str, names: Names, models: Iterable[str]
+) -> list[EndpointView]:
+    """Per model: its endpoint's status, the version and config it serves, the variants' weights, and the
+    last deployment the ledger recorded."""
+    return [
+        endpoint_view(
+            model,
+            names.endpoint(model),
+            describe_endpoint(sagemaker, names.endpoint(model)),
+            list_deployments(dynamodb, table, model),
+        )
+        for model in models
+    ]
+
+
+def rollback_target(model: str, deployments: Sequence[DeploymentRecord]) -> int:
+    """The version to go back to when none is named: the one the newest serving deployment replaced."""
+    serving = next((d for d in deployments if d.status == "serving"), None)
+    if serving is None:
+        raise NothingToRollBack(
+            f"no deployment of '{model}' has served yet, so there is no earlier version to go back to; "
+            f"name one: `headrace rollback {model} VERSION`"
+        )
+    if serving.previous_version is None:
+        raise NothingToRollBack(
+            f"v{serving.version} was the first version deployed to {serving.endpoint_name or model}: "
+            f"nothing before it to go back to; name a version: `headrace rollback {model} VERSION`"
+        )
+    return serving.previous_version
+
+
+def rollback_execution_name(version: int) -> str:
+    """Unique per request (a second rollback to the same version is a new execution), readable in the
+    console and in the ledger's deployment id."""
+    return f"rollback-v{version}-{uuid.uuid4().hex[:8]}"
+
+
+def start_rollback(
+    stepfunctions: Any,
+    state_machine_arn: str,
+    version: int,
+    reason: str,
+    requested_by: str = RollbackRequest.model_fields["requested_by"].default,
+) -> str:
+    """Start the model's deploy workflow with a rollback request; returns the execution's ARN."""
+    request = DeployInput(rollback=RollbackRequest(version=version, reason=reason, requested_by=requested_by))
+    started = stepfunctions.start_execution(
+        stateMachineArn=state_machine_arn,
+        name=rollback_execution_name(version),
+        input=request.model_dump_json(),
+    )
+    return str(started["executionArn"])
+
+
+def rollback_outcome(
+    stepfunctions: Any, sagemaker: Any, execution_arn: str, endpoint_name: str, version: int
+) -> RollbackOutcome | None:
+    """None while the execution runs; then how it ended and what the endpoint serves now."""
+    execution = stepfunctions.describe_execution(executionArn=execution_arn)
+    if execution["status"] not in FINISHED:
+        return None
+    described = describe_endpoint(sagemaker, endpoint_name)
+    config = str(described["EndpointConfigName"]) if described else ""
+    return RollbackOutcome(
+        execution_arn=execution_arn,
+        execution_status=execution["status"],
+        version=version,
+        serving_version=rollout.version_of(config) if described else None,
+        endpoint_status=str(described["EndpointStatus"]) if described else NOT_DEPLOYED,
+        reason=_skip_reason(execution.get("output")),
+        error=execution.get("error"),
+        cause=execution.get("cause"),
+    )
+
+
+def _skip_reason(output: str | None) -> str | None:
+    """Plan's reason, when the execution ended in Skipped (its output keeps the plan at `$.plan`)."""
+    try:
+        document = json.loads(output or "null")
+        planned = DeployPlan.model_validate(document["plan"]) if isinstance(document, dict) else None
+    except (ValueError, KeyError):
+        return None
+    return planned.reason if planned is not None and planned.action == "skip" else None
