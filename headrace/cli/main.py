@@ -15,7 +15,7 @@ from headrace.datagen import generate
 from headrace.deployment import DeploymentInfo, DeploymentNotFound, describe
 from headrace.status import collect
 
-from . import local, runs
+from . import local, runs, serving
 from .output import EXIT_UNREACHABLE, console, fail, print_json, table
 from .target import Target, resolve
 
@@ -26,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(local.app, name="local")
 app.add_typer(runs.app, name="runs")
+app.add_typer(serving.app)  # predict, endpoints, rollback
 config_app = typer.Typer(help="Check model configs.", no_args_is_help=True)
 data_app = typer.Typer(help="Example data for a model.", no_args_is_help=True)
 app.add_typer(config_app, name="config")

@@ -1,4 +1,4 @@
-"""`headrace predict`, `headrace endpoints` and `headrace rollback`: a model's endpoint from the command line."""
+"""`headrace predict`, `headrace endpoints`, `headrace rollback`: a model's endpoint from the command line."""
 
 from __future__ import annotations
 
@@ -72,16 +72,14 @@ def _json_rows(text: str) -> list[Any]:
             f"--json is not JSON: {exc}",
             "e.g. --json '{\"instances\": [[3, 49.5, ...]]}' or --json @rows.json",
         )
-    if isinstance(document, dict):
-        rows = document["instances"] if "instances" in document else [document]
-    else:
-        rows = document
+    rows = document.get("instances", [document]) if isinstance(document, dict) else document
     if isinstance(rows, list) and rows and not isinstance(rows[0], list | dict):
         rows = [rows]  # one row as a list of values
     if not isinstance(rows, list) or not rows or not all(isinstance(r, list | dict) for r in rows):
         fail(
             "--json holds no rows",
-            'give {"instances": [...]}, a list of rows (lists of values or objects of features), or one object',
+            'give {"instances": [...]}, a list of rows (lists of values or objects of features), '
+            "or one object",
         )
     return rows
 
@@ -269,8 +267,9 @@ def endpoints(
 
 
 def _requester() -> str:
+    """Who asked, for the ledger's reason: the login name where there is one."""
     try:
-        return f"{getpass.getuser()} with headrace rollback"
+        return getpass.getuser()
     except (OSError, KeyError):
         return "headrace rollback"
 
@@ -309,7 +308,8 @@ def _report(model: str, outcome: RollbackOutcome) -> None:
         fail(
             f"the rollback to v{outcome.version} ended {outcome.execution_status}: "
             f"{outcome.error or 'no error given'}: {outcome.cause or 'no cause given'}",
-            f"the endpoint serves {serving} ({outcome.endpoint_status}); `headrace endpoints` shows the ledger",
+            f"the endpoint serves {serving} ({outcome.endpoint_status}); "
+            "`headrace endpoints` shows the last deployment",
             EXIT_FAILED,
         )
     fail(
@@ -341,7 +341,7 @@ def rollback(
 
     Example: headrace rollback churn v2 --reason "v3 mis-scores the south region"
     """
-    if version is not None and not version.removeprefix("v").isdigit():
+    if version is not None and not (version.removeprefix("v").isdigit() and int(version.removeprefix("v"))):
         fail(f"'{version}' is not a version number", "use the number from `headrace runs`, like 3 or v3")
     from .main import deployment_of
 

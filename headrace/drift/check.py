@@ -9,7 +9,13 @@ import pandas as pd
 
 from headrace.config import MonitoringConfig
 from headrace.drift.kolmogorov import KsMethod, ks_2samp_pvalue
-from headrace.drift.partial import DEFAULT_CHUNK_ROWS, DriftPartial, default_workers, merge, partial_from_frame
+from headrace.drift.partial import (
+    DEFAULT_CHUNK_ROWS,
+    DriftPartial,
+    default_workers,
+    merge,
+    partial_from_frame,
+)
 from headrace.drift.reference import CategoricalReference, DriftReference, NumericReference
 from headrace.drift.result import DriftReason, DriftResult, FeatureDrift
 from headrace.drift.statistics import CountArray, chi2_homogeneity, js_distance, ks_statistic, psi

@@ -38,16 +38,13 @@ _LOG2: Final = math.log(2.0)
 def ks_2samp_pvalue(
     statistic: float, n1: int, n2: int, method: KsMethod = "auto"
 ) -> tuple[float, Literal["exact", "asymp"]]:
-    """Two-sided p-value of KS statistic `statistic` for samples of `n1` and `n2` values, and the method used."""
+    """Two-sided p-value of the KS statistic for samples of `n1` and `n2` values, and the method used."""
     if n1 < 1 or n2 < 1:
         raise ValueError("the KS test needs at least one value in each sample")
     g = math.gcd(n1, n2)
     n1g, n2g = n1 // g, n2 // g
-    mode: Literal["exact", "asymp"]
-    if method == "auto":
-        mode = "exact" if max(n1, n2) <= MAX_AUTO_N else "asymp"
-    else:
-        mode = method
+    automatic: Literal["exact", "asymp"] = "exact" if max(n1, n2) <= MAX_AUTO_N else "asymp"
+    mode = automatic if method == "auto" else method
     if mode == "exact" and n1g >= _INT32_MAX / n2g:
         mode = "asymp"
     if mode == "exact":
@@ -72,10 +69,7 @@ def _exact_two_sided(statistic: float, n1: int, n2: int, n1g: int, n2g: int) -> 
     h = round(statistic * lcm)
     if h == 0:
         return 1.0
-    if n1 == n2:
-        probability = _outside_square(n1, h)
-    else:
-        probability = 1.0 - _inside_band(n1, n2, n1g, n2g, h)
+    probability = _outside_square(n1, h) if n1 == n2 else 1.0 - _inside_band(n1, n2, n1g, n2g, h)
     if not math.isfinite(probability) or not 0.0 <= probability <= 1.0:
         return None
     return probability
@@ -107,11 +101,14 @@ def _inside_band(n1: int, n2: int, n1g: int, n2g: int, h: int) -> float:
         n1, n2, n1g, n2g = n2, n1, n2g, n1g
     log_scale = 0.0
     high = min(n2, -((-h) // n1g) - 1)
-    row = np.ones(high + 1)
+    row: npt.NDArray[np.float64] = np.ones(high + 1)
     low = 0
     for i in range(1, n1 + 1):
         new_low = max(0, (i * n2g - h) // n1g + 1)
         new_high = min(n2, -(-(i * n2g + h) // n1g) - 1)
+        if new_high < new_low:
+            # Every path crosses row i somewhere, and nowhere in it is inside the band.
+            return 0.0
         previous = np.zeros(new_high - new_low + 1)
         overlap_end = min(high, new_high)
         if overlap_end >= new_low:
@@ -137,31 +134,31 @@ def kstwo_sf(d: float, n: int) -> float:
         raise ValueError("n must be at least 1")
     if d >= 1.0:
         return 0.0
-    if d <= 0.0:
+    if d <= 0.0 or n * d <= 0.5:
         return 1.0
-    t = n * d
-    if t <= 1.0:
-        if t <= 0.5:
-            return 1.0
+    if n * d <= 1.0:
         # Ruben-Gambino: P(D_n <= d) = n!/n^n (2nd - 1)^n for 1/2n <= d <= 1/n.
-        cdf = math.exp(_log_factorial_over_power(n) + n * math.log(2.0 * t - 1.0))
-        return _clip(1.0 - cdf)
-    if t >= n - 1:
+        return _clip(1.0 - math.exp(_log_factorial_over_power(n) + n * math.log(2.0 * n * d - 1.0)))
+    if n * d >= n - 1:
         return _clip(2.0 * (1.0 - d) ** n)
+    return _clip(_kstwo_sf_middle(d, n))
+
+
+def _kstwo_sf_middle(d: float, n: int) -> float:
+    n_d_squared = n * d * d
+    # Upper tail: twice the one-sided tail (the two one-sided events cannot both happen for d >= 1/2, and
+    # hardly do where n d^2 is large).
     if d >= 0.5:
-        return _clip(2.0 * smirnov_sf(n, d))
-    n_d_squared = t * d
+        return 2.0 * smirnov_sf(n, d)
     if n <= 140:
-        if n_d_squared <= 4.0:
-            return _clip(1.0 - _durbin_cdf(n, d))
-        return _clip(2.0 * smirnov_sf(n, d))
+        return 1.0 - _durbin_cdf(n, d) if n_d_squared <= 4.0 else 2.0 * smirnov_sf(n, d)
     if n_d_squared >= 370.0:
         return 0.0
     if n_d_squared >= 2.2:
-        return _clip(2.0 * smirnov_sf(n, d))
+        return 2.0 * smirnov_sf(n, d)
     if n <= 100_000 and n * d**1.5 <= 1.4:
-        return _clip(1.0 - _durbin_cdf(n, d))
-    return _clip(1.0 - _pelz_good_cdf(n, d))
+        return 1.0 - _durbin_cdf(n, d)
+    return 1.0 - _pelz_good_cdf(n, d)
 
 
 def _log_factorial_over_power(n: int) -> float:
@@ -186,7 +183,7 @@ def smirnov_sf(n: int, d: float) -> float:
         return 0.0
     nd = n * d
     last = math.floor(n - nd)
-    j = np.arange(last + 1, dtype=np.float64)
+    j: npt.NDArray[np.float64] = np.arange(last + 1, dtype=np.float64)
     below = n - j - nd
     keep = below > 0.0
     j, below = j[keep], below[keep]

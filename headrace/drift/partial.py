@@ -82,7 +82,10 @@ class DriftPartial:
         }
         buffer = io.BytesIO()
         np.savez_compressed(
-            buffer, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), missing=self.missing, **arrays
+            buffer,
+            header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+            missing=self.missing,
+            **arrays,
         )
         return buffer.getvalue()
 
@@ -120,7 +123,8 @@ def merge(partials: Iterable[DriftPartial]) -> DriftPartial:
             np.sum(group, axis=0, dtype=np.int64) for group in zip(*(p.numeric for p in items), strict=True)
         ),
         categorical=tuple(
-            np.sum(group, axis=0, dtype=np.int64) for group in zip(*(p.categorical for p in items), strict=True)
+            np.sum(group, axis=0, dtype=np.int64)
+            for group in zip(*(p.categorical for p in items), strict=True)
         ),
     )
 
@@ -155,7 +159,9 @@ def partial_from_frame(
     tasks: list[Callable[[], tuple[CountArray, int]]] = [
         _numeric_task(feature, frame[feature.name], chunk_rows) for feature in reference.numeric
     ]
-    tasks += [_categorical_task(feature, frame[feature.name], chunk_rows) for feature in reference.categorical]
+    tasks += [
+        _categorical_task(feature, frame[feature.name], chunk_rows) for feature in reference.categorical
+    ]
     results = _run(tasks, workers, executor)
     counts = [c for c, _ in results]
     split = len(reference.numeric)
@@ -169,7 +175,9 @@ def partial_from_frame(
 
 
 def _run(
-    tasks: list[Callable[[], tuple[CountArray, int]]], workers: int | None, executor: ThreadPoolExecutor | None
+    tasks: list[Callable[[], tuple[CountArray, int]]],
+    workers: int | None,
+    executor: ThreadPoolExecutor | None,
 ) -> list[tuple[CountArray, int]]:
     if executor is not None:
         return list(executor.map(lambda task: task(), tasks))

@@ -134,4 +134,3 @@ def compile_reference(profile: ReferenceProfile) -> DriftReference:
         categorical=tuple(categorical),
         fingerprint=_fingerprint(profile),
     )
-

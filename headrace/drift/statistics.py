@@ -54,6 +54,16 @@ class GridIndex:
     missing values apart and take them out again). An empty grid has the single cell 0.
     """
 
+    grid: FloatArray
+    size: int
+    nan_cell: int
+    _low: float
+    _scale: float
+    _slots_per_bucket: FloatArray
+    _bucket_start: FloatArray
+    _base: IndexArray
+    _pivot: FloatArray
+
     def __init__(self, grid: FloatArray) -> None:
         grid = np.ascontiguousarray(grid, dtype=np.float64)
         if grid.size and not (np.all(np.isfinite(grid)) and np.all(np.diff(grid) > 0)):
@@ -126,7 +136,8 @@ class GridIndex:
             return index
         found = self.grid.take(np.minimum(index, self.grid.size - 1)) == values
         found &= index < self.grid.size
-        return 2 * index + found
+        cells: IndexArray = 2 * index + found
+        return cells
 
     def count(self, values: FloatArray) -> tuple[CountArray, int]:
         """Cell counts of the finite values, and how many values were missing (NaN or infinite)."""
@@ -190,7 +201,9 @@ def js_distance(reference_counts: npt.ArrayLike, current_counts: npt.ArrayLike) 
     return math.sqrt(max(divergence / 2.0, 0.0))
 
 
-def chi2_homogeneity(reference_counts: npt.ArrayLike, current_counts: npt.ArrayLike) -> tuple[float, float, int]:
+def chi2_homogeneity(
+    reference_counts: npt.ArrayLike, current_counts: npt.ArrayLike
+) -> tuple[float, float, int]:
     """Pearson's chi-square test that both samples come from one distribution over the buckets.
 
     The 2 x k contingency table without Yates' correction, buckets empty on both sides left out:

@@ -95,6 +95,7 @@ class LocalPlane:
         # Imported here: moto and the seams load only in the process that runs the plane.
         from moto.server import ThreadedMotoServer
 
+        from headrace.local.alarms import AlarmEvaluator
         from headrace.local.hosting import EndpointHosting, served
         from headrace.local.lambda_runtime import HandlerRuntime
         from headrace.local.provision import Provisioner, synthesize
@@ -137,6 +138,10 @@ class LocalPlane:
         self._stack.enter_context(served(self.hosting))
         self._stack.enter_context(installed(runtime, delivery, self.training, self.hosting))
         self.delivery = delivery
+        # Inside the seams, so alarm state changes reach Lambda and Step Functions targets; stopped first.
+        self.alarms = AlarmEvaluator(LOCAL_ACCOUNT, LOCAL_REGION, interval_s=0.5)
+        self.alarms.start()
+        self._stack.callback(self.alarms.stop)
 
         self.progress("provisioning stacks from the synthesized templates")
         outputs = Provisioner(Clients(endpoint), self.progress, images).deploy(outdir)
@@ -157,6 +162,7 @@ class LocalPlane:
 
     def stop(self) -> None:
         if self.state_dir and self.info:
+            self.alarms.stop()  # not moving alarms while they are pickled
             self.delivery.wait_idle(timeout_s=10)
             skipped = snapshot.save(self.state_dir)
             self.progress(

@@ -317,6 +317,7 @@ def test_metric_math_follows_precedence_and_parentheses() -> None:
     operands = {"m1": 6.0, "m2": 2.0, "m3": None}
     assert evaluate_expression(parse_expression("m1 - m2 * 2"), operands) == 2.0
     assert evaluate_expression(parse_expression("(m1 - m2) * -2 / 4"), operands) == -2.0
+    assert evaluate_expression(parse_expression("m1 - m2 - 1"), operands) == 3.0
     assert evaluate_expression(parse_expression("m1 + m3"), operands) is None
     assert parse_expression("1e3") == Number(1000.0)
 
