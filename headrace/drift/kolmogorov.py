@@ -69,7 +69,7 @@ def _exact_two_sided(statistic: float, n1: int, n2: int, n1g: int, n2g: int) -> 
     h = round(statistic * lcm)
     if h == 0:
         return 1.0
-    probability = _outside_square(n1, h) if n1 == n2 else 1.0 - _inside_band(n1, n2, n1g, n2g, h)
+    probability = _outside_square(n1, h) if n1 == n2 else _outside_band(n1, n2, n1g, n2g, h)
     if not math.isfinite(probability) or not 0.0 <= probability <= 1.0:
         return None
     return probability
@@ -90,39 +90,63 @@ def _outside_square(n: int, h: int) -> float:
     return 2.0 * total
 
 
-def _inside_band(n1: int, n2: int, n1g: int, n2g: int, h: int) -> float:
-    """Share of monotone lattice paths (0,0)->(n1,n2) with |i*n2g - j*n1g| < h at every point.
+def _outside_band(n1: int, n2: int, n1g: int, n2g: int, h: int) -> float:
+    """Share of monotone lattice paths (0,0)->(n1,n2) that reach |i*n2g - j*n1g| >= h somewhere.
 
-    Row i holds the path counts to (i, j) over the band's contiguous j-range; a path enters row i from row
-    i-1 and then moves along it, so row i is the running sum of row i-1 over its own range. Rows are
-    rescaled to a maximum of 1 and the scale kept as a logarithm.
+    Row i holds the counts of paths that reach (i, j) without having left the band; within a row the band is
+    a contiguous j-range, and a path enters row i from row i-1 and then moves along it, so row i is the
+    running sum of row i-1 over its own range. A path leaves the band once, by a step of i past its low end
+    or a step of j past its high end, and is then counted with all its completions. Summing those positive
+    terms (in logs, each relative to C(n1+n2, n1)) keeps small p-values accurate: no 1 - (inside share).
+    Rows are rescaled to a maximum of 1, the scale kept as a logarithm.
     """
     if n1 > n2:
         n1, n2, n1g, n2g = n2, n1, n2g, n1g
+    log_factorial = _log_factorials(n1 + n2)
+
+    def log_completions(i: int, j: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        # log C((n1-i) + (n2-j), n1-i) - log C(n1+n2, n1): completions from (i, j), as a share of all paths.
+        rest = log_factorial[(n1 - i) + (n2 - j)] - log_factorial[n1 - i] - log_factorial[n2 - j]
+        return rest - (log_factorial[n1 + n2] - log_factorial[n1] - log_factorial[n2])
+
+    exits: list[npt.NDArray[np.float64]] = []
     log_scale = 0.0
-    high = min(n2, -((-h) // n1g) - 1)
+    low, high = 0, min(n2, -((-h) // n1g) - 1)
     row: npt.NDArray[np.float64] = np.ones(high + 1)
-    low = 0
-    for i in range(1, n1 + 1):
-        new_low = max(0, (i * n2g - h) // n1g + 1)
-        new_high = min(n2, -(-(i * n2g + h) // n1g) - 1)
-        if new_high < new_low:
-            # Every path crosses row i somewhere, and nowhere in it is inside the band.
-            return 0.0
-        previous = np.zeros(new_high - new_low + 1)
-        overlap_end = min(high, new_high)
-        if overlap_end >= new_low:
-            previous[: overlap_end - new_low + 1] = row[new_low - low : overlap_end - low + 1]
-        row = np.cumsum(previous)
-        low, high = new_low, new_high
-        peak = row[-1]
-        if peak <= 0.0:
-            return 0.0
-        row /= peak
-        log_scale += math.log(peak)
-    log_paths = log_scale + math.log(row[n2 - low])
-    log_total = math.lgamma(n1 + n2 + 1) - math.lgamma(n1 + 1) - math.lgamma(n2 + 1)
-    return math.exp(log_paths - log_total)
+    for i in range(n1 + 1):
+        if i:
+            new_low = max(0, (i * n2g - h) // n1g + 1)
+            new_high = min(n2, -(-(i * n2g + h) // n1g) - 1)
+            if new_low > low:
+                # Steps of i from (i-1, k), k below the new low end, leave the band at (i, k).
+                k = np.arange(low, min(new_low, high + 1), dtype=np.int64)
+                mass = row[k - low]
+                keep = mass > 0
+                exits.append(np.log(mass[keep]) + log_scale + log_completions(i, k[keep]))
+            previous = np.zeros(max(new_high - new_low + 1, 0))
+            overlap_end = min(high, new_high)
+            if overlap_end >= new_low:
+                previous[: overlap_end - new_low + 1] = row[new_low - low : overlap_end - low + 1]
+            if previous.size == 0:
+                break
+            row = np.cumsum(previous)
+            low, high = new_low, new_high
+            peak = float(row[-1])
+            if peak <= 0.0:
+                break
+            row /= peak
+            log_scale += math.log(peak)
+        if high < n2 and row[high - low] > 0:
+            # A step of j from (i, high) leaves the band at (i, high + 1).
+            exits.append(
+                np.array([math.log(row[high - low]) + log_scale])
+                + log_completions(i, np.array([high + 1], dtype=np.int64))
+            )
+    if not exits:
+        return 0.0
+    terms = np.concatenate(exits)
+    peak_term = float(terms.max())
+    return math.exp(peak_term) * float(np.exp(terms - peak_term).sum())
 
 
 # --- the one-sample two-sided distribution (scipy's kstwo) ------------------------------------------------

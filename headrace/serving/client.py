@@ -138,7 +138,7 @@ class EndpointClient:
             "ContentType": content_type,
             "Accept": JSON,
         }
-        if True:
+        if target_variant:
             request["TargetVariant"] = target_variant
         try:
             response = self._runtime.invoke_endpoint(**request)

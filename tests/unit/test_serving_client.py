@@ -152,7 +152,7 @@ def test_a_refused_row_becomes_a_prediction_error_naming_status_row_and_column(
     container = {"error": "'abc' is not a number", "row": 2, "column": "monthly_charges"}
     model_error(stubber, 400, json.dumps(container))
     with pytest.raises(PredictionError) as raised:
-        EndpointClient(ENDPOINT, runtime=runtime).predict([[1], [2], ["abc"]])
+        EndpointClient(ENDPOINT, runtime=runtime).predict([[1], [2], [3]])
     error = raised.value
     assert (error.status, error.message, error.row, error.column) == (
         400,

@@ -27,7 +27,8 @@ from headrace.serving.endpoints import (
     rollback_target,
     start_rollback,
 )
-from headrace.serving.payloads import Execution, PlanRequest
+from headrace.serving.payloads import PlanRequest
+from headrace.training.payloads import Execution
 
 TABLE = "ledger"
 NAMES = Names("dev")
@@ -339,3 +340,10 @@ def test_a_rollback_that_left_no_endpoint_reports_it_not_deployed() -> None:
     outcome = rollback_outcome(ended("FAILED"), FakeSageMaker(None), EXECUTION_ARN, ENDPOINT, 2)
     assert outcome is not None
     assert (outcome.endpoint_status, outcome.serving_version) == (NOT_DEPLOYED, None)
+
+
+def test_a_failed_execution_is_a_failed_rollback_even_on_an_endpoint_serving_the_version() -> None:
+    execution = ended("FAILED", error="States.Timeout", cause="the execution timed out")
+    outcome = rollback_outcome(execution, FakeSageMaker(V2_CONFIG), EXECUTION_ARN, ENDPOINT, 2)
+    assert outcome is not None
+    assert (outcome.serving_version, outcome.serves) == (2, False)
