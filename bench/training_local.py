@@ -1,5 +1,6 @@
-"""The training pipeline on the local plane: wall time from a file landing in S3 to a registered version,
-with each state's share from the execution history.
+"""The loop on the local plane: wall time from a file landing in S3 to a registered version (each state's
+share from the execution history), and on to that version serving on its endpoint (the deploy workflow,
+started by the registry's approval event: the shipped model is approved by its gate).
 
 Reference, measured in the same run: the trainer alone (containers/train/train as a subprocess on the same
 rows, already split), i.e. the floor any pipeline around it has to pay. The ratio is the pipeline's
@@ -91,6 +92,25 @@ def main() -> int:
                     f"the training run ended {execution['status']}: {execution.get('cause', '')}"
                 )
             history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+            deploy_machine = info.outputs["headrace-dev-pipeline"]["DeployStateMachineChurn"]
+
+            def deployed() -> dict[str, object] | None:
+                executions = sfn.list_executions(stateMachineArn=deploy_machine)["executions"]
+                done = [e for e in executions if e["status"] != "RUNNING"]
+                return dict(done[0]) if done else None
+
+            deployment = wait_for(deployed, "the deployment", timeout_s=300, interval_s=0.2)
+            serving = time.perf_counter() - started
+            if deployment["status"] != "SUCCEEDED":
+                raise SystemExit(f"the deployment ended {deployment['status']}")
+            # Approved at registration (gate.approval: auto): the registry's event starts the deploy workflow.
+            approval_to_serving = (deployment["stopDate"] - execution["stopDate"]).total_seconds()  # type: ignore[operator]
+            row = (
+                generate(model, 1, seed=3).drop(columns=[model.data.target]).to_csv(index=False, header=False)
+            )
+            clients.client("sagemaker-runtime").invoke_endpoint(
+                EndpointName="headrace-dev-churn", Body=row, ContentType="text/csv"
+            )
         finally:
             stop_detached(Path(work))
     entered = {
@@ -109,6 +129,7 @@ def main() -> int:
     print(f"drop → registered: {total:.1f}s; trainer alone: {alone:.1f}s; ratio {total / alone:.1f}")
     for step, seconds in steps.items():
         print(f"  {step:10} {seconds:6.1f}s")
+    print(f"approval → serving: {approval_to_serving:.1f}s; drop → serving: {serving:.1f}s")
     out = REPO / "bench" / "out"
     out.mkdir(exist_ok=True)
     result = {
@@ -117,6 +138,8 @@ def main() -> int:
         "drop_to_registered_s": total,
         "trainer_alone_s": alone,
         "steps_s": steps,
+        "approval_to_serving_s": approval_to_serving,
+        "drop_to_serving_s": serving,
     }
     (out / "training_local.json").write_text(json.dumps(result, indent=1))
     return 0

@@ -95,58 +95,69 @@ def _outside_band(n1: int, n2: int, n1g: int, n2g: int, h: int) -> float:
 
     Row i holds the counts of paths that reach (i, j) without having left the band; within a row the band is
     a contiguous j-range, and a path enters row i from row i-1 and then moves along it, so row i is the
-    running sum of row i-1 over its own range. A path leaves the band once, by a step of i past its low end
-    or a step of j past its high end, and is then counted with all its completions. Summing those positive
-    terms (in logs, each relative to C(n1+n2, n1)) keeps small p-values accurate: no 1 - (inside share).
-    Rows are rescaled to a maximum of 1, the scale kept as a logarithm.
+    running sum of row i-1 over its own range (one in-place cumsum). A path leaves the band once, by a step
+    of i past the band's low end or a step of j past its high end, and is then counted with all its
+    completions. Summing those positive terms (in logs, each relative to C(n1+n2, n1)) keeps small p-values
+    accurate: there is no 1 - P(inside). Counts are rescaled when they grow large, the scale kept as a log.
     """
     if n1 > n2:
         n1, n2, n1g, n2g = n2, n1, n2g, n1g
-    log_factorial = _log_factorials(n1 + n2)
-
-    def log_completions(i: int, j: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-        # log C((n1-i) + (n2-j), n1-i) - log C(n1+n2, n1): completions from (i, j), as a share of all paths.
-        rest = log_factorial[(n1 - i) + (n2 - j)] - log_factorial[n1 - i] - log_factorial[n2 - j]
-        return rest - (log_factorial[n1 + n2] - log_factorial[n1] - log_factorial[n2])
-
-    exits: list[npt.NDArray[np.float64]] = []
-    log_scale = 0.0
-    low, high = 0, min(n2, -((-h) // n1g) - 1)
-    row: npt.NDArray[np.float64] = np.ones(high + 1)
+    paths = _BandPaths(n1, n2, n1g, n2g, h)
     for i in range(n1 + 1):
-        if i:
-            new_low = max(0, (i * n2g - h) // n1g + 1)
-            new_high = min(n2, -(-(i * n2g + h) // n1g) - 1)
-            if new_low > low:
-                # Steps of i from (i-1, k), k below the new low end, leave the band at (i, k).
-                k = np.arange(low, min(new_low, high + 1), dtype=np.int64)
-                mass = row[k - low]
-                keep = mass > 0
-                exits.append(np.log(mass[keep]) + log_scale + log_completions(i, k[keep]))
-            previous = np.zeros(max(new_high - new_low + 1, 0))
-            overlap_end = min(high, new_high)
-            if overlap_end >= new_low:
-                previous[: overlap_end - new_low + 1] = row[new_low - low : overlap_end - low + 1]
-            if previous.size == 0:
-                break
-            row = np.cumsum(previous)
-            low, high = new_low, new_high
-            peak = float(row[-1])
-            if peak <= 0.0:
-                break
-            row /= peak
-            log_scale += math.log(peak)
-        if high < n2 and row[high - low] > 0:
-            # A step of j from (i, high) leaves the band at (i, high + 1).
-            exits.append(
-                np.array([math.log(row[high - low]) + log_scale])
-                + log_completions(i, np.array([high + 1], dtype=np.int64))
-            )
-    if not exits:
-        return 0.0
-    terms = np.concatenate(exits)
-    peak_term = float(terms.max())
-    return math.exp(peak_term) * float(np.exp(terms - peak_term).sum())
+        if i and not paths.advance(i):
+            break
+        paths.leave_upwards(i)
+    return paths.outside()
+
+
+class _BandPaths:
+    def __init__(self, n1: int, n2: int, n1g: int, n2g: int, h: int) -> None:
+        self.n1, self.n2, self.n1g, self.n2g, self.h = n1, n2, n1g, n2g, h
+        self.lf: list[float] = _log_factorials(n1 + n2).tolist()
+        self.log_all = self.lf[n1 + n2] - self.lf[n1] - self.lf[n2]
+        self.exits: list[float] = []
+        self.log_scale = 0.0
+        # counts[j] for j in [low, high]: paths to (i, j) that never left the band.
+        self.counts = np.zeros(n2 + 2)
+        self.low, self.high = 0, min(n2, -((-h) // n1g) - 1)
+        self.counts[: self.high + 1] = 1.0
+
+    def _exit(self, i: int, j: int, count: float) -> None:
+        left, up = self.n1 - i, self.n2 - j
+        completions = self.lf[left + up] - self.lf[left] - self.lf[up]
+        self.exits.append(math.log(count) + self.log_scale + completions - self.log_all)
+
+    def advance(self, i: int) -> bool:
+        """Row i from row i-1; False when no path is left inside the band."""
+        low, high, counts = self.low, self.high, self.counts
+        new_low = max(0, (i * self.n2g - self.h) // self.n1g + 1)
+        new_high = min(self.n2, -(-(i * self.n2g + self.h) // self.n1g) - 1)
+        # Steps of i from (i-1, k), k below the new low end, leave the band at (i, k).
+        for k in range(low, min(new_low, high + 1)):
+            if counts[k] > 0.0:
+                self._exit(i, k, float(counts[k]))
+        if new_high < new_low or new_low > high:
+            return False
+        counts[new_low : high + 1].cumsum(out=counts[new_low : high + 1])
+        if new_high > high:
+            counts[high + 1 : new_high + 1] = counts[high]
+        self.low, self.high = new_low, new_high
+        peak = float(counts[new_high])
+        if peak > 1e250:
+            counts[new_low : new_high + 1] /= peak
+            self.log_scale += math.log(peak)
+        return peak > 0.0
+
+    def leave_upwards(self, i: int) -> None:
+        # A step of j from (i, high) leaves the band at (i, high + 1).
+        if self.high < self.n2 and self.counts[self.high] > 0.0:
+            self._exit(i, self.high + 1, float(self.counts[self.high]))
+
+    def outside(self) -> float:
+        if not self.exits:
+            return 0.0
+        peak = max(self.exits)
+        return math.exp(peak) * math.fsum(math.exp(t - peak) for t in self.exits)
 
 
 # --- the one-sample two-sided distribution (scipy's kstwo) ------------------------------------------------

@@ -66,7 +66,7 @@ class GridIndex:
 
     def __init__(self, grid: FloatArray) -> None:
         grid = np.ascontiguousarray(grid, dtype=np.float64)
-        if grid.size and not (np.all(np.isfinite(grid)) and np.all(np.diff(grid) > 0)):
+        if grid.size and not (np.all(np.isfinite(grid)) and np.all(grid[1:] > grid[:-1])):
             raise ValueError("a grid must be finite, ascending and without repeats")
         self.grid = grid
         self.size = 2 * grid.size + 1

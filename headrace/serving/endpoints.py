@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from headrace.naming import Names
 from headrace.serving import rollout
 from headrace.serving.deploy import deployment_sk
-from headrace.serving.payloads import DeployInput, DeploymentStatus, DeployPlan, RollbackRequest
+from headrace.serving.payloads import DeployInput, DeployPlan, RollbackRequest
 from headrace.status import ledger_items
 
 NOT_DEPLOYED = "not deployed"
@@ -45,7 +45,7 @@ class DeploymentRecord(BaseModel):
 
     model: str
     deployment_id: str
-    status: DeploymentStatus
+    status: str  # a DeploymentStatus; read as text so a newer status still lists
     version: int
     endpoint_name: str | None = None
     endpoint_config_name: str | None = None

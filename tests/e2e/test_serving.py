@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from headrace.runs import list_runs
 from headrace.waiting import wait_for
 
 from .conftest import RunningPlane
+from .test_cli_and_state import headrace
 
 pytestmark = pytest.mark.e2e
 
@@ -261,6 +263,47 @@ def test_rolling_out_v2_fails_no_call_and_moves_traffic_by_the_canary(
     assert endpoint["EndpointConfigName"].startswith("headrace-dev-shop-v2-")
 
 
+def test_the_cli_lists_endpoints_and_predicts_from_a_csv(
+    plane: RunningPlane,
+    shop_v2_rollout: tuple[Caller, list[float], dict[str, Any]],
+    shop_v1: pd.DataFrame,
+    tmp_path: Path,
+) -> None:
+    listed = headrace("endpoints", "--json", "--models-dir", str(plane.models_dir), plane=plane)
+    assert listed.returncode == 0, listed.stderr
+    shop = next(e for e in json.loads(listed.stdout) if e["model"] == "shop")
+    assert (shop["status"], shop["version"]) == ("InService", 2)
+    rows = tmp_path / "rows.csv"
+    rows.write_text(_csv(shop_v1.head(3), plane.models["shop"]))
+    predicted = headrace(
+        "predict",
+        "shop",
+        "--csv",
+        str(rows),
+        "--json-output",
+        "--models-dir",
+        str(plane.models_dir),
+        plane=plane,
+    )
+    assert predicted.returncode == 0, predicted.stderr
+    assert len(json.loads(predicted.stdout)["predictions"]) == 3
+    refused = headrace(
+        "predict", "shop", "--json", "[[1, 2]]", "--models-dir", str(plane.models_dir), plane=plane
+    )
+    assert refused.returncode == 1 and "row 0" in refused.stdout + refused.stderr
+
+
+def test_rollback_redeploys_an_older_version_on_purpose(
+    plane: RunningPlane, shop_v2_rollout: tuple[Caller, list[float], dict[str, Any]]
+) -> None:
+    done = headrace(
+        "rollback", "shop", "1", "--reason", "e2e", "--models-dir", str(plane.models_dir), plane=plane
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    endpoint = plane.clients.client("sagemaker").describe_endpoint(EndpointName=NAMES.endpoint("shop"))
+    assert endpoint["EndpointConfigName"].startswith("headrace-dev-shop-v1-")
+
+
 def test_a_version_answering_5xx_trips_the_alarm_and_is_rolled_back(
     plane: RunningPlane, shop_v2_rollout: tuple[Caller, list[float], dict[str, Any]], shop_v1: pd.DataFrame
 ) -> None:
@@ -277,6 +320,8 @@ def test_a_version_answering_5xx_trips_the_alarm_and_is_rolled_back(
             member.size = len(data)
             tar.addfile(member, io.BytesIO(data))
     bucket = plane.deployment.model("shop").data_bucket
+    serving_before = sagemaker.describe_endpoint(EndpointName=NAMES.endpoint("shop"))["EndpointConfigName"]
+    deployments_before = len(_deploy_executions(plane, "shop"))
     plane.clients.s3.put_object(
         Bucket=bucket, Key="shop/runs/broken/output/model.tar.gz", Body=archive.getvalue()
     )
@@ -296,14 +341,14 @@ def test_a_version_answering_5xx_trips_the_alarm_and_is_rolled_back(
                 "SupportedResponseMIMETypes": ["application/json"],
             },
         )
-        execution = _deployment(plane, "shop", 3)
+        execution = _deployment(plane, "shop", deployments_before + 1)
         rolled_back_at = time.monotonic()
         time.sleep(1.0)
     assert execution["status"] == "FAILED"
     assert "v3 was rolled back" in execution["cause"] and "headrace-dev-shop-5xx" in execution["cause"]
     endpoint = sagemaker.describe_endpoint(EndpointName=NAMES.endpoint("shop"))
-    assert endpoint["EndpointConfigName"].startswith("headrace-dev-shop-v2-")
-    # v2 served throughout: the only failures were the canary's share, and none after the rollback.
+    assert endpoint["EndpointConfigName"] == serving_before
+    # The old version served throughout: the only failures were the canary's share, none after the rollback.
     served = [s for _, s, e in caller.answers if e is None]
     assert served and len(served) > len(caller.errors)
     assert all("ModelError" in e and "(500)" in e for e in caller.errors)
