@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -16,6 +17,7 @@ from constructs import Construct
 
 from headrace.config import ModelConfig
 from headrace.layers import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON_RUNTIME
+from stacks import nag
 from stacks.assets import FUNCTIONS_DIR, ManagedLayers, stage_function_asset, staging_directory
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
@@ -60,7 +62,7 @@ def step_function(
         removal_policy=RemovalPolicy.DESTROY,
     )
     code = stage_function_asset(FUNCTIONS_DIR / step.folder, models, staging_directory(owner))
-    return lambda_.Function(
+    function = lambda_.Function(
         owner,
         "Function",
         function_name=step.function_name,
@@ -73,8 +75,27 @@ def step_function(
         memory_size=step.memory_mb,
         timeout=step.timeout,
         log_group=log_group,
+        role=execution_role(owner, log_group, step.function_name),
         environment={"POWERTOOLS_SERVICE_NAME": step.function_name, **step.environment},
     )
+    nag.accept_pinned_runtime(function)
+    return function
+
+
+def execution_role(scope: Construct, log_group: logs.ILogGroup, function_name: str) -> iam.Role:
+    """A function's role, allowed to write to its own log group and nothing else yet.
+
+    In place of the AWSLambdaBasicExecutionRole managed policy CDK attaches by default, which may create and
+    write every log group of the account.
+    """
+    role = iam.Role(
+        scope,
+        "Role",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=f"Lambda function {function_name}",
+    )
+    log_group.grant_write(role)
+    return role
 
 
 def invoke_step(

@@ -20,8 +20,10 @@ from constructs import Construct
 from headrace.config import ModelConfig
 from headrace.layers import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON_RUNTIME
 from headrace.naming import Names
+from stacks import nag
 from stacks.assets import FUNCTIONS_DIR, managed_layers, stage_function_asset, staging_directory
 from stacks.data_store import DataStore
+from stacks.functions import execution_role
 
 INGEST_SERVICE = "headrace-ingest"
 DEFAULT_EVENT_BUS = "default"
@@ -89,6 +91,7 @@ class Ingest(Construct):
             memory_size=1024,
             timeout=Duration.minutes(5),
             log_group=log_group,
+            role=execution_role(self, log_group, names.ingest_function),
             environment={
                 "POWERTOOLS_SERVICE_NAME": INGEST_SERVICE,
                 "POWERTOOLS_METRICS_NAMESPACE": names.metric_namespace,
@@ -103,6 +106,7 @@ class Ingest(Construct):
             dead_letter_queue=self.failed_invocations,
             retry_attempts=2,
         )
+        nag.accept_pinned_runtime(self.function)
 
         store.bucket.grant_read(self.function, INCOMING_KEYS)
         # An accepted file is copied (server-side, from the version read) to <model>/datasets/<sha256>/; a
@@ -110,6 +114,10 @@ class Ingest(Construct):
         store.bucket.grant_put(self.function, DATASET_KEYS)
         store.bucket.grant_put(self.function, QUARANTINE_KEYS)
         store.ledger.grant_read_write_data(self.function)
+        role = self.function.role
+        assert role is not None, "a function made here always has its role"
+        nag.accept_object_grants(role, store.bucket, read=[INCOMING_KEYS], put=[DATASET_KEYS, QUARANTINE_KEYS])
+        nag.accept_key_grants(role)
         for machine in training.values():
             machine.grant_start_execution(self.function)
         default_bus = events.EventBus.from_event_bus_name(self, "DefaultBus", DEFAULT_EVENT_BUS)
@@ -123,6 +131,7 @@ class Ingest(Construct):
             enforce_ssl=True,
             retention_period=DLQ_RETENTION,
         )
+        nag.accept(self.undelivered_events, "SQS3", nag.DEAD_LETTER_QUEUE)
         self.rule = events.Rule(
             self,
             "DataArrival",

@@ -18,6 +18,7 @@ from headrace.config import ModelConfig, parse_models_document
 from headrace.layers import LAMBDA_PYTHON_RUNTIME, POWERTOOLS_LAYER_PARAMETER, aws_sdk_pandas_layer_parameter
 from headrace.naming import Names, Outputs
 from stacks.app_builder import build_app
+from stacks.ingest import data_arrival_rule_name
 from stacks.settings import settings_from
 from tests.integration.conftest import SynthesizedApp, render, stack_template
 
@@ -39,6 +40,14 @@ def _only(template: Template, resource_type: str) -> tuple[str, Resource]:
     found = template.find_resources(resource_type)
     assert len(found) == 1, f"expected one {resource_type}, found {sorted(found)}"
     return next(iter(found.items()))
+
+
+def _data_arrival_rule(template: Template, names: Names) -> Resource:
+    found = template.find_resources(
+        "AWS::Events::Rule", {"Properties": {"Name": data_arrival_rule_name(names)}}
+    )
+    assert len(found) == 1
+    return next(iter(found.values()))
 
 
 def _ingest_function(template: Template, names: Names) -> tuple[str, Resource]:
@@ -246,7 +255,7 @@ def test_data_arrival_rule_matches_object_created_events_of_the_data_bucket(
 
 
 def test_data_arrival_rule_matches_incoming_files_of_any_model_prefix(synthesized: SynthesizedApp) -> None:
-    _, rule = _only(synthesized.pipeline, "AWS::Events::Rule")
+    rule = _data_arrival_rule(synthesized.pipeline, synthesized.names)
     # A wildcard rather than one prefix per model: files under an unknown model still reach ingest.
     assert rule["Properties"]["EventPattern"]["detail"]["object"] == {"key": [{"wildcard": "*/incoming/*"}]}
 
@@ -255,7 +264,7 @@ def test_data_arrival_rule_delivers_to_ingest_with_retries_and_a_dead_letter_que
     synthesized: SynthesizedApp,
 ) -> None:
     function_id, _ = _ingest_function(synthesized.pipeline, synthesized.names)
-    _, rule = _only(synthesized.pipeline, "AWS::Events::Rule")
+    rule = _data_arrival_rule(synthesized.pipeline, synthesized.names)
     [target] = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
     assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
@@ -349,7 +358,8 @@ def test_ingest_function_hands_failed_async_invocations_to_an_encrypted_queue(
 
 def test_every_dead_letter_queue_is_encrypted_and_tls_only(synthesized: SynthesizedApp) -> None:
     queues = synthesized.pipeline.find_resources("AWS::SQS::Queue")
-    assert len(queues) == 2
+    # Ingest's failed invocations and undelivered arrivals, the deploy workflows' undelivered approvals.
+    assert len(queues) == 3
     for queue_id, queue in queues.items():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
         synthesized.pipeline.has_resource_properties(
@@ -429,7 +439,8 @@ def test_each_model_gets_one_standard_training_state_machine_named_for_it(
     models = [churn, churn.model_copy(update={"name": "fraud-score"})]
     pipeline = _pipeline_template("dev", models, tmp_path)
 
-    pipeline.resource_count_is("AWS::StepFunctions::StateMachine", len(models))
+    # A training and a deploy workflow per model.
+    pipeline.resource_count_is("AWS::StepFunctions::StateMachine", 2 * len(models))
     for model in models:
         pipeline.has_resource_properties(
             "AWS::StepFunctions::StateMachine",

@@ -291,11 +291,16 @@ def test_training_jobs_are_tagged_with_stage_model_and_run(synthesized: Synthesi
 # --- the training image ---------------------------------------------------------------------------------
 
 
-def _image_asset(synthesized: SynthesizedApp) -> tuple[str, dict[str, Any]]:
+def _image_asset(synthesized: SynthesizedApp, entry_point: str = "train") -> tuple[str, dict[str, Any]]:
+    """The container image whose build context holds `entry_point` (`train`, or `serve`)."""
     manifest = json.loads(
         (synthesized.assembly_dir / f"{synthesized.names.pipeline_stack}.assets.json").read_text()
     )
-    [(asset_hash, image)] = manifest["dockerImages"].items()
+    [(asset_hash, image)] = [
+        (h, i)
+        for h, i in manifest["dockerImages"].items()
+        if (synthesized.assembly_dir / i["source"]["directory"] / entry_point).is_file()
+    ]
     return asset_hash, image
 
 
@@ -312,6 +317,11 @@ def test_the_training_image_is_the_staged_asset_in_cdks_container_assets_reposit
     states = _states(synthesized)
     assert states["Train"]["Parameters"]["AlgorithmSpecification"]["TrainingImage"] == expected
     assert states["Register"]["Parameters"]["image"] == {"uri": expected, "digest": asset_hash}
+    serve_hash, _ = _image_asset(synthesized, "serve")
+    assert states["Register"]["Parameters"]["serving_image"] == {
+        "uri": expected.replace(asset_hash, serve_hash),
+        "digest": serve_hash,
+    }
 
 
 def test_the_image_build_context_holds_the_trainer_and_the_domain_package(
@@ -351,8 +361,10 @@ def test_app_py_stages_the_image_without_running_docker(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "docker-called").exists()
     manifest = json.loads((outdir / f"{Names('dev').pipeline_stack}.assets.json").read_text())
-    [asset_hash] = manifest["dockerImages"]
-    assert (outdir / f"asset.{asset_hash}" / "Dockerfile").is_file()
+    # The training image and the serving image, each a staged build context.
+    assert len(manifest["dockerImages"]) == 2
+    for asset_hash in manifest["dockerImages"]:
+        assert (outdir / f"asset.{asset_hash}" / "Dockerfile").is_file()
 
 
 # --- the functions --------------------------------------------------------------------------------------
@@ -408,9 +420,10 @@ def test_function_assets_hold_their_handler_the_package_and_the_models(synthesiz
 
 
 def test_models_share_one_set_of_training_functions_and_get_one_machine_each(variants: Template) -> None:
-    variants.resource_count_is("AWS::StepFunctions::StateMachine", 3)
-    # Four training steps and ingest.
-    variants.resource_count_is("AWS::Lambda::Function", 5)
+    # A training and a deploy workflow per model.
+    variants.resource_count_is("AWS::StepFunctions::StateMachine", 6)
+    # Four training steps, three deploy steps and ingest.
+    variants.resource_count_is("AWS::Lambda::Function", 8)
 
 
 # --- permissions ----------------------------------------------------------------------------------------

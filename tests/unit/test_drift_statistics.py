@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
@@ -20,7 +21,7 @@ from headrace.drift.statistics import (
     psi,
 )
 
-Draw = Callable[[np.random.Generator, int], np.ndarray]
+Draw = Callable[[np.random.Generator, int], npt.NDArray[np.float64]]
 
 DISTRIBUTIONS: dict[str, Draw] = {
     "normal": lambda rng, n: rng.normal(10.0, 2.0, n),
@@ -29,12 +30,15 @@ DISTRIBUTIONS: dict[str, Draw] = {
     "lognormal_wide": lambda rng, n: rng.lognormal(0.0, 4.0, n),
     "integers_with_ties": lambda rng, n: rng.integers(-3, 12, n).astype(float),
     "uniform_tiny_scale": lambda rng, n: rng.uniform(1e-300, 3e-300, n),
-    "bimodal_far_apart": lambda rng, n: np.where(rng.random(n) < 0.5, rng.normal(-1e6, 1, n), rng.normal(1e6, 1, n)),
+    "bimodal_far_apart": lambda rng, n: np.where(
+        rng.random(n) < 0.5, rng.normal(-1e6, 1, n), rng.normal(1e6, 1, n)
+    ),
 }
 
 
-def _grid(values: np.ndarray) -> np.ndarray:
-    return np.unique(values[np.isfinite(values)])
+def _grid(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    grid: npt.NDArray[np.float64] = np.unique(values[np.isfinite(values)])
+    return grid
 
 
 @pytest.mark.parametrize("name", sorted(DISTRIBUTIONS))
@@ -74,10 +78,16 @@ def test_grid_cells_are_exact_on_and_right_next_to_grid_points() -> None:
     ],
     ids=["one_point", "two_points", "range_overflows", "huge_range", "adjacent_floats"],
 )
-def test_degenerate_grids_still_give_exact_cells(grid: np.ndarray) -> None:
+def test_degenerate_grids_still_give_exact_cells(grid: npt.NDArray[np.float64]) -> None:
     rng = np.random.default_rng(0)
     values = np.concatenate(
-        [grid, np.nextafter(grid, np.inf), np.nextafter(grid, -np.inf), rng.normal(0, 1e3, 500), [0.0, np.inf]]
+        [
+            grid,
+            np.nextafter(grid, np.inf),
+            np.nextafter(grid, -np.inf),
+            rng.normal(0, 1e3, 500),
+            [0.0, np.inf],
+        ]
     )
     index = GridIndex(grid)
     assert np.array_equal(index.cells(values), index.searchsorted_cells(values))
@@ -109,7 +119,9 @@ def test_count_leaves_out_nan_and_infinite_values_as_missing() -> None:
     assert missing == values.size - finite.size
 
 
-def _ks_from_counts(sample: np.ndarray, current: np.ndarray, extra_points: np.ndarray) -> float:
+def _ks_from_counts(
+    sample: npt.NDArray[np.float64], current: npt.NDArray[np.float64], extra_points: npt.NDArray[np.float64]
+) -> float:
     grid = np.union1d(sample, extra_points)
     index = GridIndex(grid)
     counts, _ = index.count(current)
@@ -141,7 +153,9 @@ def test_ks_statistic_from_counts_equals_scipy(name: str, shift: float) -> None:
     ],
     ids=["constant_same", "constant_moved", "one_value_tied", "one_value_below", "one_point_sample"],
 )
-def test_ks_statistic_on_constant_and_tiny_samples_equals_scipy(sample: list[float], current: list[float]) -> None:
+def test_ks_statistic_on_constant_and_tiny_samples_equals_scipy(
+    sample: list[float], current: list[float]
+) -> None:
     ours = _ks_from_counts(np.array(sample), np.array(current), np.array([]))
     assert ours == pytest.approx(stats.ks_2samp(sample, current).statistic, abs=1e-12)
 

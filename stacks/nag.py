@@ -1,0 +1,164 @@
+"""The cdk-nag (AwsSolutions) findings Headrace accepts, each with its reason, applied next to its construct.
+
+A suppression names the exact finding: the rule, and for IAM wildcards the very wildcard (`applies_to`,
+written as cdk-nag writes it: `Action::s3:List*`, `Resource::<DataStoreBucket9A81F2E1.Arn>/*/incoming/*`).
+A new wildcard on the same role is therefore still reported. tests/integration/test_nag.py runs the
+AwsSolutions pack over the whole app and fails on every finding that is not accepted here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import IConstruct
+
+PACK = "AwsSolutions"
+
+# --- reasons -------------------------------------------------------------------------------------------------
+
+PINNED_RUNTIME = (
+    "The Python runtime is pinned in headrace/layers.py to the one the Powertools and AWS SDK for pandas "
+    "layers are published for, matching pyproject's pins; it moves with those pins, deliberately."
+)
+NO_TRACING = (
+    "X-Ray tracing is off by design: the Lambda steps do not trace (the Powertools Tracer costs 0.4 s of "
+    "cold start), so a trace would show only the state transitions the ALL-level execution log records."
+)
+DEAD_LETTER_QUEUE = (
+    "This queue is itself a dead-letter queue (of an EventBridge target); what lands here stays 14 days "
+    "for an operator, and a queue behind it would only move the question."
+)
+ACCESS_LOG_BUCKET = (
+    "This is the server access log bucket: it receives the data bucket's access logs, and logging its own "
+    "access would log the log deliveries."
+)
+CDK_NOTIFICATIONS_HANDLER = (
+    "CDK's own BucketNotificationsHandler (aws-cdk-lib), which applies the bucket's EventBridge setting at "
+    "deploy time; its role and AWSLambdaBasicExecutionRole are CDK's, not configurable."
+)
+GRANT_ACTIONS = (
+    "Action groups that CDK's grant_read / grant_put / grant_read_write_data write (s3:GetObject*, "
+    "s3:List*, s3:Abort*, kms:GenerateDataKey*, ...); the resources they apply to are listed and narrow."
+)
+OBJECT_KEYS = (
+    "Key patterns inside the data bucket (headrace/training/layout.py): one model's or every model's "
+    "objects of one kind, named by run or content hash at run time."
+)
+LIST_MODEL_PACKAGES = (
+    "sagemaker:ListModelPackages has no resource-level permissions: it is allowed on '*' or not at all "
+    "(Service Authorization Reference, Amazon SageMaker)."
+)
+MODEL_VERSIONS = (
+    "A model's registry versions (model-package/<group>/<n>), models and endpoint configs "
+    "(<endpoint>-v<n>) are created per version at run time; the pattern covers that model's only."
+)
+ECR_TOKEN = (
+    "ecr:GetAuthorizationToken (from grant_pull) has no resource-level permissions; the image pull itself "
+    "is granted on the asset repository only."
+)
+PUT_METRIC_DATA = (
+    "cloudwatch:PutMetricData has no resource-level permissions; a cloudwatch:namespace condition limits "
+    "it to SageMaker's training namespace."
+)
+SAGEMAKER_LOGS = (
+    "SageMaker writes to its own log group (/aws/sagemaker/TrainingJobs or /aws/sagemaker/Endpoints/<name>) "
+    "in streams it names per job or instance; the pattern is that group's streams."
+)
+LOG_DELIVERY = (
+    "Step Functions' log delivery (logs:CreateLogDelivery, logs:DescribeLogGroups, ...) has no "
+    "resource-level permissions; CDK grants it with LogOptions, as the Step Functions guide requires."
+)
+INVOKE_VERSIONS = (
+    "CDK's LambdaInvoke grants lambda:InvokeFunction on the function and its versions and aliases "
+    "(<function ARN>:*): these are the workflow's own step functions."
+)
+
+# The action groups CDK's grants write (aws-cdk-lib: aws-s3/lib/perms.ts, aws-kms/lib/key.ts).
+BUCKET_READ_ACTIONS = ("s3:GetObject*", "s3:GetBucket*", "s3:List*")
+BUCKET_PUT_ACTIONS = ("s3:Abort*",)
+KEY_ENCRYPT_ACTIONS = ("kms:ReEncrypt*", "kms:GenerateDataKey*")
+
+
+# --- applying them -------------------------------------------------------------------------------------------
+
+
+def accept(
+    construct: IConstruct,
+    rule: str,
+    reason: str,
+    *,
+    applies_to: Iterable[str] = (),
+    children: bool = False,
+) -> None:
+    """Accept `rule`'s finding on `construct` (and, with `children`, on the resources under it: a role's
+    default policy). `applies_to` narrows an IAM rule to these exact wildcards."""
+    findings = list(applies_to)
+    NagSuppressions.add_resource_suppressions(
+        construct,
+        [NagPackSuppression(id=f"{PACK}-{rule}", reason=reason, applies_to=findings or None)],
+        apply_to_children=children,
+    )
+
+
+def accept_wildcards(role: iam.IRole, reason: str, *, actions: Iterable[str] = (), resources: Iterable[str] = ()) -> None:
+    """AwsSolutions-IAM5 on `role` and its default policy, for exactly these actions and resources."""
+    applies_to = [f"Action::{action}" for action in actions]
+    applies_to += [f"Resource::{resource}" for resource in resources]
+    accept(role, "IAM5", reason, applies_to=applies_to, children=True)
+
+
+def accept_unscoped(role: iam.IRole, reason: str) -> None:
+    """`Resource::*` on `role`, for the actions `reason` names (each with no resource-level permissions)."""
+    accept_wildcards(role, reason, resources=["*"])
+
+
+def accept_object_grants(
+    role: iam.IRole, bucket: s3.IBucket, *, read: Sequence[str] = (), put: Sequence[str] = ()
+) -> None:
+    """The findings of `bucket.grant_read(role, key)` for each `read` key and `grant_put` for each `put` key:
+    CDK's action groups, and the key patterns themselves."""
+    actions = (BUCKET_READ_ACTIONS if read else ()) + (BUCKET_PUT_ACTIONS if put else ())
+    accept_wildcards(role, GRANT_ACTIONS, actions=actions)
+    keys = dict.fromkeys([*read, *put])
+    accept_wildcards(role, OBJECT_KEYS, resources=[flat(role, bucket.arn_for_objects(key)) for key in keys])
+
+
+def accept_key_grants(role: iam.IRole) -> None:
+    """The kms action groups of a grant that encrypts with the data key (a table's or a bucket's grant)."""
+    accept_wildcards(role, GRANT_ACTIONS, actions=KEY_ENCRYPT_ACTIONS)
+
+
+def accept_pinned_runtime(function: lambda_.Function) -> None:
+    accept(function, "L1", PINNED_RUNTIME)
+
+
+def flat(scope: IConstruct, value: str) -> str:
+    """`value` (an ARN, often with tokens) as cdk-nag flattens it in a finding: a Ref as `<Name>`, a GetAtt as
+    `<LogicalId.Attribute>`, a join joined (cdk-nag: utils/flatten-cfn-reference.ts)."""
+    return _flatten(Stack.of(scope).resolve(value))
+
+
+def _flatten(node: Any) -> str:
+    if isinstance(node, str):
+        return node.replace("${", "<").replace("}", ">")
+    if isinstance(node, dict):
+        if "Fn::Join" in node:
+            delimiter, items = node["Fn::Join"]
+            return str(delimiter).join(_flatten(item) for item in items)
+        if "Fn::Sub" in node:
+            return _flatten(node["Fn::Sub"])
+        if "Fn::GetAtt" in node:
+            resource, attribute = node["Fn::GetAtt"]
+            return f"<{_flatten(resource)}.{_flatten(attribute)}>"
+        if "Fn::ImportValue" in node:
+            return _flatten(node["Fn::ImportValue"])
+        if "Ref" in node:
+            return f"<{_flatten(node['Ref'])}>"
+    return json.dumps(node, separators=(",", ":"))
