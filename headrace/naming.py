@@ -95,6 +95,33 @@ class Names:
         """One of the endpoint's rollout guardrails (`5xx`, `latency`, `quality`)."""
         return f"{self.endpoint(model)}-{guard}"
 
+    def model_alarm(self, model: str, kind: str) -> str:
+        """An alarm about the model rather than its endpoint (`drift`)."""
+        return f"{self.prefix}-{model}-{kind}"
+
+    def drift_state_machine(self, model: str) -> str:
+        return f"{self.prefix}-{model}-drift"
+
+    def drift_schedule(self, model: str) -> str:
+        return f"{self.prefix}-{model}-drift-check"
+
+    # The functions every model's drift check shares, and the retrain function.
+    @property
+    def drift_window_function(self) -> str:
+        return f"{self.prefix}-drift-window"
+
+    @property
+    def drift_partial_function(self) -> str:
+        return f"{self.prefix}-drift-partial"
+
+    @property
+    def drift_finish_function(self) -> str:
+        return f"{self.prefix}-drift-finish"
+
+    @property
+    def retrain_function(self) -> str:
+        return f"{self.prefix}-retrain"
+
     # The functions every model's deploy workflow shares.
     @property
     def deploy_plan_function(self) -> str:
@@ -137,6 +164,12 @@ class Outputs:
     @staticmethod
     def endpoint(model: str) -> str:
         return "Endpoint" + _pascal(model)
+
+    @staticmethod
+    def drift_state_machine(model: str) -> str:
+        return "DriftStateMachine" + _pascal(model)
+
+    RETRAIN_FUNCTION = "RetrainFunctionName"
 
 
 def _pascal(model: str) -> str:

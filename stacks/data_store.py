@@ -1,19 +1,27 @@
-"""The stateful core: the data key, the data bucket and the ledger table. Everything here is retained."""
+"""The stateful core: the data key, the data bucket (and its access log) and the ledger table. Everything here
+is retained."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from headrace.naming import Names
+from stacks import nag
 
 # The ledger's key schema and TTL attribute: the ingest domain code writes items of this shape.
 LEDGER_PARTITION_KEY = "pk"
 LEDGER_SORT_KEY = "sk"
 LEDGER_TTL_ATTRIBUTE = "expiration"
+# Server access logs of the data bucket: who read or wrote which object, kept a year.
+ACCESS_LOG_PREFIX = "data-bucket/"
+ACCESS_LOG_RETENTION = Duration.days(365)
+# The id of the Lambda function CDK adds once per stack to apply bucket notification settings (aws-cdk-lib,
+# aws-s3/lib/notifications-resource/notifications-resource-handler.ts).
+NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
 
 
 class DataStore(Construct):
@@ -31,6 +39,22 @@ class DataStore(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
 
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            # S3 delivers server access logs only to a bucket encrypted with S3-managed keys.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=ACCESS_LOG_RETENTION, abort_incomplete_multipart_upload_after=Duration.days(7)
+                )
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
         self.bucket = s3.Bucket(
             self,
             "Bucket",
@@ -45,7 +69,17 @@ class DataStore(Construct):
             # Object Created events go to EventBridge, where the data-arrival rule filters them by key.
             event_bridge_enabled=True,
             lifecycle_rules=[s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(7))],
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix=ACCESS_LOG_PREFIX,
             removal_policy=RemovalPolicy.RETAIN,
+        )
+        stack = Stack.of(self)
+        nag.accept_by_path(
+            stack,
+            f"{stack.node.path}/{NOTIFICATIONS_HANDLER_ID}/Role",
+            "IAM4",
+            nag.CDK_NOTIFICATIONS_HANDLER,
+            applies_to=[nag.LAMBDA_BASIC_EXECUTION],
         )
 
         self.ledger = dynamodb.Table(

@@ -34,6 +34,7 @@ from headrace.serving import rollout
 from headrace.serving.deploy import BUSY, EndpointBusy
 from headrace.serving.payloads import PACKAGE_STATE_CHANGE
 from headrace.training.instances import has_instance_storage
+from stacks import nag
 from stacks.assets import managed_layers
 from stacks.data_store import DataStore
 from stacks.functions import (
@@ -123,6 +124,7 @@ class DeploySteps(Construct):
         )
         for fn in (self.plan, self.verify, self.failed):
             store.ledger.grant_read_write_data(fn)
+            nag.accept_key_grants(fn)
         default_bus = events.EventBus.from_event_bus_name(self, "DefaultBus", DEFAULT_EVENT_BUS)
         default_bus.grant_put_events_to(self.verify)
         default_bus.grant_put_events_to(self.failed)
@@ -130,6 +132,7 @@ class DeploySteps(Construct):
         self.plan.add_to_role_policy(
             iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"])
         )
+        nag.accept_unscoped(self.plan, nag.LIST_MODEL_PACKAGES)
 
         self.undelivered_events = sqs.Queue(
             self,
@@ -138,6 +141,7 @@ class DeploySteps(Construct):
             enforce_ssl=True,
             retention_period=DLQ_RETENTION,
         )
+        nag.accept(self.undelivered_events, "SQS3", nag.DEAD_LETTER_QUEUE)
 
 
 class Deployment(Construct):
@@ -296,6 +300,7 @@ class Deployment(Construct):
             tracing_enabled=False,
         )
         self._grant_machine(stack)
+        nag.accept_workflow(self.state_machine, [steps.plan, steps.verify, steps.failed])
 
         events.Rule(
             self,
@@ -358,7 +363,15 @@ class Deployment(Construct):
         )
         store.bucket.grant_read(role, f"{model.name}/runs/*/output/*")
         store.bucket.grant_put(role, f"{rollout.capture_prefix(model.name)}/*")
+        nag.accept_object_grants(
+            role,
+            store.bucket,
+            read=[f"{model.name}/runs/*/output/*"],
+            put=[f"{rollout.capture_prefix(model.name)}/*"],
+        )
+        nag.accept_key_grants(role)
         image.repository.grant_pull(role)
+        nag.accept_unscoped(role, nag.ECR_TOKEN)
         stack = Stack.of(self)
         log_group = stack.format_arn(
             service="logs",
@@ -377,6 +390,7 @@ class Deployment(Construct):
                 resources=[log_group, f"{log_group}:*"],
             )
         )
+        nag.accept_wildcards(role, nag.SAGEMAKER_LOGS, resources=[nag.flat(role, f"{log_group}:*")])
         if not has_instance_storage(model.rollout.instance_type):
             role.add_to_policy(
                 iam.PolicyStatement(
@@ -486,6 +500,8 @@ class Deployment(Construct):
                 resources=[configs_arn],
             )
         )
+        versioned = [versions_arn, models_arn, configs_arn]
+        nag.accept_wildcards(steps.plan, nag.MODEL_VERSIONS, resources=[nag.flat(self, a) for a in versioned])
         for fn in (steps.plan, steps.verify):
             fn.add_to_role_policy(
                 iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"], resources=[self.endpoint_arn])
@@ -513,6 +529,9 @@ class Deployment(Construct):
                 actions=["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:AddTags"],
                 resources=[self.endpoint_arn, configs_arn],
             )
+        )
+        nag.accept_wildcards(
+            self.state_machine.role, nag.MODEL_VERSIONS, resources=[nag.flat(self, configs_arn)]
         )
         # UpdateEndpoint checks that the caller may read the guard alarms it names.
         self.state_machine.add_to_role_policy(

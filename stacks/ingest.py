@@ -75,6 +75,7 @@ class Ingest(Construct):
             removal_policy=RemovalPolicy.DESTROY,
         )
         layers = managed_layers(self)
+        role = execution_role(self, log_group, names.ingest_function)
         self.function = lambda_.Function(
             self,
             "Function",
@@ -91,7 +92,7 @@ class Ingest(Construct):
             memory_size=1024,
             timeout=Duration.minutes(5),
             log_group=log_group,
-            role=execution_role(self, log_group, names.ingest_function),
+            role=role,
             environment={
                 "POWERTOOLS_SERVICE_NAME": INGEST_SERVICE,
                 "POWERTOOLS_METRICS_NAMESPACE": names.metric_namespace,
@@ -114,9 +115,9 @@ class Ingest(Construct):
         store.bucket.grant_put(self.function, DATASET_KEYS)
         store.bucket.grant_put(self.function, QUARANTINE_KEYS)
         store.ledger.grant_read_write_data(self.function)
-        role = self.function.role
-        assert role is not None, "a function made here always has its role"
-        nag.accept_object_grants(role, store.bucket, read=[INCOMING_KEYS], put=[DATASET_KEYS, QUARANTINE_KEYS])
+        nag.accept_object_grants(
+            role, store.bucket, read=[INCOMING_KEYS], put=[DATASET_KEYS, QUARANTINE_KEYS]
+        )
         nag.accept_key_grants(role)
         for machine in training.values():
             machine.grant_start_execution(self.function)

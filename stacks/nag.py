@@ -16,12 +16,13 @@ from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import IConstruct
 
 PACK = "AwsSolutions"
 
-# --- reasons -------------------------------------------------------------------------------------------------
+# --- reasons ------------------------------------------------------------------------------------------------
 
 PINNED_RUNTIME = (
     "The Python runtime is pinned in headrace/layers.py to the one the Powertools and AWS SDK for pandas "
@@ -34,10 +35,6 @@ NO_TRACING = (
 DEAD_LETTER_QUEUE = (
     "This queue is itself a dead-letter queue (of an EventBridge target); what lands here stays 14 days "
     "for an operator, and a queue behind it would only move the question."
-)
-ACCESS_LOG_BUCKET = (
-    "This is the server access log bucket: it receives the data bucket's access logs, and logging its own "
-    "access would log the log deliveries."
 )
 CDK_NOTIFICATIONS_HANDLER = (
     "CDK's own BucketNotificationsHandler (aws-cdk-lib), which applies the bucket's EventBridge setting at "
@@ -80,68 +77,99 @@ INVOKE_VERSIONS = (
     "(<function ARN>:*): these are the workflow's own step functions."
 )
 
+# AWS managed policies as cdk-nag names them in AwsSolutions-IAM4 findings.
+LAMBDA_BASIC_EXECUTION = (
+    "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+)
+
 # The action groups CDK's grants write (aws-cdk-lib: aws-s3/lib/perms.ts, aws-kms/lib/key.ts).
 BUCKET_READ_ACTIONS = ("s3:GetObject*", "s3:GetBucket*", "s3:List*")
 BUCKET_PUT_ACTIONS = ("s3:Abort*",)
 KEY_ENCRYPT_ACTIONS = ("kms:ReEncrypt*", "kms:GenerateDataKey*")
 
 
-# --- applying them -------------------------------------------------------------------------------------------
+# --- applying them ------------------------------------------------------------------------------------------
 
 
-def accept(
-    construct: IConstruct,
-    rule: str,
-    reason: str,
-    *,
-    applies_to: Iterable[str] = (),
-    children: bool = False,
-) -> None:
-    """Accept `rule`'s finding on `construct` (and, with `children`, on the resources under it: a role's
-    default policy). `applies_to` narrows an IAM rule to these exact wildcards."""
+def accept(construct: IConstruct, rule: str, reason: str, *, applies_to: Iterable[str] = ()) -> None:
+    """Accept `rule`'s finding on `construct`'s resource; `applies_to` narrows a rule with granular findings
+    (IAM4, IAM5) to these exact ones."""
     findings = list(applies_to)
     NagSuppressions.add_resource_suppressions(
-        construct,
-        [NagPackSuppression(id=f"{PACK}-{rule}", reason=reason, applies_to=findings or None)],
-        apply_to_children=children,
+        construct, [NagPackSuppression(id=f"{PACK}-{rule}", reason=reason, applies_to=findings or None)]
     )
 
 
-def accept_wildcards(role: iam.IRole, reason: str, *, actions: Iterable[str] = (), resources: Iterable[str] = ()) -> None:
-    """AwsSolutions-IAM5 on `role` and its default policy, for exactly these actions and resources."""
+def accept_by_path(
+    stack: Stack, path: str, rule: str, reason: str, *, applies_to: Iterable[str] = ()
+) -> None:
+    """Accept `rule`'s finding on a resource CDK makes itself and hands out no reference to (a singleton);
+    fails the synth if `path` matches nothing."""
+    findings = list(applies_to)
+    NagSuppressions.add_resource_suppressions_by_path(
+        stack, path, [NagPackSuppression(id=f"{PACK}-{rule}", reason=reason, applies_to=findings or None)]
+    )
+
+
+Principal = iam.IRole | lambda_.Function
+
+
+def accept_wildcards(
+    principal: Principal, reason: str, *, actions: Iterable[str] = (), resources: Iterable[str] = ()
+) -> None:
+    """AwsSolutions-IAM5 on the default policy of `principal`'s role (where CDK's grants and
+    `add_to_role_policy` write), for exactly these wildcards; `resources` as `flat` writes them."""
     applies_to = [f"Action::{action}" for action in actions]
     applies_to += [f"Resource::{resource}" for resource in resources]
-    accept(role, "IAM5", reason, applies_to=applies_to, children=True)
+    accept(_default_policy(principal), "IAM5", reason, applies_to=applies_to)
 
 
-def accept_unscoped(role: iam.IRole, reason: str) -> None:
-    """`Resource::*` on `role`, for the actions `reason` names (each with no resource-level permissions)."""
-    accept_wildcards(role, reason, resources=["*"])
+def accept_unscoped(principal: Principal, reason: str) -> None:
+    """`Resource::*`, for the actions `reason` names (each without resource-level permissions)."""
+    accept_wildcards(principal, reason, resources=["*"])
 
 
 def accept_object_grants(
-    role: iam.IRole, bucket: s3.IBucket, *, read: Sequence[str] = (), put: Sequence[str] = ()
+    principal: Principal, bucket: s3.IBucket, *, read: Sequence[str] = (), put: Sequence[str] = ()
 ) -> None:
-    """The findings of `bucket.grant_read(role, key)` for each `read` key and `grant_put` for each `put` key:
-    CDK's action groups, and the key patterns themselves."""
+    """The findings of `bucket.grant_read(principal, key)` for each `read` key and `bucket.grant_put` for
+    each `put` key: CDK's action groups, and the key patterns themselves."""
     actions = (BUCKET_READ_ACTIONS if read else ()) + (BUCKET_PUT_ACTIONS if put else ())
-    accept_wildcards(role, GRANT_ACTIONS, actions=actions)
-    keys = dict.fromkeys([*read, *put])
-    accept_wildcards(role, OBJECT_KEYS, resources=[flat(role, bucket.arn_for_objects(key)) for key in keys])
+    accept_wildcards(principal, GRANT_ACTIONS, actions=actions)
+    keys = [flat(principal, bucket.arn_for_objects(key)) for key in dict.fromkeys([*read, *put])]
+    accept_wildcards(principal, OBJECT_KEYS, resources=keys)
 
 
-def accept_key_grants(role: iam.IRole) -> None:
+def accept_key_grants(principal: Principal) -> None:
     """The kms action groups of a grant that encrypts with the data key (a table's or a bucket's grant)."""
-    accept_wildcards(role, GRANT_ACTIONS, actions=KEY_ENCRYPT_ACTIONS)
+    accept_wildcards(principal, GRANT_ACTIONS, actions=KEY_ENCRYPT_ACTIONS)
 
 
 def accept_pinned_runtime(function: lambda_.Function) -> None:
     accept(function, "L1", PINNED_RUNTIME)
 
 
+def accept_workflow(machine: sfn.StateMachine, steps: Iterable[lambda_.IFunction]) -> None:
+    """What every Headrace state machine is flagged for: no X-Ray, and on its role CDK's log delivery grant
+    (on '*') and LambdaInvoke's grant on each step function's versions."""
+    accept(machine, "SF2", NO_TRACING)
+    accept_unscoped(machine.role, LOG_DELIVERY)
+    versions = [f"{flat(machine, step.function_arn)}:*" for step in steps]
+    accept_wildcards(machine.role, INVOKE_VERSIONS, resources=versions)
+
+
+def _default_policy(principal: Principal) -> IConstruct:
+    """The role's default policy; it exists once anything has been granted, so call this after the grant."""
+    role = principal.role if isinstance(principal, lambda_.Function) else principal
+    policy = role.node.try_find_child("DefaultPolicy") if role is not None else None
+    assert policy is not None, f"{principal.node.path}: suppress a finding after the grant that causes it"
+    return policy
+
+
 def flat(scope: IConstruct, value: str) -> str:
     """`value` (an ARN, often with tokens) as cdk-nag flattens it in a finding: a Ref as `<Name>`, a GetAtt as
-    `<LogicalId.Attribute>`, a join joined (cdk-nag: utils/flatten-cfn-reference.ts)."""
+    `<LogicalId.Attribute>`, a join joined (cdk-nag: utils/flatten-cfn-reference.ts). Resolved in `scope`'s
+    stack before CDK turns cross-stack references into imports, as cdk-nag sees them."""
     return _flatten(Stack.of(scope).resolve(value))
 
 

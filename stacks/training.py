@@ -32,6 +32,7 @@ from headrace.training.instances import has_instance_storage
 from headrace.training.layout import EVALUATION_KEYS, LINEAGE_KEYS, OUTPUT_KEYS, SPLIT_KEYS, SPLITS
 from headrace.training.splits import check_fractions
 from headrace.training_job import hyperparameters_for
+from stacks import nag
 from stacks.assets import (
     SERVE_IMAGE_FILES,
     SERVE_IMAGE_SOURCE,
@@ -217,8 +218,12 @@ class TrainingSteps(Construct):
         bucket.grant_read(self.evaluate, OUTPUT_KEYS)
         bucket.grant_put(self.evaluate, EVALUATION_KEYS)
         bucket.grant_put(self.register, LINEAGE_KEYS)
+        nag.accept_object_grants(self.prepare, bucket, read=[DATASET_KEYS], put=[SPLIT_KEYS])
+        nag.accept_object_grants(self.evaluate, bucket, read=[OUTPUT_KEYS], put=[EVALUATION_KEYS])
+        nag.accept_object_grants(self.register, bucket, put=[LINEAGE_KEYS])
         for function in (self.prepare, self.evaluate, self.register, self.run_failed):
             ledger.grant_read_write_data(function)
+            nag.accept_key_grants(function)
         default_bus = events.EventBus.from_event_bus_name(self, "DefaultBus", DEFAULT_EVENT_BUS)
         default_bus.grant_put_events_to(self.run_failed)
         # ListModelPackages has no resource-level permissions: it is allowed on "*" or not at all
@@ -227,6 +232,7 @@ class TrainingSteps(Construct):
             function.add_to_role_policy(
                 iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"])
             )
+            nag.accept_unscoped(function, nag.LIST_MODEL_PACKAGES)
 
         self.image = ecr_assets.DockerImageAsset(
             self,
@@ -363,6 +369,9 @@ class Training(Construct):
             tracing_enabled=False,
         )
         self._grant_training(stack)
+        nag.accept_workflow(
+            self.state_machine, [steps.prepare, steps.evaluate, steps.register, steps.run_failed]
+        )
         Tags.of(self).add("headrace:model", model.name)
 
     def _invoke(
@@ -417,6 +426,13 @@ class Training(Construct):
         # Checkpoints go both ways: a spot job resumes from what an interrupted attempt wrote.
         store.bucket.grant_read(role, f"{runs}/checkpoints/*")
         store.bucket.grant_put(role, f"{runs}/checkpoints/*")
+        nag.accept_object_grants(
+            role,
+            store.bucket,
+            read=[f"{runs}/splits/*", f"{runs}/checkpoints/*"],
+            put=[f"{runs}/output/*", f"{runs}/checkpoints/*"],
+        )
+        nag.accept_key_grants(role)
         if not has_instance_storage(model.trainer.instance_type):
             # The training volume is encrypted with the data key through a grant SageMaker creates.
             role.add_to_policy(
@@ -427,6 +443,7 @@ class Training(Construct):
                 )
             )
         image.repository.grant_pull(role)
+        nag.accept_unscoped(role, nag.ECR_TOKEN)
         stack = Stack.of(self)
         log_group = stack.format_arn(
             service="logs",
@@ -445,6 +462,11 @@ class Training(Construct):
                 resources=[f"{log_group}:log-stream:*"],
             )
         )
+        nag.accept_wildcards(
+            role,
+            nag.SAGEMAKER_LOGS,
+            resources=[nag.flat(role, f"{log_group}{streams}") for streams in (":*", ":log-stream:*")],
+        )
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],
@@ -453,6 +475,7 @@ class Training(Construct):
                 conditions={"StringEquals": {"cloudwatch:namespace": TRAINING_LOG_GROUP}},
             )
         )
+        nag.accept_unscoped(role, nag.PUT_METRIC_DATA)
         return role
 
     def _grant_registry(self, steps: TrainingSteps, group: str) -> None:
@@ -481,6 +504,8 @@ class Training(Construct):
                 resources=[group_arn, versions_arn],
             )
         )
+        for function in (steps.evaluate, steps.register):
+            nag.accept_wildcards(function, nag.MODEL_VERSIONS, resources=[nag.flat(self, versions_arn)])
 
     def _grant_training(self, stack: Stack) -> None:
         """What the state machine needs for createTrainingJob.sync: the job calls on this model's jobs, the

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from headrace.drift.reference import CategoricalReference, DriftReference, NumericReference
-from headrace.drift.statistics import CountArray, FloatArray
+from headrace.drift.statistics import CountArray, FloatArray, Workspace
 from headrace.profile import ReferenceProfile, numeric_values
 
 # 64k rows: a column chunk and its temporaries (about 3 MB) stay near the core's cache, and the per-call
@@ -205,8 +205,9 @@ def _numeric_task(
     def scan() -> tuple[CountArray, int]:
         total = np.zeros(feature.index.size, dtype=np.int64)
         missing = 0
+        workspace = Workspace(min(chunk_rows, len(values)))
         for chunk in _float_chunks(values, chunk_rows):
-            counts, absent = feature.index.count(chunk)
+            counts, absent = feature.index.count(chunk, workspace)
             total += counts
             missing += absent
         return total, missing

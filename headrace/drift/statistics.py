@@ -84,12 +84,17 @@ class GridIndex:
         self._low = low
         with np.errstate(over="ignore", divide="ignore"):
             self._scale = (_BUCKETS - 1) / (high - low) if high > low else 0.0
-        bucket, _ = self._buckets(grid)
+        # First pass: one slot per bucket, to see how many grid points each bucket gets.
+        self._slots_per_bucket = np.ones(_BUCKETS)
+        self._bucket_start = np.zeros(_BUCKETS)
+        workspace = Workspace(m)
+        position, _, bucket, _, _ = workspace.arrays(m)
+        self._position(grid, position, bucket)
         slots = np.maximum(np.bincount(bucket, minlength=_BUCKETS) * _SLOTS_PER_POINT, 1)
         self._slots_per_bucket = slots.astype(np.float64)
         self._bucket_start = np.concatenate([[0], np.cumsum(slots)[:-1]]).astype(np.float64)
         table_size = int(slots.sum()) + 1
-        per_slot = np.bincount(self._slots(grid), minlength=table_size)
+        per_slot = np.bincount(self._slots(grid, workspace), minlength=table_size)
         before = np.concatenate([[0], np.cumsum(per_slot)[:-1]])
         # A slot without grid points is one open cell; with one point g_k, the cell is 2k, 2k+1 or 2k+2 by
         # comparing with g_k; with several, -1 sends the value to searchsorted.
@@ -100,33 +105,43 @@ class GridIndex:
         self._base[per_slot > 1] = -1
         self.nan_cell = int(self.cells(np.array([np.nan]))[0])
 
-    def _buckets(self, values: FloatArray) -> tuple[IndexArray, FloatArray]:
+    def _position(self, values: FloatArray, position: FloatArray, bucket: IndexArray) -> None:
+        """bucket <- the first-level bucket of each value; position <- where in its bucket, in [0, 1)."""
         with np.errstate(invalid="ignore", over="ignore"):
-            position = np.subtract(values, self._low)
-            position *= self._scale
+            np.subtract(values, self._low, out=position)
+            np.multiply(position, self._scale, out=position)
         # fmax/fmin (not clip): NaN becomes the bound, so every value gets a valid bucket.
         np.fmax(position, 0.0, out=position)
         np.fmin(position, _BUCKETS - 1, out=position)
-        bucket = position.astype(np.intp)
-        position -= bucket
-        return bucket, position
+        np.copyto(bucket, position, casting="unsafe")
+        np.subtract(position, bucket, out=position)
 
-    def _slots(self, values: FloatArray) -> IndexArray:
-        bucket, fraction = self._buckets(values)
-        fraction *= self._slots_per_bucket.take(bucket)
-        fraction += self._bucket_start.take(bucket)
-        return fraction.astype(np.intp)
+    def _slots(self, values: FloatArray, workspace: Workspace) -> IndexArray:
+        """The table slot of each value: a monotone function of the value (see the module's docstring)."""
+        position, scratch, slot, _, _ = workspace.arrays(values.size)
+        self._position(values, position, slot)
+        self._slots_per_bucket.take(slot, out=scratch)
+        np.multiply(position, scratch, out=position)
+        self._bucket_start.take(slot, out=scratch)
+        np.add(position, scratch, out=position)
+        np.copyto(slot, position, casting="unsafe")
+        return slot
 
-    def cells(self, values: FloatArray) -> IndexArray:
-        """The cell of each value (float64, 1-D)."""
-        slot = self._slots(values)
-        cell = self._base.take(slot)
-        pivot = self._pivot.take(slot)
-        cell += values >= pivot
-        cell += values > pivot
-        crowded = cell < 0
-        if crowded.any():
-            cell[crowded] = self.searchsorted_cells(values[crowded])
+    def cells(self, values: FloatArray, workspace: Workspace | None = None) -> IndexArray:
+        """The cell of each value (float64, 1-D). With a workspace, the result is a view into it."""
+        if workspace is None or workspace.capacity < values.size:
+            workspace = Workspace(values.size)
+        slot = self._slots(values, workspace)
+        _, pivot, _, cell, flag = workspace.arrays(values.size)
+        self._base.take(slot, out=cell)
+        self._pivot.take(slot, out=pivot)
+        np.greater_equal(values, pivot, out=flag)
+        np.add(cell, flag, out=cell)
+        np.greater(values, pivot, out=flag)
+        np.add(cell, flag, out=cell)
+        np.less(cell, 0, out=flag)
+        if flag.any():
+            cell[flag] = self.searchsorted_cells(values[flag])
         return cell
 
     def searchsorted_cells(self, values: FloatArray) -> IndexArray:
@@ -139,11 +154,14 @@ class GridIndex:
         cells: IndexArray = 2 * index + found
         return cells
 
-    def count(self, values: FloatArray) -> tuple[CountArray, int]:
+    def count(self, values: FloatArray, workspace: Workspace | None = None) -> tuple[CountArray, int]:
         """Cell counts of the finite values, and how many values were missing (NaN or infinite)."""
-        counts = np.bincount(self.cells(values), minlength=self.size).astype(np.int64, copy=False)
-        finite = int(np.count_nonzero(np.isfinite(values)))
-        missing = values.size - finite
+        if workspace is None or workspace.capacity < values.size:
+            workspace = Workspace(values.size)
+        counts = np.bincount(self.cells(values, workspace), minlength=self.size).astype(np.int64, copy=False)
+        flag = workspace.arrays(values.size)[4]
+        np.isfinite(values, out=flag)
+        missing = values.size - int(np.count_nonzero(flag))
         if missing:
             nan = int(np.count_nonzero(np.isnan(values)))
             positive = int(np.count_nonzero(values == np.inf))
@@ -151,6 +169,24 @@ class GridIndex:
             counts[self.size - 1] -= positive
             counts[0] -= missing - nan - positive
         return counts, missing
+
+
+class Workspace:
+    """Scratch arrays for `GridIndex.cells`, reused chunk after chunk: no allocation (and no fresh pages to
+    fault in) per chunk. One per thread; `capacity` values at most per call."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._reals = (np.empty(capacity), np.empty(capacity))
+        self._indices = (np.empty(capacity, dtype=np.intp), np.empty(capacity, dtype=np.intp))
+        self._flags = np.empty(capacity, dtype=np.bool_)
+
+    def arrays(
+        self, size: int
+    ) -> tuple[FloatArray, FloatArray, IndexArray, IndexArray, npt.NDArray[np.bool_]]:
+        first, second = self._reals
+        slot, cell = self._indices
+        return first[:size], second[:size], slot[:size], cell[:size], self._flags[:size]
 
 
 # --- statistics from counts --------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ to the local plane's moto server, or to moto in-process.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,17 +16,15 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
     IdempotencyConfig,
-    idempotent_function,
 )
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from headrace.event_bus import EventBridgePublisher
+from headrace.idempotency import IdempotentOnce, ledger_persistence
 from headrace.ingest.dataset import DatasetVersion
 from headrace.ingest.ledger import (
     DatasetEntry,
@@ -149,31 +147,6 @@ def execution_arn(state_machine_arn: str, name: str) -> str:
     return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
 
 
-class IdempotentOnce:
-    """`Once` on Powertools idempotency: the key dict is hashed into the record's sort key."""
-
-    def __init__(self, persistence: DynamoDBPersistenceLayer, config: IdempotencyConfig) -> None:
-        self.config = config
-
-        # key_prefix pins the record names, so renaming this function never re-opens old keys.
-        # Powertools' decorator is untyped; `guarded` keeps its signature at runtime.
-        @idempotent_function(  # type: ignore[untyped-decorator]
-            data_keyword_argument="key",
-            persistence_store=persistence,
-            config=config,
-            output_serializer=PydanticSerializer(IngestResult),
-            key_prefix="headrace-ingest",
-        )
-        def guarded(*, key: dict[str, str], work: Callable[[], IngestResult]) -> IngestResult:
-            return work()
-
-        self._guarded = guarded
-
-    def __call__(self, key: Mapping[str, str], work: Callable[[], IngestResult]) -> IngestResult:
-        result = self._guarded(key=dict(key), work=work)
-        return result if isinstance(result, IngestResult) else IngestResult.model_validate(result)
-
-
 @dataclass(frozen=True)
 class Connection:
     ports: IngestPorts
@@ -189,13 +162,7 @@ def connect(settings: IngestSettings, metrics: Metrics, session: boto3.Session |
     session = session or boto3.Session()
     dynamodb = session.client("dynamodb", config=_CLIENT_CONFIG)
     idempotency = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_TTL_S)
-    persistence = DynamoDBPersistenceLayer(
-        table_name=settings.ledger_table,
-        key_attr="pk",
-        sort_key_attr="sk",
-        expiry_attr="expiration",
-        boto3_client=dynamodb,
-    )
+    persistence = ledger_persistence(settings.ledger_table, dynamodb)
     ports = IngestPorts(
         store=S3ObjectStore(session.client("s3", config=_CLIENT_CONFIG)),
         ledger=DynamoLedger(dynamodb, settings.ledger_table),
@@ -208,7 +175,7 @@ def connect(settings: IngestSettings, metrics: Metrics, session: boto3.Session |
             settings.names.event_source,
         ),
         metrics=PowertoolsMetrics(metrics),
-        once=IdempotentOnce(persistence, idempotency),
+        once=IdempotentOnce(persistence, idempotency, IngestResult, "headrace-ingest"),
         clock=lambda: datetime.now(UTC),
     )
     return Connection(ports=ports, idempotency=idempotency)

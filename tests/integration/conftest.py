@@ -45,6 +45,21 @@ class SynthesizedApp:
         )
         return [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
 
+    @property
+    def data_bucket_id(self) -> str:
+        """The data bucket's logical ID: the data stack's bucket encrypted with the data key (the other one
+        holds the data bucket's access logs, which S3 writes only to a bucket with S3-managed keys)."""
+        found = [
+            logical_id
+            for logical_id, bucket in self.data.find_resources("AWS::S3::Bucket").items()
+            if bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+                "ServerSideEncryptionByDefault"
+            ]["SSEAlgorithm"]
+            == "aws:kms"
+        ]
+        assert len(found) == 1, f"expected one KMS-encrypted bucket, found {found}"
+        return found[0]
+
     def data_export(self, value: Any) -> str:
         """The name of the data stack's export of `value`: how the pipeline stack refers to it."""
         exports = [

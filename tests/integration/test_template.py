@@ -130,7 +130,7 @@ def test_data_bucket_keeps_every_version_and_survives_stack_deletion(synthesized
 
 
 def test_data_bucket_rejects_plain_http(synthesized: SynthesizedApp) -> None:
-    bucket_id, _ = _only(synthesized.data, "AWS::S3::Bucket")
+    bucket_id = synthesized.data_bucket_id
     synthesized.data.has_resource_properties(
         "AWS::S3::BucketPolicy",
         {
@@ -168,7 +168,7 @@ def test_data_bucket_blocks_all_public_access(synthesized: SynthesizedApp) -> No
 
 
 def test_data_bucket_sends_its_events_to_eventbridge(synthesized: SynthesizedApp) -> None:
-    bucket_id, _ = _only(synthesized.data, "AWS::S3::Bucket")
+    bucket_id = synthesized.data_bucket_id
     synthesized.data.has_resource_properties(
         "Custom::S3BucketNotifications",
         {"BucketName": {"Ref": bucket_id}, "NotificationConfiguration": {"EventBridgeConfiguration": {}}},
@@ -220,7 +220,7 @@ def test_ledger_table_is_recoverable_encrypted_with_the_data_key_and_retained(
 
 
 def test_data_stack_outputs_bucket_table_and_key(synthesized: SynthesizedApp) -> None:
-    bucket_id, _ = _only(synthesized.data, "AWS::S3::Bucket")
+    bucket_id = synthesized.data_bucket_id
     table_id, _ = _only(synthesized.data, "AWS::DynamoDB::Table")
     key_id, _ = _only(synthesized.data, "AWS::KMS::Key")
     synthesized.data.has_output(Outputs.DATA_BUCKET, {"Value": {"Ref": bucket_id}})
@@ -232,7 +232,7 @@ def test_data_stack_outputs_bucket_table_and_key(synthesized: SynthesizedApp) ->
 
 
 def _bucket_name_import(synthesized: SynthesizedApp) -> dict[str, str]:
-    bucket_id, _ = _only(synthesized.data, "AWS::S3::Bucket")
+    bucket_id = synthesized.data_bucket_id
     return {"Fn::ImportValue": synthesized.data_export({"Ref": bucket_id})}
 
 
@@ -382,7 +382,7 @@ def test_every_dead_letter_queue_is_encrypted_and_tls_only(synthesized: Synthesi
 def test_ingest_function_reads_only_incoming_objects_and_writes_only_datasets_and_quarantine(
     synthesized: SynthesizedApp,
 ) -> None:
-    bucket_id, _ = _only(synthesized.data, "AWS::S3::Bucket")
+    bucket_id = synthesized.data_bucket_id
     bucket = f"<import:{synthesized.data_export({'Fn::GetAtt': [bucket_id, 'Arn']})}>"
     s3 = [s for s in _ingest_statements(synthesized) if any(a.startswith("s3:") for a in _actions(s))]
     granted = {

@@ -82,7 +82,7 @@ def _only_id(template: Template, resource_type: str) -> str:
 
 
 def _bucket_arn(synthesized: SynthesizedApp) -> str:
-    bucket_id = _only_id(synthesized.data, "AWS::S3::Bucket")
+    bucket_id = synthesized.data_bucket_id
     return f"<import:{synthesized.data_export({'Fn::GetAtt': [bucket_id, 'Arn']})}>"
 
 

@@ -1,0 +1,44 @@
+"""DriftFinish Lambda: merges the batches' counts, computes the statistics, publishes the drift metrics
+(the drift alarm's input), writes the JSON result and the HTML report; `$.check` out.
+
+Thin on purpose: parse the payload, call `headrace.monitoring.check.finish_check`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+
+from headrace.lambda_env import per_environment
+from headrace.monitoring.check import finish_check
+from headrace.monitoring.payloads import FinishRequest, parse_request
+from headrace.monitoring.runtime import MONITORING_DOMAIN, DriftSettings, DriftStep
+from headrace.training.runtime import model_named
+
+MODELS_DOCUMENT = Path(__file__).parent / "models.json"
+
+logger = Logger()
+metrics = Metrics()
+
+
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    runtime = _runtime()
+    request = parse_request(FinishRequest, event)
+    outcome = finish_check(
+        request,
+        model_named(runtime.models, request.window.model),
+        bucket=runtime.settings.data_bucket,
+        store=runtime.store,
+        ledger=runtime.ledger,
+        metrics=runtime.metrics,
+    )
+    logger.info("drift check finished", extra=outcome.model_dump(mode="json"))
+    return outcome.model_dump(mode="json")
+
+
+@per_environment(DriftSettings, logger=logger, metrics=metrics, domain=MONITORING_DOMAIN)
+def _runtime(settings: DriftSettings) -> DriftStep:
+    return DriftStep.connect(settings, MODELS_DOCUMENT)

@@ -1,0 +1,38 @@
+"""DriftPartial Lambda: one Map iteration counts one batch of captured objects against the reference and
+writes the counts to S3; the key out (partials are too large for a state's payload).
+
+Thin on purpose: parse the payload, call `headrace.monitoring.check.count_batch`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+
+from headrace.lambda_env import per_environment
+from headrace.monitoring.check import count_batch
+from headrace.monitoring.payloads import PartialRequest, parse_request
+from headrace.monitoring.runtime import MONITORING_DOMAIN, DriftSettings, DriftStep
+
+MODELS_DOCUMENT = Path(__file__).parent / "models.json"
+
+logger = Logger()
+metrics = Metrics()
+
+
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    runtime = _runtime()
+    request = parse_request(PartialRequest, event)
+    counted = count_batch(request, bucket=runtime.settings.data_bucket, store=runtime.store)
+    logger.info(
+        "batch counted", extra={"model": request.model, "objects": len(request.keys), "rows": counted.rows}
+    )
+    return counted.model_dump(mode="json")
+
+
+@per_environment(DriftSettings, logger=logger, metrics=metrics, domain=MONITORING_DOMAIN)
+def _runtime(settings: DriftSettings) -> DriftStep:
+    return DriftStep.connect(settings, MODELS_DOCUMENT)

@@ -1,0 +1,48 @@
+"""DriftWindow Lambda: which captured objects this check reads, in batches for the Map; `$.window` out.
+
+Thin on purpose: parse the payload, call `headrace.monitoring.check.plan_window`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+
+from headrace.lambda_env import per_environment
+from headrace.monitoring.check import plan_window
+from headrace.monitoring.payloads import WindowRequest, parse_request
+from headrace.monitoring.runtime import MONITORING_DOMAIN, DriftSettings, DriftStep
+from headrace.training import aws
+from headrace.training.runtime import model_named
+
+MODELS_DOCUMENT = Path(__file__).parent / "models.json"
+
+logger = Logger()
+metrics = Metrics()
+
+
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    runtime = _runtime()
+    logger.remove_keys(["model", "execution"])
+    request = parse_request(WindowRequest, event)
+    logger.append_keys(model=request.model, execution=request.execution.name)
+    window = plan_window(
+        request,
+        model_named(runtime.models, request.model),
+        names=runtime.settings.names,
+        bucket=runtime.settings.data_bucket,
+        store=runtime.store,
+        serving=runtime.serving,
+        ledger=runtime.ledger,
+        clock=aws.now,
+    )
+    logger.info("drift window", extra={"objects": window.objects, "batches": len(window.batches)})
+    return window.model_dump(mode="json")
+
+
+@per_environment(DriftSettings, logger=logger, metrics=metrics, domain=MONITORING_DOMAIN)
+def _runtime(settings: DriftSettings) -> DriftStep:
+    return DriftStep.connect(settings, MODELS_DOCUMENT)

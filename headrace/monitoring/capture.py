@@ -1,0 +1,70 @@
+"""SageMaker's data-capture format read back: one JSON line per invocation, the request under
+`captureData.endpointInput` (CSV rows without a header in the model's feature order, or the JSON shapes the
+serving container accepts), base64 when the content type was neither CSV nor JSON."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+
+
+class CaptureError(ValueError):
+    pass
+
+
+def _rows_from_json(data: Any, features: Sequence[str]) -> list[list[Any]]:
+    instances = data.get("instances", data) if isinstance(data, dict) else data
+    if isinstance(instances, dict):
+        instances = [instances]
+    if isinstance(instances, list) and instances and not isinstance(instances[0], list | dict):
+        instances = [instances]
+    rows: list[list[Any]] = []
+    for instance in instances if isinstance(instances, list) else []:
+        if isinstance(instance, dict):
+            rows.append([instance.get(name) for name in features])
+        elif isinstance(instance, list):
+            rows.append(list(instance))
+    return rows
+
+
+def _decode(block: dict[str, Any]) -> tuple[str, str]:
+    encoding = str(block.get("encoding", "CSV")).upper()
+    data = str(block.get("data", ""))
+    if encoding == "BASE64":
+        data = base64.b64decode(data).decode("utf-8", errors="replace")
+    return encoding, data
+
+
+def capture_rows(lines: Iterable[bytes | str], features: Sequence[str]) -> pd.DataFrame:
+    """The feature rows of captured requests, as text (the drift statistics parse them as the trainer does).
+
+    A line that is not a capture record, or a row of the wrong width, is skipped: the container refused those
+    requests (4xx), so they never reached the model.
+    """
+    rows: list[list[Any]] = []
+    for line in lines:
+        if not line or not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            block = record["captureData"]["endpointInput"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        encoding, data = _decode(block)
+        observed = str(block.get("observedContentType", "")).split(";")[0].strip()
+        if encoding == "JSON" or observed == "application/json":
+            try:
+                rows.extend(_rows_from_json(json.loads(data), features))
+            except ValueError:
+                continue
+        else:
+            rows.extend(list(r) for r in csv.reader(io.StringIO(data)) if r)
+    width = len(features)
+    kept = [row for row in rows if len(row) == width]
+    return pd.DataFrame(kept, columns=list(features), dtype=object)

@@ -1,0 +1,215 @@
+"""The drift check's steps. Window picks the captured objects written since the last check and copies the
+serving version's reference (profile.json, features.json) out of its model artifact; each Partial counts
+one batch against it (headrace.drift: counts merge exactly); Finish merges, computes the statistics,
+publishes the metrics the drift alarm watches, and writes the JSON result and the HTML report.
+
+Too little traffic is a result of its own (`too_little_traffic`): reported and recorded, never published as
+drift, so a quiet endpoint cannot raise the alarm.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import tarfile
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from headrace.config import ModelConfig
+from headrace.drift import DriftPartial, DriftReference, DriftResult, compile_reference, finish, merge
+from headrace.drift.partial import partial_from_frame
+from headrace.ledger_keys import sort_time
+from headrace.monitoring import window as windows
+from headrace.monitoring.capture import capture_rows
+from headrace.monitoring.payloads import (
+    CheckOutcome,
+    FinishRequest,
+    PartialOut,
+    PartialRequest,
+    Window,
+    WindowRequest,
+)
+from headrace.monitoring.ports import Clock, DriftMetrics, MonitoringLedger, Serving, Store
+from headrace.monitoring.report import render_report
+from headrace.naming import Names
+from headrace.profile import ReferenceProfile
+from headrace.serving.rollout import VARIANT, capture_prefix
+
+log = logging.getLogger("headrace.monitoring")
+
+REFERENCE_FILES = ("profile.json", "features.json")
+HISTORY = 30
+
+
+def check_sk(check_id: str) -> str:
+    return f"drift#{check_id}"
+
+
+def monitoring_prefix(model: str) -> str:
+    return f"{model}/monitoring"
+
+
+def _split(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def _copy_reference(store: Store, bucket: str, model: str, model_data_url: str) -> str:
+    """The reference files of the serving version, where Partial reads them (once per version)."""
+    prefix = (
+        f"{monitoring_prefix(model)}/reference/{hashlib.sha256(model_data_url.encode()).hexdigest()[:16]}"
+    )
+    if store.exists(bucket, f"{prefix}/profile.json"):
+        return prefix
+    archive = store.read(*_split(model_data_url))
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        found = {m.name.removeprefix("./"): m for m in tar.getmembers() if m.isfile()}
+        for name in REFERENCE_FILES:
+            if name not in found:
+                raise ValueError(f"{model_data_url} has no {name}: the trainer writes it beside the model")
+            extracted = tar.extractfile(found[name])
+            assert extracted is not None
+            store.put(bucket, f"{prefix}/{name}", extracted.read(), "application/json")
+    return prefix
+
+
+def plan_window(
+    request: WindowRequest,
+    model: ModelConfig,
+    *,
+    names: Names,
+    bucket: str,
+    store: Store,
+    serving: Serving,
+    ledger: MonitoringLedger,
+    clock: Clock,
+) -> Window:
+    now = clock()
+    check_id = f"{sort_time(now)}#{request.execution.name}"
+    last = ledger.checks(model.name, 1)
+    since = datetime.fromisoformat(last[0]["until"]) if last else None
+    endpoint = names.endpoint(model.name)
+    served = serving.artifact(endpoint)
+    base = {
+        "model": model.name,
+        "check_id": check_id,
+        "since": since,
+        "until": now,
+        "trigger": request.trigger,
+    }
+    if served is None:
+        return Window(**base, reference_prefix=None, endpoint_config=None, batches=[], objects=0, bytes=0)
+    config, model_data_url = served
+    start = since or now - windows.FIRST_LOOKBACK
+    captured = f"{capture_prefix(model.name)}/{endpoint}/{VARIANT}"
+    listed = [o for prefix in windows.hour_prefixes(captured, start, now) for o in store.list(bucket, prefix)]
+    chosen = windows.in_window(listed, start, now)
+    return Window(
+        **base,
+        reference_prefix=_copy_reference(store, bucket, model.name, model_data_url),
+        endpoint_config=config,
+        batches=windows.batches(chosen),
+        objects=len(chosen),
+        bytes=sum(o.size for o in chosen),
+    )
+
+
+@lru_cache(maxsize=8)
+def _reference(body: bytes, features: bytes) -> tuple[DriftReference, tuple[str, ...]]:
+    profile = ReferenceProfile.model_validate_json(body)
+    return compile_reference(profile), tuple(json.loads(features)["features"])
+
+
+def count_batch(request: PartialRequest, *, bucket: str, store: Store) -> PartialOut:
+    reference, features = _reference(
+        store.read(bucket, f"{request.reference_prefix}/profile.json"),
+        store.read(bucket, f"{request.reference_prefix}/features.json"),
+    )
+    lines = [line for key in request.keys for line in store.read(bucket, key).splitlines()]
+    frame = capture_rows(lines, features)
+    partial = partial_from_frame(reference, frame)
+    key = f"{monitoring_prefix(request.model)}/checks/{request.check_id}/partials/{request.index:05d}.npz"
+    store.put(bucket, key, partial.to_bytes(), "application/octet-stream")
+    return PartialOut(key=key, rows=partial.rows)
+
+
+def finish_check(
+    request: FinishRequest,
+    model: ModelConfig,
+    *,
+    bucket: str,
+    store: Store,
+    ledger: MonitoringLedger,
+    metrics: DriftMetrics,
+) -> CheckOutcome:
+    window = request.window
+    fields: dict[str, Any] = {
+        "kind": "drift",
+        "check_id": window.check_id,
+        "until": window.until.isoformat(),
+        "since": window.since.isoformat() if window.since else None,
+        "trigger": window.trigger,
+        "objects": window.objects,
+        "endpoint_config": window.endpoint_config,
+    }
+    if window.reference_prefix is None:
+        ledger.put(model.name, check_sk(window.check_id), {**fields, "status": "not_serving", "rows": 0})
+        return CheckOutcome(
+            model=model.name,
+            check_id=window.check_id,
+            status="not_serving",
+            rows=0,
+            drifted_features=[],
+            result_uri=None,
+            report_uri=None,
+        )
+    reference, _ = _reference(
+        store.read(bucket, f"{window.reference_prefix}/profile.json"),
+        store.read(bucket, f"{window.reference_prefix}/features.json"),
+    )
+    partials = [DriftPartial.from_bytes(store.read(bucket, p.key)) for p in request.partials]
+    total = merge([DriftPartial.empty(reference), *partials])
+    result = finish(reference, total, model.monitoring)
+    history = ledger.checks(model.name, HISTORY)
+    folder = f"{monitoring_prefix(model.name)}/checks/{window.check_id.replace('#', '-')}"
+    store.put(bucket, f"{folder}/result.json", result.model_dump_json(indent=1).encode(), "application/json")
+    html = render_report(model.name, window, result, history, reference, total)
+    store.put(bucket, f"{folder}/report.html", html.encode(), "text/html")
+    metrics.rows(model.name, result.rows_current)
+    if result.status != "too_little_traffic":
+        metrics.publish(model.name, result)
+    ledger.put(
+        model.name,
+        check_sk(window.check_id),
+        {
+            **fields,
+            "status": result.status,
+            "rows": result.rows_current,
+            "drifted_features": result.drifted_features,
+            "psi": json.dumps({f.name: f.psi for f in result.features}),
+            "result_uri": f"s3://{bucket}/{folder}/result.json",
+            "report_uri": f"s3://{bucket}/{folder}/report.html",
+        },
+    )
+    log.info(
+        "drift check of %s: %s (%d rows, drifted: %s)",
+        model.name,
+        result.status,
+        result.rows_current,
+        ", ".join(result.drifted_features) or "none",
+    )
+    return CheckOutcome(
+        model=model.name,
+        check_id=window.check_id,
+        status=result.status,
+        rows=result.rows_current,
+        drifted_features=result.drifted_features,
+        result_uri=f"s3://{bucket}/{folder}/result.json",
+        report_uri=f"s3://{bucket}/{folder}/report.html",
+    )
+
+
+__all__ = ["DriftResult", "count_batch", "finish_check", "plan_window"]

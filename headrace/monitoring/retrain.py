@@ -1,0 +1,191 @@
+"""Retraining on an alarm: one decision per alarm episode (the alarm entering ALARM once), started or
+skipped with the reason, every decision kept in the ledger (`retrain#<time>`) and shown by `headrace status`.
+
+Guards, all from the model's `monitoring` config: a cooldown after the last retraining started, a cap on
+retrainings per UTC day, and dedupe of the episode (a redelivered event gets the decision already made:
+the handler wraps `decide` in Powertools idempotency keyed on the episode). A retraining is a training run
+of the newest accepted dataset version, so it goes through the same gate as any other run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field
+
+from headrace.config import ModelConfig
+from headrace.ledger_keys import sort_time
+from headrace.naming import Names, execution_name
+from headrace.training.ports import Clock, EventPublisher
+
+log = logging.getLogger("headrace.monitoring")
+
+ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
+RETRAIN_DECIDED = "Retraining Decided"
+# What the ledger's dataset items hold of ingest's DatasetVersion (headrace.ingest.ledger.dataset_item):
+# the training state machine's input is {"model", "dataset": <DatasetVersion>}.
+DATASET_FIELDS = (
+    "model",
+    "sha256",
+    "bucket",
+    "key",
+    "version_id",
+    "size_bytes",
+    "format",
+    "rows",
+    "columns",
+    "schema_fingerprint",
+    "received_at",
+    "dataset_key",
+)
+
+
+class AlarmState(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    value: str
+    reason: str = ""
+    timestamp: str
+
+
+class AlarmDetail(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    alarmName: str
+    state: AlarmState
+    previousState: AlarmState | None = None
+
+
+class AlarmStateChange(EventBridgeModel):
+    detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")
+    source: Literal["aws.cloudwatch"]
+    detail: AlarmDetail
+
+
+class UnknownAlarm(LookupError):
+    """The alarm is not one of this deployment's retraining triggers."""
+
+
+class RetrainDecision(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    alarm: str
+    episode: str
+    decision: Literal["started", "skipped"]
+    reason: str
+    decided_at: datetime
+    execution_arn: str | None = None
+    dataset_sha256: str | None = None
+
+
+class RetrainLedger(Protocol):
+    def retrains(self, model: str, since: datetime) -> list[dict[str, Any]]:
+        """Retrain decisions of `model` made since `since`, newest first."""
+        ...
+
+    def newest_dataset(self, model: str) -> dict[str, Any] | None: ...
+
+    def put(self, model: str, sk: str, fields: Mapping[str, Any]) -> None: ...
+
+
+class TrainingRuns(Protocol):
+    def start(self, model: str, name: str, payload: str) -> str:
+        """StartExecution of the model's training state machine; returns the execution ARN."""
+        ...
+
+
+def retrain_sk(decided_at: datetime) -> str:
+    return f"retrain#{sort_time(decided_at)}"
+
+
+def triggers(model: ModelConfig, names: Names) -> dict[str, str]:
+    """The alarms that retrain `model`, by name: its drift alarm and its endpoint's quality alarm."""
+    return {
+        names.model_alarm(model.name, "drift"): "drift",
+        names.endpoint_alarm(model.name, "quality"): "quality",
+    }
+
+
+def model_for_alarm(alarm: str, models: Sequence[ModelConfig], names: Names) -> ModelConfig:
+    for model in models:
+        if alarm in triggers(model, names):
+            return model
+    raise UnknownAlarm(f"alarm {alarm} does not retrain any model of this deployment")
+
+
+def episode_of(event: AlarmStateChange) -> str:
+    """One alarm episode: the alarm, and when it entered the state."""
+    return f"{event.detail.alarmName}@{event.detail.state.timestamp}"
+
+
+def _dataset_payload(item: Mapping[str, Any]) -> dict[str, Any]:
+    payload = {name: item.get(name) for name in DATASET_FIELDS}
+    payload["statistics"] = json.loads(item.get("statistics") or "{}")
+    return payload
+
+
+def decide(
+    event: AlarmStateChange,
+    model: ModelConfig,
+    *,
+    ledger: RetrainLedger,
+    runs: TrainingRuns,
+    events: EventPublisher,
+    clock: Clock,
+) -> RetrainDecision:
+    now = clock()
+    policy = model.monitoring
+    alarm, episode = event.detail.alarmName, episode_of(event)
+    decided: dict[str, Any] = {"model": model.name, "alarm": alarm, "episode": episode, "decided_at": now}
+    recent = ledger.retrains(model.name, now - timedelta(days=1))
+    started = [d for d in recent if d.get("decision") == "started"]
+    today = [d for d in started if str(d.get("decided_at", ""))[:10] == now.date().isoformat()]
+    skip: str | None = None
+    if event.detail.state.value != "ALARM":
+        skip = f"the alarm is {event.detail.state.value}, not ALARM"
+    elif started and now - datetime.fromisoformat(started[0]["decided_at"]) < timedelta(
+        minutes=policy.cooldown_minutes
+    ):
+        last = datetime.fromisoformat(started[0]["decided_at"])
+        allowed = last + timedelta(minutes=policy.cooldown_minutes)
+        skip = (
+            f"cooldown: the last retraining started at {last:%H:%M:%S} UTC "
+            f"(alarm {started[0].get('alarm')}); "
+            f"the next may start after {allowed:%H:%M:%S} UTC (monitoring.cooldown_minutes = "
+            f"{policy.cooldown_minutes})"
+        )
+    elif len(today) >= policy.max_retrains_per_day:
+        skip = (
+            f"cap: {len(today)} retraining(s) already started today "
+            f"(monitoring.max_retrains_per_day = {policy.max_retrains_per_day})"
+        )
+    dataset = None if skip else ledger.newest_dataset(model.name)
+    if skip is None and dataset is None:
+        skip = "no accepted dataset version to train on"
+    if skip is not None or dataset is None:
+        decision = RetrainDecision(**decided, decision="skipped", reason=skip or "")
+    else:
+        sha = str(dataset["sha256"])
+        attempt = "retrain-" + hashlib.sha256(episode.encode()).hexdigest()[:8]
+        name = execution_name(model.name, sha, attempt)
+        arn = runs.start(
+            model.name, name, json.dumps({"model": model.name, "dataset": _dataset_payload(dataset)})
+        )
+        decision = RetrainDecision(
+            **decided,
+            decision="started",
+            reason=f"{alarm} in ALARM: {event.detail.state.reason}"[:500],
+            execution_arn=arn,
+            dataset_sha256=sha,
+        )
+    ledger.put(model.name, retrain_sk(now), {"kind": "retrain", **decision.model_dump(mode="json")})
+    events.publish(RETRAIN_DECIDED, decision.model_dump(mode="json"))
+    log.info("retraining of %s %s: %s", model.name, decision.decision, decision.reason)
+    return decision
