@@ -13,6 +13,7 @@ from headrace.naming import Names, Outputs
 from stacks.data_store import DataStore
 from stacks.deploy import Deployment, DeploySteps
 from stacks.ingest import Ingest
+from stacks.monitoring import DriftCheck, MonitoringSteps
 from stacks.training import Training, TrainingSteps
 
 
@@ -33,7 +34,10 @@ class PipelineStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            scope, construct_id, description="Headrace pipeline: ingest, training and deployment", **kwargs
+            scope,
+            construct_id,
+            description="Headrace pipeline: ingest, training, deployment and monitoring",
+            **kwargs,
         )
 
         steps = TrainingSteps(self, "TrainingSteps", names=names, models=models, store=store)
@@ -59,7 +63,20 @@ class PipelineStack(Stack):
             for model in models
         }
 
+        monitoring = MonitoringSteps(
+            self, "MonitoringSteps", names=names, models=models, store=store, training=training
+        )
+        drift = {
+            model.name: DriftCheck(
+                self, _construct_id("Drift", model), names=names, model=model, steps=monitoring
+            ).state_machine
+            for model in models
+        }
+
         CfnOutput(self, Outputs.INGEST_FUNCTION, value=ingest.function.function_name)
+        CfnOutput(self, Outputs.RETRAIN_FUNCTION, value=monitoring.retrain.function_name)
+        for model, machine in drift.items():
+            CfnOutput(self, Outputs.drift_state_machine(model), value=machine.state_machine_arn)
         for model, machine in training.items():
             CfnOutput(self, Outputs.training_state_machine(model), value=machine.state_machine_arn)
         for model, deployment in deployments.items():

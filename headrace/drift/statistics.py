@@ -60,7 +60,7 @@ class GridIndex:
     _low: float
     _scale: float
     _slots_per_bucket: FloatArray
-    _bucket_start: FloatArray
+    _bucket_middle: FloatArray
     _base: IndexArray
     _pivot: FloatArray
 
@@ -74,7 +74,7 @@ class GridIndex:
         if m == 0:
             self._low, self._scale = 0.0, 0.0
             self._slots_per_bucket = np.ones(_BUCKETS)
-            self._bucket_start = np.arange(_BUCKETS, dtype=np.float64)
+            self._bucket_middle = np.arange(_BUCKETS, dtype=np.float64) + 0.5
             self._base = np.zeros(_BUCKETS + 1, dtype=np.intp)
             self._pivot = np.full(_BUCKETS + 1, np.nan)
             self.nan_cell = 0
@@ -82,19 +82,17 @@ class GridIndex:
         tail = int(_TAIL * m)
         low, high = float(grid[tail]), float(grid[m - 1 - tail])
         self._low = low
-        with np.errstate(over="ignore", divide="ignore"):
-            self._scale = (_BUCKETS - 1) / (high - low) if high > low else 0.0
-        # First pass: one slot per bucket, to see how many grid points each bucket gets.
-        self._slots_per_bucket = np.ones(_BUCKETS)
-        self._bucket_start = np.zeros(_BUCKETS)
+        self._scale = _scale(low, high)
+        # First pass: how many grid points each first-level bucket gets.
         workspace = Workspace(m)
-        position, _, bucket, _, _ = workspace.arrays(m)
-        self._position(grid, position, bucket)
+        position, scratch, bucket, _, _ = workspace.arrays(m)
+        self._bucket(grid, True, position, scratch, bucket)
         slots = np.maximum(np.bincount(bucket, minlength=_BUCKETS) * _SLOTS_PER_POINT, 1)
         self._slots_per_bucket = slots.astype(np.float64)
-        self._bucket_start = np.concatenate([[0], np.cumsum(slots)[:-1]]).astype(np.float64)
+        # A bucket's slots are [start, start + K); position in [-1/2, 1/2] maps to middle + position * K.
+        self._bucket_middle = np.cumsum(slots) - slots / 2.0
         table_size = int(slots.sum()) + 1
-        per_slot = np.bincount(self._slots(grid, workspace), minlength=table_size)
+        per_slot = np.bincount(self._slots(grid, True, workspace), minlength=table_size)
         before = np.concatenate([[0], np.cumsum(per_slot)[:-1]])
         # A slot without grid points is one open cell; with one point g_k, the cell is 2k, 2k+1 or 2k+2 by
         # comparing with g_k; with several, -1 sends the value to searchsorted.
@@ -105,36 +103,47 @@ class GridIndex:
         self._base[per_slot > 1] = -1
         self.nan_cell = int(self.cells(np.array([np.nan]))[0])
 
-    def _position(self, values: FloatArray, position: FloatArray, bucket: IndexArray) -> None:
-        """bucket <- the first-level bucket of each value; position <- where in its bucket, in [0, 1)."""
+    def _bucket(
+        self, values: FloatArray, finite: bool, position: FloatArray, scratch: FloatArray, bucket: IndexArray
+    ) -> None:
+        """bucket <- the first-level bucket of each value (its position, rounded); position <- the offset
+        from the bucket's centre, in [-1/2, 1/2]. `finite`: no value is NaN (clip would keep a NaN)."""
         with np.errstate(invalid="ignore", over="ignore"):
             np.subtract(values, self._low, out=position)
             np.multiply(position, self._scale, out=position)
-        # fmax/fmin (not clip): NaN becomes the bound, so every value gets a valid bucket.
-        np.fmax(position, 0.0, out=position)
-        np.fmin(position, _BUCKETS - 1, out=position)
-        np.copyto(bucket, position, casting="unsafe")
-        np.subtract(position, bucket, out=position)
+        if finite:
+            np.clip(position, 0.0, _BUCKETS - 1, out=position)
+        else:
+            # fmax/fmin: NaN becomes a bound, so every value, NaN too, gets a valid bucket.
+            np.fmax(position, 0.0, out=position)
+            np.fmin(position, _BUCKETS - 1, out=position)
+        _round_to_index(position, bucket, scratch)
+        np.subtract(position, scratch, out=position)
 
-    def _slots(self, values: FloatArray, workspace: Workspace) -> IndexArray:
+    def _slots(self, values: FloatArray, finite: bool, workspace: Workspace) -> IndexArray:
         """The table slot of each value: a monotone function of the value (see the module's docstring)."""
         position, scratch, slot, _, _ = workspace.arrays(values.size)
-        self._position(values, position, slot)
-        self._slots_per_bucket.take(slot, out=scratch)
+        self._bucket(values, finite, position, scratch, slot)
+        self._slots_per_bucket.take(slot, out=scratch, mode="clip")
         np.multiply(position, scratch, out=position)
-        self._bucket_start.take(slot, out=scratch)
+        self._bucket_middle.take(slot, out=scratch, mode="clip")
         np.add(position, scratch, out=position)
-        np.copyto(slot, position, casting="unsafe")
+        _round_to_index(position, slot)
         return slot
 
     def cells(self, values: FloatArray, workspace: Workspace | None = None) -> IndexArray:
         """The cell of each value (float64, 1-D). With a workspace, the result is a view into it."""
         if workspace is None or workspace.capacity < values.size:
             workspace = Workspace(values.size)
-        slot = self._slots(values, workspace)
+        flag = workspace.arrays(values.size)[4]
+        np.isfinite(values, out=flag)
+        return self._cells(values, bool(flag.all()), workspace)
+
+    def _cells(self, values: FloatArray, finite: bool, workspace: Workspace) -> IndexArray:
+        slot = self._slots(values, finite, workspace)
         _, pivot, _, cell, flag = workspace.arrays(values.size)
-        self._base.take(slot, out=cell)
-        self._pivot.take(slot, out=pivot)
+        self._base.take(slot, out=cell, mode="clip")
+        self._pivot.take(slot, out=pivot, mode="clip")
         np.greater_equal(values, pivot, out=flag)
         np.add(cell, flag, out=cell)
         np.greater(values, pivot, out=flag)
@@ -158,10 +167,11 @@ class GridIndex:
         """Cell counts of the finite values, and how many values were missing (NaN or infinite)."""
         if workspace is None or workspace.capacity < values.size:
             workspace = Workspace(values.size)
-        counts = np.bincount(self.cells(values, workspace), minlength=self.size).astype(np.int64, copy=False)
         flag = workspace.arrays(values.size)[4]
         np.isfinite(values, out=flag)
         missing = values.size - int(np.count_nonzero(flag))
+        cells = self._cells(values, missing == 0, workspace)
+        counts = np.bincount(cells, minlength=self.size).astype(np.int64, copy=False)
         if missing:
             nan = int(np.count_nonzero(np.isnan(values)))
             positive = int(np.count_nonzero(values == np.inf))
@@ -187,6 +197,32 @@ class Workspace:
         first, second = self._reals
         slot, cell = self._indices
         return first[:size], second[:size], slot[:size], cell[:size], self._flags[:size]
+
+
+_MAGIC: Final = 2.0**52
+_MAGIC_BITS: Final = int(np.float64(_MAGIC).view(np.int64))
+
+
+def _scale(low: float, high: float) -> float:
+    """(buckets - 1) / (high - low), kept finite and positive: then (x - low) * scale is NaN only for NaN x
+    (an overflow gives +-inf, which clip handles), never 0 * inf."""
+    span = high - low
+    if not high > low:
+        return 1.0
+    scale = (_BUCKETS - 1) / span if math.isfinite(span) else (_BUCKETS - 1) / 2.0 / (high / 2.0 - low / 2.0)
+    return scale if math.isfinite(scale) else 1e300
+
+
+def _round_to_index(values: FloatArray, out: IndexArray, rounded: FloatArray | None = None) -> None:
+    """out <- values rounded to the nearest integer (ties to even), for 0 <= values < 2**51; `rounded`, if
+    given, <- the same as floats (else `values` is overwritten). Adding 2**52 leaves the integer in the
+    mantissa's low bits: cheap passes where a float-to-int cast costs several times as much. Rounding is
+    monotone, which is all that the slot function needs."""
+    target = values if rounded is None else rounded
+    np.add(values, _MAGIC, out=target)
+    np.subtract(target.view(np.int64), _MAGIC_BITS, out=out)
+    if rounded is not None:
+        np.subtract(rounded, _MAGIC, out=rounded)
 
 
 # --- statistics from counts --------------------------------------------------------------------------------

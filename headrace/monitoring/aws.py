@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from headrace.drift import DriftResult
 from headrace.ledger_keys import model_pk, sort_time
 from headrace.monitoring.window import StoredObject
+
+if TYPE_CHECKING:  # the retrain function imports this module and runs without numpy/pandas
+    from headrace.drift import DriftResult
 
 
 class S3Store:

@@ -75,8 +75,9 @@ def test_grid_cells_are_exact_on_and_right_next_to_grid_points() -> None:
         np.array([-1e308, 1e308]),
         np.array([1e-300, 1e300]),
         np.array([1.0, np.nextafter(1.0, 2.0)]),
+        np.array([5e-324, 1e-323, 1.5e-323]),
     ],
-    ids=["one_point", "two_points", "range_overflows", "huge_range", "adjacent_floats"],
+    ids=["one_point", "two_points", "range_overflows", "huge_range", "adjacent_floats", "subnormal_span"],
 )
 def test_degenerate_grids_still_give_exact_cells(grid: npt.NDArray[np.float64]) -> None:
     rng = np.random.default_rng(0)

@@ -1,0 +1,340 @@
+"""Monitoring: a scheduled drift check per model on its captured traffic, and retraining on alarms.
+
+Scheduler (monitoring.schedule) -> drift state machine:
+    Window -> Map over batches of captured objects (Distributed: more traffic, more iterations)
+           -> Partial (counts per batch, to S3) -> Finish (merge, statistics, metrics, result + report)
+DriftedFeatures >= 1 -> drift alarm ─┐
+endpoint quality alarm (deploy.py) ──┴> CloudWatch Alarm State Change (ALARM) -> Retrain function
+    -> a training run of the newest dataset, unless the cooldown, the daily cap or the episode says no
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import Duration, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from headrace.config import ModelConfig
+from headrace.monitoring.check import monitoring_prefix
+from headrace.monitoring.retrain import ALARM_STATE_CHANGE, triggers
+from headrace.naming import Names
+from headrace.serving.rollout import capture_prefix
+from stacks.assets import managed_layers
+from stacks.data_store import DataStore
+from stacks.functions import (
+    DEFAULT_EVENT_BUS,
+    LOG_RETENTION,
+    StepFunction,
+    execution_payload,
+    invoke_step,
+    step_function,
+)
+
+DLQ_RETENTION = Duration.days(14)
+# A drift check's metrics arrive once per schedule period; the alarm looks at 5-minute periods, so an
+# episode is one drifted check (and a quiet period after it is not a breach).
+DRIFT_ALARM_PERIOD = Duration.minutes(5)
+MAP_CONCURRENCY = 10
+
+
+class MonitoringSteps(Construct):
+    """The drift check's three functions and the retrain function, shared by every model."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        names: Names,
+        models: Sequence[ModelConfig],
+        store: DataStore,
+        training: Mapping[str, sfn.IStateMachine],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        layers = managed_layers(self)
+        common = {
+            "POWERTOOLS_METRICS_NAMESPACE": names.metric_namespace,
+            "HEADRACE_STAGE": names.stage,
+            "LEDGER_TABLE": store.ledger.table_name,
+        }
+        with_bucket = {**common, "DATA_BUCKET": store.bucket.bucket_name}
+
+        def drift_step(
+            construct_id: str, folder: str, name: str, description: str, memory: int
+        ) -> StepFunction:
+            return StepFunction(
+                construct_id=construct_id,
+                folder=folder,
+                function_name=name,
+                description=description,
+                memory_mb=memory,
+                timeout=Duration.minutes(10),
+                needs_pandas=True,
+                environment=with_bucket,
+            )
+
+        self.window = step_function(
+            self,
+            drift_step(
+                "Window",
+                "drift_window",
+                names.drift_window_function,
+                "Lists the captured traffic a drift check reads",
+                512,
+            ),
+            models,
+            layers,
+        )
+        self.partial = step_function(
+            self,
+            drift_step(
+                "Partial",
+                "drift_partial",
+                names.drift_partial_function,
+                "Counts one batch of captured traffic against the reference",
+                2048,
+            ),
+            models,
+            layers,
+        )
+        self.finish = step_function(
+            self,
+            drift_step(
+                "Finish",
+                "drift_finish",
+                names.drift_finish_function,
+                "Merges a drift check, publishes its metrics and report",
+                1024,
+            ),
+            models,
+            layers,
+        )
+        stack = Stack.of(self)
+        self.retrain = step_function(
+            self,
+            StepFunction(
+                construct_id="Retrain",
+                folder="retrain",
+                function_name=names.retrain_function,
+                description="Starts a retraining run on a drift or quality alarm, within cooldown and cap",
+                memory_mb=256,
+                timeout=Duration.minutes(1),
+                needs_pandas=False,
+                environment={
+                    **common,
+                    "TRAINING_STATE_MACHINES": stack.to_json_string(
+                        {model: machine.state_machine_arn for model, machine in sorted(training.items())}
+                    ),
+                    "EVENT_BUS_NAME": DEFAULT_EVENT_BUS,
+                },
+            ),
+            models,
+            layers,
+        )
+        bucket = store.bucket
+        for model in models:
+            bucket.grant_read(self.window, f"{model.name}/runs/*/output/*")
+            for fn in (self.window, self.partial, self.finish):
+                bucket.grant_read(fn, f"{monitoring_prefix(model.name)}/*")
+                bucket.grant_put(fn, f"{monitoring_prefix(model.name)}/*")
+            bucket.grant_read(self.partial, f"{capture_prefix(model.name)}/*")
+        # ListObjectsV2 is a bucket-level action; its prefix condition keeps the window to capture folders.
+        self.window.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{capture_prefix(m.name)}/*" for m in models]}},
+            )
+        )
+        for fn in (self.window, self.finish, self.retrain):
+            store.ledger.grant_read_write_data(fn)
+        for machine in training.values():
+            machine.grant_start_execution(self.retrain)
+        events.EventBus.from_event_bus_name(self, "DefaultBus", DEFAULT_EVENT_BUS).grant_put_events_to(
+            self.retrain
+        )
+        self.failed_retrains = sqs.Queue(
+            self,
+            "UndeliveredAlarms",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DLQ_RETENTION,
+        )
+        alarm_names = [alarm for model in models for alarm in triggers(model, names)]
+        events.Rule(
+            self,
+            "OnAlarm",
+            rule_name=f"{names.prefix}-retrain-on-alarm",
+            description="A drift or endpoint quality alarm enters ALARM -> the retrain function decides",
+            event_pattern=events.EventPattern(
+                source=["aws.cloudwatch"],
+                detail_type=[ALARM_STATE_CHANGE],
+                detail={"alarmName": alarm_names, "state": {"value": ["ALARM"]}},
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.retrain,
+                    dead_letter_queue=self.failed_retrains,
+                    retry_attempts=4,
+                    max_event_age=Duration.hours(2),
+                )
+            ],
+        )
+
+
+class DriftCheck(Construct):
+    """A model's drift check: the state machine, its schedule and the drift alarm."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        names: Names,
+        model: ModelConfig,
+        steps: MonitoringSteps,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self._grant_endpoint(stack, names, model, steps)
+        window = invoke_step(
+            self,
+            "Window",
+            steps.window,
+            {
+                "model": model.name,
+                "execution": execution_payload(),
+                "trigger": sfn.JsonPath.string_at("$.trigger"),
+            },
+            "$.window",
+        )
+        count = invoke_step(
+            self,
+            "Partial",
+            steps.partial,
+            {
+                "model": sfn.JsonPath.string_at("$.model"),
+                "check_id": sfn.JsonPath.string_at("$.check_id"),
+                "index": sfn.JsonPath.number_at("$.index"),
+                "reference_prefix": sfn.JsonPath.string_at("$.reference_prefix"),
+                "keys": sfn.JsonPath.list_at("$.keys"),
+            },
+            "$",
+        )
+        batches = sfn.DistributedMap(
+            self,
+            "Batches",
+            comment="One iteration per batch of captured objects; counts merge exactly",
+            items_path="$.window.batches",
+            item_selector={
+                "model": sfn.JsonPath.string_at("$.window.model"),
+                "check_id": sfn.JsonPath.string_at("$.window.check_id"),
+                "reference_prefix": sfn.JsonPath.string_at("$.window.reference_prefix"),
+                "index": sfn.JsonPath.string_at("$$.Map.Item.Index"),
+                "keys": sfn.JsonPath.string_at("$$.Map.Item.Value"),
+            },
+            result_path="$.partials",
+            max_concurrency=MAP_CONCURRENCY,
+        )
+        batches.item_processor(count)
+        finish = invoke_step(
+            self,
+            "Finish",
+            steps.finish,
+            {"window": sfn.JsonPath.object_at("$.window"), "partials": sfn.JsonPath.list_at("$.partials")},
+            "$.check",
+        )
+        definition = window.next(batches).next(finish).next(sfn.Succeed(self, "Checked"))
+        name = names.drift_state_machine(model.name)
+        log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/vendedlogs/states/{name}",
+            retention=LOG_RETENTION,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            timeout=Duration.hours(1),
+            tracing_enabled=False,
+        )
+        role = iam.Role(
+            self,
+            "ScheduleRole",
+            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
+            description=f"Starts the drift check of Headrace model {model.name}",
+        )
+        self.state_machine.grant_start_execution(role)
+        scheduler.CfnSchedule(
+            self,
+            "Schedule",
+            name=names.drift_schedule(model.name),
+            description=f"Drift check of {model.name} on its captured traffic",
+            schedule_expression=model.monitoring.schedule,
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            state="ENABLED",
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=self.state_machine.state_machine_arn,
+                role_arn=role.role_arn,
+                input=json.dumps({"trigger": "schedule"}),
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                    maximum_event_age_in_seconds=3600, maximum_retry_attempts=3
+                ),
+            ),
+        )
+        self.alarm = cloudwatch.Alarm(
+            self,
+            "DriftAlarm",
+            alarm_name=names.model_alarm(model.name, "drift"),
+            alarm_description=(
+                f"A drift check of {model.name} found a drifted feature "
+                f"(PSI >= {model.monitoring.psi_threshold}, or a p-value < {model.monitoring.ks_pvalue}); "
+                "it starts retraining"
+            ),
+            metric=cloudwatch.Metric(
+                namespace=names.metric_namespace,
+                metric_name="DriftedFeatures",
+                dimensions_map={"Model": model.name},
+                statistic="Maximum",
+                period=DRIFT_ALARM_PERIOD,
+            ),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        Tags.of(self).add("headrace:model", model.name)
+
+    def _grant_endpoint(self, stack: Stack, names: Names, model: ModelConfig, steps: MonitoringSteps) -> None:
+        """Window finds what the endpoint serves: its config, that config's model, the model's artifact."""
+        endpoint = names.endpoint(model.name)
+        hosted = f"{endpoint[:44]}-v*"
+        steps.window.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:DescribeEndpointConfig",
+                    "sagemaker:DescribeModel",
+                ],
+                resources=[
+                    stack.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint),
+                    stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name=hosted),
+                    stack.format_arn(service="sagemaker", resource="model", resource_name=hosted),
+                ],
+            )
+        )
