@@ -122,16 +122,23 @@ def _status_kib(field: str) -> int:
 
 
 def measure(work: Callable[[], object], repeat: int) -> dict[str, Any]:
-    """Best wall time of `repeat` calls, and the peak RSS above the RSS before a call (MiB)."""
-    times, peaks = [], []
+    """Best wall time of `repeat` calls, the CPU time of that call (all threads), and the largest peak RSS
+    above the RSS just before a call (MiB)."""
+    runs, peaks = [], []
     for _ in range(repeat):
         Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
         before = _status_kib("VmRSS")
-        started = time.perf_counter()
+        cpu, started = time.process_time(), time.perf_counter()
         work()
-        times.append(time.perf_counter() - started)
+        runs.append((time.perf_counter() - started, time.process_time() - cpu))
         peaks.append((_status_kib("VmHWM") - before) / 1024)
-    return {"seconds": min(times), "all_seconds": [round(t, 4) for t in times], "peak_rss_mib": max(peaks)}
+    wall, cpu_s = min(runs)
+    return {
+        "seconds": wall,
+        "cpu_seconds": cpu_s,
+        "all_seconds": [round(w, 4) for w, _ in runs],
+        "peak_rss_mib": max(peaks),
+    }
 
 
 # --- contenders (each runs in its own process: `--worker NAME`) ------------------------------------------
@@ -160,9 +167,11 @@ def worker_ours(repeat: int) -> dict[str, Any]:
     compiled_s = time.perf_counter() - started
     monitoring = MonitoringConfig()
     result: dict[str, Any] = {"profile_build_s": round(built, 3), "compile_s": round(compiled_s, 4)}
-    result["threads"] = default_workers()
-    result |= measure(lambda: compute_drift(compiled, current, monitoring), repeat)
-    result["one_thread"] = measure(lambda: compute_drift(compiled, current, monitoring, workers=1), repeat)
+    threads = 1 if os.environ.get("BENCH_DRIFT_ONE_THREAD") else default_workers()
+    result["threads"] = threads
+    result |= measure(lambda: compute_drift(compiled, current, monitoring, workers=threads), repeat)
+    if threads == 1:
+        return result
     tracemalloc.start()
     report = compute_drift(compiled, current, monitoring)
     result["tracemalloc_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
@@ -290,8 +299,8 @@ def ensure_evidently() -> tuple[Path | None, str]:
     return python, ""
 
 
-def run_worker(python: Path | str, name: str, repeat: int) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def run_worker(python: Path | str, name: str, repeat: int, **env_extra: str) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), **env_extra}
     completed = subprocess.run(
         [str(python), str(Path(__file__).resolve()), "--worker", name, "--repeat", str(repeat)],
         capture_output=True,
@@ -309,22 +318,24 @@ def run_worker(python: Path | str, name: str, repeat: int) -> dict[str, Any]:
 def table(results: dict[str, Any], cells: int) -> str:
     ours = results["ours"].get("seconds")
     lines = [
-        "| contender | seconds | M cells/s | peak RSS above data (MiB) | time vs ours |",
-        "|---|---:|---:|---:|---:|",
+        "| contender | seconds | M cells/s | CPU seconds | M cells per CPU-s | peak RSS above data (MiB) "
+        "| time vs ours |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     rows = [
         (f"ours, {results['ours'].get('threads', '?')} threads (profile cached)", results["ours"]),
-        ("ours, 1 thread (profile cached)", results["ours"].get("one_thread", {})),
+        ("ours, 1 thread (profile cached)", results["ours_one_thread"]),
         ("per-column scipy/pandas", results["reference"]),
         (f"Evidently {results['evidently'].get('version', EVIDENTLY.split('==')[1])}", results["evidently"]),
     ]
     for label, entry in rows:
         if "seconds" not in entry:
-            lines.append(f"| {label} | - | - | - | {entry.get('error', 'not run')} |")
+            lines.append(f"| {label} | - | - | - | - | - | {entry.get('error', 'not run')} |")
             continue
-        ratio = "1.0" if entry is results["ours"] or ours is None else f"{entry['seconds'] / ours:.1f}x"
+        ratio = f"{entry['seconds'] / ours:.1f}x" if ours else "-"
         lines.append(
             f"| {label} | {entry['seconds']:.3f} | {cells / entry['seconds'] / 1e6:.1f} | "
+            f"{entry['cpu_seconds']:.3f} | {cells / entry['cpu_seconds'] / 1e6:.1f} | "
             f"{entry['peak_rss_mib']:.0f} | {ratio} |"
         )
     return "\n".join(lines)
@@ -354,7 +365,9 @@ def main() -> int:
         "cpus": len(os.sched_getaffinity(0)),
         "memory": "peak RSS during the call minus RSS before it (VmHWM reset via /proc/self/clear_refs)",
     }
+    results["load_average_before"] = os.getloadavg()
     results["ours"] = run_worker(sys.executable, "ours", args.repeat)
+    results["ours_one_thread"] = run_worker(sys.executable, "ours", args.repeat, BENCH_DRIFT_ONE_THREAD="1")
     results["reference"] = run_worker(sys.executable, "reference", args.repeat)
     if args.skip_evidently:
         results["evidently"] = {"error": "skipped (--skip-evidently)"}
@@ -363,9 +376,11 @@ def main() -> int:
         results["evidently"] = (
             run_worker(python, "evidently", args.evidently_repeat) if python else {"error": why}
         )
-    for name in ("ours", "reference", "evidently"):
+    results["load_average_after"] = os.getloadavg()
+    for name in ("ours", "ours_one_thread", "reference", "evidently"):
         if "seconds" in results[name]:
             results[name]["cells_per_s"] = cells / results[name]["seconds"]
+            results[name]["cells_per_cpu_s"] = cells / results[name]["cpu_seconds"]
     ours = results["ours"].get("seconds")
     if ours:
         results["ratios"] = {
@@ -379,6 +394,10 @@ def main() -> int:
         f"{shape} ({len(meta['categorical'])} categorical) = {cells / 1e6:.0f}M cells; {results['cpus']} CPUs"
     )
     print(table(results, cells))
+    load = results["load_average_before"][0], results["load_average_after"][0]
+    print(
+        f"load average (1 min) before/after: {load[0]:.2f} / {load[1]:.2f} (other processes share these CPUs)"
+    )
     if "agreement" in results["ours"]:
         print(f"agreement with scipy.stats.ks_2samp(sample, current): {results['ours']['agreement']}")
         print(

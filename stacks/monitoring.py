@@ -29,6 +29,7 @@ from headrace.monitoring.check import monitoring_prefix
 from headrace.monitoring.retrain import ALARM_STATE_CHANGE, triggers
 from headrace.naming import Names
 from headrace.serving.rollout import capture_prefix
+from stacks import nag
 from stacks.assets import managed_layers
 from stacks.data_store import DataStore
 from stacks.functions import (
@@ -144,10 +145,18 @@ class MonitoringSteps(Construct):
         bucket = store.bucket
         for model in models:
             bucket.grant_read(self.window, f"{model.name}/runs/*/output/*")
+            nag.accept_object_grants(self.window, bucket, read=[f"{model.name}/runs/*/output/*"])
             for fn in (self.window, self.partial, self.finish):
                 bucket.grant_read(fn, f"{monitoring_prefix(model.name)}/*")
                 bucket.grant_put(fn, f"{monitoring_prefix(model.name)}/*")
+                nag.accept_object_grants(
+                    fn,
+                    bucket,
+                    read=[f"{monitoring_prefix(model.name)}/*"],
+                    put=[f"{monitoring_prefix(model.name)}/*"],
+                )
             bucket.grant_read(self.partial, f"{capture_prefix(model.name)}/*")
+            nag.accept_object_grants(self.partial, bucket, read=[f"{capture_prefix(model.name)}/*"])
         # ListObjectsV2 is a bucket-level action; its prefix condition keeps the window to capture folders.
         self.window.add_to_role_policy(
             iam.PolicyStatement(
@@ -158,6 +167,9 @@ class MonitoringSteps(Construct):
         )
         for fn in (self.window, self.finish, self.retrain):
             store.ledger.grant_read_write_data(fn)
+        # The data key encrypts the ledger and every object these functions put.
+        for fn in (self.window, self.partial, self.finish, self.retrain):
+            nag.accept_key_grants(fn)
         for machine in training.values():
             machine.grant_start_execution(self.retrain)
         events.EventBus.from_event_bus_name(self, "DefaultBus", DEFAULT_EVENT_BUS).grant_put_events_to(
@@ -170,6 +182,7 @@ class MonitoringSteps(Construct):
             enforce_ssl=True,
             retention_period=DLQ_RETENTION,
         )
+        nag.accept(self.failed_retrains, "SQS3", nag.DEAD_LETTER_QUEUE)
         alarm_names = [alarm for model in models for alarm in triggers(model, names)]
         events.Rule(
             self,
@@ -273,6 +286,8 @@ class DriftCheck(Construct):
             timeout=Duration.hours(1),
             tracing_enabled=False,
         )
+        nag.accept_workflow(self.state_machine, [steps.window, steps.partial, steps.finish])
+        nag.accept_distributed_map(self.state_machine)
         role = iam.Role(
             self,
             "ScheduleRole",
@@ -309,7 +324,8 @@ class DriftCheck(Construct):
             metric=cloudwatch.Metric(
                 namespace=names.metric_namespace,
                 metric_name="DriftedFeatures",
-                dimensions_map={"Model": model.name},
+                # Powertools adds the publishing function's service name to every metric's dimensions.
+                dimensions_map={"Model": model.name, "service": names.drift_finish_function},
                 statistic="Maximum",
                 period=DRIFT_ALARM_PERIOD,
             ),
@@ -324,6 +340,10 @@ class DriftCheck(Construct):
         """Window finds what the endpoint serves: its config, that config's model, the model's artifact."""
         endpoint = names.endpoint(model.name)
         hosted = f"{endpoint[:44]}-v*"
+        versioned = [
+            stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name=hosted),
+            stack.format_arn(service="sagemaker", resource="model", resource_name=hosted),
+        ]
         steps.window.add_to_role_policy(
             iam.PolicyStatement(
                 actions=[
@@ -333,8 +353,10 @@ class DriftCheck(Construct):
                 ],
                 resources=[
                     stack.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint),
-                    stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name=hosted),
-                    stack.format_arn(service="sagemaker", resource="model", resource_name=hosted),
+                    *versioned,
                 ],
             )
+        )
+        nag.accept_wildcards(
+            steps.window, nag.MODEL_VERSIONS, resources=[nag.flat(self, a) for a in versioned]
         )

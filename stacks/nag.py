@@ -72,6 +72,10 @@ LOG_DELIVERY = (
     "Step Functions' log delivery (logs:CreateLogDelivery, logs:DescribeLogGroups, ...) has no "
     "resource-level permissions; CDK grants it with LogOptions, as the Step Functions guide requires."
 )
+OWN_EXECUTIONS = (
+    "CDK's policy for a Distributed Map: the state machine may describe, stop and redrive its own "
+    "executions and their child executions, named at run time."
+)
 INVOKE_VERSIONS = (
     "CDK's LambdaInvoke grants lambda:InvokeFunction on the function and its versions and aliases "
     "(<function ARN>:*): these are the workflow's own step functions."
@@ -156,6 +160,28 @@ def accept_workflow(machine: sfn.StateMachine, steps: Iterable[lambda_.IFunction
     accept_unscoped(machine.role, LOG_DELIVERY)
     versions = [f"{flat(machine, step.function_arn)}:*" for step in steps]
     accept_wildcards(machine.role, INVOKE_VERSIONS, resources=versions)
+
+
+def accept_distributed_map(machine: sfn.StateMachine) -> None:
+    """The wildcards of the policy CDK writes for a state machine with a Distributed Map, each checked to be
+    one of this machine's own executions."""
+    policy = machine.node.try_find_child("DistributedMapPolicy")
+    assert isinstance(policy, iam.Policy), f"{machine.node.path} has no Distributed Map policy"
+    stack = Stack.of(machine)
+    machine_id = str(stack.resolve(machine.state_machine_arn)["Ref"])
+    document = stack.resolve(policy.document)
+    wildcards = [
+        resource
+        for statement in document["Statement"]
+        for resource in map(_flatten, _as_list(statement["Resource"]))
+        if "*" in resource
+    ]
+    assert all(":execution:" in w and machine_id in w for w in wildcards), wildcards
+    accept(policy, "IAM5", OWN_EXECUTIONS, applies_to=[f"Resource::{w}" for w in wildcards])
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _default_policy(principal: Principal) -> IConstruct:

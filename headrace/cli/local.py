@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from headrace.local.control import PlaneError, start_detached, stop_detached
+from headrace.local.control_server import ControlError, TickReport, TickRequest, request_tick
 from headrace.local.plane import DEFAULT_WORK_DIR, LocalPlane, PlaneInfo, read_info
 from headrace.local.provision import ProvisionError
 
-from .output import EXIT_UNREACHABLE, console, fail
+from .output import EXIT_BAD_INPUT, EXIT_UNREACHABLE, console, fail, print_json, table
 
 app = typer.Typer(
     help="Run the local plane: moto's AWS on 127.0.0.1 plus Headrace's compute.", no_args_is_help=True
@@ -98,3 +100,59 @@ def env(work_dir: WorkDir = DEFAULT_WORK_DIR) -> None:
     if info is None:
         fail("no local plane is running", "start one with `headrace local up --detach`", EXIT_UNREACHABLE)
     typer.echo(_export_lines(info))
+
+
+@app.command()
+def tick(
+    schedules: Annotated[
+        bool, typer.Option("--schedules", help="Fire the schedules now (every ENABLED one, or --name).")
+    ] = False,
+    alarms: Annotated[bool, typer.Option("--alarms", help="Evaluate every alarm once, now.")] = False,
+    name: Annotated[
+        list[str] | None,
+        typer.Option("--name", help="Fire only this schedule (repeatable); fires it even when DISABLED."),
+    ] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")] = False,
+    work_dir: WorkDir = DEFAULT_WORK_DIR,
+) -> None:
+    """Make the running plane act now instead of waiting: fire schedules, evaluate alarms (both by default).
+
+    Example: headrace local tick --schedules --name headrace-dev-churn-drift-check --json
+    """
+    info = read_info(work_dir)
+    if info is None:
+        fail("no local plane is running", "start one with `headrace local up --detach`", EXIT_BAD_INPUT)
+    if info.control_port is None:
+        fail(
+            f"the local plane on {info.endpoint} has no control port (it predates `tick`)",
+            "restart it: `headrace local down && headrace local up --detach`",
+            EXIT_BAD_INPUT,
+        )
+    both = not schedules and not alarms
+    request = TickRequest(schedules=schedules or both, alarms=alarms or both, names=name or None)
+    try:
+        report = request_tick(info.control_port, request)
+    except ControlError as exc:
+        fail(str(exc), code=EXIT_BAD_INPUT if exc.status == 404 else EXIT_UNREACHABLE)
+    if json:
+        print_json(report)
+        return
+    _print_tick(request, report)
+
+
+def _print_tick(request: TickRequest, report: TickReport) -> None:
+    if request.schedules:
+        if report.schedules:
+            rows = [
+                (s.name, s.target.rsplit(":", 1)[-1], s.execution or f"[red]{escape(s.error or '')}[/]")
+                for s in report.schedules
+            ]
+            console.print(table("schedules fired", ["schedule", "target", "execution"], rows))
+        else:
+            console.print("no schedule fired (none is ENABLED)")
+    if request.alarms:
+        if report.alarms:
+            rows = [(a.name, f"{a.previous} → {a.current}", escape(a.reason)) for a in report.alarms]
+            console.print(table("alarms changed", ["alarm", "state", "reason"], rows))
+        else:
+            console.print("no alarm changed state")

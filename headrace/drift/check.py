@@ -53,7 +53,13 @@ def finish(
     *,
     ks_method: KsMethod = "auto",
 ) -> DriftResult:
-    """Statistics and verdicts from a (merged) partial."""
+    """Statistics and verdicts from a (merged) partial.
+
+    A feature drifts when its PSI is at or above `monitoring.psi_threshold`, or its test's p-value (KS for
+    a numeric feature, chi-square for a categorical one) is below `monitoring.ks_pvalue`. With fewer rows
+    than `monitoring.min_rows` the window is `too_little_traffic`: statistics reported, nothing drifted.
+    `ks_method` picks the KS p-value's distribution as `scipy.stats.ks_2samp`'s `method` does.
+    """
     reference = DriftReference.of(profile)
     if partial.fingerprint != reference.fingerprint:
         raise ValueError("this drift partial was computed against a different reference profile")
@@ -68,7 +74,8 @@ def finish(
         features.append(
             _categorical(categorical, partial.categorical[i], int(partial.missing[offset + i]), partial.rows)
         )
-    features = [_verdict(f, monitoring, enough) for f in features]
+    order = {name: i for i, name in enumerate(reference.profile.features)}
+    features = sorted((_verdict(f, monitoring, enough) for f in features), key=lambda f: order[f.name])
     drifted = [f.name for f in features if f.drifted]
     return DriftResult(
         status="too_little_traffic" if not enough else ("drifted" if drifted else "stable"),

@@ -156,29 +156,28 @@ def partial_from_frame(
     absent = [name for name in reference.features if name not in frame.columns]
     if absent:
         raise ValueError(f"cannot check drift: the data has no column {', '.join(absent)}")
-    tasks: list[Callable[[], tuple[CountArray, int]]] = [
-        _numeric_task(feature, frame[feature.name], chunk_rows) for feature in reference.numeric
-    ]
-    tasks += [
-        _categorical_task(feature, frame[feature.name], chunk_rows) for feature in reference.categorical
-    ]
+    # Categorical columns of Python strings hold the GIL while they are hashed: one task scans them all, so
+    # at most one thread does that while the others run numpy kernels. It goes first, being the longest.
+    categorical = [(feature, frame[feature.name]) for feature in reference.categorical]
+    tasks: list[Callable[[], list[tuple[CountArray, int]]]] = [_categorical_task(categorical, chunk_rows)]
+    tasks += [_numeric_task(feature, frame[feature.name], chunk_rows) for feature in reference.numeric]
     results = _run(tasks, workers, executor)
-    counts = [c for c, _ in results]
-    split = len(reference.numeric)
+    categorical_results, numeric_results = results[0], [r for group in results[1:] for r in group]
     return DriftPartial(
         fingerprint=reference.fingerprint,
         rows=len(frame),
-        missing=np.array([m for _, m in results], dtype=np.int64),
-        numeric=tuple(counts[:split]),
-        categorical=tuple(counts[split:]),
+        missing=np.array([m for _, m in numeric_results + categorical_results], dtype=np.int64),
+        numeric=tuple(c for c, _ in numeric_results),
+        categorical=tuple(c for c, _ in categorical_results),
     )
 
 
+Scan = Callable[[], list[tuple[CountArray, int]]]
+
+
 def _run(
-    tasks: list[Callable[[], tuple[CountArray, int]]],
-    workers: int | None,
-    executor: ThreadPoolExecutor | None,
-) -> list[tuple[CountArray, int]]:
+    tasks: list[Scan], workers: int | None, executor: ThreadPoolExecutor | None
+) -> list[list[tuple[CountArray, int]]]:
     if executor is not None:
         return list(executor.map(lambda task: task(), tasks))
     threads = min(workers or default_workers(), len(tasks))
@@ -199,10 +198,8 @@ def _float_chunks(values: pd.Series[Any], chunk_rows: int) -> Iterable[FloatArra
             yield numeric_values(values.iloc[start : start + chunk_rows])
 
 
-def _numeric_task(
-    feature: NumericReference, values: pd.Series[Any], chunk_rows: int
-) -> Callable[[], tuple[CountArray, int]]:
-    def scan() -> tuple[CountArray, int]:
+def _numeric_task(feature: NumericReference, values: pd.Series[Any], chunk_rows: int) -> Scan:
+    def scan() -> list[tuple[CountArray, int]]:
         total = np.zeros(feature.index.size, dtype=np.int64)
         missing = 0
         workspace = Workspace(min(chunk_rows, len(values)))
@@ -210,18 +207,19 @@ def _numeric_task(
             counts, absent = feature.index.count(chunk, workspace)
             total += counts
             missing += absent
-        return total, missing
+        return [(total, missing)]
 
     return scan
 
 
-def _categorical_task(
-    feature: CategoricalReference, values: pd.Series[Any], chunk_rows: int
-) -> Callable[[], tuple[CountArray, int]]:
-    def scan() -> tuple[CountArray, int]:
-        total = np.zeros(feature.size, dtype=np.int64)
-        for start in range(0, len(values), chunk_rows):
-            total += feature.profile.bin_counts(values.iloc[start : start + chunk_rows])
-        return total, len(values) - int(total.sum())
+def _categorical_task(columns: list[tuple[CategoricalReference, pd.Series[Any]]], chunk_rows: int) -> Scan:
+    def scan() -> list[tuple[CountArray, int]]:
+        results: list[tuple[CountArray, int]] = []
+        for feature, values in columns:
+            total = np.zeros(feature.size, dtype=np.int64)
+            for start in range(0, len(values), chunk_rows):
+                total += feature.profile.bin_counts(values.iloc[start : start + chunk_rows])
+            results.append((total, len(values) - int(total.sum())))
+        return results
 
     return scan

@@ -45,6 +45,8 @@ class PlaneInfo(BaseModel):
     state_dir: str | None = None
     outputs: dict[str, dict[str, str]] = {}
     started_at: float = 0.0
+    # The control channel on 127.0.0.1 (control_server.py): `headrace local tick` posts there.
+    control_port: int | None = None
 
     def environment(self) -> dict[str, str]:
         return local_environment(self.endpoint, self.region)
@@ -96,9 +98,11 @@ class LocalPlane:
         from moto.server import ThreadedMotoServer
 
         from headrace.local.alarms import AlarmEvaluator
+        from headrace.local.control_server import ControlServer
         from headrace.local.hosting import EndpointHosting, served
         from headrace.local.lambda_runtime import HandlerRuntime
         from headrace.local.provision import Provisioner, synthesize
+        from headrace.local.schedules import ScheduleRunner
         from headrace.local.seams import EventDelivery, installed
         from headrace.local.telemetry import Telemetry
         from headrace.local.training import ImageRegistry, TrainingCompute
@@ -142,6 +146,12 @@ class LocalPlane:
         self.alarms = AlarmEvaluator(LOCAL_ACCOUNT, LOCAL_REGION, interval_s=0.5)
         self.alarms.start()
         self._stack.callback(self.alarms.stop)
+        self.schedules = ScheduleRunner(LOCAL_ACCOUNT, LOCAL_REGION)
+        self.schedules.start()
+        self._stack.callback(self.schedules.stop)
+        self.control = ControlServer(self.schedules, self.alarms)
+        control_port = self.control.start()
+        self._stack.callback(self.control.stop)
 
         self.progress("provisioning stacks from the synthesized templates")
         outputs = Provisioner(Clients(endpoint), self.progress, images).deploy(outdir)
@@ -154,6 +164,7 @@ class LocalPlane:
             state_dir=str(self.state_dir) if self.state_dir else None,
             outputs=outputs,
             started_at=time.time(),
+            control_port=control_port,
         )
         runtime_file = self.work_dir / RUNTIME_FILE
         runtime_file.write_text(self.info.model_dump_json(indent=1))
@@ -162,7 +173,9 @@ class LocalPlane:
 
     def stop(self) -> None:
         if self.state_dir and self.info:
-            self.alarms.stop()  # not moving alarms while they are pickled
+            self.control.stop()  # not moving alarms or starting executions while they are pickled
+            self.schedules.stop()
+            self.alarms.stop()
             self.delivery.wait_idle(timeout_s=10)
             skipped = snapshot.save(self.state_dir)
             self.progress(

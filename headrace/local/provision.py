@@ -7,6 +7,8 @@ CDK bootstrap parameter and the assets bucket exist. What it cannot do is done h
 - AWS-owned SSM parameters that the template reads (bootstrap version, managed layer ARNs) are published.
 - `AWS::CloudWatch::Alarm`, which moto's CloudFormation reports created without creating it, is created with
   PutMetricAlarm after the stack, its intrinsics resolved against the stack (alarms.py evaluates it).
+- `AWS::Scheduler::Schedule` and `AWS::Scheduler::ScheduleGroup`, skipped the same way, are created with
+  the Scheduler API after the stack (schedules.py fires them).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
 from moto.cloudformation.parsing import resource_class_from_type
 
 from headrace.local.aws import Clients
@@ -38,7 +40,11 @@ BOOTSTRAP_VERSION_PARAMETER = f"/cdk-bootstrap/{BOOTSTRAP_QUALIFIER}/version"
 BOOTSTRAP_VERSION = "30"
 DEFERRED_RESOURCE_TYPES = {"Custom::S3BucketNotifications"}
 # Left in the template (moto reports them created and creates nothing), then created through their own API.
-CREATED_AFTER_STACK_TYPES = {"AWS::CloudWatch::Alarm"}
+CREATED_AFTER_STACK_TYPES = {
+    "AWS::CloudWatch::Alarm",
+    "AWS::Scheduler::Schedule",
+    "AWS::Scheduler::ScheduleGroup",
+}
 # Public SSM parameters naming AWS-managed layers (headrace/layers.py); locally, stand-in layers.
 MANAGED_LAYER_PARAMETER_PREFIXES = ("/aws/service/powertools/", "/aws/service/aws-sdk-pandas/")
 STACK_TIMEOUT_S = 120
@@ -268,6 +274,7 @@ class Provisioner:
             self._apply_deferred(logical_id, resource, resources)
         self._complete_buckets(template, resources)
         self._create_alarms(stack.name, template, resources, replace=changed)
+        self._create_schedules(stack.name, template, resources, replace=changed)
         described = self._describe(stack.name) or {}
         return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
 
@@ -351,6 +358,63 @@ class Provisioner:
             self._progress(
                 f"{stack_name}: alarms created locally: {', '.join(r['AlarmName'] for r in requests)}"
             )
+
+    def _create_schedules(
+        self, stack_name: str, template: dict[str, Any], physical: dict[str, str], replace: bool
+    ) -> None:
+        """Create the template's schedule groups and schedules; update a changed stack's existing schedules,
+        leave an unchanged stack's alone (a restored plane keeps them as they were)."""
+        resources = template.get("Resources", {}).values()
+        if not any(r.get("Type") in (SCHEDULE_TYPE, SCHEDULE_GROUP_TYPE) for r in resources):
+            return
+        groups, references = self._schedule_references(stack_name, template, physical)
+        scheduler = self._aws.client("scheduler")
+        existing_groups = {g["Name"] for g in scheduler.list_schedule_groups()["ScheduleGroups"]}
+        done: dict[str, list[str]] = {"created": [], "updated": []}
+        try:
+            for group in groups.values():
+                if group["Name"] not in existing_groups:
+                    scheduler.create_schedule_group(**group)
+            for request in schedule_requests(template, stack_name, references):
+                name, group_name = request["Name"], request.get("GroupName", "default")
+                try:
+                    scheduler.get_schedule(Name=name, GroupName=group_name)
+                except scheduler.exceptions.ResourceNotFoundException:
+                    scheduler.create_schedule(**request)
+                    done["created"].append(name)
+                    continue
+                if replace:
+                    scheduler.update_schedule(**request)
+                    done["updated"].append(name)
+        except (ClientError, ParamValidationError) as error:
+            raise ProvisionError(f"{stack_name}: creating its schedules locally failed: {error}") from error
+        summary = "; ".join(f"{what} {', '.join(names)}" for what, names in done.items() if names)
+        if summary:
+            self._progress(f"{stack_name}: schedules {summary} locally")
+
+    def _schedule_references(
+        self, stack_name: str, template: dict[str, Any], physical: dict[str, str]
+    ) -> tuple[dict[str, dict[str, Any]], StackReferences]:
+        """The template's schedule group requests, and the references its schedules resolve against: moto's
+        CloudFormation lists no skipped resource, so a group's Ref (its name) and Arn are supplied here."""
+        account, region = self._aws.account, self._aws.region
+        stack_attribute = _stack_attribute(account, region, stack_name)
+        base = StackReferences(
+            physical_ids=physical,
+            pseudo_parameters=pseudo_parameters(account, region, stack_name),
+            exports=self._exports(),
+            attribute=stack_attribute,
+        )
+        groups = schedule_group_requests(template, stack_name, base)
+        names = {logical_id: str(group["Name"]) for logical_id, group in groups.items()}
+
+        def attribute(logical_id: str, name: str) -> Any:
+            if logical_id in names and name == "Arn":
+                return f"arn:aws:scheduler:{region}:{account}:schedule-group/{names[logical_id]}"
+            return stack_attribute(logical_id, name)
+
+        references = StackReferences({**physical, **names}, base.pseudo_parameters, base.exports, attribute)
+        return groups, references
 
     def _exports(self) -> dict[str, str]:
         exports: dict[str, str] = {}
@@ -515,5 +579,83 @@ def alarm_requests(
         except (ProvisionError, KeyError, IndexError, TypeError, ValueError) as error:
             raise ProvisionError(f"{stack_name}: alarm {logical_id}: {error}") from error
         request.setdefault("AlarmName", generated_alarm_name(stack_name, logical_id))
+        requests.append(request)
+    return requests
+
+
+# --- AWS::Scheduler::Schedule and ScheduleGroup, created after the stack ------------------------------------
+
+SCHEDULE_TYPE = "AWS::Scheduler::Schedule"
+SCHEDULE_GROUP_TYPE = "AWS::Scheduler::ScheduleGroup"
+# Schedule and group names: 1 to 64 characters (EventBridge Scheduler API reference, CreateSchedule).
+SCHEDULE_NAME_LIMIT = 64
+# CreateSchedule's members that are integers, which a template may write as strings.
+_SCHEDULE_INTEGERS = {
+    ("FlexibleTimeWindow", "MaximumWindowInMinutes"),
+    ("Target", "RetryPolicy", "MaximumEventAgeInSeconds"),
+    ("Target", "RetryPolicy", "MaximumRetryAttempts"),
+}
+
+
+def generated_schedule_name(stack_name: str, logical_id: str) -> str:
+    """CloudFormation names an unnamed schedule (or group) <stack>-<logical id>-<suffix> within 64 characters;
+    here the suffix is stable, so that an update finds the schedule it created."""
+    suffix = hashlib.sha256(f"{stack_name}/{logical_id}".encode()).hexdigest()[:12].upper()
+    return f"{stack_name}-{logical_id}"[: SCHEDULE_NAME_LIMIT - len(suffix) - 1] + f"-{suffix}"
+
+
+def schedule_group_requests(
+    template: dict[str, Any], stack_name: str, references: StackReferences
+) -> dict[str, dict[str, Any]]:
+    """CreateScheduleGroup requests for the template's schedule groups, by logical id."""
+    requests = {}
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != SCHEDULE_GROUP_TYPE:
+            continue
+        try:
+            properties = references.resolve(resource.get("Properties", {}))
+        except (ProvisionError, KeyError, IndexError, TypeError, ValueError) as error:
+            raise ProvisionError(f"{stack_name}: schedule group {logical_id}: {error}") from error
+        request = {"Name": str(properties.get("Name") or generated_schedule_name(stack_name, logical_id))}
+        if properties.get("Tags"):
+            request["Tags"] = properties["Tags"]
+        requests[logical_id] = request
+    return requests
+
+
+def _create_schedule_request(properties: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's schedule properties are CreateSchedule's parameters; only their types are looser."""
+    request = {key: value for key, value in properties.items() if value is not None}
+    # Scheduler's default; said out loud because moto's UpdateSchedule sets a missing State to None.
+    request.setdefault("State", "ENABLED")
+    for path in _SCHEDULE_INTEGERS:
+        *parents, key = path
+        container: Any = request
+        for parent in parents:
+            container = container.get(parent) if isinstance(container, dict) else None
+        if isinstance(container, dict) and key in container:
+            container[key] = int(container[key])
+    target = request.get("Target")
+    if isinstance(target, dict) and isinstance(target.get("Input"), dict | list):
+        target["Input"] = json.dumps(target["Input"])  # a template may give the JSON input as an object
+    return request
+
+
+def schedule_requests(
+    template: dict[str, Any], stack_name: str, references: StackReferences
+) -> list[dict[str, Any]]:
+    """CreateSchedule requests for the template's AWS::Scheduler::Schedule resources, intrinsics resolved."""
+    requests = []
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != SCHEDULE_TYPE:
+            continue
+        try:
+            request = _create_schedule_request(references.resolve(resource.get("Properties", {})))
+            missing = {"ScheduleExpression", "FlexibleTimeWindow", "Target"} - set(request)
+            if missing:
+                raise ProvisionError(f"missing {', '.join(sorted(missing))}")
+        except (ProvisionError, KeyError, IndexError, TypeError, ValueError) as error:
+            raise ProvisionError(f"{stack_name}: schedule {logical_id}: {error}") from error
+        request.setdefault("Name", generated_schedule_name(stack_name, logical_id))
         requests.append(request)
     return requests

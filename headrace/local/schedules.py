@@ -128,8 +128,6 @@ class _Field:
         """The values a field allows; None for any (`*`, `?`)."""
         if text in ("*", "?"):
             return None
-        if re.search(r"[LW#]", text.upper()):
-            raise ScheduleExpressionError(f"cron {self.name} '{text}': L, W and # are not supported locally")
         values: set[int] = set()
         for part in text.split(","):
             base, _, step_text = part.partition("/")
@@ -150,6 +148,8 @@ class _Field:
         return frozenset(values)
 
     def _number(self, text: str) -> int:
+        if not text.isdigit() and re.search(r"[LW#]", text.upper()):
+            raise ScheduleExpressionError(f"cron {self.name} '{text}': L, W and # are not supported locally")
         if not text.isdigit():
             raise ScheduleExpressionError(f"cron {self.name}: '{text}' is not a number")
         return int(text)
@@ -220,7 +220,7 @@ def parse_cron(expression: str, zone: ZoneInfo) -> Cron:
     minutes, hours, days, months, weekdays, years = (
         spec.parse(part) for spec, part in zip(_CRON_FIELDS, parts, strict=True)
     )
-    if days is not None and weekdays is not None:
+    if (parts[2] == "?") == (parts[4] == "?"):  # as Scheduler refuses it
         raise ScheduleExpressionError(f"'{expression}': one of day-of-month and day-of-week must be ?")
     return Cron(minutes, hours, days, months, weekdays, years, zone)
 
@@ -366,23 +366,31 @@ class ScheduleRunner:
         moment = _utc(now or self._clock())
         fired = []
         with self._lock:
-            live = set()
-            for schedule in self.schedules():
-                live.add(schedule.arn)
-                if schedule.state != "ENABLED":
-                    self._due.pop(schedule.arn, None)  # re-enabled later: a period from then
+            schedules = self.schedules()
+            for schedule in schedules:
+                try:
+                    firing = self._fire_if_due(schedule, moment)
+                except Exception as error:  # one broken schedule does not stop the others
+                    self._report(schedule, f"not fired: {type(error).__name__}: {error}")
                     continue
-                due = self._due_of(schedule, moment)
-                if due.at is None or due.at > moment or not self._within_bounds(schedule, moment):
-                    continue
-                fired.append(self._fire(schedule, due.at))
-                assert due.recurrence is not None
-                following = due.recurrence.next_after(due.at)
-                if following is not None and following <= moment:  # behind: missed firings are skipped
-                    following = due.recurrence.next_after(moment)
-                due.at = following
-            for arn in set(self._due) - live:
+                if firing is not None:
+                    fired.append(firing)
+            for arn in set(self._due) - {s.arn for s in schedules}:
                 del self._due[arn]
+        return fired
+
+    def _fire_if_due(self, schedule: Schedule, moment: datetime) -> Fired | None:
+        if schedule.state != "ENABLED":
+            self._due.pop(schedule.arn, None)  # re-enabled later: a period from then
+            return None
+        due = self._due_of(schedule, moment)
+        if due.at is None or due.at > moment or due.recurrence is None:
+            return None
+        fired = self._fire(schedule, due.at) if self._within_bounds(schedule, moment) else None
+        following = due.recurrence.next_after(due.at)
+        if following is not None and following <= moment:  # behind: missed firings are skipped
+            following = due.recurrence.next_after(moment)
+        due.at = following
         return fired
 
     def _due_of(self, schedule: Schedule, moment: datetime) -> _Due:

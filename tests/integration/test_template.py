@@ -175,6 +175,31 @@ def test_data_bucket_sends_its_events_to_eventbridge(synthesized: SynthesizedApp
     )
 
 
+def test_data_bucket_logs_its_access_to_a_retained_tls_only_bucket_with_s3_managed_keys(
+    synthesized: SynthesizedApp,
+) -> None:
+    resources = synthesized.data.to_json()["Resources"]
+    logging = resources[synthesized.data_bucket_id]["Properties"]["LoggingConfiguration"]
+    logs_id = logging["DestinationBucketName"]["Ref"]
+    logs = resources[logs_id]
+    # S3 delivers server access logs only to a bucket with SSE-S3 (AES256), not to a KMS-encrypted one.
+    encryption = logs["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption == [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+    assert logs["DeletionPolicy"] == "Retain"
+    assert all(logs["Properties"]["PublicAccessBlockConfiguration"].values())
+    statements = [
+        statement
+        for policy in synthesized.data.find_resources(
+            "AWS::S3::BucketPolicy", {"Properties": {"Bucket": {"Ref": logs_id}}}
+        ).values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert {"Bool": {"aws:SecureTransport": "false"}} in [s.get("Condition") for s in statements]
+    delivery = [s for s in statements if s.get("Principal") == {"Service": "logging.s3.amazonaws.com"}]
+    assert [s["Action"] for s in delivery] == ["s3:PutObject"]
+    assert render(delivery[0]["Resource"]) == f"<{logs_id}.Arn>/{logging['LogFilePrefix']}*"
+
+
 def test_ledger_table_is_keyed_by_pk_and_sk_and_billed_on_demand(synthesized: SynthesizedApp) -> None:
     synthesized.data.has_resource_properties(
         "AWS::DynamoDB::Table",
@@ -346,6 +371,27 @@ def test_a_stack_with_a_known_region_reads_the_pandas_layer_by_its_plain_paramet
     assert aws_sdk_pandas_layer_parameter("eu-west-1") in defaults
 
 
+def test_every_function_role_may_write_only_to_its_own_log_group(synthesized: SynthesizedApp) -> None:
+    """No AWSLambdaBasicExecutionRole, which may create and write to every log group of the account."""
+    resources = synthesized.pipeline.to_json()["Resources"]
+    functions = synthesized.pipeline.find_resources("AWS::Lambda::Function")
+    assert functions
+    for function in functions.values():
+        role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        assert "ManagedPolicyArns" not in resources[role_id]["Properties"]
+        logs = [
+            s for s in synthesized.role_statements(role_id) if any(a.startswith("logs:") for a in _actions(s))
+        ]
+        log_group_id = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert logs == [
+            {
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Effect": "Allow",
+                "Resource": {"Fn::GetAtt": [log_group_id, "Arn"]},
+            }
+        ]
+
+
 def test_ingest_function_hands_failed_async_invocations_to_an_encrypted_queue(
     synthesized: SynthesizedApp,
 ) -> None:
@@ -358,8 +404,8 @@ def test_ingest_function_hands_failed_async_invocations_to_an_encrypted_queue(
 
 def test_every_dead_letter_queue_is_encrypted_and_tls_only(synthesized: SynthesizedApp) -> None:
     queues = synthesized.pipeline.find_resources("AWS::SQS::Queue")
-    # Ingest's failed invocations and undelivered arrivals, the deploy workflows' undelivered approvals.
-    assert len(queues) == 3
+    # Ingest's failed invocations and undelivered arrivals, undelivered approvals (deploy) and alarms (retrain).
+    assert len(queues) == 4
     for queue_id, queue in queues.items():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
         synthesized.pipeline.has_resource_properties(
@@ -439,8 +485,8 @@ def test_each_model_gets_one_standard_training_state_machine_named_for_it(
     models = [churn, churn.model_copy(update={"name": "fraud-score"})]
     pipeline = _pipeline_template("dev", models, tmp_path)
 
-    # A training and a deploy workflow per model.
-    pipeline.resource_count_is("AWS::StepFunctions::StateMachine", 2 * len(models))
+    # A training, a deploy and a drift-check workflow per model.
+    pipeline.resource_count_is("AWS::StepFunctions::StateMachine", 3 * len(models))
     for model in models:
         pipeline.has_resource_properties(
             "AWS::StepFunctions::StateMachine",

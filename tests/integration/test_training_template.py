@@ -420,10 +420,10 @@ def test_function_assets_hold_their_handler_the_package_and_the_models(synthesiz
 
 
 def test_models_share_one_set_of_training_functions_and_get_one_machine_each(variants: Template) -> None:
-    # A training and a deploy workflow per model.
-    variants.resource_count_is("AWS::StepFunctions::StateMachine", 6)
-    # Four training steps, three deploy steps and ingest.
-    variants.resource_count_is("AWS::Lambda::Function", 8)
+    # A training, a deploy and a drift-check workflow per model.
+    variants.resource_count_is("AWS::StepFunctions::StateMachine", 9)
+    # Four training steps, three deploy steps, three drift-check steps, retrain and ingest.
+    variants.resource_count_is("AWS::Lambda::Function", 12)
 
 
 # --- permissions ----------------------------------------------------------------------------------------

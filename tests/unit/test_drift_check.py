@@ -33,7 +33,8 @@ from headrace.profile import (
 
 COLORS = ["red", "green", "blue"]
 NUMERIC = ["normal", "cauchy", "pareto", "ties", "constant", "sparse"]
-INFO = FeatureInfo(features=[*NUMERIC, "color"], categorical={"color": COLORS})
+# The categorical feature first: reports keep the profile's order, though partials hold numeric ones first.
+INFO = FeatureInfo(features=["color", *NUMERIC], categorical={"color": COLORS})
 MONITORING = MonitoringConfig(min_rows=200)
 
 
@@ -279,3 +280,10 @@ def test_integer_boolean_and_text_columns_read_as_their_numbers() -> None:
 def test_the_compiled_reference_is_kept_per_profile(profile: ReferenceProfile) -> None:
     assert DriftReference.of(profile) is DriftReference.of(profile)
     assert DriftReference.of(DriftReference.of(profile)) is DriftReference.of(profile)
+
+
+def test_features_are_reported_in_the_profile_order(profile: ReferenceProfile, window: pd.DataFrame) -> None:
+    shuffled = window[list(reversed(window.columns))]
+    result = compute_drift(profile, shuffled, MONITORING)
+    assert [f.name for f in result.features] == list(profile.features)
+    assert [f.kind for f in result.features] == ["categorical"] + ["numeric"] * len(NUMERIC)

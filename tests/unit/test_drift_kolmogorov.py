@@ -14,7 +14,7 @@ from scipy import special, stats
 from headrace.drift.kolmogorov import MAX_AUTO_N, ks_2samp_pvalue, kstwo_sf, smirnov_sf
 
 
-@pytest.mark.parametrize("n", [1, 2, 5, 30, 140, 141, 500, 2_000, 19_600, 120_000])
+@pytest.mark.parametrize("n", [1, 2, 5, 30, 140, 141, 500, 2_000, 19_600, 60_000])
 def test_one_sample_two_sided_survival_equals_scipy_kstwo(n: int) -> None:
     points = np.concatenate([np.linspace(0.001, 0.999, 60), [0.5 / n, 0.75 / n, 1.0 / n, 1.0 - 1.0 / n]])
     for d in points:
@@ -49,7 +49,7 @@ def _samples(
         (400, 400, 0.2),
         (2_000, 3_000, 0.08),
         (MAX_AUTO_N + 1, 500, 0.1),
-        (20_000, 60_000, 0.01),
+        (20_000, 6_000, 0.03),
     ],
 )
 @pytest.mark.parametrize("method", ["auto", "exact", "asymp"])
