@@ -38,6 +38,7 @@ class ModelInfo(BaseModel):
     endpoint_name: str
     # None for a pipeline stack deployed before the deploy workflow existed (no such output).
     deploy_state_machine_arn: str | None = None
+    drift_state_machine_arn: str | None = None
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -95,6 +96,7 @@ def describe(cloudformation: Any, names: Names, models: list[ModelConfig]) -> De
                 training_state_machine_arn=pipeline[Outputs.training_state_machine(m.name)],
                 endpoint_name=pipeline.get(Outputs.endpoint(m.name), names.endpoint(m.name)),
                 deploy_state_machine_arn=pipeline.get(Outputs.deploy_state_machine(m.name)),
+                drift_state_machine_arn=pipeline.get(Outputs.drift_state_machine(m.name)),
             )
             for m in models
         ],

@@ -1,15 +1,16 @@
-"""What is going on in a deployment: datasets accepted, files quarantined, training executions."""
+"""What is going on in a deployment: datasets accepted, files quarantined, training executions, drift checks
+and the retraining decisions they led to."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 from pydantic import BaseModel
 
 from headrace.deployment import DeploymentInfo
+from headrace.ledger_keys import plain
 
 _DESERIALIZER = TypeDeserializer()
 
@@ -39,21 +40,31 @@ class ExecutionRow(BaseModel):
     stopped_at: datetime | None = None
 
 
+class DriftCheckRow(BaseModel):
+    model: str
+    check_id: str
+    status: str
+    rows: int = 0
+    drifted_features: list[str] = []
+    trigger: str | None = None
+    report_uri: str | None = None
+
+
+class RetrainRow(BaseModel):
+    model: str
+    decided_at: str
+    alarm: str
+    decision: str
+    reason: str
+    execution_arn: str | None = None
+
+
 class StatusReport(BaseModel):
     datasets: list[DatasetRow]
     quarantined: list[QuarantineRow]
     executions: list[ExecutionRow]
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB numbers arrive as Decimal: ints stay ints, the rest become floats (for JSON and tables)."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, list | set):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+    drift_checks: list[DriftCheckRow] = []
+    retrains: list[RetrainRow] = []
 
 
 def ledger_items(dynamodb: Any, table: str, model: str) -> list[dict[str, Any]]:
@@ -65,7 +76,7 @@ def ledger_items(dynamodb: Any, table: str, model: str) -> list[dict[str, Any]]:
     )
     for page in pages:
         items.extend(
-            {k: _plain(_DESERIALIZER.deserialize(v)) for k, v in item.items()} for item in page["Items"]
+            {k: plain(_DESERIALIZER.deserialize(v)) for k, v in item.items()} for item in page["Items"]
         )
     return items
 
@@ -74,12 +85,18 @@ def collect(dynamodb: Any, stepfunctions: Any, deployment: DeploymentInfo) -> St
     datasets: list[DatasetRow] = []
     quarantined: list[QuarantineRow] = []
     executions: list[ExecutionRow] = []
+    checks: list[DriftCheckRow] = []
+    retrains: list[RetrainRow] = []
     for model in deployment.models:
         for item in ledger_items(dynamodb, deployment.ledger_table, model.name):
             if item["sk"].startswith("dataset#"):
                 datasets.append(DatasetRow.model_validate({**item, "model": model.name}, strict=False))
             elif item["sk"].startswith("rejection#"):
                 quarantined.append(QuarantineRow.model_validate({**item, "model": model.name}, strict=False))
+            elif item["sk"].startswith("drift#"):
+                checks.append(DriftCheckRow.model_validate({**item, "model": model.name}, strict=False))
+            elif item["sk"].startswith("retrain#"):
+                retrains.append(RetrainRow.model_validate({**item, "model": model.name}, strict=False))
         pages = stepfunctions.get_paginator("list_executions").paginate(
             stateMachineArn=model.training_state_machine_arn
         )
@@ -95,4 +112,12 @@ def collect(dynamodb: Any, stepfunctions: Any, deployment: DeploymentInfo) -> St
                 for e in page["executions"]
             )
     executions.sort(key=lambda e: e.started_at, reverse=True)
-    return StatusReport(datasets=datasets, quarantined=quarantined, executions=executions)
+    checks.sort(key=lambda c: c.check_id, reverse=True)
+    retrains.sort(key=lambda r: r.decided_at, reverse=True)
+    return StatusReport(
+        datasets=datasets,
+        quarantined=quarantined,
+        executions=executions,
+        drift_checks=checks,
+        retrains=retrains,
+    )

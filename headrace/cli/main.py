@@ -15,7 +15,7 @@ from headrace.datagen import generate
 from headrace.deployment import DeploymentInfo, DeploymentNotFound, describe
 from headrace.status import collect
 
-from . import local, runs, serving
+from . import drift, local, runs, serving
 from .output import EXIT_UNREACHABLE, console, fail, print_json, table
 from .target import Target, resolve
 
@@ -27,6 +27,7 @@ app = typer.Typer(
 app.add_typer(local.app, name="local")
 app.add_typer(runs.app, name="runs")
 app.add_typer(serving.app)  # predict, endpoints, rollback
+app.add_typer(drift.app)  # drift
 config_app = typer.Typer(help="Check model configs.", no_args_is_help=True)
 data_app = typer.Typer(help="Example data for a model.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -97,7 +98,8 @@ def info(stage: Stage = None, json: Json = False, models_dir: ModelsDir = None) 
 
 @app.command()
 def status(stage: Stage = None, json: Json = False, models_dir: ModelsDir = None) -> None:
-    """Datasets accepted, files quarantined (with their reasons) and training executions.
+    """Datasets accepted, files quarantined (with their reasons), training executions, drift checks and
+    retraining decisions (started, or skipped and why).
 
     Example: headrace status --json
     """
@@ -129,6 +131,23 @@ def status(stage: Stage = None, json: Json = False, models_dir: ModelsDir = None
                 (e.model, e.name, e.status, e.started_at.strftime("%Y-%m-%d %H:%M:%S"))
                 for e in report.executions
             ],
+        )
+    )
+    console.print(
+        table(
+            "drift checks",
+            ["model", "check", "status", "rows", "drifted features", "report"],
+            [
+                (c.model, c.check_id[:26], c.status, c.rows, ", ".join(c.drifted_features), c.report_uri)
+                for c in report.drift_checks
+            ],
+        )
+    )
+    console.print(
+        table(
+            "retraining decisions",
+            ["model", "decided", "alarm", "decision", "why"],
+            [(r.model, r.decided_at[:19], r.alarm, r.decision, r.reason) for r in report.retrains],
         )
     )
 

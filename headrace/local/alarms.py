@@ -53,6 +53,7 @@ from moto.cloudwatch.models import (
     MetricDatumBase,
     cloudwatch_backends,
 )
+from moto.cloudwatch.responses import CloudWatchResponse
 from moto.events.models import events_backends
 from moto.utilities.arns import parse_arn
 
@@ -775,12 +776,14 @@ class AlarmEvaluator:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._original_set_alarm_state: Callable[..., Any] | None = None
         self._reported: set[tuple[str, str]] = set()
 
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stopping.clear()
+        self._install_set_alarm_state()
         self._thread = threading.Thread(target=self._run, name="headrace-alarm-evaluator", daemon=True)
         self._thread.start()
 
@@ -789,6 +792,38 @@ class AlarmEvaluator:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        if self._original_set_alarm_state is not None:
+            CloudWatchResponse.set_alarm_state = self._original_set_alarm_state  # type: ignore[method-assign]
+            self._original_set_alarm_state = None
+
+    def _install_set_alarm_state(self) -> None:
+        """SetAlarmState over the API (how people test alarms) announces the change as CloudWatch does;
+        moto stores the state and says nothing."""
+        if self._original_set_alarm_state is not None:
+            return
+        original = CloudWatchResponse.set_alarm_state
+        evaluator = self
+
+        def set_alarm_state(response: CloudWatchResponse) -> Any:
+            backend = cloudwatch_backends[evaluator.account][evaluator.region]
+            alarm = backend.alarms.get(response._get_param("AlarmName"))
+            previous = current_state(alarm) if alarm is not None else None
+            result = original(response)
+            if alarm is not None and previous is not None and alarm.state_value != previous.value:
+                current = current_state(alarm)
+                change = StateChange(
+                    alarm.name,
+                    alarm.alarm_arn,
+                    previous,
+                    current,
+                    state_change_detail(alarm, previous, current),
+                )
+                evaluator._put_event(change)
+                evaluator._perform_actions(alarm, change)
+            return result
+
+        self._original_set_alarm_state = original
+        CloudWatchResponse.set_alarm_state = set_alarm_state  # type: ignore[method-assign,assignment]
 
     def _run(self) -> None:
         while not self._stopping.wait(self.interval_s):

@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from headrace.ledger_keys import model_pk, sort_time
+from headrace.ledger_keys import model_pk, plain, sort_time
 from headrace.monitoring.window import StoredObject
 
 if TYPE_CHECKING:  # the retrain function imports this module and runs without numpy/pandas
@@ -86,7 +86,7 @@ class DynamoLedger:
         items: list[dict[str, Any]] = []
         for page in self._dynamodb.get_paginator("query").paginate(**arguments):
             items.extend(
-                {k: _plain(self._from.deserialize(v)) for k, v in item.items()} for item in page["Items"]
+                {k: plain(self._from.deserialize(v)) for k, v in item.items()} for item in page["Items"]
             )
             if limit and len(items) >= limit:
                 return items[:limit]
@@ -108,19 +108,6 @@ class DynamoLedger:
         self._dynamodb.put_item(
             TableName=self._table, Item={k: self._to.serialize(_dynamo(v)) for k, v in item.items()}
         )
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB's numbers come back as Decimals: ints and floats again, so items serialize as JSON."""
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, list | set):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 def _dynamo(value: Any) -> Any:

@@ -404,7 +404,7 @@ def test_ingest_function_hands_failed_async_invocations_to_an_encrypted_queue(
 
 def test_every_dead_letter_queue_is_encrypted_and_tls_only(synthesized: SynthesizedApp) -> None:
     queues = synthesized.pipeline.find_resources("AWS::SQS::Queue")
-    # Ingest's failed invocations and undelivered arrivals, undelivered approvals (deploy) and alarms (retrain).
+    # Ingest's failed invocations and undelivered arrivals; undelivered approvals and alarms.
     assert len(queues) == 4
     for queue_id, queue in queues.items():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -251,7 +252,9 @@ def test_a_caught_rollback_is_recorded_as_rolled_back(
                     "plan": planned.model_dump(),
                     "error": {
                         "Error": "DeploymentRolledBack",
-                        "Cause": '{"errorMessage": "v1 was rolled back", "errorType": "DeploymentRolledBack"}',
+                        "Cause": json.dumps(
+                            {"errorMessage": "v1 was rolled back", "errorType": "DeploymentRolledBack"}
+                        ),
                     },
                 },
             }
