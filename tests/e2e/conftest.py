@@ -57,6 +57,14 @@ def write_models(directory: Path) -> Path:
     (directory / "shop.yaml").write_text(yaml.safe_dump(shop))
     reviewed = shop | {"name": "reviewed", "gate": shop["gate"] | {"approval": "manual"}}
     (directory / "reviewed.yaml").write_text(yaml.safe_dump(reviewed))
+    # The monitoring loop's own model: drift checked on demand, retraining guarded by a long cooldown.
+    drifty = shop | {"name": "drifty"}
+    drifty["monitoring"] = churn["monitoring"] | {
+        "min_rows": 200,
+        "cooldown_minutes": 60,
+        "max_retrains_per_day": 2,
+    }
+    (directory / "drifty.yaml").write_text(yaml.safe_dump(drifty))
     return directory
 
 

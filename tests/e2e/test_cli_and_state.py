@@ -50,7 +50,15 @@ def test_info_json_gives_a_script_bucket_prefixes_schema_and_state_machines(plan
     assert {"name": "contract", "type": "category", "nullable": False} in churn["schema"]["columns"]
     assert churn["training_state_machine_arn"].endswith(":stateMachine:headrace-dev-churn-training")
     assert churn["endpoint_name"] == "headrace-dev-churn"
-    assert {m["name"] for m in info["models"]} == {"churn", "returns", "leads", "fragile", "shop", "reviewed"}
+    assert {m["name"] for m in info["models"]} == {
+        "churn",
+        "returns",
+        "leads",
+        "fragile",
+        "shop",
+        "reviewed",
+        "drifty",
+    }
 
 
 def test_status_json_lists_datasets_quarantined_files_and_executions(plane: RunningPlane) -> None:
