@@ -156,6 +156,9 @@ class MonitoringConfig(Strict):
     schedule: str = "rate(1 hour)"
     psi_threshold: Annotated[float, Field(gt=0)] = 0.2
     ks_pvalue: Annotated[float, Field(gt=0, lt=1)] = 0.01
+    # Test every feature at ks_pvalue / features (Bonferroni), so ks_pvalue bounds the chance that a check
+    # without drift flags any feature: at 0.01 per feature, 25 features would flag one in 22% of checks.
+    bonferroni: bool = True
     min_rows: Annotated[int, Field(ge=1)] = 200
     cooldown_minutes: Annotated[int, Field(ge=0)] = 360
     max_retrains_per_day: Annotated[int, Field(ge=0)] = 2

@@ -56,7 +56,8 @@ def finish(
     """Statistics and verdicts from a (merged) partial.
 
     A feature drifts when its PSI is at or above `monitoring.psi_threshold`, or its test's p-value (KS for
-    a numeric feature, chi-square for a categorical one) is below `monitoring.ks_pvalue`. With fewer rows
+    a numeric feature, chi-square for a categorical one) is below `monitoring.ks_pvalue` (divided by the
+    number of features under `monitoring.bonferroni`, the default). With fewer rows
     than `monitoring.min_rows` the window is `too_little_traffic`: statistics reported, nothing drifted.
     `ks_method` picks the KS p-value's distribution as `scipy.stats.ks_2samp`'s `method` does.
     """
@@ -75,7 +76,8 @@ def finish(
             _categorical(categorical, partial.categorical[i], int(partial.missing[offset + i]), partial.rows)
         )
     order = {name: i for i, name in enumerate(reference.profile.features)}
-    features = sorted((_verdict(f, monitoring, enough) for f in features), key=lambda f: order[f.name])
+    alpha = monitoring.ks_pvalue / max(1, len(features)) if monitoring.bonferroni else monitoring.ks_pvalue
+    features = sorted((_verdict(f, monitoring, alpha, enough) for f in features), key=lambda f: order[f.name])
     drifted = [f.name for f in features if f.drifted]
     return DriftResult(
         status="too_little_traffic" if not enough else ("drifted" if drifted else "stable"),
@@ -84,7 +86,7 @@ def finish(
         rows_current=partial.rows,
         min_rows=monitoring.min_rows,
         psi_threshold=monitoring.psi_threshold,
-        pvalue_threshold=monitoring.ks_pvalue,
+        pvalue_threshold=alpha,
         features=features,
         drifted_features=drifted,
         profile_fingerprint=reference.fingerprint,
@@ -153,13 +155,15 @@ def _categorical(feature: CategoricalReference, counts: CountArray, missing: int
     )
 
 
-def _verdict(feature: FeatureDrift, monitoring: MonitoringConfig, enough_traffic: bool) -> FeatureDrift:
+def _verdict(
+    feature: FeatureDrift, monitoring: MonitoringConfig, alpha: float, enough_traffic: bool
+) -> FeatureDrift:
     reasons: list[DriftReason] = []
     if feature.psi is not None and feature.psi >= monitoring.psi_threshold:
         reasons.append("psi")
-    if feature.ks_pvalue is not None and feature.ks_pvalue < monitoring.ks_pvalue:
+    if feature.ks_pvalue is not None and feature.ks_pvalue < alpha:
         reasons.append("ks")
-    if feature.chi2_pvalue is not None and feature.chi2_pvalue < monitoring.ks_pvalue:
+    if feature.chi2_pvalue is not None and feature.chi2_pvalue < alpha:
         reasons.append("chi2")
     if not enough_traffic:
         # The numbers stay, for reading; with too little traffic nothing counts as drift.

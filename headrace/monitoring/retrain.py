@@ -144,7 +144,10 @@ def decide(
     policy = model.monitoring
     alarm, episode = event.detail.alarmName, episode_of(event)
     decided: dict[str, Any] = {"model": model.name, "alarm": alarm, "episode": episode, "decided_at": now}
-    recent = ledger.retrains(model.name, now - timedelta(days=1))
+    # Far enough back for both guards: the UTC day's cap, and a cooldown that may be longer than a day.
+    recent = ledger.retrains(
+        model.name, now - max(timedelta(days=1), timedelta(minutes=policy.cooldown_minutes))
+    )
     started = [d for d in recent if d.get("decision") == "started"]
     today = [d for d in started if str(d.get("decided_at", ""))[:10] == now.date().isoformat()]
     skip: str | None = None
@@ -161,7 +164,7 @@ def decide(
             f"the next may start after {allowed:%H:%M:%S} UTC (monitoring.cooldown_minutes = "
             f"{policy.cooldown_minutes})"
         )
-    elif len(today) >= policy.max_retrains_per_day:
+    elif len(today) > policy.max_retrains_per_day:
         skip = (
             f"cap: {len(today)} retraining(s) already started today "
             f"(monitoring.max_retrains_per_day = {policy.max_retrains_per_day})"

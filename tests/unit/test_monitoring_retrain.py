@@ -1,0 +1,333 @@
+"""Retraining on an alarm: at most one run per episode, held back by the cooldown and the daily cap, every
+decision kept and announced."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from headrace.config import ModelConfig
+from headrace.ingest.dataset import DatasetVersion, NumericStatistics
+from headrace.ingest.ledger import dataset_item
+from headrace.ingest.reading import FileFormat
+from headrace.ledger_keys import sort_time
+from headrace.monitoring.retrain import (
+    RETRAIN_DECIDED,
+    AlarmStateChange,
+    RetrainDecision,
+    UnknownAlarm,
+    decide,
+    episode_of,
+    model_for_alarm,
+    retrain_sk,
+)
+from headrace.naming import Names
+
+NAMES = Names("dev")
+DRIFT_ALARM = NAMES.model_alarm("churn", "drift")
+MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:headrace-dev-churn-training"
+# The example model's policy: cooldown_minutes 360, max_retrains_per_day 2.
+MORNING = datetime(2026, 11, 23, 10, 21, 40, tzinfo=UTC)
+
+
+def _version(sha: str, received_at: datetime) -> DatasetVersion:
+    return DatasetVersion(
+        model="churn",
+        sha256=sha,
+        bucket="data",
+        key="churn/incoming/customers.csv",
+        version_id="v1",
+        size_bytes=1234,
+        format=FileFormat.CSV,
+        rows=600,
+        columns=["tenure_months", "churned"],
+        schema_fingerprint="f" * 16,
+        statistics={
+            "tenure_months": NumericStatistics(count=600, nulls=0, mean=31.5, std=12.0, min=0.0, max=118.0)
+        },
+        received_at=received_at,
+        dataset_key=f"churn/datasets/{sha}/data.csv",
+    )
+
+
+OLDER = _version("a" * 64, datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
+NEWER = _version("b" * 64, datetime(2026, 11, 22, 9, 0, tzinfo=UTC))
+
+
+class FakeLedger:
+    """The run ledger's items of one model, by sort key, queried as DynamoLedger queries them."""
+
+    def __init__(self, *datasets: DatasetVersion) -> None:
+        self.items: dict[str, dict[str, Any]] = {
+            f"dataset#{v.sha256}": dataset_item(v, f"{MACHINE}:ingest", v.received_at) for v in datasets
+        }
+
+    def retrains(self, model: str, since: datetime) -> list[dict[str, Any]]:
+        after = f"retrain#{sort_time(since)}"
+        return [
+            self.items[sk]
+            for sk in sorted(self.items, reverse=True)
+            if sk.startswith("retrain#") and sk >= after
+        ]
+
+    def newest_dataset(self, model: str) -> dict[str, Any] | None:
+        datasets = [item for sk, item in self.items.items() if sk.startswith("dataset#")]
+        return max(datasets, key=lambda d: str(d["received_at"]), default=None)
+
+    def put(self, model: str, sk: str, fields: Mapping[str, Any]) -> None:
+        self.items[sk] = dict(fields)
+
+    def started_before(self, at: datetime, alarm: str = DRIFT_ALARM) -> None:
+        """A retraining started earlier, as `decide` records one."""
+        self.put(
+            "churn",
+            retrain_sk(at),
+            {"kind": "retrain", "decision": "started", "alarm": alarm, "decided_at": at.isoformat()},
+        )
+
+    def decisions(self) -> list[dict[str, Any]]:
+        return [item for sk, item in sorted(self.items.items()) if sk.startswith("retrain#")]
+
+
+class FakeRuns:
+    def __init__(self) -> None:
+        self.started: list[tuple[str, str, dict[str, Any]]] = []
+
+    def start(self, model: str, name: str, payload: str) -> str:
+        self.started.append((model, name, json.loads(payload)))
+        return MACHINE.replace(":stateMachine:", ":execution:") + f":{name}"
+
+
+class FakeEvents:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, Mapping[str, Any]]] = []
+
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
+        self.published.append((detail_type, detail))
+
+
+AlarmFactory = Callable[..., AlarmStateChange]
+
+
+@pytest.fixture
+def alarm(load_event: Callable[..., dict[str, Any]]) -> AlarmFactory:
+    """The sample alarm event, renamed to `name`, entering `state` at `at`."""
+
+    def make(at: datetime = MORNING, name: str = DRIFT_ALARM, state: str = "ALARM") -> AlarmStateChange:
+        event = load_event("cloudwatch_alarm_state_change")
+        event["detail"]["alarmName"] = name
+        event["detail"]["state"]["value"] = state
+        event["detail"]["state"]["timestamp"] = at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+        return AlarmStateChange.model_validate(event)
+
+    return make
+
+
+def _decide(
+    event: AlarmStateChange,
+    model: ModelConfig,
+    ledger: FakeLedger,
+    *,
+    at: datetime | None = None,
+    runs: FakeRuns | None = None,
+    events: FakeEvents | None = None,
+) -> RetrainDecision:
+    now = at or datetime.fromisoformat(event.detail.state.timestamp) + timedelta(seconds=1)
+    return decide(
+        event, model, ledger=ledger, runs=runs or FakeRuns(), events=events or FakeEvents(), clock=lambda: now
+    )
+
+
+def test_an_alarm_starts_one_run_of_the_newest_dataset(
+    example_model: ModelConfig, alarm: AlarmFactory
+) -> None:
+    runs = FakeRuns()
+    decision = _decide(alarm(), example_model, FakeLedger(OLDER, NEWER), runs=runs)
+
+    assert (decision.decision, decision.dataset_sha256) == ("started", NEWER.sha256)
+    assert [(model, payload["dataset"]["sha256"]) for model, _, payload in runs.started] == [
+        ("churn", NEWER.sha256)
+    ]
+    assert (
+        decision.execution_arn == f"{MACHINE.replace(':stateMachine:', ':execution:')}:{runs.started[0][1]}"
+    )
+
+
+def test_the_run_input_is_the_dataset_version_with_its_statistics_parsed(
+    example_model: ModelConfig, alarm: AlarmFactory
+) -> None:
+    runs = FakeRuns()
+    _decide(alarm(), example_model, FakeLedger(NEWER), runs=runs)
+
+    ((_, _, payload),) = runs.started
+    assert payload["model"] == "churn"
+    assert payload["dataset"]["statistics"]["tenure_months"]["mean"] == 31.5
+    assert DatasetVersion.model_validate(payload["dataset"]) == NEWER
+
+
+def test_the_execution_name_derives_from_the_dataset_sha_and_the_episode(
+    example_model: ModelConfig, alarm: AlarmFactory
+) -> None:
+    runs = FakeRuns()
+    event = alarm()
+    _decide(event, example_model, FakeLedger(NEWER), runs=runs)
+
+    episode_hash = hashlib.sha256(episode_of(event).encode()).hexdigest()[:8]
+    assert [name for _, name, _ in runs.started] == [f"churn-{'b' * 40}-retrain-{episode_hash}"]
+
+
+def test_a_redelivered_episode_names_the_same_execution_and_a_new_episode_another(
+    example_model: ModelConfig, alarm: AlarmFactory
+) -> None:
+    runs = FakeRuns()
+    for at in (MORNING, MORNING, MORNING + timedelta(hours=1)):
+        # Fresh ledgers: only the name decides whether Step Functions sees the same execution.
+        _decide(alarm(at), example_model, FakeLedger(NEWER), runs=runs)
+
+    first, again, other = (name for _, name, _ in runs.started)
+    assert first == again
+    assert first != other
+
+
+def test_a_second_episode_inside_the_cooldown_is_skipped_until_it_ends(
+    example_model: ModelConfig, alarm: AlarmFactory
+) -> None:
+    ledger, runs = FakeLedger(NEWER), FakeRuns()
+    _decide(alarm(MORNING), example_model, ledger, at=MORNING, runs=runs)
+
+    second = _decide(alarm(MORNING + timedelta(hours=2)), example_model, ledger, runs=runs)
+
+    assert second.decision == "skipped"
+    assert second.reason.startswith("cooldown: the last retraining started at 10:21:40 UTC")
+    assert "the next may start after 16:21:40 UTC (monitoring.cooldown_minutes = 360)" in second.reason
+    assert len(runs.started) == 1
+
+
+def test_an_episode_after_the_cooldown_starts_another_run(
+    example_model: ModelConfig, alarm: AlarmFactory
+) -> None:
+    ledger, runs = FakeLedger(NEWER), FakeRuns()
+    _decide(alarm(MORNING), example_model, ledger, at=MORNING, runs=runs)
+
+    later = _decide(alarm(MORNING + timedelta(minutes=361)), example_model, ledger, runs=runs)
+
+    assert later.decision == "started"
+    assert len(runs.started) == 2
+
+
+def test_a_cooldown_longer_than_a_day_still_holds_the_next_day(
+    example_model: ModelConfig, alarm: AlarmFactory
+) -> None:
+    model = example_model.model_copy(
+        update={"monitoring": example_model.monitoring.model_copy(update={"cooldown_minutes": 3 * 24 * 60})}
+    )
+    ledger = FakeLedger(NEWER)
+    ledger.started_before(MORNING - timedelta(days=2))
+
+    decision = _decide(alarm(MORNING), model, ledger)
+
+    assert decision.decision == "skipped"
+    assert "monitoring.cooldown_minutes = 4320" in decision.reason
+
+
+def test_the_daily_cap_skips_with_a_reason_naming_the_setting(
+    example_model: ModelConfig, alarm: AlarmFactory
+) -> None:
+    ledger, runs = FakeLedger(NEWER), FakeRuns()
+    # Both outside the six-hour cooldown by the evening, both on the same UTC day.
+    ledger.started_before(datetime(2026, 11, 23, 1, 0, tzinfo=UTC))
+    ledger.started_before(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+
+    decision = _decide(alarm(datetime(2026, 11, 23, 20, 0, tzinfo=UTC)), example_model, ledger, runs=runs)
+
+    assert decision.decision == "skipped"
+    assert decision.reason == (
+        "cap: 2 retraining(s) already started today (monitoring.max_retrains_per_day = 2)"
+    )
+    assert runs.started == []
+
+
+def test_retrainings_of_the_previous_utc_day_do_not_count_against_the_cap(
+    example_model: ModelConfig, alarm: AlarmFactory
+) -> None:
+    ledger = FakeLedger(NEWER)
+    ledger.started_before(datetime(2026, 11, 22, 14, 0, tzinfo=UTC))
+    ledger.started_before(datetime(2026, 11, 22, 20, 0, tzinfo=UTC))
+
+    decision = _decide(alarm(datetime(2026, 11, 23, 3, 0, tzinfo=UTC)), example_model, ledger)
+
+    assert decision.decision == "started"
+
+
+def test_an_alarm_with_no_dataset_to_train_on_is_skipped(
+    example_model: ModelConfig, alarm: AlarmFactory
+) -> None:
+    runs = FakeRuns()
+    decision = _decide(alarm(), example_model, FakeLedger(), runs=runs)
+
+    assert (decision.decision, decision.reason) == ("skipped", "no accepted dataset version to train on")
+    assert runs.started == []
+
+
+def test_an_alarm_returning_to_ok_is_skipped(example_model: ModelConfig, alarm: AlarmFactory) -> None:
+    runs = FakeRuns()
+    decision = _decide(alarm(state="OK"), example_model, FakeLedger(NEWER), runs=runs)
+
+    assert (decision.decision, decision.reason) == ("skipped", "the alarm is OK, not ALARM")
+    assert runs.started == []
+
+
+def test_every_decision_is_recorded_in_the_ledger(example_model: ModelConfig, alarm: AlarmFactory) -> None:
+    ledger = FakeLedger(NEWER)
+    started_at, skipped_at = MORNING, MORNING + timedelta(hours=1)
+    _decide(alarm(started_at), example_model, ledger, at=started_at)
+    _decide(alarm(skipped_at), example_model, ledger, at=skipped_at)
+
+    assert sorted(sk for sk in ledger.items if sk.startswith("retrain#")) == [
+        f"retrain#{sort_time(started_at)}",
+        f"retrain#{sort_time(skipped_at)}",
+    ]
+    assert [(d["kind"], d["decision"], d["alarm"]) for d in ledger.decisions()] == [
+        ("retrain", "started", DRIFT_ALARM),
+        ("retrain", "skipped", DRIFT_ALARM),
+    ]
+    assert ledger.decisions()[0]["dataset_sha256"] == NEWER.sha256
+
+
+def test_every_decision_is_published_as_retraining_decided(
+    example_model: ModelConfig, alarm: AlarmFactory
+) -> None:
+    events = FakeEvents()
+    started = _decide(alarm(), example_model, FakeLedger(NEWER), events=events)
+    skipped = _decide(alarm(), example_model, FakeLedger(), events=events)
+
+    assert [t for t, _ in events.published] == [RETRAIN_DECIDED, RETRAIN_DECIDED]
+    assert [RetrainDecision.model_validate(d) for _, d in events.published] == [started, skipped]
+
+
+@pytest.mark.parametrize("alarm_name", [DRIFT_ALARM, NAMES.endpoint_alarm("fraud", "quality")])
+def test_model_for_alarm_finds_the_model_of_its_drift_and_quality_alarms(
+    example_model: ModelConfig, alarm_name: str
+) -> None:
+    fraud = example_model.model_copy(update={"name": "fraud"})
+    expected = "churn" if alarm_name == DRIFT_ALARM else "fraud"
+
+    assert model_for_alarm(alarm_name, [example_model, fraud], NAMES).name == expected
+
+
+def test_model_for_alarm_refuses_an_alarm_that_retrains_nothing(example_model: ModelConfig) -> None:
+    # The latency guard rolls a deployment back; it does not retrain.
+    with pytest.raises(UnknownAlarm, match="headrace-dev-churn-latency"):
+        model_for_alarm(NAMES.endpoint_alarm("churn", "latency"), [example_model], NAMES)
+
+
+def test_two_entries_into_alarm_are_two_episodes(alarm: AlarmFactory) -> None:
+    first, second = alarm(MORNING), alarm(MORNING + timedelta(minutes=5))
+
+    assert episode_of(first) != episode_of(second)
+    assert episode_of(first) == episode_of(alarm(MORNING))
