@@ -53,10 +53,10 @@ def capture_rows(lines: Iterable[bytes | str], features: Sequence[str]) -> pd.Da
             continue
         try:
             record = json.loads(line)
+            encoding, data = _decode(record["captureData"]["endpointInput"])
             block = record["captureData"]["endpointInput"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue
-        encoding, data = _decode(block)
         observed = str(block.get("observedContentType", "")).split(";")[0].strip()
         if encoding == "JSON" or observed == "application/json":
             try:

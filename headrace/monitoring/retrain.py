@@ -164,7 +164,7 @@ def decide(
             f"the next may start after {allowed:%H:%M:%S} UTC (monitoring.cooldown_minutes = "
             f"{policy.cooldown_minutes})"
         )
-    elif len(today) > policy.max_retrains_per_day:
+    elif len(today) >= policy.max_retrains_per_day:
         skip = (
             f"cap: {len(today)} retraining(s) already started today "
             f"(monitoring.max_retrains_per_day = {policy.max_retrains_per_day})"
