@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: venv test unit integration e2e demo synth lint typecheck check clean
+.PHONY: venv test unit integration e2e demo bench synth lint typecheck check clean
 
 venv: $(STAMP)
 
@@ -33,6 +33,17 @@ e2e: venv
 
 demo: venv
 	$(VENV)/bin/headrace demo
+
+# Every benchmark with its reference in the same run, then bench/RESULTS.md (about 10 minutes on 2 cores;
+# the drift benchmark installs Evidently into its own bench/.venv-evidently on first use).
+bench: venv
+	$(PY) bench/drift.py
+	$(PY) bench/serving.py
+	$(PY) bench/cold_start.py
+	$(PY) bench/training_local.py
+	$(PY) bench/loop_local.py
+	$(PY) bench/trainer_device.py
+	$(PY) bench/results.py
 
 # Synthesizes every stack offline into cdk.out (no CDK CLI, no AWS account, no Docker).
 synth: venv

@@ -32,7 +32,7 @@ from headrace.waiting import wait_for
 REPO = Path(__file__).resolve().parents[1]
 
 
-def trainer_alone(rows: int, seed: int) -> float:
+def trainer_alone(rows: int, seed: int, device: str | None = None) -> float:
     model = next(m for m in load_models() if m.name == "churn")
     frame = generate(model, rows, seed=seed)
     with tempfile.TemporaryDirectory() as root:
@@ -45,9 +45,8 @@ def trainer_alone(rows: int, seed: int) -> float:
             (Path(root) / "input" / "data" / name).mkdir(parents=True)
             part.to_csv(Path(root) / "input" / "data" / name / "data.csv", index=False)
         (Path(root) / "input" / "config").mkdir(parents=True)
-        (Path(root) / "input" / "config" / "hyperparameters.json").write_text(
-            json.dumps(hyperparameters_for(model))
-        )
+        hyperparameters = hyperparameters_for(model) | ({"device": device} if device else {})
+        (Path(root) / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyperparameters))
         env = {**os.environ, "HEADRACE_OPT_ML": root, "OMP_WAIT_POLICY": "PASSIVE"}
         started = time.perf_counter()
         subprocess.run(

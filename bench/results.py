@@ -1,0 +1,176 @@
+"""Collect bench/out/*.json into bench/RESULTS.md: one table per benchmark, each beside the reference it was
+measured against in the same run. `make bench` runs every benchmark, then this.
+
+    .venv/bin/python bench/results.py
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "bench" / "out"
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = OUT / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _missing(name: str, command: str) -> list[str]:
+    return [f"_not run: `{command}` writes bench/out/{name}.json_", ""]
+
+
+def drift() -> list[str]:
+    d = _load("drift")
+    lines = ["## Drift statistics", ""]
+    if d is None:
+        return lines + _missing("drift", ".venv/bin/python bench/drift.py")
+    n = d["rows_per_window"]
+    lines += [
+        f"{n:,} + {n:,} rows x {d['columns']} columns ({d['categorical_columns']} categorical), "
+        f"{d['cells_both_windows']:,} cells over both windows, {d['cpus']} CPUs; memory: {d['memory']}.",
+        "",
+        "| implementation | seconds | cells/s | peak memory MiB | ours is faster by |",
+        "|---|---|---|---|---|",
+    ]
+    ours = d["ours"]["seconds"]
+    for key, label in (
+        ("ours", "Headrace (profile cached)"),
+        ("reference", "per-column scipy/pandas"),
+        ("evidently", "Evidently"),
+    ):
+        row = d.get(key)
+        if not row or row.get("seconds") is None:
+            lines.append(f"| {label} | not run | | | |")
+            continue
+        version = f" {row['version']}" if row.get("version") else ""
+        lines.append(
+            f"| {label}{version} | {row['seconds']:.2f} | {row['cells_per_s'] / 1e6:.1f}M "
+            f"| {row['peak_rss_mib']:.0f} | {row['seconds'] / ours:.0f}x |"
+        )
+    agreement = d["ours"].get("agreement", {})
+    lines += [
+        "",
+        "KS statistic vs scipy.stats.ks_2samp: max |diff| "
+        f"{agreement.get('ks_statistic_max_abs_diff_vs_scipy')}.",
+        "",
+    ]
+    return lines
+
+
+def serving() -> list[str]:
+    s = _load("serving")
+    lines = ["## Inference server", ""]
+    if s is None:
+        return lines + _missing("serving", ".venv/bin/python bench/serving.py")
+    lines += [
+        "Loopback HTTP, one client connection; reference: Flask + gunicorn serving the same model.",
+        "",
+        "| request | ours req/s | p50 ms | p99 ms | reference req/s | p50 ms | p99 ms | ratio req/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for kind in ("single", "batch_100"):
+        o, r = s["ours"][kind], s["reference"][kind]
+        ratio = s["ratios"][kind]["req_per_s_ours_over_reference"]
+        cells = [kind, f"{o['req_per_s']:,.0f}", f"{o['p50_ms']:.2f}", f"{o['p99_ms']:.2f}"]
+        cells += [f"{r['req_per_s']:,.0f}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", f"{ratio:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    single = s["ratios"]["single"]
+    lines += [
+        "",
+        f"HTTP layer over the model, single row: {single['http_overhead_ms_ours']:.3f} ms over the booster's "
+        f"predict, {single['http_overhead_ms_ours_beyond_encode']:.3f} ms over encode + predict "
+        f"(reference: {single['http_overhead_ms_reference']:.3f} ms).",
+        "",
+    ]
+    return lines
+
+
+def cold_start() -> list[str]:
+    c = _load("cold_start")
+    lines = ["## Lambda cold start and package size", ""]
+    if c is None:
+        return lines + _missing("cold_start", ".venv/bin/python bench/cold_start.py")
+    lines += [
+        f"Reference: `import boto3` + one client = {c['reference_boto3_ms']:.0f} ms (same run); "
+        "budget: 400 ms.",
+        "",
+        "| function | import ms | init ms | total ms | package MB |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in c["functions"].items():
+        size = c["package_bytes"].get(name)
+        lines.append(
+            f"| {name} | {r['import_ms']:.0f} | {r['init_ms']:.0f} | {r['import_ms'] + r['init_ms']:.0f} "
+            f"| {size / 1e6:.2f} |"
+            if size
+            else f"| {name} | {r['import_ms']:.0f} | {r['init_ms']:.0f} | - | - |"
+        )
+    return [*lines, ""]
+
+
+def loop() -> list[str]:
+    t, lo = _load("training_local"), _load("loop_local")
+    lines = ["## The loop on the local plane", ""]
+    if t is None and lo is None:
+        return lines + _missing("training_local", ".venv/bin/python bench/training_local.py")
+    lines += ["| path | seconds | reference |", "|---|---|---|"]
+    if t:
+        lines.append(
+            f"| drop → registered ({t['rows']:,} rows) | {t['drop_to_registered_s']:.1f} "
+            f"| trainer alone {t['trainer_alone_s']:.1f} s |"
+        )
+        if "approval_to_serving_s" in t:
+            lines.append(f"| approval → serving | {t['approval_to_serving_s']:.1f} | |")
+            lines.append(
+                f"| drop → serving ({t['rows']:,} rows) | {t['drop_to_serving_s']:.1f} | budget 60 s |"
+            )
+    if lo:
+        lines.append(
+            f"| drifted traffic → drift check ({lo['traffic_rows']:,} rows) "
+            f"| {lo['traffic_to_check_s']:.1f} | |"
+        )
+        lines.append(
+            f"| drifted traffic → alarm → retrained version serving | {lo['traffic_to_retrained_serving_s']:.1f} "
+            f"| of which the rollout's configured waits {lo['rollout_waits_s']} s |"
+        )
+    return [*lines, ""]
+
+
+def trainer() -> list[str]:
+    d = _load("trainer_device")
+    lines = ["## Trainer: CPU vs GPU", ""]
+    if d is None:
+        return lines + _missing("trainer_device", ".venv/bin/python bench/trainer_device.py")
+    if d.get("gpu_s"):
+        lines.append(
+            f"{d['rows']:,} rows: CPU {d['cpu_s']:.1f} s, GPU {d['gpu_s']:.1f} s: the GPU is "
+            f"{d['cpu_over_gpu']:.1f}x faster."
+        )
+    else:
+        lines.append(f"{d['rows']:,} rows: CPU {d['cpu_s']:.1f} s; no GPU run: {d['no_gpu_because']}.")
+    return [*lines, ""]
+
+
+def main() -> int:
+    header = [
+        "# Benchmark results",
+        "",
+        f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
+        f"Python {platform.python_version()}. Each figure is beside the reference measured in the same run.",
+        "",
+    ]
+    body = [*drift(), *serving(), *cold_start(), *loop(), *trainer()]
+    (REPO / "bench" / "RESULTS.md").write_text("\n".join([*header, *body]))
+    print("\n".join([*header, *body]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
