@@ -137,7 +137,8 @@ def loop() -> list[str]:
             f"| {lo['traffic_to_check_s']:.1f} | |"
         )
         lines.append(
-            f"| drifted traffic → alarm → retrained version serving | {lo['traffic_to_retrained_serving_s']:.1f} "
+            f"| drifted traffic → alarm → retrained version serving "
+            f"| {lo['traffic_to_retrained_serving_s']:.1f} "
             f"| of which the rollout's configured waits {lo['rollout_waits_s']} s |"
         )
     return [*lines, ""]
