@@ -79,7 +79,10 @@ def up(
 
 @app.command()
 def down(work_dir: WorkDir = DEFAULT_WORK_DIR) -> None:
-    """Stop the running local plane (its state is saved first if it was started with --state-dir)."""
+    """Stop the running local plane (its state is saved first if it was started with --state-dir).
+
+    Example: headrace local down
+    """
     try:
         info = stop_detached(work_dir)
     except PlaneError as exc:

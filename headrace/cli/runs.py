@@ -22,7 +22,13 @@ class _ListByDefault(TyperGroup):
         return super().parse_args(ctx, args)
 
 
-app = typer.Typer(cls=_ListByDefault, help="Training runs: hyperparameters, metrics, data version, outcome.")
+app = typer.Typer(
+    cls=_ListByDefault,
+    help=(
+        "Training runs: hyperparameters, metrics, data version, outcome.\n\n"
+        "Example: headrace runs churn;  headrace runs compare v1 v2 --model churn"
+    ),
+)
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 

@@ -449,16 +449,18 @@ class EndpointHosting:
             fired = self._watch(alarms, bake_s if last else wait_s)
             if fired:
                 break
-        record.pending_deployment_summary = None
         if fired:
             log.warning("endpoint %s: alarm %s fired; rolling back to %s", name, fired, old_config)
             record.endpoint_status = "RollingBack"
             self._shift(hosted, blue, green, 0.0)
             self._retire(hosted, green)
+            record.pending_deployment_summary = None
             record.endpoint_status = "InService"
             return
         self._retire(hosted, blue)
+        # The config switches before the pending summary goes: no moment shows neither the old nor the new.
         record.endpoint_config_name = config_name
+        record.pending_deployment_summary = None
         self._publish_variants(record, green)
         hosted.capture = Capture.of(self._config(config_name).get("DataCaptureConfig"))
         record.endpoint_status, record.failure_reason = "InService", None
