@@ -245,14 +245,19 @@ def data_generate(
 def demo(
     rows: Annotated[int, typer.Option(min=1, help="Rows in the example dataset.")] = 20_000,
     keep: Annotated[bool, typer.Option("--keep", help="Leave the local plane running afterwards.")] = False,
+    work_dir: Annotated[Path, typer.Option(help="The demo's plane, models and report live here.")] = Path(
+        ".headrace/demo"
+    ),
 ) -> None:
-    """Run the loop on the local plane with a live display: plane up → data → ingest → training run.
+    """The whole loop on the local plane with a live display: data → validation → training → gate →
+    registry → endpoint → predictions → quarantine → drift → alarm → retraining → canary v2 → a broken v3
+    rolled back. Then a summary and an HTML report (<work dir>/report.html).
 
     Example: make demo
     """
     from .demo import run_demo
 
-    raise typer.Exit(run_demo(rows=rows, keep=keep))
+    raise typer.Exit(run_demo(rows=rows, keep=keep, work_dir=work_dir))
 
 
 if __name__ == "__main__":

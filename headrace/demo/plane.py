@@ -1,0 +1,244 @@
+"""The demo's window on its local plane: what it puts there and what it reads back, through boto3 and the
+plane's control port as a user or AWS would, for one model. The story judges; this only fetches."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from headrace.config import ModelConfig
+from headrace.deployment import DeploymentInfo, ModelInfo, describe
+from headrace.drift import DriftResult
+from headrace.local.aws import Clients
+from headrace.local.control import start_detached, stop_detached
+from headrace.local.control_server import TickRequest, request_tick
+from headrace.local.plane import PlaneInfo
+from headrace.monitoring.payloads import CheckOutcome
+from headrace.naming import Names, execution_name
+from headrace.serving.client import EndpointClient
+from headrace.serving.endpoints import DeploymentRecord, list_deployments
+from headrace.serving.rollout import capture_prefix
+from headrace.status import ledger_items
+from headrace.training.payloads import Registered
+from headrace.waiting import wait_for
+
+# Step Functions' DescribeExecution is cheap locally; a third of a second follows a run closely.
+POLL_S = 0.3
+
+
+def broken_artifact(model_tar_gz: bytes) -> bytes:
+    """A copy of a good model.tar.gz whose features.json asks the serving container to answer 5xx
+    (containers/serve/CONTRACT.md, the fault hook): a version that passes every check but serving."""
+    with tarfile.open(fileobj=io.BytesIO(model_tar_gz), mode="r:gz") as tar:
+        files = {
+            member.name.removeprefix("./"): extracted.read()
+            for member in tar.getmembers()
+            if member.isfile() and (extracted := tar.extractfile(member)) is not None
+        }
+    files["features.json"] = json.dumps(json.loads(files["features.json"]) | {"fault": "5xx"}).encode()
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        for name, data in files.items():
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    return archive.getvalue()
+
+
+def _execution_arn(state_machine_arn: str, name: str) -> str:
+    return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
+
+
+@dataclass(frozen=True)
+class DemoPlane:
+    plane: PlaneInfo
+    clients: Clients
+    deployment: DeploymentInfo
+    names: Names
+    model: ModelConfig
+
+    @classmethod
+    def start(cls, work_dir: Path, models_dir: Path, model: ModelConfig) -> DemoPlane:
+        """A fresh plane (one left running in `work_dir` by an earlier demo is stopped first)."""
+        stop_detached(work_dir)
+        plane = start_detached(work_dir=work_dir, models_dir=models_dir)
+        clients, names = Clients(plane.endpoint), Names(plane.stage)
+        return cls(plane, clients, describe(clients.cloudformation, names, [model]), names, model)
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.deployment.model(self.model.name)
+
+    def client(self, service: str) -> Any:
+        return self.clients.client(service)
+
+    # --- data ---------------------------------------------------------------------------------------------
+
+    def put(self, key: str, body: bytes) -> None:
+        self.clients.s3.put_object(Bucket=self.info.data_bucket, Key=key, Body=body)
+
+    def dataset_rows(self, sha256: str) -> int | None:
+        """The rows ingest recorded for a dataset version; None until it has."""
+        key = {"pk": {"S": f"model#{self.model.name}"}, "sk": {"S": f"dataset#{sha256}"}}
+        item = self.client("dynamodb").get_item(TableName=self.deployment.ledger_table, Key=key).get("Item")
+        return int(item.get("rows", {}).get("N", 0)) if item else None
+
+    def quarantine_reason(self, key: str) -> dict[str, Any] | None:
+        """The reason.json quarantine wrote for the file dropped at `key`; None until it has."""
+        s3, bucket = self.clients.s3, self.info.data_bucket
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=self.info.quarantine_prefix)
+        for item in listed.get("Contents", []):
+            if item["Key"].endswith("reason.json"):
+                doc = json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+                if doc["source"]["key"] == key:
+                    return dict(doc)
+        return None
+
+    # --- workflows ----------------------------------------------------------------------------------------
+
+    def training_execution_arn(self, dataset_sha256: str) -> str:
+        """The training run a dataset version starts (its name is derived from the content hash)."""
+        name = execution_name(self.model.name, dataset_sha256)
+        return _execution_arn(self.info.training_state_machine_arn, name)
+
+    def training_executions(self) -> list[dict[str, Any]]:
+        machine = self.info.training_state_machine_arn
+        executions = self.client("stepfunctions").list_executions(stateMachineArn=machine)["executions"]
+        return sorted(executions, key=lambda e: e["startDate"])
+
+    def deploy_executions(self) -> list[dict[str, Any]]:
+        """Oldest first."""
+        arn = self.info.deploy_state_machine_arn
+        if arn is None:
+            raise RuntimeError("the pipeline stack has no deploy workflow")
+        executions = self.client("stepfunctions").list_executions(stateMachineArn=arn)["executions"]
+        return sorted(executions, key=lambda e: e["startDate"])
+
+    def ended(self, arn: str, what: str, timeout_s: float) -> dict[str, Any]:
+        """DescribeExecution's answer once the execution is no longer RUNNING."""
+        sfn = self.client("stepfunctions")
+
+        def ended() -> dict[str, Any] | None:
+            described = sfn.describe_execution(executionArn=arn)
+            return dict(described) if described["status"] != "RUNNING" else None
+
+        return wait_for(ended, f"{what} to end", timeout_s=timeout_s, interval_s=POLL_S)
+
+    def deployment_ended(
+        self, count: int, timeout_s: float, on_poll: Callable[[], None] | None = None
+    ) -> dict[str, Any]:
+        """The `count`-th deploy execution, once it has ended; `on_poll` runs at every look."""
+        sfn = self.client("stepfunctions")
+
+        def ended() -> dict[str, Any] | None:
+            if on_poll is not None:
+                on_poll()
+            executions = self.deploy_executions()
+            if len(executions) < count:
+                return None
+            described = sfn.describe_execution(executionArn=executions[count - 1]["executionArn"])
+            return dict(described) if described["status"] != "RUNNING" else None
+
+        return wait_for(ended, f"deployment {count} to end", timeout_s=timeout_s, interval_s=POLL_S)
+
+    # --- registry and endpoint ----------------------------------------------------------------------------
+
+    def registered(self, training_arn: str) -> Registered:
+        """What a finished training run registered, checked against the registry itself."""
+        execution = self.client("stepfunctions").describe_execution(executionArn=training_arn)
+        output = json.loads(execution.get("output") or "{}")
+        if not output.get("registered"):
+            raise RuntimeError("the training run ended without registering a version")
+        registered = Registered.model_validate(output["registered"])
+        package = self.client("sagemaker").describe_model_package(
+            ModelPackageName=registered.model_package_arn
+        )
+        if package["ModelApprovalStatus"] != registered.approval_status:
+            raise RuntimeError(
+                f"the registry says {package['ModelApprovalStatus']}, "
+                f"the run said {registered.approval_status}"
+            )
+        return registered
+
+    def register_broken_copy(self, of_version: int) -> None:
+        """Register, Approved, a copy of `of_version` whose container answers 5xx (broken_artifact)."""
+        sagemaker, s3 = self.client("sagemaker"), self.clients.s3
+        group = self.names.model_package_group(self.model.name)
+        arn = f"arn:aws:sagemaker:{self.plane.region}:{self.plane.account}:model-package/{group}/{of_version}"
+        container = sagemaker.describe_model_package(ModelPackageName=arn)["InferenceSpecification"][
+            "Containers"
+        ][0]
+        bucket, key = str(container["ModelDataUrl"]).removeprefix("s3://").split("/", 1)
+        broken_key = f"{self.model.name}/runs/demo-broken-copy-of-v{of_version}/output/model.tar.gz"
+        good = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        s3.put_object(Bucket=bucket, Key=broken_key, Body=broken_artifact(good))
+        sagemaker.create_model_package(
+            ModelPackageGroupName=group,
+            ModelPackageDescription=f"headrace demo: v{of_version}'s artifact with fault 5xx (CONTRACT.md)",
+            ModelApprovalStatus="Approved",
+            InferenceSpecification={
+                "Containers": [{"Image": container["Image"], "ModelDataUrl": f"s3://{bucket}/{broken_key}"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+        )
+
+    def endpoint(self) -> dict[str, Any]:
+        return dict(self.client("sagemaker").describe_endpoint(EndpointName=self.info.endpoint_name))
+
+    def endpoint_client(self) -> EndpointClient:
+        return EndpointClient(self.info.endpoint_name, runtime=self.client("sagemaker-runtime"))
+
+    def deployment_record(self, version: int) -> DeploymentRecord | None:
+        """The ledger's newest deployment of `version` (deploy.py writes it)."""
+        records = list_deployments(self.client("dynamodb"), self.deployment.ledger_table, self.model.name)
+        return next((d for d in records if d.version == version), None)
+
+    # --- monitoring ---------------------------------------------------------------------------------------
+
+    def captured_calls(self) -> int:
+        """Records in the endpoint's capture files in S3: one per InvokeEndpoint call."""
+        s3, bucket = self.clients.s3, self.info.data_bucket
+        prefix = f"{capture_prefix(self.model.name)}/{self.info.endpoint_name}/"
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+        return sum(
+            len(s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().splitlines()) for o in listed
+        )
+
+    def drift_check(self, timeout_s: float) -> tuple[CheckOutcome, DriftResult]:
+        """Fire the model's drift schedule now (as `headrace local tick --schedules --name` does) and return
+        the check's outcome and result once its workflow has ended."""
+        port = self.plane.control_port
+        if port is None:
+            raise RuntimeError("the local plane has no control port to fire the drift schedule with")
+        schedule = self.names.drift_schedule(self.model.name)
+        report = request_tick(port, TickRequest(schedules=True, alarms=False, names=[schedule]))
+        fired = next((s for s in report.schedules if s.name == schedule), None)
+        if fired is None or fired.execution is None:
+            raise RuntimeError(f"schedule {schedule} did not fire: {fired.error if fired else 'not found'}")
+        machine = self.info.drift_state_machine_arn
+        if machine is None:
+            raise RuntimeError("the pipeline stack has no drift workflow")
+        execution = self.ended(_execution_arn(machine, fired.execution), "the drift check", timeout_s)
+        if execution["status"] != "SUCCEEDED":
+            raise RuntimeError(f"the drift check ended {execution['status']}: {execution.get('cause')}")
+        outcome = CheckOutcome.model_validate(json.loads(execution["output"])["check"])
+        if outcome.result_uri is None:
+            raise RuntimeError(f"the drift check found nothing to judge ({outcome.status})")
+        bucket, key = outcome.result_uri.removeprefix("s3://").split("/", 1)
+        body = self.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return outcome, DriftResult.model_validate_json(body)
+
+    def alarm(self, name: str) -> dict[str, Any] | None:
+        alarms = self.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
+        return dict(alarms[0]) if alarms else None
+
+    def retrain_decisions(self) -> list[dict[str, Any]]:
+        """The ledger's `retrain#` items: one decision per alarm episode, started or skipped."""
+        items = ledger_items(self.client("dynamodb"), self.deployment.ledger_table, self.model.name)
+        return [i for i in items if str(i["sk"]).startswith("retrain#")]

@@ -1,0 +1,97 @@
+"""What the demo saw, kept as data: the live display, the summary and the HTML report all read this, and it
+is written beside the report as record.json. Times are seconds since the demo started."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+StepStatus = Literal["pending", "running", "done", "failed"]
+
+
+class StepRecord(BaseModel):
+    title: str
+    status: StepStatus = "pending"
+    detail: str = ""
+    started_at: float | None = None
+    seconds: float = 0.0
+
+
+class VersionRecord(BaseModel):
+    """One registry version and what became of it."""
+
+    version: int
+    origin: str
+    metrics: dict[str, float | None] = {}
+    # The gate's outcome in a word or two, and in full (thresholds, champion) for the report.
+    gate: str = ""
+    gate_detail: str = ""
+    approval: str = ""
+    note: str = ""
+    # What served when: the canary began, the version took all traffic, it stopped serving (replaced or
+    # rolled back). None: it did not happen.
+    canary_at: float | None = None
+    serving_from: float | None = None
+    serving_until: float | None = None
+    rolled_back_at: float | None = None
+
+
+class DriftCheckRecord(BaseModel):
+    label: str
+    check_id: str
+    at: float
+    status: str
+    rows: int
+    drifted_features: list[str] = []
+    psi: dict[str, float | None] = {}
+    psi_threshold: float
+
+
+class RolloutTrace(BaseModel):
+    """A rollout watched from outside: the new fleet's share of traffic (DescribeEndpoint) and a client's
+    calls meanwhile."""
+
+    version: int
+    outcome: Literal["serving", "rolled_back"]
+    started_at: float
+    ended_at: float
+    # (time, the new fleet's share 0..1), sampled while the deploy workflow ran.
+    shares: list[tuple[float, float]] = []
+    calls: int = 0
+    # Times of the calls that failed, and the first few errors as the client saw them.
+    failed_at: list[float] = []
+    errors: list[str] = []
+
+
+class QuarantineProblem(BaseModel):
+    rule: str
+    column: str | None = None
+    message: str
+
+
+class DemoRecord(BaseModel):
+    model: str
+    # The metric the gate judges (gate.metric): shown first, and alone where space is short.
+    metric: str = "auc"
+    rows: int
+    started: datetime
+    models_dir: str
+    settings: str
+    endpoint: str | None = None
+    steps: list[StepRecord] = []
+    versions: list[VersionRecord] = []
+    checks: list[DriftCheckRecord] = []
+    rollouts: list[RolloutTrace] = []
+    quarantined: list[QuarantineProblem] = []
+    # Milestones by name ("dropped", "v1 serving", ...), for the summary's "time to" rows.
+    marks: dict[str, float] = {}
+    seconds: float = 0.0
+    failed_step: str | None = None
+
+    def version(self, number: int) -> VersionRecord:
+        for version in self.versions:
+            if version.version == number:
+                return version
+        raise KeyError(f"v{number} is not in the demo's record")

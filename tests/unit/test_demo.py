@@ -1,0 +1,195 @@
+"""The demo's pieces that need no plane: its model configs, the share a rollout gives the new fleet, the
+broken artifact, a failing step named, and the report as one offline page."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from headrace.config import DEFAULT_MODELS_DIR, load_model_file
+from headrace.demo import report, summary
+from headrace.demo.models import write_demo_models
+from headrace.demo.plane import broken_artifact
+from headrace.demo.progress import DemoFailed, Progress, Stopwatch
+from headrace.demo.record import (
+    DemoRecord,
+    DriftCheckRecord,
+    QuarantineProblem,
+    RolloutTrace,
+    StepRecord,
+    VersionRecord,
+)
+from headrace.demo.story import auc
+from headrace.demo.traffic import new_fleet_share
+
+V1, V2 = "headrace-dev-churn-v1-0123abcd", "headrace-dev-churn-v2-89abcdef"
+
+
+def _record() -> DemoRecord:
+    psi = {"tenure_months": 0.02, "contract": 0.01}
+    return DemoRecord(
+        model="churn",
+        rows=20_000,
+        started=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        models_dir=".headrace/demo/models",
+        settings="canary 10% for 6 s",
+        steps=[StepRecord(title="Start the local plane", status="done", seconds=14.0)],
+        versions=[
+            VersionRecord(
+                version=1,
+                origin="the dropped dataset",
+                metrics={"auc": 0.89, "rows": 4000.0},
+                serving_from=23,
+                serving_until=39,
+            ),
+            VersionRecord(
+                version=2, origin="retraining", metrics={"auc": 0.9}, canary_at=32, serving_from=39
+            ),
+            VersionRecord(version=3, origin="broken copy", canary_at=46, rolled_back_at=51),
+        ],
+        checks=[
+            DriftCheckRecord(
+                label="like training",
+                check_id="c1",
+                at=26,
+                status="stable",
+                rows=600,
+                psi=psi,
+                psi_threshold=0.2,
+            ),
+            DriftCheckRecord(
+                label="drifted",
+                check_id="c2",
+                at=27,
+                status="drifted",
+                rows=1000,
+                drifted_features=["tenure_months"],
+                psi={"tenure_months": 2.1, "contract": None},
+                psi_threshold=0.2,
+            ),
+        ],
+        rollouts=[
+            RolloutTrace(
+                version=3,
+                outcome="rolled_back",
+                started_at=46,
+                ended_at=53,
+                shares=[(45.0, 0.0), (46.0, 0.1), (51.0, 0.0)],
+                calls=138,
+                failed_at=[47.5, 48.0],
+                errors=["PredictionError: (500)"],
+            )
+        ],
+        quarantined=[QuarantineProblem(rule="range", column="monthly_charges", message="36 values <0")],
+        marks={"dropped": 15, "v1 serving": 23, "drifted traffic": 27, "drift alarm": 28, "v2 serving": 39},
+        seconds=55,
+    )
+
+
+def test_the_demo_models_are_the_shipped_churn_with_short_rollouts(tmp_path: Path) -> None:
+    shipped_path = DEFAULT_MODELS_DIR / "churn.yaml"
+    before = shipped_path.read_bytes()
+    (tmp_path / "stale.yaml").write_text("name: stale\n")
+    demo = write_demo_models(tmp_path)
+    shipped = load_model_file(shipped_path)
+    assert shipped_path.read_bytes() == before
+    assert [p.name for p in tmp_path.glob("*.yaml")] == ["churn.yaml"]
+    assert (demo.rollout.wait_interval_s, demo.rollout.bake_s) == (6, 3)
+    assert demo.rollout.canary_percent == shipped.rollout.canary_percent
+    assert (demo.monitoring.min_rows, demo.monitoring.cooldown_minutes) == (200, 60)
+    assert (demo.data, demo.trainer, demo.gate) == (shipped.data, shipped.trainer, shipped.gate)
+    assert yaml.safe_load((tmp_path / "churn.yaml").read_text())["name"] == "churn"
+
+
+@pytest.mark.parametrize(
+    ("described", "last", "share"),
+    [
+        ({"EndpointStatus": "InService", "EndpointConfigName": V1}, 0.0, 0.0),
+        ({"EndpointStatus": "Updating", "EndpointConfigName": V1}, 0.0, 0.0),
+        (
+            {
+                "EndpointStatus": "Updating",
+                "EndpointConfigName": V1,
+                "PendingDeploymentSummary": {
+                    "EndpointConfigName": V2,
+                    "ProductionVariants": [{"VariantName": "AllTraffic", "CurrentWeight": 0.1}],
+                },
+            },
+            0.0,
+            0.1,
+        ),
+        # After the bake, while the old fleet retires: no step pending, the config not yet switched.
+        ({"EndpointStatus": "Updating", "EndpointConfigName": V1}, 1.0, 1.0),
+        ({"EndpointStatus": "InService", "EndpointConfigName": V2}, 1.0, 1.0),
+        ({"EndpointStatus": "InService", "EndpointConfigName": V1}, 0.1, 0.0),
+    ],
+)
+def test_the_new_fleet_s_share_is_read_from_describe_endpoint(
+    described: dict[str, object], last: float, share: float
+) -> None:
+    assert new_fleet_share(described, 2, last) == share
+
+
+def test_the_broken_artifact_asks_for_5xx_and_keeps_the_model() -> None:
+    good = io.BytesIO()
+    with tarfile.open(fileobj=good, mode="w:gz") as tar:
+        for name, data in {"model.json": b"{}", "features.json": b'{"features": ["a"]}'}.items():
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    with tarfile.open(fileobj=io.BytesIO(broken_artifact(good.getvalue())), mode="r:gz") as tar:
+        files = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+    assert files["model.json"] == b"{}"
+    assert json.loads(files["features.json"]) == {"features": ["a"], "fault": "5xx"}
+
+
+def test_auc_ranks_positives_above_negatives() -> None:
+    assert auc([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == 1.0
+    assert auc([0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1]) == 0.0
+    assert auc([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5]) == 0.5
+
+
+def test_a_step_that_does_not_happen_stops_the_demo_naming_it() -> None:
+    record = _record()
+    progress = Progress(record, Stopwatch(), ["Endpoint serving v1", "Predictions"])
+
+    def never() -> str:
+        raise TimeoutError("timed out after 240s waiting for:\ndeployment 1 to end")
+
+    with pytest.raises(DemoFailed, match="demo step 'Endpoint serving v1' did not happen: timed out"):
+        progress.run(0, never)
+    assert [s.status for s in record.steps] == ["failed", "pending"]
+    assert record.failed_step == "Endpoint serving v1"
+    assert record.steps[0].detail == "timed out after 240s waiting for: … deployment 1 to end"
+
+
+def test_the_summary_says_what_served_when_and_how_long_each_span_took() -> None:
+    record = _record()
+    columns, rows = summary.versions(record)
+    assert columns == ["version", "came from", "auc", "gate", "approval", "served"]
+    served = [row[-1] for row in rows]
+    assert served == ["all 0:23 → 0:39", "canary 0:32, all 0:39 → end", "canary 0:46, rolled back 0:51"]
+    detailed, _ = summary.versions(record, detail=True)
+    assert detailed == ["version", "came from", "auc", "gate", "approval", "served", "note"]
+    timings = {(a, b): s for a, b, s in summary.timing_rows(record)}
+    assert timings[("data dropped", "v1 serving")] == "8.0"
+    assert timings[("drift alarm", "v2 serving (all traffic)")] == "11.0"
+    assert timings[("v3 canary", "v3 rolled back")] == "5.0"
+
+
+def test_the_report_is_one_offline_page_with_its_charts(tmp_path: Path) -> None:
+    path = report.write(_record(), tmp_path)
+    page = path.read_text()
+    assert path.name == "report.html"
+    assert page.count("<svg") == 3  # metrics per version, PSI per feature per check, one rollout
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+    assert "every step happened, in 55 s" in page
+    assert "rolled back by the 5xx alarm; 2 of 138 calls failed" in page
+    assert "headrace local up --detach" in page
+    assert DemoRecord.model_validate_json((tmp_path / "record.json").read_text()) == _record()
