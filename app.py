@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Synthesizes Headrace's CloudFormation: `python app.py` (no CDK CLI, no AWS account) or `cdk synth`.
 
-Context: `-c stage=prod` (default dev), `-c models_dir=...` (else $HEADRACE_MODELS_DIR, else models/).
-An invalid model config exits with status 2 and the config's own message (file, field, problem) on stderr.
+Context: `-c stage=prod` (default dev), `-c models_dir=...` (else $HEADRACE_MODELS_DIR, else models/),
+`-c stages_file=...` (else $HEADRACE_STAGES_FILE, else stages.yaml: each stage's policies).
+An invalid model config or stages file exits with status 2 and its own message (file, field, problem) on
+stderr.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 
 from headrace.config import ConfigError, load_models
 from headrace.naming import Names
+from headrace.stages import load_stage
 from stacks.settings import settings_from
 
 EXIT_INVALID_CONFIG = 2
@@ -22,6 +25,7 @@ def main() -> int:
     try:
         Names(settings.stage)
         models = load_models(settings.models_dir)
+        stage = load_stage(settings.stage, settings.stages_file)
     except (ConfigError, ValueError) as exc:
         print(f"headrace: {exc}", file=sys.stderr)
         return EXIT_INVALID_CONFIG
@@ -32,7 +36,7 @@ def main() -> int:
     from stacks.app_builder import build_app
 
     try:
-        build_app(settings.stage, models, settings.outdir, context=settings.context).synth()
+        build_app(settings.stage, models, settings.outdir, context=settings.context, settings=stage).synth()
     except ValueError as exc:
         # Constructs refuse combinations a single config field cannot express (e.g. split fractions).
         print(f"headrace: {exc}", file=sys.stderr)

@@ -135,6 +135,26 @@ class Names:
     def deploy_failed_function(self) -> str:
         return f"{self.prefix}-deploy-failed"
 
+    # The stage's operations: where alarms and the budget report, what people look at, who may call.
+    @property
+    def alerts_topic(self) -> str:
+        return f"{self.prefix}-alerts"
+
+    @property
+    def budget(self) -> str:
+        return f"{self.prefix}-monthly-cost"
+
+    @property
+    def audit_trail(self) -> str:
+        return f"{self.prefix}-data-events"
+
+    @property
+    def endpoint_invoke_role(self) -> str:
+        return f"{self.prefix}-endpoint-invoke"
+
+    def dashboard(self, model: str) -> str:
+        return f"{self.prefix}-{model}"
+
     @property
     def event_source(self) -> str:
         """`source` of the events Headrace itself puts on the default bus."""
@@ -170,6 +190,13 @@ class Outputs:
         return "DriftStateMachine" + _pascal(model)
 
     RETRAIN_FUNCTION = "RetrainFunctionName"
+    ALERTS_TOPIC = "AlertsTopicArn"
+    AUDIT_TRAIL = "AuditTrailName"
+    ENDPOINT_INVOKE_ROLE = "EndpointInvokeRoleArn"
+
+    @staticmethod
+    def dashboard(model: str) -> str:
+        return "Dashboard" + _pascal(model)
 
 
 def _pascal(model: str) -> str:

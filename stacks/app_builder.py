@@ -9,6 +9,7 @@ import aws_cdk as cdk
 
 from headrace.config import ModelConfig
 from headrace.naming import Names
+from headrace.stages import StageSettings, load_stage
 from stacks.data_stack import DataStack
 from stacks.pipeline_stack import PipelineStack
 from stacks.settings import cdk_json_context
@@ -21,15 +22,27 @@ def build_app(
     *,
     context: Mapping[str, Any] | None = None,
     env: cdk.Environment | None = None,
+    settings: StageSettings | None = None,
 ) -> cdk.App:
     """Both stacks of one stage, for the validated `models`; call `.synth()` on the result to write them.
 
     `context` defaults to cdk.json's, so in-process callers get the feature flags `cdk synth` applies.
     `env` left out keeps the stacks environment-agnostic: one template for every account and region.
+    `settings` (the stage's policies) default to the repository's stages.yaml section for `stage`.
     """
     names = Names(stage)
+    settings = settings or load_stage(stage)
     app = cdk.App(outdir=outdir, context=dict(cdk_json_context() if context is None else context))
-    data = DataStack(app, names.data_stack, names=names, env=env)
+    data = DataStack(app, names.data_stack, names=names, stage=settings, env=env)
     # The pipeline's references to the data stack's resources make CDK order the deploys as Names.stacks does.
-    PipelineStack(app, names.pipeline_stack, names=names, models=models, store=data.store, env=env)
+    PipelineStack(
+        app,
+        names.pipeline_stack,
+        names=names,
+        models=models,
+        store=data.store,
+        alerts=data.alerts,
+        stage=settings,
+        env=env,
+    )
     return app

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack, Tags
+from aws_cdk import ArnFormat, Duration, Stack, Tags
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -33,21 +31,22 @@ from headrace.naming import Names
 from headrace.serving import rollout
 from headrace.serving.deploy import BUSY, EndpointBusy
 from headrace.serving.payloads import PACKAGE_STATE_CHANGE
+from headrace.stages import StageSettings
 from headrace.training.instances import has_instance_storage
 from stacks import nag
 from stacks.assets import managed_layers
 from stacks.data_store import DataStore
 from stacks.functions import (
     DEFAULT_EVENT_BUS,
-    LOG_RETENTION,
     StepFunction,
+    dead_letter_queue,
     execution_payload,
     invoke_step,
     step_function,
 )
+from stacks.network import grant_vpc_access
+from stacks.stage import STATE_MACHINE_LOGS, log_group
 
-# SQS's longest retention: time to look at an approval that could not be delivered before it is gone.
-DLQ_RETENTION = Duration.days(14)
 SAGEMAKER_TRANSIENT = ["SageMaker.AmazonSageMakerException", "SageMaker.ThrottlingException"]
 # SageMaker's endpoint metrics: one datapoint a minute (ModelLatency in microseconds).
 ENDPOINT_NAMESPACE = "AWS/SageMaker"
@@ -66,6 +65,7 @@ class DeploySteps(Construct):
         names: Names,
         models: Sequence[ModelConfig],
         store: DataStore,
+        stage: StageSettings,
     ) -> None:
         super().__init__(scope, construct_id)
         layers = managed_layers(self)
@@ -99,6 +99,8 @@ class DeploySteps(Construct):
             ),
             models,
             layers,
+            stage,
+            store.key,
         )
         self.verify = step_function(
             self,
@@ -110,6 +112,8 @@ class DeploySteps(Construct):
             ),
             models,
             layers,
+            stage,
+            store.key,
         )
         self.failed = step_function(
             self,
@@ -121,6 +125,8 @@ class DeploySteps(Construct):
             ),
             models,
             layers,
+            stage,
+            store.key,
         )
         for fn in (self.plan, self.verify, self.failed):
             store.ledger.grant_read_write_data(fn)
@@ -134,13 +140,7 @@ class DeploySteps(Construct):
         )
         nag.accept_unscoped(self.plan, nag.LIST_MODEL_PACKAGES)
 
-        self.undelivered_events = sqs.Queue(
-            self,
-            "UndeliveredApprovals",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=DLQ_RETENTION,
-        )
+        self.undelivered_events = dead_letter_queue(self, "UndeliveredApprovals", store.key)
         nag.accept(self.undelivered_events, "SQS3", nag.DEAD_LETTER_QUEUE)
 
 
@@ -157,6 +157,7 @@ class Deployment(Construct):
         store: DataStore,
         steps: DeploySteps,
         serving_image: ecr_assets.DockerImageAsset,
+        stage: StageSettings,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -164,7 +165,7 @@ class Deployment(Construct):
         self.endpoint_arn = stack.format_arn(
             service="sagemaker", resource="endpoint", resource_name=self.endpoint_name
         )
-        self.role = self._hosting_role(model, store, serving_image)
+        self.role = self._hosting_role(model, store, serving_image, stage)
         self.alarms = self._alarms(model, names)
         # Built from the names, not the alarms' attributes: the names are fixed, and templates stay free of
         # references to resources some tools (moto's CloudFormation) do not model.
@@ -188,6 +189,8 @@ class Deployment(Construct):
                 "execution": execution_payload(),
                 "hosting_role_arn": self.role.role_arn,
                 "data_key_arn": store.key.key_arn,
+                # Plan creates each version's Model in the stage's network (stages.yaml).
+                "network": stage.network.model_dump(mode="json", exclude_none=True),
                 "input": sfn.JsonPath.entire_payload,
             },
             "$.plan",
@@ -281,20 +284,16 @@ class Deployment(Construct):
         )
 
         name = names.deploy_state_machine(model.name)
-        log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/aws/vendedlogs/states/{name}",
-            retention=LOG_RETENTION,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        machine_logs = log_group(self, "Logs", f"{STATE_MACHINE_LOGS}{name}", stage, store.key)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
             state_machine_name=name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_chainable(definition),
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            logs=sfn.LogOptions(
+                destination=machine_logs, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
             # Creating the fleet, every traffic shift and the bake, with room for a queued rollout.
             timeout=Duration.seconds(2 * rollout.rollout_seconds(model.rollout) + 3 * 3600),
             tracing_enabled=False,
@@ -351,7 +350,7 @@ class Deployment(Construct):
         return state
 
     def _hosting_role(
-        self, model: ModelConfig, store: DataStore, image: ecr_assets.DockerImageAsset
+        self, model: ModelConfig, store: DataStore, image: ecr_assets.DockerImageAsset, stage: StageSettings
     ) -> iam.Role:
         """What the model's endpoint containers may do: read its versions' artifacts, write captured traffic,
         pull the serving image and log. Nothing outside `<model>/`."""
@@ -399,6 +398,8 @@ class Deployment(Construct):
                     conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
                 )
             )
+        if stage.vpc is not None:
+            grant_vpc_access(role, stage.network)
         return role
 
     def _alarms(self, model: ModelConfig, names: Names) -> list[cloudwatch.Alarm]:
@@ -536,4 +537,31 @@ class Deployment(Construct):
         # UpdateEndpoint checks that the caller may read the guard alarms it names.
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=self.alarm_arns)
+        )
+
+
+class EndpointInvokeRole(Construct):
+    """The role callers assume to call the stage's endpoints: sagemaker:InvokeEndpoint on them, nothing else.
+
+    Trusted by the account, so a principal of the account may assume it only where its own IAM policy allows
+    sts:AssumeRole on this role: calling an endpoint takes an explicit grant on both sides.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, names: Names, endpoints: Sequence[str]
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=names.endpoint_invoke_role,
+            assumed_by=iam.AccountRootPrincipal(),
+            description=f"Calls the Headrace {names.stage} endpoints (InvokeEndpoint only)",
+            max_session_duration=Duration.hours(1),
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:InvokeEndpoint"],
+                resources=list(endpoints),
+            )
         )

@@ -7,21 +7,26 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from headrace.config import ModelConfig
 from headrace.layers import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON_RUNTIME
+from headrace.stages import StageSettings
 from stacks import nag
 from stacks.assets import FUNCTIONS_DIR, ManagedLayers, stage_function_asset, staging_directory
+from stacks.stage import LAMBDA_LOGS, log_group
 
-LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 DEFAULT_EVENT_BUS = "default"
+# SQS's longest retention: time to look at what could not be delivered or processed before it is gone.
+DLQ_RETENTION = Duration.days(14)
 
 _ARCHITECTURES = {"x86_64": lambda_.Architecture.X86_64, "arm64": lambda_.Architecture.ARM_64}
 
@@ -47,20 +52,23 @@ class StepFunction:
     timeout: Duration
     needs_pandas: bool
     environment: Mapping[str, str]
+    # Invoked asynchronously (an EventBridge target, not a workflow step): what still fails after Lambda's
+    # own retries goes to a dead-letter queue of its own.
+    invoked_async: bool = False
 
 
 def step_function(
-    scope: Construct, step: StepFunction, models: Sequence[ModelConfig], layers: ManagedLayers
+    scope: Construct,
+    step: StepFunction,
+    models: Sequence[ModelConfig],
+    layers: ManagedLayers,
+    stage: StageSettings,
+    key: kms.IKey,
 ) -> lambda_.Function:
-    """The step's function with its own log group; its asset is its folder plus headrace/ and models.json."""
+    """The step's function with its own log group (encrypted with the stage `key`); its asset is its folder
+    plus headrace/ and models.json."""
     owner = Construct(scope, step.construct_id)
-    log_group = logs.LogGroup(
-        owner,
-        "Logs",
-        log_group_name=f"/aws/lambda/{step.function_name}",
-        retention=LOG_RETENTION,
-        removal_policy=RemovalPolicy.DESTROY,
-    )
+    function_logs = log_group(owner, "Logs", f"{LAMBDA_LOGS}{step.function_name}", stage, key)
     code = stage_function_asset(FUNCTIONS_DIR / step.folder, models, staging_directory(owner))
     function = lambda_.Function(
         owner,
@@ -74,12 +82,27 @@ def step_function(
         layers=[layers.powertools] + ([layers.sdk_for_pandas] if step.needs_pandas else []),
         memory_size=step.memory_mb,
         timeout=step.timeout,
-        log_group=log_group,
-        role=execution_role(owner, log_group, step.function_name),
+        log_group=function_logs,
+        role=execution_role(owner, function_logs, step.function_name),
         environment={"POWERTOOLS_SERVICE_NAME": step.function_name, **step.environment},
+        dead_letter_queue=dead_letter_queue(owner, "FailedInvocations", key) if step.invoked_async else None,
+        retry_attempts=2 if step.invoked_async else None,
     )
     nag.accept_pinned_runtime(function)
     return function
+
+
+def dead_letter_queue(scope: Construct, construct_id: str, key: kms.IKey) -> sqs.Queue:
+    """A queue for what failed, encrypted with the stage key (the key policy lets EventBridge use it; a
+    function is granted it with the queue) and reachable over TLS only."""
+    return sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.KMS,
+        encryption_master_key=key,
+        enforce_ssl=True,
+        retention_period=DLQ_RETENTION,
+    )
 
 
 def execution_role(scope: Construct, log_group: logs.ILogGroup, function_name: str) -> iam.Role:

@@ -8,22 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from headrace.config import ModelConfig
 from headrace.layers import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON_RUNTIME
 from headrace.naming import Names
+from headrace.stages import StageSettings
 from stacks import nag
 from stacks.assets import FUNCTIONS_DIR, managed_layers, stage_function_asset, staging_directory
 from stacks.data_store import DataStore
-from stacks.functions import execution_role
+from stacks.functions import dead_letter_queue, execution_role
+from stacks.stage import LAMBDA_LOGS, log_group
 
 INGEST_SERVICE = "headrace-ingest"
 DEFAULT_EVENT_BUS = "default"
@@ -32,9 +32,6 @@ DEFAULT_EVENT_BUS = "default"
 INCOMING_KEYS = "*/incoming/*"
 QUARANTINE_KEYS = "*/quarantine/*"
 DATASET_KEYS = "*/datasets/*"
-LOG_RETENTION = logs.RetentionDays.ONE_MONTH
-# SQS's longest retention: time to look at a failed arrival before it is gone.
-DLQ_RETENTION = Duration.days(14)
 
 _ARCHITECTURES = {"x86_64": lambda_.Architecture.X86_64, "arm64": lambda_.Architecture.ARM_64}
 
@@ -55,27 +52,16 @@ class Ingest(Construct):
         models: Sequence[ModelConfig],
         store: DataStore,
         training: Mapping[str, sfn.IStateMachine],
+        stage: StageSettings,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
 
-        # Async invocations that still fail after Lambda's own retries land here (encrypted at rest by SQS).
-        self.failed_invocations = sqs.Queue(
-            self,
-            "FailedInvocations",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=DLQ_RETENTION,
-        )
-        log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/aws/lambda/{names.ingest_function}",
-            retention=LOG_RETENTION,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        # Async invocations that still fail after Lambda's own retries land here.
+        self.failed_invocations = dead_letter_queue(self, "FailedInvocations", store.key)
+        function_logs = log_group(self, "Logs", f"{LAMBDA_LOGS}{names.ingest_function}", stage, store.key)
         layers = managed_layers(self)
-        role = execution_role(self, log_group, names.ingest_function)
+        role = execution_role(self, function_logs, names.ingest_function)
         self.function = lambda_.Function(
             self,
             "Function",
@@ -91,7 +77,7 @@ class Ingest(Construct):
             # Reading and validating a file of up to max_file_mb with pandas: memory also buys CPU in Lambda.
             memory_size=1024,
             timeout=Duration.minutes(5),
-            log_group=log_group,
+            log_group=function_logs,
             role=role,
             environment={
                 "POWERTOOLS_SERVICE_NAME": INGEST_SERVICE,
@@ -125,13 +111,7 @@ class Ingest(Construct):
         default_bus.grant_put_events_to(self.function)
 
         # Events EventBridge could not deliver (after its retries) land here rather than vanish.
-        self.undelivered_events = sqs.Queue(
-            self,
-            "UndeliveredEvents",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=DLQ_RETENTION,
-        )
+        self.undelivered_events = dead_letter_queue(self, "UndeliveredEvents", store.key)
         nag.accept(self.undelivered_events, "SQS3", nag.DEAD_LETTER_QUEUE)
         self.rule = events.Rule(
             self,

@@ -13,14 +13,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Duration, RemovalPolicy, Stack, Tags
+from aws_cdk import Duration, Stack, Tags
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -29,23 +27,26 @@ from headrace.monitoring.check import monitoring_prefix
 from headrace.monitoring.retrain import ALARM_STATE_CHANGE, triggers
 from headrace.naming import Names
 from headrace.serving.rollout import capture_prefix
+from headrace.stages import StageSettings
 from stacks import nag
 from stacks.assets import managed_layers
 from stacks.data_store import DataStore
 from stacks.functions import (
     DEFAULT_EVENT_BUS,
-    LOG_RETENTION,
     StepFunction,
+    dead_letter_queue,
     execution_payload,
     invoke_step,
     step_function,
 )
+from stacks.stage import STATE_MACHINE_LOGS, log_group
 
-DLQ_RETENTION = Duration.days(14)
 # A drift check's metrics arrive once per schedule period; the alarm looks at 5-minute periods, so an
 # episode is one drifted check (and a quiet period after it is not a breach).
 DRIFT_ALARM_PERIOD = Duration.minutes(5)
 MAP_CONCURRENCY = 10
+# The kind of the model alarm a drifted check raises (Names.model_alarm).
+DRIFT_ALARM = "drift"
 
 
 class MonitoringSteps(Construct):
@@ -60,6 +61,7 @@ class MonitoringSteps(Construct):
         models: Sequence[ModelConfig],
         store: DataStore,
         training: Mapping[str, sfn.IStateMachine],
+        stage: StageSettings,
     ) -> None:
         super().__init__(scope, construct_id)
         layers = managed_layers(self)
@@ -95,6 +97,8 @@ class MonitoringSteps(Construct):
             ),
             models,
             layers,
+            stage,
+            store.key,
         )
         self.partial = step_function(
             self,
@@ -107,6 +111,8 @@ class MonitoringSteps(Construct):
             ),
             models,
             layers,
+            stage,
+            store.key,
         )
         self.finish = step_function(
             self,
@@ -119,6 +125,8 @@ class MonitoringSteps(Construct):
             ),
             models,
             layers,
+            stage,
+            store.key,
         )
         stack = Stack.of(self)
         self.retrain = step_function(
@@ -131,6 +139,7 @@ class MonitoringSteps(Construct):
                 memory_mb=256,
                 timeout=Duration.minutes(1),
                 needs_pandas=False,
+                invoked_async=True,
                 environment={
                     **common,
                     "TRAINING_STATE_MACHINES": stack.to_json_string(
@@ -141,6 +150,8 @@ class MonitoringSteps(Construct):
             ),
             models,
             layers,
+            stage,
+            store.key,
         )
         bucket = store.bucket
         for model in models:
@@ -175,13 +186,7 @@ class MonitoringSteps(Construct):
         events.EventBus.from_event_bus_name(self, "DefaultBus", DEFAULT_EVENT_BUS).grant_put_events_to(
             self.retrain
         )
-        self.failed_retrains = sqs.Queue(
-            self,
-            "UndeliveredAlarms",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=DLQ_RETENTION,
-        )
+        self.failed_retrains = dead_letter_queue(self, "UndeliveredAlarms", store.key)
         nag.accept(self.failed_retrains, "SQS3", nag.DEAD_LETTER_QUEUE)
         alarm_names = [alarm for model in models for alarm in triggers(model, names)]
         events.Rule(
@@ -216,6 +221,8 @@ class DriftCheck(Construct):
         names: Names,
         model: ModelConfig,
         steps: MonitoringSteps,
+        store: DataStore,
+        stage: StageSettings,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -269,20 +276,16 @@ class DriftCheck(Construct):
         )
         definition = window.next(batches).next(finish).next(sfn.Succeed(self, "Checked"))
         name = names.drift_state_machine(model.name)
-        log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/aws/vendedlogs/states/{name}",
-            retention=LOG_RETENTION,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        machine_logs = log_group(self, "Logs", f"{STATE_MACHINE_LOGS}{name}", stage, store.key)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
             state_machine_name=name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_chainable(definition),
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            logs=sfn.LogOptions(
+                destination=machine_logs, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
             timeout=Duration.hours(1),
             tracing_enabled=False,
         )
@@ -315,7 +318,7 @@ class DriftCheck(Construct):
         self.alarm = cloudwatch.Alarm(
             self,
             "DriftAlarm",
-            alarm_name=names.model_alarm(model.name, "drift"),
+            alarm_name=names.model_alarm(model.name, DRIFT_ALARM),
             alarm_description=(
                 f"A drift check of {model.name} found a drifted feature "
                 f"(PSI >= {model.monitoring.psi_threshold}, or a p-value < {model.monitoring.ks_pvalue}); "

@@ -81,6 +81,15 @@ INVOKE_VERSIONS = (
     "(<function ARN>:*): these are the workflow's own step functions."
 )
 
+EC2_DESCRIBE = (
+    "SageMaker's VPC access (ec2:DescribeNetworkInterfaces, DescribeVpcs, DescribeDhcpOptions, "
+    "DescribeSubnets, DescribeSecurityGroups): EC2's Describe calls have no resource-level permissions."
+)
+NETWORK_INTERFACES = (
+    "The network interfaces SageMaker creates in the stage's subnets for a job or an endpoint: their ids are "
+    "picked at run time; creating one is limited to the stage's subnets and security groups."
+)
+
 # AWS managed policies as cdk-nag names them in AwsSolutions-IAM4 findings.
 LAMBDA_BASIC_EXECUTION = (
     "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from headrace.naming import DEFAULT_STAGE
+from headrace.stages import STAGES_FILE_ENV
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CDK_JSON = REPO_ROOT / "cdk.json"
@@ -57,6 +58,8 @@ class AppSettings:
     stage: str
     models_dir: Path | None
     outdir: str | None
+    # None: the repository's stages.yaml (headrace/stages.py).
+    stages_file: Path | None = None
     context: dict[str, Any] = field(default_factory=dict)
 
 
@@ -64,7 +67,8 @@ def settings_from(argv: Sequence[str], environ: Mapping[str, str]) -> AppSetting
     """Precedence, highest first: `-c` on the command line, the CDK CLI's context (CDK_CONTEXT_JSON or its
     overflow file), cdk.json.
 
-    The models directory comes from context `models_dir`, else $HEADRACE_MODELS_DIR, else the repo's models/.
+    The models directory comes from context `models_dir`, else $HEADRACE_MODELS_DIR, else the repo's models/;
+    the stages file from context `stages_file`, else $HEADRACE_STAGES_FILE, else the repo's stages.yaml.
     """
     context: dict[str, Any] = {
         **cdk_json_context(),
@@ -73,10 +77,12 @@ def settings_from(argv: Sequence[str], environ: Mapping[str, str]) -> AppSetting
         **_argv_context(argv),
     }
     models_dir = context.get("models_dir") or environ.get(MODELS_DIR_ENV)
+    stages_file = context.get("stages_file") or environ.get(STAGES_FILE_ENV)
     return AppSettings(
         stage=str(context.get("stage") or DEFAULT_STAGE),
         models_dir=Path(models_dir) if models_dir else None,
         # None lets CDK pick its own temporary folder, as `python app.py` does without the CLI.
         outdir=environ.get("CDK_OUTDIR") or None,
+        stages_file=Path(stages_file) if stages_file else None,
         context=context,
     )

@@ -15,18 +15,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack, Tags
+from aws_cdk import ArnFormat, Duration, Stack, Tags
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from headrace.config import ModelConfig
 from headrace.naming import Names, training_job_name_glob
+from headrace.stages import APPROVAL_POLICY_VARIABLE, NetworkSettings, StageSettings
 from headrace.training.gate import direction
 from headrace.training.instances import has_instance_storage
 from headrace.training.layout import EVALUATION_KEYS, LINEAGE_KEYS, OUTPUT_KEYS, SPLIT_KEYS, SPLITS
@@ -45,12 +45,13 @@ from stacks.assets import (
 from stacks.data_store import DataStore
 from stacks.functions import (
     DEFAULT_EVENT_BUS,
-    LOG_RETENTION,
     StepFunction,
     execution_payload,
     invoke_step,
     step_function,
 )
+from stacks.network import grant_vpc_access
+from stacks.stage import STATE_MACHINE_LOGS, log_group
 
 DATASET_KEYS = "*/datasets/*"
 # The training job's EBS volume (instances with local NVMe storage use that instead, whatever its size).
@@ -85,7 +86,13 @@ def metric_definitions(model: ModelConfig) -> list[dict[str, str]]:
 
 
 def training_job_request(
-    model: ModelConfig, names: Names, *, image_uri: str, role_arn: str, key_arn: str
+    model: ModelConfig,
+    names: Names,
+    *,
+    image_uri: str,
+    role_arn: str,
+    key_arn: str,
+    network: NetworkSettings,
 ) -> dict[str, Any]:
     """CreateTrainingJob's parameters; `.$` keys take the job name and S3 locations from Prepare's `$.run`."""
     trainer = model.trainer
@@ -128,6 +135,8 @@ def training_job_request(
         "StoppingCondition": stopping,
         "EnableManagedSpotTraining": trainer.use_spot,
         "CheckpointConfig": {"S3Uri.$": "$.run.checkpoint_uri", "LocalPath": CHECKPOINT_LOCAL_PATH},
+        # The stage's: no network for the container at all, and/or the stage's own subnets.
+        **network.request_fields(),
         "Tags": [
             {"Key": "headrace:stage", "Value": names.stage},
             {"Key": "headrace:model", "Value": model.name},
@@ -151,9 +160,12 @@ class TrainingSteps(Construct):
         names: Names,
         models: Sequence[ModelConfig],
         store: DataStore,
+        stage: StageSettings,
     ) -> None:
         super().__init__(scope, construct_id)
         self._models = models
+        self._stage = stage
+        self._key = store.key
         self._layers = managed_layers(self)
 
         common = {
@@ -196,7 +208,8 @@ class TrainingSteps(Construct):
                 memory_mb=512,
                 timeout=Duration.minutes(2),
                 needs_pandas=False,
-                environment=with_bucket,
+                # The stage may override every model's gate.approval (prod: manual).
+                environment={**with_bucket, APPROVAL_POLICY_VARIABLE: stage.approval},
             )
         )
         self.run_failed = self._function(
@@ -254,7 +267,7 @@ class TrainingSteps(Construct):
         )
 
     def _function(self, step: StepFunction) -> lambda_.Function:
-        return step_function(self, step, self._models, self._layers)
+        return step_function(self, step, self._models, self._layers, self._stage, self._key)
 
 
 class Training(Construct):
@@ -269,6 +282,7 @@ class Training(Construct):
         model: ModelConfig,
         store: DataStore,
         steps: TrainingSteps,
+        stage: StageSettings,
     ) -> None:
         super().__init__(scope, construct_id)
         try:
@@ -281,7 +295,7 @@ class Training(Construct):
         self.training_jobs_arn = stack.format_arn(
             service="sagemaker", resource="training-job", resource_name=training_job_name_glob(model.name)
         )
-        self.role = self._execution_role(model, store, steps.image)
+        self.role = self._execution_role(model, store, steps.image, stage.network)
         self._grant_registry(steps, group)
 
         payload_base = {
@@ -297,7 +311,7 @@ class Training(Construct):
             },
             "$.run",
         )
-        train = self._train(model, names, store, steps.image)
+        train = self._train(model, names, store, steps.image, stage.network)
         artifacts = sfn.JsonPath.string_at("$.training.ModelArtifacts.S3ModelArtifacts")
         evaluate = self._invoke(
             "Evaluate",
@@ -350,22 +364,16 @@ class Training(Construct):
         register.next(sfn.Succeed(self, "Registered"))
         definition = prepare.next(train).next(evaluate).next(gate)
 
-        # The /aws/vendedlogs/ prefix keeps Step Functions' log delivery from growing the account's
-        # CloudWatch Logs resource policy (which has a size limit) with one statement per log group.
-        log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/aws/vendedlogs/states/{name}",
-            retention=LOG_RETENTION,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        machine_logs = log_group(self, "Logs", f"{STATE_MACHINE_LOGS}{name}", stage, store.key)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
             state_machine_name=name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_chainable(definition),
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            logs=sfn.LogOptions(
+                destination=machine_logs, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
             tracing_enabled=False,
         )
         self._grant_training(stack)
@@ -380,7 +388,12 @@ class Training(Construct):
         return invoke_step(self, construct_id, function, payload, result_path)
 
     def _train(
-        self, model: ModelConfig, names: Names, store: DataStore, image: ecr_assets.DockerImageAsset
+        self,
+        model: ModelConfig,
+        names: Names,
+        store: DataStore,
+        image: ecr_assets.DockerImageAsset,
+        network: NetworkSettings,
     ) -> sfn.CustomState:
         stack = Stack.of(self)
         train = sfn.CustomState(
@@ -396,6 +409,7 @@ class Training(Construct):
                     image_uri=image.image_uri,
                     role_arn=self.role.role_arn,
                     key_arn=store.key.key_arn,
+                    network=network,
                 ),
                 "ResultPath": "$.training",
             },
@@ -410,7 +424,11 @@ class Training(Construct):
         return train
 
     def _execution_role(
-        self, model: ModelConfig, store: DataStore, image: ecr_assets.DockerImageAsset
+        self,
+        model: ModelConfig,
+        store: DataStore,
+        image: ecr_assets.DockerImageAsset,
+        network: NetworkSettings,
     ) -> iam.Role:
         """What the model's training jobs may do: read the run's splits, write its output and checkpoints,
         pull the image, log and report metrics. Nothing outside `<model>/runs/`."""
@@ -476,6 +494,8 @@ class Training(Construct):
             )
         )
         nag.accept_unscoped(role, nag.PUT_METRIC_DATA)
+        if network.vpc is not None:
+            grant_vpc_access(role, network)
         return role
 
     def _grant_registry(self, steps: TrainingSteps, group: str) -> None:

@@ -154,7 +154,9 @@ def plan(
         skip = _why_not(model, names, hosting, asked, current)
     name = ""
     if package is not None and skip is None:
-        name = rollout.hosted_name(model, names, asked.version, package.image, package.model_data_url)
+        name = rollout.hosted_name(
+            model, names, asked.version, package.image, package.model_data_url, request.network
+        )
         if endpoint is not None and endpoint.config_name == name:
             skip = f"v{asked.version} is already serving on {endpoint_name}"
 
@@ -173,6 +175,7 @@ def plan(
             image=package.image,
             model_data_url=package.model_data_url,
             role_arn=request.hosting_role_arn,
+            network=request.network,
         )
     )
     hosting.ensure_endpoint_config(

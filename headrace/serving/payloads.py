@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
+from headrace.stages import NetworkSettings
 from headrace.training.payloads import Execution, InvalidRequest, NonEmpty, Payload, StepError, parse_request
 
 __all__ = ["InvalidRequest", "parse_request"]
@@ -57,12 +58,15 @@ class DeployInput(Payload):
 
 
 class PlanRequest(Payload):
-    """What the state machine passes Plan: its model, the hosting role and key, and its own input."""
+    """What the state machine passes Plan: its model, the hosting role and key, the stage's network settings
+    for the Model, and its own input."""
 
     model: NonEmpty
     execution: Execution
     hosting_role_arn: NonEmpty
     data_key_arn: NonEmpty
+    # Absent from a workflow synthesized before stages had network settings: no isolation, no VPC.
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
     input: dict[str, Any]
 
 

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from headrace.config import ModelConfig, RolloutConfig
 from headrace.naming import Names
+from headrace.stages import NetworkSettings
 from headrace.training.instances import has_instance_storage
 
 # Every version is served by one production variant of this name, so guard alarms on
@@ -80,13 +81,23 @@ def deployment_config(model: ModelConfig, names: Names) -> dict[str, Any]:
     }
 
 
-def hosted_name(model: ModelConfig, names: Names, version: int, image: str, model_data_url: str) -> str:
-    """The Model and EndpointConfig name of `version`: same inputs, same name (replays reuse it)."""
-    asked = {
+def hosted_name(
+    model: ModelConfig,
+    names: Names,
+    version: int,
+    image: str,
+    model_data_url: str,
+    network: NetworkSettings | None = None,
+) -> str:
+    """The Model and EndpointConfig name of `version`: same inputs, same name (replays reuse it). A stage
+    network other than the default is an input too: switching isolation on makes a new Model."""
+    asked: dict[str, Any] = {
         "image": image,
         "model_data_url": model_data_url,
         "rollout": model.rollout.model_dump(mode="json"),
     }
+    if network is not None and network != NetworkSettings():
+        asked["network"] = network.model_dump(mode="json")
     digest = hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()
     return names.hosted_model(model.name, version, digest)
 
@@ -115,8 +126,10 @@ def model_request(
     image: str,
     model_data_url: str,
     role_arn: str,
+    network: NetworkSettings | None = None,
 ) -> dict[str, Any]:
-    """CreateModel's parameters: the registry version's image and artifacts, run as the hosting role."""
+    """CreateModel's parameters: the registry version's image and artifacts, run as the hosting role, in the
+    stage's network (EnableNetworkIsolation, VpcConfig)."""
     return {
         "ModelName": name,
         "PrimaryContainer": {
@@ -129,6 +142,7 @@ def model_request(
             },
         },
         "ExecutionRoleArn": role_arn,
+        **(network or NetworkSettings()).request_fields(),
         "Tags": tags(names, model.name, version),
     }
 

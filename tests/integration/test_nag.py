@@ -1,7 +1,8 @@
 """cdk-nag's AwsSolutions pack over every stack: no finding is left that stacks/nag.py does not accept.
 
 The pack runs as an aspect on an app of its own: with a nag aspect attached, `Template.from_stack` (the
-template tests' app) raises. Stages differ only in names (headrace/naming.py), so dev stands for all of them.
+template tests' app) raises. Stages differ in their policies (stages.yaml), so the pack runs over dev, prod,
+and prod in a VPC with an alarm address: every switch that adds resources or permissions is on in one of them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from aws_cdk.cx_api import CloudAssembly, SynthesisMessageLevel
 from cdk_nag import AwsSolutionsChecks
 
 from headrace.config import load_models
-from headrace.naming import DEFAULT_STAGE
+from headrace.stages import StageSettings, VpcSettings, load_stage
 from stacks.app_builder import build_app
 from stacks.nag import PACK
 from stacks.settings import cdk_json_context
@@ -69,10 +70,19 @@ def _context() -> dict[str, Any]:
     return {**cdk_json_context(), ANNOTATIONS_IN_VALIDATION_REPORT: False}
 
 
-@pytest.fixture(scope="module")
-def nagged(tmp_path_factory: pytest.TempPathFactory) -> NaggedApp:
+def _prod_in_a_vpc() -> StageSettings:
+    vpc = VpcSettings(subnet_ids=["subnet-0123456789abcdef0"], security_group_ids=["sg-0123456789abcdef0"])
+    return load_stage("prod").model_copy(update={"vpc": vpc, "alarm_email": "ml-oncall@example.com"})
+
+
+STAGES = {"dev": lambda: load_stage("dev"), "prod": lambda: load_stage("prod"), "prod-vpc": _prod_in_a_vpc}
+
+
+@pytest.fixture(scope="module", params=sorted(STAGES))
+def nagged(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> NaggedApp:
     outdir = tmp_path_factory.mktemp("nagged.out")
-    app = build_app(DEFAULT_STAGE, load_models(), str(outdir), context=_context())
+    stage = "prod" if request.param.startswith("prod") else request.param
+    app = build_app(stage, load_models(), str(outdir), context=_context(), settings=STAGES[request.param]())
     return NaggedApp(findings=_nag(app), assembly_dir=outdir)
 
 

@@ -92,10 +92,9 @@ def _pipeline_template(stage: str, models: list[ModelConfig], outdir: Path) -> T
 # --- data stack: key, bucket, ledger ---------------------------------------------------------------------
 
 
-def test_data_key_rotates_and_is_retained(synthesized: SynthesizedApp) -> None:
-    synthesized.data.has_resource(
-        "AWS::KMS::Key", {"Properties": {"EnableKeyRotation": True}, "DeletionPolicy": "Retain"}
-    )
+def test_data_key_rotates(synthesized: SynthesizedApp) -> None:
+    # Whether it outlives the stack is the stage's removal policy (tests/integration/test_stages.py).
+    synthesized.data.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
 
 
 def test_data_bucket_is_encrypted_with_the_data_key(synthesized: SynthesizedApp) -> None:
@@ -118,15 +117,9 @@ def test_data_bucket_is_encrypted_with_the_data_key(synthesized: SynthesizedApp)
     )
 
 
-def test_data_bucket_keeps_every_version_and_survives_stack_deletion(synthesized: SynthesizedApp) -> None:
-    synthesized.data.has_resource(
-        "AWS::S3::Bucket",
-        {
-            "Properties": Match.object_like({"VersioningConfiguration": {"Status": "Enabled"}}),
-            "DeletionPolicy": "Retain",
-            "UpdateReplacePolicy": "Retain",
-        },
-    )
+def test_data_bucket_keeps_every_version(synthesized: SynthesizedApp) -> None:
+    bucket = synthesized.data.to_json()["Resources"][synthesized.data_bucket_id]
+    assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
 
 
 def test_data_bucket_rejects_plain_http(synthesized: SynthesizedApp) -> None:
@@ -175,7 +168,7 @@ def test_data_bucket_sends_its_events_to_eventbridge(synthesized: SynthesizedApp
     )
 
 
-def test_data_bucket_logs_its_access_to_a_retained_tls_only_bucket_with_s3_managed_keys(
+def test_data_bucket_logs_its_access_to_a_tls_only_bucket_with_s3_managed_keys(
     synthesized: SynthesizedApp,
 ) -> None:
     resources = synthesized.data.to_json()["Resources"]
@@ -185,7 +178,6 @@ def test_data_bucket_logs_its_access_to_a_retained_tls_only_bucket_with_s3_manag
     # S3 delivers server access logs only to a bucket with SSE-S3 (AES256), not to a KMS-encrypted one.
     encryption = logs["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert encryption == [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
-    assert logs["DeletionPolicy"] == "Retain"
     assert all(logs["Properties"]["PublicAccessBlockConfiguration"].values())
     statements = [
         statement
@@ -222,24 +214,17 @@ def test_ledger_items_expire_on_their_expiration_attribute(synthesized: Synthesi
     )
 
 
-def test_ledger_table_is_recoverable_encrypted_with_the_data_key_and_retained(
-    synthesized: SynthesizedApp,
-) -> None:
+def test_ledger_table_is_recoverable_and_encrypted_with_the_data_key(synthesized: SynthesizedApp) -> None:
     key_id, _ = _only(synthesized.data, "AWS::KMS::Key")
-    synthesized.data.has_resource(
+    synthesized.data.has_resource_properties(
         "AWS::DynamoDB::Table",
         {
-            "Properties": Match.object_like(
-                {
-                    "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-                    "SSESpecification": {
-                        "SSEEnabled": True,
-                        "SSEType": "KMS",
-                        "KMSMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]},
-                    },
-                }
-            ),
-            "DeletionPolicy": "Retain",
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "SSESpecification": {
+                "SSEEnabled": True,
+                "SSEType": "KMS",
+                "KMSMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]},
+            },
         },
     )
 
@@ -392,22 +377,51 @@ def test_every_function_role_may_write_only_to_its_own_log_group(synthesized: Sy
         ]
 
 
-def test_ingest_function_hands_failed_async_invocations_to_an_encrypted_queue(
+def _data_key_import(synthesized: SynthesizedApp) -> dict[str, str]:
+    key_id, _ = _only(synthesized.data, "AWS::KMS::Key")
+    return {"Fn::ImportValue": synthesized.data_export({"Fn::GetAtt": [key_id, "Arn"]})}
+
+
+def test_ingest_function_hands_failed_async_invocations_to_a_queue_encrypted_with_the_data_key(
     synthesized: SynthesizedApp,
 ) -> None:
     _, function = _ingest_function(synthesized.pipeline, synthesized.names)
     queue_id = function["Properties"]["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0]
     queue = synthesized.pipeline.to_json()["Resources"][queue_id]
     assert queue["Type"] == "AWS::SQS::Queue"
-    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["KmsMasterKeyId"] == _data_key_import(synthesized)
+    # Lambda sends to the queue as the function: its role may, and may encrypt with the key.
+    actions = {a for s in _ingest_statements(synthesized) for a in _actions(s)}
+    assert {"sqs:SendMessage", "kms:GenerateDataKey*"} <= actions
 
 
-def test_every_dead_letter_queue_is_encrypted_and_tls_only(synthesized: SynthesizedApp) -> None:
+def test_every_function_an_event_rule_invokes_keeps_its_failed_invocations_in_a_queue(
+    synthesized: SynthesizedApp,
+) -> None:
+    """EventBridge invokes a function asynchronously: its target DLQ catches only undelivered events, the
+    function's own catches what failed after Lambda's retries."""
+    resources = synthesized.pipeline.to_json()["Resources"]
+    rules = synthesized.pipeline.find_resources("AWS::Events::Rule")
+    targets = [target["Arn"] for rule in rules.values() for target in rule["Properties"]["Targets"]]
+    functions = [
+        t["Fn::GetAtt"][0]
+        for t in targets
+        if "Fn::GetAtt" in t and resources[t["Fn::GetAtt"][0]]["Type"] == "AWS::Lambda::Function"
+    ]
+    assert len(functions) == 2  # ingest and retrain
+    for function_id in functions:
+        queue = resources[function_id]["Properties"]["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0]
+        assert resources[queue]["Type"] == "AWS::SQS::Queue", function_id
+
+
+def test_every_dead_letter_queue_is_encrypted_with_the_data_key_and_tls_only(
+    synthesized: SynthesizedApp,
+) -> None:
     queues = synthesized.pipeline.find_resources("AWS::SQS::Queue")
-    # Ingest's failed invocations and undelivered arrivals; undelivered approvals and alarms.
-    assert len(queues) == 4
+    # Ingest's and retrain's failed invocations; undelivered arrivals, approvals and alarms.
+    assert len(queues) == 5
     for queue_id, queue in queues.items():
-        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+        assert queue["Properties"]["KmsMasterKeyId"] == _data_key_import(synthesized), queue_id
         synthesized.pipeline.has_resource_properties(
             "AWS::SQS::QueuePolicy",
             {

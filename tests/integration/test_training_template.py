@@ -382,7 +382,7 @@ def test_each_function_gets_exactly_the_variables_its_settings_parse(synthesized
     expected = {
         names.prepare_function: common | {"DATA_BUCKET"},
         names.evaluate_function: common | {"DATA_BUCKET"},
-        names.register_function: common | {"DATA_BUCKET"},
+        names.register_function: common | {"DATA_BUCKET", "HEADRACE_APPROVAL_POLICY"},
         names.run_failed_function: common | {"EVENT_BUS_NAME"},
     }
     for name, variables in expected.items():
