@@ -150,6 +150,10 @@ class RolloutConfig(Strict):
     max_p99_latency_ms: Annotated[float, Field(gt=0)] = 200.0
     # Share of requests (and responses) data capture writes to S3, for drift checks.
     capture_percent: Annotated[int, Field(ge=0, le=100)] = 100
+    # Cost: delete the endpoint after this many hours without an invocation (an hourly sweep,
+    # headrace/serving/idle.py); None never does. Its endpoint configs and models stay, so approving a
+    # version again or `headrace rollback MODEL VERSION` recreates it. At most 30 days.
+    idle_hours: Annotated[int, Field(ge=1, le=720)] | None = None
 
 
 class MonitoringConfig(Strict):

@@ -64,6 +64,11 @@ PUT_METRIC_DATA = (
     "cloudwatch:PutMetricData has no resource-level permissions; a cloudwatch:namespace condition limits "
     "it to SageMaker's training namespace."
 )
+GET_METRIC_STATISTICS = (
+    "cloudwatch:GetMetricStatistics has no resource-level permissions: it is allowed on '*' or not at all "
+    "(Service Authorization Reference, Amazon CloudWatch); the idle sweep reads only AWS/SageMaker "
+    "Invocations of its own endpoints."
+)
 SAGEMAKER_LOGS = (
     "SageMaker writes to its own log group (/aws/sagemaker/TrainingJobs or /aws/sagemaker/Endpoints/<name>) "
     "in streams it names per job or instance; the pattern is that group's streams."

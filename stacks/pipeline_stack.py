@@ -17,6 +17,7 @@ from stacks.alerts import Alerts
 from stacks.dashboard import ModelDashboard
 from stacks.data_store import DataStore
 from stacks.deploy import Deployment, DeploySteps, EndpointInvokeRole
+from stacks.idle import IdleEndpoints, idle_models
 from stacks.ingest import Ingest
 from stacks.monitoring import DRIFT_ALARM, DriftCheck, MonitoringSteps
 from stacks.training import Training, TrainingSteps
@@ -105,6 +106,8 @@ class PipelineStack(Stack):
             )
             for model in models
         }
+        if idle_models(models):
+            IdleEndpoints(self, "IdleEndpoints", names=names, models=models, store=store, stage=stage)
 
         # Every alarm of the stage notifies its alerts topic: found in the tree, so none can be missed.
         for alarm in self.node.find_all():

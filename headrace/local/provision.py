@@ -191,6 +191,26 @@ class Provisioner:
             for destination in image["destinations"].values():
                 self._images.add(destination["imageTag"], directory)
 
+    def _resolve_layer_references(self, value: Any) -> Any:
+        """SSM dynamic references to managed layers (`{{resolve:ssm:<name with ${AWS::Region}>}}`, built by an
+        Fn::Join) replaced by the stand-in layer's ARN: moto 5.2.5 resolves them when it creates a function
+        but hands them unresolved to an update, which then fails (a 500 on UpdateStack)."""
+        if isinstance(value, list):
+            return [self._resolve_layer_references(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        joined = value.get("Fn::Join")
+        if isinstance(joined, list) and len(joined) == 2 and joined[0] == "" and isinstance(joined[1], list):
+            parts = joined[1]
+            if len(parts) == 3 and parts[0] == "{{resolve:ssm:" and parts[2] == "}}":
+                name = parts[1].get("Fn::Sub", parts[1]) if isinstance(parts[1], dict) else parts[1]
+                name = str(name).replace("${AWS::Region}", self._aws.region)
+                if name.startswith(MANAGED_LAYER_PARAMETER_PREFIXES):
+                    arn = self._local_layer(name)
+                    self._aws.publish_aws_parameter(name, arn)
+                    return arn
+        return {k: self._resolve_layer_references(v) for k, v in value.items()}
+
     def _publish_parameters(self, template: dict[str, Any]) -> None:
         """Publish the AWS-owned SSM parameters a template's parameters default to."""
         for parameter in template.get("Parameters", {}).values():
@@ -223,6 +243,7 @@ class Provisioner:
     def _deploy_stack(self, stack: StackArtifact) -> dict[str, str]:
         template = json.loads(stack.template_file.read_text())
         self._publish_parameters(template)
+        template["Resources"] = self._resolve_layer_references(template.get("Resources", {}))
         deferred = {
             logical_id: resource
             for logical_id, resource in template.get("Resources", {}).items()

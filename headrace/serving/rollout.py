@@ -94,7 +94,8 @@ def hosted_name(
     asked: dict[str, Any] = {
         "image": image,
         "model_data_url": model_data_url,
-        "rollout": model.rollout.model_dump(mode="json"),
+        # idle_hours is when to delete the endpoint, not what it serves: changing it makes no new config.
+        "rollout": model.rollout.model_dump(mode="json", exclude={"idle_hours"}),
     }
     if network is not None and network != NetworkSettings():
         asked["network"] = network.model_dump(mode="json")
