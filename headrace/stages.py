@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from headrace.config import ModelConfig
+
 STAGES_FILE = Path(__file__).resolve().parent.parent / "stages.yaml"
 STAGES_FILE_ENV = "HEADRACE_STAGES_FILE"
 # The Register function's environment: the stage's approval policy (see `ApprovalPolicy`).
@@ -69,6 +71,17 @@ class NetworkSettings(_Strict):
         return fields
 
 
+class ServingOverrides(_Strict):
+    """What a stage sets for every model's endpoints, over the models' own `rollout` sections: sizes and
+    the rollout guards. Unset fields leave each model's value."""
+
+    # At least this many instances per endpoint (a canary needs a fleet to take a share of; prod wants 2+).
+    min_instance_count: Annotated[int, Field(ge=1, le=20)] | None = None
+    instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] | None = None
+    max_5xx_rate: Annotated[float, Field(ge=0, le=1)] | None = None
+    max_p99_latency_ms: Annotated[float, Field(gt=0)] | None = None
+
+
 class StageSettings(_Strict):
     """One stage's policies. The defaults are dev's (cheap to tear down, each model's own approval policy),
     without a budget: an amount is the account owner's call."""
@@ -89,6 +102,23 @@ class StageSettings(_Strict):
     vpc: VpcSettings | None = None
     # Subscribed to the stage's alerts topic (every alarm, the budget); SNS asks it to confirm.
     alarm_email: Annotated[str, Field(pattern=_EMAIL)] | None = None
+    # Endpoint sizes and rollout guard thresholds for every model in this stage.
+    serving: ServingOverrides = Field(default_factory=ServingOverrides)
+
+    def apply(self, model: ModelConfig) -> ModelConfig:
+        """`model` as this stage deploys it: the serving overrides applied to its rollout section."""
+        rollout = model.rollout
+        changes: dict[str, Any] = {}
+        wanted = self.serving
+        if wanted.min_instance_count is not None and rollout.instance_count < wanted.min_instance_count:
+            changes["instance_count"] = wanted.min_instance_count
+        for field in ("instance_type", "max_5xx_rate", "max_p99_latency_ms"):
+            value = getattr(wanted, field)
+            if value is not None:
+                changes[field] = value
+        if not changes:
+            return model
+        return model.model_copy(update={"rollout": rollout.model_copy(update=changes)})
 
     @model_validator(mode="after")
     def _retention_is_one_cloudwatch_accepts(self) -> StageSettings:

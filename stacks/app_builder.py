@@ -32,6 +32,9 @@ def build_app(
     """
     names = Names(stage)
     settings = settings or load_stage(stage)
+    # What the stage deploys: endpoint sizes and guard thresholds over each model's own (stages.yaml
+    # `serving`); the functions' models.json and the templates both see the applied configs.
+    models = [settings.apply(model) for model in models]
     app = cdk.App(outdir=outdir, context=dict(cdk_json_context() if context is None else context))
     data = DataStack(app, names.data_stack, names=names, stage=settings, env=env)
     # The pipeline's references to the data stack's resources make CDK order the deploys as Names.stacks does.

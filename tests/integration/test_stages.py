@@ -679,3 +679,39 @@ def test_no_template_carries_a_credential(request: pytest.FixtureRequest, varian
         assert not re.search(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b", text)
         assert not re.search(r"(?i)secret[_-]?access[_-]?key|password", text)
         assert not [p for p in template.to_json().get("Parameters", {}).values() if p.get("NoEcho")]
+
+
+# --- endpoint sizes and rollout guards per stage ----------------------------------------------------------
+
+
+def _five_xx_threshold(stage: Stage, model: str) -> float:
+    alarms = stage.pipeline.find_resources("AWS::CloudWatch::Alarm")
+    [alarm] = [
+        a
+        for a in alarms.values()
+        if render(a["Properties"]["AlarmName"]) == stage.names.endpoint_alarm(model, "5xx")
+    ]
+    threshold: float = alarm["Properties"]["Threshold"]
+    return threshold
+
+
+def test_prod_tightens_every_model_s_5xx_guard_and_dev_keeps_the_model_s_own(dev: Stage, prod: Stage) -> None:
+    churn = next(m for m in dev.models if m.name == "churn")
+    assert _five_xx_threshold(dev, "churn") == churn.rollout.max_5xx_rate
+    assert _five_xx_threshold(prod, "churn") == prod.settings.serving.max_5xx_rate == 0.005
+
+
+def test_a_stage_sizes_every_endpoint_at_least_as_it_says(example_model: ModelConfig) -> None:
+    prod, dev = load_stage("prod"), load_stage("dev")
+    assert example_model.rollout.instance_count == 1
+    assert prod.apply(example_model).rollout.instance_count == 2
+    bigger = example_model.model_copy(
+        update={"rollout": example_model.rollout.model_copy(update={"instance_count": 3})}
+    )
+    assert prod.apply(bigger).rollout.instance_count == 3
+    assert dev.apply(example_model) is example_model
+
+
+def test_a_serving_override_out_of_range_names_the_stage_and_the_field() -> None:
+    with pytest.raises(StagesError, match=r"prod\.serving\.min_instance_count"):
+        parse_stages({"prod": {"serving": {"min_instance_count": 0}}}, "stages.yaml")
