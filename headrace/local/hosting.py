@@ -47,7 +47,7 @@ from urllib.parse import urlparse
 from headrace.local.aws import Clients
 from headrace.local.plane import free_port
 from headrace.local.telemetry import emf_metric_data
-from headrace.local.training import ImageRegistry
+from headrace.local.training import ImageRegistry, LogStream
 
 log = logging.getLogger("headrace.local")
 
@@ -592,29 +592,24 @@ class EndpointHosting:
 
     def _forward_output(self, fleet: Fleet, endpoint: str, stream: str) -> None:
         """The container's output to CloudWatch Logs; its EMF lines to CloudWatch metrics."""
-        logs = self._aws.client("logs")
+        logs = LogStream(self._aws, f"{LOG_GROUP}/{endpoint}", stream)
         cloudwatch = self._aws.client("cloudwatch")
-        group = f"{LOG_GROUP}/{endpoint}"
-        with contextlib.suppress(Exception):
-            logs.create_log_group(logGroupName=group)
-        with contextlib.suppress(Exception):
-            logs.create_log_stream(logGroupName=group, logStreamName=stream)
         assert fleet.process is not None and fleet.process.stdout is not None
-        for line in fleet.process.stdout:
-            line = line.rstrip("\n")
-            if not line:
-                continue
-            try:
-                logs.put_log_events(
-                    logGroupName=group,
-                    logStreamName=stream,
-                    logEvents=[{"timestamp": int(time.time() * 1000), "message": line}],
-                )
-                if line.startswith("{") and (parsed := emf_metric_data(json.loads(line))):
-                    namespace, data = parsed
-                    cloudwatch.put_metric_data(Namespace=namespace, MetricData=data)
-            except Exception:
-                log.debug("could not forward a line of %s's output", endpoint, exc_info=True)
+        try:
+            for line in fleet.process.stdout:
+                line = line.rstrip("\n")
+                if not line:
+                    continue
+                logs.write(line)
+                if line.startswith("{"):
+                    with contextlib.suppress(ValueError):
+                        if parsed := emf_metric_data(json.loads(line)):
+                            cloudwatch.put_metric_data(Namespace=parsed[0], MetricData=parsed[1])
+        except Exception:
+            log.debug("could not forward the output of %s", endpoint, exc_info=True)
+        finally:
+            with contextlib.suppress(Exception):
+                logs.flush()
 
     def _publish_variants(self, record: Any, fleets: list[Fleet]) -> None:
         record.production_variants = [

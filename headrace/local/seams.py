@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import http.client
 import inspect
 import json
 import logging
@@ -315,6 +316,9 @@ def _invoke_response(hosting: EndpointHosting, response: Any) -> tuple[int, dict
         )
     except HostingError as exc:
         return _error(400, "ValidationError", str(exc))
+    except (OSError, http.client.HTTPException) as exc:
+        # The container went away mid-request (it crashed): SageMaker answers with a retryable 503.
+        return _error(503, "ServiceUnavailable", f"the endpoint's container did not answer: {exc}")
     if answer.status != 200:
         message = answer.body.decode(errors="replace")
         side = "client" if answer.status < 500 else "server"

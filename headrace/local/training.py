@@ -128,7 +128,7 @@ class TrainingCompute:
         directory = self._images.resolve(job.algorithm_specification["TrainingImage"])
         self._transition(job, "Training", "Training the model in a local process")
         stream = f"{job.training_job_name}/algo-1-{int(time.time())}"
-        logs = _LogStream(self._aws, LOG_GROUP, stream)
+        logs = LogStream(self._aws, LOG_GROUP, stream)
         definitions = [
             (d["Name"], re.compile(d["Regex"]))
             for d in job.algorithm_specification.get("MetricDefinitions", [])
@@ -255,8 +255,8 @@ def _stopped_status(reason: str) -> str:
     return "MaxRuntimeExceeded" if reason == "MaxRuntimeExceeded" else "Stopped"
 
 
-class _LogStream:
-    """Batches a training process's lines into CloudWatch Logs put_log_events calls."""
+class LogStream:
+    """Batches a container process's lines into CloudWatch Logs put_log_events calls."""
 
     def __init__(self, clients: Clients, group: str, stream: str) -> None:
         self._logs = clients.client("logs")

@@ -72,3 +72,18 @@ def test_moto_takes_a_handmade_response_status_from_its_headers() -> None:
     assert status == 424
     assert headers["x-amzn-ErrorType"] == "ModelError"
     assert '"message": "boom"' in body
+
+
+def test_a_container_that_dies_mid_request_is_a_503_not_a_traceback() -> None:
+    from types import SimpleNamespace
+
+    from headrace.local.seams import _invoke_response
+
+    class DeadHosting:
+        def invoke(self, *args: object) -> None:
+            raise ConnectionRefusedError("connection refused")
+
+    response = SimpleNamespace(path="/endpoints/e/invocations", body=b"1,2", headers={}, region="us-east-1")
+    status, headers, body = _invoke_response(DeadHosting(), response)  # type: ignore[arg-type]
+    assert (status, headers["x-amzn-ErrorType"]) == (503, "ServiceUnavailable")
+    assert "did not answer" in body
