@@ -19,7 +19,7 @@ from pathlib import Path
 import requests
 from pydantic import BaseModel
 
-from headrace.local import snapshot
+from headrace.local.seams import snapshot
 from headrace.local.aws import LOCAL_ACCOUNT, LOCAL_REGION, Clients, local_environment
 from headrace.naming import DEFAULT_STAGE, Names
 

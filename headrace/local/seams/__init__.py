@@ -207,7 +207,7 @@ def _sagemaker_installed(training: TrainingCompute) -> Iterator[None]:
     from moto.sagemaker.responses import SageMakerResponse
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
 
-    from headrace.local.sfn_sagemaker import StateTaskServiceSageMaker
+    from headrace.local.seams.sfn_sagemaker import StateTaskServiceSageMaker
 
     original_service_for = getattr(state_task_factory, "state_task_service_for")  # noqa: B009
     original_create = SageMakerModelBackend.create_training_job
