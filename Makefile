@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: venv test unit integration e2e demo bench synth lint typecheck check clean
+.PHONY: venv test unit integration e2e demo bench synth lint typecheck check clean images
 
 venv: $(STAMP)
 
@@ -45,6 +45,11 @@ bench: venv
 	$(PY) bench/trainer_device.py
 	$(PY) bench/results.py
 
+# The training and serving images from their Dockerfiles, on a local Debian base made once with debootstrap
+# (public registries may be unreachable); needs a Docker daemon. `headrace local up --compute docker` runs them.
+images: venv
+	$(PY) -m headrace.local.sagemaker.images
+
 # Synthesizes every stack offline into cdk.out (no CDK CLI, no AWS account, no Docker).
 synth: venv
 	CDK_OUTDIR=cdk.out $(PY) app.py
@@ -53,8 +58,9 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The checked paths (headrace, stacks, functions, app.py, the containers' packages): [tool.mypy] files.
 typecheck: venv
-	$(VENV)/bin/mypy headrace stacks functions app.py
+	$(VENV)/bin/mypy
 
 check: lint typecheck test
 

@@ -42,7 +42,6 @@ ENVIRONMENT = {
     "AWS_SECRET_ACCESS_KEY": "x",
     "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
     "HEADRACE_MODELS_DIR": str(REPO / "models"),
-    "HEADRACE_APPROVAL_POLICY": "model",
 }
 PROBE = """
 import time, importlib, json

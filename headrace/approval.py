@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from headrace.ledger import DynamoLedger, RunItem
 from headrace.runs import list_runs
 
 Decision = Literal["Approved", "Rejected"]
@@ -55,14 +56,10 @@ def set_approval(
     sagemaker.update_model_package(
         ModelPackageArn=arn, ModelApprovalStatus=decision, ApprovalDescription=reason
     )
+    ledger = DynamoLedger(dynamodb, table)
     for run in list_runs(dynamodb, table, model):
         if run.model_package_arn == arn:
-            dynamodb.update_item(
-                TableName=table,
-                Key={"pk": {"S": f"model#{model}"}, "sk": {"S": f"run#{run.job_name}"}},
-                UpdateExpression="SET approval_status = :s",
-                ExpressionAttributeValues={":s": {"S": decision}},
-            )
+            ledger.update(RunItem.approval(model, run.job_name, decision))
     return ApprovalResult(
         model=model, version=version, model_package_arn=arn, previous_status=previous, status=decision
     )

@@ -252,19 +252,25 @@ def load_model_file(path: Path) -> ModelConfig:
     return model
 
 
+# Where a model's reserved hyperparameters come from instead (training_job.RESERVED).
+_RESERVED_SOURCES = "schema.target, trainer.objective, gate.metric, gate.slice_by, trainer.seed"
+
+
 def _check_hyperparameters(model: ModelConfig, path: Path) -> None:
     """The trainer's own rules for hyperparameters, so a bad value fails here, not in a training job."""
-    from headrace.training_job import HyperparameterError, hyperparameters_for
+    # Imported here, as yaml is: functions read models.json, never check, and skip its cold-start cost.
+    from headrace.training_job import HyperparameterError, ReservedHyperparameter, hyperparameters_for
 
     try:
         hyperparameters_for(model)
+    except ReservedHyperparameter as exc:
+        problem = (
+            f"trainer.hyperparameters.{exc.name} is set from the rest of the config ({_RESERVED_SOURCES}); "
+            "remove it"
+        )
+        raise ConfigError(path, [problem]) from None
     except HyperparameterError as exc:
         raise ConfigError(path, [f"trainer.hyperparameters.{exc.name}: {exc.problem}"]) from None
-    except ValueError as exc:
-        message = str(exc).removeprefix(f"model '{model.name}': ")
-        named = re.match(r"hyperparameter '(\w+)': (.*)", message, re.DOTALL)
-        problem = f"trainer.hyperparameters.{named[1]}: {named[2]}" if named else message
-        raise ConfigError(path, [problem]) from None
 
 
 def load_models(directory: Path | None = None) -> list[ModelConfig]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from headrace.config import ModelConfig
@@ -12,7 +12,11 @@ from headrace.naming import Names, Outputs
 
 
 class DeploymentNotFound(RuntimeError):
-    pass
+    """The deployment's stacks do not exist (not deployed, or the local plane is not running)."""
+
+
+class DeploymentUnreachable(RuntimeError):
+    """AWS (or the endpoint in AWS_ENDPOINT_URL) did not answer, or refused the credentials."""
 
 
 class ColumnInfo(BaseModel):
@@ -101,3 +105,11 @@ def describe(cloudformation: Any, names: Names, models: list[ModelConfig]) -> De
             for m in models
         ],
     )
+
+
+def deployment_of(cloudformation: Any, names: Names, models: list[ModelConfig]) -> DeploymentInfo:
+    """`describe`, with every way of not reaching the deployment raised as one of this module's errors."""
+    try:
+        return describe(cloudformation, names, models)
+    except (BotoCoreError, ClientError) as exc:
+        raise DeploymentUnreachable(f"cannot reach AWS: {exc}") from exc

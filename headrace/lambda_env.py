@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Annotated, ClassVar, TypeVar
+from typing import Annotated, ClassVar, Generic, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -25,6 +26,7 @@ CONNECTION_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 S = TypeVar("S", bound="FunctionSettings")
+P = TypeVar("P")
 R = TypeVar("R")
 
 
@@ -72,6 +74,22 @@ class FunctionSettings(BaseModel):
     @classmethod
     def variables(cls) -> list[str]:
         return [str(f.alias) for f in cls.model_fields.values()]
+
+
+class BusSettings(FunctionSettings):
+    """A function that announces what it did on the deployment's event bus."""
+
+    event_bus_name: NonEmpty = Field(alias="EVENT_BUS_NAME")
+
+
+@dataclass(frozen=True)
+class Runtime(Generic[S, P]):
+    """What a handler builds once per environment: its settings, the deployment's models and its domain's
+    ports bundle."""
+
+    settings: S
+    models: dict[str, ModelConfig]
+    ports: P
 
 
 def models_for(settings: FunctionSettings, document: Path) -> dict[str, ModelConfig]:

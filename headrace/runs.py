@@ -1,7 +1,8 @@
 """Experiment tracking: every training run's hyperparameters, metrics, data version and outcome.
 
-Runs are the ledger's `run#<job>` items (written by the training state machine's steps); the registry adds
-the version and its approval status. Both are read here for `headrace runs` and `headrace runs compare`.
+Runs are the ledger's run items (headrace.ledger.RunItem, written by the training state machine's steps);
+the registry adds the version and its approval status. Both are read here for `headrace runs` and
+`headrace runs compare`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from typing import Any
 
 from pydantic import BaseModel, field_validator
 
-from headrace.status import ledger_items
+from headrace.ledger import DynamoLedger
 
 
 class RunRecord(BaseModel):
+    """A run item as `headrace runs` shows it: the JSON fields decoded."""
+
     model: str
     job_name: str
     status: str
@@ -48,11 +51,7 @@ class RunRecord(BaseModel):
 
 
 def list_runs(dynamodb: Any, table: str, model: str) -> list[RunRecord]:
-    runs = [
-        RunRecord.model_validate({"model": model, "job_name": item["sk"].removeprefix("run#"), **item})
-        for item in ledger_items(dynamodb, table, model)
-        if item["sk"].startswith("run#")
-    ]
+    runs = [RunRecord.model_validate(item.model_dump()) for item in DynamoLedger(dynamodb, table).runs(model)]
     return sorted(runs, key=lambda r: r.started_at or "", reverse=True)
 
 

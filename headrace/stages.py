@@ -5,10 +5,10 @@
 defaults below: dev's policies, without a budget. The file is validated like the model configs: an unknown
 key or a bad value fails the synth with a message naming the file, the stage and the field.
 
-The CDK app reads it. The two policies a function applies at run time reach it from the templates, so a
-deployed function needs no YAML parser: the approval policy as the Register function's environment variable
-`APPROVAL_POLICY_VARIABLE`, the network settings in the payload the deploy workflow passes Plan, which creates
-each version's Model.
+The CDK app reads it. What a function applies at run time reaches it from the synth, so a deployed function
+needs no YAML parser: the approval policy and the serving overrides through the models themselves
+(`StageSettings.apply`, in each function's models.json), the network settings in the payload the deploy
+workflow passes Plan, which creates each version's Model.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from headrace.config import ModelConfig
 
 STAGES_FILE = Path(__file__).resolve().parent.parent / "stages.yaml"
 STAGES_FILE_ENV = "HEADRACE_STAGES_FILE"
-# The Register function's environment: the stage's approval policy (see `ApprovalPolicy`).
-APPROVAL_POLICY_VARIABLE = "HEADRACE_APPROVAL_POLICY"
 
 # `model`: each model's own gate.approval decides; `manual` / `auto`: the stage decides for every model.
 ApprovalPolicy = Literal["model", "manual", "auto"]
@@ -106,7 +104,12 @@ class StageSettings(_Strict):
     serving: ServingOverrides = Field(default_factory=ServingOverrides)
 
     def apply(self, model: ModelConfig) -> ModelConfig:
-        """`model` as this stage deploys it: the serving overrides applied to its rollout section."""
+        """`model` as this stage deploys it: the approval policy applied to its gate section (`manual` or
+        `auto` replace its gate.approval; prod: every version waits for a person), the serving overrides to
+        its rollout section."""
+        sections: dict[str, Any] = {}
+        if self.approval != "model" and self.approval != model.gate.approval:
+            sections["gate"] = model.gate.model_copy(update={"approval": self.approval})
         rollout = model.rollout
         changes: dict[str, Any] = {}
         wanted = self.serving
@@ -116,9 +119,9 @@ class StageSettings(_Strict):
             value = getattr(wanted, field)
             if value is not None:
                 changes[field] = value
-        if not changes:
-            return model
-        return model.model_copy(update={"rollout": rollout.model_copy(update=changes)})
+        if changes:
+            sections["rollout"] = rollout.model_copy(update=changes)
+        return model.model_copy(update=sections) if sections else model
 
     @model_validator(mode="after")
     def _retention_is_one_cloudwatch_accepts(self) -> StageSettings:

@@ -6,13 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
 from pydantic import BaseModel
 
 from headrace.deployment import DeploymentInfo
-from headrace.ledger_keys import plain
-
-_DESERIALIZER = TypeDeserializer()
+from headrace.ledger import DatasetItem, DriftCheckItem, DynamoLedger, RejectionItem, RetrainDecision
 
 
 class DatasetRow(BaseModel):
@@ -67,36 +64,23 @@ class StatusReport(BaseModel):
     retrains: list[RetrainRow] = []
 
 
-def ledger_items(dynamodb: Any, table: str, model: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    pages = dynamodb.get_paginator("query").paginate(
-        TableName=table,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": f"model#{model}"}},
-    )
-    for page in pages:
-        items.extend(
-            {k: plain(_DESERIALIZER.deserialize(v)) for k, v in item.items()} for item in page["Items"]
-        )
-    return items
-
-
 def collect(dynamodb: Any, stepfunctions: Any, deployment: DeploymentInfo) -> StatusReport:
     datasets: list[DatasetRow] = []
     quarantined: list[QuarantineRow] = []
     executions: list[ExecutionRow] = []
     checks: list[DriftCheckRow] = []
     retrains: list[RetrainRow] = []
+    ledger = DynamoLedger(dynamodb, deployment.ledger_table)
     for model in deployment.models:
-        for item in ledger_items(dynamodb, deployment.ledger_table, model.name):
-            if item["sk"].startswith("dataset#"):
-                datasets.append(DatasetRow.model_validate({**item, "model": model.name}, strict=False))
-            elif item["sk"].startswith("rejection#"):
-                quarantined.append(QuarantineRow.model_validate({**item, "model": model.name}, strict=False))
-            elif item["sk"].startswith("drift#"):
-                checks.append(DriftCheckRow.model_validate({**item, "model": model.name}, strict=False))
-            elif item["sk"].startswith("retrain#"):
-                retrains.append(RetrainRow.model_validate({**item, "model": model.name}, strict=False))
+        for item in ledger.partition(model.name):
+            if isinstance(item, DatasetItem):
+                datasets.append(DatasetRow.model_validate(item.model_dump()))
+            elif isinstance(item, RejectionItem):
+                quarantined.append(QuarantineRow.model_validate(item.model_dump()))
+            elif isinstance(item, DriftCheckItem):
+                checks.append(DriftCheckRow.model_validate(item.model_dump()))
+            elif isinstance(item, RetrainDecision):
+                retrains.append(RetrainRow.model_validate(item.model_dump(mode="json")))
         pages = stepfunctions.get_paginator("list_executions").paginate(
             stateMachineArn=model.training_state_machine_arn
         )

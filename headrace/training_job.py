@@ -3,17 +3,19 @@
 The pipeline fills a training job's `HyperParameters` from a model config with `hyperparameters_for`; the
 container parses the very same strings back with `Hyperparameters.from_strings`. Both are pure and
 deterministic, so a synthesized template changes only when the model config does.
+
+This module is the contract, not the config: it reads a model through the `TrainableModel` protocol and
+raises `HyperparameterError` (or `ReservedHyperparameter`), which headrace/config.py turns into its own
+messages. It imports nothing from headrace/config.py, so the two never import each other.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Annotated, Any, Final, Literal
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Final, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from headrace.config import ColumnType, ModelConfig
 
 Objective = Literal["binary:logistic", "reg:squarederror", "multi:softprob"]
 Device = Literal["auto", "cpu", "cuda"]
@@ -32,6 +34,10 @@ DEFAULT_METRIC: Final[dict[str, str]] = {
     "reg:squarederror": "rmse",
     "multi:softprob": "mlogloss",
 }
+# Keys the pipeline sets from the rest of a model config, so a model's own hyperparameters may not.
+RESERVED: Final = frozenset(
+    {"target", "objective", "eval_metric", "categorical", "slice_by", "seed", "device"}
+)
 # Keys SageMaker itself may add to a job's hyperparameters (script mode, tuning jobs): never XGBoost's.
 _SAGEMAKER_PREFIXES: Final = ("sagemaker_", "_")
 
@@ -46,6 +52,13 @@ class HyperparameterError(ValueError):
         self.name = name
         self.problem = problem
         super().__init__(f"hyperparameter '{name}': {problem}")
+
+
+class ReservedHyperparameter(HyperparameterError):
+    """A model's own hyperparameter that the pipeline sets from the rest of its config (one of RESERVED)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, "is set by the pipeline from the rest of the model config; remove it")
 
 
 def _json_text(value: Any) -> Any:
@@ -173,19 +186,61 @@ def _first_problem(exc: ValidationError, raw: Mapping[str, Any]) -> Hyperparamet
     return HyperparameterError(name, message)
 
 
-def hyperparameters_for(model: ModelConfig) -> dict[str, str]:
-    """A training job's HyperParameters for `model`, as CreateTrainingJob takes them (all strings)."""
+class _Column(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def categories(self) -> Sequence[str] | None: ...
+
+
+class _Schema(Protocol):
+    @property
+    def columns(self) -> Sequence[_Column]: ...
+    @property
+    def target(self) -> str: ...
+
+
+class _Trainer(Protocol):
+    @property
+    def objective(self) -> str: ...
+    @property
+    def hyperparameters(self) -> Mapping[str, str | int | float | bool]: ...
+    @property
+    def seed(self) -> int: ...
+
+
+class _Gate(Protocol):
+    @property
+    def metric(self) -> str: ...
+    @property
+    def slice_by(self) -> Sequence[str]: ...
+
+
+class TrainableModel(Protocol):
+    """What the contract reads of a model config (headrace.config.ModelConfig is one)."""
+
+    @property
+    def data(self) -> _Schema: ...
+    @property
+    def trainer(self) -> _Trainer: ...
+    @property
+    def gate(self) -> _Gate: ...
+
+
+def hyperparameters_for(model: TrainableModel) -> dict[str, str]:
+    """A training job's HyperParameters for `model`, as CreateTrainingJob takes them (all strings).
+
+    Raises `ReservedHyperparameter` for a model hyperparameter the pipeline sets itself, else
+    `HyperparameterError` naming the first value the container would refuse.
+    """
     trainer = model.trainer
-    owned = {"target", "objective", "eval_metric", "categorical", "slice_by", "seed", "device"}
-    clashes = sorted(owned & set(trainer.hyperparameters))
+    clashes = sorted(RESERVED & set(trainer.hyperparameters))
     if clashes:
-        raise ValueError(
-            f"model '{model.name}': trainer.hyperparameters.{clashes[0]} is set from the rest of the config "
-            "(schema.target, trainer.objective, gate.metric, gate.slice_by, trainer.seed); remove it"
-        )
-    categorical = {
-        c.name: list(c.categories or []) for c in model.data.columns if c.type is ColumnType.CATEGORY
-    }
+        raise ReservedHyperparameter(clashes[0])
+    # "category" is ColumnType.CATEGORY's value: a StrEnum compares equal to its text.
+    categorical = {c.name: list(c.categories or []) for c in model.data.columns if c.type == "category"}
     values: dict[str, Any] = {
         "num_round": DEFAULT_NUM_ROUND,
         "early_stopping_rounds": DEFAULT_EARLY_STOPPING_ROUNDS,
@@ -198,8 +253,4 @@ def hyperparameters_for(model: ModelConfig) -> dict[str, str]:
         "seed": trainer.seed,
         "device": "auto",
     }
-    try:
-        parsed = Hyperparameters.from_strings({k: _text(v) for k, v in values.items()})
-    except HyperparameterError as exc:
-        raise ValueError(f"model '{model.name}': {exc}") from None
-    return parsed.to_strings()
+    return Hyperparameters.from_strings({k: _text(v) for k, v in values.items()}).to_strings()

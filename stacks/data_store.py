@@ -10,15 +10,16 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from headrace.ledger import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from headrace.naming import Names
 from headrace.stages import StageSettings
 from stacks import nag
 from stacks.stage import allow_log_encryption, removal_policy
 
-# The ledger's key schema and TTL attribute: the ingest domain code writes items of this shape.
-LEDGER_PARTITION_KEY = "pk"
-LEDGER_SORT_KEY = "sk"
-LEDGER_TTL_ATTRIBUTE = "expiration"
+# The ledger's key schema and TTL attribute: headrace.ledger writes items of this shape.
+LEDGER_PARTITION_KEY = PARTITION_KEY
+LEDGER_SORT_KEY = SORT_KEY
+LEDGER_TTL_ATTRIBUTE = TTL_ATTRIBUTE
 # Server access logs of the data bucket: who read or wrote which object, kept a year.
 ACCESS_LOG_PREFIX = "data-bucket/"
 ACCESS_LOG_RETENTION = Duration.days(365)

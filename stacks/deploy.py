@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aws_cdk import ArnFormat, Duration, Stack, Tags
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -31,26 +31,23 @@ from headrace.naming import Names
 from headrace.serving import rollout
 from headrace.serving.deploy import BUSY, EndpointBusy
 from headrace.serving.payloads import PACKAGE_STATE_CHANGE
+from headrace.serving.runtime import DeploySettings
 from headrace.stages import StageSettings
-from headrace.training.instances import has_instance_storage
 from stacks import nag
 from stacks.assets import managed_layers
 from stacks.data_store import DataStore
+from stacks.endpoint_guards import EndpointGuards
 from stacks.functions import (
-    DEFAULT_EVENT_BUS,
+    FunctionFactory,
     StepFunction,
     dead_letter_queue,
     execution_payload,
     invoke_step,
-    step_function,
 )
-from stacks.network import grant_vpc_access
+from stacks.sagemaker import SAGEMAKER_TRANSIENT, SageMakerServiceRole, sagemaker_task
 from stacks.stage import STATE_MACHINE_LOGS, log_group
+from stacks.wiring import DEFAULT_EVENT_BUS
 
-SAGEMAKER_TRANSIENT = ["SageMaker.AmazonSageMakerException", "SageMaker.ThrottlingException"]
-# SageMaker's endpoint metrics: one datapoint a minute (ModelLatency in microseconds).
-ENDPOINT_NAMESPACE = "AWS/SageMaker"
-ALARM_PERIOD = Duration.minutes(1)
 ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints"
 
 
@@ -63,70 +60,45 @@ class DeploySteps(Construct):
         construct_id: str,
         *,
         names: Names,
-        models: Sequence[ModelConfig],
         store: DataStore,
-        stage: StageSettings,
+        factory: FunctionFactory,
     ) -> None:
         super().__init__(scope, construct_id)
         layers = managed_layers(self)
-        environment = {
-            "POWERTOOLS_METRICS_NAMESPACE": names.metric_namespace,
-            "HEADRACE_STAGE": names.stage,
-            "LEDGER_TABLE": store.ledger.table_name,
-            "DATA_BUCKET": store.bucket.bucket_name,
-            "EVENT_BUS_NAME": DEFAULT_EVENT_BUS,
-        }
 
-        def function(construct_id: str, folder: str, name: str, description: str) -> StepFunction:
-            return StepFunction(
-                construct_id=construct_id,
-                folder=folder,
-                function_name=name,
-                description=description,
-                memory_mb=256,
-                timeout=Duration.minutes(1),
-                needs_pandas=False,
-                environment=environment,
+        def function(construct_id: str, folder: str, name: str, description: str) -> lambda_.Function:
+            return factory.function(
+                self,
+                StepFunction(
+                    construct_id=construct_id,
+                    folder=folder,
+                    settings=DeploySettings,
+                    function_name=name,
+                    description=description,
+                    memory_mb=256,
+                    timeout=Duration.minutes(1),
+                    needs_pandas=False,
+                ),
+                layers,
             )
 
-        self.plan = step_function(
-            self,
-            function(
-                "Plan",
-                "deploy_plan",
-                names.deploy_plan_function,
-                "Decides whether and how an approved version rolls out; creates its Model and EndpointConfig",
-            ),
-            models,
-            layers,
-            stage,
-            store.key,
+        self.plan = function(
+            "Plan",
+            "deploy_plan",
+            names.deploy_plan_function,
+            "Decides whether and how an approved version rolls out; creates its Model and EndpointConfig",
         )
-        self.verify = step_function(
-            self,
-            function(
-                "Verify",
-                "deploy_verify",
-                names.deploy_verify_function,
-                "Checks that the endpoint really runs the deployed config (a rollback is a failure)",
-            ),
-            models,
-            layers,
-            stage,
-            store.key,
+        self.verify = function(
+            "Verify",
+            "deploy_verify",
+            names.deploy_verify_function,
+            "Checks that the endpoint really runs the deployed config (a rollback is a failure)",
         )
-        self.failed = step_function(
-            self,
-            function(
-                "Failed",
-                "deploy_failed",
-                names.deploy_failed_function,
-                "Records why a deployment failed or was rolled back and announces it on the event bus",
-            ),
-            models,
-            layers,
-            stage,
-            store.key,
+        self.failed = function(
+            "Failed",
+            "deploy_failed",
+            names.deploy_failed_function,
+            "Records why a deployment failed or was rolled back and announces it on the event bus",
         )
         for fn in (self.plan, self.verify, self.failed):
             store.ledger.grant_read_write_data(fn)
@@ -166,18 +138,11 @@ class Deployment(Construct):
             service="sagemaker", resource="endpoint", resource_name=self.endpoint_name
         )
         self.role = self._hosting_role(model, store, serving_image, stage)
-        self.alarms = self._alarms(model, names)
-        # Built from the names, not the alarms' attributes: the names are fixed, and templates stay free of
-        # references to resources some tools (moto's CloudFormation) do not model.
-        self.alarm_arns = [
-            stack.format_arn(
-                service="cloudwatch",
-                resource="alarm",
-                resource_name=names.endpoint_alarm(model.name, guard),
-                arn_format=ArnFormat.COLON_RESOURCE_NAME,
-            )
-            for guard in rollout.GUARDS
-        ]
+        # "Default": CDK leaves that id out of its children's logical IDs, so the alarms keep theirs (a new
+        # logical ID would make CloudFormation replace alarms whose names are fixed).
+        guards = EndpointGuards(self, "Default", names=names, model=model)
+        self.alarms = guards.alarms
+        self.alarm_arns = guards.alarm_arns
         self._grant_steps(model, names, store, steps)
 
         plan = invoke_step(
@@ -328,51 +293,32 @@ class Deployment(Construct):
     def _sagemaker_call(
         self, construct_id: str, action: str, parameters: dict[str, object], comment: str
     ) -> sfn.CustomState:
-        stack = Stack.of(self)
-        state = sfn.CustomState(
+        return sagemaker_task(
             self,
             construct_id,
-            state_json={
-                "Type": "Task",
-                "Comment": comment,
-                "Resource": f"arn:{stack.partition}:states:::sagemaker:{action}",
-                "Parameters": parameters,
-                "ResultPath": f"$.{action}",
-            },
+            action=action,
+            parameters=parameters,
+            comment=comment,
+            result_path=f"$.{action}",
         )
-        state.add_retry(
-            errors=SAGEMAKER_TRANSIENT,
-            interval=Duration.seconds(5),
-            max_attempts=3,
-            backoff_rate=2,
-            jitter_strategy=sfn.JitterType.FULL,
-        )
-        return state
 
     def _hosting_role(
         self, model: ModelConfig, store: DataStore, image: ecr_assets.DockerImageAsset, stage: StageSettings
     ) -> iam.Role:
         """What the model's endpoint containers may do: read its versions' artifacts, write captured traffic,
         pull the serving image and log. Nothing outside `<model>/`."""
-        role = iam.Role(
+        role = SageMakerServiceRole(
             self,
             "HostingRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"Endpoint containers of Headrace model {model.name}",
-        )
-        store.bucket.grant_read(role, f"{model.name}/runs/*/output/*")
-        store.bucket.grant_put(role, f"{rollout.capture_prefix(model.name)}/*")
-        nag.accept_object_grants(
-            role,
-            store.bucket,
+            store=store,
             read=[f"{model.name}/runs/*/output/*"],
             put=[f"{rollout.capture_prefix(model.name)}/*"],
+            image=image,
+            instance_type=model.rollout.instance_type,
+            network=stage.network,
         )
-        nag.accept_key_grants(role)
-        image.repository.grant_pull(role)
-        nag.accept_unscoped(role, nag.ECR_TOKEN)
-        stack = Stack.of(self)
-        log_group = stack.format_arn(
+        log_group = Stack.of(self).format_arn(
             service="logs",
             resource="log-group",
             resource_name=f"{ENDPOINT_LOG_GROUP}/{self.endpoint_name}",
@@ -390,88 +336,7 @@ class Deployment(Construct):
             )
         )
         nag.accept_wildcards(role, nag.SAGEMAKER_LOGS, resources=[nag.flat(role, f"{log_group}:*")])
-        if not has_instance_storage(model.rollout.instance_type):
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["kms:CreateGrant"],
-                    resources=[store.key.key_arn],
-                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-                )
-            )
-        if stage.vpc is not None:
-            grant_vpc_access(role, stage.network)
         return role
-
-    def _alarms(self, model: ModelConfig, names: Names) -> list[cloudwatch.Alarm]:
-        """The rollout's guardrails (DeploymentConfig.AutoRollbackConfiguration), watched during every shift
-        and the bake. No traffic is not a breach: a quiet endpoint must not roll back."""
-        limits = model.rollout
-        variant = {"EndpointName": self.endpoint_name, "VariantName": rollout.VARIANT}
-
-        def endpoint_metric(metric: str, statistic: str) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace=ENDPOINT_NAMESPACE,
-                metric_name=metric,
-                dimensions_map=variant,
-                statistic=statistic,
-                period=ALARM_PERIOD,
-            )
-
-        five_xx = cloudwatch.Alarm(
-            self,
-            "Errors5xxAlarm",
-            alarm_name=names.endpoint_alarm(model.name, "5xx"),
-            alarm_description=(
-                f"Share of {self.endpoint_name}'s invocations answered 5xx above {limits.max_5xx_rate}"
-            ),
-            metric=cloudwatch.MathExpression(
-                expression="errors / invocations",
-                using_metrics={
-                    "errors": endpoint_metric("Invocation5XXErrors", "Sum"),
-                    "invocations": endpoint_metric("Invocations", "Sum"),
-                },
-                period=ALARM_PERIOD,
-            ),
-            threshold=limits.max_5xx_rate,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        latency = cloudwatch.Alarm(
-            self,
-            "LatencyAlarm",
-            alarm_name=names.endpoint_alarm(model.name, "latency"),
-            alarm_description=(
-                f"p99 model latency of {self.endpoint_name} above {limits.max_p99_latency_ms} ms"
-            ),
-            metric=endpoint_metric("ModelLatency", "p99"),
-            # ModelLatency is in microseconds.
-            threshold=limits.max_p99_latency_ms * 1000,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        quality = cloudwatch.Alarm(
-            self,
-            "QualityAlarm",
-            alarm_name=names.endpoint_alarm(model.name, "quality"),
-            alarm_description=(
-                f"{model.name}'s serving container returned predictions outside the objective's range "
-                "(not finite, or not a probability)"
-            ),
-            metric=cloudwatch.Metric(
-                namespace=names.metric_namespace,
-                metric_name=rollout.QUALITY_METRIC,
-                dimensions_map={"Model": model.name},
-                statistic="Sum",
-                period=ALARM_PERIOD,
-            ),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        return [five_xx, latency, quality]
 
     def _grant_steps(self, model: ModelConfig, names: Names, store: DataStore, steps: DeploySteps) -> None:
         stack = Stack.of(self)

@@ -1,5 +1,6 @@
-"""The pieces every workflow's Lambda steps are made of: one function per step folder, and the state that
-invokes it with the retries Headrace uses everywhere. Shared by the training and deploy workflows."""
+"""The pieces every Lambda function is made of: one function per folder under functions/, its environment
+computed from the settings class its handler parses (stacks/wiring.py), and the state that invokes a workflow
+step with the retries Headrace uses everywhere."""
 
 from __future__ import annotations
 
@@ -18,13 +19,14 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from headrace.config import ModelConfig
+from headrace.lambda_env import FunctionSettings
 from headrace.layers import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON_RUNTIME
 from headrace.stages import StageSettings
 from stacks import nag
 from stacks.assets import FUNCTIONS_DIR, ManagedLayers, stage_function_asset, staging_directory
 from stacks.stage import LAMBDA_LOGS, log_group
+from stacks.wiring import Wiring
 
-DEFAULT_EVENT_BUS = "default"
 # SQS's longest retention: time to look at what could not be delivered or processed before it is gone.
 DLQ_RETENTION = Duration.days(14)
 
@@ -42,54 +44,64 @@ LAMBDA_TRANSIENT = [
 
 @dataclass(frozen=True)
 class StepFunction:
-    """One Lambda step: its folder under functions/, its name and its sizing."""
+    """One Lambda function: its folder under functions/, the settings class its handler parses (which
+    decides its environment), its name and its sizing."""
 
     construct_id: str
     folder: str
+    settings: type[FunctionSettings]
     function_name: str
     description: str
     memory_mb: int
     timeout: Duration
     needs_pandas: bool
-    environment: Mapping[str, str]
     # Invoked asynchronously (an EventBridge target, not a workflow step): what still fails after Lambda's
     # own retries goes to a dead-letter queue of its own.
     invoked_async: bool = False
+    # Powertools' service name (a dimension of every metric the function emits); the function's name if unset.
+    service_name: str | None = None
 
 
-def step_function(
-    scope: Construct,
-    step: StepFunction,
-    models: Sequence[ModelConfig],
-    layers: ManagedLayers,
-    stage: StageSettings,
-    key: kms.IKey,
-) -> lambda_.Function:
-    """The step's function with its own log group (encrypted with the stage `key`); its asset is its folder
-    plus headrace/ and models.json."""
-    owner = Construct(scope, step.construct_id)
-    function_logs = log_group(owner, "Logs", f"{LAMBDA_LOGS}{step.function_name}", stage, key)
-    code = stage_function_asset(FUNCTIONS_DIR / step.folder, models, staging_directory(owner))
-    function = lambda_.Function(
-        owner,
-        "Function",
-        function_name=step.function_name,
-        description=step.description,
-        runtime=lambda_.Runtime(LAMBDA_PYTHON_RUNTIME, lambda_.RuntimeFamily.PYTHON),
-        architecture=_ARCHITECTURES[LAMBDA_ARCHITECTURE],
-        handler="handler.handler",
-        code=lambda_.Code.from_asset(str(code)),
-        layers=[layers.powertools] + ([layers.sdk_for_pandas] if step.needs_pandas else []),
-        memory_size=step.memory_mb,
-        timeout=step.timeout,
-        log_group=function_logs,
-        role=execution_role(owner, function_logs, step.function_name),
-        environment={"POWERTOOLS_SERVICE_NAME": step.function_name, **step.environment},
-        dead_letter_queue=dead_letter_queue(owner, "FailedInvocations", key) if step.invoked_async else None,
-        retry_attempts=2 if step.invoked_async else None,
-    )
-    nag.accept_pinned_runtime(function)
-    return function
+@dataclass(frozen=True)
+class FunctionFactory:
+    """Builds every function of a stage the same way: its asset (its folder, headrace/ and the stage's
+    models.json), the managed layers, its own log group and role, and the environment its settings ask for."""
+
+    models: Sequence[ModelConfig]
+    stage: StageSettings
+    key: kms.IKey
+    wiring: Wiring
+
+    def function(self, scope: Construct, step: StepFunction, layers: ManagedLayers) -> lambda_.Function:
+        """The function in a construct of its own, `step.construct_id`, under `scope`."""
+        return self.function_in(Construct(scope, step.construct_id), step, layers)
+
+    def function_in(self, owner: Construct, step: StepFunction, layers: ManagedLayers) -> lambda_.Function:
+        """The function, its log group (encrypted with the stage key), role and dead-letter queue as children
+        of `owner` itself."""
+        function_logs = log_group(owner, "Logs", f"{LAMBDA_LOGS}{step.function_name}", self.stage, self.key)
+        code = stage_function_asset(FUNCTIONS_DIR / step.folder, self.models, staging_directory(owner))
+        failed = dead_letter_queue(owner, "FailedInvocations", self.key) if step.invoked_async else None
+        function = lambda_.Function(
+            owner,
+            "Function",
+            function_name=step.function_name,
+            description=step.description,
+            runtime=lambda_.Runtime(LAMBDA_PYTHON_RUNTIME, lambda_.RuntimeFamily.PYTHON),
+            architecture=_ARCHITECTURES[LAMBDA_ARCHITECTURE],
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(str(code)),
+            layers=[layers.powertools] + ([layers.sdk_for_pandas] if step.needs_pandas else []),
+            memory_size=step.memory_mb,
+            timeout=step.timeout,
+            log_group=function_logs,
+            role=execution_role(owner, function_logs, step.function_name),
+            environment=self.wiring.environment(step.settings, step.service_name or step.function_name),
+            dead_letter_queue=failed,
+            retry_attempts=2 if step.invoked_async else None,
+        )
+        nag.accept_pinned_runtime(function)
+        return function
 
 
 def dead_letter_queue(scope: Construct, construct_id: str, key: kms.IKey) -> sqs.Queue:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
@@ -19,11 +20,12 @@ from constructs import Construct
 from headrace.config import ModelConfig
 from headrace.naming import Names
 from headrace.serving.idle import function_name
-from headrace.stages import StageSettings
+from headrace.serving.idle_aws import IdleSettings
 from stacks import nag
 from stacks.assets import managed_layers
 from stacks.data_store import DataStore
-from stacks.functions import DEFAULT_EVENT_BUS, StepFunction, step_function
+from stacks.functions import FunctionFactory, StepFunction
+from stacks.wiring import DEFAULT_EVENT_BUS
 
 SWEEP_SCHEDULE = "rate(1 hour)"
 
@@ -44,7 +46,7 @@ class IdleEndpoints(Construct):
         names: Names,
         models: Sequence[ModelConfig],
         store: DataStore,
-        stage: StageSettings,
+        factory: FunctionFactory,
     ) -> None:
         super().__init__(scope, construct_id)
         swept = idle_models(models)
@@ -52,28 +54,21 @@ class IdleEndpoints(Construct):
             raise ValueError("IdleEndpoints needs a model that sets rollout.idle_hours")
         stack = Stack.of(self)
         name = function_name(names)
-        self.function = step_function(
+        # Its models.json holds only the swept models: the function deletes the endpoints of what it is given.
+        self.function = replace(factory, models=swept).function(
             self,
             StepFunction(
                 construct_id="Sweep",
                 folder="idle_endpoints",
+                settings=IdleSettings,
                 function_name=name,
                 description="Deletes endpoints that served no invocation for rollout.idle_hours",
                 memory_mb=256,
                 timeout=Duration.minutes(2),
                 needs_pandas=False,
                 invoked_async=True,
-                environment={
-                    "POWERTOOLS_METRICS_NAMESPACE": names.metric_namespace,
-                    "HEADRACE_STAGE": names.stage,
-                    "LEDGER_TABLE": store.ledger.table_name,
-                    "EVENT_BUS_NAME": DEFAULT_EVENT_BUS,
-                },
             ),
-            swept,
             managed_layers(self),
-            stage,
-            store.key,
         )
         self.function.add_to_role_policy(
             iam.PolicyStatement(

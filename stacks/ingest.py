@@ -6,34 +6,28 @@ still reaches ingest, which quarantines it with a reason instead of leaving it u
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from headrace.config import ModelConfig
-from headrace.layers import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON_RUNTIME
+from headrace.ingest.settings import IngestSettings
 from headrace.naming import Names
-from headrace.stages import StageSettings
 from stacks import nag
-from stacks.assets import FUNCTIONS_DIR, managed_layers, stage_function_asset, staging_directory
+from stacks.assets import managed_layers
 from stacks.data_store import DataStore
-from stacks.functions import dead_letter_queue, execution_role
-from stacks.stage import LAMBDA_LOGS, log_group
+from stacks.functions import FunctionFactory, StepFunction, dead_letter_queue
+from stacks.wiring import DEFAULT_EVENT_BUS
 
 INGEST_SERVICE = "headrace-ingest"
-DEFAULT_EVENT_BUS = "default"
 # Any depth before /incoming/ (EventBridge's and IAM's `*` both match '/'). Quarantined copies must therefore
 # never keep an "/incoming/" segment in their key, or they would arrive again.
 INCOMING_KEYS = "*/incoming/*"
 QUARANTINE_KEYS = "*/quarantine/*"
 DATASET_KEYS = "*/datasets/*"
-
-_ARCHITECTURES = {"x86_64": lambda_.Architecture.X86_64, "arm64": lambda_.Architecture.ARM_64}
 
 
 def data_arrival_rule_name(names: Names) -> str:
@@ -49,51 +43,32 @@ class Ingest(Construct):
         construct_id: str,
         *,
         names: Names,
-        models: Sequence[ModelConfig],
         store: DataStore,
-        training: Mapping[str, sfn.IStateMachine],
-        stage: StageSettings,
+        factory: FunctionFactory,
+        training: Sequence[sfn.IStateMachine],
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
-
-        # Async invocations that still fail after Lambda's own retries land here.
-        self.failed_invocations = dead_letter_queue(self, "FailedInvocations", store.key)
-        function_logs = log_group(self, "Logs", f"{LAMBDA_LOGS}{names.ingest_function}", stage, store.key)
-        layers = managed_layers(self)
-        role = execution_role(self, function_logs, names.ingest_function)
-        self.function = lambda_.Function(
+        # Async invocations that still fail after Lambda's own retries land in FailedInvocations.
+        self.function = factory.function_in(
             self,
-            "Function",
-            function_name=names.ingest_function,
-            description="Validates files dropped under <model>/incoming/; starts training once per version",
-            runtime=lambda_.Runtime(LAMBDA_PYTHON_RUNTIME, lambda_.RuntimeFamily.PYTHON),
-            architecture=_ARCHITECTURES[LAMBDA_ARCHITECTURE],
-            handler="handler.handler",
-            code=lambda_.Code.from_asset(
-                str(stage_function_asset(FUNCTIONS_DIR / "ingest", models, staging_directory(self)))
-            ),
-            layers=[layers.powertools, layers.sdk_for_pandas],
-            # Reading and validating a file of up to max_file_mb with pandas: memory also buys CPU in Lambda.
-            memory_size=1024,
-            timeout=Duration.minutes(5),
-            log_group=function_logs,
-            role=role,
-            environment={
-                "POWERTOOLS_SERVICE_NAME": INGEST_SERVICE,
-                "POWERTOOLS_METRICS_NAMESPACE": names.metric_namespace,
-                "HEADRACE_STAGE": names.stage,
-                "DATA_BUCKET": store.bucket.bucket_name,
-                "LEDGER_TABLE": store.ledger.table_name,
-                "TRAINING_STATE_MACHINES": stack.to_json_string(
-                    {model: machine.state_machine_arn for model, machine in sorted(training.items())}
+            StepFunction(
+                construct_id="Ingest",
+                folder="ingest",
+                settings=IngestSettings,
+                function_name=names.ingest_function,
+                description=(
+                    "Validates files dropped under <model>/incoming/; starts training once per version"
                 ),
-                "EVENT_BUS_NAME": DEFAULT_EVENT_BUS,
-            },
-            dead_letter_queue=self.failed_invocations,
-            retry_attempts=2,
+                # Reading and validating a file of up to max_file_mb with pandas: memory also buys CPU.
+                memory_mb=1024,
+                timeout=Duration.minutes(5),
+                needs_pandas=True,
+                invoked_async=True,
+                service_name=INGEST_SERVICE,
+            ),
+            managed_layers(self),
         )
-        nag.accept_pinned_runtime(self.function)
+        self.failed_invocations = self.function.dead_letter_queue
 
         store.bucket.grant_read(self.function, INCOMING_KEYS)
         # An accepted file is copied (server-side, from the version read) to <model>/datasets/<sha256>/; a
@@ -102,10 +77,10 @@ class Ingest(Construct):
         store.bucket.grant_put(self.function, QUARANTINE_KEYS)
         store.ledger.grant_read_write_data(self.function)
         nag.accept_object_grants(
-            role, store.bucket, read=[INCOMING_KEYS], put=[DATASET_KEYS, QUARANTINE_KEYS]
+            self.function, store.bucket, read=[INCOMING_KEYS], put=[DATASET_KEYS, QUARANTINE_KEYS]
         )
-        nag.accept_key_grants(role)
-        for machine in training.values():
+        nag.accept_key_grants(self.function)
+        for machine in training:
             machine.grant_start_execution(self.function)
         default_bus = events.EventBus.from_event_bus_name(self, "DefaultBus", DEFAULT_EVENT_BUS)
         default_bus.grant_put_events_to(self.function)

@@ -11,13 +11,14 @@ endpoint quality alarm (deploy.py) ──┴> CloudWatch Alarm State Change (ALA
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from aws_cdk import Duration, Stack, Tags
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -25,6 +26,7 @@ from constructs import Construct
 from headrace.config import ModelConfig
 from headrace.monitoring.check import monitoring_prefix
 from headrace.monitoring.retrain import ALARM_STATE_CHANGE, triggers
+from headrace.monitoring.runtime import DriftSettings, RetrainSettings
 from headrace.naming import Names
 from headrace.serving.rollout import capture_prefix
 from headrace.stages import StageSettings
@@ -32,14 +34,14 @@ from stacks import nag
 from stacks.assets import managed_layers
 from stacks.data_store import DataStore
 from stacks.functions import (
-    DEFAULT_EVENT_BUS,
+    FunctionFactory,
     StepFunction,
     dead_letter_queue,
     execution_payload,
     invoke_step,
-    step_function,
 )
 from stacks.stage import STATE_MACHINE_LOGS, log_group
+from stacks.wiring import DEFAULT_EVENT_BUS
 
 # A drift check's metrics arrive once per schedule period; the alarm looks at 5-minute periods, so an
 # episode is one drifted check (and a quiet period after it is not a breach).
@@ -60,98 +62,65 @@ class MonitoringSteps(Construct):
         names: Names,
         models: Sequence[ModelConfig],
         store: DataStore,
-        training: Mapping[str, sfn.IStateMachine],
-        stage: StageSettings,
+        factory: FunctionFactory,
     ) -> None:
         super().__init__(scope, construct_id)
         layers = managed_layers(self)
-        common = {
-            "POWERTOOLS_METRICS_NAMESPACE": names.metric_namespace,
-            "HEADRACE_STAGE": names.stage,
-            "LEDGER_TABLE": store.ledger.table_name,
-        }
-        with_bucket = {**common, "DATA_BUCKET": store.bucket.bucket_name}
 
         def drift_step(
             construct_id: str, folder: str, name: str, description: str, memory: int
-        ) -> StepFunction:
-            return StepFunction(
-                construct_id=construct_id,
-                folder=folder,
-                function_name=name,
-                description=description,
-                memory_mb=memory,
-                timeout=Duration.minutes(10),
-                needs_pandas=True,
-                environment=with_bucket,
+        ) -> lambda_.Function:
+            return factory.function(
+                self,
+                StepFunction(
+                    construct_id=construct_id,
+                    folder=folder,
+                    settings=DriftSettings,
+                    function_name=name,
+                    description=description,
+                    memory_mb=memory,
+                    timeout=Duration.minutes(10),
+                    needs_pandas=True,
+                ),
+                layers,
             )
 
-        self.window = step_function(
-            self,
-            drift_step(
-                "Window",
-                "drift_window",
-                names.drift_window_function,
-                "Lists the captured traffic a drift check reads",
-                512,
-            ),
-            models,
-            layers,
-            stage,
-            store.key,
+        self.window = drift_step(
+            "Window",
+            "drift_window",
+            names.drift_window_function,
+            "Lists the captured traffic a drift check reads",
+            512,
         )
-        self.partial = step_function(
-            self,
-            drift_step(
-                "Partial",
-                "drift_partial",
-                names.drift_partial_function,
-                "Counts one batch of captured traffic against the reference",
-                2048,
-            ),
-            models,
-            layers,
-            stage,
-            store.key,
+        self.partial = drift_step(
+            "Partial",
+            "drift_partial",
+            names.drift_partial_function,
+            "Counts one batch of captured traffic against the reference",
+            2048,
         )
-        self.finish = step_function(
-            self,
-            drift_step(
-                "Finish",
-                "drift_finish",
-                names.drift_finish_function,
-                "Merges a drift check, publishes its metrics and report",
-                1024,
-            ),
-            models,
-            layers,
-            stage,
-            store.key,
+        self.finish = drift_step(
+            "Finish",
+            "drift_finish",
+            names.drift_finish_function,
+            "Merges a drift check, publishes its metrics and report",
+            1024,
         )
-        stack = Stack.of(self)
-        self.retrain = step_function(
+        # Each model's training state machine grants it StartExecution (stacks/model_pipeline.py).
+        self.retrain = factory.function(
             self,
             StepFunction(
                 construct_id="Retrain",
                 folder="retrain",
+                settings=RetrainSettings,
                 function_name=names.retrain_function,
                 description="Starts a retraining run on a drift or quality alarm, within cooldown and cap",
                 memory_mb=256,
                 timeout=Duration.minutes(1),
                 needs_pandas=False,
                 invoked_async=True,
-                environment={
-                    **common,
-                    "TRAINING_STATE_MACHINES": stack.to_json_string(
-                        {model: machine.state_machine_arn for model, machine in sorted(training.items())}
-                    ),
-                    "EVENT_BUS_NAME": DEFAULT_EVENT_BUS,
-                },
             ),
-            models,
             layers,
-            stage,
-            store.key,
         )
         bucket = store.bucket
         for model in models:
@@ -181,8 +150,6 @@ class MonitoringSteps(Construct):
         # The data key encrypts the ledger and every object these functions put.
         for fn in (self.window, self.partial, self.finish, self.retrain):
             nag.accept_key_grants(fn)
-        for machine in training.values():
-            machine.grant_start_execution(self.retrain)
         events.EventBus.from_event_bus_name(self, "DefaultBus", DEFAULT_EVENT_BUS).grant_put_events_to(
             self.retrain
         )

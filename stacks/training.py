@@ -7,12 +7,13 @@
 The payloads at each JSON path are documented in headrace/training/payloads.py. CDK's
 SageMakerCreateTrainingJob (2.275) renders no EnableManagedSpotTraining, CheckpointConfig or
 MaxWaitTimeInSeconds, so Train is a CustomState with the createTrainingJob.sync request written out here,
-and its permissions are granted below, no wider than its jobs.
+and its permissions are granted below, no wider than its jobs. A training job that fails is not retried: it
+goes to RunFailed with SageMaker's FailureReason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import ArnFormat, Duration, Stack, Tags
@@ -26,10 +27,11 @@ from constructs import Construct
 
 from headrace.config import ModelConfig
 from headrace.naming import Names, training_job_name_glob
-from headrace.stages import APPROVAL_POLICY_VARIABLE, NetworkSettings, StageSettings
+from headrace.stages import NetworkSettings, StageSettings
 from headrace.training.gate import direction
 from headrace.training.instances import has_instance_storage
 from headrace.training.layout import EVALUATION_KEYS, LINEAGE_KEYS, OUTPUT_KEYS, SPLIT_KEYS, SPLITS
+from headrace.training.settings import BucketStepSettings, RegisterSettings, RunFailedSettings
 from headrace.training.splits import check_fractions
 from headrace.training_job import hyperparameters_for
 from stacks import nag
@@ -43,15 +45,10 @@ from stacks.assets import (
     staging_directory,
 )
 from stacks.data_store import DataStore
-from stacks.functions import (
-    DEFAULT_EVENT_BUS,
-    StepFunction,
-    execution_payload,
-    invoke_step,
-    step_function,
-)
-from stacks.network import grant_vpc_access
+from stacks.functions import FunctionFactory, StepFunction, execution_payload, invoke_step
+from stacks.sagemaker import SageMakerServiceRole, sagemaker_task
 from stacks.stage import STATE_MACHINE_LOGS, log_group
+from stacks.wiring import DEFAULT_EVENT_BUS
 
 DATASET_KEYS = "*/datasets/*"
 # The training job's EBS volume (instances with local NVMe storage use that instead, whatever its size).
@@ -62,10 +59,6 @@ CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 # (https://docs.aws.amazon.com/step-functions/latest/dg/sagemaker-iam.html).
 SYNC_RULE = "StepFunctionsGetEventsForSageMakerTrainingJobsRule"
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-
-# A training job that fails is States.TaskFailed and is not retried (it goes to RunFailed with SageMaker's
-# FailureReason); these are SageMaker's transient errors.
-SAGEMAKER_TRANSIENT = ["SageMaker.AmazonSageMakerException", "SageMaker.ThrottlingException"]
 
 
 def check_trainable(model: ModelConfig) -> None:
@@ -158,70 +151,62 @@ class TrainingSteps(Construct):
         construct_id: str,
         *,
         names: Names,
-        models: Sequence[ModelConfig],
         store: DataStore,
-        stage: StageSettings,
+        factory: FunctionFactory,
     ) -> None:
         super().__init__(scope, construct_id)
-        self._models = models
-        self._stage = stage
-        self._key = store.key
-        self._layers = managed_layers(self)
+        layers = managed_layers(self)
 
-        common = {
-            "POWERTOOLS_METRICS_NAMESPACE": names.metric_namespace,
-            "HEADRACE_STAGE": names.stage,
-            "LEDGER_TABLE": store.ledger.table_name,
-        }
-        with_bucket = {**common, "DATA_BUCKET": store.bucket.bucket_name}
-        self.prepare = self._function(
+        def build(step: StepFunction) -> lambda_.Function:
+            return factory.function(self, step, layers)
+
+        self.prepare = build(
             StepFunction(
                 construct_id="Prepare",
                 folder="prepare",
+                settings=BucketStepSettings,
                 function_name=names.prepare_function,
                 description="Splits a dataset version into train/validation/test for its training run",
                 # Reading and splitting a file of up to schema.max_file_mb as text; memory also buys CPU.
                 memory_mb=3008,
                 timeout=Duration.minutes(10),
                 needs_pandas=True,
-                environment=with_bucket,
             )
         )
-        self.evaluate = self._function(
+        self.evaluate = build(
             StepFunction(
                 construct_id="Evaluate",
                 folder="evaluate",
+                settings=BucketStepSettings,
                 function_name=names.evaluate_function,
                 description="Judges a trained candidate against the quality gate and the current champion",
                 memory_mb=512,
                 timeout=Duration.minutes(2),
                 needs_pandas=False,
-                environment=with_bucket,
             )
         )
-        self.register = self._function(
+        self.register = build(
             StepFunction(
                 construct_id="Register",
                 folder="register",
+                settings=RegisterSettings,
                 function_name=names.register_function,
                 description="Registers a candidate that passed the gate as a new model version, with lineage",
                 memory_mb=512,
                 timeout=Duration.minutes(2),
                 needs_pandas=False,
-                # The stage may override every model's gate.approval (prod: manual).
-                environment={**with_bucket, APPROVAL_POLICY_VARIABLE: stage.approval},
             )
         )
-        self.run_failed = self._function(
+        self.run_failed = build(
             StepFunction(
                 construct_id="RunFailed",
                 folder="run_failed",
+                settings=RunFailedSettings,
                 function_name=names.run_failed_function,
                 description="Records why a training run failed and announces it on the event bus",
                 memory_mb=256,
                 timeout=Duration.minutes(1),
                 needs_pandas=False,
-                environment={**common, "EVENT_BUS_NAME": DEFAULT_EVENT_BUS},
             )
         )
 
@@ -265,9 +250,6 @@ class TrainingSteps(Construct):
             ),
             platform=ecr_assets.Platform.LINUX_AMD64,
         )
-
-    def _function(self, step: StepFunction) -> lambda_.Function:
-        return step_function(self, step, self._models, self._layers, self._stage, self._key)
 
 
 class Training(Construct):
@@ -395,33 +377,21 @@ class Training(Construct):
         image: ecr_assets.DockerImageAsset,
         network: NetworkSettings,
     ) -> sfn.CustomState:
-        stack = Stack.of(self)
-        train = sfn.CustomState(
+        return sagemaker_task(
             self,
             "Train",
-            state_json={
-                "Type": "Task",
-                "Comment": "A SageMaker training job on the run's splits; waits for it to end",
-                "Resource": f"arn:{stack.partition}:states:::sagemaker:createTrainingJob.sync",
-                "Parameters": training_job_request(
-                    model,
-                    names,
-                    image_uri=image.image_uri,
-                    role_arn=self.role.role_arn,
-                    key_arn=store.key.key_arn,
-                    network=network,
-                ),
-                "ResultPath": "$.training",
-            },
+            action="createTrainingJob.sync",
+            parameters=training_job_request(
+                model,
+                names,
+                image_uri=image.image_uri,
+                role_arn=self.role.role_arn,
+                key_arn=store.key.key_arn,
+                network=network,
+            ),
+            comment="A SageMaker training job on the run's splits; waits for it to end",
+            result_path="$.training",
         )
-        train.add_retry(
-            errors=SAGEMAKER_TRANSIENT,
-            interval=Duration.seconds(5),
-            max_attempts=3,
-            backoff_rate=2,
-            jitter_strategy=sfn.JitterType.FULL,
-        )
-        return train
 
     def _execution_role(
         self,
@@ -432,36 +402,19 @@ class Training(Construct):
     ) -> iam.Role:
         """What the model's training jobs may do: read the run's splits, write its output and checkpoints,
         pull the image, log and report metrics. Nothing outside `<model>/runs/`."""
-        role = iam.Role(
+        runs = f"{model.name}/runs/*"
+        role = SageMakerServiceRole(
             self,
             "SageMakerRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"Training jobs of Headrace model {model.name}",
-        )
-        runs = f"{model.name}/runs/*"
-        store.bucket.grant_read(role, f"{runs}/splits/*")
-        store.bucket.grant_put(role, f"{runs}/output/*")
-        # Checkpoints go both ways: a spot job resumes from what an interrupted attempt wrote.
-        store.bucket.grant_read(role, f"{runs}/checkpoints/*")
-        store.bucket.grant_put(role, f"{runs}/checkpoints/*")
-        nag.accept_object_grants(
-            role,
-            store.bucket,
+            store=store,
+            # Checkpoints go both ways: a spot job resumes from what an interrupted attempt wrote.
             read=[f"{runs}/splits/*", f"{runs}/checkpoints/*"],
             put=[f"{runs}/output/*", f"{runs}/checkpoints/*"],
+            image=image,
+            instance_type=model.trainer.instance_type,
+            network=network,
         )
-        nag.accept_key_grants(role)
-        if not has_instance_storage(model.trainer.instance_type):
-            # The training volume is encrypted with the data key through a grant SageMaker creates.
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["kms:CreateGrant"],
-                    resources=[store.key.key_arn],
-                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-                )
-            )
-        image.repository.grant_pull(role)
-        nag.accept_unscoped(role, nag.ECR_TOKEN)
         stack = Stack.of(self)
         log_group = stack.format_arn(
             service="logs",
@@ -494,8 +447,6 @@ class Training(Construct):
             )
         )
         nag.accept_unscoped(role, nag.PUT_METRIC_DATA)
-        if network.vpc is not None:
-            grant_vpc_access(role, network)
         return role
 
     def _grant_registry(self, steps: TrainingSteps, group: str) -> None:

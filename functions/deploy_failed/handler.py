@@ -11,12 +11,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
-from headrace.lambda_env import per_environment
-from headrace.metrics import PowertoolsMetrics
+from headrace.lambda_env import Runtime, per_environment
 from headrace.serving.deploy import record_failure
-from headrace.serving.payloads import DeployFailedRequest, parse_request
-from headrace.serving.runtime import SERVING_DOMAIN, DeploySettings, DeployStep
-from headrace.training import aws
+from headrace.serving.payloads import DeployFailedRequest
+from headrace.serving.ports import DeployPorts
+from headrace.serving.runtime import SERVING_DOMAIN, DeploySettings, deploy_runtime
+from headrace.steps import parse_request
 
 MODELS_DOCUMENT = Path(__file__).parent / "models.json"
 
@@ -30,16 +30,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.remove_keys(["model", "execution"])
     request = parse_request(DeployFailedRequest, event)
     logger.append_keys(model=request.model, execution=request.execution.name)
-    failure = record_failure(
-        request,
-        ledger=runtime.ledger,
-        events=runtime.events,
-        metrics=PowertoolsMetrics(metrics),
-        clock=aws.now,
-    )
+    failure = record_failure(request, runtime.ports)
     return failure.model_dump(mode="json")
 
 
 @per_environment(DeploySettings, logger=logger, metrics=metrics, domain=SERVING_DOMAIN)
-def _runtime(settings: DeploySettings) -> DeployStep:
-    return DeployStep.connect(settings, MODELS_DOCUMENT)
+def _runtime(settings: DeploySettings) -> Runtime[DeploySettings, DeployPorts]:
+    return deploy_runtime(settings, metrics, MODELS_DOCUMENT)

@@ -11,12 +11,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
-from headrace.lambda_env import per_environment
+from headrace.lambda_env import Runtime, per_environment
 from headrace.serving.deploy import plan
-from headrace.serving.payloads import PlanRequest, parse_request
-from headrace.serving.runtime import SERVING_DOMAIN, DeploySettings, DeployStep
-from headrace.training import aws
-from headrace.training.runtime import model_named
+from headrace.serving.payloads import PlanRequest
+from headrace.serving.ports import DeployPorts
+from headrace.serving.runtime import SERVING_DOMAIN, DeploySettings, deploy_runtime
+from headrace.steps import model_named, parse_request
 
 # Written into the deployed asset by headrace.config.models_document; HEADRACE_MODELS_DIR overrides it.
 MODELS_DOCUMENT = Path(__file__).parent / "models.json"
@@ -34,16 +34,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     planned = plan(
         request,
         model_named(runtime.models, request.model),
+        runtime.ports,
         names=runtime.settings.names,
         bucket=runtime.settings.data_bucket,
-        hosting=runtime.hosting,
-        ledger=runtime.ledger,
-        clock=aws.now,
     )
     logger.info("deployment planned", extra={"action": planned.action, "version": planned.version})
     return planned.model_dump(mode="json")
 
 
 @per_environment(DeploySettings, logger=logger, metrics=metrics, domain=SERVING_DOMAIN)
-def _runtime(settings: DeploySettings) -> DeployStep:
-    return DeployStep.connect(settings, MODELS_DOCUMENT)
+def _runtime(settings: DeploySettings) -> Runtime[DeploySettings, DeployPorts]:
+    return deploy_runtime(settings, metrics, MODELS_DOCUMENT)

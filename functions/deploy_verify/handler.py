@@ -11,12 +11,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
-from headrace.lambda_env import per_environment
+from headrace.lambda_env import Runtime, per_environment
 from headrace.serving.deploy import verify
-from headrace.serving.payloads import VerifyRequest, parse_request
-from headrace.serving.runtime import SERVING_DOMAIN, DeploySettings, DeployStep
-from headrace.training import aws
-from headrace.training.runtime import model_named
+from headrace.serving.payloads import VerifyRequest
+from headrace.serving.ports import DeployPorts
+from headrace.serving.runtime import SERVING_DOMAIN, DeploySettings, deploy_runtime
+from headrace.steps import model_named, parse_request
 
 MODELS_DOCUMENT = Path(__file__).parent / "models.json"
 
@@ -31,13 +31,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = parse_request(VerifyRequest, event)
     logger.append_keys(model=request.model)
     deployed = verify(
-        request,
-        model_named(runtime.models, request.model),
-        names=runtime.settings.names,
-        hosting=runtime.hosting,
-        ledger=runtime.ledger,
-        events=runtime.events,
-        clock=aws.now,
+        request, model_named(runtime.models, request.model), runtime.ports, names=runtime.settings.names
     )
     logger.info(
         "version serving", extra={"version": deployed.version, "config": deployed.endpoint_config_name}
@@ -46,5 +40,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 @per_environment(DeploySettings, logger=logger, metrics=metrics, domain=SERVING_DOMAIN)
-def _runtime(settings: DeploySettings) -> DeployStep:
-    return DeployStep.connect(settings, MODELS_DOCUMENT)
+def _runtime(settings: DeploySettings) -> Runtime[DeploySettings, DeployPorts]:
+    return deploy_runtime(settings, metrics, MODELS_DOCUMENT)

@@ -11,11 +11,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
-from headrace.lambda_env import per_environment
+from headrace.lambda_env import Runtime, per_environment
 from headrace.monitoring.check import finish_check
-from headrace.monitoring.payloads import FinishRequest, parse_request
-from headrace.monitoring.runtime import MONITORING_DOMAIN, DriftSettings, DriftStep
-from headrace.training.runtime import model_named
+from headrace.monitoring.payloads import FinishRequest
+from headrace.monitoring.ports import DriftPorts
+from headrace.monitoring.runtime import MONITORING_DOMAIN, DriftSettings, drift_runtime
+from headrace.steps import model_named, parse_request
 
 MODELS_DOCUMENT = Path(__file__).parent / "models.json"
 
@@ -30,15 +31,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     outcome = finish_check(
         request,
         model_named(runtime.models, request.window.model),
+        runtime.ports,
         bucket=runtime.settings.data_bucket,
-        store=runtime.store,
-        ledger=runtime.ledger,
-        metrics=runtime.metrics,
     )
     logger.info("drift check finished", extra=outcome.model_dump(mode="json"))
     return outcome.model_dump(mode="json")
 
 
 @per_environment(DriftSettings, logger=logger, metrics=metrics, domain=MONITORING_DOMAIN)
-def _runtime(settings: DriftSettings) -> DriftStep:
-    return DriftStep.connect(settings, MODELS_DOCUMENT)
+def _runtime(settings: DriftSettings) -> Runtime[DriftSettings, DriftPorts]:
+    return drift_runtime(settings, MODELS_DOCUMENT)

@@ -11,10 +11,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
-from headrace.lambda_env import per_environment
+from headrace.lambda_env import Runtime, per_environment
 from headrace.monitoring.check import count_batch
-from headrace.monitoring.payloads import PartialRequest, parse_request
-from headrace.monitoring.runtime import MONITORING_DOMAIN, DriftSettings, DriftStep
+from headrace.monitoring.payloads import PartialRequest
+from headrace.monitoring.ports import DriftPorts
+from headrace.monitoring.runtime import MONITORING_DOMAIN, DriftSettings, drift_runtime
+from headrace.steps import parse_request
 
 MODELS_DOCUMENT = Path(__file__).parent / "models.json"
 
@@ -26,7 +28,7 @@ metrics = Metrics()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     runtime = _runtime()
     request = parse_request(PartialRequest, event)
-    counted = count_batch(request, bucket=runtime.settings.data_bucket, store=runtime.store)
+    counted = count_batch(request, runtime.ports, bucket=runtime.settings.data_bucket)
     logger.info(
         "batch counted", extra={"model": request.model, "objects": len(request.keys), "rows": counted.rows}
     )
@@ -34,5 +36,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 @per_environment(DriftSettings, logger=logger, metrics=metrics, domain=MONITORING_DOMAIN)
-def _runtime(settings: DriftSettings) -> DriftStep:
-    return DriftStep.connect(settings, MODELS_DOCUMENT)
+def _runtime(settings: DriftSettings) -> Runtime[DriftSettings, DriftPorts]:
+    return drift_runtime(settings, MODELS_DOCUMENT)

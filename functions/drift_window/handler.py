@@ -10,12 +10,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
-from headrace.lambda_env import per_environment
+from headrace.lambda_env import Runtime, per_environment
 from headrace.monitoring.check import plan_window
-from headrace.monitoring.payloads import WindowRequest, parse_request
-from headrace.monitoring.runtime import MONITORING_DOMAIN, DriftSettings, DriftStep
-from headrace.training import aws
-from headrace.training.runtime import model_named
+from headrace.monitoring.payloads import WindowRequest
+from headrace.monitoring.ports import DriftPorts
+from headrace.monitoring.runtime import MONITORING_DOMAIN, DriftSettings, drift_runtime
+from headrace.steps import model_named, parse_request
 
 MODELS_DOCUMENT = Path(__file__).parent / "models.json"
 
@@ -32,17 +32,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     window = plan_window(
         request,
         model_named(runtime.models, request.model),
+        runtime.ports,
         names=runtime.settings.names,
         bucket=runtime.settings.data_bucket,
-        store=runtime.store,
-        serving=runtime.serving,
-        ledger=runtime.ledger,
-        clock=aws.now,
     )
     logger.info("drift window", extra={"objects": window.objects, "batches": len(window.batches)})
     return window.model_dump(mode="json")
 
 
 @per_environment(DriftSettings, logger=logger, metrics=metrics, domain=MONITORING_DOMAIN)
-def _runtime(settings: DriftSettings) -> DriftStep:
-    return DriftStep.connect(settings, MODELS_DOCUMENT)
+def _runtime(settings: DriftSettings) -> Runtime[DriftSettings, DriftPorts]:
+    return drift_runtime(settings, MODELS_DOCUMENT)

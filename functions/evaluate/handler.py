@@ -11,12 +11,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
-from headrace.lambda_env import per_environment
-from headrace.metrics import PowertoolsMetrics
-from headrace.training import aws
+from headrace.lambda_env import Runtime, per_environment
+from headrace.steps import model_named, parse_request
 from headrace.training.evaluate import evaluate
-from headrace.training.payloads import EvaluateRequest, parse_request
-from headrace.training.runtime import TRAINING_DOMAIN, RegistryStep, model_named
+from headrace.training.payloads import EvaluateRequest
+from headrace.training.ports import TrainingPorts
+from headrace.training.runtime import TRAINING_DOMAIN, training_runtime
 from headrace.training.settings import BucketStepSettings
 
 # Written into the deployed asset by headrace.config.models_document; HEADRACE_MODELS_DIR overrides it.
@@ -35,18 +35,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     gate = evaluate(
         request,
         model_named(runtime.models, request.model),
+        runtime.ports,
         names=runtime.settings.names,
         bucket=runtime.settings.data_bucket,
-        store=runtime.store,
-        ledger=runtime.ledger,
-        registry=runtime.registry,
-        metrics=PowertoolsMetrics(metrics),
-        clock=aws.now,
     )
     logger.info("candidate evaluated", extra={"passed": gate.passed, "reasons": gate.reasons})
     return gate.model_dump(mode="json")
 
 
 @per_environment(BucketStepSettings, logger=logger, metrics=metrics, domain=TRAINING_DOMAIN)
-def _runtime(settings: BucketStepSettings) -> RegistryStep:
-    return RegistryStep.connect(settings, MODELS_DOCUMENT)
+def _runtime(settings: BucketStepSettings) -> Runtime[BucketStepSettings, TrainingPorts]:
+    return training_runtime(settings, metrics, MODELS_DOCUMENT)

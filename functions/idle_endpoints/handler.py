@@ -12,11 +12,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
-from headrace.lambda_env import per_environment
+from headrace.lambda_env import Runtime, per_environment
 from headrace.serving.idle import sweep
-from headrace.serving.idle_aws import IdleSettings, IdleStep
+from headrace.serving.idle_aws import IdleSettings, idle_runtime
+from headrace.serving.ports import IdlePorts
 from headrace.serving.runtime import SERVING_DOMAIN
-from headrace.training import aws
 
 MODELS_DOCUMENT = Path(__file__).parent / "models.json"
 
@@ -27,20 +27,13 @@ metrics = Metrics()
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     runtime = _runtime()
-    decisions = sweep(
-        [runtime.models[name] for name in sorted(runtime.models)],
-        runtime.settings.names,
-        endpoints=runtime.endpoints,
-        metrics=runtime.metrics,
-        ledger=runtime.ledger,
-        events=runtime.events,
-        clock=aws.now,
-    )
+    models = [runtime.models[name] for name in sorted(runtime.models)]
+    decisions = sweep(models, runtime.settings.names, runtime.ports)
     deleted = [d.endpoint for d in decisions if d.decision == "deleted"]
     logger.info("idle endpoints swept", extra={"decisions": len(decisions), "deleted": deleted})
     return {"decisions": [d.model_dump(mode="json") for d in decisions]}
 
 
 @per_environment(IdleSettings, logger=logger, metrics=metrics, domain=SERVING_DOMAIN)
-def _runtime(settings: IdleSettings) -> IdleStep:
-    return IdleStep.connect(settings, MODELS_DOCUMENT)
+def _runtime(settings: IdleSettings) -> Runtime[IdleSettings, IdlePorts]:
+    return idle_runtime(settings, MODELS_DOCUMENT)

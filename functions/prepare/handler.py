@@ -7,19 +7,16 @@ the local plane can set the environment whenever they like.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
-from headrace.config import ModelConfig
-from headrace.lambda_env import models_for, per_environment
-from headrace.metrics import PowertoolsMetrics
-from headrace.training import aws
-from headrace.training.payloads import parse_request
+from headrace.lambda_env import Runtime, per_environment
+from headrace.steps import model_named, parse_request
+from headrace.training.ports import TrainingPorts
 from headrace.training.prepare import PrepareRequest, prepare
-from headrace.training.runtime import TRAINING_DOMAIN, model_named
+from headrace.training.runtime import TRAINING_DOMAIN, training_runtime
 from headrace.training.settings import BucketStepSettings
 
 # Written into the deployed asset by headrace.config.models_document; HEADRACE_MODELS_DIR overrides it.
@@ -27,14 +24,6 @@ MODELS_DOCUMENT = Path(__file__).parent / "models.json"
 
 logger = Logger()
 metrics = Metrics()
-
-
-@dataclass(frozen=True)
-class Runtime:
-    settings: BucketStepSettings
-    models: dict[str, ModelConfig]
-    store: aws.S3Store
-    ledger: aws.DynamoRunLedger
 
 
 @metrics.log_metrics
@@ -46,11 +35,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     run = prepare(
         request,
         model_named(runtime.models, request.model),
+        runtime.ports,
         bucket=runtime.settings.data_bucket,
-        store=runtime.store,
-        ledger=runtime.ledger,
-        metrics=PowertoolsMetrics(metrics),
-        clock=aws.now,
     )
     logger.append_keys(job_name=run.job_name)
     logger.info("run prepared", extra={"rows": run.rows.model_dump()})
@@ -58,10 +44,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 @per_environment(BucketStepSettings, logger=logger, metrics=metrics, domain=TRAINING_DOMAIN)
-def _runtime(settings: BucketStepSettings) -> Runtime:
-    return Runtime(
-        settings=settings,
-        models=models_for(settings, MODELS_DOCUMENT),
-        store=aws.S3Store(aws.client("s3")),
-        ledger=aws.DynamoRunLedger(aws.client("dynamodb"), settings.ledger_table),
-    )
+def _runtime(settings: BucketStepSettings) -> Runtime[BucketStepSettings, TrainingPorts]:
+    return training_runtime(settings, metrics, MODELS_DOCUMENT)

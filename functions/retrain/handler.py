@@ -14,10 +14,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 
 from headrace.lambda_env import per_environment
-from headrace.monitoring.retrain import AlarmStateChange, decide, episode_of, model_for_alarm
-from headrace.monitoring.runtime import MONITORING_DOMAIN, RetrainSettings, RetrainStep
-from headrace.training import aws
-from headrace.training.payloads import InvalidRequest
+from headrace.monitoring.retrain import AlarmStateChange, decide, model_for_alarm
+from headrace.monitoring.runtime import MONITORING_DOMAIN, RetrainRuntime, RetrainSettings, retrain_runtime
+from headrace.steps import InvalidRequest
 
 MODELS_DOCUMENT = Path(__file__).parent / "models.json"
 
@@ -35,18 +34,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise InvalidRequest(f"not a CloudWatch Alarm State Change event: {exc.errors()[:3]}") from None
     model = model_for_alarm(change.detail.alarmName, list(runtime.models.values()), runtime.settings.names)
     logger.append_keys(model=model.name, alarm=change.detail.alarmName)
-    if hasattr(context, "get_remaining_time_in_millis"):
-        runtime.once.config.register_lambda_context(context)
-    decision = runtime.once(
-        {"episode": episode_of(change)},
-        lambda: decide(
-            change, model, ledger=runtime.ledger, runs=runtime.runs, events=runtime.events, clock=aws.now
-        ),
-    )
+    runtime.register(context)
+    decision = decide(change, model, runtime.ports)
     logger.info("retraining decided", extra={"decision": decision.decision, "reason": decision.reason})
     return decision.model_dump(mode="json")
 
 
 @per_environment(RetrainSettings, logger=logger, metrics=metrics, domain=MONITORING_DOMAIN)
-def _runtime(settings: RetrainSettings) -> RetrainStep:
-    return RetrainStep.connect(settings, MODELS_DOCUMENT)
+def _runtime(settings: RetrainSettings) -> RetrainRuntime:
+    return retrain_runtime(settings, MODELS_DOCUMENT)

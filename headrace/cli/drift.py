@@ -49,11 +49,9 @@ def drift(
 
     Example: headrace drift churn --html drift.html
     """
-    from .main import deployment_of
-
     target = resolve(stage, models_dir)
     config = target.model(model)
-    info = deployment_of(target).model(config.name)
+    info = target.deployment().model(config.name)
     if info.drift_state_machine_arn is None:
         fail(
             f"stack {target.names.pipeline_stack} has no drift workflow for '{config.name}'",

@@ -11,10 +11,11 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from headrace.local.cloudformation import ProvisionError
 from headrace.local.control import PlaneError, start_detached, stop_detached
 from headrace.local.control_server import ControlError, TickReport, TickRequest, request_tick
 from headrace.local.plane import DEFAULT_WORK_DIR, LocalPlane, PlaneInfo, read_info
-from headrace.local.provision import ProvisionError
+from headrace.local.sagemaker.containers import Compute
 
 from .output import EXIT_BAD_INPUT, EXIT_UNREACHABLE, console, fail, print_json, table
 
@@ -42,6 +43,13 @@ def up(
     models_dir: Annotated[
         Path | None, typer.Option(help="Model configs (default: the repo's models/).")
     ] = None,
+    compute: Annotated[
+        Compute,
+        typer.Option(
+            help="Where training jobs and endpoints run: `subprocess` (this Python), or `docker` "
+            "(their images, built on a local base: see `make images`)."
+        ),
+    ] = "subprocess",
     work_dir: WorkDir = DEFAULT_WORK_DIR,
 ) -> None:
     """Start the local plane and provision it from `cdk synth`.
@@ -51,7 +59,7 @@ def up(
     try:
         if detach:
             with console.status("starting the local plane (synth + provision)…"):
-                info = start_detached(port, stage, work_dir, state_dir, models_dir)
+                info = start_detached(port, stage, work_dir, state_dir, models_dir, compute=compute)
             console.print(f"[green]local plane running[/] on {info.endpoint} (pid {info.pid})")
             console.print(_export_lines(info), highlight=False)
             return
@@ -62,7 +70,13 @@ def up(
                 "stop it with `headrace local down`",
             )
         plane = LocalPlane(
-            port, stage, work_dir, state_dir, models_dir, progress=lambda m: console.print(f"  {m}")
+            port,
+            stage,
+            work_dir,
+            state_dir,
+            models_dir,
+            progress=lambda m: console.print(f"  {m}"),
+            compute=compute,
         )
         info = plane.start()
     except (PlaneError, ProvisionError, ValueError) as exc:

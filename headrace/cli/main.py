@@ -6,18 +6,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
 
 from headrace import __version__
 from headrace.approval import Decision, VersionNotFound, set_approval
 from headrace.config import ConfigError, load_models
 from headrace.datagen import generate
-from headrace.deployment import DeploymentInfo, DeploymentNotFound, describe
 from headrace.status import collect
 
 from . import drift, local, runs, serving
-from .output import EXIT_UNREACHABLE, console, fail, print_json, table
-from .target import Target, resolve
+from .output import console, fail, print_json, table
+from .target import resolve
 
 app = typer.Typer(
     help="Headrace: serverless MLOps on AWS — and the same loop offline on this machine.",
@@ -56,26 +54,13 @@ def main(
     """Headrace: serverless MLOps on AWS — and the same loop offline on this machine."""
 
 
-def deployment_of(target: Target) -> DeploymentInfo:
-    try:
-        return describe(target.client("cloudformation"), target.names, target.models)
-    except DeploymentNotFound as exc:
-        fail(str(exc), code=EXIT_UNREACHABLE)
-    except (BotoCoreError, ClientError) as exc:
-        fail(
-            f"cannot reach AWS: {exc}",
-            "start the local plane (`headrace local up --detach`) or set credentials",
-            EXIT_UNREACHABLE,
-        )
-
-
 @app.command()
 def info(stage: Stage = None, json: Json = False, models_dir: ModelsDir = None) -> None:
     """What a script needs per model: bucket and prefixes, schema, state machine ARNs, endpoint name.
 
     Example: headrace info --json | jq -r '.models[0].data_bucket'
     """
-    deployment = deployment_of(resolve(stage, models_dir))
+    deployment = resolve(stage, models_dir).deployment()
     if json:
         print_json(deployment)
         return
@@ -104,7 +89,7 @@ def status(stage: Stage = None, json: Json = False, models_dir: ModelsDir = None
     Example: headrace status --json
     """
     target = resolve(stage, models_dir)
-    deployment = deployment_of(target)
+    deployment = target.deployment()
     report = collect(target.client("dynamodb"), target.client("stepfunctions"), deployment)
     if json:
         print_json(report)
@@ -161,7 +146,7 @@ def _decide(model: str, version: str, decision: Decision, reason: str) -> None:
         fail(f"'{version}' is not a version number", "use the number from `headrace runs`, like 3 or v3")
     target = resolve()
     config = target.model(model)
-    deployment = deployment_of(target)
+    deployment = target.deployment()
     try:
         result = set_approval(
             target.client("sagemaker"),

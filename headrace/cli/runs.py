@@ -34,9 +34,7 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts inste
 
 
 def _runs(target: Target, models: list[str]) -> list[RunRecord]:
-    from .main import deployment_of
-
-    deployment = deployment_of(target)
+    deployment = target.deployment()
     dynamodb = target.client("dynamodb")
     return [run for model in models for run in list_runs(dynamodb, deployment.ledger_table, model)]
 

@@ -216,9 +216,7 @@ def predict(
 
 
 def _views(target: Target) -> list[EndpointView]:
-    from .main import deployment_of
-
-    deployment = deployment_of(target)
+    deployment = target.deployment()
     try:
         return list_endpoints(
             target.client("sagemaker"),
@@ -343,11 +341,9 @@ def rollback(
     """
     if version is not None and not (version.removeprefix("v").isdigit() and int(version.removeprefix("v"))):
         fail(f"'{version}' is not a version number", "use the number from `headrace runs`, like 3 or v3")
-    from .main import deployment_of
-
     target = resolve(stage, models_dir)
     config = target.model(model)
-    deployment = deployment_of(target)
+    deployment = target.deployment()
     info = deployment.model(config.name)
     if info.deploy_state_machine_arn is None:
         fail(

@@ -11,11 +11,12 @@ from urllib.parse import urlparse
 import boto3
 
 from headrace.config import ConfigError, ModelConfig, load_models
+from headrace.deployment import DeploymentInfo, DeploymentNotFound, DeploymentUnreachable, deployment_of
 from headrace.local.aws import Clients
 from headrace.local.plane import DEFAULT_WORK_DIR, read_info
 from headrace.naming import DEFAULT_STAGE, Names
 
-from .output import fail
+from .output import EXIT_UNREACHABLE, fail
 
 
 @dataclass
@@ -32,6 +33,19 @@ class Target:
         if self.endpoint and urlparse(self.endpoint).hostname in ("127.0.0.1", "localhost"):
             return Clients(self.endpoint).client(service)
         return boto3.client(service, endpoint_url=self.endpoint)
+
+    def deployment(self) -> DeploymentInfo:
+        """The deployment's resources, from its stacks' outputs; exits with a hint when it cannot be read."""
+        try:
+            return deployment_of(self.client("cloudformation"), self.names, self.models)
+        except DeploymentNotFound as exc:
+            fail(str(exc), code=EXIT_UNREACHABLE)
+        except DeploymentUnreachable as exc:
+            fail(
+                str(exc),
+                "start the local plane (`headrace local up --detach`) or set credentials",
+                EXIT_UNREACHABLE,
+            )
 
     def model(self, name: str) -> ModelConfig:
         for model in self.models:

@@ -14,6 +14,7 @@ from typing import Any
 from headrace.config import ModelConfig
 from headrace.deployment import DeploymentInfo, ModelInfo, describe
 from headrace.drift import DriftResult
+from headrace.ledger import DeploymentItem, DynamoLedger, RetrainDecision
 from headrace.local.aws import Clients
 from headrace.local.control import start_detached, stop_detached
 from headrace.local.control_server import TickRequest, request_tick
@@ -21,9 +22,8 @@ from headrace.local.plane import PlaneInfo
 from headrace.monitoring.payloads import CheckOutcome
 from headrace.naming import Names, execution_name
 from headrace.serving.client import EndpointClient
-from headrace.serving.endpoints import DeploymentRecord, list_deployments
+from headrace.serving.endpoints import list_deployments
 from headrace.serving.rollout import capture_prefix
-from headrace.status import ledger_items
 from headrace.training.payloads import Registered
 from headrace.waiting import wait_for
 
@@ -77,6 +77,10 @@ class DemoPlane:
     def client(self, service: str) -> Any:
         return self.clients.client(service)
 
+    @property
+    def ledger(self) -> DynamoLedger:
+        return DynamoLedger(self.client("dynamodb"), self.deployment.ledger_table)
+
     # --- data ---------------------------------------------------------------------------------------------
 
     def put(self, key: str, body: bytes) -> None:
@@ -84,9 +88,8 @@ class DemoPlane:
 
     def dataset_rows(self, sha256: str) -> int | None:
         """The rows ingest recorded for a dataset version; None until it has."""
-        key = {"pk": {"S": f"model#{self.model.name}"}, "sk": {"S": f"dataset#{sha256}"}}
-        item = self.client("dynamodb").get_item(TableName=self.deployment.ledger_table, Key=key).get("Item")
-        return int(item.get("rows", {}).get("N", 0)) if item else None
+        item = self.ledger.dataset(self.model.name, sha256)
+        return item.rows if item else None
 
     def quarantine_reason(self, key: str) -> dict[str, Any] | None:
         """The reason.json quarantine wrote for the file dropped at `key`; None until it has."""
@@ -194,7 +197,7 @@ class DemoPlane:
     def endpoint_client(self) -> EndpointClient:
         return EndpointClient(self.info.endpoint_name, runtime=self.client("sagemaker-runtime"))
 
-    def deployment_record(self, version: int) -> DeploymentRecord | None:
+    def deployment_record(self, version: int) -> DeploymentItem | None:
         """The ledger's newest deployment of `version` (deploy.py writes it)."""
         records = list_deployments(self.client("dynamodb"), self.deployment.ledger_table, self.model.name)
         return next((d for d in records if d.version == version), None)
@@ -238,7 +241,7 @@ class DemoPlane:
         alarms = self.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
         return dict(alarms[0]) if alarms else None
 
-    def retrain_decisions(self) -> list[dict[str, Any]]:
-        """The ledger's `retrain#` items: one decision per alarm episode, started or skipped."""
-        items = ledger_items(self.client("dynamodb"), self.deployment.ledger_table, self.model.name)
-        return [i for i in items if str(i["sk"]).startswith("retrain#")]
+    def retrain_decisions(self) -> list[RetrainDecision]:
+        """The ledger's retraining decisions: one per alarm episode, started or skipped, oldest first."""
+        items = self.ledger.partition(self.model.name)
+        return [i for i in items if isinstance(i, RetrainDecision)]

@@ -253,14 +253,14 @@ class Story:
 
     def retraining_started(self) -> str:
         decisions = wait_for(
-            lambda: [d for d in self.plane.retrain_decisions() if d["decision"] == "started"] or None,
+            lambda: [d for d in self.plane.retrain_decisions() if d.decision == "started"] or None,
             "a retraining decision",
             timeout_s=EVENT_TIMEOUT_S,
         )
         if len(decisions) != 1:
             raise RuntimeError(f"{len(decisions)} retraining runs started, expected exactly one")
         first_run = self._training_arn
-        self._training_arn = str(decisions[0]["execution_arn"])
+        self._training_arn = str(decisions[0].execution_arn)
         retrains = [e for e in self.plane.training_executions() if e["executionArn"] != first_run]
         if [e["executionArn"] for e in retrains] != [self._training_arn]:
             raise RuntimeError(f"expected one retraining run, found {[e['name'] for e in retrains]}")

@@ -2,9 +2,9 @@
 starts training exactly once, or a quarantined copy with a machine-readable reason.
 
 Modules, one per noun: `events` (the S3 notification), `routing` (key -> model), `reading` (bytes ->
-frame), `validation` and `problems` (the rules), `dataset` (the version and its statistics), `quarantine`,
-`ledger` (item shapes), `ports` (what the flow needs) with `aws` (boto3/Powertools adapters), `settings`
-(the function's environment) and `service` (the flow itself).
+frame), `validation` and `problems` (the rules), `dataset` (the version's statistics; the version itself is
+headrace.ledger's), `quarantine`, `ports` (what the flow needs) with `aws` (boto3/Powertools adapters),
+`settings` (the function's environment) and `service` (the flow itself, which records in headrace.ledger).
 """
 
 from headrace.ingest.events import InvalidEvent, ObjectCreated, parse_object_created

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -18,27 +17,19 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
 )
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from headrace.event_bus import EventBridgePublisher
-from headrace.idempotency import IdempotentOnce, ledger_persistence
-from headrace.ingest.dataset import DatasetVersion
-from headrace.ingest.ledger import (
-    DatasetEntry,
-    dataset_entry,
-    dataset_item,
-    dataset_sk,
-    rejection_item,
-)
+from headrace.aws.clients import client
+from headrace.aws.clock import now
+from headrace.aws.errors import error_code
+from headrace.aws.events import EventBridgePublisher
+from headrace.aws.idempotency import IdempotentOnce, ledger_persistence
+from headrace.aws.metrics import PowertoolsMetrics
 from headrace.ingest.ports import IngestPorts, ObjectDigest, ObjectRef, StartedRun, StoredObject
-from headrace.ingest.quarantine import Placement, Reason
 from headrace.ingest.result import IngestResult
 from headrace.ingest.settings import IngestSettings
-from headrace.ledger_keys import model_pk
-from headrace.metrics import PowertoolsMetrics
+from headrace.ledger import DynamoLedger
 
 # CopyObject copies at most 5 GB; larger objects need a multipart copy
 # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/copy-object.html).
@@ -47,7 +38,6 @@ STREAM_CHUNK = 8 * 1024 * 1024
 # Idempotency records outlive any redelivery of one event (EventBridge retries for up to 24 hours);
 # past that, the ledger and the execution name still refuse a second run.
 IDEMPOTENCY_TTL_S = 48 * 3600
-_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 
 
 class S3ObjectStore:
@@ -89,41 +79,6 @@ def _object_args(ref: ObjectRef) -> dict[str, str]:
     return args
 
 
-class DynamoLedger:
-    def __init__(self, client: Any, table: str) -> None:
-        self._dynamodb = client
-        self._table = table
-        self._to_dynamo = TypeSerializer()
-        self._from_dynamo = TypeDeserializer()
-
-    def dataset(self, model: str, sha256: str) -> DatasetEntry | None:
-        key = {"pk": {"S": model_pk(model)}, "sk": {"S": dataset_sk(sha256)}}
-        item = self._dynamodb.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
-        if item is None:
-            return None
-        return dataset_entry({k: self._from_dynamo.deserialize(v) for k, v in item.items()})
-
-    def record_dataset(self, version: DatasetVersion, execution_arn: str, recorded_at: datetime) -> bool:
-        try:
-            self._dynamodb.put_item(
-                TableName=self._table,
-                Item=self._serialize(dataset_item(version, execution_arn, recorded_at)),
-                ConditionExpression="attribute_not_exists(sk)",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
-
-    def record_rejection(self, reason: Reason, where: Placement, recorded_at: datetime) -> None:
-        item = self._serialize(rejection_item(reason, where, recorded_at))
-        self._dynamodb.put_item(TableName=self._table, Item=item)
-
-    def _serialize(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: self._to_dynamo.serialize(v) for k, v in item.items()}
-
-
 class StepFunctionsRuns:
     def __init__(self, client: Any, state_machines: Mapping[str, str]) -> None:
         self._sfn = client
@@ -136,7 +91,7 @@ class StepFunctionsRuns:
         try:
             response = self._sfn.start_execution(stateMachineArn=machine, name=name, input=payload)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
+            if error_code(exc) != "ExecutionAlreadyExists":
                 raise
             return StartedRun(execution_arn=execution_arn(machine, name), created=False)
         return StartedRun(execution_arn=str(response["executionArn"]), created=True)
@@ -160,22 +115,20 @@ class Connection:
 
 def connect(settings: IngestSettings, metrics: Metrics, session: boto3.Session | None = None) -> Connection:
     session = session or boto3.Session()
-    dynamodb = session.client("dynamodb", config=_CLIENT_CONFIG)
+    dynamodb = client("dynamodb", session)
     idempotency = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_TTL_S)
     persistence = ledger_persistence(settings.ledger_table, dynamodb)
     ports = IngestPorts(
-        store=S3ObjectStore(session.client("s3", config=_CLIENT_CONFIG)),
+        store=S3ObjectStore(client("s3", session)),
         ledger=DynamoLedger(dynamodb, settings.ledger_table),
-        runs=StepFunctionsRuns(
-            session.client("stepfunctions", config=_CLIENT_CONFIG), settings.training_state_machines
-        ),
+        runs=StepFunctionsRuns(client("stepfunctions", session), settings.training_state_machines),
         events=EventBridgePublisher(
-            session.client("events", config=_CLIENT_CONFIG),
+            client("events", session),
             settings.event_bus_name,
             settings.names.event_source,
         ),
         metrics=PowertoolsMetrics(metrics),
         once=IdempotentOnce(persistence, idempotency, IngestResult, "headrace-ingest"),
-        clock=lambda: datetime.now(UTC),
+        clock=now,
     )
     return Connection(ports=ports, idempotency=idempotency)

@@ -1,23 +1,21 @@
 """A dataset version: one accepted file, named by the SHA-256 of its exact bytes, with summary statistics.
 
-The version is what the training state machine receives as input and what the ledger records; the
-statistics give people (and later drift checks) a first look at the data without reading the file.
+The version's model (headrace.ledger.DatasetVersion, free of pandas) is what the training state machine
+receives as input and what the ledger records; the statistics give people (and later drift checks) a first
+look at the data without reading the file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from datetime import datetime
-from typing import Annotated, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
 
 from headrace.config import ColumnType, DataSchema
-from headrace.ingest.reading import FileFormat
+from headrace.ledger import CategoricalStatistics, ColumnStatistics, FileFormat, NumericStatistics
 
 # Categorical statistics keep the most frequent values only: a free-text column must not blow the ledger
 # item past DynamoDB's 400 KB limit (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html).
@@ -26,57 +24,6 @@ TOP_VALUES = 50
 
 def content_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-class NumericStatistics(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    kind: Literal["numeric"] = "numeric"
-    count: int
-    nulls: int
-    mean: float | None
-    std: float | None
-    min: float | None
-    max: float | None
-
-
-class CategoricalStatistics(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    kind: Literal["categorical"] = "categorical"
-    count: int
-    nulls: int
-    distinct: int
-    # Most frequent first, at most TOP_VALUES entries; `distinct` says how many there were in all.
-    counts: dict[str, int]
-
-
-ColumnStatistics = Annotated[NumericStatistics | CategoricalStatistics, Field(discriminator="kind")]
-
-
-class DatasetVersion(BaseModel):
-    """One accepted file. `dataset_key` is its content-addressed copy, the object training reads: the
-    incoming key may be overwritten later, and a SageMaker channel takes an S3 URI, not a version id."""
-
-    model_config = ConfigDict(frozen=True)
-
-    model: str
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    bucket: str
-    key: str
-    version_id: str | None
-    size_bytes: int = Field(ge=0)
-    format: FileFormat
-    rows: int = Field(ge=0)
-    columns: list[str]
-    schema_fingerprint: str
-    statistics: dict[str, ColumnStatistics]
-    received_at: datetime
-    dataset_key: str
-
-    @property
-    def dataset_uri(self) -> str:
-        return f"s3://{self.bucket}/{self.dataset_key}"
 
 
 def dataset_key(datasets_prefix: str, sha256: str, kind: FileFormat) -> str:

@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
-from enum import StrEnum
 from pathlib import PurePosixPath
 
 import pandas as pd
 
 from headrace.config import ColumnType, DataSchema
 from headrace.ingest.problems import SAMPLE_SIZE
-
-
-class FileFormat(StrEnum):
-    CSV = "csv"
-    PARQUET = "parquet"
-
+from headrace.ledger import FileFormat
 
 EXTENSIONS: dict[str, FileFormat] = {
     ".csv": FileFormat.CSV,

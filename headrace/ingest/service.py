@@ -9,20 +9,21 @@ start of the same dataset.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 
 from headrace.config import ModelConfig
-from headrace.ingest.dataset import DatasetVersion, content_sha256, dataset_key, summarize
+from headrace.ingest.dataset import content_sha256, dataset_key, summarize
 from headrace.ingest.events import ObjectCreated
 from headrace.ingest.ports import IngestPorts, ObjectRef
-from headrace.ingest.problems import Problem, Rule
+from headrace.ingest.problems import Problem, Rule, rules
 from headrace.ingest.quarantine import Placement, Reason, SourceObject, event_detail, placement
 from headrace.ingest.reading import file_name
 from headrace.ingest.result import IngestResult, Outcome
 from headrace.ingest.routing import INCOMING, RouteKind, route
 from headrace.ingest.validation import check_upload, inspect
+from headrace.ledger import DatasetItem, DatasetVersion, RejectionItem, TrainingInput, sort_time
 from headrace.naming import execution_name
 
 DATASET_REJECTED = "Dataset Rejected"
@@ -30,9 +31,6 @@ DATASETS_ACCEPTED = "DatasetsAccepted"
 DATASETS_REJECTED = "DatasetsRejected"
 # Replays and re-uploads: visible, so a noisy producer is noticed, but not an error.
 DATASETS_DUPLICATE = "DatasetsDuplicate"
-# Step Functions execution input is at most 256 KB
-# (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html).
-EXECUTION_INPUT_MAX = 256 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +89,8 @@ def _accept(version: DatasetVersion, ref: ObjectRef, ports: IngestPorts) -> Inge
             return _duplicate(version.model, version.key, version.sha256, seen.execution_arn, "ledger", ports)
         ports.store.copy(ref, version.dataset_key, version.size_bytes)
         name = execution_name(version.model, version.sha256)
-        run = ports.runs.start(version.model, name, execution_input(version))
-        recorded = ports.ledger.record_dataset(version, run.execution_arn, ports.clock())
+        run = ports.runs.start(version.model, name, TrainingInput.of(version).to_json())
+        recorded = ports.ledger.record_dataset(DatasetItem.started(version, run.execution_arn, ports.clock()))
         if not (run.created and recorded):
             seen_by = "execution name" if not run.created else "ledger"
             return _duplicate(version.model, version.key, version.sha256, run.execution_arn, seen_by, ports)
@@ -110,16 +108,6 @@ def _accept(version: DatasetVersion, ref: ObjectRef, ports: IngestPorts) -> Inge
         )
 
     return ports.once({"step": "accept", "model": version.model, "sha256": version.sha256}, work)
-
-
-def execution_input(version: DatasetVersion) -> str:
-    """The training state machine's input: {"model", "dataset"}; statistics are dropped if they would push
-    it over the Step Functions limit (the ledger keeps them either way)."""
-    payload = json.dumps({"model": version.model, "dataset": version.model_dump(mode="json")})
-    if len(payload.encode()) > EXECUTION_INPUT_MAX:
-        slim = version.model_copy(update={"statistics": {}})
-        payload = json.dumps({"model": version.model, "dataset": slim.model_dump(mode="json")})
-    return payload
 
 
 def _reject_unread(
@@ -166,13 +154,30 @@ def _reject(
     return ports.once({**upload, "sha256": sha256}, work)
 
 
+def rejection_item(reason: Reason, where: Placement, recorded_at: datetime) -> RejectionItem:
+    source = reason.source
+    return RejectionItem(
+        model=reason.model,
+        sha256=reason.sha256,
+        bucket=source.bucket,
+        key=source.key,
+        version_id=source.version_id,
+        size_bytes=source.size,
+        quarantine_key=where.key,
+        reason_key=where.reason_key,
+        rules=rules(reason.problems),
+        received_at=sort_time(reason.received_at),
+        recorded_at=sort_time(recorded_at),
+    )
+
+
 def _quarantine(ref: ObjectRef, size: int, reason: Reason, where: Placement, ports: IngestPorts) -> None:
     # Copy first, then write the reason: a reason.json always has its file beside it. The original stays.
     ports.store.copy(ref, where.key, size)
     ports.store.put(
         ref.bucket, where.reason_key, reason.model_dump_json(indent=1).encode(), "application/json"
     )
-    ports.ledger.record_rejection(reason, where, ports.clock())
+    ports.ledger.record(rejection_item(reason, where, ports.clock()))
     ports.events.publish(DATASET_REJECTED, event_detail(reason, where))
     ports.metrics.count(DATASETS_REJECTED, reason.model)
     log.warning(

@@ -20,13 +20,13 @@ from headrace.config import Column, ColumnType, DataSchema
 from headrace.ingest.problems import SAMPLE_SIZE, Problem, Rule, sample_values
 from headrace.ingest.reading import (
     EXTENSIONS,
-    FileFormat,
     ReadFailure,
     binary_signature,
     format_for,
     read_csv,
     read_parquet,
 )
+from headrace.ledger import FileFormat
 
 NUMERIC = (ColumnType.INTEGER, ColumnType.FLOAT)
 TRUE_TOKENS = ("true", "t", "yes", "y", "1", "1.0")

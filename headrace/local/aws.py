@@ -57,9 +57,3 @@ class Clients:
     @cached_property
     def lambda_(self) -> Any:
         return self.client("lambda")
-
-    def publish_aws_parameter(self, name: str, value: str) -> None:
-        # Only possible inside the process that runs moto (the SSM API refuses /aws/ names).
-        from headrace.local.seams import publish_aws_parameter
-
-        publish_aws_parameter(self.account, self.region, name, value)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from headrace.local.plane import DEFAULT_WORK_DIR, PlaneInfo, process_alive, read_info
+from headrace.local.sagemaker.containers import Compute
 
 LOG_FILE = "plane.log"
 START_TIMEOUT_S = 180.0
@@ -27,6 +28,7 @@ def start_detached(
     state_dir: Path | None = None,
     models_dir: Path | None = None,
     timeout_s: float = START_TIMEOUT_S,
+    compute: Compute = "subprocess",
 ) -> PlaneInfo:
     running = read_info(work_dir)
     if running:
@@ -50,6 +52,7 @@ def start_detached(
         command += ["--state-dir", str(state_dir.resolve())]
     if models_dir:
         command += ["--models-dir", str(models_dir.resolve())]
+    command += ["--compute", compute]
     log_path = work_dir / LOG_FILE
     with log_path.open("w") as log:
         process = subprocess.Popen(

@@ -13,8 +13,9 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from headrace.local.cloudformation import ProvisionError
 from headrace.local.plane import LocalPlane
-from headrace.local.provision import ProvisionError
+from headrace.local.sagemaker.containers import COMPUTES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, required=True)
     parser.add_argument("--state-dir", type=Path)
     parser.add_argument("--models-dir", type=Path)
+    parser.add_argument("--compute", choices=COMPUTES, default="subprocess")
     args = parser.parse_args(argv)
     stop = threading.Event()
 
@@ -38,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         work_dir=args.work_dir,
         state_dir=args.state_dir,
         models_dir=args.models_dir,
+        compute=args.compute,
         progress=lambda message: print(message, flush=True),
     )
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
 import time
 import warnings
 from collections.abc import Callable
@@ -19,18 +18,14 @@ from pathlib import Path
 import requests
 from pydantic import BaseModel
 
-from headrace.local.seams import snapshot
 from headrace.local.aws import LOCAL_ACCOUNT, LOCAL_REGION, Clients, local_environment
+from headrace.local.network import free_port
+from headrace.local.sagemaker.containers import Compute
+from headrace.local.seams import snapshot
 from headrace.naming import DEFAULT_STAGE, Names
 
 RUNTIME_FILE = "plane.json"
 DEFAULT_WORK_DIR = Path(".headrace")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PlaneInfo(BaseModel):
@@ -60,14 +55,6 @@ def read_info(work_dir: Path = DEFAULT_WORK_DIR) -> PlaneInfo | None:
     return info if process_alive(info.pid) else None  # else: a plane that died without cleaning up
 
 
-def alarm_states(names: list[str]) -> dict[str, str]:
-    """The state of each CloudWatch alarm named, read from moto in this process."""
-    from moto.cloudwatch.models import cloudwatch_backends
-
-    alarms = cloudwatch_backends[LOCAL_ACCOUNT][LOCAL_REGION].alarms
-    return {name: str(alarms[name].state_value) for name in names if name in alarms}
-
-
 def process_alive(pid: int) -> bool:
     try:
         # Reap it if it is our own child that exited: a zombie still answers kill(pid, 0).
@@ -90,24 +77,35 @@ class LocalPlane:
     state_dir: Path | None = None
     models_dir: Path | None = None
     progress: Callable[[str], None] = lambda _: None
+    # Where training jobs and endpoints run: processes of this Python, or their images under Docker.
+    compute: Compute = "subprocess"
     info: PlaneInfo | None = None
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     def start(self) -> PlaneInfo:
         # Imported here: moto and the seams load only in the process that runs the plane.
-        from moto.server import ThreadedMotoServer
-
-        from headrace.local.alarms import AlarmEvaluator
+        from headrace.local.cloudformation.assembly import synthesize
+        from headrace.local.cloudformation.provisioner import Provisioner
+        from headrace.local.cloudwatch.evaluator import AlarmEvaluator
         from headrace.local.control_server import ControlServer
-        from headrace.local.hosting import EndpointHosting, served
         from headrace.local.lambda_runtime import HandlerRuntime
-        from headrace.local.provision import Provisioner, synthesize
-        from headrace.local.schedules import ScheduleRunner
-        from headrace.local.seams import EventDelivery, installed
+        from headrace.local.sagemaker.containers import ImageRegistry, launcher_for
+        from headrace.local.sagemaker.hosting import EndpointHosting, served
+        from headrace.local.sagemaker.training import TrainingCompute
+        from headrace.local.scheduler.runner import ScheduleRunner
+        from headrace.local.seams import installed
+        from headrace.local.seams.cloudwatch import MotoCloudWatch
+        from headrace.local.seams.sagemaker import MotoSageMakerRecords
+        from headrace.local.seams.scheduler import MotoSchedules
+        from headrace.local.seams.server import start_server
+        from headrace.local.seams.targets import MotoTargets
+        from headrace.local.targets import EventDelivery, TargetDispatcher
         from headrace.local.telemetry import Telemetry
-        from headrace.local.training import ImageRegistry, TrainingCompute
 
         Names(self.stage)  # validates the stage name before anything starts
+        launcher = launcher_for(self.compute)  # and that Docker answers, for --compute docker
+        if self.compute != "subprocess":
+            self.progress(f"training jobs and endpoints run under {self.compute}")
         # moto reports resource types it does not model one warning at a time; provisioning lists them once.
         warnings.filterwarnings("ignore", message="Tried to parse", category=UserWarning)
         logging.getLogger("moto").setLevel(logging.ERROR)
@@ -124,29 +122,32 @@ class LocalPlane:
 
         if self.state_dir and snapshot.restore(self.state_dir):
             self.progress(f"restored state from {self.state_dir}")
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        server.start()
-        self._stack.callback(server.stop)
+        self._stack.callback(start_server(self.port))
         requests.post(
             f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
         ).raise_for_status()
 
         runtime = HandlerRuntime(self.work_dir / "lambda", local_environment(endpoint))
         runtime.listeners.append(Telemetry(Clients(endpoint)))
-        delivery = EventDelivery(runtime)
+        targets = TargetDispatcher(MotoTargets())
+        delivery = EventDelivery(targets)
         delivery.start()
         self._stack.callback(delivery.stop)
         images = ImageRegistry()
-        self.training = TrainingCompute(Clients(endpoint), images, self.work_dir)
-        self.hosting = EndpointHosting(Clients(endpoint), images, self.work_dir, alarm_states)
+        records = MotoSageMakerRecords(LOCAL_ACCOUNT, LOCAL_REGION)
+        self.training = TrainingCompute(Clients(endpoint), images, self.work_dir, records, launcher)
+        cloudwatch = MotoCloudWatch(LOCAL_ACCOUNT, LOCAL_REGION)
+        self.hosting = EndpointHosting(
+            Clients(endpoint), images, self.work_dir, cloudwatch.alarm_states, records, launcher
+        )
         self._stack.enter_context(served(self.hosting))
         self._stack.enter_context(installed(runtime, delivery, self.training, self.hosting))
         self.delivery = delivery
         # Inside the seams, so alarm state changes reach Lambda and Step Functions targets; stopped first.
-        self.alarms = AlarmEvaluator(LOCAL_ACCOUNT, LOCAL_REGION, interval_s=0.5)
+        self.alarms = AlarmEvaluator(cloudwatch, interval_s=0.5)
         self.alarms.start()
         self._stack.callback(self.alarms.stop)
-        self.schedules = ScheduleRunner(LOCAL_ACCOUNT, LOCAL_REGION)
+        self.schedules = ScheduleRunner(MotoSchedules(LOCAL_ACCOUNT, LOCAL_REGION), targets)
         self.schedules.start()
         self._stack.callback(self.schedules.stop)
         self.control = ControlServer(self.schedules, self.alarms)

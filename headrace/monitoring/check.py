@@ -21,7 +21,7 @@ from typing import Any
 from headrace.config import ModelConfig
 from headrace.drift import DriftPartial, DriftReference, DriftResult, compile_reference, finish, merge
 from headrace.drift.partial import partial_from_frame
-from headrace.ledger_keys import sort_time
+from headrace.ledger import DriftCheckItem, sort_time
 from headrace.monitoring import window as windows
 from headrace.monitoring.capture import capture_rows
 from headrace.monitoring.payloads import (
@@ -32,9 +32,10 @@ from headrace.monitoring.payloads import (
     Window,
     WindowRequest,
 )
-from headrace.monitoring.ports import Clock, DriftMetrics, MonitoringLedger, Serving, Store
+from headrace.monitoring.ports import DriftPorts
 from headrace.monitoring.report import render_report
 from headrace.naming import Names
+from headrace.ports import ListingStore
 from headrace.profile import ReferenceProfile
 from headrace.serving.rollout import VARIANT, capture_prefix
 
@@ -42,10 +43,6 @@ log = logging.getLogger("headrace.monitoring")
 
 REFERENCE_FILES = ("profile.json", "features.json")
 HISTORY = 30
-
-
-def check_sk(check_id: str) -> str:
-    return f"drift#{check_id}"
 
 
 def monitoring_prefix(model: str) -> str:
@@ -57,7 +54,7 @@ def _split(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _copy_reference(store: Store, bucket: str, model: str, model_data_url: str) -> str:
+def _copy_reference(store: ListingStore, bucket: str, model: str, model_data_url: str) -> str:
     """The reference files of the serving version, where Partial reads them (once per version)."""
     prefix = (
         f"{monitoring_prefix(model)}/reference/{hashlib.sha256(model_data_url.encode()).hexdigest()[:16]}"
@@ -79,20 +76,17 @@ def _copy_reference(store: Store, bucket: str, model: str, model_data_url: str) 
 def plan_window(
     request: WindowRequest,
     model: ModelConfig,
+    ports: DriftPorts,
     *,
     names: Names,
     bucket: str,
-    store: Store,
-    serving: Serving,
-    ledger: MonitoringLedger,
-    clock: Clock,
 ) -> Window:
-    now = clock()
+    now = ports.clock()
     check_id = f"{sort_time(now)}#{request.execution.name}"
-    last = ledger.checks(model.name, 1)
-    since = datetime.fromisoformat(last[0]["until"]) if last else None
+    last = ports.ledger.drift_checks(model.name, 1)
+    since = datetime.fromisoformat(last[0].until) if last else None
     endpoint = names.endpoint(model.name)
-    served = serving.artifact(endpoint)
+    served = ports.serving.artifact(endpoint)
     base = {
         "model": model.name,
         "check_id": check_id,
@@ -105,11 +99,13 @@ def plan_window(
     config, model_data_url = served
     start = since or now - windows.FIRST_LOOKBACK
     captured = f"{capture_prefix(model.name)}/{endpoint}/{VARIANT}"
-    listed = [o for prefix in windows.hour_prefixes(captured, start, now) for o in store.list(bucket, prefix)]
+    listed = [
+        o for prefix in windows.hour_prefixes(captured, start, now) for o in ports.store.list(bucket, prefix)
+    ]
     chosen = windows.in_window(listed, start, now)
     return Window(
         **base,
-        reference_prefix=_copy_reference(store, bucket, model.name, model_data_url),
+        reference_prefix=_copy_reference(ports.store, bucket, model.name, model_data_url),
         endpoint_config=config,
         batches=windows.batches(chosen),
         objects=len(chosen),
@@ -123,31 +119,29 @@ def _reference(body: bytes, features: bytes) -> tuple[DriftReference, tuple[str,
     return compile_reference(profile), tuple(json.loads(features)["features"])
 
 
-def count_batch(request: PartialRequest, *, bucket: str, store: Store) -> PartialOut:
+def count_batch(request: PartialRequest, ports: DriftPorts, *, bucket: str) -> PartialOut:
     reference, features = _reference(
-        store.read(bucket, f"{request.reference_prefix}/profile.json"),
-        store.read(bucket, f"{request.reference_prefix}/features.json"),
+        ports.store.read(bucket, f"{request.reference_prefix}/profile.json"),
+        ports.store.read(bucket, f"{request.reference_prefix}/features.json"),
     )
-    lines = [line for key in request.keys for line in store.read(bucket, key).splitlines()]
+    lines = [line for key in request.keys for line in ports.store.read(bucket, key).splitlines()]
     frame = capture_rows(lines, features)
     partial = partial_from_frame(reference, frame)
     key = f"{monitoring_prefix(request.model)}/checks/{request.check_id}/partials/{request.index:05d}.npz"
-    store.put(bucket, key, partial.to_bytes(), "application/octet-stream")
+    ports.store.put(bucket, key, partial.to_bytes(), "application/octet-stream")
     return PartialOut(key=key, rows=partial.rows)
 
 
 def finish_check(
     request: FinishRequest,
     model: ModelConfig,
+    ports: DriftPorts,
     *,
     bucket: str,
-    store: Store,
-    ledger: MonitoringLedger,
-    metrics: DriftMetrics,
 ) -> CheckOutcome:
     window = request.window
     fields: dict[str, Any] = {
-        "kind": "drift",
+        "model": model.name,
         "check_id": window.check_id,
         "until": window.until.isoformat(),
         "since": window.since.isoformat() if window.since else None,
@@ -156,7 +150,7 @@ def finish_check(
         "endpoint_config": window.endpoint_config,
     }
     if window.reference_prefix is None:
-        ledger.put(model.name, check_sk(window.check_id), {**fields, "status": "not_serving", "rows": 0})
+        ports.ledger.record(DriftCheckItem(**fields, status="not_serving", rows=0))
         return CheckOutcome(
             model=model.name,
             check_id=window.check_id,
@@ -167,32 +161,32 @@ def finish_check(
             report_uri=None,
         )
     reference, _ = _reference(
-        store.read(bucket, f"{window.reference_prefix}/profile.json"),
-        store.read(bucket, f"{window.reference_prefix}/features.json"),
+        ports.store.read(bucket, f"{window.reference_prefix}/profile.json"),
+        ports.store.read(bucket, f"{window.reference_prefix}/features.json"),
     )
-    partials = [DriftPartial.from_bytes(store.read(bucket, p.key)) for p in request.partials]
+    partials = [DriftPartial.from_bytes(ports.store.read(bucket, p.key)) for p in request.partials]
     total = merge([DriftPartial.empty(reference), *partials])
     result = finish(reference, total, model.monitoring)
-    history = ledger.checks(model.name, HISTORY)
+    history = ports.ledger.drift_checks(model.name, HISTORY)
     folder = f"{monitoring_prefix(model.name)}/checks/{window.check_id.replace('#', '-')}"
-    store.put(bucket, f"{folder}/result.json", result.model_dump_json(indent=1).encode(), "application/json")
+    ports.store.put(
+        bucket, f"{folder}/result.json", result.model_dump_json(indent=1).encode(), "application/json"
+    )
     html = render_report(model.name, window, result, history, reference, total)
-    store.put(bucket, f"{folder}/report.html", html.encode(), "text/html")
-    metrics.rows(model.name, result.rows_current)
+    ports.store.put(bucket, f"{folder}/report.html", html.encode(), "text/html")
+    ports.metrics.rows(model.name, result.rows_current)
     if result.status != "too_little_traffic":
-        metrics.publish(model.name, result)
-    ledger.put(
-        model.name,
-        check_sk(window.check_id),
-        {
+        ports.metrics.publish(model.name, result)
+    ports.ledger.record(
+        DriftCheckItem(
             **fields,
-            "status": result.status,
-            "rows": result.rows_current,
-            "drifted_features": result.drifted_features,
-            "psi": json.dumps({f.name: f.psi for f in result.features}),
-            "result_uri": f"s3://{bucket}/{folder}/result.json",
-            "report_uri": f"s3://{bucket}/{folder}/report.html",
-        },
+            status=result.status,
+            rows=result.rows_current,
+            drifted_features=result.drifted_features,
+            psi=json.dumps({f.name: f.psi for f in result.features}),
+            result_uri=f"s3://{bucket}/{folder}/result.json",
+            report_uri=f"s3://{bucket}/{folder}/report.html",
+        )
     )
     log.info(
         "drift check of %s: %s (%d rows, drifted: %s)",

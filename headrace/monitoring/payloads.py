@@ -14,9 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from headrace.drift import DriftStatus
-from headrace.training.payloads import Execution, InvalidRequest, NonEmpty, Payload, parse_request
-
-__all__ = ["InvalidRequest", "parse_request"]
+from headrace.steps import Execution, NonEmpty, Payload
 
 CheckStatus = DriftStatus | Literal["not_serving"]
 

@@ -1,25 +1,17 @@
-"""What the monitoring steps need from AWS, as Protocols: `aws.py` implements them with boto3."""
+"""What the drift check's steps need from AWS: the shared ports (headrace.ports) and monitoring's own, as
+Protocols, bundled in `DriftPorts`. `aws.py` implements them with boto3 and builds the bundle. (Retraining's
+ports sit beside its decision, in retrain.py, so that the retrain function never imports the drift code.)"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
-from headrace.drift import DriftResult
-from headrace.monitoring.window import StoredObject
-from headrace.training.ports import Clock, EventPublisher
+from headrace.ledger import DriftLedger
+from headrace.ports import Clock, ListingStore
 
-__all__ = ["Clock", "EventPublisher"]
-
-
-class Store(Protocol):
-    def read(self, bucket: str, key: str) -> bytes: ...
-
-    def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None: ...
-
-    def exists(self, bucket: str, key: str) -> bool: ...
-
-    def list(self, bucket: str, prefix: str) -> list[StoredObject]: ...
+if TYPE_CHECKING:  # numpy-backed; annotations only
+    from headrace.drift import DriftResult
 
 
 class Serving(Protocol):
@@ -28,17 +20,18 @@ class Serving(Protocol):
         ...
 
 
-class MonitoringLedger(Protocol):
-    def checks(self, model: str, limit: int) -> list[dict[str, Any]]:
-        """The model's latest drift checks, newest first."""
-        ...
-
-    def put(self, model: str, sk: str, fields: Mapping[str, Any]) -> None: ...
-
-
 class DriftMetrics(Protocol):
     def publish(self, model: str, result: DriftResult) -> None:
         """Per feature scores and the model's count of drifted features."""
         ...
 
     def rows(self, model: str, rows: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class DriftPorts:
+    store: ListingStore
+    serving: Serving
+    ledger: DriftLedger
+    metrics: DriftMetrics
+    clock: Clock

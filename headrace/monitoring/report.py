@@ -7,11 +7,11 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from headrace.drift import DriftPartial, DriftReference, DriftResult
+from headrace.ledger import DriftCheckItem
 from headrace.monitoring.payloads import Window
 
 WIDTH, HEIGHT = 420, 150
@@ -101,13 +101,13 @@ def render_report(
     model: str,
     window: Window,
     result: DriftResult,
-    history: list[dict[str, Any]],
+    history: list[DriftCheckItem],
     reference: DriftReference,
     partial: DriftPartial,
 ) -> str:
-    """`history`: earlier checks, newest first (ledger items with a JSON `psi` map per feature)."""
+    """`history`: earlier checks, newest first (each with a JSON `psi` map per feature)."""
     shown = distributions(reference, partial)
-    past = [json.loads(item["psi"]) for item in reversed(history) if item.get("psi")]
+    past = [json.loads(item.psi) for item in reversed(history) if item.psi]
     rows = "".join(
         f'<tr class="{"drift" if f.drifted else ""}"><td>{html.escape(f.name)}</td><td>{f.kind}</td>'
         f"<td>{_number(f.psi)}</td><td>{_number(f.ks_statistic)}</td><td>{_number(f.ks_pvalue)}</td>"

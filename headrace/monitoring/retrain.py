@@ -1,5 +1,6 @@
 """Retraining on an alarm: one decision per alarm episode (the alarm entering ALARM once), started or
-skipped with the reason, every decision kept in the ledger (`retrain#<time>`) and shown by `headrace status`.
+skipped with the reason, every decision kept in the ledger (headrace.ledger.RetrainDecision) and shown by
+`headrace status`.
 
 Guards, all from the model's `monitoring` config: a cooldown after the last retraining started, a cap on
 retrainings per UTC day, and dedupe of the episode (a redelivered event gets the decision already made:
@@ -10,40 +11,24 @@ of the newest accepted dataset version, so it goes through the same gate as any 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal, Protocol
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from headrace.config import ModelConfig
-from headrace.ledger_keys import sort_time
+from headrace.ledger import RetrainDecision, RetrainLedger, TrainingInput
 from headrace.naming import Names, execution_name
-from headrace.training.ports import Clock, EventPublisher
+from headrace.ports import Clock, EventPublisher, Once
 
 log = logging.getLogger("headrace.monitoring")
 
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 RETRAIN_DECIDED = "Retraining Decided"
-# What the ledger's dataset items hold of ingest's DatasetVersion (headrace.ingest.ledger.dataset_item):
-# the training state machine's input is {"model", "dataset": <DatasetVersion>}.
-DATASET_FIELDS = (
-    "model",
-    "sha256",
-    "bucket",
-    "key",
-    "version_id",
-    "size_bytes",
-    "format",
-    "rows",
-    "columns",
-    "schema_fingerprint",
-    "received_at",
-    "dataset_key",
-)
 
 
 class AlarmState(BaseModel):
@@ -72,37 +57,22 @@ class UnknownAlarm(LookupError):
     """The alarm is not one of this deployment's retraining triggers."""
 
 
-class RetrainDecision(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    model: str
-    alarm: str
-    episode: str
-    decision: Literal["started", "skipped"]
-    reason: str
-    decided_at: datetime
-    execution_arn: str | None = None
-    dataset_sha256: str | None = None
-
-
-class RetrainLedger(Protocol):
-    def retrains(self, model: str, since: datetime) -> list[dict[str, Any]]:
-        """Retrain decisions of `model` made since `since`, newest first."""
-        ...
-
-    def newest_dataset(self, model: str) -> dict[str, Any] | None: ...
-
-    def put(self, model: str, sk: str, fields: Mapping[str, Any]) -> None: ...
-
-
 class TrainingRuns(Protocol):
     def start(self, model: str, name: str, payload: str) -> str:
         """StartExecution of the model's training state machine; returns the execution ARN."""
         ...
 
 
-def retrain_sk(decided_at: datetime) -> str:
-    return f"retrain#{sort_time(decided_at)}"
+@dataclass(frozen=True)
+class RetrainPorts:
+    """What a retrain decision touches; beside the decision, so that the retrain function (no numpy) never
+    imports the drift check's ports."""
+
+    ledger: RetrainLedger
+    runs: TrainingRuns
+    events: EventPublisher
+    once: Once[RetrainDecision]
+    clock: Clock
 
 
 def triggers(model: ModelConfig, names: Names) -> dict[str, str]:
@@ -125,42 +95,35 @@ def episode_of(event: AlarmStateChange) -> str:
     return f"{event.detail.alarmName}@{event.detail.state.timestamp}"
 
 
-def _dataset_payload(item: Mapping[str, Any]) -> dict[str, Any]:
-    payload = {name: item.get(name) for name in DATASET_FIELDS}
-    payload["statistics"] = json.loads(item.get("statistics") or "{}")
-    return payload
-
-
 def decide(
     event: AlarmStateChange,
     model: ModelConfig,
-    *,
-    ledger: RetrainLedger,
-    runs: TrainingRuns,
-    events: EventPublisher,
-    clock: Clock,
+    ports: RetrainPorts,
 ) -> RetrainDecision:
-    now = clock()
+    """The decision for this alarm episode, made once: a redelivered event replays it."""
+    return ports.once({"episode": episode_of(event)}, lambda: _decide(event, model, ports))
+
+
+def _decide(event: AlarmStateChange, model: ModelConfig, ports: RetrainPorts) -> RetrainDecision:
+    now = ports.clock()
     policy = model.monitoring
     alarm, episode = event.detail.alarmName, episode_of(event)
     decided: dict[str, Any] = {"model": model.name, "alarm": alarm, "episode": episode, "decided_at": now}
     # Far enough back for both guards: the UTC day's cap, and a cooldown that may be longer than a day.
-    recent = ledger.retrains(
+    recent = ports.ledger.retrains(
         model.name, now - max(timedelta(days=1), timedelta(minutes=policy.cooldown_minutes))
     )
-    started = [d for d in recent if d.get("decision") == "started"]
-    today = [d for d in started if str(d.get("decided_at", ""))[:10] == now.date().isoformat()]
+    started = [d for d in recent if d.decision == "started"]
+    today = [d for d in started if d.decided_at.date() == now.date()]
     skip: str | None = None
     if event.detail.state.value != "ALARM":
         skip = f"the alarm is {event.detail.state.value}, not ALARM"
-    elif started and now - datetime.fromisoformat(started[0]["decided_at"]) < timedelta(
-        minutes=policy.cooldown_minutes
-    ):
-        last = datetime.fromisoformat(started[0]["decided_at"])
+    elif started and now - started[0].decided_at < timedelta(minutes=policy.cooldown_minutes):
+        last = started[0].decided_at
         allowed = last + timedelta(minutes=policy.cooldown_minutes)
         skip = (
             f"cooldown: the last retraining started at {last:%H:%M:%S} UTC "
-            f"(alarm {started[0].get('alarm')}); "
+            f"(alarm {started[0].alarm}); "
             f"the next may start after {allowed:%H:%M:%S} UTC (monitoring.cooldown_minutes = "
             f"{policy.cooldown_minutes})"
         )
@@ -169,18 +132,16 @@ def decide(
             f"cap: {len(today)} retraining(s) already started today "
             f"(monitoring.max_retrains_per_day = {policy.max_retrains_per_day})"
         )
-    dataset = None if skip else ledger.newest_dataset(model.name)
+    dataset = None if skip else ports.ledger.newest_dataset(model.name)
     if skip is None and dataset is None:
         skip = "no accepted dataset version to train on"
     if skip is not None or dataset is None:
         decision = RetrainDecision(**decided, decision="skipped", reason=skip or "")
     else:
-        sha = str(dataset["sha256"])
+        sha = dataset.sha256
         attempt = "retrain-" + hashlib.sha256(episode.encode()).hexdigest()[:8]
         name = execution_name(model.name, sha, attempt)
-        arn = runs.start(
-            model.name, name, json.dumps({"model": model.name, "dataset": _dataset_payload(dataset)})
-        )
+        arn = ports.runs.start(model.name, name, TrainingInput.of(dataset.version()).to_json())
         decision = RetrainDecision(
             **decided,
             decision="started",
@@ -188,7 +149,7 @@ def decide(
             execution_arn=arn,
             dataset_sha256=sha,
         )
-    ledger.put(model.name, retrain_sk(now), {"kind": "retrain", **decision.model_dump(mode="json")})
-    events.publish(RETRAIN_DECIDED, decision.model_dump(mode="json"))
+    ports.ledger.record(decision)
+    ports.events.publish(RETRAIN_DECIDED, decision.model_dump(mode="json"))
     log.info("retraining of %s %s: %s", model.name, decision.decision, decision.reason)
     return decision

@@ -4,8 +4,9 @@ invocation can read (the Map fans the batches out; more traffic means more batch
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from headrace.ports import ObjectSummary
 
 # A batch stays well inside one Lambda's memory and 15 minutes.
 BATCH_BYTES = 128 * 1024 * 1024
@@ -16,13 +17,6 @@ FIRST_LOOKBACK = timedelta(days=1)
 SETTLE = timedelta(seconds=0)
 
 
-@dataclass(frozen=True)
-class StoredObject:
-    key: str
-    size: int
-    last_modified: datetime
-
-
 def hour_prefixes(base: str, since: datetime, until: datetime) -> Iterator[str]:
     """SageMaker's capture layout puts each hour in its own folder: `<base>/yyyy/mm/dd/hh/`."""
     hour = since.replace(minute=0, second=0, microsecond=0)
@@ -31,13 +25,13 @@ def hour_prefixes(base: str, since: datetime, until: datetime) -> Iterator[str]:
         hour += timedelta(hours=1)
 
 
-def in_window(objects: Iterable[StoredObject], since: datetime, until: datetime) -> list[StoredObject]:
+def in_window(objects: Iterable[ObjectSummary], since: datetime, until: datetime) -> list[ObjectSummary]:
     return sorted(
         (o for o in objects if since < o.last_modified <= until), key=lambda o: (o.last_modified, o.key)
     )
 
 
-def batches(objects: list[StoredObject]) -> list[list[str]]:
+def batches(objects: list[ObjectSummary]) -> list[list[str]]:
     grouped: list[list[str]] = []
     current: list[str] = []
     size = 0

@@ -1,24 +1,23 @@
-"""The deploy steps' ports with boto3. Nothing runs at import; handlers build these on first invocation."""
+"""The deploy steps' ports with boto3, and `connect`, which bundles them with the shared adapters
+(headrace.aws). Nothing runs at import; handlers connect on their first invocation."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from boto3.dynamodb.types import TypeSerializer
+import boto3
+from aws_lambda_powertools import Metrics
 from botocore.exceptions import ClientError
 
-from headrace.ledger_keys import model_pk
-from headrace.serving.deploy import deployment_sk
-from headrace.serving.ports import Endpoint, Package
-
-
-def _not_found(exc: ClientError) -> bool:
-    error = exc.response["Error"]
-    message = str(error.get("Message", ""))
-    return error["Code"] in ("ValidationException", "ResourceNotFound") and (
-        "Could not find" in message or "does not exist" in message or "not found" in message
-    )
+from headrace.aws.clients import lazy_client
+from headrace.aws.clock import now
+from headrace.aws.errors import is_missing_resource
+from headrace.aws.events import publisher_for
+from headrace.aws.metrics import PowertoolsMetrics
+from headrace.lambda_env import FunctionSettings
+from headrace.ledger import DynamoLedger
+from headrace.serving.ports import DeployPorts, Endpoint, Package
 
 
 class SageMakerHosting:
@@ -45,7 +44,7 @@ class SageMakerHosting:
             )
             return [summary for page in pages for summary in page["ModelPackageSummaryList"]]
         except ClientError as exc:
-            if _not_found(exc):
+            if is_missing_resource(exc):
                 return []
             raise
 
@@ -63,7 +62,7 @@ class SageMakerHosting:
         try:
             described = self._sagemaker.describe_endpoint(EndpointName=name)
         except ClientError as exc:
-            if _not_found(exc):
+            if is_missing_resource(exc):
                 return None
             raise
         return Endpoint(
@@ -78,7 +77,7 @@ class SageMakerHosting:
             self._sagemaker.describe_model(ModelName=request["ModelName"])
             return
         except ClientError as exc:
-            if not _not_found(exc):
+            if not is_missing_resource(exc):
                 raise
         self._sagemaker.create_model(**request)
 
@@ -87,7 +86,7 @@ class SageMakerHosting:
             self._sagemaker.describe_endpoint_config(EndpointConfigName=request["EndpointConfigName"])
             return
         except ClientError as exc:
-            if not _not_found(exc):
+            if not is_missing_resource(exc):
                 raise
         self._sagemaker.create_endpoint_config(**request)
 
@@ -96,23 +95,14 @@ class SageMakerHosting:
         return [f"{a['AlarmName']}: {a.get('StateReason', '')}" for a in alarms]
 
 
-class DynamoDeploymentLedger:
-    def __init__(self, dynamodb: Any, table: str) -> None:
-        self._dynamodb = dynamodb
-        self._table = table
-        self._to_dynamo = TypeSerializer()
-
-    def put(self, model: str, deployment_id: str, fields: Mapping[str, Any]) -> None:
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {}
-        assignments = []
-        for index, (name, value) in enumerate(fields.items()):
-            names[f"#f{index}"], values[f":f{index}"] = name, self._to_dynamo.serialize(value)
-            assignments.append(f"#f{index} = :f{index}")
-        self._dynamodb.update_item(
-            TableName=self._table,
-            Key={"pk": {"S": model_pk(model)}, "sk": {"S": deployment_sk(deployment_id)}},
-            UpdateExpression="SET " + ", ".join(assignments),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
+def connect(
+    settings: FunctionSettings, metrics: Metrics, session: boto3.Session | None = None
+) -> DeployPorts:
+    """The deploy steps' ports; each client is made when a step first uses it."""
+    return DeployPorts(
+        hosting=SageMakerHosting(lazy_client("sagemaker", session), lazy_client("cloudwatch", session)),
+        ledger=DynamoLedger(lazy_client("dynamodb", session), settings.ledger_table),
+        events=publisher_for(settings, session),
+        metrics=PowertoolsMetrics(metrics),
+        clock=now,
+    )

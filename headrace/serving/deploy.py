@@ -15,8 +15,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from headrace.config import ModelConfig
-from headrace.ledger_keys import sort_time
+from headrace.ledger import DeploymentItem, DeploymentLedger, sort_time
 from headrace.naming import Names
+from headrace.ports import Clock
 from headrace.serving import rollout
 from headrace.serving.payloads import (
     Deployed,
@@ -26,12 +27,12 @@ from headrace.serving.payloads import (
     DeploymentStatus,
     DeployPlan,
     DeployRequest,
-    InvalidRequest,
     PackageStateChange,
     PlanRequest,
     VerifyRequest,
 )
-from headrace.serving.ports import Clock, DeploymentLedger, EventPublisher, Hosting, MetricSink
+from headrace.serving.ports import DeployPorts, Hosting
+from headrace.steps import InvalidRequest
 
 log = logging.getLogger("headrace.serving")
 
@@ -57,10 +58,6 @@ class DeploymentRolledBack(RuntimeError):
 
 class DeploymentIncomplete(RuntimeError):
     """The rollout ended with the endpoint not InService."""
-
-
-def deployment_sk(deployment_id: str) -> str:
-    return f"deploy#{deployment_id}"
 
 
 def read_request(request: PlanRequest, group: str) -> DeployRequest:
@@ -114,17 +111,15 @@ def _why_not(
 def plan(
     request: PlanRequest,
     model: ModelConfig,
+    ports: DeployPorts,
     *,
     names: Names,
     bucket: str,
-    hosting: Hosting,
-    ledger: DeploymentLedger,
-    clock: Clock,
 ) -> DeployPlan:
     group = names.model_package_group(model.name)
     asked = read_request(request, group)
     endpoint_name = names.endpoint(model.name)
-    deployment_id = f"{sort_time(clock())}#{request.execution.name}"
+    deployment_id = f"{sort_time(ports.clock())}#{request.execution.name}"
     base: dict[str, Any] = {
         "model": model.name,
         "version": asked.version,
@@ -133,8 +128,8 @@ def plan(
         "poll_s": rollout.poll_seconds(model.rollout),
     }
 
-    package = hosting.package_version(group, asked.version)
-    endpoint = hosting.endpoint(endpoint_name)
+    package = ports.hosting.package_version(group, asked.version)
+    endpoint = ports.hosting.endpoint(endpoint_name)
     current = rollout.version_of(endpoint.config_name) if endpoint else None
     if endpoint is not None and endpoint.status in BUSY:
         raise EndpointBusy(f"endpoint {endpoint_name} is {endpoint.status}; trying again later")
@@ -151,7 +146,7 @@ def plan(
     elif package.approval_status != "Approved":
         skip = f"v{asked.version} is {package.approval_status}: only Approved versions are deployed"
     else:
-        skip = _why_not(model, names, hosting, asked, current)
+        skip = _why_not(model, names, ports.hosting, asked, current)
     name = ""
     if package is not None and skip is None:
         name = rollout.hosted_name(
@@ -162,11 +157,11 @@ def plan(
 
     if package is None or skip is not None:
         planned = DeployPlan(**base, action="skip", reason=skip or "")
-        _record(ledger, planned, "skipped", clock, requested=asked.reason)
+        _record(ports.ledger, planned, "skipped", ports.clock, requested=asked.reason)
         log.info("not deploying v%d of %s: %s", asked.version, model.name, skip)
         return planned
 
-    hosting.ensure_model(
+    ports.hosting.ensure_model(
         rollout.model_request(
             model,
             names,
@@ -178,7 +173,7 @@ def plan(
             network=request.network,
         )
     )
-    hosting.ensure_endpoint_config(
+    ports.hosting.ensure_endpoint_config(
         rollout.endpoint_config_request(
             model,
             names,
@@ -197,7 +192,7 @@ def plan(
         previous_config=endpoint.config_name if endpoint else None,
         previous_version=current,
     )
-    _record(ledger, planned, "deploying", clock, requested=asked.reason)
+    _record(ports.ledger, planned, "deploying", ports.clock, requested=asked.reason)
     log.info("deploying v%d of %s to %s (%s)", asked.version, model.name, endpoint_name, planned.action)
     return planned
 
@@ -205,17 +200,14 @@ def plan(
 def verify(
     request: VerifyRequest,
     model: ModelConfig,
+    ports: DeployPorts,
     *,
     names: Names,
-    hosting: Hosting,
-    ledger: DeploymentLedger,
-    events: EventPublisher,
-    clock: Clock,
 ) -> Deployed:
     """The endpoint must be InService *on the planned config*: an InService endpoint on the old config means
     SageMaker rolled the update back, and that is a failed deployment, not a success."""
     planned = request.plan
-    endpoint = hosting.endpoint(planned.endpoint_name)
+    endpoint = ports.hosting.endpoint(planned.endpoint_name)
     if endpoint is None or endpoint.status != "InService":
         state = endpoint.status if endpoint else "gone"
         raise DeploymentIncomplete(
@@ -223,14 +215,14 @@ def verify(
         )
     if endpoint.config_name != planned.endpoint_config_name:
         serving = rollout.version_of(endpoint.config_name)
-        alarms = hosting.alarms_in_alarm([names.endpoint_alarm(model.name, g) for g in rollout.GUARDS])
+        alarms = ports.hosting.alarms_in_alarm([names.endpoint_alarm(model.name, g) for g in rollout.GUARDS])
         raise DeploymentRolledBack(
             f"v{planned.version} was rolled back: endpoint {planned.endpoint_name} is InService on "
             f"{endpoint.config_name} (v{serving}), not {planned.endpoint_config_name}"
             + (f"; alarms: {'; '.join(alarms)}" if alarms else "")
             + (f"; SageMaker: {endpoint.failure_reason}" if endpoint.failure_reason else "")
         )
-    _record(ledger, planned, "serving", clock)
+    _record(ports.ledger, planned, "serving", ports.clock)
     deployed = Deployed(
         model=model.name,
         version=planned.version,
@@ -238,17 +230,13 @@ def verify(
         endpoint_config_name=planned.endpoint_config_name,
         previous_version=planned.previous_version,
     )
-    events.publish(DEPLOYED_EVENT, deployed.model_dump(mode="json"))
+    ports.events.publish(DEPLOYED_EVENT, deployed.model_dump(mode="json"))
     return deployed
 
 
 def record_failure(
     request: DeployFailedRequest,
-    *,
-    ledger: DeploymentLedger,
-    events: EventPublisher,
-    metrics: MetricSink,
-    clock: Clock,
+    ports: DeployPorts,
 ) -> DeployFailure:
     error = request.state.error
     status: DeploymentStatus = "rolled_back" if error.error == DeploymentRolledBack.__name__ else "failed"
@@ -262,11 +250,13 @@ def record_failure(
         cause=cause,
     )
     if planned is not None:
-        _record(ledger, planned, status, clock, error=error.error, cause=cause)
-    events.publish(
+        _record(ports.ledger, planned, status, ports.clock, error=error.error, cause=cause)
+    ports.events.publish(
         DEPLOYMENT_FAILED_EVENT, {**failure.model_dump(mode="json"), "execution": request.execution.name}
     )
-    metrics.count("DeploymentsRolledBack" if status == "rolled_back" else "DeploymentsFailed", request.model)
+    ports.metrics.count(
+        "DeploymentsRolledBack" if status == "rolled_back" else "DeploymentsFailed", request.model
+    )
     log.error("deployment of %s failed (%s): %s", request.model, status, cause)
     return failure
 
@@ -292,7 +282,6 @@ def _record(
     **fields: Any,
 ) -> None:
     base: dict[str, Any] = {
-        "kind": "deployment",
         "status": status,
         "version": planned.version,
         "endpoint_name": planned.endpoint_name,
@@ -307,4 +296,4 @@ def _record(
             "reason": planned.reason,
             "started_at": clock().isoformat(),
         }
-    ledger.put(planned.model, planned.deployment_id, {**base, **fields})
+    ledger.update(DeploymentItem(model=planned.model, deployment_id=planned.deployment_id, **base, **fields))

@@ -2,8 +2,9 @@
 `headrace rollback`.
 
 The endpoint's state comes from DescribeEndpoint; the version a config serves from its name
-(rollout.version_of); deployments from the ledger's `deploy#<deployment_id>` items, which the deploy
-workflow writes (deploy.py). A rollback is the deploy workflow again, started with a rollback request.
+(rollout.version_of); deployments from the ledger's deployment items (headrace.ledger.DeploymentItem),
+which the deploy workflow writes (deploy.py). A rollback is the deploy workflow again, started with a
+rollback request.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
+from headrace.ledger import DeploymentItem, DynamoLedger
 from headrace.naming import Names
 from headrace.serving import rollout
-from headrace.serving.deploy import deployment_sk
 from headrace.serving.payloads import DeployInput, DeployPlan, RollbackRequest
-from headrace.status import ledger_items
 
 NOT_DEPLOYED = "not deployed"
 # Step Functions' DescribeExecution statuses once an execution is over.
@@ -38,31 +38,6 @@ class Variant(BaseModel):
     instances: int | None = None
 
 
-class DeploymentRecord(BaseModel):
-    """A ledger `deploy#` item: one run of the deploy workflow (deploy.py writes it)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    model: str
-    deployment_id: str
-    status: str  # a DeploymentStatus; read as text so a newer status still lists
-    version: int
-    endpoint_name: str | None = None
-    endpoint_config_name: str | None = None
-    previous_version: int | None = None
-    reason: str | None = None
-    started_at: str | None = None
-    updated_at: str | None = None
-    error: str | None = None
-    cause: str | None = None
-
-    @property
-    def summary(self) -> str:
-        """`serving v3: version 3 was Approved`, or why it failed."""
-        why = self.cause if self.status in ("failed", "rolled_back") and self.cause else self.reason
-        return f"{self.status} v{self.version}" + (f": {why}" if why else "")
-
-
 class EndpointView(BaseModel):
     model: str
     endpoint_name: str
@@ -73,7 +48,7 @@ class EndpointView(BaseModel):
     # A blue/green rollout under way: the config SageMaker is moving to.
     pending_config_name: str | None = None
     failure_reason: str | None = None
-    last_deployment: DeploymentRecord | None = None
+    last_deployment: DeploymentItem | None = None
 
     @property
     def weights(self) -> str:
@@ -116,21 +91,13 @@ def describe_endpoint(sagemaker: Any, endpoint_name: str) -> dict[str, Any] | No
         raise
 
 
-def list_deployments(dynamodb: Any, table: str, model: str) -> list[DeploymentRecord]:
+def list_deployments(dynamodb: Any, table: str, model: str) -> list[DeploymentItem]:
     """The model's deployments, newest first (deployment ids start with the time Plan ran)."""
-    prefix = deployment_sk("")
-    records = [
-        DeploymentRecord.model_validate(
-            {**item, "model": model, "deployment_id": item["sk"].removeprefix(prefix)}
-        )
-        for item in ledger_items(dynamodb, table, model)
-        if item["sk"].startswith(prefix) and item.get("kind", "deployment") == "deployment"
-    ]
-    return sorted(records, key=lambda r: r.deployment_id, reverse=True)
+    return DynamoLedger(dynamodb, table).deployments(model)
 
 
 def endpoint_view(
-    model: str, endpoint_name: str, described: dict[str, Any] | None, deployments: Sequence[DeploymentRecord]
+    model: str, endpoint_name: str, described: dict[str, Any] | None, deployments: Sequence[DeploymentItem]
 ) -> EndpointView:
     last = deployments[0] if deployments else None
     if described is None:
@@ -175,7 +142,7 @@ def list_endpoints(
     ]
 
 
-def rollback_target(model: str, deployments: Sequence[DeploymentRecord]) -> int:
+def rollback_target(model: str, deployments: Sequence[DeploymentItem]) -> int:
     """The version to go back to when none is named: the one the newest serving deployment replaced."""
     serving = next((d for d in deployments if d.status == "serving"), None)
     if serving is None:

@@ -5,81 +5,35 @@ Only the endpoint goes (DeleteEndpoint): its EndpointConfigs and Models stay, so
 or `headrace rollback MODEL VERSION` recreates it (the deploy plan creates an endpoint that does not
 exist). An endpoint is deleted only when it is InService (not mid-rollout), was last modified more than
 `idle_hours` ago (a fresh deployment gets its full window) and the Invocations sum over that window is 0.
-Every decision is kept in the ledger (`idle#<time>`); a deletion is announced on the bus as well.
+Every decision is kept in the ledger (headrace.ledger.IdleDecision); a deletion is announced on the bus as
+well.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
-
-from pydantic import BaseModel, ConfigDict
+from typing import Any
 
 from headrace.config import ModelConfig
-from headrace.ledger_keys import sort_time
+from headrace.ledger import IdleDecision
 from headrace.naming import Names
+from headrace.serving.ports import IdleEndpoints, IdlePorts, InvocationMetrics
 from headrace.serving.rollout import VARIANT
-from headrace.training.ports import Clock, EventPublisher
 
 log = logging.getLogger("headrace.serving")
 
 ENDPOINT_DELETED_AS_IDLE = "Endpoint Deleted As Idle"
 IN_SERVICE = "InService"
-# A "kept" decision is made every hour for every model that sets idle_hours: the ledger's TTL attribute
-# (stacks/data_store.py LEDGER_TTL_ATTRIBUTE) drops those after a while; deletions stay.
-TTL_ATTRIBUTE = "expiration"
+# A "kept" decision is made every hour for every model that sets idle_hours: the ledger's TTL drops those
+# after a while; deletions stay.
 KEPT_RETENTION = timedelta(days=14)
 
 
 def function_name(names: Names) -> str:
     """The sweep's Lambda function, one per deployment."""
     return f"{names.prefix}-idle-endpoints"
-
-
-@dataclass(frozen=True)
-class HostedEndpoint:
-    name: str
-    status: str
-    config_name: str
-    last_modified: datetime
-
-
-class IdleEndpoints(Protocol):
-    def describe(self, name: str) -> HostedEndpoint | None:
-        """None when the endpoint does not exist."""
-        ...
-
-    def delete(self, name: str) -> None: ...
-
-
-class InvocationMetrics(Protocol):
-    def invocations(self, endpoint: str, variant: str, start: datetime, end: datetime) -> float:
-        """Sum of AWS/SageMaker Invocations of the endpoint's variant between `start` and `end`."""
-        ...
-
-
-class IdleLedger(Protocol):
-    def put(self, model: str, sk: str, fields: Mapping[str, Any]) -> None: ...
-
-
-class IdleDecision(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    model: str
-    endpoint: str
-    config: str | None = None
-    decision: Literal["deleted", "kept"]
-    reason: str
-    idle_hours: int
-    decided_at: datetime
-    invocations: float | None = None
-
-
-def idle_sk(decided_at: datetime) -> str:
-    return f"idle#{sort_time(decided_at)}"
 
 
 def _decide(
@@ -133,12 +87,7 @@ def _decide(
 def sweep(
     models: Sequence[ModelConfig],
     names: Names,
-    *,
-    endpoints: IdleEndpoints,
-    metrics: InvocationMetrics,
-    ledger: IdleLedger,
-    events: EventPublisher,
-    clock: Clock,
+    ports: IdlePorts,
 ) -> list[IdleDecision]:
     """One decision per model that sets `rollout.idle_hours`, in the order given; the others are skipped."""
     decisions: list[IdleDecision] = []
@@ -146,14 +95,12 @@ def sweep(
         hours = model.rollout.idle_hours
         if hours is None:
             continue
-        now = clock()
-        decision = _decide(model, hours, names, endpoints, metrics, now)
-        fields: dict[str, Any] = {"kind": "idle", **decision.model_dump(mode="json")}
-        if decision.decision == "kept":
-            fields[TTL_ATTRIBUTE] = int((now + KEPT_RETENTION).timestamp())
-        ledger.put(model.name, idle_sk(now), fields)
+        now = ports.clock()
+        decision = _decide(model, hours, names, ports.endpoints, ports.invocations, now)
+        kept = decision.decision == "kept"
+        ports.ledger.record(decision, expires_at=now + KEPT_RETENTION if kept else None)
         if decision.decision == "deleted":
-            events.publish(ENDPOINT_DELETED_AS_IDLE, decision.model_dump(mode="json"))
+            ports.events.publish(ENDPOINT_DELETED_AS_IDLE, decision.model_dump(mode="json"))
         log.info("endpoint %s %s: %s", decision.endpoint, decision.decision, decision.reason)
         decisions.append(decision)
     return decisions

@@ -3,21 +3,20 @@ Nothing runs at import."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError
-from pydantic import Field
 
-from headrace.config import ModelConfig
-from headrace.event_bus import EventBridgePublisher
-from headrace.lambda_env import FunctionSettings, NonEmpty, models_for
-from headrace.monitoring.aws import DynamoLedger
-from headrace.serving.aws import _not_found
-from headrace.serving.idle import HostedEndpoint
-from headrace.training import aws
+from headrace.aws.clients import lazy_client
+from headrace.aws.clock import now
+from headrace.aws.errors import is_missing_resource
+from headrace.aws.events import publisher_for
+from headrace.lambda_env import BusSettings, Runtime, models_for
+from headrace.ledger import DynamoLedger
+from headrace.serving.ports import HostedEndpoint, IdlePorts
 
 # Hourly sums: CloudWatch keeps them 455 days, and 720 hours (idle_hours' maximum) is 720 datapoints, inside
 # GetMetricStatistics' 1,440.
@@ -32,7 +31,7 @@ class SageMakerIdleEndpoints:
         try:
             described = self._sagemaker.describe_endpoint(EndpointName=name)
         except ClientError as exc:
-            if _not_found(exc):
+            if is_missing_resource(exc):
                 return None
             raise
         modified: datetime = described["LastModifiedTime"]
@@ -47,7 +46,7 @@ class SageMakerIdleEndpoints:
         try:
             self._sagemaker.delete_endpoint(EndpointName=name)
         except ClientError as exc:
-            if not _not_found(exc):  # already gone: the decision stands
+            if not is_missing_resource(exc):  # already gone: the decision stands
                 raise
 
 
@@ -72,28 +71,19 @@ class CloudWatchInvocations:
         return float(sum(point["Sum"] for point in response.get("Datapoints", [])))
 
 
-class IdleSettings(FunctionSettings):
-    event_bus_name: NonEmpty = Field(alias="EVENT_BUS_NAME")
+class IdleSettings(BusSettings):
+    """The sweep reads every model's endpoint and announces each deletion on the bus."""
 
 
-@dataclass(frozen=True)
-class IdleStep:
-    settings: IdleSettings
-    models: dict[str, ModelConfig]
-    endpoints: SageMakerIdleEndpoints
-    metrics: CloudWatchInvocations
-    ledger: DynamoLedger
-    events: EventBridgePublisher
+def connect(settings: IdleSettings, session: boto3.Session | None = None) -> IdlePorts:
+    return IdlePorts(
+        endpoints=SageMakerIdleEndpoints(lazy_client("sagemaker", session)),
+        invocations=CloudWatchInvocations(lazy_client("cloudwatch", session)),
+        ledger=DynamoLedger(lazy_client("dynamodb", session), settings.ledger_table),
+        events=publisher_for(settings, session),
+        clock=now,
+    )
 
-    @classmethod
-    def connect(cls, settings: IdleSettings, models_document: Path) -> IdleStep:
-        return cls(
-            settings=settings,
-            models=models_for(settings, models_document),
-            endpoints=SageMakerIdleEndpoints(aws.client("sagemaker")),
-            metrics=CloudWatchInvocations(aws.client("cloudwatch")),
-            ledger=DynamoLedger(aws.client("dynamodb"), settings.ledger_table),
-            events=EventBridgePublisher(
-                aws.client("events"), settings.event_bus_name, settings.names.event_source
-            ),
-        )
+
+def idle_runtime(settings: IdleSettings, models_document: Path) -> Runtime[IdleSettings, IdlePorts]:
+    return Runtime(settings=settings, models=models_for(settings, models_document), ports=connect(settings))

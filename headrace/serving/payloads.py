@@ -16,9 +16,7 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from headrace.stages import NetworkSettings
-from headrace.training.payloads import Execution, InvalidRequest, NonEmpty, Payload, StepError, parse_request
-
-__all__ = ["InvalidRequest", "parse_request"]
+from headrace.steps import Execution, NonEmpty, Payload, StepError
 
 PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
 Action = Literal["create", "update", "skip"]

@@ -1,14 +1,16 @@
-"""What the deploy steps need from AWS, as Protocols: `aws.py` implements them with boto3."""
+"""What serving's workflows need from AWS: the shared ports (headrace.ports) and serving's own, as Protocols,
+bundled per workflow: `DeployPorts` for the deploy steps, `IdlePorts` for the idle sweep. `aws.py` and
+`idle_aws.py` implement them with boto3 and build the bundles; unit tests pass in-memory fakes."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
-from headrace.training.ports import Clock, EventPublisher, MetricSink
-
-__all__ = ["Clock", "EventPublisher", "MetricSink"]
+from headrace.ledger import DeploymentLedger, IdleLedger
+from headrace.ports import Clock, EventPublisher, MetricSink
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,41 @@ class Hosting(Protocol):
         ...
 
 
-class DeploymentLedger(Protocol):
-    def put(self, model: str, deployment_id: str, fields: Mapping[str, Any]) -> None:
-        """Create or update the deployment's item with `fields`."""
+@dataclass(frozen=True)
+class DeployPorts:
+    hosting: Hosting
+    ledger: DeploymentLedger
+    events: EventPublisher
+    metrics: MetricSink
+    clock: Clock
+
+
+@dataclass(frozen=True)
+class HostedEndpoint:
+    name: str
+    status: str
+    config_name: str
+    last_modified: datetime
+
+
+class IdleEndpoints(Protocol):
+    def describe(self, name: str) -> HostedEndpoint | None:
+        """None when the endpoint does not exist."""
         ...
+
+    def delete(self, name: str) -> None: ...
+
+
+class InvocationMetrics(Protocol):
+    def invocations(self, endpoint: str, variant: str, start: datetime, end: datetime) -> float:
+        """Sum of AWS/SageMaker Invocations of the endpoint's variant between `start` and `end`."""
+        ...
+
+
+@dataclass(frozen=True)
+class IdlePorts:
+    endpoints: IdleEndpoints
+    invocations: InvocationMetrics
+    ledger: IdleLedger
+    events: EventPublisher
+    clock: Clock

@@ -7,7 +7,7 @@ run record), the SageMaker training job (no code here: the state machine calls S
 Model Registry, with `lineage`), and `run_failed` (what went wrong, recorded and announced).
 
 Shared nouns: `payloads` (the steps' inputs and outputs), `layout` (where a run's files live), `splits`,
-`evaluation`, `gate`, `lineage`, `ledger` (run record shapes), `instances` (SageMaker instance facts),
+`evaluation`, `gate`, `lineage`, `instances` (SageMaker instance facts; the run record is headrace.ledger's),
 `ports` (what the steps need) with `aws` (boto3/Powertools adapters), `settings` (each function's env)
 and `runtime` (what every handler loads once).
 

@@ -1,6 +1,5 @@
-"""The ports implemented with boto3 and Powertools. Nothing runs at import: the handlers build these on
-their first invocation. boto3 honours AWS_ENDPOINT_URL, so the same code talks to AWS, to the local plane's
-moto server, or to moto in-process."""
+"""Training's own ports implemented with boto3, and `connect`, which bundles them with the shared adapters
+(headrace.aws). Nothing runs at import: the handlers connect on their first invocation."""
 
 from __future__ import annotations
 
@@ -9,87 +8,20 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.config import Config
+from aws_lambda_powertools import Metrics
 from botocore.exceptions import ClientError
 
-from headrace.ledger_keys import model_pk
-from headrace.training.ledger import run_sk
+from headrace.aws.clients import lazy_client
+from headrace.aws.clock import now
+from headrace.aws.errors import is_already_existing, is_missing_resource
+from headrace.aws.events import publisher_for
+from headrace.aws.metrics import PowertoolsMetrics
+from headrace.aws.s3 import S3Store
+from headrace.lambda_env import FunctionSettings
+from headrace.ledger import DynamoLedger
 from headrace.training.lineage import decode_metrics
 from headrace.training.payloads import ApprovalStatus, ChampionInfo
-from headrace.training.ports import PackageVersion, StartedRun
-
-CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
-
-
-def client(service: str, session: boto3.Session | None = None) -> Any:
-    return (session or boto3.Session()).client(service, config=CLIENT_CONFIG)
-
-
-class S3Store:
-    def __init__(self, s3: Any) -> None:
-        self._s3 = s3
-
-    def read(self, bucket: str, key: str) -> bytes:
-        body: bytes = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        return body
-
-    def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
-        self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
-
-
-class DynamoRunLedger:
-    def __init__(self, dynamodb: Any, table: str) -> None:
-        self._dynamodb = dynamodb
-        self._table = table
-        self._to_dynamo = TypeSerializer()
-        self._from_dynamo = TypeDeserializer()
-
-    def start_run(self, item: Mapping[str, Any]) -> StartedRun:
-        created = True
-        try:
-            self._dynamodb.put_item(
-                TableName=self._table,
-                Item={k: self._to_dynamo.serialize(v) for k, v in item.items()},
-                ConditionExpression="attribute_not_exists(sk)",
-            )
-            started_at = str(item["started_at"])
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            created = False
-            stored = self._dynamodb.get_item(
-                TableName=self._table,
-                Key={"pk": {"S": str(item["pk"])}, "sk": {"S": str(item["sk"])}},
-                ConsistentRead=True,
-            )["Item"]
-            started_at = str(self._from_dynamo.deserialize(stored["started_at"]))
-        return StartedRun(started_at=datetime.fromisoformat(started_at), created=created)
-
-    def update_run(
-        self, model: str, job: str, fields: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
-    ) -> None:
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {}
-        assignments = []
-        for index, (name, value) in enumerate(fields.items()):
-            names[f"#f{index}"], values[f":f{index}"] = name, self._to_dynamo.serialize(value)
-            assignments.append(f"#f{index} = :f{index}")
-        for index, (name, value) in enumerate((defaults or {}).items()):
-            names[f"#d{index}"], values[f":d{index}"] = name, self._to_dynamo.serialize(value)
-            assignments.append(f"#d{index} = if_not_exists(#d{index}, :d{index})")
-        self._dynamodb.update_item(
-            TableName=self._table,
-            Key={"pk": {"S": model_pk(model)}, "sk": {"S": run_sk(job)}},
-            UpdateExpression="SET " + ", ".join(assignments),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-
-
-def _missing_group(exc: ClientError) -> bool:
-    error = exc.response["Error"]
-    return error["Code"] == "ValidationException" and "does not exist" in str(error.get("Message", ""))
+from headrace.training.ports import PackageVersion, TrainingPorts
 
 
 def _utc(moment: datetime) -> datetime:
@@ -110,7 +42,7 @@ class SageMakerRegistry:
                 MaxResults=1,
             )["ModelPackageSummaryList"]
         except ClientError as exc:
-            if _missing_group(exc):
+            if is_missing_resource(exc):
                 return None
             raise
         if not summaries:
@@ -127,7 +59,7 @@ class SageMakerRegistry:
             self._sagemaker.describe_model_package_group(ModelPackageGroupName=group)
             return
         except ClientError as exc:
-            if not _missing_group(exc):
+            if not is_missing_resource(exc):
                 raise
         try:
             self._sagemaker.create_model_package_group(
@@ -137,7 +69,7 @@ class SageMakerRegistry:
             )
         except ClientError as exc:
             # Two runs of one model registering at once: the other one created it first.
-            if "already exists" not in str(exc.response["Error"].get("Message", "")):
+            if not is_already_existing(exc):
                 raise
 
     def _newest_first(self, group: str) -> Iterator[dict[str, Any]]:
@@ -157,7 +89,7 @@ class SageMakerRegistry:
                 if package.get("CustomerMetadataProperties", {}).get("training_job") == training_job:
                     return arn
         except ClientError as exc:
-            if _missing_group(exc):
+            if is_missing_resource(exc):
                 return None
             raise
         return None
@@ -175,5 +107,15 @@ class SageMakerRegistry:
         )
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
+def connect(
+    settings: FunctionSettings, metrics: Metrics, session: boto3.Session | None = None
+) -> TrainingPorts:
+    """The training steps' ports; each client is made when a step first uses it."""
+    return TrainingPorts(
+        store=S3Store(lazy_client("s3", session)),
+        ledger=DynamoLedger(lazy_client("dynamodb", session), settings.ledger_table),
+        registry=SageMakerRegistry(lazy_client("sagemaker", session)),
+        events=publisher_for(settings, session),
+        metrics=PowertoolsMetrics(metrics),
+        clock=now,
+    )

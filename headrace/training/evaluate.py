@@ -7,13 +7,13 @@ from __future__ import annotations
 import logging
 
 from headrace.config import ModelConfig
+from headrace.ledger import RunItem
 from headrace.naming import Names
 from headrace.training.evaluation import ArtifactError, evaluation_from_archive
 from headrace.training.gate import judge
 from headrace.training.layout import RunLayout, split_s3_uri
-from headrace.training.ledger import evaluated_fields
 from headrace.training.payloads import EvaluateRequest, GateResult
-from headrace.training.ports import Clock, MetricSink, ObjectStore, Registry, RunLedger
+from headrace.training.ports import TrainingPorts
 
 log = logging.getLogger("headrace.training")
 
@@ -24,14 +24,10 @@ REJECTED_METRIC = "CandidatesRejected"
 def evaluate(
     request: EvaluateRequest,
     model: ModelConfig,
+    ports: TrainingPorts,
     *,
     names: Names,
     bucket: str,
-    store: ObjectStore,
-    ledger: RunLedger,
-    registry: Registry,
-    metrics: MetricSink,
-    clock: Clock,
 ) -> GateResult:
     layout = RunLayout(bucket, model.name, request.run.job_name)
     artifact_bucket, artifact_key = split_s3_uri(request.model_artifacts)
@@ -41,11 +37,11 @@ def evaluate(
             f"{layout.uri(layout.prefix)}"
         )
     evaluation, document = evaluation_from_archive(
-        store.read(artifact_bucket, artifact_key), request.model_artifacts
+        ports.store.read(artifact_bucket, artifact_key), request.model_artifacts
     )
-    store.put(bucket, layout.evaluation_key, document, "application/json")
+    ports.store.put(bucket, layout.evaluation_key, document, "application/json")
 
-    champion = registry.champion(names.model_package_group(model.name))
+    champion = ports.registry.champion(names.model_package_group(model.name))
     decision = judge(model.gate, evaluation, champion)
     result = GateResult(
         passed=decision.passed,
@@ -56,8 +52,19 @@ def evaluate(
         champion=champion,
         evaluation_uri=layout.uri(layout.evaluation_key),
     )
-    ledger.update_run(model.name, layout.job, evaluated_fields(result, clock()))
-    metrics.count(PASSED_METRIC if result.passed else REJECTED_METRIC, model.name)
+    ports.ledger.update(
+        RunItem.evaluated(
+            model.name,
+            layout.job,
+            passed=result.passed,
+            metrics=result.candidate,
+            gate=result.model_dump_json(),
+            reasons=result.reasons,
+            evaluation_uri=result.evaluation_uri,
+            at=ports.clock(),
+        )
+    )
+    ports.metrics.count(PASSED_METRIC if result.passed else REJECTED_METRIC, model.name)
     log.info(
         "candidate %s %s",
         layout.job,

@@ -20,7 +20,6 @@ from typing import Any
 
 from headrace.config import ModelConfig
 from headrace.naming import Names
-from headrace.stages import ApprovalPolicy
 from headrace.training.payloads import ApprovalStatus, RegisterRequest
 
 METADATA_VALUE_MAX = 256
@@ -78,14 +77,6 @@ def client_token(job: str) -> str:
 
 def approval_status(model: ModelConfig) -> ApprovalStatus:
     return "Approved" if model.gate.approval == "auto" else "PendingManualApproval"
-
-
-def under_stage_policy(model: ModelConfig, policy: ApprovalPolicy) -> ModelConfig:
-    """`model` as its stage registers it: a stage policy of `manual` or `auto` replaces its gate.approval
-    (prod: every version waits for a person), `model` leaves it as the model says."""
-    if policy == "model" or policy == model.gate.approval:
-        return model
-    return model.model_copy(update={"gate": model.gate.model_copy(update={"approval": policy})})
 
 
 def lineage_document(

@@ -15,42 +15,13 @@ Pandas-free on purpose (see the package docstring): later steps read the dataset
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field
+
+from headrace.steps import Execution, NonEmpty, Payload, StepError
 
 SHA256 = r"^[0-9a-f]{64}$"
-NonEmpty = Annotated[str, Field(min_length=1)]
-
-T = TypeVar("T", bound=BaseModel)
-
-
-class InvalidRequest(ValueError):
-    """A step's payload does not have the shape the state machine sends; the message names each field."""
-
-
-def parse_request(model: type[T], event: Any) -> T:
-    try:
-        return model.model_validate(event)
-    except ValidationError as exc:
-        problems = "; ".join(_problem(e["loc"], str(e["msg"])) for e in exc.errors())
-        raise InvalidRequest(f"invalid {model.__name__} payload: {problems}") from None
-
-
-def _problem(location: tuple[int | str, ...], message: str) -> str:
-    field = ".".join(str(part) for part in location) or "(payload)"
-    return f"{field}: {message.removeprefix('Value error, ')}"
-
-
-class Payload(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class Execution(Payload):
-    """`$$.Execution.Name` and `$$.Execution.Id` (the execution's ARN), passed in by the state machine."""
-
-    name: Annotated[str, Field(min_length=1, max_length=80)]
-    id: NonEmpty
 
 
 class DatasetRef(Payload):
@@ -147,15 +118,6 @@ class Registered(Payload):
     version: int
     approval_status: ApprovalStatus
     created: bool
-
-
-class StepError(Payload):
-    """What Step Functions puts at a Catch's ResultPath: the error name and its cause (often JSON)."""
-
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
-
-    error: str = Field(alias="Error")
-    cause: str | None = Field(default=None, alias="Cause")
 
 
 class FailedState(Payload):

@@ -1,39 +1,17 @@
-"""What the training steps need from the outside world, as Protocols. `aws.py` implements them with boto3
-and Powertools; unit tests pass in-memory fakes. The steps receive them as arguments, never as globals."""
+"""What the training steps need from the outside world: the shared ports (headrace.ports) and training's
+own, as Protocols, bundled in `TrainingPorts`. `aws.py` implements them with boto3 and Powertools and
+`connect` builds the bundle; unit tests pass in-memory fakes. The steps receive it as an argument."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from headrace.ledger import RunLedger
+from headrace.ports import Clock, EventPublisher, MetricSink, ObjectStore
 from headrace.training.payloads import ApprovalStatus, ChampionInfo
-
-
-class ObjectStore(Protocol):
-    def read(self, bucket: str, key: str) -> bytes: ...
-
-    def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class StartedRun:
-    # The stored start: this call's, or the first call's when the item existed (a replayed Prepare).
-    started_at: datetime
-    created: bool
-
-
-class RunLedger(Protocol):
-    def start_run(self, item: Mapping[str, Any]) -> StartedRun:
-        """Write the run item unless it exists."""
-        ...
-
-    def update_run(
-        self, model: str, job: str, fields: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
-    ) -> None:
-        """Set `fields` on the run item (creating it if missing); `defaults` only where not yet set."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -62,14 +40,14 @@ class Registry(Protocol):
     def describe_version(self, arn: str) -> PackageVersion: ...
 
 
-class EventPublisher(Protocol):
-    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None: ...
+@dataclass(frozen=True)
+class TrainingPorts:
+    """Everything a training step touches: the run's files, its ledger item, the model's registry group,
+    the bus, the function's counters and the clock."""
 
-
-class MetricSink(Protocol):
-    def count(self, name: str, model: str) -> None:
-        """Add 1 to metric `name` with the dimension model=`model`."""
-        ...
-
-
-Clock = Callable[[], datetime]
+    store: ObjectStore
+    ledger: RunLedger
+    registry: Registry
+    events: EventPublisher
+    metrics: MetricSink
+    clock: Clock

@@ -9,12 +9,12 @@ import hashlib
 import logging
 
 from headrace.config import ModelConfig
-from headrace.ingest.dataset import DatasetVersion
+from headrace.ledger import DatasetVersion, RunItem
 from headrace.naming import training_job_name
+from headrace.steps import Execution, NonEmpty, Payload
 from headrace.training.layout import SPLITS, RunLayout
-from headrace.training.ledger import run_item
-from headrace.training.payloads import DatasetRef, Execution, NonEmpty, Payload, RunInfo, SplitRows
-from headrace.training.ports import Clock, MetricSink, ObjectStore, RunLedger
+from headrace.training.payloads import RunInfo, SplitRows
+from headrace.training.ports import TrainingPorts
 from headrace.training.splits import read_dataset, split_dataset, to_csv
 from headrace.training_job import hyperparameters_for
 
@@ -39,17 +39,14 @@ class DatasetMismatch(ValueError):
 def prepare(
     request: PrepareRequest,
     model: ModelConfig,
+    ports: TrainingPorts,
     *,
     bucket: str,
-    store: ObjectStore,
-    ledger: RunLedger,
-    metrics: MetricSink,
-    clock: Clock,
 ) -> RunInfo:
     dataset = request.dataset
     if dataset.model != model.name:
         raise DatasetMismatch(f"the dataset version belongs to model '{dataset.model}', not '{model.name}'")
-    data = store.read(dataset.bucket, dataset.dataset_key)
+    data = ports.store.read(dataset.bucket, dataset.dataset_key)
     digest = hashlib.sha256(data).hexdigest()
     if digest != dataset.sha256:
         raise DatasetMismatch(
@@ -62,20 +59,24 @@ def prepare(
         bucket, model.name, training_job_name(model.name, dataset.sha256, request.execution.name)
     )
     for split in SPLITS:
-        store.put(bucket, layout.split_key(split), to_csv(splits.part(split)), "text/csv")
+        ports.store.put(bucket, layout.split_key(split), to_csv(splits.part(split)), "text/csv")
     rows = SplitRows(**splits.rows())
-    started = ledger.start_run(
-        run_item(
-            layout,
-            DatasetRef.model_validate(dataset.model_dump()),
-            hyperparameters_for(model),
-            request.execution.id,
-            rows,
-            clock(),
+    started = ports.ledger.start_run(
+        RunItem.started(
+            layout.model,
+            layout.job,
+            dataset_sha256=dataset.sha256,
+            dataset_key=dataset.dataset_key,
+            dataset_version_id=dataset.version_id,
+            hyperparameters=hyperparameters_for(model),
+            execution_arn=request.execution.id,
+            splits_prefix=layout.uri(f"{layout.prefix}splits/"),
+            rows=rows.model_dump(),
+            at=ports.clock(),
         )
     )
     if started.created:
-        metrics.count(STARTED_METRIC, model.name)
+        ports.metrics.count(STARTED_METRIC, model.name)
     log.info("prepared run %s", layout.job, extra={"job_name": layout.job, "rows": rows.model_dump()})
     return RunInfo(
         job_name=layout.job,

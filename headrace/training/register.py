@@ -13,12 +13,12 @@ import logging
 from datetime import timedelta
 
 from headrace.config import ModelConfig
+from headrace.ledger import RunItem
 from headrace.naming import Names
 from headrace.training.layout import RunLayout
-from headrace.training.ledger import registered_fields
 from headrace.training.lineage import lineage_document, package_request
 from headrace.training.payloads import Registered, RegisterRequest
-from headrace.training.ports import Clock, MetricSink, ObjectStore, Registry, RunLedger
+from headrace.training.ports import TrainingPorts
 from headrace.training_job import hyperparameters_for
 
 log = logging.getLogger("headrace.training")
@@ -35,34 +35,34 @@ class GateNotPassed(ValueError):
 def register(
     request: RegisterRequest,
     model: ModelConfig,
+    ports: TrainingPorts,
     *,
     names: Names,
     bucket: str,
-    store: ObjectStore,
-    ledger: RunLedger,
-    registry: Registry,
-    metrics: MetricSink,
-    clock: Clock,
 ) -> Registered:
     job = request.run.job_name
     if not request.gate.passed:
         raise GateNotPassed(f"run {job} did not pass the gate: {'; '.join(request.gate.reasons)}")
     group = names.model_package_group(model.name)
-    registry.ensure_group(
+    ports.registry.ensure_group(
         group,
         model.description or f"Headrace model {model.name}",
         {"headrace:stage": names.stage, "headrace:model": model.name},
     )
-    arn = registry.find_version(group, job, request.run.started_at - CLOCK_SKEW)
+    arn = ports.registry.find_version(group, job, request.run.started_at - CLOCK_SKEW)
     created = arn is None
     if arn is None:
         hyperparameters = hyperparameters_for(model)
         layout = RunLayout(bucket, model.name, job)
         lineage_uri = layout.uri(layout.lineage_key)
         document = lineage_document(request, model, hyperparameters, lineage_uri)
-        store.put(bucket, layout.lineage_key, json.dumps(document, indent=1).encode(), "application/json")
-        arn = registry.create_version(package_request(request, model, names, hyperparameters, lineage_uri))
-    version = registry.describe_version(arn)
+        ports.store.put(
+            bucket, layout.lineage_key, json.dumps(document, indent=1).encode(), "application/json"
+        )
+        arn = ports.registry.create_version(
+            package_request(request, model, names, hyperparameters, lineage_uri)
+        )
+    version = ports.registry.describe_version(arn)
     registered = Registered(
         model_package_group=group,
         model_package_arn=version.arn,
@@ -70,9 +70,18 @@ def register(
         approval_status=version.approval_status,
         created=created,
     )
-    ledger.update_run(model.name, job, registered_fields(registered, clock()))
+    ports.ledger.update(
+        RunItem.registered(
+            model.name,
+            job,
+            model_package_arn=registered.model_package_arn,
+            version=registered.version,
+            approval_status=registered.approval_status,
+            at=ports.clock(),
+        )
+    )
     if created:
-        metrics.count(REGISTERED_METRIC, model.name)
+        ports.metrics.count(REGISTERED_METRIC, model.name)
     log.info(
         "run %s is version %d of %s (%s)",
         job,

@@ -9,10 +9,11 @@ import json
 import logging
 from typing import Any
 
+from headrace.ledger import RunItem
 from headrace.naming import Names, training_job_name
-from headrace.training.ledger import failed_fields, identity_fields
-from headrace.training.payloads import FailedState, FailedStep, Failure, RunFailedRequest, StepError
-from headrace.training.ports import Clock, EventPublisher, MetricSink, RunLedger
+from headrace.steps import StepError
+from headrace.training.payloads import FailedState, FailedStep, Failure, RunFailedRequest
+from headrace.training.ports import TrainingPorts
 
 log = logging.getLogger("headrace.training")
 
@@ -70,12 +71,9 @@ def _job_name(state: FailedState, execution_name: str) -> str | None:
 
 def record_failure(
     request: RunFailedRequest,
+    ports: TrainingPorts,
     *,
     names: Names,
-    ledger: RunLedger,
-    events: EventPublisher,
-    metrics: MetricSink,
-    clock: Clock,
 ) -> Failure:
     state = request.state
     failure = Failure(
@@ -88,13 +86,20 @@ def record_failure(
     sha256 = (state.dataset or {}).get("sha256")
     dataset_sha256 = sha256 if isinstance(sha256, str) else None
     if failure.model and failure.job_name:
-        ledger.update_run(
-            failure.model,
-            failure.job_name,
-            failed_fields(failure, clock()),
-            defaults=identity_fields(failure.model, failure.job_name, request.execution.id, dataset_sha256),
+        ports.ledger.update(
+            RunItem.failed(
+                failure.model,
+                failure.job_name,
+                error=failure.error,
+                cause=failure.cause,
+                failed_step=failure.failed_step,
+                execution_arn=request.execution.id,
+                dataset_sha256=dataset_sha256,
+                at=ports.clock(),
+            ),
+            keep_existing=RunItem.FAILURE_DEFAULTS,
         )
-    events.publish(
+    ports.events.publish(
         DETAIL_TYPE,
         {
             "stage": names.stage,
@@ -108,7 +113,7 @@ def record_failure(
             "dataset_sha256": dataset_sha256,
         },
     )
-    metrics.count(FAILED_METRIC, failure.model or "unknown")
+    ports.metrics.count(FAILED_METRIC, failure.model or "unknown")
     log.warning(
         "run %s failed in %s: %s",
         failure.job_name,

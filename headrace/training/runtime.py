@@ -1,47 +1,27 @@
-"""What the training functions' handlers share beyond headrace.lambda_env: finding the payload's model, and
-the runtime of the steps that judge and register a candidate."""
+"""What the training functions' handlers build once per environment (headrace.lambda_env.per_environment):
+their settings, the deployment's models and the steps' ports."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from headrace.config import ModelConfig
-from headrace.lambda_env import models_for
-from headrace.training import aws
-from headrace.training.settings import BucketStepSettings
+from aws_lambda_powertools import Metrics
+
+from headrace.lambda_env import FunctionSettings, Runtime, models_for
+from headrace.training.aws import connect
+from headrace.training.ports import TrainingPorts
 
 # The stdlib loggers the training functions route through their Powertools Logger.
 TRAINING_DOMAIN = "headrace.training"
 
-
-class UnknownModel(LookupError):
-    """The payload names a model this deployment does not have."""
+S = TypeVar("S", bound=FunctionSettings)
 
 
-def model_named(models: Mapping[str, ModelConfig], name: str) -> ModelConfig:
-    if name not in models:
-        raise UnknownModel(f"no model named '{name}' in this deployment (known: {', '.join(sorted(models))})")
-    return models[name]
-
-
-@dataclass(frozen=True)
-class RegistryStep:
-    """Evaluate and Register: the run's files, its ledger item and the model's registry group."""
-
-    settings: BucketStepSettings
-    models: dict[str, ModelConfig]
-    store: aws.S3Store
-    ledger: aws.DynamoRunLedger
-    registry: aws.SageMakerRegistry
-
-    @classmethod
-    def connect(cls, settings: BucketStepSettings, models_document: Path) -> RegistryStep:
-        return cls(
-            settings=settings,
-            models=models_for(settings, models_document),
-            store=aws.S3Store(aws.client("s3")),
-            ledger=aws.DynamoRunLedger(aws.client("dynamodb"), settings.ledger_table),
-            registry=aws.SageMakerRegistry(aws.client("sagemaker")),
-        )
+def training_runtime(
+    settings: S, metrics: Metrics, models_document: Path | None
+) -> Runtime[S, TrainingPorts]:
+    """`models_document` None: the function reads no model config (RunFailed must record a failure even
+    when the input named an unknown model)."""
+    models = models_for(settings, models_document) if models_document else {}
+    return Runtime(settings=settings, models=models, ports=connect(settings, metrics))

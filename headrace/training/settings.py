@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from headrace.lambda_env import FunctionSettings, NonEmpty
-from headrace.stages import APPROVAL_POLICY_VARIABLE, ApprovalPolicy
+from headrace.lambda_env import BusSettings, FunctionSettings, NonEmpty
 
 
 class BucketStepSettings(FunctionSettings):
@@ -16,11 +15,9 @@ class BucketStepSettings(FunctionSettings):
 
 
 class RegisterSettings(BucketStepSettings):
-    """Register also applies the stage's approval policy (stages.yaml): `model` leaves each model's
-    gate.approval in charge, `manual` or `auto` overrides it."""
-
-    approval_policy: ApprovalPolicy = Field(alias=APPROVAL_POLICY_VARIABLE)
+    """Register's: the bucket step's. The stage's approval policy (stages.yaml) reaches it in the models
+    themselves, as the stage applies it (headrace.stages.StageSettings.apply)."""
 
 
-class RunFailedSettings(FunctionSettings):
-    event_bus_name: NonEmpty = Field(alias="EVENT_BUS_NAME")
+class RunFailedSettings(BusSettings):
+    """RunFailed announces the failure on the deployment's bus."""

@@ -17,7 +17,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from headrace.config import ColumnType, DataSchema, ModelConfig, TrainerConfig
-from headrace.ingest.reading import FileFormat, read_parquet
+from headrace.ingest.reading import read_parquet
+from headrace.ledger import FileFormat
 from headrace.training.layout import SPLITS, Split
 
 CLASSIFICATION_OBJECTIVES = frozenset({"binary:logistic", "multi:softprob"})

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from headrace.datagen import generate
+from headrace.ledger import DynamoLedger, RetrainDecision
 from headrace.naming import Names, Outputs
-from headrace.status import ledger_items
 from headrace.waiting import wait_for
 
 from .conftest import RunningPlane
@@ -45,8 +45,8 @@ def _ended(plane: RunningPlane, output: str, count: int, timeout_s: float = 240)
 
 
 def _decisions(plane: RunningPlane) -> list[dict[str, Any]]:
-    items = ledger_items(plane.clients.client("dynamodb"), plane.deployment.ledger_table, MODEL)
-    return [i for i in items if str(i["sk"]).startswith("retrain#")]
+    ledger = DynamoLedger(plane.clients.client("dynamodb"), plane.deployment.ledger_table)
+    return [i.model_dump(mode="json") for i in ledger.partition(MODEL) if isinstance(i, RetrainDecision)]
 
 
 @pytest.fixture(scope="module")

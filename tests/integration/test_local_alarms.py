@@ -1,4 +1,4 @@
-"""The local plane's alarm evaluation (headrace/local/alarms.py) against moto's CloudWatch, in-process, on a
+"""The local plane's alarm evaluation (headrace/local/cloudwatch/) against moto's CloudWatch, in-process, on a
 fixed clock; and the provisioning of a template's alarms, which moto's CloudFormation skips."""
 
 from __future__ import annotations
@@ -15,24 +15,14 @@ from moto import mock_aws
 from moto.cloudwatch.models import MetricAggregatedDatum, MetricDatum, cloudwatch_backends
 from moto.core.models import MockAWS
 
-from headrace.local.alarms import (
-    ALARM,
-    INSUFFICIENT_DATA,
-    OK,
-    AlarmEvaluator,
-    Number,
-    Unsupported,
-    evaluate_expression,
-    parse_expression,
-    statistic,
-)
-from headrace.local.provision import (
-    ProvisionError,
-    StackReferences,
-    alarm_requests,
-    generated_alarm_name,
-    pseudo_parameters,
-)
+from headrace.local.cloudformation import ProvisionError
+from headrace.local.cloudformation.api_requests import alarm_requests, generated_alarm_name
+from headrace.local.cloudformation.intrinsics import StackReferences, pseudo_parameters
+from headrace.local.cloudwatch.alarm import ALARM, INSUFFICIENT_DATA, OK, Unsupported
+from headrace.local.cloudwatch.evaluator import AlarmEvaluator
+from headrace.local.cloudwatch.metric_math import Number, evaluate_expression, parse_expression
+from headrace.local.cloudwatch.statistics import statistic
+from headrace.local.seams.cloudwatch import MotoCloudWatch, datum_of
 from headrace.waiting import wait_for
 
 ACCOUNT = "123456789012"  # moto's default account
@@ -153,7 +143,7 @@ def watch(mocked_aws: tuple[MockAWS, Aws]) -> Watch:
     queue, queue_arn = aws.queue("alarm-events")
     aws.events.put_rule(Name="alarm-events", EventPattern=json.dumps(ALARM_EVENTS))
     aws.events.put_targets(Rule="alarm-events", Targets=[{"Id": "queue", "Arn": queue_arn}])
-    return Watch(aws, AlarmEvaluator(ACCOUNT, REGION, clock=lambda: NOW), queue)
+    return Watch(aws, AlarmEvaluator(MotoCloudWatch(ACCOUNT, REGION), clock=lambda: NOW), queue)
 
 
 def test_a_sum_crossing_the_threshold_moves_the_alarm_from_ok_to_alarm_with_one_event(watch: Watch) -> None:
@@ -276,8 +266,8 @@ def test_p99_is_the_nearest_rank_of_the_single_values(watch: Watch) -> None:
 def test_statistic_sets_count_towards_sum_sample_count_average_and_extremes() -> None:
     dims = [{"Name": "Model", "Value": "churn"}]
     datums = [
-        MetricDatum("Headrace", "m", 4.0, dims, NOW),
-        MetricAggregatedDatum("Headrace", "m", 1.0, 9.0, 3.0, 12.0, dims, NOW),
+        datum_of(MetricDatum("Headrace", "m", 4.0, dims, NOW)),
+        datum_of(MetricAggregatedDatum("Headrace", "m", 1.0, 9.0, 3.0, 12.0, dims, NOW)),
     ]
     assert [statistic(s, datums) for s in ("Sum", "SampleCount", "Average", "Minimum", "Maximum")] == [
         16.0,
@@ -411,7 +401,7 @@ def test_alarm_actions_publish_cloudwatchs_message_to_an_sns_topic(watch: Watch)
 
 
 def test_the_background_thread_moves_alarms_without_being_asked(watch: Watch) -> None:
-    evaluator = AlarmEvaluator(ACCOUNT, REGION, interval_s=0.02)
+    evaluator = AlarmEvaluator(MotoCloudWatch(ACCOUNT, REGION), interval_s=0.02)
     name = watch.alarm()
     watch.put(10, at=datetime.now(UTC))
     evaluator.start()

@@ -25,22 +25,19 @@ from typer.testing import CliRunner
 
 from headrace.cli.main import app
 from headrace.local.aws import LOCAL_ACCOUNT, LOCAL_REGION, Clients, local_environment
+from headrace.local.cloudformation import ProvisionError
+from headrace.local.cloudformation.api_requests import schedule_requests
+from headrace.local.cloudformation.deferred import DeferredResources
+from headrace.local.cloudformation.intrinsics import StackReferences, pseudo_parameters
+from headrace.local.cloudformation.provisioner import Provisioner
 from headrace.local.control_server import ControlError, ControlServer, TickRequest, request_tick
-from headrace.local.plane import RUNTIME_FILE, PlaneInfo, free_port
-from headrace.local.provision import (
-    Provisioner,
-    ProvisionError,
-    StackReferences,
-    pseudo_parameters,
-    schedule_requests,
-)
-from headrace.local.schedules import (
-    ScheduleExpressionError,
-    ScheduleNotFound,
-    ScheduleRunner,
-    parse_expression,
-    parse_rate,
-)
+from headrace.local.network import free_port
+from headrace.local.plane import RUNTIME_FILE, PlaneInfo
+from headrace.local.scheduler.expressions import ScheduleExpressionError, parse_expression, parse_rate
+from headrace.local.scheduler.runner import ScheduleNotFound, ScheduleRunner
+from headrace.local.seams.scheduler import MotoSchedules
+from headrace.local.seams.targets import MotoTargets
+from headrace.local.targets import TargetDispatcher
 from headrace.waiting import wait_for
 
 STACK = "headrace-test-monitoring"
@@ -255,6 +252,11 @@ class Plane:
         return [json.loads(d["output"]) for d in sorted(described, key=lambda d: d["startDate"])]
 
 
+def moto_runner(**options: Any) -> ScheduleRunner:
+    """A runner over moto's schedules in this process, as the plane wires it."""
+    return ScheduleRunner(MotoSchedules(), TargetDispatcher(MotoTargets()), **options)
+
+
 @pytest.fixture(scope="module")
 def moto_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
     port = free_port()
@@ -305,7 +307,7 @@ def test_a_stacks_schedules_are_created_and_fire_its_state_machine(plane: Plane)
     listed = plane.scheduler.list_schedules()["Schedules"]
     assert [(s["Name"], s["State"]) for s in listed] == [(f"{STACK}-drift", "ENABLED")]
     assert f"{STACK}: schedules created {STACK}-drift locally" in progress
-    [fired] = ScheduleRunner().fire()
+    [fired] = moto_runner().fire()
     machine = plane.scheduler.get_schedule(Name=f"{STACK}-drift")["Target"]["Arn"]
     assert (fired.target, fired.error) == (machine, None)
     assert fired.execution is not None and fired.execution.startswith(f"{STACK}-drift-")
@@ -315,8 +317,8 @@ def test_a_stacks_schedules_are_created_and_fire_its_state_machine(plane: Plane)
 def test_an_unchanged_stack_leaves_its_existing_schedules_alone(plane: Plane) -> None:
     template = monitoring_template()
     physical = {"DriftMachine": plane.machine("unchanged"), "SchedulerRole": "scheduler"}
-    provisioner = Provisioner(plane.clients)
-    provisioner._create_schedules(STACK, template, physical, replace=False)
+    deferred = DeferredResources(plane.clients, lambda _: None)
+    deferred.create_schedules(STACK, template, physical, replace=False)
     plane.scheduler.update_schedule(
         Name=f"{STACK}-drift",
         ScheduleExpression="rate(15 minutes)",
@@ -324,9 +326,9 @@ def test_an_unchanged_stack_leaves_its_existing_schedules_alone(plane: Plane) ->
         Target={"Arn": physical["DriftMachine"], "RoleArn": ROLE_ARN},
         State="DISABLED",
     )
-    provisioner._create_schedules(STACK, template, physical, replace=False)
+    deferred.create_schedules(STACK, template, physical, replace=False)
     assert plane.scheduler.get_schedule(Name=f"{STACK}-drift")["State"] == "DISABLED"
-    provisioner._create_schedules(STACK, template, physical, replace=True)
+    deferred.create_schedules(STACK, template, physical, replace=True)
     assert plane.scheduler.get_schedule(Name=f"{STACK}-drift")["State"] == "ENABLED"
 
 
@@ -334,7 +336,7 @@ def test_a_rate_schedule_first_fires_one_period_after_start_then_every_period(pl
     machine = plane.machine("every-minute")
     plane.schedule("every-minute", machine)
     start = datetime.now(UTC)
-    runner = ScheduleRunner(clock=lambda: start)
+    runner = moto_runner(clock=lambda: start)
 
     assert runner.run_due(start) == []
     assert runner.run_due(start + timedelta(seconds=59)) == []
@@ -355,7 +357,7 @@ def test_the_runners_thread_fires_a_schedule_when_its_clock_reaches_the_period(p
     plane.schedule("threaded", machine)
     start = datetime.now(UTC)
     readings = iter([start, start])  # construction and start(); then a minute and a second later
-    runner = ScheduleRunner(interval_s=0.01, clock=lambda: next(readings, start + timedelta(seconds=61)))
+    runner = moto_runner(interval_s=0.01, clock=lambda: next(readings, start + timedelta(seconds=61)))
     runner.start()
     try:
         wait_for(lambda: runner.fired, "the schedule to fire", timeout_s=5)
@@ -368,7 +370,7 @@ def test_the_runners_thread_fires_a_schedule_when_its_clock_reaches_the_period(p
 def test_disabled_schedules_do_not_fire_on_their_own(plane: Plane) -> None:
     plane.schedule("paused", plane.machine("paused"), State="DISABLED")
     start = datetime.now(UTC)
-    runner = ScheduleRunner(clock=lambda: start)
+    runner = moto_runner(clock=lambda: start)
     assert runner.run_due(start + timedelta(minutes=5)) == []
 
 
@@ -377,7 +379,7 @@ def test_fire_fires_every_enabled_schedule_now_and_named_ones_whatever_their_sta
     plane.schedule("hourly", machine, ScheduleExpression="rate(1 hour)")
     plane.schedule("nightly", machine, ScheduleExpression="cron(0 2 * * ? *)")
     plane.schedule("paused", machine, State="DISABLED")
-    runner = ScheduleRunner()
+    runner = moto_runner()
 
     assert sorted(f.name for f in runner.fire()) == ["hourly", "nightly"]
     assert [f.name for f in runner.fire(["paused"])] == ["paused"]
@@ -397,7 +399,7 @@ def test_a_missing_target_is_reported_and_its_input_dead_lettered(plane: Plane) 
         FlexibleTimeWindow={"Mode": "OFF"},
         Target={"Arn": gone, "RoleArn": ROLE_ARN, "Input": '{"n": 1}', "DeadLetterConfig": {"Arn": dlq}},
     )
-    [fired] = ScheduleRunner().fire()
+    [fired] = moto_runner().fire()
     assert fired.execution is None and fired.error is not None and "gone" in fired.error
     [message] = sqs.receive_message(QueueUrl=queue, MessageAttributeNames=["All"])["Messages"]
     assert json.loads(message["Body"]) == {"n": 1}
@@ -425,7 +427,7 @@ def test_a_lambda_target_is_invoked_with_the_schedules_input(
         Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},  # an empty zip: the code never runs here
     )["FunctionArn"]
     plane.schedule("to-lambda", arn)
-    [fired] = ScheduleRunner().fire(now=SATURDAY)
+    [fired] = moto_runner().fire(now=SATURDAY)
     assert fired.error is None
     wait_for(lambda: invoked, "the function to be invoked", timeout_s=5)
     assert invoked == [("scheduled-fn", {"at": "2030-11-23T10:15:30Z"})]

@@ -1,5 +1,6 @@
-"""The moto internals local hosting leans on (hosting.py, seams.py): endpoint records it mutates, the
-runtime response it replaces, the registry methods it wraps, and how moto renders a hand-made status."""
+"""The moto internals local hosting leans on (headrace/local/sagemaker/, seams/sagemaker.py): endpoint records
+it mutates, the runtime response it replaces, the registry methods it wraps, and how moto renders a hand-made
+status."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from moto.sagemaker.models import FakeEndpoint, Model, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
-from headrace.local.seams import _error
+from headrace.local.seams.sagemaker import invoke_response, runtime_error
 
 
 def test_moto_still_lacks_update_endpoint_which_the_plane_adds() -> None:
@@ -68,7 +69,7 @@ def test_a_model_record_keeps_its_primary_container() -> None:
 
 
 def test_moto_takes_a_handmade_response_status_from_its_headers() -> None:
-    status, headers, body = BaseResponse._transform_response({}, _error(424, "ModelError", "boom"))
+    status, headers, body = BaseResponse._transform_response({}, runtime_error(424, "ModelError", "boom"))
     assert status == 424
     assert headers["x-amzn-ErrorType"] == "ModelError"
     assert '"message": "boom"' in body
@@ -77,13 +78,11 @@ def test_moto_takes_a_handmade_response_status_from_its_headers() -> None:
 def test_a_container_that_dies_mid_request_is_a_503_not_a_traceback() -> None:
     from types import SimpleNamespace
 
-    from headrace.local.seams import _invoke_response
-
     class DeadHosting:
         def invoke(self, *args: object) -> None:
             raise ConnectionRefusedError("connection refused")
 
     response = SimpleNamespace(path="/endpoints/e/invocations", body=b"1,2", headers={}, region="us-east-1")
-    status, headers, body = _invoke_response(DeadHosting(), response)  # type: ignore[arg-type]
+    status, headers, body = invoke_response(DeadHosting(), response)  # type: ignore[arg-type]
     assert (status, headers["x-amzn-ErrorType"]) == (503, "ServiceUnavailable")
     assert "did not answer" in body

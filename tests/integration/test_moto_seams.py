@@ -22,9 +22,13 @@ from moto.server import ThreadedMotoServer
 
 from headrace.local.aws import Clients, local_environment
 from headrace.local.lambda_runtime import HandlerRuntime
-from headrace.local.plane import free_port
-from headrace.local.seams import EventDelivery, installed, normalize_event
-from headrace.local.training import ImageRegistry, TrainingCompute
+from headrace.local.network import free_port
+from headrace.local.sagemaker.containers import ImageRegistry
+from headrace.local.sagemaker.training import TrainingCompute
+from headrace.local.seams import installed, normalize_event
+from headrace.local.seams.sagemaker import MotoSageMakerRecords
+from headrace.local.seams.targets import MotoTargets
+from headrace.local.targets import EventDelivery, TargetDispatcher
 from headrace.waiting import wait_for
 
 HANDLER = """
@@ -71,7 +75,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Clients, E
         f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=5
     )
     runtime = HandlerRuntime(tmp_path_factory.mktemp("code"), local_environment(endpoint))
-    delivery = EventDelivery(runtime)
+    delivery = EventDelivery(TargetDispatcher(MotoTargets()))
     delivery.start()
     clients = Clients(endpoint)
     trust = {
@@ -84,7 +88,8 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Clients, E
     image_dir = tmp_path_factory.mktemp("image")
     (image_dir / "train").write_text(TRAIN_SCRIPT)
     images.add("fake-trainer", image_dir)
-    training = TrainingCompute(clients, images, tmp_path_factory.mktemp("jobs"))
+    records = MotoSageMakerRecords(clients.account, clients.region)
+    training = TrainingCompute(clients, images, tmp_path_factory.mktemp("jobs"), records)
     with installed(runtime, delivery, training):
         yield clients, delivery
     delivery.stop()

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from headrace.config import ModelConfig
+from headrace.config import ModelConfig, parse_models_document
 from headrace.ingest import service as ingest_service
 from headrace.naming import Names, Outputs
 from headrace.serving import rollout
@@ -40,6 +40,7 @@ class Stage:
     models: list[ModelConfig]
     data: Template
     pipeline: Template
+    assembly_dir: Path
 
     def resources(self, template: Template, resource_type: str) -> dict[str, Any]:
         return dict(template.find_resources(resource_type))
@@ -65,6 +66,13 @@ class Stage:
         variables: dict[str, Any] = function["Properties"]["Environment"]["Variables"]
         return variables
 
+    def shipped_models(self, function_name: str) -> dict[str, ModelConfig]:
+        """The models.json in the function's asset: the models as this stage deploys them."""
+        [function] = self.pipeline.find_resources(
+            "AWS::Lambda::Function", {"Properties": {"FunctionName": function_name}}
+        ).values()
+        return _asset_models(self.assembly_dir, function)
+
     def state_machine(self, name: str) -> dict[str, Any]:
         [machine] = self.pipeline.find_resources(
             "AWS::StepFunctions::StateMachine", {"Properties": {"StateMachineName": name}}
@@ -78,6 +86,11 @@ class Stage:
         return [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
 
 
+def _asset_models(assembly_dir: Path, function: dict[str, Any]) -> dict[str, ModelConfig]:
+    asset = assembly_dir / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}"
+    return parse_models_document((asset / "models.json").read_text(encoding="utf-8"))
+
+
 def _synth(stage: str, settings: StageSettings, models: list[ModelConfig], outdir: Path) -> Stage:
     names = Names(stage)
     app = build_app(stage, models, str(outdir), settings=settings)
@@ -87,6 +100,7 @@ def _synth(stage: str, settings: StageSettings, models: list[ModelConfig], outdi
         models=models,
         data=stack_template(app, names.data_stack),
         pipeline=stack_template(app, names.pipeline_stack),
+        assembly_dir=outdir,
     )
 
 
@@ -98,6 +112,7 @@ def dev(synthesized: SynthesizedApp) -> Stage:
         models=synthesized.models,
         data=synthesized.data,
         pipeline=synthesized.pipeline,
+        assembly_dir=synthesized.assembly_dir,
     )
 
 
@@ -176,8 +191,12 @@ def test_synth_with_a_broken_stages_file_exits_2_before_anything_is_written(tmp_
 def test_register_approves_as_each_model_says_in_dev_and_only_by_hand_in_prod(
     dev: Stage, prod: Stage
 ) -> None:
-    assert dev.environment(dev.names.register_function)["HEADRACE_APPROVAL_POLICY"] == "model"
-    assert prod.environment(prod.names.register_function)["HEADRACE_APPROVAL_POLICY"] == "manual"
+    # The stage's policy reaches Register in the models it ships (StageSettings.apply), as the serving
+    # overrides reach Plan: no variable of its own.
+    dev_models = dev.shipped_models(dev.names.register_function).values()
+    assert {m.name: m.gate.approval for m in dev_models} == {m.name: m.gate.approval for m in dev.models}
+    prod_models = prod.shipped_models(prod.names.register_function).values()
+    assert {m.gate.approval for m in prod_models} == {"manual"}
     # Exactly what the Register function's settings parse (besides the local-only models folder).
     parsed = set(RegisterSettings.variables()) - {"HEADRACE_MODELS_DIR"}
     assert set(prod.environment(prod.names.register_function)) == parsed
@@ -270,7 +289,7 @@ def test_prod_synth_reads_prod_s_policies_from_the_stages_file(tmp_path: Path) -
         for r in pipeline["Resources"].values()
         if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["FunctionName"] == prod.register_function
     ]
-    assert register_fn["Properties"]["Environment"]["Variables"]["HEADRACE_APPROVAL_POLICY"] == "manual"
+    assert {m.gate.approval for m in _asset_models(tmp_path, register_fn).values()} == {"manual"}
 
 
 # --- alerts: the topic, what publishes to it, the budget -------------------------------------------------
@@ -710,6 +729,19 @@ def test_a_stage_sizes_every_endpoint_at_least_as_it_says(example_model: ModelCo
     )
     assert prod.apply(bigger).rollout.instance_count == 3
     assert dev.apply(example_model) is example_model
+
+
+def test_a_stage_s_approval_policy_replaces_every_model_s_and_model_leaves_each_its_own(
+    example_model: ModelConfig,
+) -> None:
+    assert example_model.gate.approval == "auto"
+    assert load_stage("prod").apply(example_model).gate.approval == "manual"
+    assert StageSettings(approval="auto").apply(example_model) is example_model
+    manual = example_model.model_copy(
+        update={"gate": example_model.gate.model_copy(update={"approval": "manual"})}
+    )
+    assert StageSettings(approval="auto").apply(manual).gate.approval == "auto"
+    assert StageSettings(approval="model").apply(manual) is manual
 
 
 def test_a_serving_override_out_of_range_names_the_stage_and_the_field() -> None:

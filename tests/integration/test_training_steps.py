@@ -23,13 +23,11 @@ from functions.register import handler as register_function
 from functions.run_failed import handler as run_failed_function
 from headrace.config import ModelConfig
 from headrace.datagen import generate
-from headrace.ingest.dataset import DatasetVersion
-from headrace.ingest.reading import FileFormat
-from headrace.lambda_env import SettingsError
+from headrace.ledger import DatasetVersion, FileFormat
 from headrace.naming import Names, execution_name, training_job_name
+from headrace.steps import InvalidRequest
 from headrace.training.evaluation import ArtifactError
 from headrace.training.lineage import decode_metrics
-from headrace.training.payloads import InvalidRequest
 from tests.integration.conftest import DATA_BUCKET, LEDGER_TABLE, REGION, LambdaContext, MotoAccount
 
 ACCOUNT = "123456789012"
@@ -85,8 +83,6 @@ def cloud(moto_account: MotoAccount, monkeypatch: pytest.MonkeyPatch, tmp_path: 
         "DATA_BUCKET": DATA_BUCKET,
         "LEDGER_TABLE": LEDGER_TABLE,
         "EVENT_BUS_NAME": "default",
-        # dev's stage policy: each model's own gate.approval decides (stages.yaml).
-        "HEADRACE_APPROVAL_POLICY": "model",
     }.items():
         monkeypatch.setenv(name, value)
     found = Cloud(
@@ -335,29 +331,6 @@ def test_a_manual_approval_policy_registers_the_version_pending(
     assert package["ModelApprovalStatus"] == "PendingManualApproval"
     # A pending version is no champion: the next candidate is judged on its thresholds alone.
     assert through_the_gate(cloud, example_model, seed=2, auc=0.72).state["gate"]["champion"] is None
-
-
-def test_a_stage_that_approves_manually_leaves_an_auto_approving_model_s_version_pending(
-    cloud: Cloud, example_model: ModelConfig, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    assert example_model.gate.approval == "auto"
-    monkeypatch.setenv("HEADRACE_APPROVAL_POLICY", "manual")  # prod's, from stages.yaml
-    run = through_the_gate(cloud, example_model, seed=1, auc=0.83)
-
-    assert registered(run)["approval_status"] == "PendingManualApproval"
-    [package] = cloud.packages()
-    assert package["ModelApprovalStatus"] == "PendingManualApproval"
-
-
-def test_register_refuses_to_run_without_the_stage_s_approval_policy(
-    cloud: Cloud, example_model: ModelConfig, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    run = through_the_gate(cloud, example_model, seed=1, auc=0.83)
-    monkeypatch.delenv("HEADRACE_APPROVAL_POLICY")
-
-    with pytest.raises(SettingsError, match="HEADRACE_APPROVAL_POLICY"):
-        registered(run)
-    assert cloud.packages() == []
 
 
 def test_a_replayed_register_returns_the_version_it_created(cloud: Cloud, example_model: ModelConfig) -> None:

@@ -16,6 +16,7 @@ from headrace.config import (
     models_document,
     parse_models_document,
 )
+from headrace.training_job import HyperparameterError, ReservedHyperparameter, hyperparameters_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -153,3 +154,28 @@ def test_a_hyperparameter_owned_by_another_section_is_refused(tmp_path: Path) ->
     raw = _example()
     raw["trainer"]["hyperparameters"]["target"] = "churned"
     assert "trainer.hyperparameters.target" in str(_error(tmp_path, raw))
+
+
+def test_the_trainer_contract_raises_typed_errors_the_config_names_as_fields() -> None:
+    # headrace.training_job knows nothing of the config's field paths: config.py maps its typed errors.
+    model = ModelConfig.model_validate(_example())
+    raw = _example()
+    raw["trainer"]["hyperparameters"]["seed"] = 7
+    with pytest.raises(ReservedHyperparameter) as reserved:
+        hyperparameters_for(ModelConfig.model_validate(raw))
+    assert reserved.value.name == "seed"
+    raw = _example()
+    raw["trainer"]["hyperparameters"]["subsample"] = 2
+    with pytest.raises(HyperparameterError) as bad:
+        hyperparameters_for(ModelConfig.model_validate(raw))
+    assert (bad.value.name, type(bad.value)) == ("subsample", HyperparameterError)
+    assert hyperparameters_for(model)["target"] == model.data.target
+
+
+def test_a_reserved_hyperparameter_is_named_with_the_sections_that_set_it(tmp_path: Path) -> None:
+    raw = _example()
+    raw["trainer"]["hyperparameters"]["objective"] = "reg:squarederror"
+    assert _error(tmp_path, raw).problems == [
+        "trainer.hyperparameters.objective is set from the rest of the config "
+        "(schema.target, trainer.objective, gate.metric, gate.slice_by, trainer.seed); remove it"
+    ]

@@ -11,21 +11,22 @@ import pytest
 
 from headrace.config import ModelConfig
 from headrace.datagen import generate
-from headrace.ingest.dataset import (
-    TOP_VALUES,
-    CategoricalStatistics,
-    DatasetVersion,
-    NumericStatistics,
-    content_sha256,
-    dataset_key,
-    summarize,
-)
-from headrace.ingest.ledger import dataset_item, rejection_item
+from headrace.ingest.dataset import TOP_VALUES, content_sha256, dataset_key, summarize
 from headrace.ingest.problems import Problem, Rule
 from headrace.ingest.quarantine import Reason, SourceObject, placement
-from headrace.ingest.reading import FileFormat
-from headrace.ingest.service import EXECUTION_INPUT_MAX, execution_input
+from headrace.ingest.service import rejection_item
 from headrace.ingest.validation import inspect
+from headrace.ledger import (
+    EXECUTION_INPUT_MAX,
+    CategoricalStatistics,
+    DatasetItem,
+    DatasetVersion,
+    FileFormat,
+    NumericStatistics,
+    TrainingInput,
+    TrainingInputTooLarge,
+)
+from headrace.ledger.kinds import stored_item
 
 RECEIVED = datetime(2026, 11, 23, 10, 15, 32, tzinfo=UTC)
 
@@ -99,7 +100,7 @@ def test_a_dataset_lives_in_a_folder_named_by_its_hash(version: DatasetVersion) 
 
 
 def test_the_ledger_item_of_a_dataset_is_keyed_by_model_and_hash(version: DatasetVersion) -> None:
-    item = dataset_item(version, "arn:execution", RECEIVED)
+    item = stored_item(DatasetItem.started(version, "arn:execution", RECEIVED))
 
     assert (item["pk"], item["sk"]) == ("model#churn", f"dataset#{version.sha256}")
     assert (item["execution_arn"], item["status"]) == ("arn:execution", "started")
@@ -117,7 +118,8 @@ def test_the_ledger_item_of_a_rejection_is_keyed_by_time_and_hash() -> None:
         problems=[Problem(rule=Rule.EMPTY, message="the file is empty; expected rows")],
     )
 
-    item = rejection_item(reason, placement("churn", RECEIVED, sha256, "churn/incoming/x.csv"), RECEIVED)
+    where = placement("churn", RECEIVED, sha256, "churn/incoming/x.csv")
+    item = stored_item(rejection_item(reason, where, RECEIVED))
 
     assert (item["pk"], item["sk"]) == ("model#churn", f"rejection#2026-11-23T10:15:32.000000Z#{sha256[:12]}")
     assert (item["quarantine_key"], item["rules"]) == (
@@ -130,7 +132,21 @@ def test_the_run_input_drops_statistics_that_would_not_fit_step_functions(versio
     wide = CategoricalStatistics(count=1, nulls=0, distinct=1, counts={"x" * 1000: 1})
     huge = version.model_copy(update={"statistics": {f"c{i}": wide for i in range(300)}})
 
-    payload = execution_input(huge)
+    payload = TrainingInput.of(huge).to_json()
 
     assert len(payload.encode()) <= EXECUTION_INPUT_MAX
     assert json.loads(payload)["dataset"]["statistics"] == {}
+
+
+def test_a_run_input_too_large_even_without_statistics_is_refused(version: DatasetVersion) -> None:
+    huge = version.model_copy(update={"columns": [f"column_{i:06d}" for i in range(30_000)]})
+
+    with pytest.raises(TrainingInputTooLarge, match="over Step Functions' 262144-byte limit"):
+        TrainingInput.of(huge).to_json()
+
+
+def test_the_run_input_is_the_model_and_its_dataset_version(version: DatasetVersion) -> None:
+    payload = json.loads(TrainingInput.of(version).to_json())
+
+    assert payload == {"model": "churn", "dataset": version.model_dump(mode="json")}
+    assert DatasetVersion.model_validate(payload["dataset"]) == version

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 from headrace.config import ModelConfig
 from headrace.datagen import generate
 from headrace.ingest import IngestResult, ObjectCreated, Outcome, ingest
-from headrace.ingest.dataset import DatasetVersion
-from headrace.ingest.ledger import DatasetEntry, dataset_item, rejection_item
 from headrace.ingest.ports import IngestPorts, ObjectDigest, ObjectRef, StartedRun, StoredObject
-from headrace.ingest.quarantine import Placement, Reason
+from headrace.ledger import DatasetVersion, MemoryLedger
 from headrace.naming import execution_name
+from tests.fakes import FakeEvents, FakeMetrics, MemoryOnce
 
 BUCKET = "data"
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:headrace-dev-churn-training"
@@ -50,31 +47,6 @@ class FakeStore:
 
 
 @dataclass
-class FakeLedger:
-    """Stores the very item shapes the DynamoDB adapter writes."""
-
-    items: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-
-    def dataset(self, model: str, sha256: str) -> DatasetEntry | None:
-        item = self.items.get((f"model#{model}", f"dataset#{sha256}"))
-        return None if item is None else DatasetEntry.model_validate(item)
-
-    def record_dataset(self, version: DatasetVersion, execution_arn: str, recorded_at: datetime) -> bool:
-        item = dataset_item(version, execution_arn, recorded_at)
-        if (item["pk"], item["sk"]) in self.items:
-            return False
-        self.items[(item["pk"], item["sk"])] = item
-        return True
-
-    def record_rejection(self, reason: Reason, where: Placement, recorded_at: datetime) -> None:
-        item = rejection_item(reason, where, recorded_at)
-        self.items[(item["pk"], item["sk"])] = item
-
-    def kinds(self) -> list[str]:
-        return [item["kind"] for item in self.items.values()]
-
-
-@dataclass
 class FakeRuns:
     started: dict[str, str] = field(default_factory=dict)  # execution name -> input
 
@@ -87,40 +59,13 @@ class FakeRuns:
 
 
 @dataclass
-class FakeEvents:
-    published: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list)
-
-    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
-        self.published.append((detail_type, detail))
-
-
-@dataclass
-class FakeMetrics:
-    counted: list[tuple[str, str]] = field(default_factory=list)
-
-    def count(self, name: str, model: str) -> None:
-        self.counted.append((name, model))
-
-
-@dataclass
-class MemoryOnce:
-    done: dict[str, IngestResult] = field(default_factory=dict)
-
-    def __call__(self, key: Mapping[str, str], work: Callable[[], IngestResult]) -> IngestResult:
-        token = json.dumps(dict(key), sort_keys=True)
-        if token not in self.done:
-            self.done[token] = work()
-        return self.done[token]
-
-
-@dataclass
 class World:
     store: FakeStore
-    ledger: FakeLedger
+    ledger: MemoryLedger
     runs: FakeRuns
     events: FakeEvents
     metrics: FakeMetrics
-    once: MemoryOnce
+    once: MemoryOnce[IngestResult]
     models: dict[str, ModelConfig]
 
     @property
@@ -147,11 +92,11 @@ class World:
 def world(example_model: ModelConfig) -> World:
     return World(
         FakeStore(),
-        FakeLedger(),
+        MemoryLedger(),
         FakeRuns(),
         FakeEvents(),
         FakeMetrics(),
-        MemoryOnce(),
+        MemoryOnce[IngestResult](),
         {"churn": example_model},
     )
 
@@ -237,7 +182,7 @@ def test_a_rejected_file_is_copied_with_a_reason_and_announced(world: World, bad
         folder + "customers.csv",
     )
     assert world.metrics.counted == [("DatasetsRejected", "churn")]
-    assert world.ledger.kinds() == ["rejection"]
+    assert [item["kind"] for item in world.ledger.items.values()] == ["rejection"]
     assert world.runs.started == {}
 
 

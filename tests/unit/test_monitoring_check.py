@@ -6,9 +6,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -16,6 +14,7 @@ import pytest
 from headrace.config import ColumnType, ModelConfig
 from headrace.datagen import generate
 from headrace.drift import DriftResult
+from headrace.ledger import DriftCheckItem, MemoryLedger
 from headrace.monitoring.check import count_batch, finish_check, plan_window
 from headrace.monitoring.payloads import (
     CheckOutcome,
@@ -24,10 +23,12 @@ from headrace.monitoring.payloads import (
     Window,
     WindowRequest,
 )
-from headrace.monitoring.window import BATCH_OBJECTS, StoredObject
+from headrace.monitoring.ports import DriftPorts
+from headrace.monitoring.window import BATCH_OBJECTS
 from headrace.naming import Names
 from headrace.profile import FeatureInfo, build_profile
-from headrace.training.payloads import Execution
+from headrace.steps import Execution
+from tests import fakes
 
 NAMES = Names("dev")
 BUCKET = "data"
@@ -39,25 +40,8 @@ ROWS_PER_OBJECT = 50
 DRIFT_EXECUTIONS = "arn:aws:states:us-east-1:123456789012:execution:headrace-dev-churn-drift"
 
 
-class FakeStore:
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], tuple[bytes, str, datetime]] = {}
-
-    def read(self, bucket: str, key: str) -> bytes:
-        return self.objects[(bucket, key)][0]
-
-    def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
-        self.objects[(bucket, key)] = (body, content_type, NOW)
-
-    def exists(self, bucket: str, key: str) -> bool:
-        return (bucket, key) in self.objects
-
-    def list(self, bucket: str, prefix: str) -> list[StoredObject]:
-        return [
-            StoredObject(key=key, size=len(body), last_modified=at)
-            for (b, key), (body, _, at) in self.objects.items()
-            if b == bucket and key.startswith(prefix)
-        ]
+class FakeStore(fakes.FakeStore):
+    """The shared store, with SageMaker's data capture writing into it."""
 
     def capture(self, at: datetime, body: bytes, name: str = "capture") -> str:
         """A data-capture file written at `at`, in the hour folder data capture uses."""
@@ -78,18 +62,9 @@ class FakeServing:
         return self.served
 
 
-class FakeLedger:
-    def __init__(self) -> None:
-        self.items: dict[str, dict[str, Any]] = {}
-
-    def checks(self, model: str, limit: int) -> list[dict[str, Any]]:
-        return [self.items[sk] for sk in sorted(self.items, reverse=True) if sk.startswith("drift#")][:limit]
-
-    def put(self, model: str, sk: str, fields: Mapping[str, Any]) -> None:
-        self.items[sk] = dict(fields)
-
-
 class FakeMetrics:
+    """The drift metrics (DriftMetrics), as published."""
+
     def __init__(self) -> None:
         self.published: list[DriftResult] = []
         self.rows_seen: list[int] = []
@@ -132,7 +107,7 @@ def model_tar(example_model: ModelConfig) -> bytes:
 
 @pytest.fixture
 def store(model_tar: bytes) -> FakeStore:
-    store = FakeStore()
+    store = FakeStore(now=NOW)
     store.put(BUCKET, _key(MODEL_DATA_URL), model_tar, "application/gzip")
     return store
 
@@ -182,30 +157,37 @@ def _key(uri: str | None) -> str:
     return uri.removeprefix(f"s3://{BUCKET}/")
 
 
+def _ports(
+    store: FakeStore,
+    ledger: MemoryLedger,
+    metrics: FakeMetrics | None = None,
+    served: tuple[str, str] | None = (CONFIG, MODEL_DATA_URL),
+    at: datetime = NOW,
+) -> DriftPorts:
+    return DriftPorts(
+        store=store,
+        serving=FakeServing(served),
+        ledger=ledger,
+        metrics=metrics or FakeMetrics(),
+        clock=fakes.fixed_clock(at),
+    )
+
+
 def _window(
     model: ModelConfig,
     store: FakeStore,
-    ledger: FakeLedger,
+    ledger: MemoryLedger,
     served: tuple[str, str] | None = (CONFIG, MODEL_DATA_URL),
 ) -> Window:
     request = WindowRequest(
         model="churn",
         execution=_execution("check-1"),
     )
-    return plan_window(
-        request,
-        model,
-        names=NAMES,
-        bucket=BUCKET,
-        store=store,
-        serving=FakeServing(served),
-        ledger=ledger,
-        clock=lambda: NOW,
-    )
+    return plan_window(request, model, _ports(store, ledger, served=served), names=NAMES, bucket=BUCKET)
 
 
 def _check(
-    model: ModelConfig, store: FakeStore, ledger: FakeLedger, metrics: FakeMetrics, window: Window
+    model: ModelConfig, store: FakeStore, ledger: MemoryLedger, metrics: FakeMetrics, window: Window
 ) -> CheckOutcome:
     partials = [
         count_batch(
@@ -216,30 +198,27 @@ def _check(
                 reference_prefix=window.reference_prefix or "-",
                 keys=keys,
             ),
+            _ports(store, ledger, metrics),
             bucket=BUCKET,
-            store=store,
         )
         for i, keys in enumerate(window.batches)
     ]
     return finish_check(
-        FinishRequest(window=window, partials=partials),
-        model,
-        bucket=BUCKET,
-        store=store,
-        ledger=ledger,
-        metrics=metrics,
+        FinishRequest(window=window, partials=partials), model, _ports(store, ledger, metrics), bucket=BUCKET
     )
 
 
-def _run(model: ModelConfig, store: FakeStore, ledger: FakeLedger, metrics: FakeMetrics) -> CheckOutcome:
+def _run(model: ModelConfig, store: FakeStore, ledger: MemoryLedger, metrics: FakeMetrics) -> CheckOutcome:
     return _check(model, store, ledger, metrics, _window(model, store, ledger))
 
 
 def test_a_window_after_a_previous_check_starts_at_its_until(
     example_model: ModelConfig, store: FakeStore
 ) -> None:
-    ledger = FakeLedger()
-    ledger.put("churn", "drift#earlier", {"kind": "drift", "until": "2026-11-23T11:30:00+00:00"})
+    ledger = MemoryLedger()
+    ledger.record(
+        DriftCheckItem(model="churn", check_id="earlier", until="2026-11-23T11:30:00+00:00", status="stable")
+    )
     store.capture(datetime(2026, 11, 23, 11, 10, tzinfo=UTC), b"{}", name="before")
     after = store.capture(datetime(2026, 11, 23, 11, 40, tzinfo=UTC), b"{}", name="after")
 
@@ -253,7 +232,7 @@ def test_a_first_window_looks_back_one_day(example_model: ModelConfig, store: Fa
     recent = store.capture(NOW - timedelta(hours=23), b"{}", name="recent")
     store.capture(NOW - timedelta(hours=25), b"{}", name="old")
 
-    window = _window(example_model, store, FakeLedger())
+    window = _window(example_model, store, MemoryLedger())
 
     assert window.since is None
     assert window.batches == [[recent]]
@@ -262,7 +241,7 @@ def test_a_first_window_looks_back_one_day(example_model: ModelConfig, store: Fa
 def test_the_window_copies_the_serving_versions_reference_out_of_its_artifact(
     example_model: ModelConfig, store: FakeStore
 ) -> None:
-    window = _window(example_model, store, FakeLedger())
+    window = _window(example_model, store, MemoryLedger())
 
     assert window.reference_prefix is not None
     assert window.reference_prefix.startswith("churn/monitoring/reference/")
@@ -274,7 +253,7 @@ def test_batches_hold_at_most_batch_objects_each(example_model: ModelConfig, sto
     for i in range(BATCH_OBJECTS + 1):
         store.capture(NOW - timedelta(minutes=30, seconds=i), b"{}", name=f"o{i:04d}")
 
-    window = _window(example_model, store, FakeLedger())
+    window = _window(example_model, store, MemoryLedger())
 
     assert [len(batch) for batch in window.batches] == [BATCH_OBJECTS, 1]
     assert window.objects == BATCH_OBJECTS + 1
@@ -283,7 +262,7 @@ def test_batches_hold_at_most_batch_objects_each(example_model: ModelConfig, sto
 def test_no_endpoint_is_not_serving_and_publishes_no_metrics(
     example_model: ModelConfig, store: FakeStore
 ) -> None:
-    ledger, metrics = FakeLedger(), FakeMetrics()
+    ledger, metrics = MemoryLedger(), FakeMetrics()
     _traffic(store, example_model, 100, drift=0.0)
 
     window = _window(example_model, store, ledger, served=None)
@@ -299,7 +278,7 @@ def test_each_batch_counts_the_rows_of_its_capture_files(
     example_model: ModelConfig, store: FakeStore
 ) -> None:
     keys = _traffic(store, example_model, 120, drift=0.0)
-    window = _window(example_model, store, FakeLedger())
+    window = _window(example_model, store, MemoryLedger())
     assert window.reference_prefix is not None
 
     partial = count_batch(
@@ -310,8 +289,8 @@ def test_each_batch_counts_the_rows_of_its_capture_files(
             reference_prefix=window.reference_prefix,
             keys=keys,
         ),
+        _ports(store, MemoryLedger()),
         bucket=BUCKET,
-        store=store,
     )
 
     assert partial.rows == 120
@@ -322,7 +301,7 @@ def test_each_batch_counts_the_rows_of_its_capture_files(
 def test_drifted_traffic_is_reported_as_drifted_and_published(
     example_model: ModelConfig, store: FakeStore
 ) -> None:
-    ledger, metrics = FakeLedger(), FakeMetrics()
+    ledger, metrics = MemoryLedger(), FakeMetrics()
     _traffic(store, example_model, 400, drift=1.0)
 
     outcome = _run(example_model, store, ledger, metrics)
@@ -337,7 +316,7 @@ def test_drifted_traffic_is_reported_as_drifted_and_published(
 def test_a_drifted_check_writes_its_result_and_report(example_model: ModelConfig, store: FakeStore) -> None:
     _traffic(store, example_model, 400, drift=1.0)
 
-    outcome = _run(example_model, store, FakeLedger(), FakeMetrics())
+    outcome = _run(example_model, store, MemoryLedger(), FakeMetrics())
 
     folder = f"s3://{BUCKET}/churn/monitoring/checks/{outcome.check_id.replace('#', '-')}"
     assert (outcome.result_uri, outcome.report_uri) == (f"{folder}/result.json", f"{folder}/report.html")
@@ -347,12 +326,12 @@ def test_a_drifted_check_writes_its_result_and_report(example_model: ModelConfig
 
 
 def test_the_ledger_keeps_each_features_psi(example_model: ModelConfig, store: FakeStore) -> None:
-    ledger = FakeLedger()
+    ledger = MemoryLedger()
     _traffic(store, example_model, 400, drift=1.0)
 
     outcome = _run(example_model, store, ledger, FakeMetrics())
 
-    item = ledger.items[f"drift#{outcome.check_id}"]
+    item = ledger.items[("model#churn", f"drift#{outcome.check_id}")]
     psi = json.loads(item["psi"])
     assert (item["kind"], item["status"], item["rows"]) == ("drift", "drifted", 400)
     assert set(psi) == {c.name for c in example_model.data.features}
@@ -365,7 +344,7 @@ def test_the_report_draws_every_feature_and_names_the_drifted_ones(
 ) -> None:
     _traffic(store, example_model, 400, drift=1.0)
 
-    outcome = _run(example_model, store, FakeLedger(), FakeMetrics())
+    outcome = _run(example_model, store, MemoryLedger(), FakeMetrics())
 
     html = store.text(_key(outcome.report_uri))
     sections = html.split("<section>")[1:]
@@ -380,7 +359,7 @@ def test_traffic_like_the_training_data_is_stable(example_model: ModelConfig, st
     metrics = FakeMetrics()
     _traffic(store, example_model, 400, drift=0.0)
 
-    outcome = _run(example_model, store, FakeLedger(), metrics)
+    outcome = _run(example_model, store, MemoryLedger(), metrics)
 
     assert (outcome.status, outcome.drifted_features) == ("stable", [])
     assert [len(result.drifted_features) for result in metrics.published] == [0]
@@ -389,7 +368,7 @@ def test_traffic_like_the_training_data_is_stable(example_model: ModelConfig, st
 def test_too_little_traffic_is_recorded_but_not_published_as_drift(
     example_model: ModelConfig, store: FakeStore
 ) -> None:
-    ledger, metrics = FakeLedger(), FakeMetrics()
+    ledger, metrics = MemoryLedger(), FakeMetrics()
     rows = example_model.monitoring.min_rows - ROWS_PER_OBJECT
     _traffic(store, example_model, rows, drift=1.0)
 
@@ -402,7 +381,7 @@ def test_too_little_traffic_is_recorded_but_not_published_as_drift(
 
 
 def test_the_next_check_starts_where_this_one_ended(example_model: ModelConfig, store: FakeStore) -> None:
-    ledger = FakeLedger()
+    ledger = MemoryLedger()
     _traffic(store, example_model, 400, drift=1.0)
     _run(example_model, store, ledger, FakeMetrics())
 
@@ -412,12 +391,9 @@ def test_the_next_check_starts_where_this_one_ended(example_model: ModelConfig, 
             execution=_execution("check-2"),
         ),
         example_model,
+        _ports(store, ledger, at=NOW + timedelta(hours=1)),
         names=NAMES,
         bucket=BUCKET,
-        store=store,
-        serving=FakeServing((CONFIG, MODEL_DATA_URL)),
-        ledger=ledger,
-        clock=lambda: NOW + timedelta(hours=1),
     )
 
     assert later.since == NOW

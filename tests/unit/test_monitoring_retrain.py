@@ -5,28 +5,32 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from headrace.config import ModelConfig
-from headrace.ingest.dataset import DatasetVersion, NumericStatistics
-from headrace.ingest.ledger import dataset_item
-from headrace.ingest.reading import FileFormat
-from headrace.ledger_keys import sort_time
+from headrace.ledger import (
+    DatasetItem,
+    DatasetVersion,
+    FileFormat,
+    MemoryLedger,
+    NumericStatistics,
+    RetrainDecision,
+)
 from headrace.monitoring.retrain import (
     RETRAIN_DECIDED,
     AlarmStateChange,
-    RetrainDecision,
+    RetrainPorts,
     UnknownAlarm,
     decide,
     episode_of,
     model_for_alarm,
-    retrain_sk,
 )
 from headrace.naming import Names
+from tests.fakes import FakeEvents, MemoryOnce, fixed_clock
 
 NAMES = Names("dev")
 DRIFT_ALARM = NAMES.model_alarm("churn", "drift")
@@ -59,39 +63,25 @@ OLDER = _version("a" * 64, datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
 NEWER = _version("b" * 64, datetime(2026, 11, 22, 9, 0, tzinfo=UTC))
 
 
-class FakeLedger:
-    """The run ledger's items of one model, by sort key, queried as DynamoLedger queries them."""
+def ledger_of(*datasets: DatasetVersion) -> MemoryLedger:
+    """The ledger holding ingest's items for `datasets`."""
+    ledger = MemoryLedger()
+    for version in datasets:
+        ledger.record_dataset(DatasetItem.started(version, f"{MACHINE}:ingest", version.received_at))
+    return ledger
 
-    def __init__(self, *datasets: DatasetVersion) -> None:
-        self.items: dict[str, dict[str, Any]] = {
-            f"dataset#{v.sha256}": dataset_item(v, f"{MACHINE}:ingest", v.received_at) for v in datasets
-        }
 
-    def retrains(self, model: str, since: datetime) -> list[dict[str, Any]]:
-        after = f"retrain#{sort_time(since)}"
-        return [
-            self.items[sk]
-            for sk in sorted(self.items, reverse=True)
-            if sk.startswith("retrain#") and sk >= after
-        ]
-
-    def newest_dataset(self, model: str) -> dict[str, Any] | None:
-        datasets = [item for sk, item in self.items.items() if sk.startswith("dataset#")]
-        return max(datasets, key=lambda d: str(d["received_at"]), default=None)
-
-    def put(self, model: str, sk: str, fields: Mapping[str, Any]) -> None:
-        self.items[sk] = dict(fields)
-
-    def started_before(self, at: datetime, alarm: str = DRIFT_ALARM) -> None:
-        """A retraining started earlier, as `decide` records one."""
-        self.put(
-            "churn",
-            retrain_sk(at),
-            {"kind": "retrain", "decision": "started", "alarm": alarm, "decided_at": at.isoformat()},
+def started_before(ledger: MemoryLedger, at: datetime, alarm: str = DRIFT_ALARM) -> None:
+    """A retraining started earlier, as `decide` records one."""
+    ledger.record(
+        RetrainDecision(
+            model="churn", alarm=alarm, episode=f"{alarm}@{at}", decision="started", reason="", decided_at=at
         )
+    )
 
-    def decisions(self) -> list[dict[str, Any]]:
-        return [item for sk, item in sorted(self.items.items()) if sk.startswith("retrain#")]
+
+def decisions(ledger: MemoryLedger) -> list[RetrainDecision]:
+    return ledger.of_kind(RetrainDecision, "churn")
 
 
 class FakeRuns:
@@ -101,14 +91,6 @@ class FakeRuns:
     def start(self, model: str, name: str, payload: str) -> str:
         self.started.append((model, name, json.loads(payload)))
         return MACHINE.replace(":stateMachine:", ":execution:") + f":{name}"
-
-
-class FakeEvents:
-    def __init__(self) -> None:
-        self.published: list[tuple[str, Mapping[str, Any]]] = []
-
-    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
-        self.published.append((detail_type, detail))
 
 
 AlarmFactory = Callable[..., AlarmStateChange]
@@ -131,23 +113,28 @@ def alarm(load_event: Callable[..., dict[str, Any]]) -> AlarmFactory:
 def _decide(
     event: AlarmStateChange,
     model: ModelConfig,
-    ledger: FakeLedger,
+    ledger: MemoryLedger,
     *,
     at: datetime | None = None,
     runs: FakeRuns | None = None,
     events: FakeEvents | None = None,
 ) -> RetrainDecision:
     now = at or datetime.fromisoformat(event.detail.state.timestamp) + timedelta(seconds=1)
-    return decide(
-        event, model, ledger=ledger, runs=runs or FakeRuns(), events=events or FakeEvents(), clock=lambda: now
+    ports = RetrainPorts(
+        ledger=ledger,
+        runs=runs or FakeRuns(),
+        events=events or FakeEvents(),
+        once=MemoryOnce[RetrainDecision](),
+        clock=fixed_clock(now),
     )
+    return decide(event, model, ports)
 
 
 def test_an_alarm_starts_one_run_of_the_newest_dataset(
     example_model: ModelConfig, alarm: AlarmFactory
 ) -> None:
     runs = FakeRuns()
-    decision = _decide(alarm(), example_model, FakeLedger(OLDER, NEWER), runs=runs)
+    decision = _decide(alarm(), example_model, ledger_of(OLDER, NEWER), runs=runs)
 
     assert (decision.decision, decision.dataset_sha256) == ("started", NEWER.sha256)
     assert [(model, payload["dataset"]["sha256"]) for model, _, payload in runs.started] == [
@@ -162,7 +149,7 @@ def test_the_run_input_is_the_dataset_version_with_its_statistics_parsed(
     example_model: ModelConfig, alarm: AlarmFactory
 ) -> None:
     runs = FakeRuns()
-    _decide(alarm(), example_model, FakeLedger(NEWER), runs=runs)
+    _decide(alarm(), example_model, ledger_of(NEWER), runs=runs)
 
     ((_, _, payload),) = runs.started
     assert payload["model"] == "churn"
@@ -175,7 +162,7 @@ def test_the_execution_name_derives_from_the_dataset_sha_and_the_episode(
 ) -> None:
     runs = FakeRuns()
     event = alarm()
-    _decide(event, example_model, FakeLedger(NEWER), runs=runs)
+    _decide(event, example_model, ledger_of(NEWER), runs=runs)
 
     episode_hash = hashlib.sha256(episode_of(event).encode()).hexdigest()[:8]
     assert [name for _, name, _ in runs.started] == [f"churn-{'b' * 40}-retrain-{episode_hash}"]
@@ -187,7 +174,7 @@ def test_a_redelivered_episode_names_the_same_execution_and_a_new_episode_anothe
     runs = FakeRuns()
     for at in (MORNING, MORNING, MORNING + timedelta(hours=1)):
         # Fresh ledgers: only the name decides whether Step Functions sees the same execution.
-        _decide(alarm(at), example_model, FakeLedger(NEWER), runs=runs)
+        _decide(alarm(at), example_model, ledger_of(NEWER), runs=runs)
 
     first, again, other = (name for _, name, _ in runs.started)
     assert first == again
@@ -197,7 +184,7 @@ def test_a_redelivered_episode_names_the_same_execution_and_a_new_episode_anothe
 def test_a_second_episode_inside_the_cooldown_is_skipped_until_it_ends(
     example_model: ModelConfig, alarm: AlarmFactory
 ) -> None:
-    ledger, runs = FakeLedger(NEWER), FakeRuns()
+    ledger, runs = ledger_of(NEWER), FakeRuns()
     _decide(alarm(MORNING), example_model, ledger, at=MORNING, runs=runs)
 
     second = _decide(alarm(MORNING + timedelta(hours=2)), example_model, ledger, runs=runs)
@@ -211,7 +198,7 @@ def test_a_second_episode_inside_the_cooldown_is_skipped_until_it_ends(
 def test_an_episode_after_the_cooldown_starts_another_run(
     example_model: ModelConfig, alarm: AlarmFactory
 ) -> None:
-    ledger, runs = FakeLedger(NEWER), FakeRuns()
+    ledger, runs = ledger_of(NEWER), FakeRuns()
     _decide(alarm(MORNING), example_model, ledger, at=MORNING, runs=runs)
 
     later = _decide(alarm(MORNING + timedelta(minutes=361)), example_model, ledger, runs=runs)
@@ -226,8 +213,8 @@ def test_a_cooldown_longer_than_a_day_still_holds_the_next_day(
     model = example_model.model_copy(
         update={"monitoring": example_model.monitoring.model_copy(update={"cooldown_minutes": 3 * 24 * 60})}
     )
-    ledger = FakeLedger(NEWER)
-    ledger.started_before(MORNING - timedelta(days=2))
+    ledger = ledger_of(NEWER)
+    started_before(ledger, MORNING - timedelta(days=2))
 
     decision = _decide(alarm(MORNING), model, ledger)
 
@@ -238,10 +225,10 @@ def test_a_cooldown_longer_than_a_day_still_holds_the_next_day(
 def test_the_daily_cap_skips_with_a_reason_naming_the_setting(
     example_model: ModelConfig, alarm: AlarmFactory
 ) -> None:
-    ledger, runs = FakeLedger(NEWER), FakeRuns()
+    ledger, runs = ledger_of(NEWER), FakeRuns()
     # Both outside the six-hour cooldown by the evening, both on the same UTC day.
-    ledger.started_before(datetime(2026, 11, 23, 1, 0, tzinfo=UTC))
-    ledger.started_before(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+    started_before(ledger, datetime(2026, 11, 23, 1, 0, tzinfo=UTC))
+    started_before(ledger, datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
 
     decision = _decide(alarm(datetime(2026, 11, 23, 20, 0, tzinfo=UTC)), example_model, ledger, runs=runs)
 
@@ -255,9 +242,9 @@ def test_the_daily_cap_skips_with_a_reason_naming_the_setting(
 def test_retrainings_of_the_previous_utc_day_do_not_count_against_the_cap(
     example_model: ModelConfig, alarm: AlarmFactory
 ) -> None:
-    ledger = FakeLedger(NEWER)
-    ledger.started_before(datetime(2026, 11, 22, 14, 0, tzinfo=UTC))
-    ledger.started_before(datetime(2026, 11, 22, 20, 0, tzinfo=UTC))
+    ledger = ledger_of(NEWER)
+    started_before(ledger, datetime(2026, 11, 22, 14, 0, tzinfo=UTC))
+    started_before(ledger, datetime(2026, 11, 22, 20, 0, tzinfo=UTC))
 
     decision = _decide(alarm(datetime(2026, 11, 23, 3, 0, tzinfo=UTC)), example_model, ledger)
 
@@ -268,7 +255,7 @@ def test_an_alarm_with_no_dataset_to_train_on_is_skipped(
     example_model: ModelConfig, alarm: AlarmFactory
 ) -> None:
     runs = FakeRuns()
-    decision = _decide(alarm(), example_model, FakeLedger(), runs=runs)
+    decision = _decide(alarm(), example_model, ledger_of(), runs=runs)
 
     assert (decision.decision, decision.reason) == ("skipped", "no accepted dataset version to train on")
     assert runs.started == []
@@ -276,35 +263,33 @@ def test_an_alarm_with_no_dataset_to_train_on_is_skipped(
 
 def test_an_alarm_returning_to_ok_is_skipped(example_model: ModelConfig, alarm: AlarmFactory) -> None:
     runs = FakeRuns()
-    decision = _decide(alarm(state="OK"), example_model, FakeLedger(NEWER), runs=runs)
+    decision = _decide(alarm(state="OK"), example_model, ledger_of(NEWER), runs=runs)
 
     assert (decision.decision, decision.reason) == ("skipped", "the alarm is OK, not ALARM")
     assert runs.started == []
 
 
 def test_every_decision_is_recorded_in_the_ledger(example_model: ModelConfig, alarm: AlarmFactory) -> None:
-    ledger = FakeLedger(NEWER)
+    ledger = ledger_of(NEWER)
     started_at, skipped_at = MORNING, MORNING + timedelta(hours=1)
     _decide(alarm(started_at), example_model, ledger, at=started_at)
     _decide(alarm(skipped_at), example_model, ledger, at=skipped_at)
 
-    assert sorted(sk for sk in ledger.items if sk.startswith("retrain#")) == [
-        f"retrain#{sort_time(started_at)}",
-        f"retrain#{sort_time(skipped_at)}",
+    assert [(d.decided_at, d.decision, d.alarm) for d in decisions(ledger)] == [
+        (started_at, "started", DRIFT_ALARM),
+        (skipped_at, "skipped", DRIFT_ALARM),
     ]
-    assert [(d["kind"], d["decision"], d["alarm"]) for d in ledger.decisions()] == [
-        ("retrain", "started", DRIFT_ALARM),
-        ("retrain", "skipped", DRIFT_ALARM),
-    ]
-    assert ledger.decisions()[0]["dataset_sha256"] == NEWER.sha256
+    assert decisions(ledger)[0].dataset_sha256 == NEWER.sha256
+    stored = sorted(sk for (_, sk), item in ledger.items.items() if item["kind"] == "retrain")
+    assert stored == ["retrain#2026-11-23T10:21:40.000000Z", "retrain#2026-11-23T11:21:40.000000Z"]
 
 
 def test_every_decision_is_published_as_retraining_decided(
     example_model: ModelConfig, alarm: AlarmFactory
 ) -> None:
     events = FakeEvents()
-    started = _decide(alarm(), example_model, FakeLedger(NEWER), events=events)
-    skipped = _decide(alarm(), example_model, FakeLedger(), events=events)
+    started = _decide(alarm(), example_model, ledger_of(NEWER), events=events)
+    skipped = _decide(alarm(), example_model, ledger_of(), events=events)
 
     assert [t for t, _ in events.published] == [RETRAIN_DECIDED, RETRAIN_DECIDED]
     assert [RetrainDecision.model_validate(d) for _, d in events.published] == [started, skipped]

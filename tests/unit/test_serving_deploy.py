@@ -10,18 +10,20 @@ from typing import Any
 import pytest
 
 from headrace.config import ModelConfig
+from headrace.ledger import MemoryLedger
 from headrace.naming import Names
 from headrace.serving import rollout
 from headrace.serving.deploy import (
     DeploymentRolledBack,
     EndpointBusy,
-    InvalidRequest,
     plan,
     record_failure,
     verify,
 )
 from headrace.serving.payloads import DeployFailedRequest, DeployPlan, PlanRequest, VerifyRequest
-from headrace.serving.ports import Endpoint, Package
+from headrace.serving.ports import DeployPorts, Endpoint, Package
+from headrace.steps import InvalidRequest
+from tests.fakes import FakeEvents, FakeMetrics
 
 NAMES = Names("dev")
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/serve:abc"
@@ -72,28 +74,19 @@ class FakeHosting:
         return self.in_alarm
 
 
-class FakeLedger:
-    def __init__(self) -> None:
-        self.items: dict[str, dict[str, Any]] = {}
-
-    def put(self, model: str, deployment_id: str, fields: Mapping[str, Any]) -> None:
-        self.items.setdefault(deployment_id, {}).update(fields)
-
-
-class FakeEvents:
-    def __init__(self) -> None:
-        self.published: list[tuple[str, Mapping[str, Any]]] = []
-
-    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
-        self.published.append((detail_type, detail))
-
-
-class FakeMetrics:
-    def __init__(self) -> None:
-        self.counted: list[str] = []
-
-    def count(self, name: str, model: str) -> None:
-        self.counted.append(name)
+def _ports(
+    hosting: FakeHosting | None = None,
+    ledger: MemoryLedger | None = None,
+    events: FakeEvents | None = None,
+    metrics: FakeMetrics | None = None,
+) -> DeployPorts:
+    return DeployPorts(
+        hosting=hosting or FakeHosting({}),
+        ledger=ledger or MemoryLedger(),
+        events=events or FakeEvents(),
+        metrics=metrics or FakeMetrics(),
+        clock=clock,
+    )
 
 
 def _request(raw: dict[str, Any]) -> PlanRequest:
@@ -116,8 +109,8 @@ def approval(load_event: Callable[..., dict[str, Any]]) -> Callable[[int], PlanR
     return make
 
 
-def _plan(request: PlanRequest, model: ModelConfig, hosting: FakeHosting, ledger: FakeLedger) -> DeployPlan:
-    return plan(request, model, names=NAMES, bucket="bucket", hosting=hosting, ledger=ledger, clock=clock)
+def _plan(request: PlanRequest, model: ModelConfig, hosting: FakeHosting, ledger: MemoryLedger) -> DeployPlan:
+    return plan(request, model, _ports(hosting, ledger), names=NAMES, bucket="bucket")
 
 
 def _serving(model: ModelConfig, hosting: FakeHosting, version: int, status: str = "InService") -> Endpoint:
@@ -130,7 +123,7 @@ def _serving(model: ModelConfig, hosting: FakeHosting, version: int, status: str
 def test_the_first_approved_version_creates_the_endpoint_with_data_capture(
     example_model: ModelConfig, approval: Callable[[int], PlanRequest]
 ) -> None:
-    hosting, ledger = FakeHosting({1: "Approved"}), FakeLedger()
+    hosting, ledger = FakeHosting({1: "Approved"}), MemoryLedger()
     planned = _plan(approval(1), example_model, hosting, ledger)
     assert planned.action == "create"
     assert planned.endpoint_config_name.startswith("headrace-dev-churn-v1-")
@@ -145,7 +138,7 @@ def test_a_later_version_updates_the_endpoint_and_remembers_the_previous_one(
 ) -> None:
     hosting = FakeHosting({1: "Approved", 2: "Approved"})
     hosting.current = _serving(example_model, hosting, 1)
-    planned = _plan(approval(2), example_model, hosting, FakeLedger())
+    planned = _plan(approval(2), example_model, hosting, MemoryLedger())
     assert (planned.action, planned.previous_version) == ("update", 1)
 
 
@@ -153,7 +146,7 @@ def test_a_later_version_updates_the_endpoint_and_remembers_the_previous_one(
 def test_a_version_that_is_not_approved_is_skipped(
     example_model: ModelConfig, approval: Callable[[int], PlanRequest], status: str
 ) -> None:
-    hosting, ledger = FakeHosting({1: status}), FakeLedger()
+    hosting, ledger = FakeHosting({1: status}), MemoryLedger()
     planned = _plan(approval(1), example_model, hosting, ledger)
     assert planned.action == "skip" and status in planned.reason
     assert hosting.models == [] and hosting.configs == []
@@ -165,7 +158,7 @@ def test_an_approval_older_than_what_is_serving_is_superseded(
 ) -> None:
     hosting = FakeHosting({1: "Approved", 2: "Approved"})
     hosting.current = _serving(example_model, hosting, 2)
-    planned = _plan(approval(1), example_model, hosting, FakeLedger())
+    planned = _plan(approval(1), example_model, hosting, MemoryLedger())
     assert planned.action == "skip" and "superseded" in planned.reason
 
 
@@ -173,14 +166,14 @@ def test_an_approval_overtaken_by_a_newer_approved_version_is_superseded(
     example_model: ModelConfig, approval: Callable[[int], PlanRequest]
 ) -> None:
     hosting = FakeHosting({1: "Approved", 2: "Approved"})
-    planned = _plan(approval(1), example_model, hosting, FakeLedger())
+    planned = _plan(approval(1), example_model, hosting, MemoryLedger())
     assert planned.action == "skip" and "v2" in planned.reason
 
 
 def test_a_rollback_request_may_go_back_to_an_older_version(example_model: ModelConfig) -> None:
     hosting = FakeHosting({1: "Approved", 2: "Approved"})
     hosting.current = _serving(example_model, hosting, 2)
-    planned = _plan(_request({"rollback": {"version": 1}}), example_model, hosting, FakeLedger())
+    planned = _plan(_request({"rollback": {"version": 1}}), example_model, hosting, MemoryLedger())
     assert (planned.action, planned.version, planned.previous_version) == ("update", 1, 2)
 
 
@@ -190,12 +183,12 @@ def test_an_endpoint_mid_rollout_makes_plan_wait(
     hosting = FakeHosting({1: "Approved", 2: "Approved"})
     hosting.current = _serving(example_model, hosting, 1, status="Updating")
     with pytest.raises(EndpointBusy):
-        _plan(approval(2), example_model, hosting, FakeLedger())
+        _plan(approval(2), example_model, hosting, MemoryLedger())
 
 
 def test_an_input_that_is_neither_event_nor_rollback_is_refused_by_name(example_model: ModelConfig) -> None:
     with pytest.raises(InvalidRequest, match="Model Package State Change"):
-        _plan(_request({"detail-type": "Object Created"}), example_model, FakeHosting({}), FakeLedger())
+        _plan(_request({"detail-type": "Object Created"}), example_model, FakeHosting({}), MemoryLedger())
 
 
 def test_verify_reports_a_silent_rollback_as_a_failure(
@@ -203,35 +196,29 @@ def test_verify_reports_a_silent_rollback_as_a_failure(
 ) -> None:
     hosting = FakeHosting({1: "Approved", 2: "Approved"})
     hosting.current = _serving(example_model, hosting, 1)
-    planned = _plan(approval(2), example_model, hosting, FakeLedger())
+    planned = _plan(approval(2), example_model, hosting, MemoryLedger())
     # The rollout ended, and the endpoint is InService... on v1's config.
     hosting.in_alarm = ["headrace-dev-churn-5xx: Threshold Crossed"]
     with pytest.raises(DeploymentRolledBack, match=r"v2 was rolled back.*\(v1\).*5xx"):
         verify(
             VerifyRequest(model="churn", plan=planned),
             example_model,
+            _ports(hosting),
             names=NAMES,
-            hosting=hosting,
-            ledger=FakeLedger(),
-            events=FakeEvents(),
-            clock=clock,
         )
 
 
 def test_verify_records_the_version_serving_when_the_endpoint_runs_its_config(
     example_model: ModelConfig, approval: Callable[[int], PlanRequest]
 ) -> None:
-    hosting, ledger, events = FakeHosting({1: "Approved"}), FakeLedger(), FakeEvents()
+    hosting, ledger, events = FakeHosting({1: "Approved"}), MemoryLedger(), FakeEvents()
     planned = _plan(approval(1), example_model, hosting, ledger)
     hosting.current = _serving(example_model, hosting, 1)
     deployed = verify(
         VerifyRequest(model="churn", plan=planned),
         example_model,
+        _ports(hosting, ledger, events),
         names=NAMES,
-        hosting=hosting,
-        ledger=ledger,
-        events=events,
-        clock=clock,
     )
     assert deployed.version == 1
     assert [i["status"] for i in ledger.items.values()] == ["serving"]
@@ -241,7 +228,7 @@ def test_verify_records_the_version_serving_when_the_endpoint_runs_its_config(
 def test_a_caught_rollback_is_recorded_as_rolled_back(
     example_model: ModelConfig, approval: Callable[[int], PlanRequest]
 ) -> None:
-    ledger, metrics = FakeLedger(), FakeMetrics()
+    ledger, metrics = MemoryLedger(), FakeMetrics()
     planned = _plan(approval(1), example_model, FakeHosting({1: "Approved"}), ledger)
     failure = record_failure(
         DeployFailedRequest.model_validate(
@@ -259,14 +246,11 @@ def test_a_caught_rollback_is_recorded_as_rolled_back(
                 },
             }
         ),
-        ledger=ledger,
-        events=FakeEvents(),
-        metrics=metrics,
-        clock=clock,
+        _ports(ledger=ledger, metrics=metrics),
     )
     assert (failure.status, failure.cause) == ("rolled_back", "v1 was rolled back")
     assert [i["status"] for i in ledger.items.values()] == ["rolled_back"]
-    assert metrics.counted == ["DeploymentsRolledBack"]
+    assert metrics.counted == [("DeploymentsRolledBack", "churn")]
 
 
 def test_the_deployment_config_names_the_guard_alarms_and_the_bake(example_model: ModelConfig) -> None:

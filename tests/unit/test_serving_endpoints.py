@@ -14,11 +14,11 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
+from headrace.ledger import DeploymentItem
 from headrace.naming import Names
 from headrace.serving.deploy import read_request
 from headrace.serving.endpoints import (
     NOT_DEPLOYED,
-    DeploymentRecord,
     NothingToRollBack,
     list_deployments,
     list_endpoints,
@@ -28,7 +28,7 @@ from headrace.serving.endpoints import (
     start_rollback,
 )
 from headrace.serving.payloads import PlanRequest
-from headrace.training.payloads import Execution
+from headrace.steps import Execution
 
 TABLE = "ledger"
 NAMES = Names("dev")
@@ -69,8 +69,9 @@ def ledger_page(stubber: Stubber, *items: dict[str, Any]) -> None:
         {"Items": [{k: serialize(v) for k, v in item.items()} for item in items]},
         {
             "TableName": TABLE,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": "model#churn"}},
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": "model#churn"}, ":prefix": {"S": "deploy#"}},
+            "ScanIndexForward": True,
         },
     )
 
@@ -118,8 +119,8 @@ def missing(stubber: Stubber) -> None:
     )
 
 
-def record(status: str, version: int, previous: int | None, when: str) -> DeploymentRecord:
-    return DeploymentRecord(
+def record(status: str, version: int, previous: int | None, when: str) -> DeploymentItem:
+    return DeploymentItem(
         model="churn", deployment_id=f"{when}#x", status=status, version=version, previous_version=previous
     )
 
@@ -176,14 +177,19 @@ def test_the_last_deployment_is_the_newest_in_the_ledger_with_its_cause(
     assert view.last_deployment.summary == "rolled_back v3: v3 was rolled back: alarms: 5xx"
 
 
-def test_datasets_and_runs_in_the_ledger_are_not_deployments(dynamodb: tuple[Any, Stubber]) -> None:
+def test_only_deployment_items_are_read_newest_first(dynamodb: tuple[Any, Stubber]) -> None:
+    # ledger_page's expected request asks DynamoDB for the `deploy#` sort keys only.
     ledger_page(
         dynamodb[1],
-        {"pk": "model#churn", "sk": "dataset#abc", "rows": 10},
-        {"pk": "model#churn", "sk": "run#job-1", "status": "registered"},
+        deployment_item("2026-01-02T00:00:00.000000Z", "serving", 2, 1),
         deployment_item("2026-01-01T00:00:00.000000Z", "serving", 1),
     )
-    assert [d.version for d in list_deployments(dynamodb[0], TABLE, "churn")] == [1]
+    deployments = list_deployments(dynamodb[0], TABLE, "churn")
+    assert [(d.model, d.version, d.previous_version) for d in deployments] == [
+        ("churn", 2, 1),
+        ("churn", 1, None),
+    ]
+    assert deployments[0].deployment_id == "2026-01-02T00:00:00.000000Z#exec-2"
 
 
 def test_an_aws_error_other_than_a_missing_endpoint_is_raised(

@@ -3,24 +3,21 @@ window of `rollout.idle_hours`; every decision kept in the ledger, a deletion an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from headrace.config import ModelConfig, RolloutConfig
+from headrace.ledger import TTL_ATTRIBUTE, IdleDecision, MemoryLedger
 from headrace.naming import Names
 from headrace.serving.idle import (
     ENDPOINT_DELETED_AS_IDLE,
-    TTL_ATTRIBUTE,
-    HostedEndpoint,
-    IdleDecision,
-    idle_sk,
     sweep,
 )
+from headrace.serving.ports import HostedEndpoint, IdlePorts
 from headrace.serving.rollout import VARIANT, hosted_name
+from tests.fakes import FakeEvents, fixed_clock
 
 NAMES = Names("dev")
 ENDPOINT = NAMES.endpoint("churn")
@@ -40,7 +37,7 @@ class FakeEndpoints:
         self.deleted.append(name)
 
 
-class FakeMetrics:
+class FakeInvocations:
     def __init__(self, invocations: float = 0.0) -> None:
         self.served = invocations
         self.asked: list[tuple[str, str, datetime, datetime]] = []
@@ -48,22 +45,6 @@ class FakeMetrics:
     def invocations(self, endpoint: str, variant: str, start: datetime, end: datetime) -> float:
         self.asked.append((endpoint, variant, start, end))
         return self.served
-
-
-class FakeLedger:
-    def __init__(self) -> None:
-        self.items: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def put(self, model: str, sk: str, fields: Mapping[str, Any]) -> None:
-        self.items[(model, sk)] = dict(fields)
-
-
-class FakeEvents:
-    def __init__(self) -> None:
-        self.published: list[tuple[str, Mapping[str, Any]]] = []
-
-    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
-        self.published.append((detail_type, detail))
 
 
 def _idle(model: ModelConfig, hours: int | None = 24) -> ModelConfig:
@@ -77,26 +58,25 @@ def _endpoint(status: str = "InService", age: timedelta = timedelta(days=3)) -> 
 def _sweep(
     model: ModelConfig,
     endpoints: FakeEndpoints,
-    metrics: FakeMetrics | None = None,
-    ledger: FakeLedger | None = None,
+    metrics: FakeInvocations | None = None,
+    ledger: MemoryLedger | None = None,
     events: FakeEvents | None = None,
 ) -> list[IdleDecision]:
-    return sweep(
-        [model],
-        NAMES,
+    ports = IdlePorts(
         endpoints=endpoints,
-        metrics=metrics or FakeMetrics(),
-        ledger=ledger or FakeLedger(),
+        invocations=metrics or FakeInvocations(),
+        ledger=ledger or MemoryLedger(),
         events=events or FakeEvents(),
-        clock=lambda: NOW,
+        clock=fixed_clock(NOW),
     )
+    return sweep([model], NAMES, ports)
 
 
 def test_an_idle_endpoint_is_deleted_recorded_and_announced(example_model: ModelConfig) -> None:
     endpoints, metrics, ledger, events = (
         FakeEndpoints(_endpoint()),
-        FakeMetrics(0),
-        FakeLedger(),
+        FakeInvocations(0),
+        MemoryLedger(),
         FakeEvents(),
     )
     [decision] = _sweep(_idle(example_model, 24), endpoints, metrics, ledger, events)
@@ -106,7 +86,7 @@ def test_an_idle_endpoint_is_deleted_recorded_and_announced(example_model: Model
     assert endpoints.deleted == [ENDPOINT]
     # The window is the last idle_hours hours of the variant's traffic.
     assert metrics.asked == [(ENDPOINT, VARIANT, NOW - timedelta(hours=24), NOW)]
-    item = ledger.items[("churn", idle_sk(NOW))]
+    item = ledger.stored(decision) or {}
     assert item["kind"] == "idle"
     assert item["decision"] == "deleted"
     assert (item["model"], item["endpoint"], item["config"]) == ("churn", ENDPOINT, CONFIG)
@@ -115,19 +95,19 @@ def test_an_idle_endpoint_is_deleted_recorded_and_announced(example_model: Model
 
 
 def test_an_endpoint_that_was_invoked_is_kept(example_model: ModelConfig) -> None:
-    endpoints, ledger, events = FakeEndpoints(_endpoint()), FakeLedger(), FakeEvents()
-    [decision] = _sweep(_idle(example_model), endpoints, FakeMetrics(3), ledger, events)
+    endpoints, ledger, events = FakeEndpoints(_endpoint()), MemoryLedger(), FakeEvents()
+    [decision] = _sweep(_idle(example_model), endpoints, FakeInvocations(3), ledger, events)
     assert decision.decision == "kept"
     assert "3 invocation(s) in the last 24 hour(s)" in decision.reason
     assert endpoints.deleted == []
     assert events.published == []
-    item = ledger.items[("churn", idle_sk(NOW))]
+    item = ledger.stored(decision) or {}
     assert (item["decision"], item["reason"]) == ("kept", decision.reason)
     assert item[TTL_ATTRIBUTE] > int(NOW.timestamp())
 
 
 def test_a_recently_modified_endpoint_is_kept_without_asking_for_metrics(example_model: ModelConfig) -> None:
-    endpoints, metrics = FakeEndpoints(_endpoint(age=timedelta(hours=5))), FakeMetrics(0)
+    endpoints, metrics = FakeEndpoints(_endpoint(age=timedelta(hours=5))), FakeInvocations(0)
     [decision] = _sweep(_idle(example_model, 6), endpoints, metrics)
     assert decision.decision == "kept"
     assert "less than 6 hour(s) ago" in decision.reason
@@ -155,8 +135,8 @@ def test_a_missing_endpoint_is_kept_as_nothing_to_delete(example_model: ModelCon
 def test_a_model_without_idle_hours_is_never_looked_at(example_model: ModelConfig) -> None:
     endpoints, metrics, ledger, events = (
         FakeEndpoints(_endpoint()),
-        FakeMetrics(0),
-        FakeLedger(),
+        FakeInvocations(0),
+        MemoryLedger(),
         FakeEvents(),
     )
     assert example_model.rollout.idle_hours is None

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+from headrace.ledger import MemoryLedger, RunItem
 from headrace.naming import Names, training_job_name
-from headrace.training.payloads import Execution, FailedState, RunFailedRequest, StepError
-from headrace.training.ports import StartedRun
+from headrace.steps import Execution, StepError
+from headrace.training.payloads import FailedState, RunFailedRequest
+from headrace.training.ports import Registry, TrainingPorts
 from headrace.training.run_failed import failed_step, failure_cause, record_failure
+from tests.fakes import FakeEvents, FakeMetrics, FakeStore, fixed_clock
 
 SHA = "a" * 64
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -55,33 +57,15 @@ def test_the_failed_step_is_read_from_how_far_the_state_got() -> None:
     assert failed_step(FailedState.model_validate({})) == "Unknown"
 
 
-class Ledger:
-    def __init__(self) -> None:
-        self.updates: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []
-
-    def start_run(self, item: Mapping[str, Any]) -> StartedRun:
-        raise AssertionError("RunFailed never starts a run")
-
-    def update_run(
-        self, model: str, job: str, fields: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
-    ) -> None:
-        self.updates.append((model, job, dict(fields), dict(defaults or {})))
-
-
-class Events:
-    def __init__(self) -> None:
-        self.published: list[tuple[str, dict[str, Any]]] = []
-
-    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
-        self.published.append((detail_type, dict(detail)))
-
-
-class Counter:
-    def __init__(self) -> None:
-        self.counted: list[tuple[str, str]] = []
-
-    def count(self, name: str, model: str) -> None:
-        self.counted.append((name, model))
+def _ports(ledger: MemoryLedger, events: FakeEvents, counter: FakeMetrics) -> TrainingPorts:
+    return TrainingPorts(
+        store=FakeStore(),
+        ledger=ledger,
+        registry=cast(Registry, object()),  # RunFailed never reads the registry
+        events=events,
+        metrics=counter,
+        clock=fixed_clock(NOW),
+    )
 
 
 def test_a_failure_before_prepare_returned_is_recorded_under_the_job_prepare_would_have_named() -> None:
@@ -92,16 +76,14 @@ def test_a_failure_before_prepare_returned_is_recorded_under_the_job_prepare_wou
         ),
         execution=execution,
     )
-    ledger, events, counter = Ledger(), Events(), Counter()
-    failure = record_failure(
-        request, names=Names("dev"), ledger=ledger, events=events, metrics=counter, clock=lambda: NOW
-    )
+    ledger, events, counter = MemoryLedger(), FakeEvents(), FakeMetrics()
+    failure = record_failure(request, _ports(ledger, events, counter), names=Names("dev"))
     job = training_job_name("churn", SHA, "churn-exec")
     assert failure.job_name == job
-    [(model, recorded_job, fields, defaults)] = ledger.updates
-    assert (model, recorded_job) == ("churn", job)
-    assert fields["status"] == "failed" and fields["cause"] == "bad" and fields["failed_step"] == "Prepare"
-    assert defaults["execution_arn"] == execution.id and defaults["dataset_sha256"] == SHA
+    [run] = ledger.runs("churn")
+    assert (run.model, run.job_name) == ("churn", job)
+    assert (run.status, run.cause, run.failed_step) == ("failed", "bad", "Prepare")
+    assert (run.execution_arn, run.dataset_sha256) == (execution.id, SHA)
     [(detail_type, detail)] = events.published
     assert detail_type == "Training Run Failed"
     assert detail["job_name"] == job and detail["stage"] == "dev"
@@ -113,10 +95,45 @@ def test_a_failure_of_a_malformed_input_is_still_announced() -> None:
         state=FailedState.model_validate({"error": {"Error": "InvalidRequest", "Cause": "no model"}}),
         execution=Execution(name="x", id="arn:aws:states:us-east-1:1:execution:m:x"),
     )
-    ledger, events = Ledger(), Events()
-    failure = record_failure(
-        request, names=Names("dev"), ledger=ledger, events=events, metrics=Counter(), clock=lambda: NOW
-    )
+    ledger, events = MemoryLedger(), FakeEvents()
+    failure = record_failure(request, _ports(ledger, events, FakeMetrics()), names=Names("dev"))
     assert failure.model is None and failure.job_name is None
-    assert ledger.updates == []
+    assert ledger.items == {}
     assert events.published[0][1]["error"] == "InvalidRequest"
+
+
+def test_a_failure_after_prepare_keeps_what_prepare_recorded() -> None:
+    job = training_job_name("churn", SHA, "churn-exec")
+    ledger = MemoryLedger()
+    ledger.start_run(
+        RunItem.started(
+            "churn",
+            job,
+            dataset_sha256=SHA,
+            dataset_key=f"churn/datasets/{SHA}/data.csv",
+            dataset_version_id=None,
+            hyperparameters={"max_depth": "6"},
+            execution_arn="arn:aws:states:us-east-1:1:execution:m:first",
+            splits_prefix=f"s3://bucket/churn/runs/{job}/splits/",
+            rows={"train": 8, "validation": 1, "test": 1},
+            at=NOW,
+        )
+    )
+    request = RunFailedRequest(
+        state=FailedState.model_validate(
+            {
+                "model": "churn",
+                "dataset": {"sha256": SHA},
+                "run": {"job_name": job},
+                "error": {"Error": "States.TaskFailed", "Cause": "bad"},
+            }
+        ),
+        execution=Execution(name="churn-exec", id="arn:aws:states:us-east-1:1:execution:m:churn-exec"),
+    )
+    record_failure(request, _ports(ledger, FakeEvents(), FakeMetrics()), names=Names("dev"))
+
+    [run] = ledger.runs("churn")
+    assert (run.status, run.failed_step) == ("failed", "Train")
+    assert run.execution_arn == "arn:aws:states:us-east-1:1:execution:m:first"
+    assert run.rows == {"train": 8, "validation": 1, "test": 1}
+    assert run.started_at == "2026-11-23T12:00:00.000000Z"

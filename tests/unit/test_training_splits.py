@@ -9,7 +9,7 @@ import pytest
 
 from headrace.config import ModelConfig
 from headrace.datagen import generate
-from headrace.ingest.reading import FileFormat
+from headrace.ledger import FileFormat
 from headrace.training.splits import SplitError, read_dataset, split_dataset, to_csv
 
 SHA = hashlib.sha256(b"dataset").hexdigest()

@@ -1,0 +1,9 @@
+"""The real clock (headrace.ports.Clock)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

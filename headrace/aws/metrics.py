@@ -1,0 +1,18 @@
+"""Operational counters (CloudWatch metrics in EMF, not a model's evaluation metrics) for every function
+(headrace.ports.MetricSink)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+
+class PowertoolsMetrics:
+    """Counts into the handler's Metrics object; `@metrics.log_metrics` flushes them as EMF."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def count(self, name: str, model: str) -> None:
+        self._metrics.add_dimension(name="model", value=model)
+        self._metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)

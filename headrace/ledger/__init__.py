@@ -1,0 +1,76 @@
+"""The run ledger: one DynamoDB table, one partition per model, one pydantic model per kind of item.
+
+keys.py          the key schema, `model#<model>` and each kind's sort-key prefix, `sort_time`, `plain`
+datasets.py      DatasetVersion (what ingest accepts and training reads), dataset and rejection items
+runs.py          training runs, item by item as the steps write them
+deployments.py   runs of the deploy workflow
+checks.py        drift checks
+decisions.py     retraining and idle-endpoint decisions
+training_input.py  the training state machine's input, within Step Functions' size limit
+ports.py         what each domain needs of the ledger, as Protocols
+dynamo.py        DynamoLedger, the one adapter (boto3); memory.py the in-memory one tests use
+
+Only this package knows key strings: everything else writes and reads typed items.
+"""
+
+from headrace.ledger.checks import DriftCheckItem
+from headrace.ledger.datasets import (
+    CategoricalStatistics,
+    ColumnStatistics,
+    DatasetItem,
+    DatasetVersion,
+    FileFormat,
+    NumericStatistics,
+    RejectionItem,
+)
+from headrace.ledger.decisions import IdleDecision, RetrainDecision
+from headrace.ledger.deployments import DeploymentItem
+from headrace.ledger.dynamo import DynamoLedger
+from headrace.ledger.item import LedgerItem
+from headrace.ledger.keys import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE, Kind, plain, sort_time
+from headrace.ledger.memory import MemoryLedger
+from headrace.ledger.ports import (
+    DatasetLedger,
+    DeploymentLedger,
+    DriftLedger,
+    IdleLedger,
+    RetrainLedger,
+    RunLedger,
+)
+from headrace.ledger.runs import RunItem, RunStatus, StartedRun
+from headrace.ledger.training_input import EXECUTION_INPUT_MAX, TrainingInput, TrainingInputTooLarge
+
+__all__ = [
+    "EXECUTION_INPUT_MAX",
+    "PARTITION_KEY",
+    "SORT_KEY",
+    "TTL_ATTRIBUTE",
+    "CategoricalStatistics",
+    "ColumnStatistics",
+    "DatasetItem",
+    "DatasetLedger",
+    "DatasetVersion",
+    "DeploymentItem",
+    "DeploymentLedger",
+    "DriftCheckItem",
+    "DriftLedger",
+    "DynamoLedger",
+    "FileFormat",
+    "IdleDecision",
+    "IdleLedger",
+    "Kind",
+    "LedgerItem",
+    "MemoryLedger",
+    "NumericStatistics",
+    "RejectionItem",
+    "RetrainDecision",
+    "RetrainLedger",
+    "RunItem",
+    "RunLedger",
+    "RunStatus",
+    "StartedRun",
+    "TrainingInput",
+    "TrainingInputTooLarge",
+    "plain",
+    "sort_time",
+]

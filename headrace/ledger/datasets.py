@@ -1,0 +1,141 @@
+"""Dataset versions and rejected uploads: what ingest records, and what training and retraining read back.
+
+`DatasetVersion` is the contract between them (the training state machine's input carries one); it lives
+here, free of pandas, because the retrain function reads it without the data stack. Statistics are stored
+as a JSON string: DynamoDB numbers cannot hold NaN, and nested maps cost capacity for nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from headrace.ledger.item import LedgerItem
+from headrace.ledger.keys import Kind, sort_time
+
+# A dataset item's status once its training run has been started.
+STARTED = "started"
+
+
+class FileFormat(StrEnum):
+    CSV = "csv"
+    PARQUET = "parquet"
+
+
+class NumericStatistics(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["numeric"] = "numeric"
+    count: int
+    nulls: int
+    mean: float | None
+    std: float | None
+    min: float | None
+    max: float | None
+
+
+class CategoricalStatistics(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["categorical"] = "categorical"
+    count: int
+    nulls: int
+    distinct: int
+    # Most frequent first, at most ingest's TOP_VALUES entries; `distinct` says how many there were in all.
+    counts: dict[str, int]
+
+
+ColumnStatistics = Annotated[NumericStatistics | CategoricalStatistics, Field(discriminator="kind")]
+
+
+class DatasetVersion(BaseModel):
+    """One accepted file. `dataset_key` is its content-addressed copy, the object training reads: the
+    incoming key may be overwritten later, and a SageMaker channel takes an S3 URI, not a version id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bucket: str
+    key: str
+    version_id: str | None
+    size_bytes: int = Field(ge=0)
+    format: FileFormat
+    rows: int = Field(ge=0)
+    columns: list[str]
+    schema_fingerprint: str
+    statistics: dict[str, ColumnStatistics]
+    received_at: datetime
+    dataset_key: str
+
+    @property
+    def dataset_uri(self) -> str:
+        return f"s3://{self.bucket}/{self.dataset_key}"
+
+
+class DatasetItem(LedgerItem):
+    """`dataset#<sha256>`: an accepted dataset version and the training run it started."""
+
+    KIND: ClassVar[Kind] = Kind.DATASET
+
+    sha256: str
+    bucket: str
+    key: str
+    version_id: str | None
+    size_bytes: int
+    format: FileFormat
+    rows: int
+    columns: list[str]
+    schema_fingerprint: str
+    statistics: str  # JSON: column -> statistics
+    received_at: str  # sort_time
+    dataset_key: str
+    execution_arn: str | None = None
+    status: str
+    recorded_at: str  # sort_time
+
+    @property
+    def sort_id(self) -> str:
+        return self.sha256
+
+    @classmethod
+    def started(cls, version: DatasetVersion, execution_arn: str, recorded_at: datetime) -> DatasetItem:
+        fields = version.model_dump(exclude={"statistics", "received_at"})
+        return cls(
+            **fields,
+            statistics=json.dumps(version.model_dump(mode="json")["statistics"], allow_nan=False),
+            received_at=sort_time(version.received_at),
+            execution_arn=execution_arn,
+            status=STARTED,
+            recorded_at=sort_time(recorded_at),
+        )
+
+    def version(self) -> DatasetVersion:
+        """The dataset version as ingest accepted it (what a retraining run is started with)."""
+        fields: dict[str, Any] = self.model_dump(include=set(DatasetVersion.model_fields))
+        return DatasetVersion.model_validate(fields | {"statistics": json.loads(self.statistics or "{}")})
+
+
+class RejectionItem(LedgerItem):
+    """`rejection#<received at>#<sha256[:12]>`: a rejected upload, where its copy went, the rules it broke."""
+
+    KIND: ClassVar[Kind] = Kind.REJECTION
+
+    sha256: str
+    bucket: str
+    key: str
+    version_id: str | None
+    size_bytes: int
+    quarantine_key: str
+    reason_key: str
+    rules: list[str]
+    received_at: str  # sort_time
+    recorded_at: str  # sort_time
+
+    @property
+    def sort_id(self) -> str:
+        return f"{self.received_at}#{self.sha256[:12]}"

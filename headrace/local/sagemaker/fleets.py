@@ -1,0 +1,247 @@
+"""An endpoint's fleets: each production variant of an endpoint config is one serve process on a loopback
+port (SageMaker's container contract: the model unpacked into `<root>/model`, `PORT`, the Model's
+Environment), and the endpoint routes each request to one of them by the live weights."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import json
+import logging
+import random
+import tarfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from headrace.local.aws import Clients
+from headrace.local.network import free_port
+from headrace.local.sagemaker.containers import (
+    Container,
+    ContainerLauncher,
+    ImageRegistry,
+    LogStream,
+    SubprocessLauncher,
+    split_s3,
+    stop_container,
+)
+from headrace.local.sagemaker.records import SageMakerRecords
+from headrace.local.sagemaker.telemetry import Capture
+from headrace.local.telemetry import emf_metric_data
+
+log = logging.getLogger("headrace.local")
+
+LOG_GROUP = "/aws/sagemaker/Endpoints"
+PING_TIMEOUT_S = 60.0
+# SageMaker's own limit for a container's answer to InvokeEndpoint.
+INVOKE_TIMEOUT_S = 60.0
+# How long a retiring fleet's in-flight requests may take before it is stopped anyway.
+DRAIN_TIMEOUT_S = 30.0
+
+
+class HostingError(RuntimeError):
+    """A request SageMaker would refuse (no such endpoint or variant, an endpoint not InService)."""
+
+
+@dataclass
+class Fleet:
+    """One production variant of one endpoint config: a serve process on a loopback port."""
+
+    endpoint: str
+    config_name: str
+    variant: str
+    model_name: str
+    port: int
+    root: Path
+    process: Container | None = None
+    in_flight: int = 0
+    weight: float = 0.0
+    _local: threading.local = field(default_factory=threading.local)
+
+    def connection(self) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=INVOKE_TIMEOUT_S)
+            self._local.conn = conn
+        return conn
+
+    def drop_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def stop(self) -> None:
+        stop_container(self.process)
+
+
+@dataclass
+class HostedEndpoint:
+    """The fleets behind one endpoint and the share of traffic each one gets; `capture` is the live
+    config's data capture, None when off."""
+
+    name: str
+    fleets: list[Fleet] = field(default_factory=list)
+    capture: Capture | None = None
+    lock: threading.Condition = field(default_factory=threading.Condition)
+
+    def choose(self, target_variant: str | None) -> Fleet:
+        with self.lock:
+            live = [f for f in self.fleets if f.weight > 0]
+            if target_variant:
+                live = [f for f in self.fleets if f.variant == target_variant and f.weight > 0] or [
+                    f for f in self.fleets if f.variant == target_variant
+                ]
+                if not live:
+                    raise HostingError(f"endpoint {self.name} has no variant {target_variant}")
+            if not live:
+                raise HostingError(f"endpoint {self.name} has no variant with traffic")
+            chosen = random.choices(live, weights=[f.weight or 1 for f in live])[0]
+            chosen.in_flight += 1
+            return chosen
+
+    def release(self, fleet: Fleet) -> None:
+        with self.lock:
+            fleet.in_flight -= 1
+            self.lock.notify_all()
+
+    def drain(self, fleets: list[Fleet]) -> None:
+        """Wait until `fleets` (already weighted 0) finished the requests they had."""
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        with self.lock:
+            while any(f.in_flight for f in fleets) and time.monotonic() < deadline:
+                self.lock.wait(0.1)
+
+    def shift(self, blue: list[Fleet], green: list[Fleet], share: float) -> None:
+        """`share` of the traffic to the green fleets, the rest to the blue ones, evenly within each."""
+        with self.lock:
+            for fleet in green:
+                fleet.weight = share / len(green)
+            for fleet in blue:
+                fleet.weight = (1 - share) / len(blue)
+
+    def retire(self, fleets: list[Fleet]) -> None:
+        """Stop `fleets` once new requests no longer reach them and their in-flight ones finished."""
+        with self.lock:
+            for fleet in fleets:
+                fleet.weight = 0
+        self.drain(fleets)
+        with self.lock:
+            self.fleets = [f for f in self.fleets if f not in fleets]
+        for fleet in fleets:
+            fleet.stop()
+
+
+class FleetLauncher:
+    """Starts an endpoint config's fleets: one serve container per production variant, ready once it
+    answers `/ping`. Container output goes to CloudWatch Logs under `/aws/sagemaker/Endpoints/<endpoint>`,
+    and its Embedded Metric Format lines become metrics, as on AWS."""
+
+    def __init__(
+        self,
+        clients: Clients,
+        images: ImageRegistry,
+        work_dir: Path,
+        records: SageMakerRecords,
+        launcher: ContainerLauncher | None = None,
+    ) -> None:
+        self._aws = clients
+        self._images = images
+        self._launcher = launcher or SubprocessLauncher()
+        self._work_dir = work_dir
+        self._records = records
+
+    def start(self, endpoint: str, config_name: str) -> list[Fleet]:
+        """Every variant's fleet, or none: a variant that does not start stops the others."""
+        fleets: list[Fleet] = []
+        try:
+            for variant in self._records.endpoint_config(config_name)["ProductionVariants"]:
+                fleets.append(self._start_fleet(endpoint, config_name, variant))
+        except Exception:
+            for fleet in fleets:
+                fleet.stop()
+            raise
+        return fleets
+
+    def _start_fleet(self, endpoint: str, config_name: str, variant: dict[str, Any]) -> Fleet:
+        container = self._records.model_container(variant["ModelName"])
+        directory = self._images.resolve(container["Image"])
+        root = (
+            self._work_dir
+            / "endpoints"
+            / endpoint
+            / f"{config_name}-{variant['VariantName']}-{uuid.uuid4().hex[:6]}"
+        )
+        (root / "model").mkdir(parents=True)
+        bucket, key = split_s3(container["ModelDataUrl"])
+        archive = self._aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            tar.extractall(root / "model", filter="data")
+        fleet = Fleet(
+            endpoint=endpoint,
+            config_name=config_name,
+            variant=variant["VariantName"],
+            model_name=variant["ModelName"],
+            port=free_port(),
+            root=root,
+        )
+        variables = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
+        fleet.process = self._launcher.start(directory, "serve", root, variables, port=fleet.port)
+        stream = f"{variant['VariantName']}/{config_name}/{uuid.uuid4().hex[:8]}"
+        threading.Thread(
+            target=self._forward_output,
+            args=(fleet, endpoint, stream),
+            name=f"serve-log-{endpoint}",
+            daemon=True,
+        ).start()
+        try:
+            _wait_ready(fleet)
+        except Exception:
+            fleet.stop()
+            raise
+        return fleet
+
+    def _forward_output(self, fleet: Fleet, endpoint: str, stream: str) -> None:
+        """The container's output to CloudWatch Logs; its EMF lines to CloudWatch metrics."""
+        logs = LogStream(self._aws, f"{LOG_GROUP}/{endpoint}", stream)
+        cloudwatch = self._aws.client("cloudwatch")
+        assert fleet.process is not None and fleet.process.stdout is not None
+        try:
+            for line in fleet.process.stdout:
+                line = line.rstrip("\n")
+                if not line:
+                    continue
+                logs.write(line)
+                if line.startswith("{"):
+                    with contextlib.suppress(ValueError):
+                        if parsed := emf_metric_data(json.loads(line)):
+                            cloudwatch.put_metric_data(Namespace=parsed[0], MetricData=parsed[1])
+        except Exception:
+            log.debug("could not forward the output of %s", endpoint, exc_info=True)
+        finally:
+            with contextlib.suppress(Exception):
+                logs.flush()
+
+
+def _wait_ready(fleet: Fleet) -> None:
+    deadline = time.monotonic() + PING_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if fleet.process and fleet.process.poll() is not None:
+            raise HostingError(
+                f"the serving container of {fleet.model_name} exited with {fleet.process.returncode} "
+                f"before answering /ping (see {LOG_GROUP}/{fleet.endpoint})"
+            )
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            conn = http.client.HTTPConnection("127.0.0.1", fleet.port, timeout=2)
+            conn.request("GET", "/ping")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return
+        time.sleep(0.1)
+    raise HostingError(
+        f"the serving container of {fleet.model_name} did not answer /ping in {PING_TIMEOUT_S:.0f} s"
+    )

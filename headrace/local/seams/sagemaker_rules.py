@@ -1,0 +1,141 @@
+"""SageMaker's documented rules beyond its API model, for the calls Headrace makes: the local SageMaker
+refuses what SageMaker refuses, with the same ValidationException, so a request that passes locally is not
+refused on AWS for these reasons.
+
+Each rule names its source. Where SageMaker does not document a detail (how a CAPACITY_PERCENT size rounds to
+whole instances), a request is refused only when every reading refuses it: the local plane must never refuse
+what AWS would accept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Final
+
+from headrace.training.instances import has_instance_storage
+
+# "The maximum value is 28 days." (StoppingCondition.MaxRuntimeInSeconds,
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_StoppingCondition.html)
+MAX_RUNTIME_S: Final = 28 * 24 * 3600
+# TrafficRoutingConfig: "CanarySize ... must be less than or equal to 50% of the variant's total instance
+# count"; "LinearStepSize ... must be 10-50% of the variant's total instance count"
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TrafficRoutingConfig.html,
+# https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-blue-green-canary.html).
+MAX_STEP_SHARE: Final = 0.5
+MIN_LINEAR_SHARE: Final = 0.1
+
+# The variants of an endpoint config by name (None: no such config), for UpdateEndpoint.
+ConfigVariants = Callable[[str], list[dict[str, Any]] | None]
+
+
+def training_job(request: dict[str, Any]) -> list[str]:
+    """CreateTrainingJob: run time, managed spot training's wait, and the volume key."""
+    found: list[str] = []
+    stopping = request.get("StoppingCondition") or {}
+    runtime, wait = stopping.get("MaxRuntimeInSeconds"), stopping.get("MaxWaitTimeInSeconds")
+    if isinstance(runtime, int) and runtime > MAX_RUNTIME_S:
+        found.append(f"MaxRuntimeInSeconds {runtime} is over the maximum of 28 days ({MAX_RUNTIME_S} s)")
+    spot = request.get("EnableManagedSpotTraining") is True
+    # StoppingCondition.MaxWaitTimeInSeconds: "It must be equal to or greater than MaxRuntimeInSeconds"
+    # (API_StoppingCondition.html); managed spot training needs it (model-managed-spot-training.html).
+    if spot and wait is None:
+        found.append("MaxWaitTimeInSeconds is required when EnableManagedSpotTraining is true")
+    elif spot and isinstance(runtime, int) and isinstance(wait, int) and wait < runtime:
+        found.append(
+            f"MaxWaitTimeInSeconds ({wait}) must be equal to or greater than MaxRuntimeInSeconds ({runtime})"
+        )
+    # SageMaker's own words for a wait without spot: "Invalid MaxWaitTimeInSeconds. It is only supported when
+    # EnableManagedSpotTraining is set to true" (seen by users: Kenza-AI/sagify#111,
+    # aws/sagemaker-python-sdk#4140).
+    if not spot and wait is not None:
+        found.append(
+            "Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining is set to true"
+        )
+    resources = request.get("ResourceConfig") or {}
+    instance_type = resources.get("InstanceType")
+    # ResourceConfig.VolumeKmsKeyId: "You can't request a VolumeKmsKeyId when using an instance type with
+    # local storage." (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ResourceConfig.html)
+    if resources.get("VolumeKmsKeyId") and isinstance(instance_type, str) and _local_storage(instance_type):
+        found.append(f"You can't request a VolumeKmsKeyId when using {instance_type}, which has local storage")
+    return found
+
+
+def endpoint_config(request: dict[str, Any]) -> list[str]:
+    """CreateEndpointConfig: no volume key for instance types with local storage ("If you specify a value for
+    KmsKeyId when using any nitro-based instances with local storage, the call to CreateEndpointConfig fails",
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html)."""
+    if not request.get("KmsKeyId"):
+        return []
+    return [
+        f"KmsKeyId cannot be specified for {variant['InstanceType']} (variant {variant.get('VariantName')}), "
+        "an instance type with local storage"
+        for variant in request.get("ProductionVariants") or []
+        if isinstance(variant.get("InstanceType"), str) and _local_storage(variant["InstanceType"])
+    ]
+
+
+def model_package(request: dict[str, Any]) -> list[str]:
+    """CreateModelPackage: ModelPackageGroupName "is required for versioned models, and does not apply to
+    unversioned models"; ModelPackageName "is required for unversioned models. It is not applicable to
+    versioned models." (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModelPackage.html)"""
+    named, grouped = bool(request.get("ModelPackageName")), bool(request.get("ModelPackageGroupName"))
+    if named and grouped:
+        return ["ModelPackageName is not applicable to a versioned model (one with ModelPackageGroupName)"]
+    if not named and not grouped:
+        return ["either ModelPackageGroupName (a versioned model) or ModelPackageName is required"]
+    return []
+
+
+def endpoint_update(request: dict[str, Any], variants_of: ConfigVariants) -> list[str]:
+    """UpdateEndpoint: a blue/green canary or linear step must fit the new fleet of every variant."""
+    routing = (
+        ((request.get("DeploymentConfig") or {}).get("BlueGreenUpdatePolicy") or {}).get(
+            "TrafficRoutingConfiguration"
+        )
+        or {}
+    )
+    kind = routing.get("Type")
+    member = {"CANARY": "CanarySize", "LINEAR": "LinearStepSize"}.get(str(kind))
+    if member is None:
+        return []
+    size = routing.get(member)
+    if not isinstance(size, dict):
+        return [f"TrafficRoutingConfiguration.{member} is required for a {kind} traffic routing"]
+    variants = variants_of(str(request.get("EndpointConfigName"))) or []
+    found: list[str] = []
+    for variant in variants:
+        count = variant.get("InitialInstanceCount")
+        if isinstance(count, int) and not step_fits(kind == "LINEAR", size, count):
+            bounds = "10-50%" if kind == "LINEAR" else "at most 50%"
+            found.append(
+                f"TrafficRoutingConfiguration.{member} {size.get('Value')} ({size.get('Type')}) must be "
+                f"{bounds} of variant {variant.get('VariantName')}'s {count} instance(s), in whole instances"
+            )
+    return found
+
+
+def step_fits(linear: bool, size: dict[str, Any], instances: int) -> bool:
+    """Whether a canary (or linear step) of `size` can be cut from a fleet of `instances`: at least one whole
+    instance, at most half the fleet (a linear step: at least a tenth of it)."""
+    value, kind = size.get("Value"), size.get("Type")
+    if not isinstance(value, int):
+        return True  # the service model's check names a missing or mistyped Value
+    lowest = MIN_LINEAR_SHARE if linear else 0.0
+
+    def fits(step: int) -> bool:
+        return 1 <= step and step <= MAX_STEP_SHARE * instances and step >= lowest * instances
+
+    if kind == "INSTANCE_COUNT":
+        return fits(value)
+    if not lowest * 100 <= value <= MAX_STEP_SHARE * 100:
+        return False
+    # A percentage becomes whole instances; SageMaker does not document how it rounds, so either reading
+    # that fits is accepted. A fleet of one fits neither: its only step is all of it.
+    share = instances * value / 100
+    return fits(math.floor(share)) or fits(math.ceil(share))
+
+
+def _local_storage(instance_type: str) -> bool:
+    # `ml.m5.large`: a family after the `ml.` prefix; anything else is left to SageMaker's own model.
+    return instance_type.count(".") == 2 and has_instance_storage(instance_type)

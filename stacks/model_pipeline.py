@@ -1,0 +1,115 @@
+"""One model's part of the pipeline stack: its training workflow, deploy workflow, drift check, dashboard
+and outputs, over the functions every model shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import CfnOutput, Stack
+
+from headrace.config import ModelConfig
+from headrace.naming import Names, Outputs
+from headrace.serving.rollout import GUARDS
+from headrace.stages import StageSettings
+from stacks.dashboard import ModelDashboard
+from stacks.data_store import DataStore
+from stacks.deploy import Deployment, DeploySteps
+from stacks.monitoring import DRIFT_ALARM, DriftCheck, MonitoringSteps
+from stacks.training import Training, TrainingSteps
+from stacks.wiring import Wiring
+
+
+@dataclass(frozen=True)
+class SharedSteps:
+    """The functions (and images) every model's workflows call, each reading the model from its payload."""
+
+    training: TrainingSteps
+    deploy: DeploySteps
+    monitoring: MonitoringSteps
+
+
+def construct_id(kind: str, model: ModelConfig) -> str:
+    """`churn-eu` -> `TrainingChurnEu`: the logical IDs of a model's resources start with it."""
+    return kind + "".join(part.capitalize() for part in model.name.split("-"))
+
+
+def alarm_names(names: Names, model: ModelConfig) -> list[str]:
+    """Every alarm about `model`: its endpoint's rollout guards and its drift alarm."""
+    return [
+        *(names.endpoint_alarm(model.name, guard) for guard in GUARDS),
+        names.model_alarm(model.name, DRIFT_ALARM),
+    ]
+
+
+class ModelPipeline:
+    """A model's constructs, added to the stack itself.
+
+    Deliberately not a construct of its own: one more level in the construct tree would give every resource
+    of the model a new logical ID, and CloudFormation would replace them, which fails for (or deletes) the
+    resources whose names are fixed (state machines, alarms, dashboards).
+    """
+
+    def __init__(
+        self,
+        stack: Stack,
+        model: ModelConfig,
+        *,
+        names: Names,
+        store: DataStore,
+        stage: StageSettings,
+        steps: SharedSteps,
+        wiring: Wiring,
+    ) -> None:
+        self.model = model
+        self.training = Training(
+            stack,
+            construct_id("Training", model),
+            names=names,
+            model=model,
+            store=store,
+            steps=steps.training,
+            stage=stage,
+        )
+        machine = self.training.state_machine
+        # The functions that start training runs: the retrain function here, ingest in its own construct.
+        wiring.add_training_machine(model.name, machine)
+        machine.grant_start_execution(steps.monitoring.retrain)
+        self.deployment = Deployment(
+            stack,
+            construct_id("Deploy", model),
+            names=names,
+            model=model,
+            store=store,
+            steps=steps.deploy,
+            serving_image=steps.training.serving_image,
+            stage=stage,
+        )
+        self.drift = DriftCheck(
+            stack,
+            construct_id("Drift", model),
+            names=names,
+            model=model,
+            steps=steps.monitoring,
+            store=store,
+            stage=stage,
+        )
+        ModelDashboard(
+            stack,
+            construct_id("ModelDashboard", model),
+            names=names,
+            model=model,
+            alarm_names=alarm_names(names, model),
+        )
+
+        CfnOutput(stack, Outputs.training_state_machine(model.name), value=machine.state_machine_arn)
+        CfnOutput(
+            stack,
+            Outputs.deploy_state_machine(model.name),
+            value=self.deployment.state_machine.state_machine_arn,
+        )
+        CfnOutput(stack, Outputs.endpoint(model.name), value=self.deployment.endpoint_name)
+        CfnOutput(
+            stack, Outputs.drift_state_machine(model.name), value=self.drift.state_machine.state_machine_arn
+        )
+        # The name itself, not a reference: it is fixed, and people open it in the console by name.
+        CfnOutput(stack, Outputs.dashboard(model.name), value=names.dashboard(model.name))
