@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: venv test unit integration e2e demo bench synth lint typecheck check clean images
+.PHONY: venv tools test unit integration e2e demo bench synth lint typecheck check clean images
 
 venv: $(STAMP)
 
@@ -19,13 +19,31 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt --config-settings editable_mode=compat -e '.[local,train,dev]'
 	touch $(STAMP)
 
-test: venv
+# The conformance tests' tools outside .venv (tests/integration/test_conformance_asl.py, test_checkov.py):
+# asl-validator from npm (package.json, locked in package-lock.json), and checkov in a venv of its own
+# because it pins boto3 exactly, which clashes with our boto3 (its pins: constraints-checkov.txt).
+NODE_TOOLS := node_modules/.installed-stamp
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
+
+tools: $(NODE_TOOLS) $(CHECKOV_STAMP)
+
+$(NODE_TOOLS): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $(NODE_TOOLS)
+
+$(CHECKOV_STAMP): constraints-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check -c constraints-checkov.txt checkov
+	touch $(CHECKOV_STAMP)
+
+test: venv tools
 	$(PY) -m pytest -q
 
 unit: venv
 	$(PY) -m pytest -q tests/unit
 
-integration: venv
+integration: venv tools
 	$(PY) -m pytest -q tests/integration
 
 e2e: venv

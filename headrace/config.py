@@ -139,9 +139,13 @@ class GateConfig(Strict):
 
 
 class RolloutConfig(Strict):
+    # A canary or linear step is whole instances, at most half the fleet: an endpoint of one instance shifts
+    # all at once, then bakes (headrace/serving/rollout.py); the steps apply from two instances on.
     strategy: Literal["canary", "linear", "all_at_once"] = "canary"
     canary_percent: Annotated[int, Field(ge=1, le=50)] = 10
-    linear_step_percent: Annotated[int, Field(ge=5, le=50)] = 25
+    # SageMaker: "LinearStepSize ... must be 10-50% of the variant's total instance count"
+    # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TrafficRoutingConfig.html).
+    linear_step_percent: Annotated[int, Field(ge=10, le=50)] = 25
     wait_interval_s: Annotated[int, Field(ge=0, le=3_600)] = 300
     bake_s: Annotated[int, Field(ge=0, le=3_600)] = 600
     instance_type: str = "ml.m5.large"

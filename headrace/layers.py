@@ -11,17 +11,18 @@ LAMBDA_ARCHITECTURE = "x86_64"
 
 # pyproject: aws-lambda-powertools[parser]==3.37.0
 POWERTOOLS_VERSION = "3.37.0"
+# /aws/service/powertools/python/<architecture>/<runtime>/<version>
+# (https://docs.powertools.aws.dev/lambda/python/latest/#lambda-layer, "SSM Parameter Store").
 POWERTOOLS_LAYER_PARAMETER = (
     f"/aws/service/powertools/python/{LAMBDA_ARCHITECTURE}/{LAMBDA_PYTHON_RUNTIME}/{POWERTOOLS_VERSION}"
 )
 
 # AWS SDK for pandas 3.x ships pandas 2.x, numpy 2.x and pyarrow; pyproject pins pandas 2.3.3 to that line.
 AWS_SDK_PANDAS_VERSION = "3.14.0"
-
-
-def aws_sdk_pandas_layer_parameter(region: str) -> str:
-    runtime = LAMBDA_PYTHON_RUNTIME.removeprefix("python")
-    return (
-        f"/aws/service/aws-sdk-pandas/{AWS_SDK_PANDAS_VERSION}/{region}"
-        f"/py{runtime}/{LAMBDA_ARCHITECTURE}/layer-arn"
-    )
+# /aws/service/aws-sdk-pandas/<version>/py<python version>/<architecture>/layer-arn, with no region: each
+# region publishes its own layer's ARN under the same name
+# (https://aws-sdk-pandas.readthedocs.io/en/stable/install.html, "AWS Lambda Layer" / "Managed Layer").
+AWS_SDK_PANDAS_LAYER_PARAMETER = (
+    f"/aws/service/aws-sdk-pandas/{AWS_SDK_PANDAS_VERSION}"
+    f"/py{LAMBDA_PYTHON_RUNTIME.removeprefix('python')}/{LAMBDA_ARCHITECTURE}/layer-arn"
+)

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 DEFAULT_STAGE = "dev"
 STAGE_PATTERN = r"^[a-z][a-z0-9]{1,9}$"
+# The dimension every custom metric carries: stages deployed to one account share the namespace, and an
+# alarm of one stage must never select another stage's datapoints (CloudWatch matches the full set).
+STAGE_DIMENSION = "Stage"
 
 # Step Functions execution names: 1-80 characters of letters, digits, '-' and '_'.
 EXECUTION_NAME_MAX = 80
@@ -163,6 +166,11 @@ class Names:
     @property
     def metric_namespace(self) -> str:
         return "Headrace"
+
+    @property
+    def metric_dimensions(self) -> dict[str, str]:
+        """The dimensions every custom metric of this stage carries, besides its own."""
+        return {STAGE_DIMENSION: self.stage}
 
 
 class Outputs:

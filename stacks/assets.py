@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Fn, Stack, Stage, Token
+from aws_cdk import Stage
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 import headrace
 from headrace.config import ModelConfig, models_document
-from headrace.layers import POWERTOOLS_LAYER_PARAMETER, aws_sdk_pandas_layer_parameter
+from headrace.layers import AWS_SDK_PANDAS_LAYER_PARAMETER, POWERTOOLS_LAYER_PARAMETER
 
 PACKAGE_DIR = Path(headrace.__file__).resolve().parent
 FUNCTIONS_DIR = PACKAGE_DIR.parent / "functions"
@@ -105,29 +105,11 @@ class ManagedLayers:
 def managed_layers(scope: Construct) -> ManagedLayers:
     """The Powertools and AWS SDK for pandas layers (headrace/layers.py), referenced by ARN from the public
     SSM parameters their publishers keep; defined in `scope`, which should ask once."""
+    # Both names are region-free (each region's parameter holds its own layer's ARN): CloudFormation
+    # parameters whose defaults are the names, resolved at deploy time.
     powertools_arn = ssm.StringParameter.value_for_string_parameter(scope, POWERTOOLS_LAYER_PARAMETER)
-    pandas_arn = ssm.StringParameter.from_string_parameter_attributes(
-        scope,
-        "SdkForPandasLayerArn",
-        parameter_name=_pandas_layer_parameter(scope),
-        # The name starts with '/'; CDK cannot see that through a token when it builds the parameter ARN.
-        simple_name=False,
-    ).string_value
+    pandas_arn = ssm.StringParameter.value_for_string_parameter(scope, AWS_SDK_PANDAS_LAYER_PARAMETER)
     return ManagedLayers(
         powertools=lambda_.LayerVersion.from_layer_version_arn(scope, "PowertoolsLayer", powertools_arn),
         sdk_for_pandas=lambda_.LayerVersion.from_layer_version_arn(scope, "SdkForPandasLayer", pandas_arn),
     )
-
-
-def _pandas_layer_parameter(scope: Construct) -> str:
-    """The AWS SDK for pandas publishes one parameter per region, with the region inside its name.
-
-    An environment-agnostic stack knows its region only at deploy time, and a CloudFormation parameter's
-    default (what CDK makes for a plain parameter name) cannot hold `${AWS::Region}`. Given an Fn::Sub, CDK
-    emits an SSM dynamic reference, `{{resolve:ssm:...}}`, which CloudFormation resolves after substituting
-    the region. A stack with a concrete region keeps the plain name.
-    """
-    region = Stack.of(scope).region
-    if not Token.is_unresolved(region):
-        return aws_sdk_pandas_layer_parameter(region)
-    return Fn.sub(aws_sdk_pandas_layer_parameter("${AWS::Region}"))

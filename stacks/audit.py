@@ -14,6 +14,7 @@ from constructs import Construct
 
 from headrace.naming import Names
 from headrace.stages import StageSettings
+from stacks import checkov
 from stacks.stage import removal_policy
 
 TRAIL_LOG_PREFIX = "trail-bucket/"
@@ -69,6 +70,7 @@ class DataAudit(Construct):
             management_events=cloudtrail.ReadWriteType.NONE,
             send_to_cloud_watch_logs=False,
         )
+        checkov.accept(self.trail, "CKV_AWS_67", checkov.SINGLE_REGION_TRAIL)
         self.trail.add_s3_event_selector(
             [cloudtrail.S3EventSelector(bucket=data_bucket)],
             read_write_type=cloudtrail.ReadWriteType.ALL,

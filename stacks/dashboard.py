@@ -105,7 +105,7 @@ class ModelDashboard(Construct):
         return cloudwatch.Metric(
             namespace=self._names.metric_namespace,
             metric_name=name,
-            dimensions_map={"model": self._model.name, "service": service},
+            dimensions_map={"model": self._model.name, "service": service, **self._names.metric_dimensions},
             statistic="Sum",
             period=COUNT_PERIOD,
         )
@@ -171,7 +171,7 @@ class ModelDashboard(Construct):
                 cloudwatch.Metric(
                     namespace=self._names.metric_namespace,
                     metric_name=QUALITY_METRIC,
-                    dimensions_map={"Model": self._model.name},
+                    dimensions_map={"Model": self._model.name, **self._names.metric_dimensions},
                     statistic="Sum",
                     period=ENDPOINT_PERIOD,
                 )
@@ -190,6 +190,7 @@ class ModelDashboard(Construct):
                 "Model": self._model.name,
                 **dimensions,
                 "service": self._names.drift_finish_function,
+                **self._names.metric_dimensions,
             },
             statistic=statistic,
             period=DRIFT_PERIOD,

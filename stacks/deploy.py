@@ -263,7 +263,7 @@ class Deployment(Construct):
             timeout=Duration.seconds(2 * rollout.rollout_seconds(model.rollout) + 3 * 3600),
             tracing_enabled=False,
         )
-        self._grant_machine(stack)
+        self._grant_machine(stack, store)
         nag.accept_workflow(self.state_machine, [steps.plan, steps.verify, steps.failed])
 
         events.Rule(
@@ -387,7 +387,7 @@ class Deployment(Construct):
             iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=self.alarm_arns)
         )
 
-    def _grant_machine(self, stack: Stack) -> None:
+    def _grant_machine(self, stack: Stack, store: DataStore) -> None:
         hosted = f"{self.endpoint_name[:44]}-v*"
         configs_arn = stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name=hosted)
         self.state_machine.add_to_role_policy(
@@ -402,6 +402,17 @@ class Deployment(Construct):
         # UpdateEndpoint checks that the caller may read the guard alarms it names.
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=self.alarm_arns)
+        )
+        # Each endpoint config names the data key (KmsKeyId): CreateEndpoint, and UpdateEndpoint onto a
+        # new config, then need kms:CreateGrant for the caller, which SageMaker uses to encrypt the volumes
+        # (https://docs.aws.amazon.com/sagemaker/latest/dg/api-permissions-reference.html). Only grants made
+        # for an AWS service; the data key's policy delegates to IAM (stacks/data_store.py).
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["kms:CreateGrant"],
+                resources=[store.key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
         )
 
 

@@ -81,7 +81,8 @@ class EndpointGuards(Construct):
                 cloudwatch.Metric(
                     namespace=names.metric_namespace,
                     metric_name=rollout.QUALITY_METRIC,
-                    dimensions_map={"Model": model.name},
+                    # The stage too: dev and prod in one account must not share this metric.
+                    dimensions_map={"Model": model.name, **names.metric_dimensions},
                     statistic="Sum",
                     period=ALARM_PERIOD,
                 ),

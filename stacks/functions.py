@@ -22,7 +22,7 @@ from headrace.config import ModelConfig
 from headrace.lambda_env import FunctionSettings
 from headrace.layers import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON_RUNTIME
 from headrace.stages import StageSettings
-from stacks import nag
+from stacks import checkov, nag
 from stacks.assets import FUNCTIONS_DIR, ManagedLayers, stage_function_asset, staging_directory
 from stacks.stage import LAMBDA_LOGS, log_group
 from stacks.wiring import Wiring
@@ -101,6 +101,7 @@ class FunctionFactory:
             retry_attempts=2 if step.invoked_async else None,
         )
         nag.accept_pinned_runtime(function)
+        checkov.accept_function(function, invoked_async=step.invoked_async)
         return function
 
 

@@ -15,6 +15,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from headrace.ingest.settings import IngestSettings
+from headrace.ingest.sizing import ingest_memory_mb
 from headrace.naming import Names
 from stacks import nag
 from stacks.assets import managed_layers
@@ -59,8 +60,9 @@ class Ingest(Construct):
                 description=(
                     "Validates files dropped under <model>/incoming/; starts training once per version"
                 ),
-                # Reading and validating a file of up to max_file_mb with pandas: memory also buys CPU.
-                memory_mb=1024,
+                # Sized to hold a file of the largest max_file_mb at its peak (headrace/ingest/sizing.py);
+                # synth refuses a max_file_mb no function can hold.
+                memory_mb=ingest_memory_mb(factory.models),
                 timeout=Duration.minutes(5),
                 needs_pandas=True,
                 invoked_async=True,

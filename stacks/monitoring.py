@@ -295,7 +295,11 @@ class DriftCheck(Construct):
                 namespace=names.metric_namespace,
                 metric_name="DriftedFeatures",
                 # Powertools adds the publishing function's service name to every metric's dimensions.
-                dimensions_map={"Model": model.name, "service": names.drift_finish_function},
+                dimensions_map={
+                    "Model": model.name,
+                    "service": names.drift_finish_function,
+                    **names.metric_dimensions,
+                },
                 statistic="Maximum",
                 period=DRIFT_ALARM_PERIOD,
             ),

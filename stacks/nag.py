@@ -52,6 +52,10 @@ LIST_MODEL_PACKAGES = (
     "sagemaker:ListModelPackages has no resource-level permissions: it is allowed on '*' or not at all "
     "(Service Authorization Reference, Amazon SageMaker)."
 )
+SYNC_LIST_TAGS = (
+    "sagemaker:ListTags on '*' is what Step Functions' documented policy for createTrainingJob.sync grants "
+    "(https://docs.aws.amazon.com/step-functions/latest/dg/sagemaker-iam.html); the service calls it itself."
+)
 MODEL_VERSIONS = (
     "A model's registry versions (model-package/<group>/<n>), models and endpoint configs "
     "(<endpoint>-v<n>) are created per version at run time; the pattern covers that model's only."

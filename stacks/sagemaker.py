@@ -18,9 +18,17 @@ from stacks import nag
 from stacks.data_store import DataStore
 from stacks.network import grant_vpc_access
 
-# SageMaker's transient errors. A job or endpoint that fails is States.TaskFailed and is not retried: the
-# workflow's failure step records SageMaker's reason.
-SAGEMAKER_TRANSIENT = ["SageMaker.AmazonSageMakerException", "SageMaker.ThrottlingException"]
+# Only SageMaker's genuinely transient errors are retried: the common errors a client should retry
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/CommonErrors.html: ThrottlingException,
+# ServiceUnavailable, InternalFailure), which Step Functions names `SageMaker.<error>`
+# (https://docs.aws.amazon.com/step-functions/latest/dg/connect-sagemaker.html). Not the catch-all
+# SageMaker.AmazonSageMakerException, which also carries AccessDenied and validation errors: those fail fast
+# into the workflow's failure step, as does a job or endpoint that fails (States.TaskFailed), with the reason.
+SAGEMAKER_TRANSIENT = [
+    "SageMaker.ThrottlingException",
+    "SageMaker.ServiceUnavailable",
+    "SageMaker.InternalFailure",
+]
 
 
 def sagemaker_task(

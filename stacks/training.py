@@ -506,3 +506,7 @@ class Training(Construct):
                 resources=[stack.format_arn(service="events", resource="rule", resource_name=SYNC_RULE)],
             )
         )
+        # Step Functions' documented policy for createTrainingJob.sync grants ListTags on "*"
+        # (https://docs.aws.amazon.com/step-functions/latest/dg/sagemaker-iam.html, "Run a Job (.sync)").
+        machine.add_to_role_policy(iam.PolicyStatement(actions=["sagemaker:ListTags"], resources=["*"]))
+        nag.accept_unscoped(machine.role, nag.SYNC_LIST_TAGS)

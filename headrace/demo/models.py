@@ -17,8 +17,14 @@ MODEL: Final = "churn"
 # A canary step the eye can follow and the 5xx alarm fires within (the alarm's one-minute rate also counts
 # the calls the old fleet answered earlier in the minute), then a short bake. The latency guard is
 # loosened: on a laptop's two cores, which also start the new fleet's container, a call can wait a second,
-# and a good version rolled back for that would tell the wrong story.
-ROLLOUT: Final[dict[str, Any]] = {"wait_interval_s": 6, "bake_s": 3, "max_p99_latency_ms": 3000}
+# and a good version rolled back for that would tell the wrong story. Two instances, as prod runs: a fleet of
+# one cannot take a canary and rolls out all at once (headrace/serving/rollout.py); locally, one process.
+ROLLOUT: Final[dict[str, Any]] = {
+    "wait_interval_s": 6,
+    "bake_s": 3,
+    "max_p99_latency_ms": 3000,
+    "instance_count": 2,
+}
 # The drift check judges a window of at least min_rows rows; the cooldown keeps a second alarm episode in
 # the demo from retraining again.
 MONITORING: Final[dict[str, Any]] = {"min_rows": 200, "cooldown_minutes": 60}

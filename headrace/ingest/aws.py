@@ -127,7 +127,7 @@ def connect(settings: IngestSettings, metrics: Metrics, session: boto3.Session |
             settings.event_bus_name,
             settings.names.event_source,
         ),
-        metrics=PowertoolsMetrics(metrics),
+        metrics=PowertoolsMetrics(metrics, settings.stage),
         once=IdempotentOnce(persistence, idempotency, IngestResult, "headrace-ingest"),
         clock=now,
     )

@@ -1,30 +1,48 @@
-"""Runs a Lambda function's own deployed code in this process, the way the Lambda Python runtime would.
+"""Runs a Lambda function's own deployed code locally, the way the Lambda service would, limits included.
 
 The code is the zip moto's Lambda holds (the asset CDK synthesized and the local plane uploaded), unpacked
-once per CodeSha256; the environment is the function's configuration. Invocations are serialized: the
-process environment is swapped in for each one, as a Lambda sandbox runs one event at a time.
+once per CodeSha256; the environment is the function's configuration. Each function runs in an execution
+environment of its own (lambda_sandbox.py): a child process, kept warm between events, one event at a time.
+
+Why a process and not the plane's own: Lambda enforces MemorySize and Timeout on the sandbox, and neither
+can be enforced in-process. A thread cannot be killed at its deadline, and the plane's memory holds moto's
+state (every S3 object), so neither RSS nor tracemalloc's peak (global, and blind to native buffers) can
+say what one invocation used. A child process has its own resident set, which is what Lambda meters: the
+parent reads it from /proc while the event runs and kills the child with SIGKILL once it is over MemorySize
+(Lambda: Runtime.OutOfMemory, "Runtime exited with error: signal: killed"), or once Timeout has passed
+(Sandbox.Timedout, "Task timed out after N seconds"). Either way the sandbox is gone and the next event
+starts a fresh one, as on Lambda. Processes are forked from a forkserver that preloaded the libraries every
+handler imports, so a cold start costs the function's own imports only and the loop stays fast.
+Payload quotas are checked on the way in and out (lambda_limits.py).
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
+import hashlib
 import io
 import json
-import os
-import sys
+import multiprocessing
 import threading
 import time
-import traceback
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from types import ModuleType
-from typing import Any, TextIO
+from typing import Any
 
 from pydantic import BaseModel
+
+from headrace.local import lambda_limits
+from headrace.local.lambda_sandbox import PRELOAD, LambdaContext, SandboxConfig, serve
+
+__all__ = ["FunctionSpec", "HandlerRuntime", "InvocationResult", "LambdaContext"]
+
+# How often the parent samples a running sandbox's memory; the peak (VmHWM) is checked after each event too.
+MEMORY_POLL_S = 0.02
+MEGABYTE = 1024 * 1024
 
 
 class FunctionSpec(BaseModel):
@@ -35,8 +53,9 @@ class FunctionSpec(BaseModel):
     handler: str
     code_sha256: str
     environment: dict[str, str]
-    timeout_s: int = 3
+    timeout_s: float = 3
     memory_mb: int = 128
+    role_arn: str = ""  # the execution role, whose session credentials the function runs with
 
 
 @dataclass
@@ -45,73 +64,84 @@ class InvocationResult:
     errored: bool
     log: str
     duration_ms: float
+    max_memory_mb: float = 0.0
 
 
-@dataclass
-class LambdaContext:
-    """The attributes of the Lambda runtime's context object that handlers and powertools read."""
-
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    timeout_s: int
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_version: str = "$LATEST"
-    _deadline: float = 0.0
-
-    def __post_init__(self) -> None:
-        self._deadline = time.monotonic() + self.timeout_s
-        self.log_group_name = f"/aws/lambda/{self.function_name}"
-        self.log_stream_name = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+def _memory_mb(pid: int | None, field: str) -> float:
+    """VmRSS (now) or VmHWM (peak) of a process in MB; 0 where /proc cannot say (not Linux, gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    for line in status.splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
-class _ThreadRoutedStdout(io.TextIOBase):
-    """sys.stdout replacement: writes from a thread that is running a handler go to that handler's log.
+class Sandbox:
+    """A warm execution environment for one function configuration."""
 
-    Loggers bind sys.stdout when they are created (powertools' Logger does, at import); routing by thread
-    rather than swapping sys.stdout per call keeps them pointed at the right log for every invocation.
-    """
+    def __init__(self, config: SandboxConfig) -> None:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        self._connection, child = context.Pipe()
+        self.process: BaseProcess = context.Process(
+            target=serve, args=(child, config), name=f"lambda-{config.name}", daemon=True
+        )
+        self.process.start()
+        child.close()
+        self.lock = threading.Lock()
 
-    def __init__(self, fallback: TextIO) -> None:
-        self._fallback = fallback
-        self._local = threading.local()
+    @property
+    def alive(self) -> bool:
+        return self.process.is_alive()
 
-    @contextlib.contextmanager
-    def capture(self) -> Iterator[io.StringIO]:
-        buffer = io.StringIO()
-        self._local.buffer = buffer
-        try:
-            yield buffer
-        finally:
-            self._local.buffer = None
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=5)
+        self._connection.close()
 
-    def write(self, text: str) -> int:
-        buffer = getattr(self._local, "buffer", None)
-        return (buffer or self._fallback).write(text)
-
-    def flush(self) -> None:
-        if getattr(self._local, "buffer", None) is None:
-            self._fallback.flush()
-
-
-def _routed_stdout() -> _ThreadRoutedStdout:
-    if not isinstance(sys.stdout, _ThreadRoutedStdout):
-        sys.stdout = _ThreadRoutedStdout(sys.stdout)
-    return sys.stdout
+    def run(
+        self, request_id: str, event_json: str, timeout_s: float, memory_mb: int
+    ) -> tuple[tuple[str, bool, str] | None, str, float]:
+        """(answer or None, why there is none: "timeout" / "memory" / "exited", peak MB)."""
+        self._connection.send((request_id, event_json, timeout_s))
+        deadline = time.monotonic() + timeout_s
+        peak = 0.0
+        connection: Connection = self._connection
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                ready = connection.poll(max(0.0, min(MEMORY_POLL_S, remaining)))
+            except (EOFError, OSError):
+                ready = True
+            peak = max(peak, _memory_mb(self.process.pid, "VmHWM"))
+            if peak > memory_mb:
+                return None, "memory", peak
+            if ready:
+                try:
+                    answer: tuple[str, bool, str] = connection.recv()
+                except (EOFError, OSError):
+                    return None, "exited", peak
+                peak = max(peak, _memory_mb(self.process.pid, "VmHWM"))
+                return (None, "memory", peak) if peak > memory_mb else (answer, "", peak)
+            if remaining <= 0:
+                return None, "timeout", peak
 
 
 class HandlerRuntime:
-    """Loads each function's handler from its code zip and invokes it with the function's environment."""
+    """Loads each function's handler from its code zip and invokes it in the function's own sandbox."""
 
     def __init__(self, code_dir: Path, base_environment: dict[str, str]) -> None:
         self._code_dir = code_dir
         self._base_environment = base_environment
-        self._modules: dict[str, Callable[[Any, Any], Any]] = {}
-        self._lock = threading.RLock()
+        self._sandboxes: dict[str, Sandbox] = {}
+        self._lock = threading.Lock()
         self.listeners: list[Callable[[FunctionSpec, InvocationResult], None]] = []
+        # The execution role's session credentials for a function's environment (seams/iam.py), if IAM is on.
+        self.credentials: Callable[[FunctionSpec], dict[str, str]] | None = None
 
     def unpack(self, spec: FunctionSpec, code: bytes) -> Path:
         target = self._code_dir / spec.code_sha256.replace("/", "_").replace("+", "-")
@@ -122,65 +152,81 @@ class HandlerRuntime:
             (target / ".complete").touch()
         return target
 
-    @contextlib.contextmanager
-    def _environment(self, spec: FunctionSpec, task_root: Path) -> Iterator[None]:
-        saved = dict(os.environ)
-        os.environ.update(self._base_environment)
-        os.environ.update(spec.environment)
-        os.environ.update(
-            {
-                "AWS_LAMBDA_FUNCTION_NAME": spec.name,
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
-                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-                "LAMBDA_TASK_ROOT": str(task_root),
-                "_HANDLER": spec.handler,
-            }
-        )
-        try:
-            yield
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+    def _config(self, spec: FunctionSpec, task_root: Path) -> SandboxConfig:
+        environment = {
+            **self._base_environment,
+            **spec.environment,
+            **(self.credentials(spec) if self.credentials else {}),
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "LAMBDA_TASK_ROOT": str(task_root),
+            "_HANDLER": spec.handler,
+        }
+        return SandboxConfig(spec.name, spec.arn, spec.handler, str(task_root), spec.memory_mb, environment)
 
-    def _load(self, spec: FunctionSpec, task_root: Path) -> Callable[[Any, Any], Any]:
-        key = f"{spec.name}:{spec.code_sha256}"
-        if key not in self._modules:
-            module_path, _, attribute = spec.handler.rpartition(".")
-            source = task_root / (module_path.replace(".", "/") + ".py")
-            if not source.exists():
-                raise FileNotFoundError(f"handler module {module_path} not found in the code of {spec.name}")
-            module_name = f"headrace_lambda_{spec.name.replace('-', '_')}_{abs(hash(key)) % 10**8}"
-            module_spec = importlib.util.spec_from_file_location(module_name, source)
-            assert module_spec and module_spec.loader
-            module: ModuleType = importlib.util.module_from_spec(module_spec)
-            sys.modules[module_name] = module
-            module_spec.loader.exec_module(module)
-            self._modules[key] = getattr(module, attribute)
-        return self._modules[key]
+    def _sandbox(self, spec: FunctionSpec, task_root: Path) -> tuple[str, Sandbox]:
+        # A new configuration (code, environment, limits) gets new sandboxes, as on Lambda.
+        key = f"{spec.name}:{hashlib.sha256(spec.model_dump_json().encode()).hexdigest()}"
+        with self._lock:
+            sandbox = self._sandboxes.get(key)
+            if sandbox is None or not sandbox.alive:
+                sandbox = self._sandboxes[key] = Sandbox(self._config(spec, task_root))
+            return key, sandbox
 
-    def invoke(self, spec: FunctionSpec, code: bytes, event: Any) -> InvocationResult:
-        """Run one event; a raised exception becomes Lambda's {errorType, errorMessage} with errored=True."""
-        stdout = _routed_stdout()
+    def _discard(self, key: str, sandbox: Sandbox) -> None:
+        with self._lock:
+            if self._sandboxes.get(key) is sandbox:
+                del self._sandboxes[key]
+        sandbox.kill()
+
+    def close(self) -> None:
+        with self._lock:
+            sandboxes, self._sandboxes = list(self._sandboxes.values()), {}
+        for sandbox in sandboxes:
+            sandbox.kill()
+
+    def invoke(
+        self, spec: FunctionSpec, code: bytes, event: Any, asynchronous: bool = False
+    ) -> InvocationResult:
+        """Run one event; a raised exception becomes Lambda's {errorType, errorMessage} with errored=True,
+        and so do a timeout, running out of memory and an oversized response. An oversized event raises
+        lambda_limits.RequestTooLarge: Lambda refuses the call and runs nothing."""
+        event_json = json.dumps(event, default=str)
+        lambda_limits.check_request(event_json.encode(), asynchronous)
         task_root = self.unpack(spec, code)
+        request_id = str(uuid.uuid4())
         started = time.perf_counter()
-        with self._lock, self._environment(spec, task_root), stdout.capture() as log:
-            context = LambdaContext(spec.name, spec.arn, spec.memory_mb, spec.timeout_s)
-            print(f"START RequestId: {context.aws_request_id} Version: $LATEST")
-            try:
-                handler = self._load(spec, task_root)
-                payload, errored = handler(event, context), False
-            except Exception as exc:
-                payload = {
-                    "errorType": type(exc).__name__,
-                    "errorMessage": str(exc),
-                    "stackTrace": traceback.format_exception(exc)[-6:],
-                }
-                errored = True
-                print(json.dumps({"level": "ERROR", "message": "handler failed", **payload}, default=str))
-            duration_ms = (time.perf_counter() - started) * 1000
-            print(f"END RequestId: {context.aws_request_id}")
-            print(f"REPORT RequestId: {context.aws_request_id}\tDuration: {duration_ms:.2f} ms")
-        result = InvocationResult(payload, errored, log.getvalue(), duration_ms)
+        key, sandbox = self._sandbox(spec, task_root)
+        with sandbox.lock:
+            answer, failure, peak = sandbox.run(request_id, event_json, spec.timeout_s, spec.memory_mb)
+        duration_ms = (time.perf_counter() - started) * 1000
+        lines = [f"START RequestId: {request_id} Version: $LATEST"]
+        if answer is None:
+            self._discard(key, sandbox)
+            code_ = sandbox.process.exitcode
+            payload = {
+                "timeout": lambda_limits.timed_out(request_id, spec.timeout_s),
+                "memory": lambda_limits.out_of_memory(request_id),
+            }.get(failure) or lambda_limits.exited(request_id, code_)
+            errored, body = True, ""
+            lines.append(f"{_timestamp()} {request_id} {payload['errorMessage'].split(' Error: ', 1)[-1]}")
+        else:
+            result_json, errored, body = answer
+            payload = json.loads(result_json)
+            if len(result_json.encode()) > lambda_limits.SYNC_PAYLOAD_BYTES and not asynchronous:
+                payload, errored = lambda_limits.response_too_large(), True
+        lines += [
+            f"END RequestId: {request_id}",
+            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+            f"Memory Size: {spec.memory_mb} MB\tMax Memory Used: {peak:.0f} MB",
+        ]
+        log = lines[0] + "\n" + body + "\n".join(lines[1:]) + "\n"
+        result = InvocationResult(payload, errored, log, duration_ms, peak)
         for listener in self.listeners:
             listener(spec, result)
         return result
+
+
+def _timestamp() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())

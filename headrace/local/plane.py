@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 from pydantic import BaseModel
@@ -22,6 +23,10 @@ from headrace.local.aws import LOCAL_ACCOUNT, LOCAL_REGION, Clients, local_envir
 from headrace.local.network import free_port
 from headrace.local.sagemaker.containers import Compute
 from headrace.local.seams import snapshot
+
+if TYPE_CHECKING:
+    from headrace.local.lambda_runtime import HandlerRuntime
+    from headrace.local.seams.iam import LocalIam
 from headrace.naming import DEFAULT_STAGE, Names
 
 RUNTIME_FILE = "plane.json"
@@ -79,6 +84,9 @@ class LocalPlane:
     progress: Callable[[str], None] = lambda _: None
     # Where training jobs and endpoints run: processes of this Python, or their images under Docker.
     compute: Compute = "subprocess"
+    # Authorize every call a deployed resource makes against its role's synthesized policies (seams/iam.py).
+    # HEADRACE_LOCAL_IAM=enforce turns it on for a plane started without saying.
+    enforce_iam: bool = field(default_factory=lambda: os.environ.get("HEADRACE_LOCAL_IAM") == "enforce")
     info: PlaneInfo | None = None
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
@@ -129,6 +137,7 @@ class LocalPlane:
 
         runtime = HandlerRuntime(self.work_dir / "lambda", local_environment(endpoint))
         runtime.listeners.append(Telemetry(Clients(endpoint)))
+        self._stack.callback(runtime.close)  # the functions' sandboxes are child processes
         targets = TargetDispatcher(MotoTargets())
         delivery = EventDelivery(targets)
         delivery.start()
@@ -141,7 +150,8 @@ class LocalPlane:
             Clients(endpoint), images, self.work_dir, cloudwatch.alarm_states, records, launcher
         )
         self._stack.enter_context(served(self.hosting))
-        self._stack.enter_context(installed(runtime, delivery, self.training, self.hosting))
+        iam = self._iam(endpoint, runtime) if self.enforce_iam else None
+        self._stack.enter_context(installed(runtime, delivery, self.training, self.hosting, iam))
         self.delivery = delivery
         # Inside the seams, so alarm state changes reach Lambda and Step Functions targets; stopped first.
         self.alarms = AlarmEvaluator(cloudwatch, interval_s=0.5)
@@ -171,6 +181,20 @@ class LocalPlane:
         runtime_file.write_text(self.info.model_dump_json(indent=1))
         self._stack.callback(runtime_file.unlink, missing_ok=True)
         return self.info
+
+    def _iam(self, endpoint: str, runtime: HandlerRuntime) -> LocalIam:
+        """Functions, state machines and SageMaker compute act as their roles; the plane stays admin."""
+        from headrace.local.seams.iam import LocalIam
+
+        iam = LocalIam(LOCAL_ACCOUNT, LOCAL_REGION)
+        runtime.credentials = lambda spec: (
+            iam.function_credentials(spec.role_arn, spec.name) if spec.role_arn else {}
+        )
+        self.training.role_clients = lambda role: iam.role_clients(endpoint, role)
+        self.hosting._fleets.model_clients = lambda model: iam.model_clients(endpoint, model)
+        self.iam = iam
+        self.progress("IAM enforced: functions, state machines and SageMaker act as their roles")
+        return iam
 
     def stop(self) -> None:
         if self.state_dir and self.info:

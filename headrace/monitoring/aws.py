@@ -21,6 +21,7 @@ from headrace.lambda_env import FunctionSettings
 from headrace.ledger import DynamoLedger, RetrainDecision
 from headrace.monitoring.ports import DriftPorts
 from headrace.monitoring.retrain import RetrainPorts
+from headrace.naming import STAGE_DIMENSION
 
 if TYPE_CHECKING:  # the retrain function imports this module and runs without numpy/pandas
     from headrace.drift import DriftResult
@@ -44,14 +45,16 @@ class EndpointArtifacts:
 
 
 class PowertoolsDriftMetrics:
-    """One EMF document per metric: per feature scores carry the dimensions Model and Feature."""
+    """One EMF document per metric: per feature scores carry the dimensions Model and Feature, and every
+    metric the stage (headrace.naming.STAGE_DIMENSION)."""
 
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, namespace: str, stage: str) -> None:
         self._namespace = namespace
+        self._stage = stage
 
     def _put(self, name: str, value: float, unit: MetricUnit, **dimensions: str) -> None:
         with single_metric(name=name, unit=unit, value=value, namespace=self._namespace) as metric:
-            for key, dimension in dimensions.items():
+            for key, dimension in {**dimensions, STAGE_DIMENSION: self._stage}.items():
                 metric.add_dimension(name=key, value=dimension)
 
     def publish(self, model: str, result: DriftResult) -> None:
@@ -95,7 +98,7 @@ def connect_drift(settings: FunctionSettings, session: boto3.Session | None = No
         store=S3Store(lazy_client("s3", session)),
         serving=EndpointArtifacts(lazy_client("sagemaker", session)),
         ledger=DynamoLedger(lazy_client("dynamodb", session), settings.ledger_table),
-        metrics=PowertoolsDriftMetrics(settings.metrics_namespace),
+        metrics=PowertoolsDriftMetrics(settings.metrics_namespace, settings.stage),
         clock=now,
     )
 

@@ -103,6 +103,6 @@ def connect(
         hosting=SageMakerHosting(lazy_client("sagemaker", session), lazy_client("cloudwatch", session)),
         ledger=DynamoLedger(lazy_client("dynamodb", session), settings.ledger_table),
         events=publisher_for(settings, session),
-        metrics=PowertoolsMetrics(metrics),
+        metrics=PowertoolsMetrics(metrics, settings.stage),
         clock=now,
     )

@@ -5,6 +5,12 @@ Blue/green on the endpoint itself (UpdateEndpoint's DeploymentConfig): traffic s
 canary or linear steps, the guard alarms are watched throughout and during the bake, and SageMaker rolls
 back on its own when one fires. A rollback leaves the endpoint InService on the *old* config, which is why
 the deploy workflow verifies the end state instead of trusting the status.
+
+A canary or linear step is whole instances of the new fleet, at most half of it (TrafficRoutingConfig,
+https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TrafficRoutingConfig.html): a fleet of one
+cannot be split, and SageMaker refuses a canary on it. A one-instance endpoint (dev's usual size) therefore
+shifts all at once, then bakes with the guard alarms watched and rolls back as any rollout does; the model's
+canary or linear steps apply wherever the stage runs two instances or more (prod's `min_instance_count`).
 """
 
 from __future__ import annotations
@@ -31,13 +37,20 @@ MAX_EXECUTION_S: Final = 28_800
 # Headrace's own metrics emitted by the serving container (containers/serve/CONTRACT.md).
 QUALITY_METRIC: Final = "InvalidPredictions"
 _HOSTED_NAME: Final = re.compile(r"-v(\d+)-[0-9a-f]{8}$")
+# The smallest fleet a canary or linear step can be cut from (one instance, at most half the fleet).
+MIN_SPLIT_FLEET: Final = 2
+
+
+def strategy(rollout: RolloutConfig) -> str:
+    """The traffic shifting SageMaker can run for this fleet: the model's own; a fleet of one, all at once."""
+    return rollout.strategy if rollout.instance_count >= MIN_SPLIT_FLEET else "all_at_once"
 
 
 def traffic_steps(rollout: RolloutConfig) -> int:
     """How many shifts the new fleet's traffic takes to reach 100%."""
-    if rollout.strategy == "canary":
+    if strategy(rollout) == "canary":
         return 2
-    if rollout.strategy == "linear":
+    if strategy(rollout) == "linear":
         return math.ceil(100 / rollout.linear_step_percent)
     return 1
 
@@ -57,16 +70,15 @@ def poll_seconds(rollout: RolloutConfig) -> int:
 def deployment_config(model: ModelConfig, names: Names) -> dict[str, Any]:
     """UpdateEndpoint's DeploymentConfig for `model` (the API's shape, as Step Functions passes it on)."""
     rollout = model.rollout
-    routing: dict[str, Any] = {
-        "Type": rollout.strategy.upper(),
-        "WaitIntervalInSeconds": rollout.wait_interval_s,
-    }
-    if rollout.strategy == "canary":
+    shifting = strategy(rollout)
+    routing: dict[str, Any] = {"Type": shifting.upper(), "WaitIntervalInSeconds": rollout.wait_interval_s}
+    if shifting == "canary":
         routing["CanarySize"] = {"Type": "CAPACITY_PERCENT", "Value": rollout.canary_percent}
-    elif rollout.strategy == "linear":
+    elif shifting == "linear":
         routing["LinearStepSize"] = {"Type": "CAPACITY_PERCENT", "Value": rollout.linear_step_percent}
     else:
-        routing.pop("WaitIntervalInSeconds")
+        # Required by the API model even for one step (TrafficRoutingConfig.WaitIntervalInSeconds).
+        routing["WaitIntervalInSeconds"] = 0
     execution = min(MAX_EXECUTION_S, max(MIN_EXECUTION_S, 2 * rollout_seconds(rollout) + 600))
     return {
         "BlueGreenUpdatePolicy": {
@@ -140,6 +152,7 @@ def model_request(
                 "HEADRACE_MODEL": model.name,
                 "HEADRACE_MODEL_VERSION": str(version),
                 "HEADRACE_METRIC_NAMESPACE": names.metric_namespace,
+                "HEADRACE_STAGE": names.stage,
             },
         },
         "ExecutionRoleArn": role_arn,

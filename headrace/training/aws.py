@@ -116,6 +116,6 @@ def connect(
         ledger=DynamoLedger(lazy_client("dynamodb", session), settings.ledger_table),
         registry=SageMakerRegistry(lazy_client("sagemaker", session)),
         events=publisher_for(settings, session),
-        metrics=PowertoolsMetrics(metrics),
+        metrics=PowertoolsMetrics(metrics, settings.stage),
         clock=now,
     )

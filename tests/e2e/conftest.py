@@ -25,8 +25,9 @@ def write_models(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     churn = yaml.safe_load((REPO / "models" / "churn.yaml").read_text())
     churn["schema"]["max_file_mb"] = E2E_MAX_FILE_MB
-    # Rollouts of seconds, not minutes: a canary step, then a short bake.
-    churn["rollout"] |= {"wait_interval_s": 2, "bake_s": 2}
+    # Rollouts of seconds, not minutes: a canary step, then a short bake. Two instances: a fleet of one cannot
+    # take a canary, and rolls out all at once (headrace/serving/rollout.py).
+    churn["rollout"] |= {"wait_interval_s": 2, "bake_s": 2, "instance_count": 2}
     (directory / "churn.yaml").write_text(yaml.safe_dump(churn))
     second = {
         "name": "returns",

@@ -21,6 +21,7 @@ from aws_cdk.assertions import Template
 
 from headrace.config import ModelConfig, load_models
 from headrace.naming import DEFAULT_STAGE, Names
+from headrace.stages import StageSettings, VpcSettings, load_stage
 from stacks.app_builder import build_app
 
 
@@ -84,6 +85,49 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
         data=stack_template(app, names.data_stack),
         pipeline=stack_template(app, names.pipeline_stack),
     )
+
+
+# --- every stage variant, for the conformance tests (ASL, service integrations, checkov) --------------------
+
+EXAMPLE_VPC = VpcSettings(
+    subnet_ids=["subnet-0123456789abcdef0"], security_group_ids=["sg-0123456789abcdef0"]
+)
+# The variants the conformance tests check, each by the session fixture that synthesizes it.
+STAGE_VARIANTS = {
+    "dev": "synthesized",
+    "prod": "synthesized_prod",
+    "prod_in_a_vpc": "synthesized_prod_in_a_vpc",
+}
+
+
+def synthesize_stage(stage: str, settings: StageSettings, assembly_dir: Path) -> SynthesizedApp:
+    names = Names(stage)
+    models = load_models()
+    app = build_app(stage, models, str(assembly_dir), settings=settings)
+    return SynthesizedApp(
+        names=names,
+        models=models,
+        assembly_dir=assembly_dir,
+        data=stack_template(app, names.data_stack),
+        pipeline=stack_template(app, names.pipeline_stack),
+    )
+
+
+@pytest.fixture(scope="session")
+def synthesized_prod(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    return synthesize_stage("prod", load_stage("prod"), tmp_path_factory.mktemp("prod.out"))
+
+
+@pytest.fixture(scope="session")
+def synthesized_prod_in_a_vpc(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    settings = load_stage("prod").model_copy(update={"vpc": EXAMPLE_VPC})
+    return synthesize_stage("prod", settings, tmp_path_factory.mktemp("prodvpc.out"))
+
+
+def stage_variant(request: pytest.FixtureRequest, variant: str) -> SynthesizedApp:
+    """One of STAGE_VARIANTS, synthesized once per session."""
+    app: SynthesizedApp = request.getfixturevalue(STAGE_VARIANTS[variant])
+    return app
 
 
 def render(value: Any) -> str:

@@ -71,8 +71,9 @@ def test_the_update_carries_the_model_s_canary_bake_and_guard_alarms(
     config = _definition(synthesized)["States"]["UpdateEndpoint"]["Parameters"]["DeploymentConfig"]
     assert config == rollout.deployment_config(example_model, Names("dev"))
     routing = config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
-    assert routing["Type"] == "CANARY"
-    assert routing["WaitIntervalInSeconds"] == example_model.rollout.wait_interval_s
+    # dev's endpoint is one instance, which no canary can be cut from: all at once, then the bake.
+    assert example_model.rollout.instance_count == 1
+    assert routing == {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}
     assert config["BlueGreenUpdatePolicy"]["TerminationWaitInSeconds"] == example_model.rollout.bake_s
 
 

@@ -5,7 +5,6 @@ layer imports without pandas (its packaged asset, as Lambda would load it)."""
 from __future__ import annotations
 
 import importlib
-import json
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import pytest
 from pydantic import Field
 
 from headrace.lambda_env import FunctionSettings
+from headrace.layers import AWS_SDK_PANDAS_LAYER_PARAMETER
 from stacks.assets import FUNCTIONS_DIR
 from stacks.idle import idle_models
 from stacks.ingest import INGEST_SERVICE
@@ -31,6 +31,8 @@ class DeployedFunction:
     folder: str
     asset: Path
     properties: dict[str, Any]
+    # The public SSM parameter names the function's layers are read from (template parameters' defaults).
+    layer_parameters: tuple[str, ...]
 
     @property
     def environment(self) -> dict[str, Any]:
@@ -39,7 +41,7 @@ class DeployedFunction:
 
     @property
     def has_pandas_layer(self) -> bool:
-        return any("aws-sdk-pandas" in json.dumps(layer) for layer in self.properties["Layers"])
+        return AWS_SDK_PANDAS_LAYER_PARAMETER in self.layer_parameters
 
 
 def _folder_of(asset: Path) -> str:
@@ -56,12 +58,15 @@ def _folder_of(asset: Path) -> str:
 @pytest.fixture(scope="module")
 def deployed(synthesized: SynthesizedApp) -> list[DeployedFunction]:
     found = []
+    parameters = synthesized.pipeline.to_json()["Parameters"]
     for resource in synthesized.pipeline.find_resources("AWS::Lambda::Function").values():
         properties = resource["Properties"]
         if properties.get("Handler") != "handler.handler":
             continue  # CDK's own helpers (bucket notifications)
         asset = synthesized.assembly_dir / f"asset.{properties['Code']['S3Key'].removesuffix('.zip')}"
-        found.append(DeployedFunction(properties["FunctionName"], _folder_of(asset), asset, properties))
+        layers = tuple(parameters[layer["Ref"]]["Default"] for layer in properties["Layers"])
+        name = properties["FunctionName"]
+        found.append(DeployedFunction(name, _folder_of(asset), asset, properties, layers))
     return found
 
 

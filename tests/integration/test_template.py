@@ -15,7 +15,7 @@ from aws_cdk import Environment
 from aws_cdk.assertions import Match, Template
 
 from headrace.config import ModelConfig, parse_models_document
-from headrace.layers import LAMBDA_PYTHON_RUNTIME, POWERTOOLS_LAYER_PARAMETER, aws_sdk_pandas_layer_parameter
+from headrace.layers import AWS_SDK_PANDAS_LAYER_PARAMETER, LAMBDA_PYTHON_RUNTIME, POWERTOOLS_LAYER_PARAMETER
 from headrace.naming import Names, Outputs
 from stacks.app_builder import build_app
 from stacks.ingest import data_arrival_rule_name
@@ -320,7 +320,8 @@ def test_ingest_function_runs_handler_dot_handler_on_the_pinned_runtime(synthesi
             "FunctionName": synthesized.names.ingest_function,
             "Handler": "handler.handler",
             "Runtime": LAMBDA_PYTHON_RUNTIME,
-            "MemorySize": 1024,
+            # Sized for the example's max_file_mb of 256 (headrace/ingest/sizing.py).
+            "MemorySize": 1536,
             "Timeout": 300,
             "ReservedConcurrentExecutions": Match.absent(),
             "LoggingConfig": {"LogGroup": Match.any_value()},
@@ -339,21 +340,23 @@ def test_ingest_function_reads_its_managed_layers_from_public_ssm_parameters(
     synthesized: SynthesizedApp,
 ) -> None:
     _, function = _ingest_function(synthesized.pipeline, synthesized.names)
-    powertools, pandas = function["Properties"]["Layers"]
-    parameter = synthesized.pipeline.to_json()["Parameters"][powertools["Ref"]]
-    assert parameter == {"Type": "AWS::SSM::Parameter::Value<String>", "Default": POWERTOOLS_LAYER_PARAMETER}
-    # The pandas layer's parameter name holds the region: a dynamic reference resolved at deploy time.
-    assert render(pandas) == "{{resolve:ssm:" + aws_sdk_pandas_layer_parameter("${AWS::Region}") + "}}"
+    parameters = synthesized.pipeline.to_json()["Parameters"]
+    # Both names are region-free, as their publishers document them (tests/integration/
+    # test_fidelity_findings.py pins the forms): plain template parameters, resolved at deploy time.
+    assert [parameters[layer["Ref"]] for layer in function["Properties"]["Layers"]] == [
+        {"Type": "AWS::SSM::Parameter::Value<String>", "Default": POWERTOOLS_LAYER_PARAMETER},
+        {"Type": "AWS::SSM::Parameter::Value<String>", "Default": AWS_SDK_PANDAS_LAYER_PARAMETER},
+    ]
 
 
-def test_a_stack_with_a_known_region_reads_the_pandas_layer_by_its_plain_parameter_name(
+def test_a_stack_with_a_known_region_reads_the_same_layer_parameters(
     synthesized: SynthesizedApp, tmp_path: Path
 ) -> None:
     names = Names("regional")
     app = build_app(names.stage, synthesized.models, str(tmp_path), env=Environment(region="eu-west-1"))
     parameters = stack_template(app, names.pipeline_stack).to_json()["Parameters"]
     defaults = {p.get("Default") for p in parameters.values()}
-    assert aws_sdk_pandas_layer_parameter("eu-west-1") in defaults
+    assert {POWERTOOLS_LAYER_PARAMETER, AWS_SDK_PANDAS_LAYER_PARAMETER} <= defaults
 
 
 def test_every_function_role_may_write_only_to_its_own_log_group(synthesized: SynthesizedApp) -> None:

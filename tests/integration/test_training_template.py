@@ -20,6 +20,7 @@ from headrace.layers import LAMBDA_PYTHON_RUNTIME
 from headrace.naming import Names
 from headrace.training_job import hyperparameters_for
 from stacks.app_builder import build_app
+from stacks.sagemaker import SAGEMAKER_TRANSIENT
 from tests.integration.conftest import SynthesizedApp, render, stack_template
 
 REPO = Path(__file__).resolve().parents[2]
@@ -209,7 +210,8 @@ def test_train_waits_for_a_sagemaker_training_job_named_by_prepare(synthesized: 
     assert train["Resource"] == "arn:${AWS::Partition}:states:::sagemaker:createTrainingJob.sync"
     assert train["Parameters"]["TrainingJobName.$"] == "$.run.job_name"
     retried = {error for retry in train["Retry"] for error in retry["ErrorEquals"]}
-    assert retried == {"SageMaker.AmazonSageMakerException", "SageMaker.ThrottlingException"}
+    assert retried == set(SAGEMAKER_TRANSIENT)
+    assert "SageMaker.AmazonSageMakerException" not in retried
 
 
 def test_train_uses_managed_spot_with_checkpoints_and_a_max_wait(synthesized: SynthesizedApp) -> None:

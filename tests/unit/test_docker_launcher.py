@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from headrace.local.sagemaker import docker
-from headrace.local.sagemaker.containers import Entry
+from headrace.local.sagemaker import docker, images
+from headrace.local.sagemaker.containers import Entry, SubprocessLauncher, launcher_for
 from headrace.local.sagemaker.images import debian_mirror
 
 
@@ -82,3 +82,13 @@ def test_without_apt_sources_the_mirror_is_debian_s_own(
 ) -> None:
     monkeypatch.delenv("HEADRACE_DEBIAN_MIRROR", raising=False)
     assert debian_mirror(tmp_path) == "http://deb.debian.org/debian"
+
+
+def test_docker_compute_without_a_daemon_is_refused_saying_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(images, "docker_available", lambda: "no Docker daemon is reachable")
+    with pytest.raises(ValueError, match="--compute docker: no Docker daemon is reachable"):
+        launcher_for("docker")
+
+
+def test_subprocess_compute_is_the_default_launcher() -> None:
+    assert isinstance(launcher_for("subprocess"), SubprocessLauncher)

@@ -254,12 +254,22 @@ def test_a_caught_rollback_is_recorded_as_rolled_back(
 
 
 def test_the_deployment_config_names_the_guard_alarms_and_the_bake(example_model: ModelConfig) -> None:
-    config = rollout.deployment_config(example_model, NAMES)
+    fleet = example_model.rollout.model_copy(update={"instance_count": 2})
+    config = rollout.deployment_config(example_model.model_copy(update={"rollout": fleet}), NAMES)
     policy = config["BlueGreenUpdatePolicy"]
     assert policy["TrafficRoutingConfiguration"]["CanarySize"] == {"Type": "CAPACITY_PERCENT", "Value": 10}
     assert policy["TerminationWaitInSeconds"] == example_model.rollout.bake_s
     alarms = [a["AlarmName"] for a in config["AutoRollbackConfiguration"]["Alarms"]]
     assert alarms == ["headrace-dev-churn-5xx", "headrace-dev-churn-latency", "headrace-dev-churn-quality"]
+
+
+def test_a_one_instance_endpoint_rolls_out_all_at_once_then_bakes(example_model: ModelConfig) -> None:
+    """A canary is whole instances, at most half the fleet: one instance cannot take one (issue 12, 3)."""
+    assert example_model.rollout.instance_count == 1
+    policy = rollout.deployment_config(example_model, NAMES)["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}
+    assert policy["TerminationWaitInSeconds"] == example_model.rollout.bake_s
+    assert rollout.rollout_seconds(example_model.rollout) == example_model.rollout.bake_s
 
 
 def test_a_hosted_name_carries_its_version_back() -> None:

@@ -19,6 +19,9 @@ import numpy as np
 import numpy.typing as npt
 
 METRIC: Final = "InvalidPredictions"
+# Dimensions of both metrics: the model and its stage (headrace.naming.STAGE_DIMENSION), so that one stage's
+# quality alarm never sees another stage's predictions in a shared account.
+DIMENSIONS: Final = ("Model", "Stage")
 PROBABILITY_OBJECTIVES: Final = ("binary:logistic", "multi:softprob")
 
 
@@ -28,12 +31,14 @@ class PredictionHealth:
         objective: str,
         namespace: str | None,
         model: str,
+        stage: str = "",
         interval_s: float = 10.0,
         out: TextIO = sys.stdout,
     ) -> None:
         self._probabilities = objective in PROBABILITY_OBJECTIVES
         self._namespace = namespace
         self._model = model
+        self._stage = stage
         self._interval_s = interval_s
         self._out = out
         self._predictions = 0
@@ -43,7 +48,9 @@ class PredictionHealth:
     @classmethod
     def from_environ(cls, objective: str, environ: Mapping[str, str] = os.environ) -> PredictionHealth:
         # The Model's Environment names them (headrace.serving.rollout.model_request); unset: no metrics.
-        return cls(objective, environ.get("HEADRACE_METRIC_NAMESPACE"), environ.get("HEADRACE_MODEL", ""))
+        # Without a stage too: a datum without it would match no stage's alarm.
+        namespace = environ.get("HEADRACE_METRIC_NAMESPACE") if environ.get("HEADRACE_STAGE") else None
+        return cls(objective, namespace, environ.get("HEADRACE_MODEL", ""), environ.get("HEADRACE_STAGE", ""))
 
     def observe(self, scores: npt.NDArray[Any]) -> None:
         if self._namespace is None:
@@ -66,7 +73,7 @@ class PredictionHealth:
                 "CloudWatchMetrics": [
                     {
                         "Namespace": self._namespace,
-                        "Dimensions": [["Model"]],
+                        "Dimensions": [list(DIMENSIONS)],
                         "Metrics": [
                             {"Name": METRIC, "Unit": "Count"},
                             {"Name": "Predictions", "Unit": "Count"},
@@ -75,6 +82,7 @@ class PredictionHealth:
                 ],
             },
             "Model": self._model,
+            "Stage": self._stage,
             METRIC: self._invalid,
             "Predictions": self._predictions,
         }

@@ -1,11 +1,15 @@
 """The SSM parameters a CDK template reads that the account would already hold on AWS: the CDK bootstrap
 version, and the public `/aws/service/...` parameters naming AWS-managed layers (headrace/layers.py),
-which locally name stand-in layers (their libraries are already importable in the plane's process)."""
+which locally name stand-in layers (their libraries are already importable in the plane's process).
+
+Only names of the forms the publishers document are published, matched here independently of
+headrace/layers.py: a template that reads any other name fails to provision locally, as it would on AWS."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zipfile
 from typing import Any
 
@@ -19,6 +23,29 @@ BOOTSTRAP_VERSION_PARAMETER = f"/cdk-bootstrap/{BOOTSTRAP_QUALIFIER}/version"
 BOOTSTRAP_VERSION = "30"
 # Public SSM parameters naming AWS-managed layers (headrace/layers.py); locally, stand-in layers.
 MANAGED_LAYER_PARAMETER_PREFIXES = ("/aws/service/powertools/", "/aws/service/aws-sdk-pandas/")
+# The names AWS publishes, as their publishers document them (no region inside either).
+DOCUMENTED_LAYER_PARAMETERS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        # https://docs.powertools.aws.dev/lambda/python/latest/#lambda-layer
+        re.compile(r"/aws/service/powertools/python/(x86_64|arm64)/python3\.\d+/\d+\.\d+\.\d+"),
+        "/aws/service/powertools/python/<arch>/<runtime>/<version>",
+    ),
+    (
+        # https://aws-sdk-pandas.readthedocs.io/en/stable/install.html ("AWS Lambda Layer", "Managed Layer")
+        re.compile(r"/aws/service/aws-sdk-pandas/\d+\.\d+\.\d+/py3\.\d+/(x86_64|arm64)/layer-arn"),
+        "/aws/service/aws-sdk-pandas/<version>/py<python version>/<arch>/layer-arn",
+    ),
+)
+
+
+def check_documented(name: str) -> None:
+    """Refuse a managed-layer parameter name AWS does not publish, naming the documented forms."""
+    if not any(pattern.fullmatch(name) for pattern, _ in DOCUMENTED_LAYER_PARAMETERS):
+        forms = ", ".join(form for _, form in DOCUMENTED_LAYER_PARAMETERS)
+        raise ProvisionError(
+            f"the template reads SSM parameter {name}, which AWS does not publish (ParameterNotFound on "
+            f"deploy); the managed layers' parameters are named {forms}"
+        )
 
 
 class PublicParameters:
@@ -35,9 +62,10 @@ class PublicParameters:
         publish_aws_parameter(self._aws.account, self._aws.region, name, value)
 
     def resolve_layer_references(self, value: Any) -> Any:
-        """SSM dynamic references to managed layers (`{{resolve:ssm:<name with ${AWS::Region}>}}`, built by an
-        Fn::Join) replaced by the stand-in layer's ARN: moto 5.2.5 resolves them when it creates a function
-        but hands them unresolved to an update, which then fails (a 500 on UpdateStack)."""
+        """SSM dynamic references to managed layers (`{{resolve:ssm:<name>}}`, built by an Fn::Join) replaced
+        by the stand-in layer's ARN: moto 5.2.5 resolves them when it creates a function but hands them
+        unresolved to an update, which then fails (a 500 on UpdateStack). Headrace's own templates read both
+        layers through template parameters instead; a reference still has to name a documented parameter."""
         if isinstance(value, list):
             return [self.resolve_layer_references(v) for v in value]
         if not isinstance(value, dict):
@@ -49,6 +77,7 @@ class PublicParameters:
                 name = parts[1].get("Fn::Sub", parts[1]) if isinstance(parts[1], dict) else parts[1]
                 name = str(name).replace("${AWS::Region}", self._aws.region)
                 if name.startswith(MANAGED_LAYER_PARAMETER_PREFIXES):
+                    check_documented(name)
                     arn = self._local_layer(name)
                     self._publish(name, arn)
                     return arn
@@ -63,6 +92,7 @@ class PublicParameters:
             if name == BOOTSTRAP_VERSION_PARAMETER:
                 continue
             if name.startswith(MANAGED_LAYER_PARAMETER_PREFIXES):
+                check_documented(name)
                 self._publish(name, self._local_layer(name))
             else:
                 raise ProvisionError(

@@ -14,6 +14,7 @@ import tarfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,9 @@ class FleetLauncher:
         self._launcher = launcher or SubprocessLauncher()
         self._work_dir = work_dir
         self._records = records
+        # Clients signed as a model's execution role (seams/iam.py) when the plane enforces IAM: SageMaker
+        # reads the model artifact and writes the container's logs as that role.
+        self.model_clients: Callable[[str], Clients] | None = None
 
     def start(self, endpoint: str, config_name: str) -> list[Fleet]:
         """Every variant's fleet, or none: a variant that does not start stops the others."""
@@ -178,7 +182,8 @@ class FleetLauncher:
         )
         (root / "model").mkdir(parents=True)
         bucket, key = split_s3(container["ModelDataUrl"])
-        archive = self._aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        aws = self.model_clients(variant["ModelName"]) if self.model_clients else self._aws
+        archive = aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
             tar.extractall(root / "model", filter="data")
         fleet = Fleet(
@@ -194,7 +199,7 @@ class FleetLauncher:
         stream = f"{variant['VariantName']}/{config_name}/{uuid.uuid4().hex[:8]}"
         threading.Thread(
             target=self._forward_output,
-            args=(fleet, endpoint, stream),
+            args=(fleet, endpoint, stream, aws),
             name=f"serve-log-{endpoint}",
             daemon=True,
         ).start()
@@ -205,9 +210,9 @@ class FleetLauncher:
             raise
         return fleet
 
-    def _forward_output(self, fleet: Fleet, endpoint: str, stream: str) -> None:
+    def _forward_output(self, fleet: Fleet, endpoint: str, stream: str, aws: Clients) -> None:
         """The container's output to CloudWatch Logs; its EMF lines to CloudWatch metrics."""
-        logs = LogStream(self._aws, f"{LOG_GROUP}/{endpoint}", stream)
+        logs = LogStream(aws, f"{LOG_GROUP}/{endpoint}", stream)
         cloudwatch = self._aws.client("cloudwatch")
         assert fleet.process is not None and fleet.process.stdout is not None
         try:

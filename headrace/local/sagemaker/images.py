@@ -148,14 +148,16 @@ class ContextImages:
 
 
 def context_tag(context: Path) -> str:
-    """A tag that names the context's content: the same staged files give the same tag."""
+    """A tag that names the image's entry point and its context's content: the same staged files give the
+    same tag, so the plane reuses an image `make images` or an earlier run built."""
+    entry = next((e for e in ("train", "serve") if (context / e).is_file()), context.name)
     digest = hashlib.sha256()
     for path in sorted(p for p in context.rglob("*") if p.is_file()):
         if "__pycache__" in path.parts:
             continue
         digest.update(path.relative_to(context).as_posix().encode())
         digest.update(path.read_bytes())
-    return f"headrace-local/{context.name}:{digest.hexdigest()[:12]}"
+    return f"headrace-local/{entry}:{digest.hexdigest()[:12]}"
 
 
 def stage_contexts(destination: Path) -> dict[str, Path]:

@@ -16,6 +16,7 @@ import re
 import tarfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +62,9 @@ class TrainingCompute:
         self._launcher = launcher or SubprocessLauncher()
         self._work_dir = work_dir
         self._records = records
+        # Clients signed as an execution role (seams/iam.py) when the plane enforces IAM: SageMaker reads
+        # channels, writes the model and logs as the job's role.
+        self.role_clients: Callable[[str], Clients] | None = None
         self._jobs: dict[str, RunningJob] = {}
         self._lock = threading.Lock()
 
@@ -111,7 +115,7 @@ class TrainingCompute:
         directory = self._images.resolve(job.algorithm_specification["TrainingImage"])
         self._transition(job, "Training", "Training the model in a local process")
         stream = f"{job.training_job_name}/algo-1-{int(time.time())}"
-        logs = LogStream(self._aws, LOG_GROUP, stream)
+        logs = LogStream(self._as_role(job), LOG_GROUP, stream)
         definitions = [
             (d["Name"], re.compile(d["Regex"]))
             for d in job.algorithm_specification.get("MetricDefinitions", [])
@@ -156,6 +160,9 @@ class TrainingCompute:
             self._upload_model(job, root)
             self._finish(job, "Completed", None)
 
+    def _as_role(self, job: Any) -> Clients:
+        return self.role_clients(job.role_arn) if self.role_clients else self._aws
+
     def _prepare(self, job: Any, root: Path) -> None:
         self._transition(job, "Downloading", "Downloading input data")
         config = root / "input" / "config"
@@ -172,21 +179,21 @@ class TrainingCompute:
         )
         for name, channel in channels.items():
             source = channel["DataSource"]["S3DataSource"]["S3Uri"]
-            self._download_prefix(source, root / "input" / "data" / name)
+            self._download_prefix(self._as_role(job), source, root / "input" / "data" / name)
         checkpoint_uri = (job.checkpoint_config or {}).get("S3Uri")
         if checkpoint_uri:
-            self._download_prefix(checkpoint_uri, root / "checkpoints")
+            self._download_prefix(self._as_role(job), checkpoint_uri, root / "checkpoints")
 
-    def _download_prefix(self, uri: str, target: Path) -> None:
+    def _download_prefix(self, aws: Clients, uri: str, target: Path) -> None:
         bucket, prefix = split_s3(uri)
         target.mkdir(parents=True, exist_ok=True)
-        pages = self._aws.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        pages = aws.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         for page in pages:
             for item in page.get("Contents", []):
                 relative = item["Key"][len(prefix) :].lstrip("/") or Path(item["Key"]).name
                 destination = target / relative
                 destination.parent.mkdir(parents=True, exist_ok=True)
-                self._aws.s3.download_file(bucket, item["Key"], str(destination))
+                aws.s3.download_file(bucket, item["Key"], str(destination))
 
     def _upload_model(self, job: Any, root: Path) -> None:
         buffer = io.BytesIO()
@@ -194,17 +201,18 @@ class TrainingCompute:
             for path in sorted((root / "model").rglob("*")):
                 archive.add(path, arcname=path.relative_to(root / "model").as_posix(), recursive=False)
         bucket, key = split_s3(job.model_artifacts["S3ModelArtifacts"])
-        self._aws.s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+        self._as_role(job).s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
 
     def _upload_checkpoints(self, job: Any, root: Path) -> None:
         checkpoint_uri = (job.checkpoint_config or {}).get("S3Uri")
         if not checkpoint_uri:
             return
         bucket, prefix = split_s3(checkpoint_uri)
+        aws = self._as_role(job)
         for path in sorted((root / "checkpoints").rglob("*")):
             if path.is_file():
                 key = f"{prefix.rstrip('/')}/{path.relative_to(root / 'checkpoints').as_posix()}"
-                self._aws.s3.upload_file(str(path), bucket, key)
+                aws.s3.upload_file(str(path), bucket, key)
 
     def _transition(self, job: Any, status: str, message: str) -> None:
         now = datetime.now(UTC)

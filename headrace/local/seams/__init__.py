@@ -16,6 +16,9 @@
    `sagemaker` Step Functions tasks reach them (sfn_sagemaker.py), and the registry emits its events.
    Every SageMaker request is first checked as SageMaker checks it (sagemaker_requests.py).
 
+4. IAM (iam.py, when the plane enforces it): every call a deployed resource makes is authorized as its role,
+   and rule deliveries as EventBridge checks them (the target's role, the function's resource policy).
+
 Nothing here knows about models, datasets or any pipeline step: it only moves events to code.
 """
 
@@ -32,13 +35,16 @@ from typing import Any
 
 import moto.stepfunctions.models as stepfunctions_models
 from moto.awslambda.models import LambdaFunction
+from moto.core.exceptions import JsonRESTError
 from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
+from headrace.local.lambda_limits import RequestTooLarge
 from headrace.local.lambda_runtime import FunctionSpec, HandlerRuntime
 from headrace.local.sagemaker.hosting import EndpointHosting
 from headrace.local.sagemaker.training import TrainingCompute
+from headrace.local.seams.iam import LocalIam, RuleTargets
 from headrace.local.seams.sagemaker import hosting_installed, training_installed
 from headrace.local.seams.sagemaker_requests import requests_checked
 from headrace.local.targets import DEFAULT_DELIVERY_ATTEMPTS, Delivery, EventDelivery, delivered_here
@@ -55,6 +61,7 @@ def function_spec(function: LambdaFunction) -> FunctionSpec:
         environment={k: str(v) for k, v in (function.environment_vars or {}).items()},
         timeout_s=int(function.timeout),
         memory_mb=int(function.memory_size),
+        role_arn=str(function.role or ""),
     )
 
 
@@ -96,6 +103,7 @@ def installed(
     delivery: EventDelivery,
     training: TrainingCompute | None = None,
     hosting: EndpointHosting | None = None,
+    iam: LocalIam | None = None,
 ) -> Iterator[None]:
     """Patch moto for as long as the block runs; the originals are restored afterwards."""
     original_invoke: Callable[..., Any] = LambdaFunction._invoke_lambda
@@ -103,7 +111,12 @@ def installed(
 
     def invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
         payload = json.loads(event) if isinstance(event, str | bytes) and event else (event or {})
-        result = runtime.invoke(function_spec(self), self.code_bytes, payload)
+        try:
+            result = runtime.invoke(function_spec(self), self.code_bytes, payload)
+        except RequestTooLarge as refused:  # Lambda answers 413 and runs nothing
+            error = JsonRESTError(refused.code, str(refused))
+            error.code = refused.status
+            raise error from None
         return json.dumps(result.payload, default=str), result.errored, result.log
 
     def send_to_targets(self: Rule, original_event: dict[str, Any], transform_input: bool = True) -> None:
@@ -117,6 +130,11 @@ def installed(
             original_send(moto_rule, original_event, transform_input)
         event = normalize_event(original_event)
         for target in ours:
+            if iam and (denied := RuleTargets(iam).denial(self.arn, target)):
+                RuleTargets(iam).dead_letter(
+                    self.arn, target, _target_event(target, event, transform_input), denied
+                )
+                continue
             attempts = target.get("RetryPolicy", {}).get(
                 "MaximumRetryAttempts", DEFAULT_DELIVERY_ATTEMPTS - 1
             )
@@ -139,6 +157,7 @@ def installed(
             requests_checked(),
             training_installed(training) if training else contextlib.nullcontext(),
             hosting_installed(hosting) if hosting else contextlib.nullcontext(),
+            iam.installed() if iam else contextlib.nullcontext(),
         ):
             yield
     finally:

@@ -16,8 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 import botocore.session
-from botocore.exceptions import OperationNotFoundError
-from botocore.model import ServiceModel
+from botocore.model import OperationNotFoundError, ServiceModel
 from moto.core.responses import ActionResult
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.responses import SageMakerResponse
@@ -83,7 +82,7 @@ def requests_checked() -> Iterator[None]:
         headers["status"] = str(status)
         return status, headers, body
 
-    SageMakerResponse.call_action = call_action  # type: ignore[method-assign]
+    SageMakerResponse.call_action = call_action  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:

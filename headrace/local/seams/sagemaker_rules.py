@@ -57,7 +57,9 @@ def training_job(request: dict[str, Any]) -> list[str]:
     # ResourceConfig.VolumeKmsKeyId: "You can't request a VolumeKmsKeyId when using an instance type with
     # local storage." (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ResourceConfig.html)
     if resources.get("VolumeKmsKeyId") and isinstance(instance_type, str) and _local_storage(instance_type):
-        found.append(f"You can't request a VolumeKmsKeyId when using {instance_type}, which has local storage")
+        found.append(
+            f"You can't request a VolumeKmsKeyId when using {instance_type}, which has local storage"
+        )
     return found
 
 
@@ -89,12 +91,9 @@ def model_package(request: dict[str, Any]) -> list[str]:
 
 def endpoint_update(request: dict[str, Any], variants_of: ConfigVariants) -> list[str]:
     """UpdateEndpoint: a blue/green canary or linear step must fit the new fleet of every variant."""
-    routing = (
-        ((request.get("DeploymentConfig") or {}).get("BlueGreenUpdatePolicy") or {}).get(
-            "TrafficRoutingConfiguration"
-        )
-        or {}
-    )
+    routing = ((request.get("DeploymentConfig") or {}).get("BlueGreenUpdatePolicy") or {}).get(
+        "TrafficRoutingConfiguration"
+    ) or {}
     kind = routing.get("Type")
     member = {"CANARY": "CanarySize", "LINEAR": "LinearStepSize"}.get(str(kind))
     if member is None:
@@ -124,7 +123,7 @@ def step_fits(linear: bool, size: dict[str, Any], instances: int) -> bool:
     lowest = MIN_LINEAR_SHARE if linear else 0.0
 
     def fits(step: int) -> bool:
-        return 1 <= step and step <= MAX_STEP_SHARE * instances and step >= lowest * instances
+        return step >= 1 and lowest * instances <= step <= MAX_STEP_SHARE * instances
 
     if kind == "INSTANCE_COUNT":
         return fits(value)

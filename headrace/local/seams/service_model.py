@@ -25,7 +25,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import regex  # type: ignore[import-untyped]
+import regex
 from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
 from botocore.validate import ParamValidator
 
@@ -49,7 +49,7 @@ class RequestInvalid(Exception):
 
 
 def check_request(operation: OperationModel, params: dict[str, Any]) -> None:
-    """Raise RequestInvalid when `params` (the request's JSON body, parsed) breaks `operation`'s input shape."""
+    """Raise RequestInvalid where `params` (the request's JSON body, parsed) breaks `operation`'s input."""
     shape = operation.input_shape
     if shape is None:
         return
@@ -97,41 +97,57 @@ def _violation(value: Any, path: str, constraint: str) -> str:
 
 def _service_constraints(value: Any, shape: Shape, path: str) -> list[str]:
     """Maximum lengths and values, enums and patterns: what botocore leaves to the service."""
-    found: list[str] = []
-    meta = shape.metadata
     if isinstance(shape, StructureShape) and isinstance(value, dict):
-        for name, member in shape.members.items():
-            if name in value and value[name] is not None:
-                found.extend(_service_constraints(value[name], member, _path(path, name)))
-        return found
+        return [
+            found
+            for name, member in shape.members.items()
+            if value.get(name) is not None
+            for found in _service_constraints(value[name], member, _path(path, name))
+        ]
     if isinstance(shape, ListShape) and isinstance(value, list):
-        if "max" in meta and len(value) > meta["max"]:
-            found.append(_violation(value, path, f"have length less than or equal to {meta['max']}"))
-        for index, item in enumerate(value, start=1):
-            found.extend(_service_constraints(item, shape.member, f"{path}.{index}.member"))
-        return found
+        items = [
+            found
+            for index, item in enumerate(value, start=1)
+            for found in _service_constraints(item, shape.member, f"{path}.{index}.member")
+        ]
+        return _longest(value, shape, path) + items
     if isinstance(shape, MapShape) and isinstance(value, dict):
-        if "max" in meta and len(value) > meta["max"]:
-            found.append(_violation(value, path, f"have length less than or equal to {meta['max']}"))
-        for key, item in value.items():
-            found.extend(_service_constraints(key, shape.key, f"{path}.{key}.key"))
-            found.extend(_service_constraints(item, shape.value, f"{path}.{key}.value"))
-        return found
+        entries = [
+            found
+            for key, item in value.items()
+            for found in _service_constraints(key, shape.key, f"{path}.{key}.key")
+            + _service_constraints(item, shape.value, f"{path}.{key}.value")
+        ]
+        return _longest(value, shape, path) + entries
     if isinstance(value, str) and shape.type_name == "string":
-        if "max" in meta and len(value) > meta["max"]:
-            found.append(_violation(value, path, f"have length less than or equal to {meta['max']}"))
-        enum = shape.enum
-        if enum and value not in enum:
-            found.append(_violation(value, path, f"satisfy enum value set: [{', '.join(enum)}]"))
-        pattern = meta.get("pattern")
-        compiled = _compiled(pattern) if pattern else None
-        if compiled is not None and compiled.fullmatch(value) is None:
-            found.append(_violation(value, path, f"satisfy regular expression pattern: {pattern}"))
-        return found
+        return _longest(value, shape, path) + _string_values(value, shape, path)
+    return _highest(value, shape, path)
+
+
+def _longest(value: str | list[Any] | dict[str, Any], shape: Shape, path: str) -> list[str]:
+    longest = shape.metadata.get("max")
+    if longest is not None and len(value) > longest:
+        return [_violation(value, path, f"have length less than or equal to {longest}")]
+    return []
+
+
+def _highest(value: Any, shape: Shape, path: str) -> list[str]:
+    highest = shape.metadata.get("max")
     numeric = shape.type_name in ("integer", "long", "float", "double")
-    if numeric and isinstance(value, int | float) and not isinstance(value, bool):
-        if "max" in meta and value > meta["max"]:
-            found.append(_violation(value, path, f"have value less than or equal to {meta['max']}"))
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if numeric and is_number and highest is not None and value > highest:
+        return [_violation(value, path, f"have value less than or equal to {highest}")]
+    return []
+
+
+def _string_values(value: str, shape: Shape, path: str) -> list[str]:
+    found: list[str] = []
+    if shape.enum and value not in shape.enum:
+        found.append(_violation(value, path, f"satisfy enum value set: [{', '.join(shape.enum)}]"))
+    pattern = shape.metadata.get("pattern")
+    compiled = _compiled(pattern) if pattern else None
+    if compiled is not None and compiled.fullmatch(value) is None:
+        found.append(_violation(value, path, f"satisfy regular expression pattern: {pattern}"))
     return found
 
 
