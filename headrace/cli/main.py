@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -179,6 +181,45 @@ def reject(model: ModelArg, version: Version, reason: Reason = "rejected with th
     Example: headrace reject churn v4 --reason "worse on the north region"
     """
     _decide(model, version, "Rejected", reason)
+
+
+@app.command()
+def retrain(
+    model: ModelArg,
+    dataset: Annotated[
+        str, typer.Option(help="The dataset version's sha256, or a unique prefix (see `headrace status`).")
+    ],
+    json: Json = False,
+) -> None:
+    """Train a recorded dataset version again: after a failed run, or on purpose after a finished one.
+
+    Each retrain is a new attempt with its own execution; twice at once still starts one run.
+    Example: headrace retrain churn --dataset 3f2a9c1b4d5e
+    """
+    # Imported here: the ingest package loads the data stack, which no other command needs.
+    from headrace.ingest.attempts import DatasetNotFound, RunInProgress, retrain_dataset
+    from headrace.ingest.aws import StepFunctionsRuns
+    from headrace.ledger import DynamoLedger
+
+    target = resolve()
+    config = target.model(model)
+    deployment = target.deployment()
+    ledger = DynamoLedger(target.client("dynamodb"), deployment.ledger_table)
+    matches = [d.sha256 for d in ledger.datasets(config.name) if d.sha256.startswith(dataset.lower())]
+    if len(matches) != 1:
+        what = "no" if not matches else f"{len(matches)}"
+        fail(f"{what} dataset versions of {config.name} match '{dataset}'", "see `headrace status`")
+    machine = deployment.model(config.name).training_state_machine_arn
+    runs = StepFunctionsRuns(target.client("stepfunctions"), {config.name: machine})
+    try:
+        started = retrain_dataset(config.name, matches[0], ledger, runs, lambda: datetime.now(UTC))
+    except (DatasetNotFound, RunInProgress) as exc:
+        fail(str(exc), "wait for the run to end (`headrace status`), then retrain")
+    if json:
+        print_json({"model": config.name, "sha256": matches[0], **asdict(started)})
+        return
+    verb = "started" if started.created else "already started"
+    console.print(f"{config.name} dataset {matches[0][:12]}: training {verb} as {started.execution_arn}")
 
 
 @config_app.command("check")

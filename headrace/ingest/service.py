@@ -1,10 +1,12 @@
 """The ingest flow, through ports: route the key, check size and name, read and hash the bytes, validate,
 then either record a dataset version and start training exactly once, or quarantine the file.
 
-"Exactly once per content" holds three ways, each covering the others' gaps: the ledger says whether this
-content already started a run; the `Once` port (Powertools idempotency) stops concurrent twins of one
-event; and the execution name is derived from the content hash, so Step Functions itself refuses a second
-start of the same dataset.
+"Exactly once per content and attempt" holds three ways, each covering the others' gaps: the ledger says
+whether this content already started a run; the `Once` port (Powertools idempotency) stops concurrent twins
+of one event; and the execution name is derived from the content hash and attempt, so Step Functions itself
+refuses a second start of the same attempt. Only a failed run lets the same bytes start another attempt
+(attempts.py): while a run is in progress or after it ended at the gate or in the registry, they are a
+duplicate.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from headrace.config import ModelConfig
+from headrace.ingest.attempts import Attempt, next_attempt, previous_run, start_attempt
 from headrace.ingest.dataset import content_sha256, dataset_key, summarize
 from headrace.ingest.events import ObjectCreated
 from headrace.ingest.ports import IngestPorts, ObjectRef
@@ -23,8 +26,7 @@ from headrace.ingest.reading import file_name
 from headrace.ingest.result import IngestResult, Outcome
 from headrace.ingest.routing import INCOMING, RouteKind, route
 from headrace.ingest.validation import check_upload, inspect
-from headrace.ledger import DatasetItem, DatasetVersion, RejectionItem, TrainingInput, sort_time
-from headrace.naming import execution_name
+from headrace.ledger import DatasetItem, DatasetVersion, RejectionItem, sort_time
 
 DATASET_REJECTED = "Dataset Rejected"
 DATASETS_ACCEPTED = "DatasetsAccepted"
@@ -57,9 +59,9 @@ def ingest(notice: ObjectCreated, models: Mapping[str, ModelConfig], ports: Inge
     # Pin the version actually read, so every later copy refers to exactly these bytes.
     ref = ObjectRef(ref.bucket, ref.key, ref.version_id or stored.version_id)
     sha256 = content_sha256(stored.body)
-    seen = ports.ledger.dataset(model.name, sha256)
-    if seen is not None and seen.execution_arn:
-        return _duplicate(model.name, notice.key, sha256, seen.execution_arn, "ledger", ports)
+    attempt = _attempt(model.name, sha256, ports)
+    if not isinstance(attempt, Attempt):
+        return _duplicate(model.name, notice.key, sha256, attempt.execution_arn or "", "ledger", ports)
     inspection = inspect(name, stored.body, model.data)
     if not inspection.accepted or inspection.format is None or inspection.frame is None:
         return _reject(model.name, ref, len(stored.body), sha256, inspection.problems, notice, ports)
@@ -78,22 +80,31 @@ def ingest(notice: ObjectCreated, models: Mapping[str, ModelConfig], ports: Inge
         received_at=notice.time,
         dataset_key=dataset_key(model.datasets_prefix, sha256, inspection.format),
     )
-    return _accept(version, ref, ports)
+    return _accept(version, attempt, ref, ports)
 
 
-def _accept(version: DatasetVersion, ref: ObjectRef, ports: IngestPorts) -> IngestResult:
+def _attempt(model: str, sha256: str, ports: IngestPorts) -> Attempt | DatasetItem:
+    """The attempt this content may start, or the dataset item whose run makes it a duplicate."""
+    seen = ports.ledger.dataset(model, sha256)
+    number = next_attempt(seen, previous_run(seen, ports.ledger))
+    if number is None:
+        assert seen is not None  # a first attempt is always allowed
+        return seen
+    return Attempt(number, seen)
+
+
+def _accept(version: DatasetVersion, attempt: Attempt, ref: ObjectRef, ports: IngestPorts) -> IngestResult:
     def work() -> IngestResult:
         # Checked again inside the guard: a twin holding the guard a moment ago may have finished since.
-        seen = ports.ledger.dataset(version.model, version.sha256)
-        if seen is not None and seen.execution_arn:
-            return _duplicate(version.model, version.key, version.sha256, seen.execution_arn, "ledger", ports)
+        now = _attempt(version.model, version.sha256, ports)
+        if now != attempt:
+            arn = now.execution_arn if isinstance(now, DatasetItem) else None
+            arn = arn or (attempt.previous.execution_arn if attempt.previous else None) or ""
+            return _duplicate(version.model, version.key, version.sha256, arn, "ledger", ports)
         ports.store.copy(ref, version.dataset_key, version.size_bytes)
-        name = execution_name(version.model, version.sha256)
-        run = ports.runs.start(version.model, name, TrainingInput.of(version).to_json())
-        recorded = ports.ledger.record_dataset(DatasetItem.started(version, run.execution_arn, ports.clock()))
-        if not (run.created and recorded):
-            seen_by = "execution name" if not run.created else "ledger"
-            return _duplicate(version.model, version.key, version.sha256, run.execution_arn, seen_by, ports)
+        run = start_attempt(version, attempt, ports.ledger, ports.runs, ports.clock)
+        if not run.created:
+            return _duplicate(version.model, version.key, version.sha256, run.execution_arn, "attempt", ports)
         ports.metrics.count(DATASETS_ACCEPTED, version.model)
         log.info(
             "dataset accepted, training started",
@@ -107,7 +118,9 @@ def _accept(version: DatasetVersion, ref: ObjectRef, ports: IngestPorts) -> Inge
             execution_arn=run.execution_arn,
         )
 
-    return ports.once({"step": "accept", "model": version.model, "sha256": version.sha256}, work)
+    # Keyed on the attempt as well: a retry after a failed run is new work, not a replay of the first.
+    key = {"step": "accept", "model": version.model, "sha256": version.sha256}
+    return ports.once(key | ({"attempt": str(attempt.number)} if attempt.number > 1 else {}), work)
 
 
 def _reject_unread(

@@ -78,7 +78,10 @@ class DatasetVersion(BaseModel):
 
 
 class DatasetItem(LedgerItem):
-    """`dataset#<sha256>`: an accepted dataset version and the training run it started."""
+    """`dataset#<sha256>`: an accepted dataset version and the training run it started last.
+
+    `attempt` counts the runs started for this content (1 for the first); `execution_arn` is the latest
+    one's. Another attempt replaces both, conditionally on the previous execution (`record_attempt`)."""
 
     KIND: ClassVar[Kind] = Kind.DATASET
 
@@ -95,6 +98,8 @@ class DatasetItem(LedgerItem):
     received_at: str  # sort_time
     dataset_key: str
     execution_arn: str | None = None
+    # Absent on items written before attempts were counted: those had one.
+    attempt: int = 1
     status: str
     recorded_at: str  # sort_time
 
@@ -110,8 +115,20 @@ class DatasetItem(LedgerItem):
             statistics=json.dumps(version.model_dump(mode="json")["statistics"], allow_nan=False),
             received_at=sort_time(version.received_at),
             execution_arn=execution_arn,
+            attempt=1,
             status=STARTED,
             recorded_at=sort_time(recorded_at),
+        )
+
+    def attempted(self, attempt: int, execution_arn: str, recorded_at: datetime) -> DatasetItem:
+        """The item once training attempt `attempt` of this content started as `execution_arn`."""
+        return self.model_copy(
+            update={
+                "attempt": attempt,
+                "execution_arn": execution_arn,
+                "status": STARTED,
+                "recorded_at": sort_time(recorded_at),
+            }
         )
 
     def version(self) -> DatasetVersion:

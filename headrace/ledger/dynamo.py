@@ -51,6 +51,20 @@ class DynamoLedger:
     def record_dataset(self, item: DatasetItem) -> bool:
         return self._put_new(item)
 
+    def record_attempt(self, item: DatasetItem, previous_execution_arn: str) -> bool:
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item=self._serialize(stored_item(item)),
+                ConditionExpression="execution_arn = :previous",
+                ExpressionAttributeValues={":previous": {"S": previous_execution_arn}},
+            )
+        except ClientError as exc:
+            if is_conditional_check_failed(exc):
+                return False
+            raise
+        return True
+
     def start_run(self, item: RunItem) -> StartedRun:
         if self._put_new(item):
             return StartedRun(started_at=datetime.fromisoformat(str(item.started_at)), created=True)
@@ -96,8 +110,15 @@ class DynamoLedger:
         stored = self._get({PARTITION_KEY: model_pk(model), SORT_KEY: sort_key(Kind.DATASET, sha256)})
         return None if stored is None else DatasetItem.from_stored(stored)
 
+    def datasets(self, model: str) -> list[DatasetItem]:
+        return self._query(DatasetItem, model)
+
     def newest_dataset(self, model: str) -> DatasetItem | None:
         return max(self._query(DatasetItem, model), key=lambda d: d.received_at, default=None)
+
+    def run(self, model: str, job_name: str) -> RunItem | None:
+        stored = self._get({PARTITION_KEY: model_pk(model), SORT_KEY: sort_key(Kind.RUN, job_name)})
+        return None if stored is None else RunItem.from_stored(stored)
 
     def runs(self, model: str) -> list[RunItem]:
         return self._query(RunItem, model)

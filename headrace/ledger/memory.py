@@ -42,6 +42,13 @@ class MemoryLedger:
     def record_dataset(self, item: DatasetItem) -> bool:
         return self._put_new(item)
 
+    def record_attempt(self, item: DatasetItem, previous_execution_arn: str) -> bool:
+        stored = self.stored(item)
+        if stored is None or stored.get("execution_arn") != previous_execution_arn:
+            return False
+        self.record(item)
+        return True
+
     def start_run(self, item: RunItem) -> StartedRun:
         created = self._put_new(item)
         started_at = (self.stored(item) or {})["started_at"]
@@ -66,8 +73,15 @@ class MemoryLedger:
         stored = self.items.get((model_pk(model), sort_key(Kind.DATASET, sha256)))
         return None if stored is None else DatasetItem.from_stored(stored)
 
+    def datasets(self, model: str) -> list[DatasetItem]:
+        return self._query(DatasetItem, model)
+
     def newest_dataset(self, model: str) -> DatasetItem | None:
         return max(self._query(DatasetItem, model), key=lambda d: d.received_at, default=None)
+
+    def run(self, model: str, job_name: str) -> RunItem | None:
+        stored = self.items.get((model_pk(model), sort_key(Kind.RUN, job_name)))
+        return None if stored is None else RunItem.from_stored(stored)
 
     def runs(self, model: str) -> list[RunItem]:
         return self._query(RunItem, model)

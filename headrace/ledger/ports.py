@@ -25,6 +25,15 @@ class DatasetLedger(Protocol):
         """Write the dataset item unless one exists (the first writer wins); True when this call wrote it."""
         ...
 
+    def record_attempt(self, item: DatasetItem, previous_execution_arn: str) -> bool:
+        """Replace the dataset item with another attempt's, only while its execution is still
+        `previous_execution_arn` (one of two racing retries wins); True when this call wrote it."""
+        ...
+
+    def run(self, model: str, job_name: str) -> RunItem | None:
+        """The run item of one training job, read consistently (did the last attempt fail?)."""
+        ...
+
     def record(self, item: RejectionItem) -> None: ...
 
 

@@ -22,9 +22,9 @@ from pydantic import BaseModel
 from headrace.local.aws import LOCAL_ACCOUNT, LOCAL_REGION, Clients, local_environment
 from headrace.local.network import free_port
 from headrace.local.sagemaker.containers import Compute
-from headrace.local.seams import snapshot
 
 if TYPE_CHECKING:
+    from headrace.local.durability import DurableState
     from headrace.local.lambda_runtime import HandlerRuntime
     from headrace.local.seams.iam import LocalIam
 from headrace.naming import DEFAULT_STAGE, Names
@@ -88,6 +88,7 @@ class LocalPlane:
     # HEADRACE_LOCAL_IAM=enforce turns it on for a plane started without saying.
     enforce_iam: bool = field(default_factory=lambda: os.environ.get("HEADRACE_LOCAL_IAM") == "enforce")
     info: PlaneInfo | None = None
+    durable: DurableState | None = None
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     def start(self) -> PlaneInfo:
@@ -128,9 +129,13 @@ class LocalPlane:
         self.progress("synthesizing the CDK app")
         outdir = synthesize(self.work_dir / "cdk.out", self.stage, self.models_dir)
 
-        if self.state_dir and snapshot.restore(self.state_dir):
-            self.progress(f"restored state from {self.state_dir}")
-        self._stack.callback(start_server(self.port))
+        if self.state_dir:
+            from headrace.local.durability import DurableState
+
+            self.durable = DurableState(self.state_dir)  # refuses another version's state
+            if self.durable.restore():
+                self.progress(f"restored state from {self.state_dir}")
+        self._stack.callback(start_server(self.port, self.durable.wsgi if self.durable else None))
         requests.post(
             f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
         ).raise_for_status()
@@ -167,6 +172,8 @@ class LocalPlane:
         self.progress("provisioning stacks from the synthesized templates")
         outputs = Provisioner(Clients(endpoint), self.progress, images).deploy(outdir)
         self.hosting.restore()
+        if self.durable:  # from here on, every change is committed before it is acknowledged
+            self.durable.open()
         self.info = PlaneInfo(
             pid=os.getpid(),
             port=self.port,
@@ -197,12 +204,12 @@ class LocalPlane:
         return iam
 
     def stop(self) -> None:
-        if self.state_dir and self.info:
+        if self.durable and self.info:
             self.control.stop()  # not moving alarms or starting executions while they are pickled
             self.schedules.stop()
             self.alarms.stop()
             self.delivery.wait_idle(timeout_s=10)
-            skipped = snapshot.save(self.state_dir)
+            skipped = self.durable.close()
             self.progress(
                 f"state saved to {self.state_dir}" + (f" (not saved: {skipped})" if skipped else "")
             )

@@ -36,6 +36,8 @@ class Ledger(Protocol):
 
     def record(self, item: LedgerItem, *, expires_at: datetime | None = None) -> None: ...
     def record_dataset(self, item: DatasetItem) -> bool: ...
+    def record_attempt(self, item: DatasetItem, previous_execution_arn: str) -> bool: ...
+    def run(self, model: str, job_name: str) -> RunItem | None: ...
     def start_run(self, item: RunItem) -> Any: ...
     def update(self, item: LedgerItem, keep_existing: Any = ()) -> None: ...
     def dataset(self, model: str, sha256: str) -> DatasetItem | None: ...
@@ -106,6 +108,26 @@ def test_the_first_dataset_writer_wins(adapter: tuple[Ledger, Any]) -> None:
     assert not ledger.record_dataset(DatasetItem.started(_version(), "arn:second", NOW))
     assert ledger.dataset("churn", SHA) == first
     assert ledger.dataset("churn", "d" * 64) is None
+
+
+def test_only_one_of_two_racing_attempts_moves_the_dataset_on(adapter: tuple[Ledger, Any]) -> None:
+    ledger, _ = adapter
+    first = DatasetItem.started(_version(), "arn:first", NOW)
+    ledger.record_dataset(first)
+
+    assert ledger.record_attempt(first.attempted(2, "arn:second", NOW), "arn:first")
+    assert not ledger.record_attempt(first.attempted(2, "arn:twin", NOW), "arn:first")
+    stored = ledger.dataset("churn", SHA)
+    assert stored is not None and (stored.attempt, stored.execution_arn) == (2, "arn:second")
+
+
+def test_a_run_reads_back_by_its_job_name(adapter: tuple[Ledger, Any]) -> None:
+    ledger, _ = adapter
+    ledger.update(RunItem(model="churn", job_name="churn-job", status="failed"))
+
+    run = ledger.run("churn", "churn-job")
+    assert run is not None and run.status == "failed"
+    assert ledger.run("churn", "other-job") is None
 
 
 def test_a_dataset_item_keeps_an_explicit_null_and_reads_back_as_its_version(

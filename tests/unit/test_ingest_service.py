@@ -12,8 +12,9 @@ import pytest
 from headrace.config import ModelConfig
 from headrace.datagen import generate
 from headrace.ingest import IngestResult, ObjectCreated, Outcome, ingest
+from headrace.ingest.attempts import attempt_execution_name, last_job_name
 from headrace.ingest.ports import IngestPorts, ObjectDigest, ObjectRef, StartedRun, StoredObject
-from headrace.ledger import DatasetVersion, MemoryLedger
+from headrace.ledger import DatasetVersion, MemoryLedger, RunItem, RunStatus
 from headrace.naming import execution_name
 from tests.fakes import FakeEvents, FakeMetrics, MemoryOnce
 
@@ -268,3 +269,93 @@ def test_the_same_bad_bytes_dropped_under_two_keys_keep_two_reasons(world: World
 
     assert first.quarantine_key != second.quarantine_key
     assert first.quarantine_key.rsplit("/", 1)[0] != second.quarantine_key.rsplit("/", 1)[0]  # type: ignore[union-attr]
+
+
+def _run_ended(world: World, sha256: str, status: RunStatus) -> None:
+    """The latest attempt's run item as the training steps leave it (RunFailed, Register, the gate)."""
+    item = world.ledger.dataset("churn", sha256)
+    assert item is not None and item.execution_arn
+    job = last_job_name(item)
+    assert job is not None
+    world.ledger.update(
+        RunItem(model="churn", job_name=job, status=status.value, execution_arn=item.execution_arn)
+    )
+
+
+def test_the_same_bytes_after_a_failed_run_start_a_second_attempt(world: World, good: bytes) -> None:
+    first = world.drop("churn/incoming/monday.csv", good)
+    sha256 = hashlib.sha256(good).hexdigest()
+    _run_ended(world, sha256, RunStatus.FAILED)
+
+    second = world.drop("churn/incoming/monday.csv", good)
+
+    assert second.outcome is Outcome.STARTED
+    assert second.execution_arn != first.execution_arn
+    assert list(world.runs.started) == [
+        execution_name("churn", sha256),
+        attempt_execution_name("churn", sha256, 2),
+    ]
+    item = world.ledger.dataset("churn", sha256)
+    assert item is not None and (item.attempt, item.execution_arn) == (2, second.execution_arn)
+
+
+@pytest.mark.parametrize(
+    "status", [RunStatus.TRAINING, RunStatus.EVALUATED, RunStatus.REGISTERED, RunStatus.REJECTED]
+)
+def test_the_same_bytes_while_a_run_goes_on_or_after_it_ended_well_are_a_duplicate(
+    world: World, good: bytes, status: RunStatus
+) -> None:
+    first = world.drop("churn/incoming/monday.csv", good)
+    _run_ended(world, hashlib.sha256(good).hexdigest(), status)
+
+    second = world.drop("churn/incoming/tuesday.csv", good)
+
+    assert (second.outcome, second.execution_arn) == (Outcome.DUPLICATE, first.execution_arn)
+    assert len(world.runs.started) == 1
+
+
+def test_the_same_bytes_before_the_run_is_recorded_are_a_duplicate(world: World, good: bytes) -> None:
+    world.drop("churn/incoming/monday.csv", good)  # Prepare has not written the run item yet
+
+    assert world.drop("churn/incoming/tuesday.csv", good).outcome is Outcome.DUPLICATE
+    assert len(world.runs.started) == 1
+
+
+def test_two_uploads_after_a_failed_run_start_one_new_attempt(world: World, good: bytes) -> None:
+    world.drop("churn/incoming/monday.csv", good)
+    _run_ended(world, hashlib.sha256(good).hexdigest(), RunStatus.FAILED)
+
+    second = world.drop("churn/incoming/tuesday.csv", good)
+    third = world.drop("churn/incoming/wednesday.csv", good)
+
+    assert (second.outcome, third.outcome) == (Outcome.STARTED, Outcome.DUPLICATE)
+    assert third.execution_arn == second.execution_arn
+    assert len(world.runs.started) == 2
+
+
+def test_a_failed_second_attempt_allows_a_third(world: World, good: bytes) -> None:
+    sha256 = hashlib.sha256(good).hexdigest()
+    world.drop("churn/incoming/monday.csv", good)
+    _run_ended(world, sha256, RunStatus.FAILED)
+    world.drop("churn/incoming/monday.csv", good)
+    _run_ended(world, sha256, RunStatus.FAILED)
+
+    third = world.drop("churn/incoming/monday.csv", good)
+
+    assert third.outcome is Outcome.STARTED
+    assert list(world.runs.started)[-1] == attempt_execution_name("churn", sha256, 3)
+
+
+def test_an_attempt_started_before_the_ledger_moved_on_is_recorded_as_a_duplicate(
+    world: World, good: bytes
+) -> None:
+    sha256 = hashlib.sha256(good).hexdigest()
+    world.drop("churn/incoming/monday.csv", good)
+    _run_ended(world, sha256, RunStatus.FAILED)
+    world.runs.started[attempt_execution_name("churn", sha256, 2)] = "{}"  # a crash between start and record
+
+    result = world.drop("churn/incoming/monday.csv", good)
+
+    assert result.outcome is Outcome.DUPLICATE
+    item = world.ledger.dataset("churn", sha256)
+    assert item is not None and item.attempt == 2

@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import re
+import shutil
 import tarfile
 import threading
 import time
@@ -107,6 +108,8 @@ class TrainingCompute:
             log.exception("training job %s failed in the local plane", running.name)
             self._finish(job, "Failed", f"ClientError: {exc}"[:FAILURE_REASON_MAX])
         finally:
+            # The job's copy of its input data (often a team's raw data) does not outlive the job.
+            shutil.rmtree(self._work_dir / "training" / running.name / "input" / "data", ignore_errors=True)
             running.done.set()
 
     def _execute(self, job: Any, running: RunningJob) -> None:

@@ -157,8 +157,10 @@ class MotoPolicyStore:
                 return Policy.parse(key.policy), True
             if service == "lambda":
                 function = lambda_backends[self.account][self.region].get_function(resource_arn)
-                document = function.policy.get_policy() if function.policy else None
-                return (Policy.parse(document) if document and document.get("Statement") else None), False
+                # moto keeps AddPermission's statements (and CloudFormation's AWS::Lambda::Permission)
+                # already in policy form; get_policy() raises when there are none.
+                statements = function.policy.statements if function.policy else []
+                return (Policy.parse({"Statement": statements}) if statements else None), False
             if service == "sqs":
                 queue = sqs_backends[self.account][self.region].get_queue(resource)
                 return (Policy.parse(queue.policy) if queue.policy else None), False

@@ -1,0 +1,150 @@
+"""The local plane's IAM evaluator (headrace/local/iam/): documents decided as AWS decides them."""
+
+from __future__ import annotations
+
+import pytest
+
+from headrace.local.iam import AccessDenied, Authorizer, Policy, Principal, Request, decide
+from headrace.local.iam.actions import Call, Check, checks_for
+
+ACCOUNT = "123456789012"
+ROLE = Principal(arn=f"arn:aws:iam::{ACCOUNT}:role/ingest", account=ACCOUNT, session="ingest")
+BUCKET = "arn:aws:s3:::data"
+
+
+def _policy(*statements: dict[str, object]) -> Policy:
+    return Policy.parse({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def test_a_wildcard_action_allows_the_object_read() -> None:
+    policy = _policy({"Effect": "Allow", "Action": "s3:GetObject*", "Resource": f"{BUCKET}/*"})
+    assert decide(Request(ROLE, "s3:GetObject", f"{BUCKET}/a/b.csv"), [policy]).allowed
+
+
+def test_an_action_no_statement_names_is_denied_naming_the_action() -> None:
+    policy = _policy({"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{BUCKET}/*"})
+    decision = decide(Request(ROLE, "s3:PutObject", f"{BUCKET}/a.csv"), [policy])
+    assert not decision.allowed
+    assert "no identity-based policy" in decision.reason
+
+
+def test_an_explicit_deny_wins_over_an_allow() -> None:
+    allow = _policy({"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+    deny = _policy({"Effect": "Deny", "NotAction": "s3:GetObject", "Resource": "*"})
+    assert not decide(Request(ROLE, "s3:PutObject", f"{BUCKET}/a"), [allow, deny]).allowed
+    assert decide(Request(ROLE, "s3:GetObject", f"{BUCKET}/a"), [allow, deny]).allowed
+
+
+def test_the_tls_only_bucket_policy_holds_on_the_loopback_plane() -> None:
+    allow = _policy({"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{BUCKET}/*"})
+    bucket_policy = _policy(
+        {
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "s3:*",
+            "Resource": [BUCKET, f"{BUCKET}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    )
+    assert decide(Request(ROLE, "s3:GetObject", f"{BUCKET}/a"), [allow], bucket_policy).allowed
+
+
+def test_pass_role_holds_only_for_the_service_its_condition_names() -> None:
+    policy = _policy(
+        {
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        }
+    )
+    to_sagemaker = Request(
+        ROLE, "iam:PassRole", "arn:aws:iam::1:role/x", {"iam:PassedToService": ["sagemaker.amazonaws.com"]}
+    )
+    to_lambda = Request(
+        ROLE, "iam:PassRole", "arn:aws:iam::1:role/x", {"iam:PassedToService": ["lambda.amazonaws.com"]}
+    )
+    assert decide(to_sagemaker, [policy]).allowed
+    assert not decide(to_lambda, [policy]).allowed
+
+
+def test_a_key_policy_must_delegate_to_iam_for_an_identity_allow_to_count() -> None:
+    key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k"
+    identity = _policy({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key})
+    delegating = _policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    )
+    closed = _policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::1:role/other"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    )
+    request = Request(ROLE, "kms:Decrypt", key)
+    assert decide(request, [identity], delegating, key_policy=True).allowed
+    assert not decide(request, [identity], closed, key_policy=True).allowed
+
+
+def test_a_service_principal_needs_the_resource_policy_with_its_source_arn() -> None:
+    events = Principal(arn="events.amazonaws.com", account=ACCOUNT, service="events.amazonaws.com")
+    function = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:ingest"
+    rule = f"arn:aws:events:us-east-1:{ACCOUNT}:rule/arrival"
+    permission = _policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "lambda:InvokeFunction",
+            "Resource": function,
+            "Condition": {"ArnLike": {"AWS:SourceArn": rule}},
+        }
+    )
+    assert decide(
+        Request(events, "lambda:InvokeFunction", function, {"aws:SourceArn": [rule]}), [], permission
+    ).allowed
+    other = {"aws:SourceArn": [rule + "-other"]}
+    assert not decide(Request(events, "lambda:InvokeFunction", function, other), [], permission).allowed
+
+
+def test_calls_are_checked_as_their_iam_actions_and_resources() -> None:
+    def checks(prefix: str, operation: str, **params: object) -> list[Check]:
+        return checks_for(Call(prefix, operation, params, "us-east-1", ACCOUNT))
+
+    assert checks("s3", "ListObjectsV2", Bucket="data", Prefix="p/") == [
+        Check("s3:ListBucket", BUCKET, {"s3:prefix": ["p/"]})
+    ]
+    assert checks("s3", "HeadObject", Bucket="data", Key="k")[0].action == "s3:GetObject"
+    assert checks("lambda", "Invoke", FunctionName="f") == [
+        Check("lambda:InvokeFunction", f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:f")
+    ]
+    assert checks("sagemaker", "DescribeTrainingJob", TrainingJobName="Job-A")[0].resource.endswith(
+        ":training-job/job-a"
+    )
+    assert checks("sts", "GetCallerIdentity") == []
+
+
+def test_the_authorizer_raises_access_denied_naming_action_and_resource() -> None:
+    class Store:
+        def identity_policies(self, role_arn: str) -> list[Policy]:
+            return [_policy({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})]
+
+        def resource_policy(self, resource_arn: str) -> tuple[Policy | None, bool]:
+            return None, False
+
+        def implied_checks(self, call: Call) -> list[Check]:
+            return []
+
+    authorizer = Authorizer(Store())
+    with pytest.raises(
+        AccessDenied, match=r"not authorized to perform: s3:PutObject on resource: arn:aws:s3:::data/k"
+    ):
+        authorizer.authorize(
+            ROLE, Call("s3", "PutObject", {"Bucket": "data", "Key": "k"}, "us-east-1", ACCOUNT)
+        )
+    assert len(authorizer.denials) == 1
