@@ -23,7 +23,6 @@ from headrace.config import load_models
 from headrace.datagen import generate
 from headrace.ingest.dataset import summarize
 from headrace.ingest.validation import inspect
-from headrace.local.aws import Clients
 from headrace.local.control import start_detached, stop_detached
 from headrace.naming import execution_name
 from headrace.waiting import wait_for
@@ -39,7 +38,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as work:
         info = start_detached(work_dir=Path(work))
         try:
-            clients = Clients(info.endpoint)
+            clients = info.clients()
             bucket = info.outputs["headrace-dev-data"]["DataBucketName"]
             machine = info.outputs["headrace-dev-pipeline"]["TrainingStateMachineChurn"]
             sfn = clients.client("stepfunctions")

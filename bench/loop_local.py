@@ -73,7 +73,7 @@ def main() -> int:
         model = next(m for m in load_models(models) if m.name == MODEL)
         info = start_detached(work_dir=root / "plane", models_dir=models)
         try:
-            clients = Clients(info.endpoint)
+            clients = info.clients()
             outputs = info.outputs[NAMES.pipeline_stack]
             bucket = info.outputs[NAMES.data_stack]["DataBucketName"]
             frame = generate(model, args.rows, seed=5)
@@ -105,6 +105,7 @@ def main() -> int:
             request_tick(
                 plane.control_port,
                 TickRequest(schedules=True, alarms=False, names=[NAMES.drift_schedule(MODEL)]),
+                plane.credentials.secret_access_key,
             )
             check = ended(clients, outputs[Outputs.drift_state_machine(MODEL)], 1)
             checked = time.perf_counter() - started

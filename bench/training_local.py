@@ -23,7 +23,6 @@ from pathlib import Path
 
 from headrace.config import load_models
 from headrace.datagen import generate
-from headrace.local.aws import Clients
 from headrace.local.control import start_detached, stop_detached
 from headrace.naming import execution_name
 from headrace.training_job import hyperparameters_for
@@ -68,7 +67,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as work:
         info = start_detached(work_dir=Path(work))
         try:
-            clients = Clients(info.endpoint)
+            clients = info.clients()
             bucket = info.outputs["headrace-dev-data"]["DataBucketName"]
             machine = info.outputs["headrace-dev-pipeline"]["TrainingStateMachineChurn"]
             arn = machine.replace(":stateMachine:", ":execution:") + f":{name}"

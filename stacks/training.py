@@ -424,7 +424,10 @@ class Training(Construct):
         )
         role.add_to_policy(
             iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:DescribeLogStreams"], resources=[f"{log_group}:*"]
+                # The group's own ARN too: CloudWatch Logs checks group-level actions on it (CloudWatch Logs
+                # API reference, LogGroup.logGroupArn: "use this version ... in IAM policies").
+                actions=["logs:CreateLogGroup", "logs:DescribeLogStreams"],
+                resources=[log_group, f"{log_group}:*"],
             )
         )
         role.add_to_policy(

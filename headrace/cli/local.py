@@ -148,7 +148,7 @@ def tick(
     both = not schedules and not alarms
     request = TickRequest(schedules=schedules or both, alarms=alarms or both, names=name or None)
     try:
-        report = request_tick(info.control_port, request)
+        report = request_tick(info.control_port, request, info.credentials.secret_access_key)
     except ControlError as exc:
         fail(str(exc), code=EXIT_BAD_INPUT if exc.status == 404 else EXIT_UNREACHABLE)
     if json:

@@ -12,7 +12,7 @@ import boto3
 
 from headrace.config import ConfigError, ModelConfig, load_models
 from headrace.deployment import DeploymentInfo, DeploymentNotFound, DeploymentUnreachable, deployment_of
-from headrace.local.aws import Clients
+from headrace.local.aws import Clients, PlaneCredentials
 from headrace.local.plane import DEFAULT_WORK_DIR, read_info
 from headrace.naming import DEFAULT_STAGE, Names
 
@@ -24,6 +24,8 @@ class Target:
     stage: str
     endpoint: str | None
     models: list[ModelConfig]
+    # The running plane's key when `endpoint` is that plane; else boto3's own chain (`headrace local env`).
+    credentials: PlaneCredentials | None = None
 
     @property
     def names(self) -> Names:
@@ -31,7 +33,7 @@ class Target:
 
     def client(self, service: str) -> Any:
         if self.endpoint and urlparse(self.endpoint).hostname in ("127.0.0.1", "localhost"):
-            return Clients(self.endpoint).client(service)
+            return Clients(self.endpoint, credentials=self.credentials).client(service)
         return boto3.client(service, endpoint_url=self.endpoint)
 
     def deployment(self) -> DeploymentInfo:
@@ -65,4 +67,9 @@ def resolve(
     plane = read_info(work_dir)
     if not endpoint and plane:
         endpoint = plane.endpoint
-    return Target(stage=stage or (plane.stage if plane else DEFAULT_STAGE), endpoint=endpoint, models=models)
+    return Target(
+        stage=stage or (plane.stage if plane else DEFAULT_STAGE),
+        endpoint=endpoint,
+        models=models,
+        credentials=plane.credentials if plane and plane.endpoint == endpoint else None,
+    )

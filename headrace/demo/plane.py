@@ -67,7 +67,7 @@ class DemoPlane:
         """A fresh plane (one left running in `work_dir` by an earlier demo is stopped first)."""
         stop_detached(work_dir)
         plane = start_detached(work_dir=work_dir, models_dir=models_dir)
-        clients, names = Clients(plane.endpoint), Names(plane.stage)
+        clients, names = plane.clients(), Names(plane.stage)
         return cls(plane, clients, describe(clients.cloudformation, names, [model]), names, model)
 
     @property
@@ -220,7 +220,11 @@ class DemoPlane:
         if port is None:
             raise RuntimeError("the local plane has no control port to fire the drift schedule with")
         schedule = self.names.drift_schedule(self.model.name)
-        report = request_tick(port, TickRequest(schedules=True, alarms=False, names=[schedule]))
+        report = request_tick(
+            port,
+            TickRequest(schedules=True, alarms=False, names=[schedule]),
+            self.plane.credentials.secret_access_key,
+        )
         fired = next((s for s in report.schedules if s.name == schedule), None)
         if fired is None or fired.execution is None:
             raise RuntimeError(f"schedule {schedule} did not fire: {fired.error if fired else 'not found'}")

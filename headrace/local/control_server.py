@@ -7,6 +7,7 @@ that runs the plane:
       → 200 {"schedules": [{"name", "target", "execution", "error"}],
              "alarms": [{"name", "previous", "current", "reason"}]}
       → 404 {"error": "no schedule named ..."} for names that match no schedule, 400 for a bad body
+      → 403 without `Authorization: Bearer <the plane's secret access key>` (any local user can reach it)
 
 `schedules` fires the schedules now (all ENABLED ones, or those named), `alarms` evaluates every alarm once;
 only the alarms whose state changed are listed. This module imports no moto: the CLI uses its models and
@@ -15,6 +16,7 @@ only the alarms whose state changed are listed. This module imports no moto: the
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import threading
@@ -33,6 +35,7 @@ HOST = "127.0.0.1"
 TICK_PATH = "/tick"
 # The body of a tick is a few names: anything much larger is not one.
 MAX_BODY_BYTES = 64 * 1024
+BEARER = "Bearer "
 
 
 # --- what goes over the wire --------------------------------------------------------------------------------
@@ -126,11 +129,25 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_POST(self) -> None:
+        if not self._authorized():
+            self.close_connection = True  # its body stays unread
+            self._answer(
+                HTTPStatus.FORBIDDEN, {"error": "the plane's secret is required (headrace local tick)"}
+            )
+            return
         if self.path.split("?", 1)[0] != TICK_PATH:
             self._answer(HTTPStatus.NOT_FOUND, {"error": f"no such path {self.path}; POST {TICK_PATH}"})
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._answer(HTTPStatus.BAD_REQUEST, {"error": "Content-Length must be a number of bytes"})
+            return
         if length > MAX_BODY_BYTES:
+            self.close_connection = True
             self._answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "the request body is too large"})
             return
         try:
@@ -152,6 +169,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._answer(HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"POST {TICK_PATH}"})
 
+    def _authorized(self) -> bool:
+        given = str(self.headers.get("Authorization") or "")
+        return given.startswith(BEARER) and hmac.compare_digest(
+            given.removeprefix(BEARER).encode(), self.server.secret.encode()
+        )
+
     def _answer(self, status: HTTPStatus, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
@@ -167,18 +190,25 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int, schedules: ScheduleFiring, alarms: AlarmEvaluating) -> None:
+    def __init__(self, port: int, schedules: ScheduleFiring, alarms: AlarmEvaluating, secret: str) -> None:
         super().__init__((HOST, port), _Handler)
         self.schedules = schedules
         self.alarms = alarms
+        self.secret = secret
 
 
 class ControlServer:
-    """`start()` listens on 127.0.0.1 (port 0: a free one) in a thread and returns the port."""
+    """`start()` listens on 127.0.0.1 (port 0: a free one) in a thread and returns the port; only requests
+    that carry `secret` (the plane's secret access key) are served."""
 
-    def __init__(self, schedules: ScheduleFiring, alarms: AlarmEvaluating, port: int = 0) -> None:
+    def __init__(
+        self, schedules: ScheduleFiring, alarms: AlarmEvaluating, secret: str, port: int = 0
+    ) -> None:
+        if not secret:
+            raise ValueError("the control server needs a secret")
         self._schedules = schedules
         self._alarms = alarms
+        self._secret = secret
         self._port = port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -191,7 +221,7 @@ class ControlServer:
 
     def start(self) -> int:
         if self._server is None:
-            self._server = _Server(self._port, self._schedules, self._alarms)
+            self._server = _Server(self._port, self._schedules, self._alarms, self._secret)
             # A short poll: stop() waits for serve_forever to notice, and the plane stops it on every down.
             self._thread = threading.Thread(
                 target=self._server.serve_forever, args=(0.05,), name="headrace-control", daemon=True
@@ -220,11 +250,12 @@ class ControlError(RuntimeError):
         self.status = status
 
 
-def request_tick(port: int, request: TickRequest, timeout_s: float = 60.0) -> TickReport:
+def request_tick(port: int, request: TickRequest, secret: str, timeout_s: float = 60.0) -> TickReport:
+    """`secret`: the plane's secret access key (PlaneInfo.credentials)."""
     http_request = urllib.request.Request(
         f"http://{HOST}:{port}{TICK_PATH}",
         data=request.model_dump_json().encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", "Authorization": BEARER + secret},
         method="POST",
     )
     try:

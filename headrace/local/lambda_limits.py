@@ -66,3 +66,34 @@ def response_too_large() -> dict[str, Any]:
         "errorMessage": "Response payload size exceeded maximum allowed payload size "
         f"({RESPONSE_LIMIT_QUOTED} bytes).",
     }
+
+
+# Concurrency: 1,000 concurrent executions per account and Region by default, of which reservations may take
+# all but 100 (https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html).
+ACCOUNT_CONCURRENCY = 1000
+UNRESERVED_MINIMUM = 100
+
+
+class Throttled(Exception):
+    """No concurrency left for the function: Lambda answers 429 TooManyRequestsException and runs nothing.
+    A synchronous caller sees it (Step Functions as `Lambda.TooManyRequestsException`); an asynchronous event
+    goes back to Lambda's queue and is tried again later."""
+
+    code = "TooManyRequestsException"
+    status = 429
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("Rate Exceeded.")
+        self.reason = (
+            reason  # ReservedFunctionConcurrentInvocationLimitExceeded / ConcurrentInvocationLimitExceeded
+        )
+
+
+RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"
+ACCOUNT_LIMIT = "ConcurrentInvocationLimitExceeded"
+
+# Asynchronous invocation (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html): a function
+# error is retried twice by default (EventInvokeConfig MaximumRetryAttempts 0-2), an event is kept up to six
+# hours (MaximumEventAgeInSeconds 60-21600), throttles and system errors go back to the queue until then.
+ASYNC_RETRY_ATTEMPTS = 2
+ASYNC_MAXIMUM_EVENT_AGE_S = 21600

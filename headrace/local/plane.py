@@ -16,20 +16,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import requests
 from pydantic import BaseModel
 
-from headrace.local.aws import LOCAL_ACCOUNT, LOCAL_REGION, Clients, local_environment
+from headrace.local.aws import (
+    LOCAL_ACCOUNT,
+    LOCAL_REGION,
+    Clients,
+    PlaneCredentials,
+    local_environment,
+    plane_credentials,
+    write_private,
+)
 from headrace.local.network import free_port
 from headrace.local.sagemaker.containers import Compute
 
 if TYPE_CHECKING:
     from headrace.local.durability import DurableState
     from headrace.local.lambda_runtime import HandlerRuntime
+    from headrace.local.seams.cloudwatch import MotoCloudWatch
     from headrace.local.seams.iam import LocalIam
 from headrace.naming import DEFAULT_STAGE, Names
 
 RUNTIME_FILE = "plane.json"
+# The environment variable that turns the plane's IAM enforcement off (`off`) for debugging.
+IAM_SWITCH = "HEADRACE_LOCAL_IAM"
 DEFAULT_WORK_DIR = Path(".headrace")
 
 
@@ -47,9 +57,14 @@ class PlaneInfo(BaseModel):
     started_at: float = 0.0
     # The control channel on 127.0.0.1 (control_server.py): `headrace local tick` posts there.
     control_port: int | None = None
+    # The plane's key (aws.py): every request must be signed with it, and the control port wants its secret.
+    credentials: PlaneCredentials
 
     def environment(self) -> dict[str, str]:
-        return local_environment(self.endpoint, self.region)
+        return local_environment(self.endpoint, self.credentials, self.region)
+
+    def clients(self) -> Clients:
+        return Clients(self.endpoint, self.region, self.account, self.credentials)
 
 
 def read_info(work_dir: Path = DEFAULT_WORK_DIR) -> PlaneInfo | None:
@@ -85,14 +100,16 @@ class LocalPlane:
     # Where training jobs and endpoints run: processes of this Python, or their images under Docker.
     compute: Compute = "subprocess"
     # Authorize every call a deployed resource makes against its role's synthesized policies (seams/iam.py).
-    # HEADRACE_LOCAL_IAM=enforce turns it on for a plane started without saying.
-    enforce_iam: bool = field(default_factory=lambda: os.environ.get("HEADRACE_LOCAL_IAM") == "enforce")
+    # On by default, as on AWS; HEADRACE_LOCAL_IAM=off turns it off to tell a permission problem from another.
+    enforce_iam: bool = field(default_factory=lambda: os.environ.get(IAM_SWITCH, "enforce") != "off")
     info: PlaneInfo | None = None
     durable: DurableState | None = None
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     def start(self) -> PlaneInfo:
         # Imported here: moto and the seams load only in the process that runs the plane.
+        from moto.moto_api._internal.models import moto_api_backend
+
         from headrace.local.cloudformation.assembly import synthesize
         from headrace.local.cloudformation.provisioner import Provisioner
         from headrace.local.cloudwatch.evaluator import AlarmEvaluator
@@ -100,9 +117,11 @@ class LocalPlane:
         from headrace.local.lambda_runtime import HandlerRuntime
         from headrace.local.sagemaker.containers import ImageRegistry, launcher_for
         from headrace.local.sagemaker.hosting import EndpointHosting, served
+        from headrace.local.sagemaker.supervision import Supervisor
         from headrace.local.sagemaker.training import TrainingCompute
         from headrace.local.scheduler.runner import ScheduleRunner
         from headrace.local.seams import installed
+        from headrace.local.seams.authn import Authenticator, state_machines_signed
         from headrace.local.seams.cloudwatch import MotoCloudWatch
         from headrace.local.seams.sagemaker import MotoSageMakerRecords
         from headrace.local.seams.scheduler import MotoSchedules
@@ -112,7 +131,16 @@ class LocalPlane:
         from headrace.local.telemetry import Telemetry
 
         Names(self.stage)  # validates the stage name before anything starts
-        launcher = launcher_for(self.compute)  # and that Docker answers, for --compute docker
+        # Absolute from here on: containers run in their own directories, where a path relative to the
+        # user's cwd (a foreground `local up`) would name nothing.
+        self.work_dir = self.work_dir.resolve()
+        self.state_dir = self.state_dir.resolve() if self.state_dir else None
+        self.models_dir = self.models_dir.resolve() if self.models_dir else None
+        # Containers die with this plane; what a killed one left in this work dir dies before we start.
+        supervisor = Supervisor(self.work_dir)
+        supervisor.kill_leftovers()
+        self._stack.callback(supervisor.stop_all)  # registered first: runs last, after hosting stopped
+        launcher = launcher_for(self.compute, supervisor)  # and that Docker answers, for --compute docker
         if self.compute != "subprocess":
             self.progress(f"training jobs and endpoints run under {self.compute}")
         # moto reports resource types it does not model one warning at a time; provisioning lists them once.
@@ -123,8 +151,11 @@ class LocalPlane:
         endpoint = f"http://127.0.0.1:{self.port}"
         # moto's ASL interpreter calls its own services at localhost:$MOTO_PORT (default 5000).
         os.environ["MOTO_PORT"] = str(self.port)
-        os.environ.update(local_environment(endpoint))
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        credentials = plane_credentials(self.work_dir)
+        # The plane's own process (its containers inherit this environment) signs with the plane's key.
+        os.environ.update(local_environment(endpoint, credentials))
+        os.environ.pop("AWS_SESSION_TOKEN", None)
 
         self.progress("synthesizing the CDK app")
         outdir = synthesize(self.work_dir / "cdk.out", self.stage, self.models_dir)
@@ -135,13 +166,19 @@ class LocalPlane:
             self.durable = DurableState(self.state_dir)  # refuses another version's state
             if self.durable.restore():
                 self.progress(f"restored state from {self.state_dir}")
-        self._stack.callback(start_server(self.port, self.durable.wsgi if self.durable else None))
-        requests.post(
-            f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
-        ).raise_for_status()
+        self.authenticator = Authenticator(credentials)  # only requests signed with the plane's keys
+        self._stack.callback(
+            start_server(
+                self.port, self.durable.wsgi if self.durable else None, guard=self.authenticator.wsgi
+            )
+        )
+        # In-process: moto's admin API is not served over HTTP (seams/authn.py).
+        moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}})
+        self._stack.enter_context(state_machines_signed(credentials))
+        clients = Clients(endpoint, credentials=credentials)
 
-        runtime = HandlerRuntime(self.work_dir / "lambda", local_environment(endpoint))
-        runtime.listeners.append(Telemetry(Clients(endpoint)))
+        runtime = HandlerRuntime(self.work_dir / "lambda", local_environment(endpoint, credentials))
+        runtime.listeners.append(Telemetry(clients))
         self._stack.callback(runtime.close)  # the functions' sandboxes are child processes
         targets = TargetDispatcher(MotoTargets())
         delivery = EventDelivery(targets)
@@ -149,13 +186,13 @@ class LocalPlane:
         self._stack.callback(delivery.stop)
         images = ImageRegistry()
         records = MotoSageMakerRecords(LOCAL_ACCOUNT, LOCAL_REGION)
-        self.training = TrainingCompute(Clients(endpoint), images, self.work_dir, records, launcher)
+        self.training = TrainingCompute(clients, images, self.work_dir, records, launcher)
         cloudwatch = MotoCloudWatch(LOCAL_ACCOUNT, LOCAL_REGION)
         self.hosting = EndpointHosting(
-            Clients(endpoint), images, self.work_dir, cloudwatch.alarm_states, records, launcher
+            clients, images, self.work_dir, cloudwatch.alarm_states, records, launcher
         )
         self._stack.enter_context(served(self.hosting))
-        iam = self._iam(endpoint, runtime) if self.enforce_iam else None
+        iam = self._iam(endpoint, runtime, cloudwatch) if self.enforce_iam else None
         self._stack.enter_context(installed(runtime, delivery, self.training, self.hosting, iam))
         self.delivery = delivery
         # Inside the seams, so alarm state changes reach Lambda and Step Functions targets; stopped first.
@@ -163,15 +200,25 @@ class LocalPlane:
         self.alarms.start()
         self._stack.callback(self.alarms.stop)
         self.schedules = ScheduleRunner(MotoSchedules(LOCAL_ACCOUNT, LOCAL_REGION), targets)
+        if iam:
+            from headrace.local.seams.iam_targets import ScheduleTargets
+
+            self.schedules.authorize = ScheduleTargets(iam)
         self.schedules.start()
         self._stack.callback(self.schedules.stop)
-        self.control = ControlServer(self.schedules, self.alarms)
+        self.control = ControlServer(self.schedules, self.alarms, credentials.secret_access_key)
         control_port = self.control.start()
         self._stack.callback(self.control.stop)
 
         self.progress("provisioning stacks from the synthesized templates")
-        outputs = Provisioner(Clients(endpoint), self.progress, images).deploy(outdir)
+        outputs = Provisioner(clients, self.progress, images).deploy(outdir)
         self.hosting.restore()
+        if self.state_dir:
+            # What the stopped plane left running is ended or resumed, as AWS would have (reconcile.py).
+            from headrace.local.reconcile import reconcile
+
+            for note in reconcile(LOCAL_ACCOUNT, LOCAL_REGION):
+                self.progress(note)
         if self.durable:  # from here on, every change is committed before it is acknowledged
             self.durable.open()
         self.info = PlaneInfo(
@@ -183,22 +230,27 @@ class LocalPlane:
             outputs=outputs,
             started_at=time.time(),
             control_port=control_port,
+            credentials=credentials,
         )
         runtime_file = self.work_dir / RUNTIME_FILE
-        runtime_file.write_text(self.info.model_dump_json(indent=1))
+        write_private(runtime_file, self.info.model_dump_json(indent=1))  # it holds the plane's secret
         self._stack.callback(runtime_file.unlink, missing_ok=True)
         return self.info
 
-    def _iam(self, endpoint: str, runtime: HandlerRuntime) -> LocalIam:
-        """Functions, state machines and SageMaker compute act as their roles; the plane stays admin."""
+    def _iam(self, endpoint: str, runtime: HandlerRuntime, cloudwatch: MotoCloudWatch) -> LocalIam:
+        """Functions, state machines and SageMaker compute act as their roles, alarm actions as CloudWatch;
+        the plane stays admin."""
         from headrace.local.seams.iam import LocalIam
+        from headrace.local.seams.iam_targets import AlarmActions
 
         iam = LocalIam(LOCAL_ACCOUNT, LOCAL_REGION)
+        self.authenticator.trust(iam.sessions.issued)  # role sessions' keys are let in as their roles
         runtime.credentials = lambda spec: (
             iam.function_credentials(spec.role_arn, spec.name) if spec.role_arn else {}
         )
         self.training.role_clients = lambda role: iam.role_clients(endpoint, role)
         self.hosting._fleets.model_clients = lambda model: iam.model_clients(endpoint, model)
+        cloudwatch.publish = AlarmActions(iam).checked(cloudwatch.publish)  # type: ignore[method-assign,assignment]
         self.iam = iam
         self.progress("IAM enforced: functions, state machines and SageMaker act as their roles")
         return iam

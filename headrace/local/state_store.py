@@ -105,6 +105,8 @@ class StateStore:
         for leftover in (*root.glob(".*.tmp"), *root.glob("*/.*.tmp"), *root.glob("blobs/*/.*.tmp")):
             leftover.unlink(missing_ok=True)
         self._committed: dict[str, str] = {}
+        # The committed bytes too: comparing them is cheaper than hashing megabytes on every commit.
+        self._committed_bytes: dict[str, bytes] = {}
 
     # Loading
 
@@ -131,6 +133,7 @@ class StateStore:
         folder = self.root / "services"
         services = {name: (folder / sha).read_bytes() for name, sha in manifest.services.items()}
         self._committed = dict(manifest.services)
+        self._committed_bytes = dict(services)
         return services
 
     @staticmethod
@@ -161,18 +164,20 @@ class StateStore:
         nothing had changed, so nothing was written."""
         names = dict(self._committed)
         for service, data in services.items():
+            if self._committed_bytes.get(service) == data:
+                continue
             sha = _digest(data)
-            if names.get(service) != sha:
-                path = self.root / "services" / sha
-                if not path.exists():
-                    _write_durably(path, data)
-                names[service] = sha
+            path = self.root / "services" / sha
+            if not path.exists():
+                _write_durably(path, data)
+            names[service] = sha
         if names == self._committed and (self.root / MANIFEST).exists():
             return False
         manifest = Manifest(versions=current_versions(), services=names)
         _write_durably(self.root / MANIFEST, manifest.model_dump_json(indent=1).encode())
         superseded = set(self._committed.values()) - set(names.values())
         self._committed = names
+        self._committed_bytes.update(services)
         for sha in superseded:
             with contextlib.suppress(FileNotFoundError):
                 (self.root / "services" / sha).unlink()

@@ -11,7 +11,6 @@ import yaml
 
 from headrace.config import load_models
 from headrace.deployment import DeploymentInfo, describe
-from headrace.local.aws import Clients
 from headrace.local.control import start_detached, stop_detached
 from headrace.local.plane import PlaneInfo
 from headrace.naming import Names
@@ -74,7 +73,7 @@ class RunningPlane:
         self.info = info
         self.work_dir = work_dir
         self.models_dir = models_dir
-        self.clients = Clients(info.endpoint)
+        self.clients = info.clients()
         self.models = {m.name: m for m in load_models(models_dir)}
         self.deployment: DeploymentInfo = describe(
             self.clients.cloudformation, Names(info.stage), list(self.models.values())

@@ -30,8 +30,8 @@ def _s3(plane: RunningPlane) -> Any:
         "s3",
         endpoint_url=plane.info.endpoint,
         region_name=plane.info.region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=plane.info.credentials.access_key_id,
+        aws_secret_access_key=plane.info.credentials.secret_access_key,
     )
 
 

@@ -20,6 +20,7 @@ from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 
 from headrace.config import ModelConfig, load_models
+from headrace.local.aws import PlaneCredentials
 from headrace.naming import DEFAULT_STAGE, Names
 from headrace.stages import StageSettings, VpcSettings, load_stage
 from stacks.app_builder import build_app
@@ -154,6 +155,8 @@ def render(value: Any) -> str:
 # --- the handlers' AWS, played by moto in-process ---------------------------------------------------------
 
 REGION = "us-east-1"
+# For tests that serve moto themselves (no gate in front): any key works there, the plane's shape is kept.
+PLANE_CREDENTIALS = PlaneCredentials.generate()
 DATA_BUCKET = "headrace-dev-data-databucket-example"
 LEDGER_TABLE = "headrace-dev-ledger"
 

@@ -25,7 +25,7 @@ from moto.server import ThreadedMotoServer
 
 from headrace.config import ModelConfig
 from headrace.datagen import generate
-from headrace.local.aws import LOCAL_CREDENTIALS, Clients
+from headrace.local.aws import Clients
 from headrace.local.network import free_port
 from headrace.local.sagemaker.containers import ImageRegistry
 from headrace.local.sagemaker.docker import DockerLauncher
@@ -35,6 +35,7 @@ from headrace.local.sagemaker.training import TrainingCompute
 from headrace.local.seams.sagemaker import MotoSageMakerRecords, hosting_installed, training_installed
 from headrace.training_job import hyperparameters_for
 from headrace.waiting import wait_for
+from tests.integration.conftest import PLANE_CREDENTIALS
 
 pytestmark = pytest.mark.docker
 
@@ -77,7 +78,7 @@ def plane(
     endpoint = f"http://127.0.0.1:{port}"
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    clients = Clients(endpoint)
+    clients = Clients(endpoint, credentials=PLANE_CREDENTIALS)
     clients.s3.create_bucket(Bucket=BUCKET)
     images = ImageRegistry()
     images.add("train", contexts["train"])
@@ -91,9 +92,8 @@ def plane(
         "sagemaker-runtime",
         endpoint_url=endpoint,
         region_name=clients.region,
-        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=LOCAL_CREDENTIALS["AWS_SESSION_TOKEN"],
+        aws_access_key_id=PLANE_CREDENTIALS.access_key_id,
+        aws_secret_access_key=PLANE_CREDENTIALS.secret_access_key,
         config=Config(retries={"max_attempts": 1, "mode": "standard"}),
     )
     with served(hosting), training_installed(training), hosting_installed(hosting):

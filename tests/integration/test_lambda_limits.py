@@ -25,6 +25,7 @@ from headrace.local.seams import installed
 from headrace.local.seams.targets import MotoTargets
 from headrace.local.targets import Delivery, EventDelivery, TargetDispatcher
 from headrace.waiting import wait_for
+from tests.integration.conftest import PLANE_CREDENTIALS
 
 HANDLER = """
 import os, time
@@ -122,16 +123,16 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Clients, E
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     saved = dict(os.environ)
-    os.environ.update({"MOTO_PORT": str(port), **local_environment(endpoint)})
+    os.environ.update({"MOTO_PORT": str(port), **local_environment(endpoint, PLANE_CREDENTIALS)})
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     requests.post(
         f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=5
     )
-    runtime = HandlerRuntime(tmp_path_factory.mktemp("code"), local_environment(endpoint))
+    runtime = HandlerRuntime(tmp_path_factory.mktemp("code"), local_environment(endpoint, PLANE_CREDENTIALS))
     delivery = EventDelivery(TargetDispatcher(MotoTargets()))
     delivery.start()
-    clients = Clients(endpoint)
+    clients = Clients(endpoint, credentials=PLANE_CREDENTIALS)
     trust = {
         "Statement": [
             {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
@@ -147,7 +148,9 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Clients, E
     os.environ.update(saved)
 
 
-def _function(clients: Clients, name: str, timeout_s: int = 30, memory_mb: int = 128) -> str:
+def _function(
+    clients: Clients, name: str, timeout_s: int = 30, memory_mb: int = 128, dead_letter: str | None = None
+) -> str:
     return str(
         clients.lambda_.create_function(
             FunctionName=name,
@@ -157,6 +160,7 @@ def _function(clients: Clients, name: str, timeout_s: int = 30, memory_mb: int =
             Code={"ZipFile": CODE},
             Timeout=timeout_s,
             MemorySize=memory_mb,
+            **({"DeadLetterConfig": {"TargetArn": dead_letter}} if dead_letter else {}),
         )["FunctionArn"]
     )
 
@@ -191,21 +195,26 @@ def test_a_state_machine_catches_a_lambda_timeout_by_its_error_name(plane: Any) 
 
 
 def test_an_async_event_that_runs_out_of_memory_is_retried_then_dead_lettered(plane: Any) -> None:
+    """Lambda retries the function error (twice, by default) and sends the event to the function's own
+    dead-letter queue; the rule target's queue is for events EventBridge could not hand over."""
     clients, delivery = plane
-    arn = _function(clients, "hungry", memory_mb=128)
     sqs = clients.client("sqs")
-    queue_url = sqs.create_queue(QueueName="hungry-dlq")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    target = {"Id": "hungry", "Arn": arn, "DeadLetterConfig": {"Arn": queue_arn}}
+    queues = {}
+    for name in ("hungry-failed", "hungry-undelivered"):
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queues[name] = (url, arn)
+    arn = _function(clients, "hungry", memory_mb=128, dead_letter=queues["hungry-failed"][1])
+    target = {"Id": "hungry", "Arn": arn, "DeadLetterConfig": {"Arn": queues["hungry-undelivered"][1]}}
     rule = "arn:aws:events:us-east-1:123456789012:rule/arrivals"
     delivery.submit(Delivery(rule, target, {"allocate_mb": 200}, attempts_left=3))
     assert delivery.wait_idle(timeout_s=120)
-    messages = sqs.receive_message(QueueUrl=queue_url, MessageAttributeNames=["All"])["Messages"]
-    assert json.loads(messages[0]["Body"]) == {"allocate_mb": 200}
-    error = messages[0]["MessageAttributes"]["ERROR_MESSAGE"]["StringValue"]
-    assert "Runtime.OutOfMemory" in error and "signal: killed" in error
+    url = queues["hungry-failed"][0]
+    [message] = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"])["Messages"]
+    assert json.loads(message["Body"]) == {"allocate_mb": 200}
+    error = message["MessageAttributes"]["ErrorMessage"]["StringValue"]
+    assert "signal: killed" in error
+    assert "Messages" not in sqs.receive_message(QueueUrl=queues["hungry-undelivered"][0])
 
 
 def test_an_oversized_synchronous_invoke_is_refused_with_413(plane: Any) -> None:

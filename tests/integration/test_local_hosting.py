@@ -20,12 +20,13 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from headrace.local.aws import LOCAL_CREDENTIALS, Clients
+from headrace.local.aws import Clients
 from headrace.local.network import free_port
 from headrace.local.sagemaker.containers import ImageRegistry
 from headrace.local.sagemaker.hosting import EndpointHosting, served
 from headrace.local.seams.sagemaker import MotoSageMakerRecords, hosting_installed
 from headrace.waiting import wait_for
+from tests.integration.conftest import PLANE_CREDENTIALS
 
 ROLE = "arn:aws:iam::123456789012:role/hosting"
 BUCKET = "models"
@@ -160,7 +161,7 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosting]:
     endpoint = f"http://127.0.0.1:{port}"
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    clients = Clients(endpoint)
+    clients = Clients(endpoint, credentials=PLANE_CREDENTIALS)
     clients.s3.create_bucket(Bucket=BUCKET)
     images = ImageRegistry()
     root = tmp_path_factory.mktemp("images")
@@ -179,9 +180,8 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosting]:
         "sagemaker-runtime",
         endpoint_url=endpoint,
         region_name=clients.region,
-        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=LOCAL_CREDENTIALS["AWS_SESSION_TOKEN"],
+        aws_access_key_id=PLANE_CREDENTIALS.access_key_id,
+        aws_secret_access_key=PLANE_CREDENTIALS.secret_access_key,
         config=Config(retries={"max_attempts": 1, "mode": "standard"}),
     )
     with served(hosting), hosting_installed(hosting):

@@ -148,3 +148,72 @@ def test_the_authorizer_raises_access_denied_naming_action_and_resource() -> Non
             ROLE, Call("s3", "PutObject", {"Bucket": "data", "Key": "k"}, "us-east-1", ACCOUNT)
         )
     assert len(authorizer.denials) == 1
+
+
+def test_queue_topic_and_bucket_policies_become_api_requests_with_intrinsics_resolved() -> None:
+    from headrace.local.cloudformation.api_requests import (
+        bucket_policy_requests,
+        queue_policy_requests,
+        topic_policy_requests,
+    )
+    from headrace.local.cloudformation.intrinsics import StackReferences
+
+    document = {"Statement": [{"Effect": "Allow", "Resource": {"Fn::GetAtt": ["Queue", "Arn"]}}]}
+    template = {
+        "Resources": {
+            "QueuePolicy": {
+                "Type": "AWS::SQS::QueuePolicy",
+                "Properties": {"PolicyDocument": document, "Queues": [{"Ref": "Queue"}]},
+            },
+            "TopicPolicy": {
+                "Type": "AWS::SNS::TopicPolicy",
+                "Properties": {"PolicyDocument": document, "Topics": [{"Ref": "Topic"}]},
+            },
+            "BucketPolicy": {
+                "Type": "AWS::S3::BucketPolicy",
+                "Properties": {"PolicyDocument": document, "Bucket": {"Ref": "Bucket"}},
+            },
+        }
+    }
+    references = StackReferences(
+        physical_ids={"Queue": "https://q/1/q", "Topic": "arn:aws:sns:r:1:t", "Bucket": "b"},
+        pseudo_parameters={},
+        attribute=lambda logical_id, name: f"arn:aws:sqs:r:1:{logical_id.lower()}",
+    )
+    resolved = '{"Statement": [{"Effect": "Allow", "Resource": "arn:aws:sqs:r:1:queue"}]}'
+    assert queue_policy_requests(template, "s", references) == [
+        {"QueueUrl": "https://q/1/q", "Attributes": {"Policy": resolved}}
+    ]
+    assert topic_policy_requests(template, "s", references) == [
+        {"TopicArn": "arn:aws:sns:r:1:t", "AttributeName": "Policy", "AttributeValue": resolved}
+    ]
+    assert bucket_policy_requests(template, "s", references) == [{"Bucket": "b", "Policy": resolved}]
+
+
+def test_a_schedule_is_authorized_as_its_target_role() -> None:
+    from datetime import UTC, datetime
+
+    from headrace.local.scheduler.schedule import Schedule, ScheduleTarget
+    from headrace.local.seams.iam_targets import ScheduleTargets
+
+    class Iam:
+        checked: list[tuple[str, str, str]] = []
+
+        def authorize_role(self, role_arn: str, action: str, resource: str, session: str) -> None:
+            self.checked.append((role_arn, action, resource))
+
+    machine = f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:drift"
+    role = f"arn:aws:iam::{ACCOUNT}:role/schedule"
+    schedule = Schedule(
+        "s",
+        "default",
+        "arn:s",
+        "ENABLED",
+        "rate(1 hour)",
+        None,
+        datetime.now(UTC),
+        ScheduleTarget(machine, role_arn=role),
+    )
+    iam = Iam()
+    ScheduleTargets(iam).authorize(schedule)  # type: ignore[arg-type]
+    assert iam.checked == [(role, "states:StartExecution", machine)]

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
 from headrace.config import ModelConfig
-from headrace.local.aws import LOCAL_CREDENTIALS, LOCAL_REGION
+from headrace.local.aws import LOCAL_REGION
 from headrace.local.lambda_runtime import HandlerRuntime
 from headrace.local.network import free_port
 from headrace.local.sagemaker.hosting import EndpointHosting
@@ -26,6 +26,7 @@ from headrace.local.targets import EventDelivery
 from headrace.naming import Names
 from headrace.serving import rollout
 from headrace.stages import StageSettings, load_stage
+from tests.integration.conftest import PLANE_CREDENTIALS
 
 ROLE = "arn:aws:iam::123456789012:role/headrace-hosting"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -75,9 +76,8 @@ def local() -> Iterator[LocalSageMaker]:
         "sagemaker",
         endpoint_url=f"http://127.0.0.1:{port}",
         region_name=LOCAL_REGION,
-        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=LOCAL_CREDENTIALS["AWS_SESSION_TOKEN"],
+        aws_access_key_id=PLANE_CREDENTIALS.access_key_id,
+        aws_secret_access_key=PLANE_CREDENTIALS.secret_access_key,
         config=Config(parameter_validation=False, retries={"max_attempts": 1, "mode": "standard"}),
     )
     hosting = RecordedHosting()

@@ -39,6 +39,7 @@ from headrace.local.seams.scheduler import MotoSchedules
 from headrace.local.seams.targets import MotoTargets
 from headrace.local.targets import TargetDispatcher
 from headrace.waiting import wait_for
+from tests.integration.conftest import PLANE_CREDENTIALS
 
 STACK = "headrace-test-monitoring"
 ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/scheduler"
@@ -262,7 +263,7 @@ def moto_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     saved = dict(os.environ)
-    os.environ.update({"MOTO_PORT": str(port), **local_environment(endpoint)})
+    os.environ.update({"MOTO_PORT": str(port), **local_environment(endpoint, PLANE_CREDENTIALS)})
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     config = f"{endpoint}/moto-api/config"
@@ -273,7 +274,7 @@ def moto_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
         patch.setattr(stepfunctions_models, "stepfunctions_backends", stepfunctions_parser_backends)
-        yield Plane(Clients(endpoint), tmp_path_factory.mktemp("plane"))
+        yield Plane(Clients(endpoint, credentials=PLANE_CREDENTIALS), tmp_path_factory.mktemp("plane"))
     requests.post(config, json={"stepfunctions": {"execute_state_machine": False}}, timeout=5)
     server.stop()
     os.environ.clear()
@@ -480,14 +481,19 @@ class FakeAlarms:
 @pytest.fixture
 def control() -> Iterator[tuple[int, FakeSchedules, FakeAlarms]]:
     schedules, alarms = FakeSchedules(), FakeAlarms()
-    server = ControlServer(schedules, alarms)
+    server = ControlServer(schedules, alarms, PLANE_CREDENTIALS.secret_access_key)
     port = server.start()
     yield port, schedules, alarms
     server.stop()
 
 
 def _post(port: int, body: bytes, path: str = "/tick") -> tuple[int, Any]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method="POST")
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=body,
+        method="POST",
+        headers={"Authorization": f"Bearer {PLANE_CREDENTIALS.secret_access_key}"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, json.loads(response.read())
@@ -515,7 +521,9 @@ def test_the_control_server_answers_tick_with_what_fired_and_which_alarms_change
 
 def test_a_tick_for_alarms_only_fires_no_schedule(control: Any) -> None:
     port, schedules, alarms = control
-    report = request_tick(port, TickRequest(schedules=False, alarms=True))
+    report = request_tick(
+        port, TickRequest(schedules=False, alarms=True), PLANE_CREDENTIALS.secret_access_key
+    )
     assert (report.schedules, [a.current for a in report.alarms]) == ([], ["ALARM"])
     assert (schedules.asked, alarms.evaluations) == ([], 1)
 
@@ -523,7 +531,7 @@ def test_a_tick_for_alarms_only_fires_no_schedule(control: Any) -> None:
 def test_a_tick_naming_an_unknown_schedule_answers_404_with_the_name(control: Any) -> None:
     port, _, _ = control
     with pytest.raises(ControlError, match="no schedule named missing") as raised:
-        request_tick(port, TickRequest(names=["missing"]))
+        request_tick(port, TickRequest(names=["missing"]), PLANE_CREDENTIALS.secret_access_key)
     assert raised.value.status == 404
 
 
@@ -542,7 +550,13 @@ def _tick(*args: str) -> Any:
 
 
 def _record_plane(work_dir: Path, port: int | None) -> None:
-    info = PlaneInfo(pid=os.getpid(), port=1, endpoint="http://127.0.0.1:1", control_port=port)
+    info = PlaneInfo(
+        pid=os.getpid(),
+        port=1,
+        endpoint="http://127.0.0.1:1",
+        control_port=port,
+        credentials=PLANE_CREDENTIALS,
+    )
     work_dir.mkdir(parents=True, exist_ok=True)
     (work_dir / RUNTIME_FILE).write_text(info.model_dump_json())
 

@@ -30,6 +30,7 @@ from headrace.local.seams.sagemaker import MotoSageMakerRecords
 from headrace.local.seams.targets import MotoTargets
 from headrace.local.targets import EventDelivery, TargetDispatcher
 from headrace.waiting import wait_for
+from tests.integration.conftest import PLANE_CREDENTIALS
 
 HANDLER = """
 import json, os
@@ -68,16 +69,16 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Clients, E
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     saved = dict(os.environ)
-    os.environ.update({"MOTO_PORT": str(port), **local_environment(endpoint)})
+    os.environ.update({"MOTO_PORT": str(port), **local_environment(endpoint, PLANE_CREDENTIALS)})
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     requests.post(
         f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=5
     )
-    runtime = HandlerRuntime(tmp_path_factory.mktemp("code"), local_environment(endpoint))
+    runtime = HandlerRuntime(tmp_path_factory.mktemp("code"), local_environment(endpoint, PLANE_CREDENTIALS))
     delivery = EventDelivery(TargetDispatcher(MotoTargets()))
     delivery.start()
-    clients = Clients(endpoint)
+    clients = Clients(endpoint, credentials=PLANE_CREDENTIALS)
     trust = {
         "Statement": [
             {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}

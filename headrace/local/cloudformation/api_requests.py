@@ -144,3 +144,69 @@ def schedule_requests(
         request.setdefault("Name", generated_schedule_name(stack_name, logical_id))
         requests.append(request)
     return requests
+
+
+# --- AWS::SQS::QueuePolicy and AWS::S3::BucketPolicy, applied after the stack ------------------------------
+
+QUEUE_POLICY_TYPE = "AWS::SQS::QueuePolicy"
+BUCKET_POLICY_TYPE = "AWS::S3::BucketPolicy"
+
+
+def queue_policy_requests(
+    template: dict[str, Any], stack_name: str, references: StackReferences
+) -> list[dict[str, Any]]:
+    """SetQueueAttributes requests (the Policy attribute) for every queue each QueuePolicy names."""
+    requests = []
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != QUEUE_POLICY_TYPE:
+            continue
+        try:
+            properties = references.resolve(resource.get("Properties", {}))
+            document = json.dumps(properties["PolicyDocument"])
+            requests += [
+                {"QueueUrl": str(url), "Attributes": {"Policy": document}} for url in properties["Queues"]
+            ]
+        except (ProvisionError, KeyError, IndexError, TypeError, ValueError) as error:
+            raise ProvisionError(f"{stack_name}: queue policy {logical_id}: {error}") from error
+    return requests
+
+
+def bucket_policy_requests(
+    template: dict[str, Any], stack_name: str, references: StackReferences
+) -> list[dict[str, Any]]:
+    """PutBucketPolicy requests for the template's bucket policies, intrinsics resolved."""
+    requests = []
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != BUCKET_POLICY_TYPE:
+            continue
+        try:
+            properties = references.resolve(resource.get("Properties", {}))
+            requests.append(
+                {"Bucket": str(properties["Bucket"]), "Policy": json.dumps(properties["PolicyDocument"])}
+            )
+        except (ProvisionError, KeyError, IndexError, TypeError, ValueError) as error:
+            raise ProvisionError(f"{stack_name}: bucket policy {logical_id}: {error}") from error
+    return requests
+
+
+TOPIC_POLICY_TYPE = "AWS::SNS::TopicPolicy"
+
+
+def topic_policy_requests(
+    template: dict[str, Any], stack_name: str, references: StackReferences
+) -> list[dict[str, Any]]:
+    """SetTopicAttributes requests (the Policy attribute) for every topic each TopicPolicy names."""
+    requests = []
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != TOPIC_POLICY_TYPE:
+            continue
+        try:
+            properties = references.resolve(resource.get("Properties", {}))
+            document = json.dumps(properties["PolicyDocument"])
+            requests += [
+                {"TopicArn": str(arn), "AttributeName": "Policy", "AttributeValue": document}
+                for arn in properties["Topics"]
+            ]
+        except (ProvisionError, KeyError, IndexError, TypeError, ValueError) as error:
+            raise ProvisionError(f"{stack_name}: topic policy {logical_id}: {error}") from error
+    return requests

@@ -8,6 +8,9 @@
 - `AWS::Scheduler::Schedule` and `AWS::Scheduler::ScheduleGroup`, skipped the same way, are created with
   the Scheduler API after the stack (the plane's schedule runner fires them).
 - Bucket properties moto's CloudFormation ignores (versioning, the public access block) are applied.
+- `AWS::SQS::QueuePolicy`, `AWS::SNS::TopicPolicy` and `AWS::S3::BucketPolicy`, which moto's CloudFormation
+  does not model, are set with SetQueueAttributes, SetTopicAttributes and PutBucketPolicy, so that the
+  plane's IAM (seams/iam_policies.py) reads and enforces them.
 """
 
 from __future__ import annotations
@@ -21,11 +24,17 @@ from headrace.local.aws import Clients
 from headrace.local.cloudformation import ProvisionError
 from headrace.local.cloudformation.api_requests import (
     ALARM_TYPE,
+    BUCKET_POLICY_TYPE,
+    QUEUE_POLICY_TYPE,
     SCHEDULE_GROUP_TYPE,
     SCHEDULE_TYPE,
+    TOPIC_POLICY_TYPE,
     alarm_requests,
+    bucket_policy_requests,
+    queue_policy_requests,
     schedule_group_requests,
     schedule_requests,
+    topic_policy_requests,
 )
 from headrace.local.cloudformation.intrinsics import StackReferences, pseudo_parameters
 from headrace.local.seams.cloudformation import stack_attribute
@@ -33,7 +42,14 @@ from headrace.local.seams.cloudformation import stack_attribute
 # Taken out of the template, applied through their own API once the stack exists.
 DEFERRED_RESOURCE_TYPES = {"Custom::S3BucketNotifications"}
 # Left in the template (moto reports them created and creates nothing), then created through their own API.
-CREATED_AFTER_STACK_TYPES = {ALARM_TYPE, SCHEDULE_TYPE, SCHEDULE_GROUP_TYPE}
+CREATED_AFTER_STACK_TYPES = {
+    ALARM_TYPE,
+    SCHEDULE_TYPE,
+    SCHEDULE_GROUP_TYPE,
+    QUEUE_POLICY_TYPE,
+    BUCKET_POLICY_TYPE,
+    TOPIC_POLICY_TYPE,
+}
 
 
 def take_out_deferred(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -68,6 +84,7 @@ class DeferredResources:
         for logical_id, resource in deferred.items():
             self._apply_deferred(logical_id, resource, physical)
         self._complete_buckets(template, physical)
+        self.apply_resource_policies(stack_name, template, physical)
         self.create_alarms(stack_name, template, physical, replace=replace)
         self.create_schedules(stack_name, template, physical, replace=replace)
 
@@ -100,6 +117,29 @@ class DeferredResources:
         self._aws.s3.put_bucket_notification_configuration(
             Bucket=bucket, NotificationConfiguration=configuration
         )
+
+    def apply_resource_policies(
+        self, stack_name: str, template: dict[str, Any], physical: dict[str, str]
+    ) -> None:
+        """Set the template's queue, topic and bucket policies (every time: setting one is idempotent)."""
+        types = (QUEUE_POLICY_TYPE, TOPIC_POLICY_TYPE, BUCKET_POLICY_TYPE)
+        if not any(r.get("Type") in types for r in template.get("Resources", {}).values()):
+            return
+        account, region = self._aws.account, self._aws.region
+        references = StackReferences(
+            physical_ids=physical,
+            pseudo_parameters=pseudo_parameters(account, region, stack_name),
+            exports=self._exports(),
+            attribute=stack_attribute(account, region, stack_name),
+        )
+        sqs = self._aws.client("sqs")
+        for request in queue_policy_requests(template, stack_name, references):
+            sqs.set_queue_attributes(**request)
+        sns = self._aws.client("sns")
+        for request in topic_policy_requests(template, stack_name, references):
+            sns.set_topic_attributes(**request)
+        for request in bucket_policy_requests(template, stack_name, references):
+            self._aws.s3.put_bucket_policy(**request)
 
     def create_alarms(
         self, stack_name: str, template: dict[str, Any], physical: dict[str, str], replace: bool

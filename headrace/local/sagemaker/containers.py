@@ -5,6 +5,9 @@ An image is the directory `cdk synth` staged it from (the assembly's dockerImage
   `/opt/ml` tree a private directory (`HEADRACE_OPT_ML`), serving on a loopback `PORT`;
 - `DockerLauncher` (docker.py, `headrace local up --compute docker`) builds the image from that directory
   and runs it as SageMaker local mode does.
+Both start their processes through a `Supervisor` (supervision.py): they die with the plane.
+Every path handed to a container is absolute: a foreground plane's work dir is relative to where the user
+started it, and a container runs in its own /opt/ml tree.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import IO, Any, Literal, Protocol
 from urllib.parse import urlparse
 
 from headrace.local.aws import Clients
+from headrace.local.sagemaker.supervision import Supervisor
 
 
 def split_s3(uri: str) -> tuple[str, str]:
@@ -34,7 +38,7 @@ class ImageRegistry:
         self._directories: dict[str, Path] = {}
 
     def add(self, tag: str, directory: Path) -> None:
-        self._directories[tag] = directory
+        self._directories[tag] = directory.resolve()
 
     def resolve(self, image_uri: str) -> Path:
         tag = image_uri.rsplit(":", 1)[-1] if ":" in image_uri.rsplit("/", 1)[-1] else ""
@@ -52,6 +56,9 @@ Entry = Literal["train", "serve"]
 class Container(Protocol):
     """A running container as the compute sees it: its output (stdout and stderr together, line-buffered
     text), its exit status, and SIGTERM / SIGKILL. `subprocess.Popen[str]` is one."""
+
+    @property
+    def pid(self) -> int: ...
 
     @property
     def stdout(self) -> IO[str] | None: ...
@@ -89,6 +96,9 @@ class ContainerLauncher(Protocol):
 class SubprocessLauncher:
     """The image's program as a process of this Python: no image build, no Docker, no isolation."""
 
+    def __init__(self, supervisor: Supervisor | None = None) -> None:
+        self._supervisor = supervisor or Supervisor()
+
     def start(
         self,
         directory: Path,
@@ -100,7 +110,7 @@ class SubprocessLauncher:
         network_isolation: bool = False,
     ) -> Container:
         served = {"HEADRACE_SERVE_HOST": "127.0.0.1", "PORT": str(port)} if port is not None else {}
-        return start_container(directory, entry, root, {**variables, **served})
+        return start_container(directory, entry, root, {**variables, **served}, self._supervisor)
 
 
 # Where the plane's training jobs and endpoints run: `headrace local up --compute subprocess|docker`.
@@ -108,23 +118,30 @@ Compute = Literal["subprocess", "docker"]
 COMPUTES: tuple[Compute, ...] = ("subprocess", "docker")
 
 
-def launcher_for(compute: Compute) -> ContainerLauncher:
-    """The launcher for `compute`; for docker, ValueError (saying why) when no daemon answers."""
+def launcher_for(compute: Compute, supervisor: Supervisor | None = None) -> ContainerLauncher:
+    """The launcher for `compute`, its processes started by `supervisor`; for docker, ValueError (saying
+    why) when no daemon answers."""
     if compute == "docker":
         from headrace.local.sagemaker.docker import DockerLauncher
         from headrace.local.sagemaker.images import docker_available
 
         if reason := docker_available():
             raise ValueError(f"--compute docker: {reason}")
-        return DockerLauncher()
-    return SubprocessLauncher()
+        return DockerLauncher(supervisor=supervisor)
+    return SubprocessLauncher(supervisor)
 
 
 def start_container(
-    directory: Path, entry: Entry, root: Path, variables: dict[str, str]
-) -> subprocess.Popen[str]:
+    directory: Path,
+    entry: Entry,
+    root: Path,
+    variables: dict[str, str],
+    supervisor: Supervisor | None = None,
+) -> Container:
     """The image's `train` or `serve` program as SageMaker starts it (`<program> train|serve`), with `root`
     as its /opt/ml; its output (stdout and stderr together) is the process's line-buffered stdout."""
+    # The process runs in `root`: a relative path would be read from there, not from the plane's cwd.
+    directory, root = directory.resolve(), root.resolve()
     environment = {
         **os.environ,
         **variables,
@@ -134,7 +151,7 @@ def start_container(
         # On a shared laptop, OpenMP's busy-waiting threads slow XGBoost 5-10x when the plane is busy.
         "OMP_WAIT_POLICY": "PASSIVE",
     }
-    return subprocess.Popen(
+    return (supervisor or Supervisor()).popen(
         [sys.executable, str(directory / entry), entry],
         cwd=root,
         env=environment,

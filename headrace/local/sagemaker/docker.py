@@ -5,7 +5,9 @@ SageMaker local mode runs it (`headrace local up --compute docker`).
   when the job asks for EnableNetworkIsolation;
 - hosting: `docker run <image> serve` on the contract's port 8080, published on a loopback port of the host.
 
-Each staged image directory is built once per plane (images.py), on the local Debian base.
+Each staged image directory is built once per plane (images.py), on the local Debian base. Containers carry
+the plane's label (supervision.py): a killed plane's `docker run` dies with it but its container does not,
+so the next plane (and a clean stop) removes them by that label.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import IO, Any, Final
 
 from headrace.local.sagemaker.containers import Container, Entry
 from headrace.local.sagemaker.images import ContextImages
+from headrace.local.sagemaker.supervision import Supervisor
 
 # SageMaker's hosting contract: the container answers /ping and /invocations on 8080
 # (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html).
@@ -29,9 +32,14 @@ class DockerContainer:
     """A `docker run` in the foreground: the CLI streams the container's output and exits with its status;
     signals go to the container by name (the CLI's own SIGKILL would leave the container running)."""
 
-    def __init__(self, process: subprocess.Popen[str], name: str) -> None:
+    def __init__(self, process: Container, name: str) -> None:
         self._process = process
         self.name = name
+
+    @property
+    def pid(self) -> int:
+        """The `docker run` CLI's (the container's own processes are Docker's)."""
+        return self._process.pid
 
     @property
     def stdout(self) -> IO[str] | None:
@@ -67,8 +75,10 @@ class DockerContainer:
 class DockerLauncher:
     """Runs each image built from its staged directory; `images` builds them (once per directory)."""
 
-    def __init__(self, images: ContextImages | None = None) -> None:
+    def __init__(self, images: ContextImages | None = None, supervisor: Supervisor | None = None) -> None:
         self._images = images or ContextImages()
+        self._supervisor = supervisor or Supervisor()
+        self._supervisor.docker = True
 
     def start(
         self,
@@ -84,6 +94,8 @@ class DockerLauncher:
         name = f"headrace-{entry}-{uuid.uuid4().hex[:12]}"
         # --init: a PID 1 that forwards SIGTERM (StopTrainingJob, DeleteEndpoint) to the program.
         command = ["docker", "run", "--rm", "--init", "--name", name, "-v", f"{root.resolve()}:{OPT_ML}"]
+        if self._supervisor.label:
+            command += ["--label", self._supervisor.label]
         if os.getuid() != 0:  # what the container writes under /opt/ml stays the user's to delete
             command += ["--user", f"{os.getuid()}:{os.getgid()}"]
         for key, value in variables.items():
@@ -95,7 +107,7 @@ class DockerLauncher:
         elif network_isolation:
             command += ["--network", "none"]
         command += [image, entry]
-        process = subprocess.Popen(
-            command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        process = self._supervisor.popen(
+            command, cwd=root.resolve(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         return DockerContainer(process, name)

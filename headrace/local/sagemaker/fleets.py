@@ -1,6 +1,9 @@
 """An endpoint's fleets: each production variant of an endpoint config is one serve process on a loopback
 port (SageMaker's container contract: the model unpacked into `<root>/model`, `PORT`, the Model's
-Environment), and the endpoint routes each request to one of them by the live weights."""
+Environment), and the endpoint routes each request to one of them by the live weights.
+
+A serve process that exits on its own is noticed at once (its output ends) and reported to `on_exit`:
+hosting.py replaces the instance, as SageMaker does, or fails the endpoint when it keeps dying."""
 
 from __future__ import annotations
 
@@ -48,6 +51,11 @@ class HostingError(RuntimeError):
     """A request SageMaker would refuse (no such endpoint or variant, an endpoint not InService)."""
 
 
+class ContainerDown(ConnectionError):
+    """The chosen variant's container is not running (it exited and is being replaced): SageMaker's
+    retryable 503, as for a container that dies mid-request (an OSError too)."""
+
+
 @dataclass
 class Fleet:
     """One production variant of one endpoint config: a serve process on a loopback port."""
@@ -61,13 +69,27 @@ class Fleet:
     process: Container | None = None
     in_flight: int = 0
     weight: float = 0.0
+    # Set once hosting retires or deletes it: its exit is then expected, not a failure to report.
+    stopping: bool = False
+    # Bumped when the instance is replaced (a new process on a new port): cached connections are stale.
+    generation: int = 0
+    # While its instance is being replaced (or, after too many exits, for good); when it exited recently.
+    replacing: bool = False
+    exits: list[float] = field(default_factory=list)
     _local: threading.local = field(default_factory=threading.local)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def connection(self) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "generation", None) != self.generation:
+            conn.close()
+            conn = None
         if conn is None:
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=INVOKE_TIMEOUT_S)
-            self._local.conn = conn
+            self._local.conn, self._local.generation = conn, self.generation
         return conn
 
     def drop_connection(self) -> None:
@@ -77,6 +99,7 @@ class Fleet:
             self._local.conn = None
 
     def stop(self) -> None:
+        self.stopping = True
         stop_container(self.process)
 
 
@@ -158,6 +181,8 @@ class FleetLauncher:
         # Clients signed as a model's execution role (seams/iam.py) when the plane enforces IAM: SageMaker
         # reads the model artifact and writes the container's logs as that role.
         self.model_clients: Callable[[str], Clients] | None = None
+        # Told when a fleet's container exits without being stopped (hosting.py replaces it).
+        self.on_exit: Callable[[Fleet], None] | None = None
 
     def start(self, endpoint: str, config_name: str) -> list[Fleet]:
         """Every variant's fleet, or none: a variant that does not start stops the others."""
@@ -173,7 +198,7 @@ class FleetLauncher:
 
     def _start_fleet(self, endpoint: str, config_name: str, variant: dict[str, Any]) -> Fleet:
         container = self._records.model_container(variant["ModelName"])
-        directory = self._images.resolve(container["Image"])
+        self._images.resolve(container["Image"])  # an image this deployment does not have: refused first
         root = (
             self._work_dir
             / "endpoints"
@@ -194,29 +219,63 @@ class FleetLauncher:
             port=free_port(),
             root=root,
         )
-        variables = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
-        fleet.process = self._launcher.start(directory, "serve", root, variables, port=fleet.port)
-        stream = f"{variant['VariantName']}/{config_name}/{uuid.uuid4().hex[:8]}"
-        threading.Thread(
-            target=self._forward_output,
-            args=(fleet, endpoint, stream, aws),
-            name=f"serve-log-{endpoint}",
-            daemon=True,
-        ).start()
+        fleet.process = self._serve(fleet, fleet.port)
         try:
-            _wait_ready(fleet)
+            _wait_ready(fleet.process, fleet.port, fleet)
         except Exception:
             fleet.stop()
             raise
         return fleet
 
-    def _forward_output(self, fleet: Fleet, endpoint: str, stream: str, aws: Clients) -> None:
-        """The container's output to CloudWatch Logs; its EMF lines to CloudWatch metrics."""
+    def replace(self, fleet: Fleet) -> None:
+        """A new instance for `fleet` (its container exited): the same model on a new port, swapped in once
+        it answers /ping; HostingError when it does not."""
+        port = free_port()
+        process = self._serve(fleet, port)
+        try:
+            _wait_ready(process, port, fleet)
+        except Exception:
+            stop_container(process)
+            raise
+        fleet.process, fleet.port, fleet.generation = process, port, fleet.generation + 1
+
+    def _serve(self, fleet: Fleet, port: int) -> Container:
+        """Start the variant's serve container on `port`, its output forwarded by a thread of its own."""
+        container = self._records.model_container(fleet.model_name)
+        directory = self._images.resolve(container["Image"])
+        aws = self.model_clients(fleet.model_name) if self.model_clients else self._aws
+        variables = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
+        process = self._launcher.start(directory, "serve", fleet.root, variables, port=port)
+        stream = f"{fleet.variant}/{fleet.config_name}/{uuid.uuid4().hex[:8]}"
+        threading.Thread(
+            target=self._forward_output,
+            args=(fleet, process, stream, aws),
+            name=f"serve-log-{fleet.endpoint}",
+            daemon=True,
+        ).start()
+        return process
+
+    def _forward_output(self, fleet: Fleet, process: Container, stream: str, aws: Clients) -> None:
+        """The container's output to CloudWatch Logs; its EMF lines to CloudWatch metrics. The output ends
+        when the container exits: one that was not stopped is reported to `on_exit`."""
+        try:
+            self._forward_lines(fleet.endpoint, process, stream, aws)
+        except Exception:
+            log.debug("could not forward the output of %s", fleet.endpoint, exc_info=True)
+        finally:
+            with contextlib.suppress(Exception):
+                for _ in process.stdout or ():  # still drained: a full pipe would stall the container
+                    pass
+            process.wait()
+            if not fleet.stopping and fleet.process is process and self.on_exit:
+                self.on_exit(fleet)
+
+    def _forward_lines(self, endpoint: str, process: Container, stream: str, aws: Clients) -> None:
+        assert process.stdout is not None
         logs = LogStream(aws, f"{LOG_GROUP}/{endpoint}", stream)
         cloudwatch = self._aws.client("cloudwatch")
-        assert fleet.process is not None and fleet.process.stdout is not None
         try:
-            for line in fleet.process.stdout:
+            for line in process.stdout:
                 line = line.rstrip("\n")
                 if not line:
                     continue
@@ -225,23 +284,23 @@ class FleetLauncher:
                     with contextlib.suppress(ValueError):
                         if parsed := emf_metric_data(json.loads(line)):
                             cloudwatch.put_metric_data(Namespace=parsed[0], MetricData=parsed[1])
-        except Exception:
-            log.debug("could not forward the output of %s", endpoint, exc_info=True)
         finally:
             with contextlib.suppress(Exception):
                 logs.flush()
 
 
-def _wait_ready(fleet: Fleet) -> None:
+def _wait_ready(process: Container, port: int, fleet: Fleet) -> None:
     deadline = time.monotonic() + PING_TIMEOUT_S
     while time.monotonic() < deadline:
-        if fleet.process and fleet.process.poll() is not None:
+        if fleet.stopping:  # retired or deleted while starting: no instance is wanted any more
+            raise HostingError(f"the fleet of {fleet.model_name} was stopped while it started")
+        if process.poll() is not None:
             raise HostingError(
-                f"the serving container of {fleet.model_name} exited with {fleet.process.returncode} "
+                f"the serving container of {fleet.model_name} exited with {process.returncode} "
                 f"before answering /ping (see {LOG_GROUP}/{fleet.endpoint})"
             )
         with contextlib.suppress(OSError, http.client.HTTPException):
-            conn = http.client.HTTPConnection("127.0.0.1", fleet.port, timeout=2)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/ping")
             if conn.getresponse().status == 200:
                 conn.close()

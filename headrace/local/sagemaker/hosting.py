@@ -8,6 +8,11 @@ DeploymentConfig, the model from the registry, the alarms from CloudWatch):
   loopback HTTP; the answer is the container's status and body, counted and captured (telemetry.py).
 - UpdateEndpoint with a blue/green DeploymentConfig shifts traffic to the new fleet (rollout.py).
 - DeleteEndpoint stops the endpoint's fleets once their in-flight requests finished.
+- A serve container that exits on its own is an instance SageMaker replaces: the variant shows it
+  (CurrentInstanceCount 0, VariantStatus Updating with the reason) until a new process answers /ping; one
+  that keeps exiting, or whose replacement does not start, fails the endpoint with a FailureReason. Calls
+  that reach a dead container answer 503 and count in Invocations and Invocation5XXErrors (telemetry.py),
+  so the endpoint's guard alarms see them.
 """
 
 from __future__ import annotations
@@ -26,7 +31,14 @@ from typing import Any
 
 from headrace.local.aws import Clients
 from headrace.local.sagemaker.containers import ContainerLauncher, ImageRegistry
-from headrace.local.sagemaker.fleets import Fleet, FleetLauncher, HostedEndpoint, HostingError
+from headrace.local.sagemaker.fleets import (
+    LOG_GROUP,
+    ContainerDown,
+    Fleet,
+    FleetLauncher,
+    HostedEndpoint,
+    HostingError,
+)
 from headrace.local.sagemaker.records import SageMakerRecords
 from headrace.local.sagemaker.rollout import AlarmStates, shift_traffic
 from headrace.local.sagemaker.telemetry import Capture, InvocationTelemetry
@@ -35,6 +47,10 @@ log = logging.getLogger("headrace.local")
 
 # SageMaker's FailureReason is at most 1024 characters.
 FAILURE_REASON_MAX = 1024
+# A variant whose container exits more than this often within the window is not replaced again: the
+# endpoint fails, as a model that cannot stay up fails it on SageMaker.
+MAX_REPLACEMENTS = 3
+REPLACEMENT_WINDOW_S = 300.0
 
 __all__ = ["Answer", "EndpointHosting", "HostingError", "served"]
 
@@ -63,6 +79,7 @@ class EndpointHosting:
         self._records = records
         self._alarm_states = alarm_states
         self._fleets = FleetLauncher(clients, images, work_dir, records, launcher)
+        self._fleets.on_exit = self._container_exited
         self._endpoints: dict[str, HostedEndpoint] = {}
         self._lock = threading.Lock()
         self._telemetry = InvocationTelemetry(clients)
@@ -171,6 +188,66 @@ class EndpointHosting:
         record.endpoint_status, record.failure_reason = "InService", None
         record.last_modified_time = datetime.now(UTC)
 
+    # --- a container that exits on its own -------------------------------------------------------------
+    def _container_exited(self, fleet: Fleet) -> None:
+        """Replace the instance of `fleet` in the background, once (its exit may be seen twice: by its
+        output ending and by a call that found it dead)."""
+        with self._lock:
+            hosted = self._endpoints.get(fleet.endpoint)
+        if hosted is None:
+            return
+        with hosted.lock:
+            if fleet.stopping or fleet.replacing or fleet not in hosted.fleets:
+                return
+            fleet.replacing = True
+        self._spawn(f"replace-{fleet.endpoint}", self._replace_or_fail, hosted, fleet)
+
+    def _replace_or_fail(self, hosted: HostedEndpoint, fleet: Fleet) -> None:
+        record = self._records.endpoints().get(hosted.name)
+        if record is None:
+            return
+        try:
+            self._replace(hosted, fleet, record)
+        except Exception as exc:
+            log.exception("endpoint %s: the instance of %s was not replaced", hosted.name, fleet.variant)
+            self._fail(record, fleet, f"the instance of variant {fleet.variant} was not replaced: {exc}")
+
+    def _replace(self, hosted: HostedEndpoint, fleet: Fleet, record: Any) -> None:
+        code = fleet.process.returncode if fleet.process else None
+        what = f"the serving container of variant {fleet.variant} ({fleet.model_name}) exited with {code}"
+        now = time.monotonic()
+        fleet.exits = [t for t in fleet.exits if now - t < REPLACEMENT_WINDOW_S] + [now]
+        if len(fleet.exits) > MAX_REPLACEMENTS:
+            self._fail(
+                record,
+                fleet,
+                f"{what}, {len(fleet.exits)} times in {REPLACEMENT_WINDOW_S:.0f} s "
+                f"(see {LOG_GROUP}/{hosted.name})",
+            )
+            return  # left dead: its calls keep answering 503, counted
+        log.warning("endpoint %s: %s; replacing the instance", hosted.name, what)
+        _show_instance(record, fleet, f"Replacing an instance: {what}")
+        try:
+            self._fleets.replace(fleet)
+        except Exception as exc:
+            self._fail(record, fleet, f"{what}, and its replacement did not start: {exc}")
+            return
+        with hosted.lock:
+            fleet.replacing = False
+            retired = fleet.stopping
+        if retired:  # retired or deleted while it was being replaced
+            fleet.stop()
+            return
+        _show_instance(record, fleet, None)
+
+    def _fail(self, record: Any, fleet: Fleet, reason: str) -> None:
+        log.warning("endpoint %s failed: %s", fleet.endpoint, reason)
+        if fleet.config_name == record.endpoint_config_name:
+            record.endpoint_status = "Failed"
+        # else a new config's fleet during an update: the rollout (and its guard alarms) decide.
+        record.failure_reason = reason[:FAILURE_REASON_MAX]
+        record.last_modified_time = datetime.now(UTC)
+
     # --- InvokeEndpoint ----------------------------------------------------------------------------------
     def weights(self, name: str) -> dict[str, float]:
         """The live share of traffic per fleet (`<config>/<variant>`), for status displays and tests."""
@@ -180,6 +257,15 @@ class EndpointHosting:
             return {}
         with hosted.lock:
             return {f"{f.config_name}/{f.variant}": f.weight for f in hosted.fleets}
+
+    def pids(self, name: str) -> dict[str, int]:
+        """The process of each fleet's container (`<config>/<variant>`), for supervision and tests."""
+        with self._lock:
+            hosted = self._endpoints.get(name)
+        if hosted is None:
+            return {}
+        with hosted.lock:
+            return {f"{f.config_name}/{f.variant}": f.process.pid for f in hosted.fleets if f.process}
 
     def invoke(
         self, name: str, body: bytes, content_type: str, accept: str | None, target_variant: str | None
@@ -193,9 +279,20 @@ class EndpointHosting:
             raise HostingError(f"Endpoint {name} of account {self._aws.account} not found.")
         fleet = hosted.choose(target_variant)
         try:
+            if not fleet.running:
+                self._container_exited(fleet)
+                raise ContainerDown(
+                    f"the serving container of variant {fleet.variant} is not running "
+                    "(its instance is being replaced)"
+                )
             sent = time.perf_counter()
             status, answer, answered_type = _forward(fleet, body, content_type, accept)
             model_s = time.perf_counter() - sent
+        except (OSError, http.client.HTTPException):
+            # The caller gets a 503 (seams/sagemaker.py): an invocation and a 5XX error, as SageMaker counts
+            # them, so guard alarms on Invocation5XXErrors see a dead container.
+            self._telemetry.record(name, fleet.variant, 503)
+            raise
         finally:
             hosted.release(fleet)
         overhead_s = time.perf_counter() - started - model_s
@@ -226,6 +323,28 @@ def _forward(fleet: Fleet, body: bytes, content_type: str, accept: str | None) -
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+def _show_instance(record: Any, fleet: Fleet, replacing: str | None) -> None:
+    """DescribeEndpoint's view of `fleet`'s instance: none in service and the variant Updating with
+    `replacing` as its message while it is replaced; one in service again once it is."""
+    summaries: list[dict[str, Any]] = []
+    pending = getattr(record, "pending_deployment_summary", None)  # moto's record has it once updated
+    if fleet.config_name == record.endpoint_config_name:
+        summaries = record.production_variants or []
+    elif pending and pending.get("EndpointConfigName") == fleet.config_name:
+        summaries = pending.get("ProductionVariants", [])
+    for summary in summaries:
+        if summary.get("VariantName") != fleet.variant:
+            continue
+        summary["CurrentInstanceCount"] = 0 if replacing else 1
+        if replacing:
+            summary["VariantStatus"] = [
+                {"Status": "Updating", "StatusMessage": replacing, "StartTime": datetime.now(UTC)}
+            ]
+        else:
+            summary.pop("VariantStatus", None)
+    record.last_modified_time = datetime.now(UTC)
 
 
 def _publish_variants(record: Any, fleets: list[Fleet]) -> None:

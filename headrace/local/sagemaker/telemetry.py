@@ -1,7 +1,12 @@
 """What every InvokeEndpoint leaves behind on AWS, done locally: the `AWS/SageMaker` invocation metrics
 (Invocations, 4XX, 5XX, ModelLatency, OverheadLatency per EndpointName/VariantName, flushed each second) and,
 when the endpoint config turns data capture on, the sampled requests and answers in SageMaker's capture
-format (JSON lines) under the config's S3 destination."""
+format (JSON lines) under the config's S3 destination.
+
+The metrics mean what https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html says:
+Invocations counts every InvokeEndpoint request sent to a variant, Invocation4XXErrors and
+Invocation5XXErrors those answered with a 4XX / 5XX code (1 per such request, 0 otherwise), a call whose
+container was down included; ModelLatency and OverheadLatency only where the model answered."""
 
 from __future__ import annotations
 
@@ -118,7 +123,15 @@ class InvocationTelemetry:
         self._thread.join(timeout=10)
         self.flush()
 
-    def record(self, endpoint: str, variant: str, status: int, model_us: int, overhead_us: int) -> None:
+    def record(
+        self,
+        endpoint: str,
+        variant: str,
+        status: int,
+        model_us: int | None = None,
+        overhead_us: int | None = None,
+    ) -> None:
+        """One invocation answered with `status`; the latencies when the model answered it."""
         with self._lock:
             counts = self._counts[(endpoint, variant)]
             counts[0] += 1
@@ -126,8 +139,10 @@ class InvocationTelemetry:
                 counts[1] += 1
             elif status >= 500:
                 counts[2] += 1
-            self._latency[(endpoint, variant, "ModelLatency")][model_us] += 1
-            self._latency[(endpoint, variant, "OverheadLatency")][overhead_us] += 1
+            if model_us is not None:
+                self._latency[(endpoint, variant, "ModelLatency")][model_us] += 1
+            if overhead_us is not None:
+                self._latency[(endpoint, variant, "OverheadLatency")][overhead_us] += 1
 
     def capture(self, endpoint: str, variant: str, capture: Capture, line: str) -> None:
         with self._lock:

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from headrace.local.clock import utc, utc_now
 from headrace.local.scheduler.expressions import Recurrence, ScheduleExpressionError, parse_expression
@@ -40,6 +41,14 @@ LAMBDA_ASYNC_ATTEMPTS = 3
 
 class ScheduleNotFound(LookupError):
     pass
+
+
+class ScheduleAuthorizer(Protocol):
+    """What Scheduler checks as the schedule's execution role; each raises when it is not allowed."""
+
+    def authorize(self, schedule: Schedule) -> None: ...
+
+    def authorize_dead_letter(self, schedule: Schedule) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,9 @@ class ScheduleRunner:
         self._reported: set[tuple[str, str]] = set()
         self._invocations: list[threading.Thread] = []
         self.fired: list[Fired] = []
+        # Set when the plane enforces IAM (seams/iam_targets.py): raises when the schedule's role may not
+        # reach its target, and then the input goes to the dead-letter queue as any other failure does.
+        self.authorize: ScheduleAuthorizer | None = None
 
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -204,6 +216,8 @@ class ScheduleRunner:
         payload = target_input(schedule, moment, invocation_id)
         try:
             service = Arn.parse(arn).service
+            if self.authorize:
+                self.authorize.authorize(schedule)
             if service == "states":
                 execution = self.targets.start_execution(arn, schedule.name, payload)
             elif service == "lambda":
@@ -254,6 +268,8 @@ class ScheduleRunner:
             "TARGET_ARN": schedule.target.arn,
         }
         try:
+            if self.authorize:
+                self.authorize.authorize_dead_letter(schedule)
             self.targets.dead_letter(schedule.target.dead_letter_arn, payload, attributes)
         except Exception:
             log.exception(

@@ -12,6 +12,7 @@ class ScheduleTarget:
     arn: str
     input: str | None = None
     dead_letter_arn: str | None = None
+    role_arn: str | None = None  # Scheduler acts as this role for the target and its dead-letter queue
 
 
 @dataclass(frozen=True)

@@ -40,13 +40,16 @@ from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
-from headrace.local.lambda_limits import RequestTooLarge
+from headrace.local.lambda_limits import RequestTooLarge, Throttled
 from headrace.local.lambda_runtime import FunctionSpec, HandlerRuntime
 from headrace.local.sagemaker.hosting import EndpointHosting
 from headrace.local.sagemaker.training import TrainingCompute
-from headrace.local.seams.iam import LocalIam, RuleTargets
+from headrace.local.seams.iam import LocalIam
+from headrace.local.seams.iam_policies import bucket_policies_left_to_the_plane
+from headrace.local.seams.iam_targets import RuleTargets
 from headrace.local.seams.sagemaker import hosting_installed, training_installed
 from headrace.local.seams.sagemaker_requests import requests_checked
+from headrace.local.seams.targets import dead_letter_configs_kept
 from headrace.local.targets import DEFAULT_DELIVERY_ATTEMPTS, Delivery, EventDelivery, delivered_here
 
 log = logging.getLogger("headrace.local")
@@ -62,6 +65,9 @@ def function_spec(function: LambdaFunction) -> FunctionSpec:
         timeout_s=int(function.timeout),
         memory_mb=int(function.memory_size),
         role_arn=str(function.role or ""),
+        reserved_concurrency=None
+        if function.reserved_concurrency is None
+        else int(function.reserved_concurrency),
     )
 
 
@@ -113,7 +119,7 @@ def installed(
         payload = json.loads(event) if isinstance(event, str | bytes) and event else (event or {})
         try:
             result = runtime.invoke(function_spec(self), self.code_bytes, payload)
-        except RequestTooLarge as refused:  # Lambda answers 413 and runs nothing
+        except (RequestTooLarge, Throttled) as refused:  # Lambda answers 413 / 429 and runs nothing
             error = JsonRESTError(refused.code, str(refused))
             error.code = refused.status
             raise error from None
@@ -155,6 +161,8 @@ def installed(
     try:
         with (
             requests_checked(),
+            dead_letter_configs_kept(),
+            bucket_policies_left_to_the_plane(),
             training_installed(training) if training else contextlib.nullcontext(),
             hosting_installed(hosting) if hosting else contextlib.nullcontext(),
             iam.installed() if iam else contextlib.nullcontext(),

@@ -5,11 +5,12 @@ Three places carry a role's identity into its calls:
 - moto's ASL interpreter builds its clients with `boto_client_for`: replaced here so that a state machine's
   task calls (`lambda:invoke`, the SageMaker integration and its `.sync` polling) sign as its role;
 - SageMaker's compute reads channels, writes models and logs as the job's or the model's execution role.
-Calls are authorized where botocore makes them (`BaseClient._make_api_call`): a call signed with a role
-session's key is checked against that role's policies, the resource's policy and the implicit permissions
-AWS checks beside it, and a denied call raises the ClientError AWS would answer (AccessDenied naming the
-action and the resource) without reaching moto. The plane's own clients (CLI, tests, provisioning) use
-other keys and stay admin.
+Calls are authorized where moto's server authenticates every request (`ActionAuthenticatorMixin`): a request
+signed with a role session's key is checked against that role's policies, the resource's policy and the
+implicit permissions AWS checks beside it (iam_policies.py), and a denied one is answered as AWS answers it
+(iam_errors.py: AccessDenied naming the action and the resource) without reaching moto's backend. The
+plane's own clients (CLI, tests, provisioning) use other keys and stay admin. What EventBridge and Scheduler
+check before they deliver to a target is in iam_targets.py.
 """
 
 from __future__ import annotations
@@ -24,68 +25,22 @@ from typing import Any
 import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
-from botocore.exceptions import ClientError
-from moto.awslambda.models import lambda_backends
 from moto.core.authorization import ActionAuthenticatorMixin
-from moto.core.exceptions import AccessDeniedError, JsonRESTError
-from moto.iam.models import iam_backends
-from moto.kms.models import kms_backends
-from moto.s3.models import s3_backends
 from moto.sagemaker.models import sagemaker_backends
 from moto.settings import moto_server_port
-from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.asl.utils import boto_client as moto_boto_client
 
 from headrace.local.aws import Clients
-from headrace.local.iam import AccessDenied, Authorizer, Policy, Principal, RoleSessions
-from headrace.local.iam.actions import Call, Check
+from headrace.local.iam import AccessDenied, Authorizer, Principal, RoleSessions
+from headrace.local.iam.actions import Call
+from headrace.local.seams.iam_errors import access_denied_error, access_denied_response
+from headrace.local.seams.iam_policies import MotoPolicyStore
 
 log = logging.getLogger("headrace.local.iam")
 
-# IAM's error code by API protocol family: S3 and the query APIs say AccessDenied, JSON APIs ...Exception.
-_ACCESS_DENIED_CODE = {
-    "s3": "AccessDenied",
-    "iam": "AccessDenied",
-    "sts": "AccessDenied",
-    "monitoring": "AccessDenied",
-    "sns": "AuthorizationError",
-}
 # Step Functions' `.sync` for SageMaker training watches the job through this managed rule (Step Functions
 # developer guide, "IAM policies for Amazon SageMaker AI": the events actions on this rule).
 SAGEMAKER_SYNC_RULE = "StepFunctionsGetEventsForSageMakerTrainingJobsRule"
-# Who receives a role passed to each create call (iam:PassedToService).
-_PASSED_ROLES: dict[tuple[str, str], tuple[str, str]] = {
-    ("sagemaker", "CreateTrainingJob"): ("RoleArn", "sagemaker.amazonaws.com"),
-    ("sagemaker", "CreateModel"): ("ExecutionRoleArn", "sagemaker.amazonaws.com"),
-    ("lambda", "CreateFunction"): ("Role", "lambda.amazonaws.com"),
-    ("states", "CreateStateMachine"): ("roleArn", "states.amazonaws.com"),
-}
-
-
-def access_denied_error(prefix: str, operation: str, denied: AccessDenied) -> ClientError:
-    code = _ACCESS_DENIED_CODE.get(prefix, "AccessDeniedException")
-    status = 403 if prefix == "s3" else 400
-    return ClientError(
-        {"Error": {"Code": code, "Message": str(denied)}, "ResponseMetadata": {"HTTPStatusCode": status}},
-        operation,
-    )
-
-
-# Services that answer errors in XML (S3 and the query protocol); the others answer JSON.
-_XML_ERRORS = {"s3", "iam", "sts", "sns", "monitoring"}
-
-
-class _XmlAccessDenied(AccessDeniedError):
-    def __init__(self, code: str, message: str) -> None:
-        super(AccessDeniedError, self).__init__(code, message)  # HTTP 403, the code and message given
-
-
-def access_denied_response(prefix: str, denied: AccessDenied) -> Exception:
-    """The error AWS answers, in the service's own protocol."""
-    code = _ACCESS_DENIED_CODE.get(prefix, "AccessDeniedException")
-    if prefix in _XML_ERRORS:
-        return _XmlAccessDenied(code, str(denied))
-    return JsonRESTError(code, str(denied))
 
 
 def _parameters(response: Any) -> dict[str, Any]:
@@ -121,120 +76,6 @@ def _s3_call(response: Any, resource: str, region: str, account: str) -> Call:
         params["CopySource"] = response.headers["x-amz-copy-source"]
         action = "CopyObject"
     return Call("s3", _S3_OPERATIONS.get(action, action), params, region, account)
-
-
-class MotoPolicyStore:
-    """`PolicyStore` on moto's backends in this process."""
-
-    def __init__(self, account: str, region: str) -> None:
-        self.account = account
-        self.region = region
-
-    def identity_policies(self, role_arn: str) -> list[Policy]:
-        backend = iam_backends[self.account]["aws"]
-        try:
-            role = backend.get_role_by_arn(role_arn)
-        except Exception:
-            return []  # a role that does not exist allows nothing
-        policies = [Policy.parse(document, name) for name, document in role.policies.items()]
-        for arn, managed in role.managed_policies.items():
-            document = next((v.document for v in managed.versions if v.is_default), None)
-            if document:
-                policies.append(Policy.parse(document, arn))
-        return policies
-
-    def resource_policy(self, resource_arn: str) -> tuple[Policy | None, bool]:
-        parts = resource_arn.split(":", 5)
-        if len(parts) != 6:
-            return None, False
-        service, resource = parts[2], parts[5]
-        with contextlib.suppress(Exception):
-            if service == "s3":
-                bucket = s3_backends[self.account]["aws"].get_bucket(resource.split("/", 1)[0])
-                return (Policy.parse(bucket.policy.decode()) if bucket.policy else None), False
-            if service == "kms" and resource.startswith("key/"):
-                key = kms_backends[self.account][self.region].describe_key(resource.removeprefix("key/"))
-                return Policy.parse(key.policy), True
-            if service == "lambda":
-                function = lambda_backends[self.account][self.region].get_function(resource_arn)
-                # moto keeps AddPermission's statements (and CloudFormation's AWS::Lambda::Permission)
-                # already in policy form; get_policy() raises when there are none.
-                statements = function.policy.statements if function.policy else []
-                return (Policy.parse({"Statement": statements}) if statements else None), False
-            if service == "sqs":
-                queue = sqs_backends[self.account][self.region].get_queue(resource)
-                return (Policy.parse(queue.policy) if queue.policy else None), False
-        return None, False
-
-    def key_arn(self, key_id: str | None) -> str | None:
-        if not key_id:
-            return None
-        with contextlib.suppress(Exception):
-            return str(kms_backends[self.account][self.region].describe_key(key_id).arn)
-        return None
-
-    def implied_checks(self, call: Call) -> list[Check]:
-        checks: list[Check] = []
-        passed = _PASSED_ROLES.get((call.prefix, call.operation))
-        if passed and (role := call.params.get(passed[0])):
-            checks.append(Check("iam:PassRole", str(role), {"iam:PassedToService": [passed[1]]}))
-        if call.prefix == "s3":
-            checks += self._s3_kms(call)
-        if call.prefix == "sqs" and call.operation in ("SendMessage", "SendMessageBatch"):
-            checks += self._sqs_kms(call)
-        if (call.prefix, call.operation) in (
-            ("sagemaker", "CreateEndpoint"),
-            ("sagemaker", "UpdateEndpoint"),
-        ):
-            checks += self._endpoint_kms(call)
-        return checks
-
-    def _s3_kms(self, call: Call) -> list[Check]:
-        """SSE-KMS: writing needs kms:GenerateDataKey and reading kms:Decrypt on the key (S3 user guide,
-        "Using server-side encryption with AWS KMS keys")."""
-        bucket_name = call.params.get("Bucket")
-        with contextlib.suppress(Exception):
-            backend = s3_backends[self.account]["aws"]
-            if call.operation in ("PutObject", "CreateMultipartUpload", "CopyObject"):
-                key_id = call.params.get("SSEKMSKeyId")
-                if not key_id and call.params.get("ServerSideEncryption") != "AES256":
-                    bucket = backend.get_bucket(str(bucket_name))
-                    for rule in (bucket.encryption or {}).get("Rule", []):
-                        default = rule.get("ApplyServerSideEncryptionByDefault", {})
-                        if default.get("SSEAlgorithm") == "aws:kms":
-                            key_id = default.get("KMSMasterKeyID")
-                if arn := self.key_arn(key_id):
-                    return [Check("kms:GenerateDataKey", arn)]
-            if call.operation == "GetObject":
-                stored = backend.get_object(str(bucket_name), str(call.params.get("Key")))
-                if (
-                    stored is not None
-                    and stored.encryption == "aws:kms"
-                    and (arn := self.key_arn(stored.kms_key_id))
-                ):
-                    return [Check("kms:Decrypt", arn)]
-        return []
-
-    def _sqs_kms(self, call: Call) -> list[Check]:
-        """An SSE-KMS queue: producers need kms:GenerateDataKey and kms:Decrypt (SQS developer guide,
-        "Key management")."""
-        with contextlib.suppress(Exception):
-            name = str(call.params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1]
-            queue = sqs_backends[self.account][self.region].get_queue(name)
-            if arn := self.key_arn(getattr(queue, "kms_master_key_id", None)):
-                return [Check("kms:GenerateDataKey", arn), Check("kms:Decrypt", arn)]
-        return []
-
-    def _endpoint_kms(self, call: Call) -> list[Check]:
-        """An endpoint config with KmsKeyId: CreateEndpoint needs kms:CreateGrant (SageMaker API
-        permissions reference, CreateEndpoint)."""
-        with contextlib.suppress(Exception):
-            config = sagemaker_backends[self.account][self.region].describe_endpoint_config(
-                call.params["EndpointConfigName"]
-            )
-            if arn := self.key_arn(config.get("KmsKeyId")):
-                return [Check("kms:CreateGrant", arn, {"kms:GrantIsForAWSResource": ["true"]})]
-        return []
 
 
 class RoleClients(Clients):
@@ -322,12 +163,13 @@ class LocalIam:
         execution's role)."""
         role_arn = getattr(state_credentials, "role_arn", None)
         credentials = self.sessions.credentials(role_arn, "StepFunctions") if role_arn else None
+        # Without a role: the plane's own key, from the plane's environment (plane.py sets it; authn.py).
         return boto3.client(
             service_name=service,
             region_name=region,
             endpoint_url=f"http://localhost:{moto_server_port()}",
-            aws_access_key_id=credentials.access_key_id if credentials else "ak",
-            aws_secret_access_key=credentials.secret_access_key if credentials else "sk",
+            aws_access_key_id=credentials.access_key_id if credentials else None,
+            aws_secret_access_key=credentials.secret_access_key if credentials else None,
             aws_session_token=credentials.session_token if credentials else None,
             config=Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1}),
         )
@@ -337,8 +179,13 @@ class LocalIam:
         iam = self
 
         def build_sync_resolver(
-            service: Any, env: Any, runtime_part: Any, parameters: Any, credentials: Any
+            service: Any,
+            env: Any,
+            resource_runtime_part: Any,
+            normalised_parameters: Any,
+            state_credentials: Any,
         ) -> Any:
+            runtime_part, credentials = resource_runtime_part, state_credentials
             role_arn = getattr(credentials, "role_arn", None)
             if role_arn:
                 rule = f"arn:aws:events:{runtime_part.region}:{iam.account}:rule/{SAGEMAKER_SYNC_RULE}"
@@ -347,7 +194,7 @@ class LocalIam:
                         iam.authorize_role(role_arn, action, rule, "StepFunctions")
                     except AccessDenied as denied:
                         raise access_denied_error("events", action.split(":")[1], denied) from None
-            return original(service, env, runtime_part, parameters, credentials)
+            return original(service, env, runtime_part, normalised_parameters, credentials)
 
         return build_sync_resolver
 
@@ -375,53 +222,3 @@ class LocalIam:
             StateTaskServiceSageMaker._build_sync_resolver = original_sync  # type: ignore[method-assign]
             for module in patched:
                 module.boto_client_for = original_for  # type: ignore[attr-defined]
-
-
-class RuleTargets:
-    """What EventBridge checks before it delivers a rule's match: a state machine target through the
-    target's role (states:StartExecution), a function through the function's resource policy
-    (events.amazonaws.com, aws:SourceArn the rule). A denied delivery is not retried: it goes to the
-    target's dead-letter queue, which must allow EventBridge itself (queue policy, and the queue's key)."""
-
-    def __init__(self, iam: LocalIam) -> None:
-        self._iam = iam
-
-    def denial(self, rule_arn: str, target: dict[str, Any]) -> AccessDenied | None:
-        arn = str(target["Arn"])
-        try:
-            if arn.split(":")[2] == "states":
-                role = str(target.get("RoleArn") or "")
-                self._iam.authorize_role(role, "states:StartExecution", arn, "EventBridge")
-            else:
-                self._iam.authorize_service("events.amazonaws.com", "lambda:InvokeFunction", arn, rule_arn)
-        except AccessDenied as denied:
-            return denied
-        return None
-
-    def dead_letter(
-        self, rule_arn: str, target: dict[str, Any], event: dict[str, Any], denied: AccessDenied
-    ) -> None:
-        queue_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
-        if not queue_arn:
-            log.error("event to %s dropped (no dead-letter queue): %s", target["Arn"], denied)
-            return
-        try:
-            self._iam.authorize_service("events.amazonaws.com", "sqs:SendMessage", queue_arn, rule_arn)
-            queue = sqs_backends[self._iam.account][self._iam.region].get_queue(queue_arn.rsplit(":", 1)[-1])
-            if key := self._iam.authorizer.store.key_arn(getattr(queue, "kms_master_key_id", None)):  # type: ignore[attr-defined]
-                for action in ("kms:GenerateDataKey", "kms:Decrypt"):
-                    self._iam.authorize_service("events.amazonaws.com", action, key, rule_arn)
-        except AccessDenied as undeliverable:
-            log.error(
-                "event to %s dropped: its dead-letter queue refused it: %s", target["Arn"], undeliverable
-            )
-            return
-        from headrace.local.seams.targets import MotoTargets
-
-        attributes = {
-            "ERROR_CODE": "NO_PERMISSIONS",
-            "ERROR_MESSAGE": str(denied)[:1000],
-            "RULE_ARN": rule_arn,
-            "TARGET_ARN": str(target["Arn"]),
-        }
-        MotoTargets().send_message(queue_arn, json.dumps(event), attributes)

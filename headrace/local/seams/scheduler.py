@@ -43,6 +43,7 @@ def schedule_of(schedule: MotoSchedule) -> Schedule:
             arn=str(target.get("Arn", "")),
             input=str(target["Input"]) if target.get("Input") else None,
             dead_letter_arn=(target.get("DeadLetterConfig") or {}).get("Arn"),
+            role_arn=target.get("RoleArn"),
         ),
         start=_bound(schedule.start_date),
         end=_bound(schedule.end_date),

@@ -1,7 +1,7 @@
 """moto's HTTP server on loopback: the one place the plane starts it.
 
-moto's `ThreadedMotoServer`, with the plane's wrapping of its WSGI app (durability.py: a request that changes
-state is answered after it is committed).
+moto's `ThreadedMotoServer`, with the plane's wrapping of its WSGI app (authn.py: only the plane's own clients
+get in; durability.py: a request that changes state is answered after it is committed).
 """
 
 from __future__ import annotations
@@ -23,11 +23,17 @@ if TYPE_CHECKING:
 Middleware = Callable[["WSGIApplication"], "WSGIApplication"]
 
 
-def start_server(port: int, middleware: Middleware | None = None) -> Callable[[], None]:
-    """Serve moto on 127.0.0.1:`port` (loopback only); returns the function that stops it."""
+def start_server(
+    port: int, middleware: Middleware | None = None, guard: Middleware | None = None
+) -> Callable[[], None]:
+    """Serve moto on 127.0.0.1:`port` (loopback only); returns the function that stops it.
+
+    `guard` (authn.py: only signed requests) wraps everything else, so a refused request reaches nothing."""
     app: WSGIApplication = DomainDispatcherApplication(create_backend_app)
     if middleware:
         app = middleware(app)
+    if guard:
+        app = guard(app)
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
     thread.start()

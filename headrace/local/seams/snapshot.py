@@ -51,6 +51,9 @@ SERVICES = (
     "cloudformation",
     "sagemaker",
     "sts",
+    "sns",
+    "scheduler",
+    "budgets",
 )
 
 

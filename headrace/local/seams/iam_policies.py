@@ -1,0 +1,162 @@
+"""The local plane's `PolicyStore` (headrace/local/iam/authorizer.py) on moto's backends in this process:
+a role's identity policies from IAM, a resource's own policy from S3, KMS, Lambda or SQS, and the implicit
+checks AWS makes beside a call (iam:PassRole, KMS behind S3, SQS and SageMaker endpoints)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from moto.awslambda.models import lambda_backends
+from moto.iam.access_control import PermissionResult
+from moto.iam.models import iam_backends
+from moto.kms.models import kms_backends
+from moto.s3.models import FakeBucket, s3_backends
+from moto.sagemaker.models import sagemaker_backends
+from moto.sns.models import sns_backends
+from moto.sqs.models import sqs_backends
+
+from headrace.local.iam import Policy
+from headrace.local.iam.actions import Call, Check
+
+# Who receives a role passed to each create call (iam:PassedToService).
+_PASSED_ROLES: dict[tuple[str, str], tuple[str, str]] = {
+    ("sagemaker", "CreateTrainingJob"): ("RoleArn", "sagemaker.amazonaws.com"),
+    ("sagemaker", "CreateModel"): ("ExecutionRoleArn", "sagemaker.amazonaws.com"),
+    ("lambda", "CreateFunction"): ("Role", "lambda.amazonaws.com"),
+    ("states", "CreateStateMachine"): ("roleArn", "states.amazonaws.com"),
+}
+
+
+class MotoPolicyStore:
+    """`PolicyStore` on moto's backends in this process."""
+
+    def __init__(self, account: str, region: str) -> None:
+        self.account = account
+        self.region = region
+
+    def identity_policies(self, role_arn: str) -> list[Policy]:
+        backend = iam_backends[self.account]["aws"]
+        try:
+            role = backend.get_role_by_arn(role_arn)
+        except Exception:
+            return []  # a role that does not exist allows nothing
+        policies = [Policy.parse(document, name) for name, document in role.policies.items()]
+        for arn, managed in role.managed_policies.items():
+            document = next((v.document for v in managed.versions if v.is_default), None)
+            if document:
+                policies.append(Policy.parse(document, arn))
+        return policies
+
+    def resource_policy(self, resource_arn: str) -> tuple[Policy | None, bool]:
+        parts = resource_arn.split(":", 5)
+        if len(parts) != 6:
+            return None, False
+        service, resource = parts[2], parts[5]
+        with contextlib.suppress(Exception):
+            if service == "s3":
+                bucket = s3_backends[self.account]["aws"].get_bucket(resource.split("/", 1)[0])
+                return (Policy.parse(bucket.policy.decode()) if bucket.policy else None), False
+            if service == "kms" and resource.startswith("key/"):
+                key = kms_backends[self.account][self.region].describe_key(resource.removeprefix("key/"))
+                return Policy.parse(key.policy), True
+            if service == "lambda":
+                function = lambda_backends[self.account][self.region].get_function(resource_arn)
+                # moto keeps AddPermission's statements (and CloudFormation's AWS::Lambda::Permission)
+                # already in policy form; get_policy() raises when there are none.
+                statements = function.policy.statements if function.policy else []
+                return (Policy.parse({"Statement": statements}) if statements else None), False
+            if service == "sns":
+                topic = sns_backends[self.account][self.region].get_topic(resource_arn)
+                return (Policy.parse(topic._policy_json) if topic._policy_json else None), False
+            if service == "sqs":
+                queue = sqs_backends[self.account][self.region].get_queue(resource)
+                return (Policy.parse(queue.policy) if queue.policy else None), False
+        return None, False
+
+    def key_arn(self, key_id: str | None) -> str | None:
+        if not key_id:
+            return None
+        with contextlib.suppress(Exception):
+            return str(kms_backends[self.account][self.region].describe_key(key_id).arn)
+        return None
+
+    def implied_checks(self, call: Call) -> list[Check]:
+        checks: list[Check] = []
+        passed = _PASSED_ROLES.get((call.prefix, call.operation))
+        if passed and (role := call.params.get(passed[0])):
+            checks.append(Check("iam:PassRole", str(role), {"iam:PassedToService": [passed[1]]}))
+        if call.prefix == "s3":
+            checks += self._s3_kms(call)
+        if call.prefix == "sqs" and call.operation in ("SendMessage", "SendMessageBatch"):
+            checks += self._sqs_kms(call)
+        if (call.prefix, call.operation) in (
+            ("sagemaker", "CreateEndpoint"),
+            ("sagemaker", "UpdateEndpoint"),
+        ):
+            checks += self._endpoint_kms(call)
+        return checks
+
+    def _s3_kms(self, call: Call) -> list[Check]:
+        """SSE-KMS: writing needs kms:GenerateDataKey and reading kms:Decrypt on the key (S3 user guide,
+        "Using server-side encryption with AWS KMS keys")."""
+        bucket_name = call.params.get("Bucket")
+        with contextlib.suppress(Exception):
+            backend = s3_backends[self.account]["aws"]
+            if call.operation in ("PutObject", "CreateMultipartUpload", "CopyObject"):
+                key_id = call.params.get("SSEKMSKeyId")
+                if not key_id and call.params.get("ServerSideEncryption") != "AES256":
+                    bucket = backend.get_bucket(str(bucket_name))
+                    for rule in (bucket.encryption or {}).get("Rule", []):
+                        default = rule.get("ApplyServerSideEncryptionByDefault", {})
+                        if default.get("SSEAlgorithm") == "aws:kms":
+                            key_id = default.get("KMSMasterKeyID")
+                if arn := self.key_arn(key_id):
+                    return [Check("kms:GenerateDataKey", arn)]
+            if call.operation == "GetObject":
+                stored = backend.get_object(str(bucket_name), str(call.params.get("Key")))
+                if (
+                    stored is not None
+                    and stored.encryption == "aws:kms"
+                    and (arn := self.key_arn(stored.kms_key_id))
+                ):
+                    return [Check("kms:Decrypt", arn)]
+        return []
+
+    def _sqs_kms(self, call: Call) -> list[Check]:
+        """An SSE-KMS queue: producers need kms:GenerateDataKey and kms:Decrypt (SQS developer guide,
+        "Key management")."""
+        with contextlib.suppress(Exception):
+            name = str(call.params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1]
+            queue = sqs_backends[self.account][self.region].get_queue(name)
+            if arn := self.key_arn(getattr(queue, "kms_master_key_id", None)):
+                return [Check("kms:GenerateDataKey", arn), Check("kms:Decrypt", arn)]
+        return []
+
+    def _endpoint_kms(self, call: Call) -> list[Check]:
+        """An endpoint config with KmsKeyId: CreateEndpoint needs kms:CreateGrant (SageMaker API
+        permissions reference, CreateEndpoint)."""
+        with contextlib.suppress(Exception):
+            config = sagemaker_backends[self.account][self.region].describe_endpoint_config(
+                call.params["EndpointConfigName"]
+            )
+            if arn := self.key_arn(config.get("KmsKeyId")):
+                return [Check("kms:CreateGrant", arn, {"kms:GrantIsForAWSResource": ["true"]})]
+        return []
+
+
+@contextlib.contextmanager
+def bucket_policies_left_to_the_plane() -> Iterator[None]:
+    """moto (5.2.5) evaluates a bucket policy on object requests itself, without its conditions: the
+    stacks' TLS-only Deny (`aws:SecureTransport` false) reads there as a Deny of everything, for every
+    caller. Bucket policies are the plane's IAM's to evaluate (with conditions): moto's stays neutral."""
+    original = FakeBucket.get_permission
+
+    def neutral(self: FakeBucket, action: str, resource: str) -> PermissionResult:
+        return PermissionResult.NEUTRAL
+
+    FakeBucket.get_permission = neutral  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        FakeBucket.get_permission = original  # type: ignore[method-assign]
