@@ -20,15 +20,24 @@ class DeploymentUnreachable(RuntimeError):
 
 
 class ColumnInfo(BaseModel):
+    """A column as ingest checks it: the whole rule (range, categories), so a script can build valid rows."""
+
     name: str
     type: str
     nullable: bool
+    min: float | None = None
+    max: float | None = None
+    categories: list[str] | None = None
+    description: str = ""
 
 
 class SchemaInfo(BaseModel):
     columns: list[ColumnInfo]
     target: str
     fingerprint: str
+    min_rows: int | None = None
+    max_file_mb: float | None = None
+    max_null_fraction: float | None = None
 
 
 class ModelInfo(BaseModel):
@@ -90,12 +99,12 @@ def describe(cloudformation: Any, names: Names, models: list[ModelConfig]) -> De
                 quarantine_prefix=m.quarantine_prefix,
                 datasets_prefix=m.datasets_prefix,
                 schema_=SchemaInfo(
-                    columns=[
-                        ColumnInfo(name=c.name, type=c.type.value, nullable=c.nullable)
-                        for c in m.data.columns
-                    ],
+                    columns=[ColumnInfo.model_validate(c.model_dump(mode="json")) for c in m.data.columns],
                     target=m.data.target,
                     fingerprint=m.data.fingerprint(),
+                    min_rows=m.data.min_rows,
+                    max_file_mb=m.data.max_file_mb,
+                    max_null_fraction=m.data.max_null_fraction,
                 ),
                 training_state_machine_arn=pipeline[Outputs.training_state_machine(m.name)],
                 endpoint_name=pipeline.get(Outputs.endpoint(m.name), names.endpoint(m.name)),

@@ -15,6 +15,7 @@ Pure numpy/pandas, so both containers (and Lambda) can import it.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -32,6 +33,8 @@ _FLOAT_LIMIT: Final = 2**1024
 _WORDS: Final = {"True": "1", "False": "0", "true": "1", "false": "0", "TRUE": "1", "FALSE": "0"}
 # Text a numeric cell may hold to say "no value" (pandas.read_csv's own missing markers, in part).
 MISSING_TEXT: Final = frozenset({"", "nan", "na", "n/a", "null", "none"})
+# A decimal number literal (ASCII digits only, as pandas parses them).
+_DECIMAL: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[+-]?[0-9]+)?")
 
 
 def model_input(
@@ -117,9 +120,16 @@ class RowEncoder:
                 return TRUE_FALSE[text]
             if text in MISSING_TEXT:
                 return math.nan
+            if _DECIMAL.fullmatch(text):
+                # A number past float64's range ("1e400", 5,000 digits), which pandas.to_numeric refuses:
+                # infinite, hence missing, as read_csv makes it in training and as the same JSON number is.
+                return math.nan
         name = self.features[column]
+        shown = repr(value)
+        if len(shown) > 100:  # the caller sees which cell, not a megabyte of it echoed back
+            shown = f"{shown[:80]}... ({len(str(value))} characters)"
         raise EncodingError(
-            f"row {row}, column {column} ('{name}'): {value!r} is not a number; '{name}' is a numeric "
+            f"row {row}, column {column} ('{name}'): {shown} is not a number; '{name}' is a numeric "
             "feature (numbers, true/false, or empty for missing)",
             row,
             name,

@@ -1,15 +1,23 @@
-"""What is going on in a deployment: datasets accepted, files quarantined, training executions, drift checks
-and the retraining decisions they led to."""
+"""What is going on in a deployment: datasets accepted, files quarantined or misplaced, training executions,
+drift checks and the retraining decisions they led to."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ValidationError
 
 from headrace.deployment import DeploymentInfo
-from headrace.ledger import DatasetItem, DriftCheckItem, DynamoLedger, RejectionItem, RetrainDecision
+from headrace.ledger import (
+    DatasetItem,
+    DriftCheckItem,
+    DynamoLedger,
+    MisplacedItem,
+    RejectionItem,
+    RetrainDecision,
+)
 
 
 class DatasetRow(BaseModel):
@@ -27,6 +35,37 @@ class QuarantineRow(BaseModel):
     quarantine_key: str | None = None
     rules: list[str] = []
     received_at: str | None = None
+    # What reason.json says, one line per problem ("the file lacks 1 required column: ..."); empty until read.
+    reasons: list[str] = []
+
+
+class _ReasonProblem(BaseModel):
+    message: str
+
+
+class _ReasonDocument(BaseModel):
+    """The part of the ingest's reason.json (headrace/ingest/quarantine.py `Reason`) that people read."""
+
+    problems: list[_ReasonProblem] = []
+
+
+def readable_reasons(s3: Any, bucket: str, reason_key: str) -> list[str]:
+    """The problems' messages from a quarantined file's reason.json; [] when it cannot be read."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=reason_key)["Body"].read()
+        return [p.message for p in _ReasonDocument.model_validate_json(body).problems]
+    except (ClientError, ValidationError):
+        return []  # not written yet (the copy comes first) or unreadable: the rule ids still say what broke
+
+
+class MisplacedRow(BaseModel):
+    """A file dropped where no model looks (never read): where it is, and where it probably belongs."""
+
+    model: str
+    key: str
+    size_bytes: int | None = None
+    hint: str
+    received_at: str
 
 
 class ExecutionRow(BaseModel):
@@ -60,11 +99,15 @@ class StatusReport(BaseModel):
     datasets: list[DatasetRow]
     quarantined: list[QuarantineRow]
     executions: list[ExecutionRow]
+    misplaced: list[MisplacedRow] = []
     drift_checks: list[DriftCheckRow] = []
     retrains: list[RetrainRow] = []
 
 
-def collect(dynamodb: Any, stepfunctions: Any, deployment: DeploymentInfo) -> StatusReport:
+def collect(
+    dynamodb: Any, stepfunctions: Any, deployment: DeploymentInfo, s3: Any | None = None
+) -> StatusReport:
+    """Everything the ledger and Step Functions know; with `s3`, quarantined files' reasons in words."""
     datasets: list[DatasetRow] = []
     quarantined: list[QuarantineRow] = []
     executions: list[ExecutionRow] = []
@@ -75,8 +118,6 @@ def collect(dynamodb: Any, stepfunctions: Any, deployment: DeploymentInfo) -> St
         for item in ledger.partition(model.name):
             if isinstance(item, DatasetItem):
                 datasets.append(DatasetRow.model_validate(item.model_dump()))
-            elif isinstance(item, RejectionItem):
-                quarantined.append(QuarantineRow.model_validate(item.model_dump()))
             elif isinstance(item, DriftCheckItem):
                 checks.append(DriftCheckRow.model_validate(item.model_dump()))
             elif isinstance(item, RetrainDecision):
@@ -95,12 +136,23 @@ def collect(dynamodb: Any, stepfunctions: Any, deployment: DeploymentInfo) -> St
                 )
                 for e in page["executions"]
             )
+    # Every partition, not only this deployment's models: a file dropped under another model's or an unknown
+    # prefix is quarantined (or recorded as misplaced) there, and must show too (issue 14, finding 10).
+    for rejection in ledger.everywhere(RejectionItem):
+        row = QuarantineRow.model_validate(rejection.model_dump())
+        if s3 is not None:
+            row.reasons = readable_reasons(s3, rejection.bucket, rejection.reason_key)
+        quarantined.append(row)
+    quarantined.sort(key=lambda q: q.received_at or "", reverse=True)
+    misplaced = [MisplacedRow.model_validate(m.model_dump()) for m in ledger.everywhere(MisplacedItem)]
+    misplaced.sort(key=lambda m: m.received_at, reverse=True)
     executions.sort(key=lambda e: e.started_at, reverse=True)
     checks.sort(key=lambda c: c.check_id, reverse=True)
     retrains.sort(key=lambda r: r.decided_at, reverse=True)
     return StatusReport(
         datasets=datasets,
         quarantined=quarantined,
+        misplaced=misplaced,
         executions=executions,
         drift_checks=checks,
         retrains=retrains,

@@ -14,16 +14,35 @@ from rich.markup import escape
 from headrace.local.cloudformation import ProvisionError
 from headrace.local.control import PlaneError, start_detached, stop_detached
 from headrace.local.control_server import ControlError, TickReport, TickRequest, request_tick
-from headrace.local.plane import DEFAULT_WORK_DIR, LocalPlane, PlaneInfo, read_info
+from headrace.local.plane import LocalPlane, PlaneInfo, read_info
 from headrace.local.sagemaker.containers import Compute
 
+from . import project
 from .output import EXIT_BAD_INPUT, EXIT_UNREACHABLE, console, fail, print_json, table
+from .project import Plane, find_plane
+from .target import named_work_dir, say_using
 
 app = typer.Typer(
     help="Run the local plane: moto's AWS on 127.0.0.1 plus Headrace's compute.", no_args_is_help=True
 )
 
-WorkDir = Annotated[Path, typer.Option(help="Where the running plane keeps its runtime files.")]
+WorkDir = Annotated[
+    Path | None,
+    typer.Option(
+        help="Where the plane keeps its runtime files (default: $HEADRACE_WORK_DIR, else the nearest "
+        ".headrace/ from here upward, else the last plane `local up` started)."
+    ),
+]
+
+
+def _plane(work_dir: Path | None, code: int = EXIT_UNREACHABLE) -> Plane:
+    """The running plane named or found (project.py), said on stderr; exits when there is none."""
+    plane = find_plane(work_dir or named_work_dir(), follow_endpoint=False)
+    if plane is None:
+        where = f" in {work_dir}" if work_dir else " here, above, or among those `local up` started"
+        fail(f"no local plane is running{where}", "start one with `headrace local up --detach`", code)
+    say_using(None, plane)
+    return plane
 
 
 def _export_lines(info: PlaneInfo) -> str:
@@ -41,7 +60,8 @@ def up(
     ] = False,
     stage: Annotated[str, typer.Option(help="Deployment stage to provision.")] = "dev",
     models_dir: Annotated[
-        Path | None, typer.Option(help="Model configs (default: the repo's models/).")
+        Path | None,
+        typer.Option(help="Model configs (default: $HEADRACE_MODELS_DIR, else the nearest models/ upward)."),
     ] = None,
     compute: Annotated[
         Compute,
@@ -50,20 +70,25 @@ def up(
             "(their images, built on a local base: see `make images`)."
         ),
     ] = "subprocess",
-    work_dir: WorkDir = DEFAULT_WORK_DIR,
+    work_dir: WorkDir = None,
 ) -> None:
-    """Start the local plane and provision it from `cdk synth`.
+    """Start the local plane and provision it from `cdk synth`; it keeps the models directory it used, which
+    `info`, `status` and the other commands then read, from any directory.
 
     Example: headrace local up --detach --state-dir .headrace/state && eval "$(headrace local env)"
     """
+    models = project.models_dir(models_dir)
+    work = project.work_dir(work_dir or named_work_dir())
+    console.print(f"models {models.path} ({models.how}) · work dir {work.path} ({work.how})", highlight=False)
     try:
         if detach:
             with console.status("starting the local plane (synth + provision)…"):
-                info = start_detached(port, stage, work_dir, state_dir, models_dir, compute=compute)
+                info = start_detached(port, stage, work.path, state_dir, models.path, compute=compute)
+            project.record(work.path)
             console.print(f"[green]local plane running[/] on {info.endpoint} (pid {info.pid})")
             console.print(_export_lines(info), highlight=False)
             return
-        running = read_info(work_dir)
+        running = read_info(work.path)
         if running:
             fail(
                 f"a local plane is already running on {running.endpoint}",
@@ -72,13 +97,14 @@ def up(
         plane = LocalPlane(
             port,
             stage,
-            work_dir,
+            work.path,
             state_dir,
-            models_dir,
+            models.path,
             progress=lambda m: console.print(f"  {m}"),
             compute=compute,
         )
         info = plane.start()
+        project.record(work.path)
     except (PlaneError, ProvisionError, ValueError) as exc:
         fail(str(exc))
     console.print(f"[green]local plane running[/] on {info.endpoint} — Ctrl-C stops it")
@@ -88,17 +114,23 @@ def up(
     with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
     plane.stop()
+    project.forget(work.path)
     console.print("stopped")
 
 
 @app.command()
-def down(work_dir: WorkDir = DEFAULT_WORK_DIR) -> None:
+def down(work_dir: WorkDir = None) -> None:
     """Stop the running local plane (its state is saved first if it was started with --state-dir).
 
     Example: headrace local down
     """
+    plane = find_plane(work_dir or named_work_dir(), follow_endpoint=False)
+    if plane is None:
+        console.print("no local plane is running")
+        return
     try:
-        info = stop_detached(work_dir)
+        info = stop_detached(plane.work_dir)
+        project.forget(plane.work_dir)
     except PlaneError as exc:
         fail(str(exc))
     if info is None:
@@ -108,15 +140,13 @@ def down(work_dir: WorkDir = DEFAULT_WORK_DIR) -> None:
 
 
 @app.command()
-def env(work_dir: WorkDir = DEFAULT_WORK_DIR) -> None:
-    """Print the `export` lines that point boto3 and the AWS CLI at the local plane.
+def env(work_dir: WorkDir = None) -> None:
+    """Print the `export` lines (endpoint, region, the plane's key) that point boto3 and the AWS CLI at the
+    local plane; works from any directory.
 
     Example: eval "$(headrace local env)" && aws s3 ls
     """
-    info = read_info(work_dir)
-    if info is None:
-        fail("no local plane is running", "start one with `headrace local up --detach`", EXIT_UNREACHABLE)
-    typer.echo(_export_lines(info))
+    typer.echo(_export_lines(_plane(work_dir).info))
 
 
 @app.command()
@@ -130,15 +160,13 @@ def tick(
         typer.Option("--name", help="Fire only this schedule (repeatable); fires it even when DISABLED."),
     ] = None,
     json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")] = False,
-    work_dir: WorkDir = DEFAULT_WORK_DIR,
+    work_dir: WorkDir = None,
 ) -> None:
     """Make the running plane act now instead of waiting: fire schedules, evaluate alarms (both by default).
 
     Example: headrace local tick --schedules --name headrace-dev-churn-drift-check --json
     """
-    info = read_info(work_dir)
-    if info is None:
-        fail("no local plane is running", "start one with `headrace local up --detach`", EXIT_BAD_INPUT)
+    info = _plane(work_dir, EXIT_BAD_INPUT).info
     if info.control_port is None:
         fail(
             f"the local plane on {info.endpoint} has no control port (it predates `tick`)",

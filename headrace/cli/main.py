@@ -15,9 +15,9 @@ from headrace.config import ConfigError, load_models
 from headrace.datagen import generate
 from headrace.status import collect
 
-from . import drift, local, runs, serving
-from .output import console, fail, print_json, table
-from .target import resolve
+from . import drift, local, modelinit, project, runs, serving
+from .output import console, errors, fail, print_json, table
+from .target import Target, resolve
 
 app = typer.Typer(
     help="Headrace: serverless MLOps on AWS — and the same loop offline on this machine.",
@@ -31,13 +31,18 @@ app.add_typer(drift.app)  # drift
 config_app = typer.Typer(help="Check model configs.", no_args_is_help=True)
 data_app = typer.Typer(help="Example data for a model.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(modelinit.app, name="model")
 app.add_typer(data_app, name="data")
 
 ModelArg = Annotated[str, typer.Argument(help="Model name (a file in models/).")]
 Stage = Annotated[str | None, typer.Option(help="Deployment stage (default: the local plane's, else dev).")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 ModelsDir = Annotated[
-    Path | None, typer.Option(help="Model configs directory (default: the repo's models/).")
+    Path | None,
+    typer.Option(
+        help="Model configs directory (default: $HEADRACE_MODELS_DIR, else the running plane's, else the "
+        "nearest models/ from here upward)."
+    ),
 ]
 
 
@@ -52,8 +57,19 @@ def main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
     ] = False,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="The local plane to use: its work dir (default: $HEADRACE_WORK_DIR, else the nearest "
+            ".headrace/ from here upward with a running plane, else the last one `local up` started)."
+        ),
+    ] = None,
 ) -> None:
-    """Headrace: serverless MLOps on AWS — and the same loop offline on this machine."""
+    """Headrace: serverless MLOps on AWS — and the same loop offline on this machine.
+
+    Like git, it finds your project from the current directory upward: models/ (the model configs) and
+    .headrace/ (the local plane). Every command says on stderr which models and which plane it uses.
+    """
 
 
 @app.command()
@@ -92,7 +108,9 @@ def status(stage: Stage = None, json: Json = False, models_dir: ModelsDir = None
     """
     target = resolve(stage, models_dir)
     deployment = target.deployment()
-    report = collect(target.client("dynamodb"), target.client("stepfunctions"), deployment)
+    report = collect(
+        target.client("dynamodb"), target.client("stepfunctions"), deployment, s3=target.client("s3")
+    )
     if json:
         print_json(report)
         return
@@ -106,10 +124,21 @@ def status(stage: Stage = None, json: Json = False, models_dir: ModelsDir = None
     console.print(
         table(
             "quarantined",
-            ["model", "file", "rules", "quarantined as"],
-            [(q.model, q.key, ", ".join(q.rules), q.quarantine_key) for q in report.quarantined],
+            ["model", "file", "why", "quarantined as"],
+            [
+                (q.model, q.key, "\n".join(q.reasons) or ", ".join(q.rules), q.quarantine_key)
+                for q in report.quarantined
+            ],
         )
     )
+    if report.misplaced:
+        console.print(
+            table(
+                "misplaced (no model reads these)",
+                ["file", "where it belongs", "received"],
+                [(m.key, m.hint, m.received_at) for m in report.misplaced],
+            )
+        )
     console.print(
         table(
             "executions",
@@ -228,8 +257,10 @@ def config_check(models_dir: ModelsDir = None) -> None:
 
     Example: headrace config check --models-dir models/
     """
+    source = project.models_dir(models_dir)
+    errors.print(f"[dim]checking {source.path} ({source.how})[/]", highlight=False, soft_wrap=True)
     try:
-        models = load_models(models_dir)
+        models = load_models(source.path)
     except ConfigError as exc:
         fail(str(exc))
     for model in models:
@@ -256,7 +287,12 @@ def data_generate(
 
     Example: headrace data generate churn --rows 100000 --out churn.csv
     """
-    config = resolve(None, models_dir).model(model)
+    source = project.models_dir(models_dir)
+    try:
+        configs = load_models(source.path)
+    except ConfigError as exc:
+        fail(str(exc))
+    config = Target(stage="", endpoint=None, models=configs).model(model)
     frame = generate(config, rows, seed=seed, drift=drift, label_noise=label_noise)
     if out.suffix == ".parquet":
         frame.to_parquet(out, index=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn
 
@@ -11,8 +12,20 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
-errors = Console(stderr=True)
+# Not a terminal (a pipe, a file, CI) and no $COLUMNS: rich would cut tables at 80 columns; nothing reads
+# them there but people and grep, so let rows be as wide as their cells.
+_UNBOUNDED = 10_000
+
+
+def _console(stderr: bool = False) -> Console:
+    made = Console(stderr=stderr)
+    if not made.is_terminal and not os.environ.get("COLUMNS"):
+        made.width = _UNBOUNDED
+    return made
+
+
+console = _console()
+errors = _console(stderr=True)
 
 # Exit codes that mean something: 0 ok, 1 the thing checked is not ok, 2 bad input/config, 3 not reachable.
 EXIT_FAILED = 1

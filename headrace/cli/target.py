@@ -1,4 +1,5 @@
-"""Which AWS the CLI talks to: AWS_ENDPOINT_URL if set, else a running local plane, else your AWS account."""
+"""Which AWS the CLI talks to: AWS_ENDPOINT_URL if set, else a running local plane (project.py finds it), else
+your AWS account."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ from typing import Any
 from urllib.parse import urlparse
 
 import boto3
+import click
 
 from headrace.config import ConfigError, ModelConfig, load_models
 from headrace.deployment import DeploymentInfo, DeploymentNotFound, DeploymentUnreachable, deployment_of
 from headrace.local.aws import Clients, PlaneCredentials
-from headrace.local.plane import DEFAULT_WORK_DIR, read_info
 from headrace.naming import DEFAULT_STAGE, Names
 
-from .output import EXIT_UNREACHABLE, fail
+from .output import EXIT_UNREACHABLE, errors, fail
+from .project import MODELS_DIR_ENV, Found, Plane, find_plane
+from .project import models_dir as project_models_dir
 
 
 @dataclass
@@ -56,20 +59,47 @@ class Target:
         fail(f"no model named '{name}'", f"known models: {', '.join(m.name for m in self.models)}")
 
 
-def resolve(
-    stage: str | None = None, models_dir: Path | None = None, work_dir: Path = DEFAULT_WORK_DIR
-) -> Target:
+def resolve(stage: str | None = None, models_dir: Path | None = None, work_dir: Path | None = None) -> Target:
+    """The plane (or AWS) and the model configs a command works with, said on stderr.
+
+    The models are the running plane's own (recorded by `local up`) unless named; without a plane, the
+    nearest models/ from the current directory upward (project.py)."""
+    plane = find_plane(work_dir or named_work_dir())
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or (plane.info.endpoint if plane else None)
+    named = models_dir is not None or os.environ.get(MODELS_DIR_ENV)
+    if not named and plane and plane.info.models_dir:
+        source = Found(Path(plane.info.models_dir), "the running plane's")
+    else:
+        source = project_models_dir(models_dir)
     try:
-        models = load_models(models_dir)
+        models = load_models(source.path)
     except ConfigError as exc:
         fail(str(exc), "fix the field named above; every key is documented in headrace/config.py")
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    plane = read_info(work_dir)
-    if not endpoint and plane:
-        endpoint = plane.endpoint
+    say_using(source, plane, endpoint)
     return Target(
-        stage=stage or (plane.stage if plane else DEFAULT_STAGE),
+        stage=stage or (plane.info.stage if plane else DEFAULT_STAGE),
         endpoint=endpoint,
         models=models,
-        credentials=plane.credentials if plane and plane.endpoint == endpoint else None,
+        credentials=plane.info.credentials if plane and plane.info.endpoint == endpoint else None,
     )
+
+
+def say_using(models: Found | None, plane: Plane | None, endpoint: str | None = None) -> None:
+    """One line on stderr (stdout stays clean for --json and eval): which models and which plane."""
+    parts = [f"models {models.path} ({models.how})"] if models else []
+    if plane:
+        parts.append(f"plane {plane.info.endpoint} ({plane.work_dir}, {plane.how})")
+    elif endpoint:
+        parts.append(f"AWS at {endpoint} ($AWS_ENDPOINT_URL)")
+    else:
+        parts.append("AWS (no local plane running; boto3's credentials and region)")
+    errors.print(f"[dim]using {' · '.join(parts)}[/]", highlight=False, soft_wrap=True)
+
+
+def named_work_dir() -> Path | None:
+    """`headrace --work-dir DIR <command>`: the plane named for every command of this invocation."""
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return None
+    value = (context.find_root().params or {}).get("work_dir")
+    return Path(value) if value else None

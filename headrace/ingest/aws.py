@@ -35,6 +35,7 @@ from headrace.ledger import DynamoLedger
 # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/copy-object.html).
 COPY_OBJECT_MAX = 5 * 1024**3
 STREAM_CHUNK = 8 * 1024 * 1024
+COPY_CHECKSUM = "SHA256"
 # Idempotency records outlive any redelivery of one event (EventBridge retries for up to 24 hours);
 # past that, the ledger and the execution name still refuse a second run.
 IDEMPOTENCY_TTL_S = 48 * 3600
@@ -62,11 +63,18 @@ class S3ObjectStore:
         copy_source = {"Bucket": source.bucket, "Key": source.key}
         if source.version_id:
             copy_source["VersionId"] = source.version_id
+        # A file uploaded in parts (`aws s3 cp` of 8 MB or more) carries a checksum of its parts; a copy that
+        # kept it would fail every checksum-validating read (issue 14, finding 5). Asking for a new SHA-256
+        # makes S3 compute a full-object checksum of the copy's own bytes (CopyObject's
+        # x-amz-checksum-algorithm: https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html).
         if size <= COPY_OBJECT_MAX:
-            self._s3.copy_object(CopySource=copy_source, Bucket=source.bucket, Key=key)
+            self._s3.copy_object(
+                CopySource=copy_source, Bucket=source.bucket, Key=key, ChecksumAlgorithm=COPY_CHECKSUM
+            )
         else:
             threshold = TransferConfig(multipart_threshold=COPY_OBJECT_MAX)
-            self._s3.copy(copy_source, source.bucket, key, Config=threshold)
+            extra = {"ChecksumAlgorithm": COPY_CHECKSUM}
+            self._s3.copy(copy_source, source.bucket, key, ExtraArgs=extra, Config=threshold)
 
     def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)

@@ -58,15 +58,26 @@ def parse_object_created(event: Any, bucket: str | None = None) -> ObjectCreated
     size = detail.object.size
     return ObjectCreated(
         bucket=detail.bucket.name,
-        # S3 URL-encodes keys in notifications (a space arrives as '+'), see
-        # https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html
-        key=unquote_plus(detail.object.key),
+        key=object_key(detail.object.key),
         version_id=detail.object.version_id,
         size=None if size is None else int(size),
         etag=detail.object.etag,
         time=parsed.time,
         event_id=parsed.id,
     )
+
+
+def object_key(delivered: str) -> str:
+    """The object's key from the key a notification carries.
+
+    S3 form-encodes keys in its notifications: "red flower.jpg" arrives as "red+flower.jpg", a '+' as '%2B'
+    and a '%' as '%25' (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html).
+    The EventBridge page (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html) shows the same
+    `detail.object.key` field without restating the rule; Powertools' own reader of these events
+    (`S3EventBridgeNotificationObject.key`) decodes it with `unquote_plus` as well, so decoding once, exactly
+    so, is right. Decoding is not idempotent: never decode a key twice (a literal "%20" would become a space).
+    """
+    return unquote_plus(delivered)
 
 
 def _describe(error: Any) -> str:

@@ -6,10 +6,15 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # How many offending rows and values a problem quotes: enough to find the pattern, small enough for an event.
 SAMPLE_SIZE = 5
+# A quoted value (a cell, a column name) is cut to this many characters: a 10 MB cell must not be echoed into
+# reason.json, the "Dataset Rejected" event and the idempotency record (issue 14, finding 7).
+VALUE_CHARS = 120
+# A message quotes column names and values; past this it is cut (reason.json still says what was wrong).
+MESSAGE_CHARS = 2000
 
 
 class Rule(StrEnum):
@@ -25,6 +30,7 @@ class Rule(StrEnum):
     MIN_ROWS = "min_rows"
     MISSING_COLUMNS = "missing_columns"
     UNEXPECTED_COLUMNS = "unexpected_columns"
+    DUPLICATE_COLUMNS = "duplicate_columns"
     TYPE = "type"
     NULLS = "nulls"
     NULL_FRACTION = "null_fraction"
@@ -44,6 +50,29 @@ class Problem(BaseModel):
     rows: list[int] = Field(default_factory=list, max_length=SAMPLE_SIZE)
     values: list[str] = Field(default_factory=list, max_length=SAMPLE_SIZE)
     count: int = Field(default=1, ge=1)
+
+    # Enforced here rather than at each rule, so no rule can echo an oversized cell or header.
+    @field_validator("column")
+    @classmethod
+    def _short_column(cls, column: str | None) -> str | None:
+        return None if column is None else clip(column)
+
+    @field_validator("message")
+    @classmethod
+    def _short_message(cls, message: str) -> str:
+        return clip(message, MESSAGE_CHARS)
+
+    @field_validator("values")
+    @classmethod
+    def _short_values(cls, values: list[str]) -> list[str]:
+        return [clip(v) for v in values]
+
+
+def clip(text: str, limit: int = VALUE_CHARS) -> str:
+    """`text`, or its first characters and how long it was: enough to recognise it, never the whole cell."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
 
 
 def sample_values(values: Iterable[Any]) -> list[str]:

@@ -14,6 +14,7 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"  # this content already started a run; nothing new happened
     QUARANTINED = "quarantined"  # rejected: copied to quarantine with reason.json
     IGNORED = "ignored"  # not a drop (our own quarantine/dataset output, a folder marker)
+    MISPLACED = "misplaced"  # dropped where no model looks: recorded (not read), shown by status
 
 
 class IngestResult(BaseModel):

@@ -1,11 +1,14 @@
 """Which model a dropped key belongs to: the first path segment names the model, files go under `incoming/`.
 
-Keys the pipeline writes itself (quarantine copies, reason documents, dataset copies) are ignored, so a
-bucket-wide notification rule can never make ingest chase its own output.
+Keys the pipeline writes itself (quarantine copies, reason documents, dataset copies, runs, capture,
+monitoring) are ignored, so a bucket-wide notification rule can never make ingest chase its own output. Any
+other key is a file someone dropped in the wrong place: misplaced, recorded and shown by `headrace status`
+(issue 14, finding 10), with a hint where it probably belongs.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,22 +16,27 @@ from enum import StrEnum
 
 from headrace.config import MODEL_NAME_PATTERN, ModelConfig
 
-# Where a key with no usable first segment (no '/', or not a possible model name) is quarantined.
+# Where a key with no usable first segment (no '/', or not a possible model name) is recorded.
 UNROUTED_PREFIX = "unknown"
 INCOMING = "incoming"
 QUARANTINE = "quarantine"
+# The folders the pipeline writes under `<model>/`: ModelConfig.datasets_prefix, training.layout (runs),
+# serving.rollout.capture_prefix, monitoring.check.monitoring_prefix, and our own quarantine
+# (tests/unit/test_ingest_routing.py checks them against those modules).
+PIPELINE_FOLDERS = ("datasets", "runs", "capture", "monitoring", QUARANTINE)
 
 
 class RouteKind(StrEnum):
     INGEST = "ingest"  # <model>/incoming/<file>
-    UNKNOWN_MODEL = "unknown_model"  # quarantine with rule key_prefix
+    UNKNOWN_MODEL = "unknown_model"  # <not a model>/.../incoming/<file>: quarantine with rule key_prefix
+    MISPLACED = "misplaced"  # anywhere else: record it, say where it belongs
     IGNORE = "ignore"  # not a drop: our own output, or a folder marker
 
 
 @dataclass(frozen=True)
 class Route:
     kind: RouteKind
-    # The model for INGEST; for UNKNOWN_MODEL the prefix the quarantine goes under.
+    # INGEST: the model; UNKNOWN_MODEL and MISPLACED: the prefix (ledger partition) to record it under.
     model: str
     reason: str = ""
 
@@ -41,8 +49,42 @@ def route(key: str, models: Mapping[str, ModelConfig]) -> Route:
     if len(segments) > 1 and segments[1] == QUARANTINE:
         return Route(RouteKind.IGNORE, first, "a quarantined file")
     if first in models:
-        if segments[1] != INCOMING:
-            return Route(RouteKind.IGNORE, first, f"not under {first}/{INCOMING}/ (pipeline output)")
-        return Route(RouteKind.INGEST, first)
+        if segments[1] == INCOMING:
+            return Route(RouteKind.INGEST, first)
+        if segments[1] in PIPELINE_FOLDERS:
+            return Route(RouteKind.IGNORE, first, f"{first}/{segments[1]}/ is pipeline output")
+        return Route(RouteKind.MISPLACED, first, misplaced_hint(key, models))
     prefix = first if re.fullmatch(MODEL_NAME_PATTERN, first) else UNROUTED_PREFIX
-    return Route(RouteKind.UNKNOWN_MODEL, prefix, f"'{first or key}' is not a model")
+    # Only keys under some `.../incoming/` are readable by the ingest function (stacks/ingest.py grants
+    # INCOMING_KEYS): those are quarantined as before; the rest are recorded without being read.
+    if INCOMING in segments[1:-1]:
+        return Route(RouteKind.UNKNOWN_MODEL, prefix, f"'{first or key}' is not a model")
+    return Route(RouteKind.MISPLACED, prefix, misplaced_hint(key, models))
+
+
+def misplaced_hint(key: str, models: Mapping[str, ModelConfig]) -> str:
+    """Why no model reads `key`, and the key it was probably meant to have."""
+    segments = key.split("/")
+    name = segments[-1]
+    known = ", ".join(sorted(models)) or "none"
+    if len(segments) == 1:
+        example = next(iter(sorted(models)), "<model>")
+        return (
+            f"'{key}' is at the bucket's root, where no model looks; "
+            f"drop it under <model>/{INCOMING}/ (models: {known}), e.g. {example}/{INCOMING}/{name}"
+        )
+    first = segments[0]
+    model: str | None = first if first in models else _closest(first, list(models))
+    if model is None:
+        return (
+            f"'{first}' is not a model (models: {known}); drop the file under <model>/{INCOMING}/, "
+            f"e.g. {next(iter(sorted(models)), '<model>')}/{INCOMING}/{name}"
+        )
+    folder = f"'{first}/{segments[1]}/'" if len(segments) > 2 else f"'{first}/'"
+    meant = f"{model}/{INCOMING}/{name}"
+    return f"{folder} is not where model '{model}' looks for data; did you mean {meant}?"
+
+
+def _closest(word: str, candidates: list[str]) -> str | None:
+    found = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return found[0] if found else None

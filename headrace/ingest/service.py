@@ -21,18 +21,27 @@ from headrace.ingest.dataset import content_sha256, dataset_key, summarize
 from headrace.ingest.events import ObjectCreated
 from headrace.ingest.ports import IngestPorts, ObjectRef
 from headrace.ingest.problems import Problem, Rule, rules
-from headrace.ingest.quarantine import Placement, Reason, SourceObject, event_detail, placement
+from headrace.ingest.quarantine import (
+    EVENT_PROBLEMS,
+    Placement,
+    Reason,
+    SourceObject,
+    event_detail,
+    placement,
+)
 from headrace.ingest.reading import file_name
 from headrace.ingest.result import IngestResult, Outcome
 from headrace.ingest.routing import INCOMING, RouteKind, route
 from headrace.ingest.validation import check_upload, inspect
-from headrace.ledger import DatasetItem, DatasetVersion, RejectionItem, sort_time
+from headrace.ledger import DatasetItem, DatasetVersion, MisplacedItem, RejectionItem, sort_time
 
 DATASET_REJECTED = "Dataset Rejected"
 DATASETS_ACCEPTED = "DatasetsAccepted"
 DATASETS_REJECTED = "DatasetsRejected"
 # Replays and re-uploads: visible, so a noisy producer is noticed, but not an error.
 DATASETS_DUPLICATE = "DatasetsDuplicate"
+# Files dropped where no model looks (the bucket's root, a misspelt folder): recorded, shown by status.
+FILES_MISPLACED = "FilesMisplaced"
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +53,8 @@ def ingest(notice: ObjectCreated, models: Mapping[str, ModelConfig], ports: Inge
     if where.kind is RouteKind.IGNORE:
         log.info("ignored", extra={"key": notice.key, "why": where.reason})
         return IngestResult(outcome=Outcome.IGNORED, model=where.model, key=notice.key, note=where.reason)
+    if where.kind is RouteKind.MISPLACED:
+        return _misplaced(where.model, where.reason, notice, ports)
     size = notice.size if notice.size is not None else ports.store.size(ref)
     if where.kind is RouteKind.UNKNOWN_MODEL:
         return _reject_unread(
@@ -158,7 +169,9 @@ def _reject(
             key=ref.key,
             sha256=sha256,
             quarantine_key=where.key,
-            problems=problems,
+            # The idempotency record stores this result: a summary, as in the event; reason.json has all.
+            problems=problems[:EVENT_PROBLEMS],
+            note=None if len(problems) <= EVENT_PROBLEMS else f"{len(problems)} problems: see reason.json",
         )
 
     # Keyed on the upload, not the content: the same bad bytes dropped under another key are that
@@ -201,6 +214,31 @@ def _quarantine(ref: ObjectRef, size: int, reason: Reason, where: Placement, por
             "rules": sorted({p.rule.value for p in reason.problems}),
         },
     )
+
+
+def _misplaced(prefix: str, hint: str, notice: ObjectCreated, ports: IngestPorts) -> IngestResult:
+    """Record a file no model reads, without reading it (the function may only read `*/incoming/*`).
+
+    Keyed on the upload, so a replayed event rewrites its own item and counts nothing new."""
+    item = MisplacedItem(
+        model=prefix,
+        bucket=notice.bucket,
+        key=notice.key,
+        version_id=notice.version_id,
+        size_bytes=notice.size,
+        hint=hint,
+        received_at=sort_time(notice.time),
+        recorded_at=sort_time(ports.clock()),
+    )
+
+    def work() -> IngestResult:
+        ports.ledger.record(item)
+        ports.metrics.count(FILES_MISPLACED, prefix)
+        log.warning("file misplaced", extra={"model": prefix, "key": notice.key, "hint": hint})
+        return IngestResult(outcome=Outcome.MISPLACED, model=prefix, key=notice.key, note=hint)
+
+    upload = {"step": "misplaced", "bucket": notice.bucket, "key": notice.key}
+    return ports.once(upload | {"version_id": notice.version_id or ""}, work)
 
 
 def _duplicate(

@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from headrace.config import Column, ColumnType, DataSchema
-from headrace.ingest.problems import SAMPLE_SIZE, Problem, Rule, sample_values
+from headrace.ingest.problems import SAMPLE_SIZE, Problem, Rule, clip, sample_values
 from headrace.ingest.reading import (
     EXTENSIONS,
     ReadFailure,
@@ -208,20 +208,55 @@ def _column_problems(frame: pd.DataFrame, schema: DataSchema) -> list[Problem]:
             )
         )
     unexpected = [name for name in counts if name not in expected]
-    duplicated = [name for name, n in counts.items() if n > 1]
-    extra = unexpected + [name for name in duplicated if name not in unexpected]
-    if extra:
-        duplicates = f" ({', '.join(duplicated)} appear more than once)" if duplicated else ""
+    if unexpected:
+        shown = [_column_label(frame, name) for name in unexpected]
         problems.append(
             Problem(
                 rule=Rule.UNEXPECTED_COLUMNS,
-                message=f"the file has {len(extra)} {_plural(len(extra), 'column')} the schema does not "
-                f"declare: {', '.join(extra)}{duplicates}; expected only the columns {', '.join(expected)}",
-                values=sample_values(extra),
-                count=len(extra),
+                message=f"the file has {len(unexpected)} {_plural(len(unexpected), 'column')} the schema "
+                f"does not declare: {_names(shown)}; expected only the columns {', '.join(expected)}",
+                values=sample_values(shown),
+                count=len(unexpected),
+            )
+        )
+    duplicated = [name for name, n in counts.items() if n > 1]
+    if duplicated:
+        positions = {
+            name: [i + 1 for i, c in enumerate(frame.columns) if str(c) == name] for name in duplicated
+        }
+        described = "; ".join(
+            f"'{clip(name)}' appears {len(at)} times (columns {', '.join(map(str, at))})"
+            for name, at in positions.items()
+        )
+        problems.append(
+            Problem(
+                rule=Rule.DUPLICATE_COLUMNS,
+                message=f"the header names {_plural(len(duplicated), 'a column', 'columns')} more than once: "
+                f"{described}; expected each column once (rename or remove the copies)",
+                values=sample_values(duplicated),
+                count=len(duplicated),
             )
         )
     return problems
+
+
+# pandas' name for a column whose header field is empty.
+_UNNAMED = re.compile(r"Unnamed: (\d+)")
+
+
+def _column_label(frame: pd.DataFrame, name: str) -> str:
+    """A column as a person would point at it: its name, or where it is when its header field is empty."""
+    unnamed = _UNNAMED.fullmatch(name)
+    if unnamed is None:
+        return name
+    position = int(unnamed.group(1)) + 1
+    hint = " (does the header line end with a comma?)" if position == len(frame.columns) else ""
+    return f"column {position}, which has no name{hint}"
+
+
+def _names(names: list[str], limit: int = 20) -> str:
+    shown = ", ".join(clip(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def check_column(raw: pd.Series, column: Column, max_null_fraction: float) -> tuple[list[Problem], pd.Series]:

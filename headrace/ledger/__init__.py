@@ -1,7 +1,7 @@
 """The run ledger: one DynamoDB table, one partition per model, one pydantic model per kind of item.
 
 keys.py          the key schema, `model#<model>` and each kind's sort-key prefix, `sort_time`, `plain`
-datasets.py      DatasetVersion (what ingest accepts and training reads), dataset and rejection items
+datasets.py      DatasetVersion (what ingest accepts and training reads), dataset, rejection, misplaced items
 runs.py          training runs, item by item as the steps write them
 deployments.py   runs of the deploy workflow
 checks.py        drift checks
@@ -20,6 +20,7 @@ from headrace.ledger.datasets import (
     DatasetItem,
     DatasetVersion,
     FileFormat,
+    MisplacedItem,
     NumericStatistics,
     RejectionItem,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "Kind",
     "LedgerItem",
     "MemoryLedger",
+    "MisplacedItem",
     "NumericStatistics",
     "RejectionItem",
     "RetrainDecision",

@@ -7,6 +7,7 @@ as a JSON string: DynamoDB numbers cannot hold NaN, and nested maps cost capacit
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from enum import StrEnum
@@ -137,8 +138,15 @@ class DatasetItem(LedgerItem):
         return DatasetVersion.model_validate(fields | {"statistics": json.loads(self.statistics or "{}")})
 
 
+def upload_digest(key: str, version_id: str | None) -> str:
+    """Eight hex digits naming one upload (key and version): two uploads in one second stay two items."""
+    return hashlib.sha256(f"{key}\n{version_id or ''}".encode()).hexdigest()[:8]
+
+
 class RejectionItem(LedgerItem):
-    """`rejection#<received at>#<sha256[:12]>`: a rejected upload, where its copy went, the rules it broke."""
+    """`rejection#<received at>#<sha256[:12]>#<upload digest>`: a rejected upload, where its copy went, the
+    rules it broke. Unique per upload: the same bad bytes dropped under two keys in one second are two items,
+    while a replayed event rewrites its own."""
 
     KIND: ClassVar[Kind] = Kind.REJECTION
 
@@ -155,4 +163,24 @@ class RejectionItem(LedgerItem):
 
     @property
     def sort_id(self) -> str:
-        return f"{self.received_at}#{self.sha256[:12]}"
+        return f"{self.received_at}#{self.sha256[:12]}#{upload_digest(self.key, self.version_id)}"
+
+
+class MisplacedItem(LedgerItem):
+    """`misplaced#<received at>#<upload digest>`: a file dropped where no model looks (the bucket's root, a
+    misspelt folder, an unknown model's folder other than incoming/). Never read or copied: recorded so that
+    `headrace status` shows it, with a hint where it probably belongs."""
+
+    KIND: ClassVar[Kind] = Kind.MISPLACED
+
+    bucket: str
+    key: str
+    version_id: str | None
+    size_bytes: int | None
+    hint: str
+    received_at: str  # sort_time
+    recorded_at: str  # sort_time
+
+    @property
+    def sort_id(self) -> str:
+        return f"{self.received_at}#{upload_digest(self.key, self.version_id)}"

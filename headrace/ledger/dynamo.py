@@ -137,6 +137,20 @@ class DynamoLedger:
         """Every item of the model's partition, of every kind, in sort-key order."""
         return [item for stored in self._stored(model) if (item := read_item(stored)) is not None]
 
+    def everywhere(self, kind: type[Item]) -> list[Item]:
+        """Every item of one kind in every partition, models of this deployment or not (a Scan, for
+        `headrace status`: rejections and misplaced files land under whatever prefix they were dropped in)."""
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "begins_with(#sk, :prefix)",
+            "ExpressionAttributeNames": {"#sk": SORT_KEY},
+            "ExpressionAttributeValues": {":prefix": {"S": PREFIXES[kind.KIND]}},
+        }
+        items: list[Item] = []
+        for page in self._dynamodb.get_paginator("scan").paginate(**arguments):
+            items.extend(kind.from_stored(self._deserialize(item)) for item in page["Items"])
+        return sorted(items, key=lambda item: (item.model, item.sort_id))
+
     def _get(self, key: Mapping[str, str]) -> dict[str, Any] | None:
         found = self._dynamodb.get_item(TableName=self._table, Key=self._serialize(key), ConsistentRead=True)
         return None if "Item" not in found else self._deserialize(found["Item"])

@@ -1,7 +1,8 @@
 """The ledger table's keys: one partition per model, one sort-key prefix per item kind.
 
     pk = model#<model>   sk = dataset#<sha256>                         an accepted dataset version
-                         sk = rejection#<received at>#<sha256[:12]>    a rejected upload
+                         sk = rejection#<received at>#<sha256[:12]>#<upload>  a rejected upload
+                         sk = misplaced#<received at>#<upload>         a file outside every model's folders
                          sk = run#<training job name>                  a training run
                          sk = deploy#<time>#<execution name>           a run of the deploy workflow
                          sk = drift#<time>#<execution name>            a drift check
@@ -32,6 +33,7 @@ class Kind(StrEnum):
 
     DATASET = "dataset"
     REJECTION = "rejection"
+    MISPLACED = "misplaced"
     RUN = "run"
     DEPLOYMENT = "deployment"
     DRIFT = "drift"
@@ -42,6 +44,7 @@ class Kind(StrEnum):
 PREFIXES: dict[Kind, str] = {
     Kind.DATASET: "dataset#",
     Kind.REJECTION: "rejection#",
+    Kind.MISPLACED: "misplaced#",
     Kind.RUN: "run#",
     Kind.DEPLOYMENT: "deploy#",
     Kind.DRIFT: "drift#",

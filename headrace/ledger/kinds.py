@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from headrace.ledger.checks import DriftCheckItem
-from headrace.ledger.datasets import DatasetItem, RejectionItem
+from headrace.ledger.datasets import DatasetItem, MisplacedItem, RejectionItem
 from headrace.ledger.decisions import IdleDecision, RetrainDecision
 from headrace.ledger.deployments import DeploymentItem
 from headrace.ledger.item import LedgerItem
@@ -17,6 +17,7 @@ from headrace.ledger.runs import RunItem
 ITEM_MODELS: dict[Kind, type[LedgerItem]] = {
     Kind.DATASET: DatasetItem,
     Kind.REJECTION: RejectionItem,
+    Kind.MISPLACED: MisplacedItem,
     Kind.RUN: RunItem,
     Kind.DEPLOYMENT: DeploymentItem,
     Kind.DRIFT: DriftCheckItem,

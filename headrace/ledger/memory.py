@@ -100,6 +100,11 @@ class MemoryLedger:
         partition = sorted((k, v) for k, v in self.items.items() if k[0] == model_pk(model))
         return [item for _, stored in partition if (item := read_item(stored)) is not None]
 
+    def everywhere(self, kind: type[Item]) -> list[Item]:
+        """Every item of one kind in every partition (DynamoLedger scans for these)."""
+        prefix = PREFIXES[kind.KIND]
+        return [kind.from_stored(self.items[k]) for k in sorted(self.items) if k[1].startswith(prefix)]
+
     def _query(self, kind: type[Item], model: str) -> list[Item]:
         pk, prefix = model_pk(model), PREFIXES[kind.KIND]
         keys = sorted(k for k in self.items if k[0] == pk and k[1].startswith(prefix))

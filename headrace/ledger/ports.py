@@ -8,14 +8,15 @@ from datetime import datetime
 from typing import Protocol
 
 from headrace.ledger.checks import DriftCheckItem
-from headrace.ledger.datasets import DatasetItem, RejectionItem
+from headrace.ledger.datasets import DatasetItem, MisplacedItem, RejectionItem
 from headrace.ledger.decisions import IdleDecision, RetrainDecision
 from headrace.ledger.deployments import DeploymentItem
 from headrace.ledger.runs import RunItem, StartedRun
 
 
 class DatasetLedger(Protocol):
-    """Ingest: has this content started a run already; record the version, or the rejection."""
+    """Ingest: has this content started a run already; record the version, the rejection, or the misplaced
+    file."""
 
     def dataset(self, model: str, sha256: str) -> DatasetItem | None:
         """The dataset item, read consistently (it decides whether to start a run)."""
@@ -34,7 +35,7 @@ class DatasetLedger(Protocol):
         """The run item of one training job, read consistently (did the last attempt fail?)."""
         ...
 
-    def record(self, item: RejectionItem) -> None: ...
+    def record(self, item: RejectionItem | MisplacedItem) -> None: ...
 
 
 class RunLedger(Protocol):

@@ -29,7 +29,9 @@ import hashlib
 import io
 import json
 import multiprocessing
+import multiprocessing.forkserver
 import os
+import signal
 import threading
 import time
 import uuid
@@ -45,6 +47,7 @@ from pydantic import BaseModel
 
 from headrace.local import lambda_limits
 from headrace.local.lambda_sandbox import PRELOAD, LambdaContext, SandboxConfig, serve
+from headrace.local.sagemaker.supervision import Supervisor, on_spawner_thread
 
 __all__ = ["FunctionSpec", "HandlerRuntime", "InvocationResult", "LambdaContext"]
 
@@ -97,25 +100,35 @@ def _memory_mb(pid: int | None, field: str) -> float:
 class Sandbox:
     """A warm execution environment for one function configuration."""
 
-    def __init__(self, config: SandboxConfig) -> None:
+    def __init__(self, config: SandboxConfig, supervisor: Supervisor | None = None) -> None:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(PRELOAD)
+        # Started (once) from the thread that lives as long as the plane: the forkserver dies with it.
+        on_spawner_thread(multiprocessing.forkserver.ensure_running)
         self._connection, child = context.Pipe()
         self.process: BaseProcess = context.Process(
             target=serve, args=(child, config), name=f"lambda-{config.name}", daemon=True
         )
         self.process.start()
         child.close()
+        self._supervisor = supervisor
+        if supervisor and self.process.pid:
+            supervisor.adopt(self.process.pid)
 
     @property
     def alive(self) -> bool:
         return self.process.is_alive()
 
     def kill(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
+        if self.process.is_alive() and self.process.pid:
+            try:  # its group: what the handler started goes with the sandbox, as on Lambda
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.process.kill()  # not leading its group yet
         self.process.join(timeout=5)
         self._connection.close()
+        if self._supervisor and self.process.pid:
+            self._supervisor.forget(self.process.pid)
 
     def run(
         self, request_id: str, event_json: str, timeout_s: float, memory_mb: int
@@ -158,8 +171,10 @@ class HandlerRuntime:
         base_environment: dict[str, str],
         account_concurrency: int = lambda_limits.ACCOUNT_CONCURRENCY,
         max_sandboxes: int | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self._code_dir = code_dir
+        self._supervisor = supervisor  # records the sandboxes for the next plane, if given
         self._base_environment = base_environment
         self.account_concurrency = account_concurrency
         self.max_sandboxes = max_sandboxes or int(
@@ -246,7 +261,7 @@ class HandlerRuntime:
                 self._slots.wait()
             self._starting += 1  # counts against max_sandboxes while its process starts
         try:
-            sandbox = Sandbox(self._config(spec, task_root))
+            sandbox = Sandbox(self._config(spec, task_root), self._supervisor)
         finally:
             with self._slots:
                 self._starting -= 1

@@ -5,6 +5,11 @@ Powertools, pydantic), so a cold start costs the function's own imports only, an
 so that the parent can do to it what Lambda does to a sandbox: measure its memory, kill it when it is over its
 MemorySize or its Timeout, and start a fresh one for the next event. Protocol over a multiprocessing Pipe:
 the parent sends (request_id, event JSON, timeout_s), the child answers (payload JSON, errored, log).
+
+Neither outlives the plane (issue 13): the forkserver is forked from the plane's spawner thread and, once
+running, asks for the parent-death signal (on importing this module, which it preloads); each sandbox asks
+for it too, against the forkserver, and leads its own process group, which the plane records
+(sagemaker/supervision.py), so what a handler started dies with it at the next plane's start.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import multiprocessing.forkserver
 import os
 import sys
 import time
@@ -24,6 +30,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
+
+from headrace.local.sagemaker.supervision import die_with_parent
 
 # Imported by the forkserver before it forks any sandbox: shared by every handler, so paid for once.
 PRELOAD = ["boto3", "botocore.session", "pydantic", "aws_lambda_powertools", "headrace.local.lambda_sandbox"]
@@ -109,6 +117,8 @@ def _error(exc: BaseException) -> dict[str, Any]:
 
 def serve(connection: Connection, config: SandboxConfig) -> None:
     """The sandbox's main loop (the child process): one event at a time until the parent hangs up."""
+    os.setpgid(0, 0)  # what the handler starts goes with the group the plane kills
+    die_with_parent()  # the forkserver, single-threaded: this dies when it does, and it with the plane
     os.environ.clear()
     os.environ.update(config.environment)
     stdout = _SwitchedStdout(sys.stdout)
@@ -129,3 +139,19 @@ def serve(connection: Connection, config: SandboxConfig) -> None:
                 payload, errored = _error(exc), True
                 print(json.dumps({"level": "ERROR", "message": "handler failed", **payload}, default=str))
         connection.send((json.dumps(payload, default=str), errored, log.getvalue()))
+
+
+def _arm_in_forkserver() -> None:
+    """The forkserver's side of dying with the plane: it imports this module among PRELOAD from inside
+    `multiprocessing.forkserver.main`; anywhere else (the plane itself) importing it changes nothing.
+    The plane forks the forkserver from its spawner thread (lambda_runtime.Sandbox), so the signal comes
+    when the plane dies, not when some worker thread ends."""
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_code is multiprocessing.forkserver.main.__code__:
+            die_with_parent()
+            return
+        frame = frame.f_back  # type: ignore[assignment]
+
+
+_arm_in_forkserver()

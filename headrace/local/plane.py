@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from headrace.config import models_directory
 from headrace.local.aws import (
     LOCAL_ACCOUNT,
     LOCAL_REGION,
@@ -59,6 +60,8 @@ class PlaneInfo(BaseModel):
     control_port: int | None = None
     # The plane's key (aws.py): every request must be signed with it, and the control port wants its secret.
     credentials: PlaneCredentials
+    # The model configs it was provisioned from: the CLI reads these, not whatever models/ is near its cwd.
+    models_dir: str | None = None
 
     def environment(self) -> dict[str, str]:
         return local_environment(self.endpoint, self.credentials, self.region)
@@ -177,7 +180,9 @@ class LocalPlane:
         self._stack.enter_context(state_machines_signed(credentials))
         clients = Clients(endpoint, credentials=credentials)
 
-        runtime = HandlerRuntime(self.work_dir / "lambda", local_environment(endpoint, credentials))
+        runtime = HandlerRuntime(
+            self.work_dir / "lambda", local_environment(endpoint, credentials), supervisor=supervisor
+        )
         runtime.listeners.append(Telemetry(clients))
         self._stack.callback(runtime.close)  # the functions' sandboxes are child processes
         targets = TargetDispatcher(MotoTargets())
@@ -231,6 +236,7 @@ class LocalPlane:
             started_at=time.time(),
             control_port=control_port,
             credentials=credentials,
+            models_dir=str(models_directory(self.models_dir).resolve()),
         )
         runtime_file = self.work_dir / RUNTIME_FILE
         write_private(runtime_file, self.info.model_dump_json(indent=1))  # it holds the plane's secret

@@ -2,8 +2,8 @@
 same rows, and stratified on the label for classifiers, so a rare class appears in every split.
 
 The same seed (`trainer.seed`) and the same content (its SHA-256) always give the same split; another
-dataset version gets another shuffle. `trainer.validation_fraction` of the rows goes to validation and as
-many again to the held-out test split the gate judges; the rest trains.
+dataset version gets another shuffle. `trainer.validation_fraction` of the rows goes to validation and
+`trainer.test_fraction` (default: as many again) to the held-out test split the gate judges; the rest trains.
 """
 
 from __future__ import annotations
@@ -36,12 +36,16 @@ def split_seed(seed: int, sha256: str) -> int:
 
 
 def check_fractions(trainer: TrainerConfig) -> None:
-    """Validation and test each take `validation_fraction`: together they must leave rows to train on."""
-    if 2 * trainer.validation_fraction >= 1:
+    """Validation and test (`test_fraction`, else as much as validation) must leave rows to train on."""
+    held = trainer.validation_fraction + trainer.held_out_fraction
+    if held >= 1:
+        if trainer.test_fraction is None:
+            expected = "expected less than 0.5"
+        else:
+            expected = f"expected validation_fraction + test_fraction ({trainer.test_fraction}) below 1"
         raise SplitError(
             f"trainer.validation_fraction {trainer.validation_fraction} gives validation and test "
-            f"{2 * trainer.validation_fraction:.0%} of the rows together, leaving none to train on; "
-            "expected less than 0.5"
+            f"{held:.0%} of the rows together, leaving none to train on; {expected}"
         )
 
 
@@ -49,16 +53,20 @@ def is_class_label(model: ModelConfig) -> bool:
     return model.trainer.objective in CLASSIFICATION_OBJECTIVES
 
 
-def assign(strata: npt.NDArray[np.int64], fraction: float, seed: int) -> npt.NDArray[np.int8]:
+def assign(
+    strata: npt.NDArray[np.int64], fraction: float, seed: int, test_fraction: float | None = None
+) -> npt.NDArray[np.int8]:
     """Per row, 0 (train), 1 (validation) or 2 (test). Within each stratum (in stratum order) the rows are
-    shuffled and round(n * fraction) go to test, as many to validation, the rest to train."""
+    shuffled and round(n * test_fraction) go to test (test_fraction defaults to fraction), round(n * fraction)
+    to validation, the rest to train."""
     labels = np.full(strata.shape, _TRAIN, dtype=np.int8)
     rng = np.random.default_rng(seed)
     for stratum in np.unique(strata):
         rows = rng.permutation(np.flatnonzero(strata == stratum))
-        held = int(len(rows) * fraction + 0.5)
-        labels[rows[:held]] = _TEST
-        labels[rows[held : 2 * held]] = _VALIDATION
+        tested = int(len(rows) * (fraction if test_fraction is None else test_fraction) + 0.5)
+        validated = int(len(rows) * fraction + 0.5)
+        labels[rows[:tested]] = _TEST
+        labels[rows[tested : tested + validated]] = _VALIDATION
     return labels
 
 
@@ -91,8 +99,12 @@ class Splits:
 def split_dataset(frame: pd.DataFrame, model: ModelConfig, sha256: str) -> Splits:
     """Rows keep their original order inside each split."""
     check_fractions(model.trainer)
+    trainer = model.trainer
     labels = assign(
-        strata_of(frame, model), model.trainer.validation_fraction, split_seed(model.trainer.seed, sha256)
+        strata_of(frame, model),
+        trainer.validation_fraction,
+        split_seed(trainer.seed, sha256),
+        trainer.held_out_fraction,
     )
     parts = {split: frame[labels == label].reset_index(drop=True) for split, label in _LABELS.items()}
     empty = [split for split, part in parts.items() if part.empty]

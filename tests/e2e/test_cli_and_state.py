@@ -46,7 +46,11 @@ def test_info_json_gives_a_script_bucket_prefixes_schema_and_state_machines(plan
     assert churn["data_bucket"] == plane.deployment.data_bucket
     assert (churn["incoming_prefix"], churn["quarantine_prefix"]) == ("churn/incoming/", "churn/quarantine/")
     assert churn["schema"]["target"] == "churned"
-    assert {"name": "contract", "type": "category", "nullable": False} in churn["schema"]["columns"]
+    contract = next(c for c in churn["schema"]["columns"] if c["name"] == "contract")
+    assert (contract["type"], contract["nullable"]) == ("category", False)
+    assert contract["categories"] == ["month-to-month", "one-year", "two-year"]
+    tenure = next(c for c in churn["schema"]["columns"] if c["name"] == "tenure_months")
+    assert (tenure["min"], tenure["max"]) == (0, 120)
     assert churn["training_state_machine_arn"].endswith(":stateMachine:headrace-dev-churn-training")
     assert churn["endpoint_name"] == "headrace-dev-churn"
     assert {m["name"] for m in info["models"]} == {

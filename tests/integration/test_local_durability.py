@@ -211,14 +211,13 @@ def test_a_sigkilled_plane_keeps_every_acknowledged_upload_dataset_and_run(tmp_p
     info = start_detached(work_dir=work_dir, state_dir=state_dir)
     try:
         clients = info.clients()
-        for key, body in acknowledged.items():
-            assert clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body, key
+        for uploaded, body in acknowledged.items():
+            assert clients.s3.get_object(Bucket=bucket, Key=uploaded)["Body"].read() == body, uploaded
         # An upload the pipeline takes up: its dataset is recorded and its run started, then a crash.
         csv = generate(_churn_model(), 700, seed=3).to_csv(index=False).encode()
         sha = hashlib.sha256(csv).hexdigest()
-        version = clients.s3.put_object(Bucket=bucket, Key="churn/incoming/durable.csv", Body=csv)[
-            "VersionId"
-        ]
+        key = "churn/incoming/durable.csv"
+        version = clients.s3.put_object(Bucket=bucket, Key=key, Body=csv)["VersionId"]
         table = info.outputs["headrace-dev-data"][Outputs.LEDGER_TABLE]
         machine = info.outputs["headrace-dev-pipeline"]["TrainingStateMachineChurn"]
         wait_for(lambda: _recorded(clients, table, sha), "the dataset in the ledger", timeout_s=60)
@@ -230,6 +229,8 @@ def test_a_sigkilled_plane_keeps_every_acknowledged_upload_dataset_and_run(tmp_p
     info = start_detached(work_dir=work_dir, state_dir=state_dir)
     try:
         clients = info.clients()
+        versions = clients.s3.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", [])
+        assert version in [v["VersionId"] for v in versions], (version, versions)
         assert clients.s3.get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read() == csv
         assert _recorded(clients, table, sha)
         assert _run(clients, machine, sha)

@@ -115,6 +115,41 @@ for thread in threads:
 print("started", flush=True)
 time.sleep(600)
 """
+# A plane's Lambda runtime in a process of its own: one function invoked twice from worker threads, one
+# invocation done (its sandbox warm and idle), the other busy in a handler that forked a helper, then killed.
+LAMBDA_PLANE = """
+import io, sys, threading, time, zipfile
+from pathlib import Path
+from headrace.local.lambda_runtime import FunctionSpec, HandlerRuntime
+from headrace.local.sagemaker.supervision import Supervisor
+
+HANDLER = '''
+import json, os, pathlib, subprocess, sys, time
+def handler(event, context):
+    if event.get("busy"):
+        helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        pathlib.Path(event["pids"]).write_text(json.dumps({"self": os.getpid(), "helper": helper.pid}))
+        time.sleep(600)
+    return os.getpid()
+'''
+work = Path(sys.argv[1])
+buffer = io.BytesIO()
+with zipfile.ZipFile(buffer, "w") as archive:
+    archive.writestr("handler.py", HANDLER)
+runtime = HandlerRuntime(work / "lambda", {}, supervisor=Supervisor(work))
+spec = FunctionSpec(name="f", arn="arn:aws:lambda:us-east-1:123456789012:function:f",
+                    handler="handler.handler", code_sha256="sha", environment={}, timeout_s=900)
+idle = []
+quick = threading.Thread(target=lambda: idle.append(runtime.invoke(spec, buffer.getvalue(), {}).payload))
+quick.start()
+quick.join()
+busy = {"busy": True, "pids": str(work / "busy.json")}
+threading.Thread(target=runtime.invoke, args=(spec, buffer.getvalue(), busy), daemon=True).start()
+while not (work / "busy.json").exists() or not (work / "busy.json").read_text():
+    time.sleep(0.05)
+print(idle[0], flush=True)
+time.sleep(600)
+"""
 TRAIN = """
 import os, pathlib
 root = pathlib.Path(os.environ["HEADRACE_OPT_ML"])
@@ -161,9 +196,43 @@ def test_a_sigkilled_plane_leaves_no_train_or_serve_process(tmp_path: Path) -> N
     # The train and serve processes die with the plane, even though the threads that started them had ended.
     wait_for(lambda: not any(alive(c["self"]) for c in containers), "the containers to die", 10)
     # What they forked is in their process group: the next plane in this work dir kills it before starting.
-    assert Supervisor(work).kill_leftovers() == [c["self"] for c in containers]
+    assert sorted(Supervisor(work).kill_leftovers()) == sorted(c["self"] for c in containers)
     wait_for(lambda: not any(alive(c["helper"]) for c in containers), "their helpers to die", 10)
     assert not (work / "containers.json").exists()
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid` now (Linux's /proc/<pid>/task/*/children)."""
+    found: set[int] = set()
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in map(int, children.read_text().split()):
+            found |= {child} | _descendants(child)
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_a_sigkilled_plane_leaves_no_lambda_forkserver_or_sandbox(tmp_path: Path) -> None:
+    plane = subprocess.Popen([sys.executable, "-c", LAMBDA_PLANE, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert plane.stdout is not None
+        idle_sandbox = int(plane.stdout.readline())  # the busy one is running by now
+        busy = json.loads((tmp_path / "busy.json").read_text())
+        # The forkserver, both sandboxes (and the helper, and multiprocessing's resource tracker).
+        processes = _descendants(plane.pid)
+        assert {idle_sandbox, busy["self"], busy["helper"]} <= processes
+        assert len(processes) >= 4
+        recorded = {r["pid"] for r in json.loads((tmp_path / "containers.json").read_text())}
+        assert recorded == {idle_sandbox, busy["self"]}
+    finally:
+        plane.send_signal(signal.SIGKILL)
+        plane.wait()
+
+    # The forkserver dies with the plane, and the sandboxes with it, busy or idle.
+    survivors = processes - {busy["helper"]}
+    wait_for(lambda: not any(alive(p) for p in survivors), "the forkserver and the sandboxes to die", 10)
+    # What a handler forked is in its sandbox's process group: the next plane kills it before starting.
+    assert Supervisor(tmp_path).kill_leftovers() == [busy["self"]]
+    wait_for(lambda: not alive(busy["helper"]), "the handler's helper to die", 10)
 
 
 def test_the_next_plane_leaves_a_recycled_pid_alone(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from headrace.ledger import (
     TrainingInput,
     TrainingInputTooLarge,
 )
+from headrace.ledger.datasets import upload_digest
 from headrace.ledger.kinds import stored_item
 
 RECEIVED = datetime(2026, 11, 23, 10, 15, 32, tzinfo=UTC)
@@ -108,7 +109,7 @@ def test_the_ledger_item_of_a_dataset_is_keyed_by_model_and_hash(version: Datase
     assert not any(isinstance(value, float) for value in item.values())  # DynamoDB numbers are not floats
 
 
-def test_the_ledger_item_of_a_rejection_is_keyed_by_time_and_hash() -> None:
+def test_the_ledger_item_of_a_rejection_is_keyed_by_time_hash_and_upload() -> None:
     sha256 = "ab" * 32
     reason = Reason(
         model="churn",
@@ -121,7 +122,11 @@ def test_the_ledger_item_of_a_rejection_is_keyed_by_time_and_hash() -> None:
     where = placement("churn", RECEIVED, sha256, "churn/incoming/x.csv")
     item = stored_item(rejection_item(reason, where, RECEIVED))
 
-    assert (item["pk"], item["sk"]) == ("model#churn", f"rejection#2026-11-23T10:15:32.000000Z#{sha256[:12]}")
+    upload = upload_digest("churn/incoming/x.csv", None)
+    assert (item["pk"], item["sk"]) == (
+        "model#churn",
+        f"rejection#2026-11-23T10:15:32.000000Z#{sha256[:12]}#{upload}",
+    )
     assert (item["quarantine_key"], item["rules"]) == (
         f"churn/quarantine/2026-11-23/101532.000000-{sha256[:12]}-fc24f23a/x.csv",
         ["empty"],

@@ -17,6 +17,7 @@ from headrace.ledger import (
     RunItem,
     plain,
 )
+from headrace.ledger.datasets import MisplacedItem, upload_digest
 from headrace.ledger.kinds import read_item, stored_item
 from headrace.ledger.memory import MemoryLedger
 
@@ -37,7 +38,21 @@ ITEMS: list[tuple[LedgerItem, str]] = [
             received_at="2026-11-23T10:15:32.000000Z",
             recorded_at="2026-11-23T10:15:32.000000Z",
         ),
-        "rejection#2026-11-23T10:15:32.000000Z#abababababab",
+        # The upload's digest makes the key unique per object (issue 14, finding 8).
+        "rejection#2026-11-23T10:15:32.000000Z#abababababab#8a193534",
+    ),
+    (
+        MisplacedItem(
+            model="churn",
+            bucket="data",
+            key="churn/incomming/x.csv",
+            version_id="v1",
+            size_bytes=3,
+            hint="did you mean churn/incoming/x.csv?",
+            received_at="2026-11-23T10:15:32.000000Z",
+            recorded_at="2026-11-23T10:15:32.000000Z",
+        ),
+        f"misplaced#2026-11-23T10:15:32.000000Z#{upload_digest('churn/incomming/x.csv', 'v1')}",
     ),
     (RunItem.approval("churn", "churn-job", "Approved"), "run#churn-job"),
     (DeploymentItem(model="churn", deployment_id="t#exec", status="serving", version=2), "deploy#t#exec"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -11,6 +12,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Final
 
+from inference.limits import Limits
 from inference.model import Model, model_dir
 from inference.quality import PredictionHealth
 from inference.server import Invocations, serve_forever
@@ -43,9 +45,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"cannot load the model from {directory}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    # The model and the libraries stay for the process's life: out of the collector's sight, a full
+    # collection (which holds the GIL) walks only what requests make.
+    gc.freeze()
     host = os.environ.get("HEADRACE_SERVE_HOST", "0.0.0.0")
     try:
         listen_port = port()
+        limits = Limits.from_environ()
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2
@@ -53,7 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         asyncio.run(
             serve_forever(
-                Invocations(model, PredictionHealth.from_environ(model.objective)), host, listen_port
+                Invocations(model, PredictionHealth.from_environ(model.objective)),
+                host,
+                listen_port,
+                limits=limits,
             )
         )
     return 0

@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Final
 
+import numpy as np
 import numpy.typing as npt
 
 from headrace.encoding import EncodingError, FloatMatrix, RowEncoder
@@ -19,6 +20,8 @@ from headrace.encoding import EncodingError, FloatMatrix, RowEncoder
 CSV: Final = "text/csv"
 JSON: Final = "application/json"
 SUPPORTED: Final = (CSV, JSON)
+# Rows per encoder call for a large batch (about 10 ms of pandas work each).
+SLICE_ROWS: Final = 2048
 
 Row = Sequence[Any]
 
@@ -52,10 +55,25 @@ def encode(body: bytes, content_type: str, features: Sequence[str], encoder: Row
         raise PayloadError(
             415, f"unsupported content type '{content_type or '(none)'}': send {' or '.join(SUPPORTED)}"
         )
+    if len(rows) <= SLICE_ROWS:
+        return _encoded(encoder, rows, 0)
+    # A large batch is encoded in slices: each pandas call holds the GIL, and /ping, answered on the event
+    # loop while this runs on the worker thread, waits for it (a whole 6 MB batch held it for 0.7 s).
+    return np.vstack(
+        [
+            _encoded(encoder, rows[start : start + SLICE_ROWS], start)
+            for start in range(0, len(rows), SLICE_ROWS)
+        ]
+    )
+
+
+def _encoded(encoder: RowEncoder, rows: Sequence[Row], first: int) -> FloatMatrix:
     try:
         return encoder.encode(rows)
     except EncodingError as exc:
-        raise PayloadError(400, str(exc), exc.row, exc.column) from None
+        row = exc.row + first
+        message = str(exc).replace(f"row {exc.row},", f"row {row},", 1) if first else str(exc)
+        raise PayloadError(400, message, row, exc.column) from None
 
 
 def _text(body: bytes) -> str:
@@ -78,7 +96,10 @@ def csv_rows(body: bytes, features: Sequence[str]) -> list[list[str]]:
     text = _text(body)
     width = len(features)
     if '"' in text:
-        rows = [row for row in csv.reader(io.StringIO(text)) if row and any(c.strip() for c in row)]
+        try:
+            rows = [row for row in csv.reader(io.StringIO(text)) if row and any(c.strip() for c in row)]
+        except csv.Error as exc:  # a field over the csv module's size limit, a stray quote in strict mode
+            raise PayloadError(400, f"the body is not valid CSV: {exc}") from None
     else:
         rows = [line.split(",") for line in text.splitlines() if line.strip()]
     for r, row in enumerate(rows):
@@ -91,9 +112,18 @@ def json_rows(body: bytes, features: Sequence[str]) -> list[Row]:
     """`{"instances": [[...], ...]}`, `{"instances": [{...}, ...]}`, one object `{"feature": value}`, a list
     of rows, or one row as a list."""
     try:
-        document = json.loads(body)
+        try:
+            document = json.loads(body)
+        except ValueError as exc:
+            if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
+                raise
+            # An integer over Python's 4,300-digit conversion limit: parsed again with the slower hook
+            # that makes it a float (infinite, so missing as in CSV) rather than failing.
+            document = json.loads(body, parse_int=_integer)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PayloadError(400, f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise PayloadError(400, "the body is not valid JSON: arrays or objects nested too deeply") from None
     if isinstance(document, dict) and "instances" in document:
         instances = document["instances"]
         if not isinstance(instances, list) or not instances:
@@ -107,6 +137,15 @@ def json_rows(body: bytes, features: Sequence[str]) -> list[Row]:
     else:
         raise PayloadError(400, 'expected {"instances": [...]}, an object of features, or a list of rows')
     return [_json_row(r, instance, features) for r, instance in enumerate(instances)]
+
+
+def _integer(text: str) -> int | float:
+    """A JSON integer; past Python's 4,300-digit conversion limit it is far past float64's range, so it is
+    the infinity that float64 makes of it (missing, as in CSV and in training), not a ValueError."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
 
 
 def _json_row(r: int, instance: Any, features: Sequence[str]) -> Row:
@@ -146,4 +185,9 @@ def render(predictions: npt.NDArray[Any], accept: str) -> tuple[bytes, str]:
         else:
             lines = [",".join(repr(float(v)) for v in row) for row in predictions.tolist()]
         return ("\n".join(lines) + "\n").encode(), CSV
-    return json.dumps({"predictions": predictions.tolist()}).encode(), JSON
+    values = predictions.tolist()
+    if len(values) <= SLICE_ROWS:
+        return json.dumps({"predictions": values}).encode(), JSON
+    # In slices, as encoding is: one json.dumps of 100,000 floats holds the GIL for 0.1 s.
+    parts = (json.dumps(values[i : i + SLICE_ROWS])[1:-1] for i in range(0, len(values), SLICE_ROWS))
+    return ('{"predictions": [' + ", ".join(parts) + "]}").encode(), JSON

@@ -1,197 +1,140 @@
-"""A minimal HTTP/1.1 server on asyncio: keep-alive, Content-Length bodies, two routes.
+"""The inference server: SageMaker's two routes on asyncio, HTTP framing by llhttp (`inference.connection`).
 
 Why not a framework: SageMaker's contract is two routes, and every microsecond a framework spends routing,
 building request objects and running middleware is added to each prediction (the budget is 0.1 ms over the
-model). The model runs inline on the event loop: one process answers one request at a time, as a
-gunicorn sync worker would, without a thread hand-off per request.
+model). Small requests are scored inline on the event loop: one process answers one request at a time, as a
+gunicorn sync worker would, without a thread hand-off per request; large batches go to one worker thread so
+that /ping keeps answering while they are decoded.
+
+Every caller mistake is a 4xx with the contract's message (containers/serve/CONTRACT.md); a 5xx means a
+fault of ours (or the model's fault hook).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
+import gc
 import logging
-import socket
-from typing import Any, Final, cast
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final
 
+import numpy.typing as npt
+
+from inference.connection import Connection, Request
+from inference.limits import MAX_BODY, MAX_HEAD, Limits
 from inference.model import Model, ModelFault
 from inference.payload import PayloadError, encode, media_type, render
 from inference.quality import PredictionHealth
+from inference.responses import JSON, error, problem, response
 
-# SageMaker real-time endpoints accept request bodies up to 6 MB (InvokeEndpoint's limit).
-MAX_BODY: Final = 6 * 1024 * 1024
-MAX_HEAD: Final = 64 * 1024
-_REASONS: Final = {
-    200: "OK",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    411: "Length Required",
-    413: "Payload Too Large",
-    415: "Unsupported Media Type",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-}
+__all__ = ["MAX_BODY", "MAX_HEAD", "Invocations", "Outcome", "serve_forever"]
+
+# (status, body, content type, scores): what an invocation computed; scores only for a 200.
+Outcome = tuple[int, bytes, str, "npt.NDArray[Any] | None"]
+_PING: Final = b"{}"
 
 log = logging.getLogger("serve")
 
 
-def response(status: int, body: bytes, content_type: str, keep_alive: bool) -> bytes:
-    head = (
-        f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"
-        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
-        f"{'' if keep_alive else 'Connection: close' + chr(13) + chr(10)}\r\n"
-    )
-    return head.encode("latin-1") + body
-
-
-def error(status: int, problem: PayloadError | str, keep_alive: bool) -> bytes:
-    document: dict[str, Any] = problem.body() if isinstance(problem, PayloadError) else {"error": problem}
-    return response(status, json.dumps(document).encode(), "application/json", keep_alive)
-
-
 class Invocations:
-    """The application: request (method, path, headers, body) → response bytes."""
+    """The application: a parsed request → response bytes."""
 
     def __init__(self, model: Model, health: PredictionHealth | None = None) -> None:
         self.model = model
         self.health = health or PredictionHealth(model.objective, None, "")
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes, keep_alive: bool) -> bytes:
-        path = path.split("?", 1)[0]
+    @staticmethod
+    def is_invocation(request: Request) -> bool:
+        return request.method == "POST" and request.target.split("?", 1)[0] == "/invocations"
+
+    def handle(self, request: Request) -> bytes:
+        keep_alive = request.keep_alive
+        path = request.target.split("?", 1)[0]
         if path == "/invocations":
-            if method != "POST":
+            if request.method != "POST":
                 return error(405, "use POST for /invocations", keep_alive)
-            return self.invoke(headers, body, keep_alive)
+            return self.finish(self.compute(request.headers, request.body), keep_alive)
         if path == "/ping":
-            if method not in ("GET", "HEAD"):
+            if request.method not in ("GET", "HEAD"):
                 return error(405, "use GET for /ping", keep_alive)
             # The model is loaded before the socket listens: answering at all means ready.
-            return response(200, b"{}", "application/json", keep_alive)
+            return response(200, _PING, "application/json", keep_alive)
         return error(
-            404, f"no route {path}: the container serves GET /ping and POST /invocations", keep_alive
+            404, f"no route {path[:200]}: the container serves GET /ping and POST /invocations", keep_alive
         )
 
-    def invoke(self, headers: dict[str, str], body: bytes, keep_alive: bool) -> bytes:
+    def compute(self, headers: Mapping[str, str], body: bytes) -> Outcome:
+        """Encode, predict and render: safe on the worker thread (the prediction health is counted in
+        `finish`, on the event loop)."""
         model = self.model
         try:
             matrix = encode(body, media_type(headers.get("content-type")), model.features, model.encoder)
             scores = model.predict(matrix)
-            self.health.observe(scores)
             payload, content_type = render(scores, media_type(headers.get("accept")))
         except PayloadError as exc:
-            return error(exc.status, exc, keep_alive)
+            return exc.status, problem(exc), JSON, None
         except ModelFault as exc:
-            return error(500, str(exc), keep_alive)
+            return 500, problem(str(exc)), JSON, None
         except Exception as exc:  # a real fault: the caller's payload was valid
             log.exception("invocation failed")
-            return error(500, f"prediction failed: {type(exc).__name__}: {exc}", keep_alive)
-        return response(200, payload, content_type, keep_alive)
+            return 500, problem(f"prediction failed: {type(exc).__name__}: {exc}"), JSON, None
+        return 200, payload, content_type, scores
 
-
-def parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
-    """Request line and headers (names lower-cased); ValueError for a malformed request line."""
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3:
-        raise ValueError(f"malformed request line {lines[0][:100]!r}")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return parts[0], parts[1], parts[2], headers
-
-
-class Connection(asyncio.Protocol):
-    def __init__(self, app: Invocations) -> None:
-        self.app = app
-        self.buffer = bytearray()
-        self.transport: asyncio.Transport | None = None
-        # Bytes of a refused body still to arrive: read and dropped, so the caller sees the answer rather
-        # than a reset connection while it is still sending.
-        self.discard = 0
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # cast, not isinstance: uvloop's transports implement the interface without subclassing it.
-        self.transport = cast(asyncio.Transport, transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def data_received(self, data: bytes) -> None:
-        if self.discard:
-            self.discard = max(0, self.discard - len(data))
-            if not self.discard and self.transport is not None:
-                self.transport.close()
-                self.transport = None
-            return
-        self.buffer += data
-        while self.transport is not None and self._one_request():
-            pass
-
-    def _reject(self, status: int, message: str) -> bool:
-        """Answer and close: after a bad head or an oversized body the stream cannot be re-synchronized."""
-        assert self.transport is not None
-        self.transport.write(error(status, message, keep_alive=False))
-        self.transport.close()
-        self.transport = None
-        self.buffer.clear()
-        return False
-
-    def _too_large(self, length: int, received: int) -> bool:
-        assert self.transport is not None
-        message = f"request body of {length} bytes is over the 6 MB limit ({MAX_BODY} bytes)"
-        self.transport.write(error(413, message, keep_alive=False))
-        self.discard = max(0, length - received)
-        self.buffer.clear()
-        if not self.discard:
-            self.transport.close()
-            self.transport = None
-        return False
-
-    def _one_request(self) -> bool:
-        """Handle one complete request from the buffer; False when more bytes are needed."""
-        end = self.buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self.buffer) > MAX_HEAD:
-                return self._reject(431, "request head too large")
-            return False
+    def compute_batch(self, headers: Mapping[str, str], body: bytes) -> Outcome:
+        """`compute` for a large batch, on the worker thread. The cyclic garbage collector is held off
+        meanwhile: a batch makes hundreds of thousands of objects, and each full collection they trigger
+        holds the GIL for up to 0.4 s, which /ping on the event loop would wait for (the batch makes no
+        reference cycles; reference counting frees it)."""
+        gc.disable()
         try:
-            method, target, version, headers = parse_head(bytes(self.buffer[:end]))
-        except ValueError as exc:
-            return self._reject(400, str(exc))
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            return self._reject(411, "chunked bodies are not supported: send Content-Length")
-        try:
-            length = int(headers.get("content-length", "0"))
-        except ValueError:
-            return self._reject(400, "Content-Length is not a number")
-        if length > MAX_BODY:
-            return self._too_large(length, received=len(self.buffer) - end - 4)
-        start = end + 4
-        if len(self.buffer) < start + length:
-            return False
-        body = bytes(self.buffer[start : start + length])
-        del self.buffer[: start + length]
-        connection = headers.get("connection", "").lower()
-        keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
-        assert self.transport is not None
-        self.transport.write(self.app.handle(method, target, headers, body, keep_alive))
-        if not keep_alive:
-            self.transport.close()
-            self.transport = None
-            return False
-        return True
+            return self.compute(headers, body)
+        finally:
+            gc.enable()
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
+    def finish(self, outcome: Outcome, keep_alive: bool) -> bytes:
+        status, body, content_type, scores = outcome
+        if scores is not None:
+            self.health.observe(scores)
+        return response(status, body, content_type, keep_alive)
 
 
-async def serve_forever(app: Invocations, host: str, port: int, ready: asyncio.Event | None = None) -> None:
+async def _sweep(open_: set[Connection], limits: Limits) -> None:
+    """Close connections past their deadline (idle, or a request that stalls): one timer for all of them,
+    so a request costs an attribute store rather than a timer of its own."""
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Connection(app), host, port, reuse_address=True, backlog=1024)
+    tick = min(1.0, limits.head_s / 4, limits.read_s / 4, limits.idle_s / 4)
+    while True:
+        await asyncio.sleep(tick)
+        now = loop.time()
+        for connection in [c for c in open_ if not c.busy and c.deadline < now]:
+            connection.expire()
+
+
+async def serve_forever(
+    app: Invocations,
+    host: str,
+    port: int,
+    ready: asyncio.Event | None = None,
+    limits: Limits | None = None,
+) -> None:
+    limits = limits or Limits()
+    loop = asyncio.get_running_loop()
+    open_: set[Connection] = set()
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
+    server = await loop.create_server(
+        lambda: Connection(app, limits, open_, executor), host, port, reuse_address=True, backlog=1024
+    )
     log.info("serving on %s:%d", host, port)
+    sweeper = asyncio.create_task(_sweep(open_, limits))
     if ready is not None:
         ready.set()
-    async with server:
-        await server.serve_forever()
+    try:
+        async with server:
+            await server.serve_forever()
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        executor.shutdown(wait=False, cancel_futures=True)

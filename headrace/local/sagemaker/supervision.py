@@ -9,6 +9,10 @@
   containers carry the label `headrace.plane=<work dir>`. On start, a plane kills the groups recorded there
   that are still alive (same pid *and* start time: a recycled pid is left alone) and removes the labelled
   containers, before anything else starts.
+- Lambda sandboxes (lambda_runtime.py) are forked by multiprocessing's forkserver, not here: the forkserver
+  is started from the same long-lived thread and both it and each sandbox arm the parent-death signal
+  (`die_with_parent`), so a dead plane takes the forkserver and the forkserver its sandboxes; each sandbox
+  leads its own group and is recorded here (`adopt`), so the next plane kills what its handlers started.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, TypeVar
 
 from pydantic import BaseModel
 
@@ -38,6 +42,7 @@ DOCKER_LABEL: Final = "headrace.plane"
 # <linux/prctl.h>: PR_SET_PDEATHSIG = 1.
 PR_SET_PDEATHSIG: Final = 1
 STOP_GRACE_S: Final = 10.0
+T = TypeVar("T")
 
 
 def _load_prctl() -> Callable[..., int] | None:
@@ -52,12 +57,18 @@ def _load_prctl() -> Callable[..., int] | None:
 _PRCTL = _load_prctl()
 
 
+def die_with_parent() -> None:
+    """Ask for SIGKILL when the thread that forked this process exits (its whole process, for a plane that
+    forked it from the spawner thread); nothing off Linux."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _dies_with(parent: int) -> Callable[[], None]:
     """The child's first act: ask for SIGKILL when its parent goes; exit if the parent already went."""
 
     def arm() -> None:
-        if _PRCTL is not None:
-            _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
+        die_with_parent()
         if os.getppid() != parent:  # the plane died between fork and prctl
             os._exit(1)
 
@@ -137,6 +148,12 @@ def _the_spawner() -> _Spawner:
         return _spawner
 
 
+def on_spawner_thread(start: Callable[[], T]) -> T:
+    """Run `start` on the thread that forks the plane's processes: what it forks may die with the plane."""
+    result: T = _the_spawner().run(start)
+    return result
+
+
 class _Recorded(BaseModel):
     pid: int
     started: int | None = None  # the kernel's start time of the process (Linux), against pid reuse
@@ -161,6 +178,8 @@ class Supervisor:
         self._file = work_dir.resolve() / PROCESS_FILE if work_dir else None
         self.label = f"{DOCKER_LABEL}={work_dir.resolve()}" if work_dir else None
         self._live: dict[int, tuple[GroupProcess, int | None]] = {}
+        # Group leaders started by others (Lambda sandboxes): pid -> start time.
+        self._adopted: dict[int, int | None] = {}
         # Set by the docker launcher: its containers outlive a killed `docker run` and are removed by label.
         self.docker = False
         self._lock = threading.Lock()
@@ -180,10 +199,25 @@ class Supervisor:
             self._write()
         return process
 
+    def adopt(self, pid: int) -> None:
+        """Record a process that leads its own group but was started elsewhere (a Lambda sandbox), so that
+        the next plane kills its group if this one dies; `forget` it once it has been stopped."""
+        with self._lock:
+            self._adopted = {p: s for p, s in self._adopted.items() if _start_time(p) == s}
+            self._adopted[pid] = _start_time(pid)
+            self._write()
+
+    def forget(self, pid: int) -> None:
+        with self._lock:
+            if pid in self._adopted:
+                del self._adopted[pid]
+                self._write()
+
     def _write(self) -> None:
         if self._file is None:
             return
-        records = [_Recorded(pid=p, started=s).model_dump() for p, (_, s) in self._live.items()]
+        started = {p: s for p, (_, s) in self._live.items()} | self._adopted
+        records = [_Recorded(pid=p, started=s).model_dump() for p, s in started.items()]
         temporary = self._file.with_suffix(".tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as out:

@@ -19,6 +19,8 @@
 4. IAM (iam.py, when the plane enforces it): every call a deployed resource makes is authorized as its role,
    and rule deliveries as EventBridge checks them (the target's role, the function's resource policy).
 
+5. Step Functions' 256 KiB payload quota and its terminal States.DataLimitExceeded (sfn_payloads.py).
+
 Nothing here knows about models, datasets or any pipeline step: it only moves events to code.
 """
 
@@ -32,6 +34,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote_plus
 
 import moto.stepfunctions.models as stepfunctions_models
 from moto.awslambda.models import LambdaFunction
@@ -49,6 +52,7 @@ from headrace.local.seams.iam_policies import bucket_policies_left_to_the_plane
 from headrace.local.seams.iam_targets import RuleTargets
 from headrace.local.seams.sagemaker import hosting_installed, training_installed
 from headrace.local.seams.sagemaker_requests import requests_checked
+from headrace.local.seams.sfn_payloads import payloads_limited
 from headrace.local.seams.targets import dead_letter_configs_kept
 from headrace.local.targets import DEFAULT_DELIVERY_ATTEMPTS, Delivery, EventDelivery, delivered_here
 
@@ -73,7 +77,7 @@ def function_spec(function: LambdaFunction) -> FunctionSpec:
 
 def normalize_event(event: dict[str, Any]) -> dict[str, Any]:
     """Give an event moto routes the shape AWS sends: an ISO time (moto: epoch seconds), and for S3's, a
-    fresh id (moto: one fixed id) and `etag` (moto: `eTag`)."""
+    fresh id (moto: one fixed id), `etag` (moto: `eTag`) and a URL-encoded key (moto: the raw key)."""
     event = copy.deepcopy(event)
     if isinstance(event.get("time"), int | float):
         event["time"] = datetime.fromtimestamp(event["time"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -86,6 +90,8 @@ def normalize_event(event: dict[str, Any]) -> dict[str, Any]:
         obj["etag"] = obj.pop("eTag")
     if obj.get("version-id") in (None, "null"):
         obj.pop("version-id", None)
+    if "key" in obj:  # S3 form-encodes the key ("a b+c.csv" arrives as "a+b%2Bc.csv"); moto sends it raw
+        obj["key"] = quote_plus(str(obj["key"]), safe="/")
     return event
 
 
@@ -161,6 +167,7 @@ def installed(
     try:
         with (
             requests_checked(),
+            payloads_limited(),
             dead_letter_configs_kept(),
             bucket_policies_left_to_the_plane(),
             training_installed(training) if training else contextlib.nullcontext(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 from moto.core.exceptions import AccessDeniedError, JsonRESTError
+from moto.s3.exceptions import S3ClientError
 
 from headrace.local.iam import AccessDenied
 
@@ -38,6 +39,8 @@ class _XmlAccessDenied(AccessDeniedError):
 def access_denied_response(prefix: str, denied: AccessDenied) -> Exception:
     """The error AWS answers, in the service's own protocol."""
     code = _ACCESS_DENIED_CODE.get(prefix, "AccessDeniedException")
+    if prefix == "s3":  # moto's S3 serializes only its own exception family (403 AccessDenied)
+        return S3ClientError(code, str(denied))
     if prefix in _XML_ERRORS:
         return _XmlAccessDenied(code, str(denied))
     return JsonRESTError(code, str(denied))

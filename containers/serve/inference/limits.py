@@ -1,0 +1,55 @@
+"""The server's limits: request sizes (SageMaker's) and the timeouts that free a stalled connection."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Final
+
+# SageMaker real-time endpoints accept request bodies up to 6 MB (InvokeEndpoint's limit).
+MAX_BODY: Final = 6 * 1024 * 1024
+MAX_HEAD: Final = 64 * 1024
+# Bodies larger than this are encoded and scored on a worker thread, so /ping and small requests keep
+# answering; smaller ones run inline (a thread hand-off costs more than scoring a few rows).
+OFF_LOOP_BYTES: Final = 64 * 1024
+_TIMEOUTS: Final = {
+    "idle_s": "HEADRACE_SERVE_IDLE_S",
+    "head_s": "HEADRACE_SERVE_HEAD_S",
+    "read_s": "HEADRACE_SERVE_READ_S",
+    "body_s": "HEADRACE_SERVE_BODY_S",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_body: int = MAX_BODY
+    max_head: int = MAX_HEAD
+    off_loop_bytes: int = OFF_LOOP_BYTES
+    # A keep-alive connection with no request: longer than the 60 s idle timeout load balancers and
+    # SageMaker's front end commonly use, so the caller closes first and never races our close.
+    idle_s: float = 65.0
+    # From a request's first byte to the end of its head.
+    head_s: float = 10.0
+    # The longest wait for the next bytes of a body.
+    read_s: float = 10.0
+    # From the end of the head to the end of the body: a slow drip cannot hold a buffer for ever
+    # (InvokeEndpoint itself gives up after 60 s).
+    body_s: float = 60.0
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Limits:
+        """The timeouts may be shortened (tests) or lengthened; ValueError for a value that is not > 0."""
+        given: dict[str, float] = {}
+        for field, name in _TIMEOUTS.items():
+            text = environ.get(name)
+            if text is None:
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                value = -1.0
+            if not 0 < value < 86_400:
+                raise ValueError(f"{name} must be a number of seconds above 0, got {text!r}")
+            given[field] = value
+        return replace(cls(), **given)
