@@ -1,7 +1,8 @@
-"""Data arrival: S3 Object Created events under `<model>/incoming/` reach the ingest function.
+"""Data arrival: S3 Object Created events in the data bucket reach the ingest function.
 
-The rule matches every model prefix, known or not, so that a file dropped under a prefix no model owns
-still reaches ingest, which quarantines it with a reason instead of leaving it unnoticed.
+The rule matches every key except the folders the pipeline writes itself, so that a file dropped anywhere a
+person might drop one (under a prefix no model owns, a misspelt folder, the bucket's root) still reaches
+ingest, which quarantines it or records it as misplaced instead of leaving it unnoticed (issue 14, #10).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from headrace.ingest.routing import PIPELINE_FOLDERS, QUARANTINE
 from headrace.ingest.settings import IngestSettings
 from headrace.ingest.sizing import ingest_memory_mb
 from headrace.naming import Names
@@ -33,6 +35,13 @@ DATASET_KEYS = "*/datasets/*"
 
 def data_arrival_rule_name(names: Names) -> str:
     return f"{names.prefix}-data-arrival"
+
+
+def pipeline_output_keys(models: Sequence[str]) -> list[str]:
+    """Keys the pipeline writes in the data bucket, which the data-arrival rule leaves out: each model's own
+    folders, and quarantine folders under any prefix (an unknown prefix's rejections are filed there)."""
+    owned = [f"{model}/{folder}/*" for model in models for folder in PIPELINE_FOLDERS if folder != QUARANTINE]
+    return [QUARANTINE_KEYS, *owned]
 
 
 class Ingest(Construct):
@@ -94,13 +103,17 @@ class Ingest(Construct):
             self,
             "DataArrival",
             rule_name=data_arrival_rule_name(names),
-            description="S3 Object Created under <model>/incoming/ in the data bucket -> ingest",
+            description="S3 Object Created in the data bucket, except pipeline output -> ingest",
             event_pattern=events.EventPattern(
                 source=["aws.s3"],
                 detail_type=["Object Created"],
                 detail={
                     "bucket": {"name": [store.bucket.bucket_name]},
-                    "object": {"key": events.Match.wildcard(INCOMING_KEYS)},
+                    "object": {
+                        "key": events.Match.anything_but_wildcard(
+                            *pipeline_output_keys([m.name for m in factory.models])
+                        )
+                    },
                 },
             ),
             targets=[

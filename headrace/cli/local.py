@@ -15,7 +15,7 @@ from headrace.local.cloudformation import ProvisionError
 from headrace.local.control import PlaneError, start_detached, stop_detached
 from headrace.local.control_server import ControlError, TickReport, TickRequest, request_tick
 from headrace.local.plane import LocalPlane, PlaneInfo, read_info
-from headrace.local.sagemaker.containers import Compute
+from headrace.local.sagemaker.launchers import Compute
 
 from . import project
 from .output import EXIT_BAD_INPUT, EXIT_UNREACHABLE, console, fail, print_json, table

@@ -288,6 +288,7 @@ def data_generate(
     Example: headrace data generate churn --rows 100000 --out churn.csv
     """
     source = project.models_dir(models_dir)
+    errors.print(f"[dim]models {source.path} ({source.how})[/]", highlight=False, soft_wrap=True)
     try:
         configs = load_models(source.path)
     except ConfigError as exc:

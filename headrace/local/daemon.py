@@ -15,7 +15,7 @@ from types import FrameType
 
 from headrace.local.cloudformation import ProvisionError
 from headrace.local.plane import LocalPlane
-from headrace.local.sagemaker.containers import COMPUTES
+from headrace.local.sagemaker.launchers import COMPUTES
 
 
 def main(argv: list[str] | None = None) -> int:

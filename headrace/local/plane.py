@@ -29,7 +29,7 @@ from headrace.local.aws import (
     write_private,
 )
 from headrace.local.network import free_port
-from headrace.local.sagemaker.containers import Compute
+from headrace.local.sagemaker.launchers import Compute
 
 if TYPE_CHECKING:
     from headrace.local.durability import DurableState
@@ -111,21 +111,21 @@ class LocalPlane:
 
     def start(self) -> PlaneInfo:
         # Imported here: moto and the seams load only in the process that runs the plane.
-        from moto.moto_api._internal.models import moto_api_backend
-
         from headrace.local.cloudformation.assembly import synthesize
         from headrace.local.cloudformation.provisioner import Provisioner
         from headrace.local.cloudwatch.evaluator import AlarmEvaluator
         from headrace.local.control_server import ControlServer
         from headrace.local.lambda_runtime import HandlerRuntime
-        from headrace.local.sagemaker.containers import ImageRegistry, launcher_for
+        from headrace.local.sagemaker.containers import ImageRegistry
         from headrace.local.sagemaker.hosting import EndpointHosting, served
+        from headrace.local.sagemaker.launchers import launcher_for
         from headrace.local.sagemaker.supervision import Supervisor
         from headrace.local.sagemaker.training import TrainingCompute
         from headrace.local.scheduler.runner import ScheduleRunner
         from headrace.local.seams import installed
         from headrace.local.seams.authn import Authenticator, state_machines_signed
         from headrace.local.seams.cloudwatch import MotoCloudWatch
+        from headrace.local.seams.executions import run_state_machines
         from headrace.local.seams.sagemaker import MotoSageMakerRecords
         from headrace.local.seams.scheduler import MotoSchedules
         from headrace.local.seams.server import start_server
@@ -175,8 +175,7 @@ class LocalPlane:
                 self.port, self.durable.wsgi if self.durable else None, guard=self.authenticator.wsgi
             )
         )
-        # In-process: moto's admin API is not served over HTTP (seams/authn.py).
-        moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}})
+        run_state_machines()
         self._stack.enter_context(state_machines_signed(credentials))
         clients = Clients(endpoint, credentials=credentials)
 
@@ -219,10 +218,7 @@ class LocalPlane:
         outputs = Provisioner(clients, self.progress, images).deploy(outdir)
         self.hosting.restore()
         if self.state_dir:
-            # What the stopped plane left running is ended or resumed, as AWS would have (reconcile.py).
-            from headrace.local.reconcile import reconcile
-
-            for note in reconcile(LOCAL_ACCOUNT, LOCAL_REGION):
+            for note in self._reconcile(clients):
                 self.progress(note)
         if self.durable:  # from here on, every change is committed before it is acknowledged
             self.durable.open()
@@ -260,6 +256,30 @@ class LocalPlane:
         self.iam = iam
         self.progress("IAM enforced: functions, state machines and SageMaker act as their roles")
         return iam
+
+    def _reconcile(self, clients: Clients) -> list[str]:
+        """End or resume what the stopped plane left running, and deliver what it acknowledged but had not
+        delivered, as AWS would have (reconcile.py)."""
+        from headrace.config import load_models
+        from headrace.deployment import describe
+        from headrace.ingest.aws import StepFunctionsRuns
+        from headrace.ledger import DynamoLedger
+        from headrace.local.reconcile import DataPlane, redeliver
+        from headrace.local.seams.executions import MotoUploads, end_interrupted, execution_exists
+
+        notes = end_interrupted(LOCAL_ACCOUNT, LOCAL_REGION)
+        deployment = describe(clients.cloudformation, Names(self.stage), load_models(self.models_dir))
+        data = DataPlane(
+            bucket=deployment.data_bucket,
+            incoming={m.name: m.incoming_prefix for m in deployment.models},
+            records=DynamoLedger(clients.client("dynamodb"), deployment.ledger_table),
+            runs=StepFunctionsRuns(
+                clients.client("stepfunctions"),
+                {m.name: m.training_state_machine_arn for m in deployment.models},
+            ),
+            execution_exists=execution_exists,
+        )
+        return notes + redeliver(data, MotoUploads(LOCAL_ACCOUNT))
 
     def stop(self) -> None:
         if self.durable and self.info:

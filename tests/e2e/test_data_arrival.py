@@ -17,6 +17,7 @@ import pytest
 
 from headrace.datagen import generate
 from headrace.naming import execution_name
+from headrace.status import collect
 from headrace.waiting import wait_for
 
 from .conftest import E2E_MAX_FILE_MB, RunningPlane
@@ -168,6 +169,12 @@ def _oversized(plane: RunningPlane) -> bytes:
     return body
 
 
+def _lines_changed(plane: RunningPlane, change: Callable[[int, bytes], bytes]) -> bytes:
+    """A good file with `change(line number, line)` applied to each line (0 is the header)."""
+    lines = _csv(_good(plane, rows=1_000, seed=5)).splitlines()
+    return b"\n".join(change(n, line) for n, line in enumerate(lines))
+
+
 BAD_FILES: dict[str, tuple[str, Callable[[RunningPlane], bytes], str]] = {
     # case: (key under the bucket, body, expected rule)
     "wrong columns": (
@@ -217,6 +224,27 @@ BAD_FILES: dict[str, tuple[str, Callable[[RunningPlane], bytes], str]] = {
     "oversized": ("churn/incoming/oversized.csv", _oversized, "size"),
     "unsupported format": ("churn/incoming/notes.txt", lambda _: b"just some notes\n", "format"),
     "wrong key prefix": ("churm/incoming/typo-in-model.csv", _frame_bytes(lambda f: None), "key_prefix"),
+    # issue 14, finding 9: structure explained in a person's words
+    "semicolon-separated": (
+        "churn/incoming/semicolons.csv",
+        lambda p: _good(p, rows=1_000, seed=5).to_csv(index=False, sep=";").encode(),
+        "format",
+    ),
+    "duplicate column": (
+        "churn/incoming/duplicate-column.csv",
+        _frame_bytes(lambda f: pd.concat([f, f[["region"]]], axis=1)),
+        "duplicate_columns",
+    ),
+    "trailing comma": (
+        "churn/incoming/trailing-comma.csv",
+        lambda p: _lines_changed(p, lambda n, line: line if n == 0 else line + b","),
+        "format",
+    ),
+    "short row": (
+        "churn/incoming/short-row.csv",
+        lambda p: _lines_changed(p, lambda n, line: b",".join(line.split(b",")[:3]) if n == 300 else line),
+        "format",
+    ),
 }
 
 
@@ -257,3 +285,30 @@ def test_a_rejection_reaches_cloudwatch_as_a_metric_and_the_log_as_log_events(pl
         logGroupName="/aws/lambda/headrace-dev-ingest", filterPattern="metric-probe"
     )
     assert events["events"], "the handler's log mentions the file it quarantined"
+
+
+@pytest.mark.parametrize("name", ["red flower.csv", "a+b.csv", "a%20b.csv"])
+def test_keys_with_spaces_plus_and_percent_are_ingested(plane: RunningPlane, name: str) -> None:
+    # issue 14, finding 6: the plane delivers keys URL-encoded, as S3 does, and ingest decodes them once.
+    body = _csv(_good(plane))
+    _s3(plane).put_object(Bucket=plane.deployment.data_bucket, Key=f"churn/incoming/{name}", Body=body)
+    execution = _execution_for(plane, "churn", hashlib.sha256(body).hexdigest())
+    described = plane.clients.client("stepfunctions").describe_execution(
+        executionArn=execution["executionArn"]
+    )
+    assert json.loads(described["input"])["dataset"]["key"] == f"churn/incoming/{name}"
+
+
+@pytest.mark.parametrize("key", ["stray.csv", "churn/incomming/misspelt.csv"])
+def test_a_misplaced_file_is_listed_by_status_with_where_it_belongs(plane: RunningPlane, key: str) -> None:
+    # issue 14, finding 10: a file no model reads still gets feedback.
+    _s3(plane).put_object(Bucket=plane.deployment.data_bucket, Key=key, Body=b"a,b\n1,2\n")
+
+    def listed() -> list[Any]:
+        report = collect(
+            plane.clients.client("dynamodb"), plane.clients.client("stepfunctions"), plane.deployment
+        )
+        return [m for m in report.misplaced if m.key == key]
+
+    [row] = wait_for(listed, f"{key} listed as misplaced", timeout_s=30)
+    assert "incoming/" in row.hint

@@ -229,3 +229,12 @@ def moto_account(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoAccount]:
         events = boto3.client("events", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)
         yield MotoAccount(s3=s3, dynamodb=dynamodb, events=events, sqs=sqs)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fresh_moto() -> None:
+    """moto's backends are process-wide: modules that serve moto in-process (a ThreadedMotoServer per module)
+    would otherwise see each other's roles and functions. Each module starts from an empty moto."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()

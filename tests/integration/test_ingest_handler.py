@@ -17,6 +17,7 @@ from headrace.config import ModelConfig
 from headrace.datagen import generate
 from headrace.ingest import InvalidEvent
 from headrace.ingest.settings import SettingsError
+from headrace.ledger import DynamoLedger, MisplacedItem, RejectionItem
 from headrace.naming import execution_name
 from tests.integration.conftest import DATA_BUCKET, LEDGER_TABLE, REGION, LambdaContext, MotoAccount
 
@@ -305,3 +306,60 @@ def test_a_missing_environment_variable_is_named(
 
     with pytest.raises(SettingsError, match="LEDGER_TABLE"):
         invoke(load_event("s3_object_created"))
+
+
+def test_a_file_uploaded_in_parts_gives_a_dataset_copy_that_reads_back_intact(
+    cloud: Cloud, load_event: Callable[[str], dict[str, Any]], example_model: ModelConfig
+) -> None:
+    # `aws s3 cp` uploads a file of 8 MB or more in parts, with a checksum of the parts (issue 14, finding 5).
+    body = generate(example_model, 120_000, seed=3).to_csv(index=False).encode()
+    assert len(body) >= 8 * 1024 * 1024
+    key = "churn/incoming/big.csv"
+    cloud.s3.upload_fileobj(io.BytesIO(body), DATA_BUCKET, key)
+    head = cloud.s3.head_object(Bucket=DATA_BUCKET, Key=key)
+    assert head["ETag"].strip('"').endswith("-2")  # a multipart upload indeed
+    event = load_event("s3_object_created")
+    event["detail"]["object"].update({"key": key, "size": len(body), "version-id": head["VersionId"]})
+
+    result = invoke(event)
+
+    assert result["outcome"] == "started"
+    started = json.loads(cloud.sfn.describe_execution(executionArn=result["execution_arn"])["input"])
+    copy = cloud.s3.get_object(
+        Bucket=DATA_BUCKET, Key=started["dataset"]["dataset_key"], ChecksumMode="ENABLED"
+    )
+    assert copy["Body"].read() == body  # botocore validated the copy's full-object checksum on the way
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["churn/incoming/red flower.csv", "churn/incoming/a+b.csv", "churn/incoming/a%20b.csv"],
+)
+def test_keys_with_spaces_plus_and_percent_are_ingested_as_s3_encodes_them(
+    cloud: Cloud, drop: Callable[[str, bytes], dict[str, Any]], example_model: ModelConfig, key: str
+) -> None:
+    result = invoke(drop(key, good_csv(example_model)))
+
+    assert (result["outcome"], result["key"]) == ("started", key)
+
+
+def test_a_file_at_the_bucket_root_is_recorded_as_misplaced_and_listed_by_status(
+    cloud: Cloud, drop: Callable[[str, bytes], dict[str, Any]], example_model: ModelConfig
+) -> None:
+    result = invoke(drop("customers.csv", good_csv(example_model)))
+
+    assert result["outcome"] == "misplaced"
+    assert "bucket's root" in result["note"]
+    [item] = DynamoLedger(cloud.dynamodb, LEDGER_TABLE).everywhere(MisplacedItem)
+    assert (item.model, item.key) == ("unknown", "customers.csv")
+
+
+def test_every_quarantine_is_found_whatever_its_prefix(
+    cloud: Cloud, drop: Callable[[str, bytes], dict[str, Any]], example_model: ModelConfig
+) -> None:
+    invoke(drop("churn/incoming/empty.csv", b""))
+    invoke(drop("other-team/incoming/x.csv", good_csv(example_model)))
+
+    found = DynamoLedger(cloud.dynamodb, LEDGER_TABLE).everywhere(RejectionItem)
+
+    assert sorted(i.model for i in found) == ["churn", "other-team"]

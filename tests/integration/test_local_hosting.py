@@ -91,7 +91,9 @@ class Hosting:
         )
         return f"{name}-{version}"
 
-    def config(self, name: str, variants: dict[str, str], capture: str | None = None) -> str:
+    def config(
+        self, name: str, variants: dict[str, str], capture: str | None = None, instances: int = 1
+    ) -> str:
         extra: dict[str, Any] = {}
         if capture:
             extra["DataCaptureConfig"] = {
@@ -107,7 +109,7 @@ class Hosting:
                 {
                     "VariantName": variant,
                     "ModelName": model,
-                    "InitialInstanceCount": 1,
+                    "InitialInstanceCount": instances,
                     "InstanceType": "ml.m5.large",
                     "InitialVariantWeight": 1.0,
                 }
@@ -248,8 +250,10 @@ def test_a_container_that_dies_mid_request_answers_503(local: Hosting) -> None:
 
 
 def test_a_canary_update_shifts_traffic_then_serves_the_new_config_alone(local: Hosting) -> None:
-    local.endpoint("canary", local.config("canary-v1", {"AllTraffic": local.model("canary", "v1")}))
-    local.config("canary-v2", {"AllTraffic": local.model("canary", "v2")})
+    local.endpoint(
+        "canary", local.config("canary-v1", {"AllTraffic": local.model("canary", "v1")}, instances=2)
+    )
+    local.config("canary-v2", {"AllTraffic": local.model("canary", "v2")}, instances=2)
     local.sagemaker.update_endpoint(
         EndpointName="canary",
         EndpointConfigName="canary-v2",
@@ -257,13 +261,14 @@ def test_a_canary_update_shifts_traffic_then_serves_the_new_config_alone(local: 
             "BlueGreenUpdatePolicy": {
                 "TrafficRoutingConfiguration": {
                     "Type": "CANARY",
-                    "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50},
+                    "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
                     "WaitIntervalInSeconds": 1,
                 },
                 "TerminationWaitInSeconds": 0,
             }
         },
     )
+    # A canary is whole instances: 10% of a fleet of two is one instance, so half of the traffic.
     halves = {"canary-v1/AllTraffic": 0.5, "canary-v2/AllTraffic": 0.5}
     wait_for(lambda: local.hosting.weights("canary") == halves, "the canary step", timeout_s=20)
     described = local.settled("canary")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from headrace.local.iam import AccessDenied, Authorizer, Policy, Principal, Request, decide
@@ -196,8 +198,15 @@ def test_a_schedule_is_authorized_as_its_target_role() -> None:
     from headrace.local.scheduler.schedule import Schedule, ScheduleTarget
     from headrace.local.seams.iam_targets import ScheduleTargets
 
+    class Sessions:
+        trusted: list[tuple[str, str, str | None]] = []
+
+        def check(self, role_arn: str, service: str, source_arn: str | None = None) -> None:
+            self.trusted.append((role_arn, service, source_arn))
+
     class Iam:
         checked: list[tuple[str, str, str]] = []
+        sessions = Sessions()
 
         def authorize_role(self, role_arn: str, action: str, resource: str, session: str) -> None:
             self.checked.append((role_arn, action, resource))
@@ -217,3 +226,128 @@ def test_a_schedule_is_authorized_as_its_target_role() -> None:
     iam = Iam()
     ScheduleTargets(iam).authorize(schedule)  # type: ignore[arg-type]
     assert iam.checked == [(role, "states:StartExecution", machine)]
+    assert iam.sessions.trusted == [(role, "scheduler.amazonaws.com", "arn:s")]  # assumed before it acts
+
+
+# --- trust policies: which service may assume a resource's role -------------------------------------------
+
+
+def _trust(service: str, **condition: dict[str, str]) -> Policy:
+    statement: dict[str, object] = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    if condition:
+        statement["Condition"] = condition
+    return _policy(statement)
+
+
+@pytest.mark.parametrize(
+    ("service", "wording"),
+    [
+        ("lambda.amazonaws.com", "The role defined for the function cannot be assumed by Lambda."),
+        ("sagemaker.amazonaws.com", "Could not assume role arn:aws:iam::123456789012:role/r."),
+        ("states.amazonaws.com", "Neither the global service principal states.amazonaws.com"),
+        ("scheduler.amazonaws.com", "User: scheduler.amazonaws.com is not authorized to perform"),
+        ("events.amazonaws.com", "User: events.amazonaws.com is not authorized to perform"),
+    ],
+)
+def test_a_service_assumes_only_a_role_that_trusts_it(service: str, wording: str) -> None:
+    from headrace.local.iam import RoleSessions, UntrustedRole
+
+    role = f"arn:aws:iam::{ACCOUNT}:role/r"
+    trusting = RoleSessions(ACCOUNT, trust=lambda arn: _trust(service))
+    trusting.assume(role, service, "s")  # trusted: credentials issued
+    other = "ec2.amazonaws.com"
+    refusing = RoleSessions(ACCOUNT, trust=lambda arn: _trust(other))
+    with pytest.raises(UntrustedRole) as refused:
+        refusing.assume(role, service, "s")
+    message = str(refused.value)
+    assert message.startswith(wording), message
+    assert f"is not authorized to perform: sts:AssumeRole on resource: {role}" in message
+    missing = RoleSessions(ACCOUNT, trust=lambda arn: None)  # the role does not exist
+    with pytest.raises(UntrustedRole):
+        missing.assume(role, service, "s")
+
+
+def test_a_trust_condition_on_the_source_holds_only_for_that_source() -> None:
+    """Step Functions assumes with aws:SourceArn the state machine (the stacks' confused-deputy guard)."""
+    from headrace.local.iam import UntrustedRole, check_trust
+
+    role = f"arn:aws:iam::{ACCOUNT}:role/machine"
+    trust = _trust(
+        "states.amazonaws.com",
+        ArnLike={"aws:SourceArn": f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:*"},
+        StringEquals={"aws:SourceAccount": ACCOUNT},
+    )
+    machine = f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:training"
+    check_trust(trust, role, "states.amazonaws.com", ACCOUNT, machine)
+    with pytest.raises(UntrustedRole):
+        check_trust(trust, role, "states.amazonaws.com", ACCOUNT, "arn:aws:states:us-east-1:1:activity:x")
+    with pytest.raises(UntrustedRole):
+        check_trust(trust, role, "states.amazonaws.com", "999999999999", machine)
+
+
+def _resolved(node: Any, region: str = "us-east-1") -> Any:
+    """A template value with the intrinsics trust policies use resolved (Ref pseudo parameters, Join)."""
+    pseudo = {"AWS::AccountId": ACCOUNT, "AWS::Region": region, "AWS::Partition": "aws", "AWS::URLSuffix": ""}
+    if isinstance(node, list):
+        return [_resolved(child, region) for child in node]
+    if isinstance(node, dict):
+        if set(node) == {"Ref"} and node["Ref"] in pseudo:
+            return pseudo[node["Ref"]]
+        if set(node) == {"Fn::Join"}:
+            separator, parts = node["Fn::Join"]
+            return separator.join(str(_resolved(part, region)) for part in parts)
+        return {key: _resolved(child, region) for key, child in node.items()}
+    return node
+
+
+def test_every_synthesized_role_trusts_the_service_that_assumes_it(synthesized: Any) -> None:
+    """The roles the plane assumes (sessions.py) trust the service that runs them, with the source the
+    service sends: a function's lambda.amazonaws.com, a state machine's states.amazonaws.com (for that
+    machine), a training or hosting role sagemaker.amazonaws.com, a schedule's scheduler.amazonaws.com, a
+    rule target's events.amazonaws.com (for that rule)."""
+    from headrace.local.iam import check_trust
+
+    template = synthesized.pipeline.to_json()["Resources"]
+    trust = {
+        logical_id: Policy.parse(_resolved(resource["Properties"]["AssumeRolePolicyDocument"]))
+        for logical_id, resource in template.items()
+        if resource["Type"] == "AWS::IAM::Role"
+    }
+
+    def role_of(value: Any) -> str:
+        """The logical ID of the role a resource names ({"Fn::GetAtt": [role, "Arn"]})."""
+        assert isinstance(value, dict) and "Fn::GetAtt" in value, value
+        return str(value["Fn::GetAtt"][0])
+
+    assumed: list[tuple[str, str, str | None]] = []  # role, service, source
+    for logical_id, resource in template.items():
+        properties = resource.get("Properties", {})
+        kind = resource["Type"]
+        if kind == "AWS::Lambda::Function":
+            assumed.append((role_of(properties["Role"]), "lambda.amazonaws.com", None))
+        elif kind == "AWS::StepFunctions::StateMachine":
+            machine = f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:{properties['StateMachineName']}"
+            assumed.append((role_of(properties["RoleArn"]), "states.amazonaws.com", machine))
+        elif kind == "AWS::Scheduler::Schedule":
+            assumed.append((role_of(properties["Target"]["RoleArn"]), "scheduler.amazonaws.com", None))
+        elif kind == "AWS::Events::Rule":
+            rule = f"arn:aws:events:us-east-1:{ACCOUNT}:rule/{logical_id}"
+            for target in properties.get("Targets", []):
+                if "RoleArn" in target:
+                    assumed.append((role_of(target["RoleArn"]), "events.amazonaws.com", rule))
+    sagemaker_roles = [r for r in trust if "SageMakerRole" in r or "HostingRole" in r]
+    assumed += [(role, "sagemaker.amazonaws.com", None) for role in sagemaker_roles]
+    kinds = {service for _, service, _ in assumed}
+    assert kinds == {
+        "lambda.amazonaws.com",
+        "states.amazonaws.com",
+        "scheduler.amazonaws.com",
+        "events.amazonaws.com",
+        "sagemaker.amazonaws.com",
+    }, kinds
+    for role, service, source in assumed:
+        check_trust(trust[role], f"arn:aws:iam::{ACCOUNT}:role/{role}", service, ACCOUNT, source)

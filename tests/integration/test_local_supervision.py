@@ -212,7 +212,8 @@ def _descendants(pid: int) -> set[int]:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
 def test_a_sigkilled_plane_leaves_no_lambda_forkserver_or_sandbox(tmp_path: Path) -> None:
-    plane = subprocess.Popen([sys.executable, "-c", LAMBDA_PLANE, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    command = [sys.executable, "-c", LAMBDA_PLANE, str(tmp_path)]
+    plane = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert plane.stdout is not None
         idle_sandbox = int(plane.stdout.readline())  # the busy one is running by now

@@ -61,7 +61,7 @@ class Server:
         return status, json.loads(payload)
 
 
-def start(opt_ml: Path) -> Iterator[Server]:
+def start(opt_ml: Path, environ: dict[str, str] | None = None) -> Iterator[Server]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, str(SERVE), "serve"],
@@ -71,6 +71,7 @@ def start(opt_ml: Path) -> Iterator[Server]:
             "HEADRACE_SERVE_HOST": "127.0.0.1",
             "PATH": "/usr/bin:/bin",
             "OMP_WAIT_POLICY": "PASSIVE",
+            **(environ or {}),
         },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

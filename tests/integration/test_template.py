@@ -264,10 +264,15 @@ def test_data_arrival_rule_matches_object_created_events_of_the_data_bucket(
     )
 
 
-def test_data_arrival_rule_matches_incoming_files_of_any_model_prefix(synthesized: SynthesizedApp) -> None:
+def test_data_arrival_rule_matches_every_key_but_pipeline_output(synthesized: SynthesizedApp) -> None:
     rule = _data_arrival_rule(synthesized.pipeline, synthesized.names)
-    # A wildcard rather than one prefix per model: files under an unknown model still reach ingest.
-    assert rule["Properties"]["EventPattern"]["detail"]["object"] == {"key": [{"wildcard": "*/incoming/*"}]}
+    # Everything but pipeline output: files under an unknown model, a misspelt folder or the bucket's root
+    # still reach ingest (issue 14, finding 10), while quarantine, datasets, runs and capture never loop back.
+    [key] = rule["Properties"]["EventPattern"]["detail"]["object"]["key"]
+    excluded = key["anything-but"]["wildcard"]
+    assert "*/quarantine/*" in excluded
+    assert {"churn/datasets/*", "churn/runs/*", "churn/capture/*", "churn/monitoring/*"} <= set(excluded)
+    assert not any(k.endswith("/incoming/*") for k in excluded)
 
 
 def test_data_arrival_rule_delivers_to_ingest_with_retries_and_a_dead_letter_queue(

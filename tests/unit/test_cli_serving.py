@@ -41,6 +41,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HEADRACE_MODELS_DIR", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # nor a plane `local up` started elsewhere
     monkeypatch.setattr(Target, "client", NoAws())
 
 

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from headrace.local.sagemaker import docker, images
-from headrace.local.sagemaker.containers import Entry, SubprocessLauncher, launcher_for
+from headrace.local.sagemaker.containers import Entry, SubprocessLauncher
 from headrace.local.sagemaker.images import debian_mirror
+from headrace.local.sagemaker.launchers import launcher_for
 
 
 class FakeImages:

@@ -15,12 +15,13 @@ worker thread while this connection stops reading, so /ping on other connections
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 from collections import deque
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 import httptools
 
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from inference.server import Invocations, Outcome
 
 log = logging.getLogger("serve")
+# The longest a connection is read (and the bytes dropped) after its last answer.
+LINGER_S: Final = 2.0
 
 
 class Refused(Exception):
@@ -72,6 +75,9 @@ class Connection(asyncio.Protocol):
         # The last answer, written once the requests before it are answered; then the connection closes.
         self.closing: bytes | None = None
         self.refused: Refused | None = None
+        # After the last answer: reading and dropping until the caller closes or the deadline (`_linger`).
+        self.lingering = False
+        self.lingered = 0
         # The request being parsed.
         self.target = b""
         self.headers: dict[str, str] = {}
@@ -102,6 +108,13 @@ class Connection(asyncio.Protocol):
         self.chunks = []
         self.open.discard(self)
 
+    def eof_received(self) -> bool | None:
+        if self.busy and not self.lingering:
+            # The caller has sent all it will: its batch is still answered (half-closed), then it closes.
+            self.closing = self.closing or b""
+            return True
+        return None  # asyncio closes the transport
+
     def pause_writing(self) -> None:
         # The caller is not reading its answers: stop reading its requests, so nothing piles up here.
         self.write_paused = True
@@ -110,9 +123,18 @@ class Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        if self.in_body:
+            self.deadline = min(self.body_deadline, self.loop.time() + self.limits.read_s)
+        elif not self.in_head and not self.lingering:
+            self.deadline = self.loop.time() + self.limits.idle_s
         self._reading()
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            self.lingered += len(data)
+            if self.lingered > self.limits.max_body:
+                self._close()
+            return
         if self.transport is None or self.closing is not None:
             return
         if not self.in_body:
@@ -174,7 +196,8 @@ class Connection(asyncio.Protocol):
         headers = self.headers
         version = self.parser.get_http_version()
         if version not in ("1.1", "1.0"):
-            self._raise(Refused(505, f"HTTP/{version} is not supported: send HTTP/1.1"))
+            # 400, not 505: a caller's mistake must not count in the endpoint's 5xx alarm.
+            self._raise(Refused(400, f"HTTP/{version} is not supported: send HTTP/1.1"))
         if version == "1.1" and "host" not in headers:
             self._raise(Refused(400, "an HTTP/1.1 request needs a Host header (RFC 9112)"))
         if "transfer-encoding" in headers:
@@ -235,15 +258,19 @@ class Connection(asyncio.Protocol):
                 future = self.loop.run_in_executor(
                     self.executor, self.app.compute_batch, request.headers, request.body
                 )
-                future.add_done_callback(lambda done, keep=request.keep_alive: self._scored(done, keep))
+                future.add_done_callback(functools.partial(self._scored, keep_alive=request.keep_alive))
                 return
-            self._send(self.app.handle(request), request.keep_alive)
-        if self.transport is None or self.busy:
+            answer = self.app.handle(request)
+            if request.method == "HEAD":  # the head of the answer GET would get, no body (RFC 9110)
+                answer = answer[: answer.index(b"\r\n\r\n") + 4]
+            self._send(answer, request.keep_alive)
+        if self.transport is None or self.busy or self.lingering:
             return
         if self.closing is not None:
             if self.closing:
-                self.transport.write(self.closing)
-            self._close()
+                self._linger(self.closing)
+            else:
+                self._close()
         elif not self.in_head and not self.in_body:
             self.deadline = self.loop.time() + self.limits.idle_s
 
@@ -262,9 +289,10 @@ class Connection(asyncio.Protocol):
 
     def _send(self, answer: bytes, keep_alive: bool) -> None:
         assert self.transport is not None
-        self.transport.write(answer)
-        if not keep_alive:
-            self._close()
+        if keep_alive:
+            self.transport.write(answer)
+        else:
+            self._linger(answer)
 
     def _head_grew(self, size: int) -> None:
         self.head_size += size
@@ -287,10 +315,28 @@ class Connection(asyncio.Protocol):
     def _reading(self) -> None:
         if self.transport is None:
             return
-        if self.busy or self.write_paused or self.closing is not None:
+        if not self.lingering and (self.busy or self.write_paused or self.closing is not None):
             self.transport.pause_reading()
         else:
             self.transport.resume_reading()
+
+    def _linger(self, answer: bytes) -> None:
+        """The last answer, then a lingering close: the caller may still be sending, and closing a socket
+        with unread bytes sends a reset that can destroy the answer before the caller reads it. So the
+        write side is shut (FIN after the answer) and what still arrives is read and dropped, for
+        `LINGER_S` at most, then the connection closes."""
+        assert self.transport is not None
+        self.transport.write(answer)
+        self.queue.clear()
+        self.chunks = []
+        self.in_head = self.in_body = False
+        if not self.transport.can_write_eof():
+            self._close()
+            return
+        self.transport.write_eof()
+        self.lingering = True
+        self.deadline = self.loop.time() + min(LINGER_S, self.limits.read_s)
+        self.transport.resume_reading()
 
     def _close(self) -> None:
         if self.transport is not None:
@@ -303,7 +349,8 @@ class Connection(asyncio.Protocol):
         """The deadline passed: a request in progress is answered 408; an idle connection just closes."""
         if self.transport is None:
             return
-        if self.in_head or (self.in_body and not self.draining):
+        if not self.lingering and (self.in_head or (self.in_body and not self.draining)):
             part = "head" if self.in_head else "body"
-            self.transport.write(error(408, f"timed out waiting for the request {part}", keep_alive=False))
-        self._close()
+            self._linger(error(408, f"timed out waiting for the request {part}", keep_alive=False))
+        else:
+            self._close()

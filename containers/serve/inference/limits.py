@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 
 # SageMaker real-time endpoints accept request bodies up to 6 MB (InvokeEndpoint's limit).
@@ -13,12 +13,6 @@ MAX_HEAD: Final = 64 * 1024
 # Bodies larger than this are encoded and scored on a worker thread, so /ping and small requests keep
 # answering; smaller ones run inline (a thread hand-off costs more than scoring a few rows).
 OFF_LOOP_BYTES: Final = 64 * 1024
-_TIMEOUTS: Final = {
-    "idle_s": "HEADRACE_SERVE_IDLE_S",
-    "head_s": "HEADRACE_SERVE_HEAD_S",
-    "read_s": "HEADRACE_SERVE_READ_S",
-    "body_s": "HEADRACE_SERVE_BODY_S",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,16 +34,23 @@ class Limits:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Limits:
         """The timeouts may be shortened (tests) or lengthened; ValueError for a value that is not > 0."""
-        given: dict[str, float] = {}
-        for field, name in _TIMEOUTS.items():
-            text = environ.get(name)
-            if text is None:
-                continue
-            try:
-                value = float(text)
-            except ValueError:
-                value = -1.0
-            if not 0 < value < 86_400:
-                raise ValueError(f"{name} must be a number of seconds above 0, got {text!r}")
-            given[field] = value
-        return replace(cls(), **given)
+        default = cls()
+        return cls(
+            idle_s=_seconds(environ, "HEADRACE_SERVE_IDLE_S", default.idle_s),
+            head_s=_seconds(environ, "HEADRACE_SERVE_HEAD_S", default.head_s),
+            read_s=_seconds(environ, "HEADRACE_SERVE_READ_S", default.read_s),
+            body_s=_seconds(environ, "HEADRACE_SERVE_BODY_S", default.body_s),
+        )
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    text = environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 86_400:
+        raise ValueError(f"{name} must be a number of seconds above 0 (and under a day), got {text!r}")
+    return value

@@ -20,7 +20,6 @@ _REASONS: Final = {
     417: "Expectation Failed",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
-    505: "HTTP Version Not Supported",
 }
 CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 JSON: Final = "application/json"

@@ -7,7 +7,7 @@ credentials each resource runs with; authorizer.py puts them together. seams/iam
 
 from headrace.local.iam.authorizer import AccessDenied, Authorizer, PolicyStore
 from headrace.local.iam.policy import Decision, Policy, Principal, Request, decide
-from headrace.local.iam.sessions import Credentials, RoleSessions
+from headrace.local.iam.sessions import Credentials, RoleSessions, UntrustedRole, check_trust
 
 __all__ = [
     "AccessDenied",
@@ -19,5 +19,7 @@ __all__ = [
     "Principal",
     "Request",
     "RoleSessions",
+    "UntrustedRole",
+    "check_trust",
     "decide",
 ]

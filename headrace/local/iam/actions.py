@@ -49,6 +49,19 @@ _S3_OBJECT_ACTIONS = {
     "DeleteObject": "s3:DeleteObject",
     "GetObjectTagging": "s3:GetObjectTagging",
     "PutObjectTagging": "s3:PutObjectTagging",
+    "GetObjectAcl": "s3:GetObjectAcl",
+    "PutObjectAcl": "s3:PutObjectAcl",
+    "ListParts": "s3:ListMultipartUploadParts",
+}
+# A request naming a VersionId is checked as the version action (Amazon S3 API reference, GetObject:
+# "To access a specific version ... you need s3:GetObjectVersion"; likewise for the others).
+_S3_VERSION_ACTIONS = {
+    "s3:GetObject": "s3:GetObjectVersion",
+    "s3:DeleteObject": "s3:DeleteObjectVersion",
+    "s3:GetObjectTagging": "s3:GetObjectVersionTagging",
+    "s3:PutObjectTagging": "s3:PutObjectVersionTagging",
+    "s3:GetObjectAcl": "s3:GetObjectVersionAcl",
+    "s3:PutObjectAcl": "s3:PutObjectVersionAcl",
 }
 _S3_BUCKET_ACTIONS = {
     "ListObjects": "s3:ListBucket",
@@ -64,13 +77,22 @@ def _s3(call: Call) -> list[Check]:
     key = call.params.get("Key")
     op = call.operation
     if op in _S3_OBJECT_ACTIONS:
-        return [Check(_S3_OBJECT_ACTIONS[op], f"arn:aws:s3:::{bucket}/{key}")]
+        action = _S3_OBJECT_ACTIONS[op]
+        if call.params.get("VersionId"):
+            action = _S3_VERSION_ACTIONS.get(action, action)
+        return [Check(action, f"arn:aws:s3:::{bucket}/{key}")]
     if op == "CopyObject":
         source = call.params.get("CopySource")
         if isinstance(source, Mapping):
+            versioned = bool(source.get("VersionId"))
             source = f"{source.get('Bucket')}/{source.get('Key')}"
+        else:
+            versioned = "versionId=" in str(source)
         return [
-            Check("s3:GetObject", f"arn:aws:s3:::{str(source).lstrip('/').split('?')[0]}"),
+            Check(
+                "s3:GetObjectVersion" if versioned else "s3:GetObject",
+                f"arn:aws:s3:::{str(source).lstrip('/').split('?')[0]}",
+            ),
             Check("s3:PutObject", f"arn:aws:s3:::{bucket}/{key}"),
         ]
     if op == "DeleteObjects":
@@ -82,6 +104,8 @@ def _s3(call: Call) -> list[Check]:
         return [Check(_S3_BUCKET_ACTIONS[op], f"arn:aws:s3:::{bucket}", context)]
     if op == "ListBuckets":
         return [Check("s3:ListAllMyBuckets", "*")]
+    if key:  # an object operation not listed above: checked on the object, never on its bucket
+        return [Check(f"s3:{op}", f"arn:aws:s3:::{bucket}/{key}")]
     return [Check(f"s3:{op}", f"arn:aws:s3:::{bucket}" if bucket else "*")]
 
 

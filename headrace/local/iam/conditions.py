@@ -34,6 +34,10 @@ def _arn_equals(actual: str, expected: str) -> bool:
     return actual == expected or arn_like(expected, actual)
 
 
+def _arn_like(actual: str, expected: str) -> bool:
+    return arn_like(expected, actual)  # the policy's value is the pattern
+
+
 def _bool(actual: str, expected: str) -> bool:
     return actual.lower() == expected.lower()
 
@@ -57,9 +61,9 @@ _OPERATORS: dict[str, tuple[Callable[[str, str], bool], bool]] = {
     "StringLike": (_string_like, False),
     "StringNotLike": (_string_like, True),
     "ArnEquals": (_arn_equals, False),
-    "ArnLike": (arn_like, False),
+    "ArnLike": (_arn_like, False),
     "ArnNotEquals": (_arn_equals, True),
-    "ArnNotLike": (arn_like, True),
+    "ArnNotLike": (_arn_like, True),
     "Bool": (_bool, False),
     "NumericEquals": (_numeric(lambda a, b: a == b), False),
     "NumericNotEquals": (_numeric(lambda a, b: a == b), True),

@@ -113,24 +113,6 @@ class SubprocessLauncher:
         return start_container(directory, entry, root, {**variables, **served}, self._supervisor)
 
 
-# Where the plane's training jobs and endpoints run: `headrace local up --compute subprocess|docker`.
-Compute = Literal["subprocess", "docker"]
-COMPUTES: tuple[Compute, ...] = ("subprocess", "docker")
-
-
-def launcher_for(compute: Compute, supervisor: Supervisor | None = None) -> ContainerLauncher:
-    """The launcher for `compute`, its processes started by `supervisor`; for docker, ValueError (saying
-    why) when no daemon answers."""
-    if compute == "docker":
-        from headrace.local.sagemaker.docker import DockerLauncher
-        from headrace.local.sagemaker.images import docker_available
-
-        if reason := docker_available():
-            raise ValueError(f"--compute docker: {reason}")
-        return DockerLauncher(supervisor=supervisor)
-    return SubprocessLauncher(supervisor)
-
-
 def start_container(
     directory: Path,
     entry: Entry,

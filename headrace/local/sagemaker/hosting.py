@@ -40,7 +40,7 @@ from headrace.local.sagemaker.fleets import (
     HostingError,
 )
 from headrace.local.sagemaker.records import SageMakerRecords
-from headrace.local.sagemaker.rollout import AlarmStates, shift_traffic
+from headrace.local.sagemaker.rollout import AlarmStates, fleet_size, shift_traffic
 from headrace.local.sagemaker.telemetry import Capture, InvocationTelemetry
 
 log = logging.getLogger("headrace.local")
@@ -178,7 +178,9 @@ class EndpointHosting:
             record.endpoint_status = "InService"
             record.failure_reason = f"Update failed: {exc}"[:FAILURE_REASON_MAX]
             return
-        if not shift_traffic(hosted, record, green, config_name, deployment, self._alarm_states):
+        variants = self._records.endpoint_config(config_name).get("ProductionVariants") or []
+        instances = fleet_size(variants)
+        if not shift_traffic(hosted, record, green, config_name, deployment, self._alarm_states, instances):
             return
         # The config switches before the pending summary goes: no moment shows neither the old nor the new.
         record.endpoint_config_name = config_name

@@ -1,15 +1,20 @@
 """A blue/green UpdateEndpoint, as SageMaker's deployment guardrails run it.
 
 The new fleet starts beside the old; traffic shifts by the canary or linear steps of the caller's
-DeploymentConfig, each held for WaitIntervalInSeconds, then the bake (TerminationWaitInSeconds). While it
-shifts and bakes, the AutoRollbackConfiguration alarms are watched, and one in ALARM sends all traffic back
-to the old fleet, which ends InService on its old config (silently, as SageMaker does). A fleet is stopped
-only after new requests stopped reaching it and its in-flight ones finished, so callers see no failure.
+DeploymentConfig, each held for WaitIntervalInSeconds, then the bake (TerminationWaitInSeconds). A step turns
+on whole instances of the new fleet, and its share of traffic is those instances over the fleet's
+(deployment-guardrails-blue-green-canary.html: the canary is "the portion of your green fleet that turns on
+to receive traffic"; API_CapacitySize.html: a size is an INSTANCE_COUNT or a CAPACITY_PERCENT of the fleet).
+While it shifts and bakes, the AutoRollbackConfiguration alarms are watched, and one in ALARM sends all
+traffic back to the old fleet, which ends InService on its old config (silently, as SageMaker does). A fleet
+is stopped only after new requests stopped reaching it and its in-flight ones finished, so callers see no
+failure.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,19 +30,40 @@ ALARM_POLL_S = 0.25
 AlarmStates = Callable[[list[str]], dict[str, str]]
 
 
-def traffic_steps(routing: dict[str, Any]) -> list[float]:
-    """The new fleet's share of traffic at each step of a TrafficRoutingConfiguration."""
+def fleet_size(variants: list[dict[str, Any]]) -> int:
+    """The instances of the new fleet (the config's InitialInstanceCount; local variants shift together, so
+    the smallest of them, whose steps are the coarsest)."""
+    counts = [v["InitialInstanceCount"] for v in variants if isinstance(v.get("InitialInstanceCount"), int)]
+    return max(1, min(counts, default=1))
+
+
+def step_instances(size: dict[str, Any], instances: int) -> int:
+    """Whole instances a canary or linear step of `size` turns on in a fleet of `instances`.
+
+    SageMaker does not document how a CAPACITY_PERCENT rounds (seams/sagemaker_rules.py accepts either
+    reading): up, so that a step is never none of the fleet, and to no more than half of it, the most a
+    step may be; a fleet of one has no such step (the rules refuse it) and turns on its only instance."""
+    value = int(size.get("Value", 0))
+    if size.get("Type") == "INSTANCE_COUNT":
+        wanted = value
+    else:
+        wanted = min(math.ceil(instances * value / 100), instances // 2)
+    return max(1, min(wanted, instances))
+
+
+def traffic_steps(routing: dict[str, Any], instances: int) -> list[float]:
+    """The new fleet's share of traffic at each step of a TrafficRoutingConfiguration, for a fleet of
+    `instances`: the instances turned on so far over all of them."""
     kind = routing.get("Type", "ALL_AT_ONCE")
     if kind == "CANARY":
-        return [min(1.0, float(routing.get("CanarySize", {}).get("Value", 10)) / 100), 1.0]
+        canary = step_instances(
+            routing.get("CanarySize") or {"Type": "CAPACITY_PERCENT", "Value": 10}, instances
+        )
+        return [canary / instances, 1.0] if canary < instances else [1.0]
     if kind == "LINEAR":
-        step = float(routing.get("LinearStepSize", {}).get("Value", 25)) / 100
-        shares: list[float] = []
-        share = 0.0
-        while share < 1.0 - 1e-9:
-            share = min(1.0, share + step)
-            shares.append(share)
-        return shares
+        size = routing.get("LinearStepSize") or {"Type": "CAPACITY_PERCENT", "Value": 25}
+        step = step_instances(size, instances)
+        return [min(instances, on) / instances for on in range(step, instances + step, step)]
     return [1.0]
 
 
@@ -48,8 +74,10 @@ def shift_traffic(
     config_name: str,
     deployment: dict[str, Any],
     alarm_states: AlarmStates,
+    instances: int,
 ) -> bool:
-    """Move the endpoint's traffic from its current fleets to `green` (already started), step by step.
+    """Move the endpoint's traffic from its current fleets to `green` (already started, `instances` per
+    variant), step by step.
 
     True once green serves everything and the old fleets are retired; False when a guard alarm fired and
     the old fleets took all traffic back (green retired, the record InService on its old config)."""
@@ -61,7 +89,7 @@ def shift_traffic(
     policy = deployment.get("BlueGreenUpdatePolicy", {})
     routing = policy.get("TrafficRoutingConfiguration", {"Type": "ALL_AT_ONCE"})
     alarms = [a["AlarmName"] for a in deployment.get("AutoRollbackConfiguration", {}).get("Alarms", [])]
-    steps = traffic_steps(routing)
+    steps = traffic_steps(routing, instances)
     wait_s = float(routing.get("WaitIntervalInSeconds", 0))
     bake_s = float(policy.get("TerminationWaitInSeconds", 0))
     fired: str | None = None

@@ -196,7 +196,11 @@ class TrainingCompute:
                 relative = item["Key"][len(prefix) :].lstrip("/") or Path(item["Key"]).name
                 destination = target / relative
                 destination.parent.mkdir(parents=True, exist_ok=True)
-                aws.s3.download_file(bucket, item["Key"], str(destination))
+                # GetObject, not download_file: that starts with HeadObject, whose 403 has no body, and a
+                # denial would reach the job's FailureReason without the action and resource it names.
+                body = aws.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"]
+                with destination.open("wb") as out:
+                    shutil.copyfileobj(body, out)
 
     def _upload_model(self, job: Any, root: Path) -> None:
         buffer = io.BytesIO()

@@ -29,6 +29,7 @@ from moto.core.authorization import ActionAuthenticatorMixin
 from moto.sagemaker.models import sagemaker_backends
 from moto.settings import moto_server_port
 from moto.stepfunctions.parser.asl.utils import boto_client as moto_boto_client
+from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from headrace.local.aws import Clients
 from headrace.local.iam import AccessDenied, Authorizer, Principal, RoleSessions
@@ -56,12 +57,20 @@ def _parameters(response: Any) -> dict[str, Any]:
             return {}
 
 
-# S3's IAM action names (moto's ACTION_MAP) back to an operation actions.py knows.
-_S3_OPERATIONS = {"ListBucket": "ListObjectsV2", "HeadBucket": "HeadBucket"}
+# S3's IAM action names (moto's ACTION_MAP) back to an operation actions.py knows; a versioned read is
+# GetObject with a VersionId there (moto names a HEAD with versionId GetObject).
+_S3_OPERATIONS = {
+    "ListBucket": "ListObjectsV2",
+    "HeadBucket": "HeadBucket",
+    "GetObjectVersion": "GetObject",
+    "ListMultipartUploadParts": "ListParts",
+}
 
 
 def _s3_call(response: Any, resource: str, region: str, account: str) -> Call:
     action = str(response.data.get("Action") or response._get_action())
+    if action == "GetObject" and response.method == "HEAD":
+        action = "HeadObject"  # checked as s3:GetObject too, but reads no data: no kms:Decrypt
     path = resource.removeprefix("arn:aws:s3:::")
     bucket, _, key = path.partition("/")
     params: dict[str, Any] = {"Bucket": bucket}
@@ -70,6 +79,8 @@ def _s3_call(response: Any, resource: str, region: str, account: str) -> Call:
     query = response.querystring
     if "prefix" in query:
         params["Prefix"] = query["prefix"][0]
+    if key and query.get("versionId"):
+        params["VersionId"] = query["versionId"][0]
     if response.headers.get("x-amz-server-side-encryption-aws-kms-key-id"):
         params["SSEKMSKeyId"] = response.headers["x-amz-server-side-encryption-aws-kms-key-id"]
     if response.headers.get("x-amz-copy-source"):
@@ -81,9 +92,16 @@ def _s3_call(response: Any, resource: str, region: str, account: str) -> Call:
 class RoleClients(Clients):
     """The plane's clients, signed as a role session: SageMaker's calls on behalf of an execution role."""
 
-    def __init__(self, endpoint: str, sessions: RoleSessions, role_arn: str, session: str) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        sessions: RoleSessions,
+        role_arn: str,
+        session: str,
+        service: str = "sagemaker.amazonaws.com",
+    ) -> None:
         super().__init__(endpoint)
-        self._credentials = sessions.credentials(role_arn, session)
+        self._credentials = sessions.assume(role_arn, service, session)  # UntrustedRole: trust policy
 
     def client(self, service: str) -> Any:
         return boto3.session.Session().client(
@@ -103,15 +121,16 @@ class LocalIam:
     def __init__(self, account: str, region: str) -> None:
         self.account = account
         self.region = region
-        self.sessions = RoleSessions(account)
-        self.authorizer = Authorizer(MotoPolicyStore(account, region))
+        store = MotoPolicyStore(account, region)
+        self.sessions = RoleSessions(account, trust=store.trust_policy)
+        self.authorizer = Authorizer(store)
 
     def role_clients(self, endpoint: str, role_arn: str, session: str = "SageMaker") -> Clients:
         return RoleClients(endpoint, self.sessions, role_arn, session)
 
     def function_credentials(self, role_arn: str, function_name: str) -> dict[str, str]:
         """What a Lambda function's environment carries: its role's session, named after the function."""
-        return self.sessions.credentials(role_arn, function_name).environment()
+        return self.sessions.assume(role_arn, "lambda.amazonaws.com", function_name).environment()
 
     def authorize_service(self, service: str, action: str, resource: str, source_arn: str) -> None:
         """A call an AWS service makes on its own behalf (EventBridge invoking a function, sending to a
@@ -162,7 +181,14 @@ class LocalIam:
         """moto's `boto_client_for`, signed as the state machine's role (the task's Credentials, else the
         execution's role)."""
         role_arn = getattr(state_credentials, "role_arn", None)
-        credentials = self.sessions.credentials(role_arn, "StepFunctions") if role_arn else None
+        credentials = None
+        if role_arn:
+            try:
+                credentials = self.sessions.assume(
+                    role_arn, "states.amazonaws.com", "StepFunctions", self._machine_of(role_arn, region)
+                )
+            except AccessDenied as untrusted:
+                raise access_denied_error("sts", "AssumeRole", untrusted) from None
         # Without a role: the plane's own key, from the plane's environment (plane.py sets it; authn.py).
         return boto3.client(
             service_name=service,
@@ -173,6 +199,12 @@ class LocalIam:
             aws_session_token=credentials.session_token if credentials else None,
             config=Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1}),
         )
+
+    def _machine_of(self, role_arn: str, region: str) -> str:
+        """The state machine that runs as the role: the aws:SourceArn Step Functions assumes it with."""
+        machines = stepfunctions_parser_backends[self.account][region].state_machines
+        arns = sorted(m.arn for m in machines if m.roleArn == role_arn)
+        return arns[0] if arns else f"arn:aws:states:{region}:{self.account}:stateMachine:*"
 
     def _sync_authorized(self, original: Callable[..., Any]) -> Callable[..., Any]:
         """`.sync` manages an EventBridge rule as the state machine's role before it watches the job."""

@@ -48,6 +48,14 @@ class MotoPolicyStore:
                 policies.append(Policy.parse(document, arn))
         return policies
 
+    def trust_policy(self, role_arn: str) -> Policy | None:
+        """The role's trust policy (AssumeRolePolicyDocument); None for a role that does not exist."""
+        try:
+            role = iam_backends[self.account]["aws"].get_role_by_arn(role_arn)
+        except Exception:
+            return None
+        return Policy.parse(role.assume_role_policy_document, "trust")
+
     def resource_policy(self, resource_arn: str) -> tuple[Policy | None, bool]:
         parts = resource_arn.split(":", 5)
         if len(parts) != 6:
@@ -114,7 +122,9 @@ class MotoPolicyStore:
                 if arn := self.key_arn(key_id):
                     return [Check("kms:GenerateDataKey", arn)]
             if call.operation == "GetObject":
-                stored = backend.get_object(str(bucket_name), str(call.params.get("Key")))
+                stored = backend.get_object(
+                    str(bucket_name), str(call.params.get("Key")), version_id=call.params.get("VersionId")
+                )
                 if (
                     stored is not None
                     and stored.encryption == "aws:kms"

@@ -40,6 +40,7 @@ class RuleTargets:
         try:
             if arn.split(":")[2] == "states":
                 role = str(target.get("RoleArn") or "")
+                self._iam.sessions.check(role, "events.amazonaws.com", rule_arn)
                 self._iam.authorize_role(role, "states:StartExecution", arn, "EventBridge")
             else:
                 self._iam.authorize_service("events.amazonaws.com", "lambda:InvokeFunction", arn, rule_arn)
@@ -88,10 +89,12 @@ class ScheduleTargets:
         target = schedule.target
         action = _INVOKE_ACTIONS.get(target.arn.split(":")[2] if target.arn.count(":") >= 5 else "")
         if action:
+            self._iam.sessions.check(target.role_arn or "", "scheduler.amazonaws.com", schedule.arn)
             self._iam.authorize_role(target.role_arn or "", action, target.arn, "Scheduler")
 
     def authorize_dead_letter(self, schedule: Schedule) -> None:
         if schedule.target.dead_letter_arn:
+            self._iam.sessions.check(schedule.target.role_arn or "", "scheduler.amazonaws.com", schedule.arn)
             self._iam.authorize_role(
                 schedule.target.role_arn or "",
                 "sqs:SendMessage",

@@ -7,9 +7,13 @@ a task, state, or execution"), and that error is terminal: "States.ALL ... can't
 States.DataLimitExceeded terminal error" (https://docs.aws.amazon.com/step-functions/latest/dg/
 concepts-error-handling.html), so a Retry or Catch on States.ALL does not see it, only one that names it.
 
-moto 5.2.5 checks results and outputs, but refuses exactly 256 KiB, never checks the input after Parameters,
-and lets States.ALL retry and catch the error: the pipeline's catch-alls (stacks/training.py, deploy.py) would
-turn what fails an execution on AWS into a handled failure locally. `payloads_limited()` fixes the three.
+moto 5.2.5 checks results and outputs, but refuses exactly 256 KiB (and measures a string without its
+quotes), never checks the input after Parameters, and lets States.ALL retry and catch the error: the
+pipeline's catch-alls (stacks/training.py, deploy.py) would turn what fails an execution on AWS into a
+handled failure locally. `payloads_limited()` fixes the three.
+
+Left as moto has it: a States.* error that ends a Parallel branch or a Map iteration becomes States.Runtime
+(moto wraps it in a CustomErrorName, which refuses the prefix); the execution still fails.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service as task_service  # noqa: E501
 import moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda as task_lambda
@@ -44,9 +48,8 @@ _QUOTA_USERS: Final[tuple[ModuleType, ...]] = (state, task_lambda, task_service)
 
 
 def within_quota(value: Any) -> bool:
-    """At most 256 KiB as a UTF-8 JSON string (a string result counts as itself, as moto measures it)."""
-    text = value if isinstance(value, str) else to_json_str(value)
-    return len(text.encode("utf-8")) <= MAX_PAYLOAD_BYTES
+    """At most 256 KiB as compact UTF-8 JSON (a string value with its quotes: moto counts it without)."""
+    return len(to_json_str(value, separators=(",", ":")).encode("utf-8")) <= MAX_PAYLOAD_BYTES
 
 
 def _error_equals(original: Callable[[ErrorEqualsDecl, Environment], None]) -> Callable[..., None]:
@@ -64,7 +67,8 @@ def _parameters(original: Callable[[Parameters, Environment], None]) -> Callable
         original(self, env)
         if within_quota(env.stack[-1]):
             return
-        name = env.states.context_object.context_object_data.get("State", {}).get("Name", "")
+        entered = env.states.context_object.context_object_data.get("State")
+        name = entered["Name"] if entered else ""
         cause = (
             f"The state/task '{name}' has an input with a size exceeding the maximum number of bytes "
             "service limit after Parameters processing."
@@ -74,10 +78,13 @@ def _parameters(original: Callable[[Parameters, Environment], None]) -> Callable
                 env=env,
                 error_name=StatesErrorName(typ=DATA_LIMIT_EXCEEDED),
                 event_type=HistoryEventType.TaskFailed,
-                event_details=EventDetails(
-                    executionFailedEventDetails=ExecutionFailedEventDetails(
-                        error=DATA_LIMIT_EXCEEDED.to_name(), cause=cause
-                    )
+                event_details=cast(
+                    EventDetails,
+                    {
+                        "executionFailedEventDetails": ExecutionFailedEventDetails(
+                            error=DATA_LIMIT_EXCEEDED.to_name(), cause=cause
+                        )
+                    },
                 ),
             )
         )
@@ -88,7 +95,7 @@ def _parameters(original: Callable[[Parameters, Environment], None]) -> Callable
 @contextlib.contextmanager
 def payloads_limited() -> Iterator[None]:
     """Patch moto's interpreter for as long as the block runs; the originals are restored afterwards."""
-    original_quota = {module: module.is_within_size_quota for module in _QUOTA_USERS}  # type: ignore[attr-defined]
+    original_quota = {module: module.is_within_size_quota for module in _QUOTA_USERS}
     original_error_equals = ErrorEqualsDecl._eval_body
     original_parameters = Parameters._eval_body
     for module in _QUOTA_USERS:
