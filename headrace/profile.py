@@ -9,14 +9,17 @@ reference was binned. Pure numpy/pandas: Lambda (the AWS SDK for pandas layer) a
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from headrace.config import ColumnType, DataSchema
+
+if TYPE_CHECKING:
+    # Imported where used: a drift check's Finish and Window steps read profiles without pandas (cold start).
+    import pandas as pd
 
 FloatArray = npt.NDArray[np.float64]
 CountArray = npt.NDArray[np.int64]
@@ -44,6 +47,8 @@ class FeatureInfo(BaseModel):
 
 def numeric_values(values: pd.Series[Any]) -> FloatArray:
     """A column as floats: booleans and "true"/"false" text as 1/0; missing, unparseable, infinite: NaN."""
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
         result = values.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
@@ -55,6 +60,8 @@ def numeric_values(values: pd.Series[Any]) -> FloatArray:
 
 
 def _distinct_labels(values: pd.Series[Any]) -> tuple[CountArray, pd.Series[Any]]:
+    import pandas as pd
+
     # Text work on the distinct values only: a column has far fewer of them than rows.
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     labels = pd.Series(np.asarray(uniques, dtype=object)).astype("string").str.strip()
@@ -63,6 +70,8 @@ def _distinct_labels(values: pd.Series[Any]) -> tuple[CountArray, pd.Series[Any]
 
 def category_values(values: pd.Series[Any]) -> pd.Series[Any]:
     """A column as category labels: its values as text, surrounding spaces dropped; missing stays missing."""
+    import pandas as pd
+
     codes, labels = _distinct_labels(values)
     return pd.Series(labels.array.take(codes, allow_fill=True), index=values.index, name=values.name)
 
@@ -90,6 +99,8 @@ class NumericProfile(BaseModel):
         if isinstance(values, np.ndarray) and values.dtype == np.float64:
             array = values
         else:
+            import pandas as pd
+
             array = numeric_values(pd.Series(values))
         present = array[~np.isnan(array)]
         index = np.searchsorted(np.asarray(self.edges, dtype=np.float64), present, side="left")
@@ -113,6 +124,8 @@ class CategoricalProfile(BaseModel):
 
     def bin_counts(self, values: pd.Series[Any]) -> CountArray:
         """Counts per bucket (`buckets` order) of `values`; missing values are not counted."""
+        import pandas as pd
+
         codes, labels = _distinct_labels(pd.Series(values))
         per_label = np.bincount(codes[codes >= 0], minlength=len(labels))
         position = {category: i for i, category in enumerate(self.categories)}

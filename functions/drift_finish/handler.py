@@ -11,6 +11,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
+# The step's statistics and report (numpy), eagerly: every check needs them, so the import belongs to init.
+import headrace.drift.check
+import headrace.monitoring.report  # noqa: F401
 from headrace.lambda_env import Runtime, per_environment
 from headrace.monitoring.check import finish_check
 from headrace.monitoring.payloads import FinishRequest

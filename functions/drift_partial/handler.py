@@ -11,6 +11,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
+# The step's data stack, eagerly: every batch parses captures (pandas) and counts them (numpy), so the
+# imports belong to init, not to the first event.
+import headrace.drift.partial
+import headrace.monitoring.capture  # noqa: F401
 from headrace.lambda_env import Runtime, per_environment
 from headrace.monitoring.check import count_batch
 from headrace.monitoring.payloads import PartialRequest

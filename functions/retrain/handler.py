@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.parser import ValidationError, parse
+from pydantic import ValidationError
 
 from headrace.lambda_env import per_environment
 from headrace.monitoring.retrain import AlarmStateChange, decide, model_for_alarm
@@ -29,7 +29,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     runtime = _runtime()
     logger.remove_keys(["model", "alarm"])
     try:
-        change: AlarmStateChange = parse(event=event, model=AlarmStateChange)
+        change = AlarmStateChange.model_validate(event)
     except ValidationError as exc:
         raise InvalidRequest(f"not a CloudWatch Alarm State Change event: {exc.errors()[:3]}") from None
     model = model_for_alarm(change.detail.alarmName, list(runtime.models.values()), runtime.settings.names)

@@ -16,11 +16,39 @@ Functions Distributed Map) and merges:
 checks, cached), `partial`, `result` (the pydantic report), `check`.
 """
 
-from headrace.drift.check import compute_drift, finish
-from headrace.drift.kolmogorov import KsMethod, ks_2samp_pvalue
-from headrace.drift.partial import DEFAULT_CHUNK_ROWS, DriftPartial, merge, partial_from_frame
-from headrace.drift.reference import DriftReference, compile_reference
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from headrace.drift.result import DriftReason, DriftResult, DriftStatus, FeatureDrift
+
+if TYPE_CHECKING:
+    from headrace.drift.check import compute_drift, finish
+    from headrace.drift.kolmogorov import KsMethod, ks_2samp_pvalue
+    from headrace.drift.partial import DEFAULT_CHUNK_ROWS, DriftPartial, merge, partial_from_frame
+    from headrace.drift.reference import DriftReference, compile_reference
+
+# The numpy half, imported on first use: a step that only reads results (a check's Window, its payloads)
+# does not pay for numpy at cold start.
+_LAZY = {
+    "compute_drift": "check",
+    "finish": "check",
+    "KsMethod": "kolmogorov",
+    "ks_2samp_pvalue": "kolmogorov",
+    "DEFAULT_CHUNK_ROWS": "partial",
+    "DriftPartial": "partial",
+    "merge": "partial",
+    "partial_from_frame": "partial",
+    "DriftReference": "reference",
+    "compile_reference": "reference",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'headrace.drift' has no attribute {name!r}")
+    return getattr(import_module(f"headrace.drift.{module}"), name)
+
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from headrace.config import MonitoringConfig
 from headrace.drift.kolmogorov import KsMethod, ks_2samp_pvalue
@@ -21,6 +20,10 @@ from headrace.drift.result import DriftReason, DriftResult, FeatureDrift
 from headrace.drift.statistics import CountArray, chi2_homogeneity, js_distance, ks_statistic, psi
 from headrace.profile import ReferenceProfile
 
+if TYPE_CHECKING:
+    # Imported where frames are: `finish` (a drift check's Finish step) needs only numpy (cold start).
+    import pandas as pd
+
 
 def compute_drift(
     profile: ReferenceProfile | DriftReference,
@@ -35,6 +38,8 @@ def compute_drift(
 
     Frames are consumed one at a time, so a window read chunk by chunk never needs to fit in memory.
     """
+    import pandas as pd
+
     reference = DriftReference.of(profile)
     chunks = [frames] if isinstance(frames, pd.DataFrame) else frames
     total = DriftPartial.empty(reference)

@@ -31,14 +31,17 @@ import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
-import pandas as pd
 
 from headrace.drift.reference import CategoricalReference, DriftReference, NumericReference
 from headrace.drift.statistics import CountArray, FloatArray, Workspace
 from headrace.profile import ReferenceProfile, numeric_values
+
+if TYPE_CHECKING:
+    # Frames come from the caller: a Finish step merges partials without importing pandas (cold start).
+    import pandas as pd
 
 # 64k rows: a column chunk and its temporaries (about 3 MB) stay near the core's cache, and the per-call
 # overhead of numpy is under 5% of the work.

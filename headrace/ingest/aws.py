@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from headrace.aws.clients import client
+from headrace.aws.clients import client, lazy_client
 from headrace.aws.clock import now
 from headrace.aws.errors import error_code
 from headrace.aws.events import EventBridgePublisher
@@ -129,9 +129,10 @@ def connect(settings: IngestSettings, metrics: Metrics, session: boto3.Session |
     ports = IngestPorts(
         store=S3ObjectStore(client("s3", session)),
         ledger=DynamoLedger(dynamodb, settings.ledger_table),
-        runs=StepFunctionsRuns(client("stepfunctions", session), settings.training_state_machines),
+        # Only an accepted file starts a run and announces it: those clients are built on first use.
+        runs=StepFunctionsRuns(lazy_client("stepfunctions", session), settings.training_state_machines),
         events=EventBridgePublisher(
-            client("events", session),
+            lazy_client("events", session),
             settings.event_bus_name,
             settings.names.event_source,
         ),

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from headrace.ingest.ports import RunStarter
-from headrace.ledger import DatasetItem, LedgerItem, RejectionItem, TrainingInput
+from headrace.ledger import DatasetItem, LedgerItem, MisplacedItem, RejectionItem, TrainingInput
 
 # What SageMaker reports for a job whose instance was lost (its documented FailureReason prefix).
 LOST_JOB_REASON = "InternalServerError: the local plane stopped while the job ran"
@@ -132,10 +132,12 @@ class Records(Protocol):
 def undelivered(
     uploads: Iterable[Upload], recorded: Iterable[LedgerItem], sha256: Callable[[Upload], str]
 ) -> list[Upload]:
-    """The uploads ingest never answered: no dataset or rejection names the version, nor (read only for
-    the rest) holds its content: a duplicate upload of recorded content records nothing of its own."""
+    """The uploads ingest never answered: no dataset, rejection or misplaced file names the version, nor
+    (read only for the rest) holds its content: a duplicate upload of recorded content records nothing of its
+    own, and sending it again after a failed run would start another attempt."""
     items = list(recorded)
-    known = {(item.key, item.version_id) for item in items if isinstance(item, DatasetItem | RejectionItem)}
+    answered = DatasetItem | RejectionItem | MisplacedItem
+    known = {(item.key, item.version_id) for item in items if isinstance(item, answered)}
     contents = {item.sha256 for item in items if isinstance(item, DatasetItem | RejectionItem)}
     return [
         upload

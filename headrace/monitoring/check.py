@@ -16,14 +16,12 @@ import logging
 import tarfile
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headrace.config import ModelConfig
-from headrace.drift import DriftPartial, DriftReference, DriftResult, compile_reference, finish, merge
-from headrace.drift.partial import partial_from_frame
+from headrace.drift.result import DriftResult
 from headrace.ledger import DriftCheckItem, sort_time
 from headrace.monitoring import window as windows
-from headrace.monitoring.capture import capture_rows
 from headrace.monitoring.payloads import (
     CheckOutcome,
     FinishRequest,
@@ -33,11 +31,15 @@ from headrace.monitoring.payloads import (
     WindowRequest,
 )
 from headrace.monitoring.ports import DriftPorts
-from headrace.monitoring.report import render_report
 from headrace.naming import Names
 from headrace.ports import ListingStore
-from headrace.profile import ReferenceProfile
 from headrace.serving.rollout import VARIANT, capture_prefix
+
+if TYPE_CHECKING:
+    from headrace.drift import DriftReference
+
+# The statistics (numpy) and capture parsing (pandas) are imported by the steps that use them: Window needs
+# neither, and each handler imports its step's needs eagerly, so they are paid at init (cold start).
 
 log = logging.getLogger("headrace.monitoring")
 
@@ -115,11 +117,17 @@ def plan_window(
 
 @lru_cache(maxsize=8)
 def _reference(body: bytes, features: bytes) -> tuple[DriftReference, tuple[str, ...]]:
+    from headrace.drift import compile_reference
+    from headrace.profile import ReferenceProfile
+
     profile = ReferenceProfile.model_validate_json(body)
     return compile_reference(profile), tuple(json.loads(features)["features"])
 
 
 def count_batch(request: PartialRequest, ports: DriftPorts, *, bucket: str) -> PartialOut:
+    from headrace.drift import partial_from_frame
+    from headrace.monitoring.capture import capture_rows
+
     reference, features = _reference(
         ports.store.read(bucket, f"{request.reference_prefix}/profile.json"),
         ports.store.read(bucket, f"{request.reference_prefix}/features.json"),
@@ -139,6 +147,9 @@ def finish_check(
     *,
     bucket: str,
 ) -> CheckOutcome:
+    from headrace.drift import DriftPartial, finish, merge
+    from headrace.monitoring.report import render_report
+
     window = request.window
     fields: dict[str, Any] = {
         "model": model.name,

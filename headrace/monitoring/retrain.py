@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal, Protocol
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
+from headrace.aws.eventbridge import EventBridgeEvent
 from headrace.config import ModelConfig
 from headrace.ledger import RetrainDecision, RetrainLedger, TrainingInput
 from headrace.naming import Names, execution_name
@@ -47,7 +47,7 @@ class AlarmDetail(BaseModel):
     previousState: AlarmState | None = None
 
 
-class AlarmStateChange(EventBridgeModel):
+class AlarmStateChange(EventBridgeEvent):
     detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")
     source: Literal["aws.cloudwatch"]
     detail: AlarmDetail

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
+from headrace.aws.eventbridge import EventBridgeEvent
 from headrace.stages import NetworkSettings
 from headrace.steps import Execution, NonEmpty, Payload, StepError
 
@@ -34,7 +34,7 @@ class PackageStateDetail(BaseModel):
     ModelApprovalStatus: NonEmpty
 
 
-class PackageStateChange(EventBridgeModel):
+class PackageStateChange(EventBridgeEvent):
     detail_type: Literal["SageMaker Model Package State Change"] = Field(alias="detail-type")
     source: Literal["aws.sagemaker"]
     detail: PackageStateDetail

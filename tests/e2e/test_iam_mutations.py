@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from headrace.datagen import generate
 from headrace.naming import Names
@@ -287,28 +288,43 @@ def test_a_training_job_fails_naming_a_permission_its_execution_role_lost(
 # --- rule and schedule targets: their roles ----------------------------------------------------------------
 
 
-def test_a_rule_whose_target_role_lost_start_execution_dead_letters_the_event(plane: RunningPlane) -> None:
-    """EventBridge does not retry a delivery its target role may not make: the event goes to the target's
-    dead-letter queue with ERROR_CODE NO_PERMISSIONS (EventBridge user guide, "Using dead-letter queues")."""
+def _approval_event(plane: RunningPlane) -> tuple[dict[str, Any], str]:
+    """A model package approval for the deploy rule's pattern, and the package ARN that marks it."""
     event = json.loads((REPO / "events" / "sagemaker_model_package_state_change.json").read_text())
     detail = event["detail"]
     detail["ModelPackageGroupName"] = NAMES.model_package_group(MODEL)
     package = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{MODEL}/{uuid.uuid4().int % 10**9}"
     detail["ModelPackageArn"] = package
+    entry = {
+        "Source": event["source"],
+        "DetailType": event["detail-type"],
+        "Detail": json.dumps(detail),
+        "Resources": event.get("resources", []),
+    }
+    return entry, package
+
+
+def test_a_rule_whose_target_role_lost_start_execution_dead_letters_the_event(plane: RunningPlane) -> None:
+    """EventBridge does not retry a delivery its target role may not make: the event goes to the target's
+    dead-letter queue with ERROR_CODE NO_PERMISSIONS (EventBridge user guide, "Using dead-letter queues")."""
+    entry, package = _approval_event(plane)
     with _revoked(plane, f"Deploy{MODEL.title()}StateMachineEventsRole", "states:StartExecution"):
-        plane.clients.client("events").put_events(
-            Entries=[
-                {
-                    "Source": event["source"],
-                    "DetailType": event["detail-type"],
-                    "Detail": json.dumps(detail),
-                    "Resources": event.get("resources", []),
-                }
-            ]
-        )
+        plane.clients.client("events").put_events(Entries=[entry])
         message = _dead_letter(plane, "UndeliveredApprovals", package, timeout_s=30)
     assert message["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "NO_PERMISSIONS"
     _denied(message["MessageAttributes"]["ERROR_MESSAGE"]["StringValue"], "states:StartExecution")
+
+
+def test_a_rule_whose_target_role_does_not_trust_eventbridge_dead_letters_the_event(
+    plane: RunningPlane,
+) -> None:
+    entry, package = _approval_event(plane)
+    with _untrusted(plane, f"Deploy{MODEL.title()}StateMachineEventsRole") as role_arn:
+        plane.clients.client("events").put_events(Entries=[entry])
+        message = _dead_letter(plane, "UndeliveredApprovals", package, timeout_s=30)
+    _untrusted_by(
+        message["MessageAttributes"]["ERROR_MESSAGE"]["StringValue"], "events.amazonaws.com", role_arn
+    )
 
 
 def test_a_schedule_whose_role_lost_start_execution_reports_its_target_unreachable(
@@ -330,3 +346,102 @@ def test_a_schedule_whose_role_lost_start_execution_reports_its_target_unreachab
     assert ticked.returncode == 0, ticked.stdout + ticked.stderr
     (fired,) = json.loads(ticked.stdout)["schedules"]
     _denied(str(fired.get("error")), "states:StartExecution")
+
+
+# --- trust policies: a service assumes a resource's role only if the role trusts it -------------------------
+
+
+@contextlib.contextmanager
+def _untrusted(plane: RunningPlane, logical_prefix: str) -> Iterator[str]:
+    """The role trusting only EC2 for as long as the block runs; yields the role's ARN."""
+    iam = plane.clients.client("iam")
+    role = iam.get_role(RoleName=_role(plane, logical_prefix))["Role"]
+    ec2_only = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    iam.update_assume_role_policy(RoleName=role["RoleName"], PolicyDocument=json.dumps(ec2_only))
+    try:
+        yield str(role["Arn"])
+    finally:
+        iam.update_assume_role_policy(
+            RoleName=role["RoleName"], PolicyDocument=json.dumps(role["AssumeRolePolicyDocument"])
+        )
+
+
+def _untrusted_by(text: str, service: str, role_arn: str) -> None:
+    assert f"User: {service} is not authorized to perform: sts:AssumeRole on resource: {role_arn}" in text, (
+        text
+    )
+
+
+def test_a_function_whose_role_does_not_trust_lambda_is_not_run(plane: RunningPlane) -> None:
+    lambda_ = plane.clients.client("lambda")
+    function = plane.deployment.ingest_function
+    variables = lambda_.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
+    with _untrusted(plane, "IngestRole") as role_arn:
+        # A new configuration gets new execution environments, which assume the role; warm ones keep the
+        # credentials they started with, as on Lambda.
+        probe = {**variables, "HEADRACE_TRUST_PROBE": uuid.uuid4().hex}
+        lambda_.update_function_configuration(FunctionName=function, Environment={"Variables": probe})
+        try:
+            with pytest.raises(ClientError) as refused:
+                lambda_.invoke(FunctionName=function, Payload=b"{}")
+        finally:
+            lambda_.update_function_configuration(FunctionName=function, Environment={"Variables": variables})
+    message = str(refused.value)
+    assert "The role defined for the function cannot be assumed by Lambda." in message
+    _untrusted_by(message, "lambda.amazonaws.com", role_arn)
+
+
+def test_a_state_machine_whose_role_does_not_trust_step_functions_fails(plane: RunningPlane) -> None:
+    arn = plane.deployment.model(MODEL).training_state_machine_arn
+    assert arn
+    with _untrusted(plane, f"Training{MODEL.title()}StateMachineRole") as role_arn:
+        failed = _failed_execution(plane, arn, {"model": MODEL})
+    assert "Neither the global service principal states.amazonaws.com" in failed
+    _untrusted_by(failed, "states.amazonaws.com", role_arn)
+
+
+def test_a_training_job_whose_role_does_not_trust_sagemaker_fails(plane: RunningPlane) -> None:
+    sagemaker = plane.clients.client("sagemaker")
+    name = f"iam-{uuid.uuid4().hex[:20]}"
+    request = _training_request(plane, name, f"{MODEL}/runs/iam-{uuid.uuid4().hex[:8]}")
+    with _untrusted(plane, f"Training{MODEL.title()}SageMakerRole") as role_arn:
+        sagemaker.create_training_job(**request)
+        job = wait_for(
+            lambda: (
+                d
+                if (d := sagemaker.describe_training_job(TrainingJobName=name))["TrainingJobStatus"]
+                in ("Failed", "Completed", "Stopped")
+                else None
+            ),
+            f"training job {name}",
+            timeout_s=60,
+            interval_s=0.5,
+        )
+    assert job["TrainingJobStatus"] == "Failed"
+    assert f"Could not assume role {role_arn}" in job["FailureReason"], job["FailureReason"]
+
+
+def test_a_schedule_whose_role_does_not_trust_scheduler_reports_its_target_unreachable(
+    plane: RunningPlane,
+) -> None:
+    assert plane.work_dir
+    with _untrusted(plane, f"Drift{MODEL.title()}ScheduleRole") as role_arn:
+        ticked = headrace(
+            "local",
+            "tick",
+            "--schedules",
+            "--name",
+            NAMES.drift_schedule(MODEL),
+            "--json",
+            "--work-dir",
+            str(plane.work_dir),
+            plane=plane,
+        )
+    assert ticked.returncode == 0, ticked.stdout + ticked.stderr
+    (fired,) = json.loads(ticked.stdout)["schedules"]
+    _untrusted_by(str(fired.get("error")), "scheduler.amazonaws.com", role_arn)

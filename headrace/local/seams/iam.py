@@ -130,7 +130,10 @@ class LocalIam:
 
     def function_credentials(self, role_arn: str, function_name: str) -> dict[str, str]:
         """What a Lambda function's environment carries: its role's session, named after the function."""
-        return self.sessions.assume(role_arn, "lambda.amazonaws.com", function_name).environment()
+        try:
+            return self.sessions.assume(role_arn, "lambda.amazonaws.com", function_name).environment()
+        except AccessDenied as untrusted:  # answered to Invoke, not a server error
+            raise access_denied_response("lambda", untrusted) from None
 
     def authorize_service(self, service: str, action: str, resource: str, source_arn: str) -> None:
         """A call an AWS service makes on its own behalf (EventBridge invoking a function, sending to a
