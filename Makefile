@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: venv tools test unit integration e2e demo bench synth lint typecheck check clean images
+.PHONY: venv tools test unit integration infrastructure local e2e demo bench synth lint typecheck check clean images
 
 venv: $(STAMP)
 
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt --config-settings editable_mode=compat -e '.[local,train,dev]'
 	touch $(STAMP)
 
-# The conformance tests' tools outside .venv (tests/integration/test_conformance_asl.py, test_checkov.py):
+# The conformance tests' tools outside .venv (tests/infrastructure/test_conformance_asl.py, test_checkov.py):
 # asl-validator from npm (package.json, locked in package-lock.json), and checkov in a venv of its own
 # because it pins boto3 exactly, which clashes with our boto3 (its pins: constraints-checkov.txt).
 NODE_TOOLS := node_modules/.installed-stamp
@@ -43,8 +43,14 @@ test: venv tools
 unit: venv
 	$(PY) -m pytest -q tests/unit
 
-integration: venv tools
+integration: venv
 	$(PY) -m pytest -q tests/integration
+
+infrastructure: venv tools
+	$(PY) -m pytest -q tests/infrastructure
+
+local: venv
+	$(PY) -m pytest -q tests/local
 
 e2e: venv
 	$(PY) -m pytest -q tests/e2e

@@ -81,7 +81,7 @@ def probe(code: str) -> dict[str, Any]:
 
 
 def median(runs: list[dict[str, Any]], key: str) -> float:
-    return statistics.median(r[key] for r in runs)
+    return float(statistics.median(r[key] for r in runs))
 
 
 def package_sizes() -> dict[str, int]:

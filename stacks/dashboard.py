@@ -6,7 +6,7 @@ Headrace's own counters are EMF metrics in the stage's namespace. `PowertoolsMet
 function's POWERTOOLS_SERVICE_NAME, to every metric; the drift check's and the serving container's metrics
 use `Model` (headrace/monitoring/aws.py, containers/serve/inference/quality.py). A metric is found only by
 its exact dimension set, so each one is written here with the dimensions its publisher gives it
-(tests/integration/test_stages.py checks them against the publishers).
+(tests/infrastructure/test_stages.py checks them against the publishers).
 """
 
 from __future__ import annotations

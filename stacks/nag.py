@@ -2,7 +2,7 @@
 
 A suppression names the exact finding: the rule, and for IAM wildcards the very wildcard (`applies_to`,
 written as cdk-nag writes it: `Action::s3:List*`, `Resource::<DataStoreBucket9A81F2E1.Arn>/*/incoming/*`).
-A new wildcard on the same role is therefore still reported. tests/integration/test_nag.py runs the
+A new wildcard on the same role is therefore still reported. tests/infrastructure/test_nag.py runs the
 AwsSolutions pack over the whole app and fails on every finding that is not accepted here.
 """
 

@@ -2,7 +2,7 @@
 synth, of a max_file_mb no Lambda function can hold.
 
 Ingest reads, validates and summarizes a file as one pandas frame, so its peak grows with the file. Measured
-(the command is in tests/integration/test_ingest_memory.py): a 72 MiB churn CSV peaked 347 MiB above the
+(the command is in tests/local/test_ingest_memory.py): a 72 MiB churn CSV peaked 347 MiB above the
 interpreter's baseline, 4.8 times the file, and a 245 MB one at 1.29 GiB; the sandbox itself starts at about
 140 MiB once pandas is imported. The function is sized from the largest max_file_mb of the stage's models,
 with headroom, so that a valid file is never lost to Lambda killing the function (issue 12, finding 4).

@@ -19,7 +19,7 @@ from headrace.ingest import InvalidEvent
 from headrace.ingest.settings import SettingsError
 from headrace.ledger import DynamoLedger, MisplacedItem, RejectionItem
 from headrace.naming import execution_name
-from tests.integration.conftest import DATA_BUCKET, LEDGER_TABLE, REGION, LambdaContext, MotoAccount
+from tests.support.moto import DATA_BUCKET, LEDGER_TABLE, REGION, LambdaContext, MotoAccount
 
 BUS = "headrace-dev"
 ROLE = "arn:aws:iam::123456789012:role/headrace-dev-training"

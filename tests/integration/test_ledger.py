@@ -25,7 +25,7 @@ from headrace.ledger import (
     RunItem,
     plain,
 )
-from tests.integration.conftest import LEDGER_TABLE, MotoAccount
+from tests.support.moto import LEDGER_TABLE, MotoAccount
 
 NOW = datetime(2026, 11, 23, 10, 15, 32, tzinfo=UTC)
 SHA = "c" * 64

@@ -28,7 +28,7 @@ from headrace.naming import Names, execution_name, training_job_name
 from headrace.steps import InvalidRequest
 from headrace.training.evaluation import ArtifactError
 from headrace.training.lineage import decode_metrics
-from tests.integration.conftest import DATA_BUCKET, LEDGER_TABLE, REGION, LambdaContext, MotoAccount
+from tests.support.moto import DATA_BUCKET, LEDGER_TABLE, REGION, LambdaContext, MotoAccount
 
 ACCOUNT = "123456789012"
 MACHINE = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:headrace-dev-churn-training"

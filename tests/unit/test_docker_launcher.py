@@ -1,5 +1,5 @@
 """How the docker compute starts SageMaker's containers (the command line, not Docker itself: the
-docker-marked tests in tests/integration/test_images.py run the real thing)."""
+docker-marked tests in tests/local/test_images.py run the real thing)."""
 
 from __future__ import annotations
 

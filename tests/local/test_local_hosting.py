@@ -26,7 +26,7 @@ from headrace.local.sagemaker.containers import ImageRegistry
 from headrace.local.sagemaker.hosting import EndpointHosting, served
 from headrace.local.seams.sagemaker import MotoSageMakerRecords, hosting_installed
 from headrace.waiting import wait_for
-from tests.integration.conftest import PLANE_CREDENTIALS
+from tests.support.moto import PLANE_CREDENTIALS
 
 ROLE = "arn:aws:iam::123456789012:role/hosting"
 BUCKET = "models"

@@ -20,7 +20,7 @@ from headrace.naming import Names, Outputs
 from stacks.app_builder import build_app
 from stacks.ingest import data_arrival_rule_name
 from stacks.settings import settings_from
-from tests.integration.conftest import SynthesizedApp, render, stack_template
+from tests.support.synth import SynthesizedApp, render, stack_template
 
 REPO = Path(__file__).resolve().parents[2]
 INGEST_ENVIRONMENT = {
@@ -93,7 +93,7 @@ def _pipeline_template(stage: str, models: list[ModelConfig], outdir: Path) -> T
 
 
 def test_data_key_rotates(synthesized: SynthesizedApp) -> None:
-    # Whether it outlives the stack is the stage's removal policy (tests/integration/test_stages.py).
+    # Whether it outlives the stack is the stage's removal policy (tests/infrastructure/test_stages.py).
     synthesized.data.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
 
 
@@ -346,7 +346,7 @@ def test_ingest_function_reads_its_managed_layers_from_public_ssm_parameters(
 ) -> None:
     _, function = _ingest_function(synthesized.pipeline, synthesized.names)
     parameters = synthesized.pipeline.to_json()["Parameters"]
-    # Both names are region-free, as their publishers document them (tests/integration/
+    # Both names are region-free, as their publishers document them (tests/infrastructure/
     # test_fidelity_findings.py pins the forms): plain template parameters, resolved at deploy time.
     assert [parameters[layer["Ref"]] for layer in function["Properties"]["Layers"]] == [
         {"Type": "AWS::SSM::Parameter::Value<String>", "Default": POWERTOOLS_LAYER_PARAMETER},

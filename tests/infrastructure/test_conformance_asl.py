@@ -2,7 +2,7 @@
 as asl-validator (npm, pinned in package.json) reads the spec: state types and their fields, transitions
 that name existing states, paths, Retry/Catch blocks, ARNs where a Resource is.
 
-The definitions are the synthesized ones, intrinsics resolved (tests/integration/asl_definitions.py).
+The definitions are the synthesized ones, intrinsics resolved (tests/infrastructure/asl_definitions.py).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.asl_definitions import StackTemplates, state_machines
-from tests.integration.conftest import STAGE_VARIANTS, stage_variant
+from tests.infrastructure.asl_definitions import StackTemplates, state_machines
+from tests.support.synth import STAGE_VARIANTS, stage_variant
 
 REPO = Path(__file__).resolve().parents[2]
 ASL_VALIDATOR = REPO / "node_modules" / ".bin" / "asl-validator"

@@ -26,7 +26,7 @@ from headrace.local.targets import EventDelivery
 from headrace.naming import Names
 from headrace.serving import rollout
 from headrace.stages import StageSettings, load_stage
-from tests.integration.conftest import PLANE_CREDENTIALS
+from tests.support.moto import PLANE_CREDENTIALS
 
 ROLE = "arn:aws:iam::123456789012:role/headrace-hosting"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"

@@ -25,7 +25,7 @@ from headrace.local.seams import installed
 from headrace.local.seams.targets import MotoTargets
 from headrace.local.targets import Delivery, EventDelivery, TargetDispatcher
 from headrace.waiting import wait_for
-from tests.integration.conftest import PLANE_CREDENTIALS
+from tests.support.moto import PLANE_CREDENTIALS
 
 HANDLER = """
 import os, time

@@ -20,7 +20,7 @@ from stacks.assets import FUNCTIONS_DIR
 from stacks.idle import idle_models
 from stacks.ingest import INGEST_SERVICE
 from stacks.wiring import Wiring, WiringError
-from tests.integration.conftest import SynthesizedApp
+from tests.support.synth import SynthesizedApp
 
 HEAVY_MODULES = ("pandas", "numpy", "pyarrow")
 

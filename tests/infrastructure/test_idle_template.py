@@ -15,9 +15,9 @@ from headrace.naming import Names
 from headrace.serving.idle import function_name
 from stacks.app_builder import build_app
 from stacks.idle import SWEEP_SCHEDULE
-from tests.integration.conftest import SynthesizedApp, render, stack_template
-from tests.integration.test_cfn_lint import IGNORED_CHECKS
-from tests.integration.test_nag import _context, _nag
+from tests.infrastructure.test_cfn_lint import IGNORED_CHECKS
+from tests.infrastructure.test_nag import _context, _nag
+from tests.support.synth import SynthesizedApp, render, stack_template
 
 NAMES = Names("dev")
 

@@ -10,7 +10,7 @@ from aws_cdk.assertions import Match, Template
 
 from headrace.naming import Names
 from headrace.serving import rollout
-from tests.integration.conftest import SynthesizedApp, render
+from tests.support.synth import SynthesizedApp, render
 
 MODEL = "churn"
 

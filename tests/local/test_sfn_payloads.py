@@ -29,7 +29,7 @@ from headrace.local.seams.sfn_payloads import MAX_PAYLOAD_BYTES
 from headrace.local.seams.targets import MotoTargets
 from headrace.local.targets import EventDelivery, TargetDispatcher
 from headrace.waiting import wait_for
-from tests.integration.conftest import PLANE_CREDENTIALS
+from tests.support.moto import PLANE_CREDENTIALS
 
 ROLE = "arn:aws:iam::123456789012:role/payloads"
 HANDLER = """

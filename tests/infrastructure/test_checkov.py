@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import STAGE_VARIANTS, stage_variant
+from tests.support.synth import STAGE_VARIANTS, stage_variant
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"

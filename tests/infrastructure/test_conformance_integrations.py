@@ -1,5 +1,5 @@
 """Every service-integration Task of every stage asks for what the service's API takes: its Parameters checked
-against botocore's input shape for the operation (tests/integration/botocore_shapes.py).
+against botocore's input shape for the operation (tests/infrastructure/botocore_shapes.py).
 
 cfn-lint and asl-validator read a Task's Parameters as free-form JSON; SageMaker reads them as a
 CreateTrainingJob or UpdateEndpoint request and refuses the execution at that state, after training ran.
@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.asl_definitions import StackTemplates, state_machines, states
-from tests.integration.botocore_shapes import Operation, operation_for, problems
-from tests.integration.conftest import STAGE_VARIANTS, stage_variant
+from tests.infrastructure.asl_definitions import StackTemplates, state_machines, states
+from tests.infrastructure.botocore_shapes import Operation, operation_for, problems
+from tests.support.synth import STAGE_VARIANTS, stage_variant
 
 # The calls the workflows make through Step Functions' integrations (each stage makes all of them).
 EXPECTED_OPERATIONS = {

@@ -29,7 +29,7 @@ from headrace.serving import rollout
 from headrace.stages import load_stage
 from stacks.app_builder import build_app
 from stacks.training import SYNC_RULE
-from tests.integration.conftest import SynthesizedApp, render, stack_template
+from tests.support.synth import SynthesizedApp, render, stack_template
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "churn"

@@ -11,7 +11,7 @@ import pytest
 from cfnlint.api import ManualArgs, lint_file
 
 from headrace.naming import DEFAULT_STAGE, Names
-from tests.integration.conftest import SynthesizedApp
+from tests.support.synth import SynthesizedApp
 
 # Each check left out, and why. Anything else cfn-lint reports (error, warning or informational) fails.
 IGNORED_CHECKS = {

@@ -35,7 +35,7 @@ from headrace.local.sagemaker.training import TrainingCompute
 from headrace.local.seams.sagemaker import MotoSageMakerRecords, hosting_installed, training_installed
 from headrace.training_job import hyperparameters_for
 from headrace.waiting import wait_for
-from tests.integration.conftest import PLANE_CREDENTIALS
+from tests.support.moto import PLANE_CREDENTIALS
 
 pytestmark = pytest.mark.docker
 

@@ -32,7 +32,7 @@ from headrace.local.seams import installed
 from headrace.local.seams.targets import MotoTargets
 from headrace.local.targets import Delivery, EventDelivery, TargetDispatcher
 from headrace.waiting import wait_for
-from tests.integration.conftest import PLANE_CREDENTIALS
+from tests.support.moto import PLANE_CREDENTIALS
 
 ROLE = "arn:aws:iam::123456789012:role/concurrency"
 RULE = "arn:aws:events:us-east-1:123456789012:rule/arrivals"

@@ -26,7 +26,7 @@ from headrace.training import evaluate, prepare, register, run_failed
 from headrace.training.settings import RegisterSettings
 from stacks import dashboard
 from stacks.app_builder import build_app
-from tests.integration.conftest import SynthesizedApp, render, stack_template
+from tests.support.synth import SynthesizedApp, render, stack_template
 
 REPO = Path(__file__).resolve().parents[2]
 VPC = VpcSettings(subnet_ids=["subnet-0123456789abcdef0"], security_group_ids=["sg-0123456789abcdef0"])

@@ -39,7 +39,7 @@ from headrace.local.seams.scheduler import MotoSchedules
 from headrace.local.seams.targets import MotoTargets
 from headrace.local.targets import TargetDispatcher
 from headrace.waiting import wait_for
-from tests.integration.conftest import PLANE_CREDENTIALS
+from tests.support.moto import PLANE_CREDENTIALS
 
 STACK = "headrace-test-monitoring"
 ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/scheduler"

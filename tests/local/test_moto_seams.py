@@ -30,7 +30,7 @@ from headrace.local.seams.sagemaker import MotoSageMakerRecords
 from headrace.local.seams.targets import MotoTargets
 from headrace.local.targets import EventDelivery, TargetDispatcher
 from headrace.waiting import wait_for
-from tests.integration.conftest import PLANE_CREDENTIALS
+from tests.support.moto import PLANE_CREDENTIALS
 
 HANDLER = """
 import json, os

@@ -21,7 +21,7 @@ from headrace.naming import Names
 from headrace.training_job import hyperparameters_for
 from stacks.app_builder import build_app
 from stacks.sagemaker import SAGEMAKER_TRANSIENT
-from tests.integration.conftest import SynthesizedApp, render, stack_template
+from tests.support.synth import SynthesizedApp, render, stack_template
 
 REPO = Path(__file__).resolve().parents[2]
 LAMBDA_STEPS = ("Prepare", "Evaluate", "Register")
