@@ -1,8 +1,8 @@
 """The checkov findings Headrace accepts, each with its reason, written next to its construct.
 
 checkov reads a skip from the resource's template metadata (`Metadata: {checkov: {skip: [{id, comment}]}}`)
-and reports the check as skipped with that comment. tests/infrastructure/test_checkov.py runs checkov over every
-stage's templates and fails on every finding not accepted here, and on a skip without a reason.
+and reports the check as skipped with that comment. tests/infrastructure/test_checkov.py runs checkov over
+every stage's templates and fails on every finding not accepted here, and on a skip without a reason.
 """
 
 from __future__ import annotations
