@@ -15,7 +15,7 @@ from constructs import Construct
 from headrace.naming import Names
 from headrace.stages import StageSettings
 from stacks import checkov
-from stacks.stage import removal_policy
+from stacks.stage import log_bucket, removal_policy
 
 TRAIL_LOG_PREFIX = "trail-bucket/"
 
@@ -36,26 +36,15 @@ class DataAudit(Construct):
         access_logs: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.bucket = s3.Bucket(
+        # The log files carry their own SSE-KMS encryption (the trail's key); the bucket's default is for the
+        # digest files and anything else.
+        self.bucket = log_bucket(
             self,
             "Logs",
-            # The log files carry their own SSE-KMS encryption (the trail's key); the bucket's default is for
-            # the digest files and anything else.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    expiration=Duration.days(stage.log_retention_days),
-                    noncurrent_version_expiration=Duration.days(stage.log_retention_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                )
-            ],
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix=TRAIL_LOG_PREFIX,
-            removal_policy=removal_policy(stage),
+            Duration.days(stage.log_retention_days),
+            removal_policy(stage),
+            access_logs=access_logs,
+            access_log_prefix=TRAIL_LOG_PREFIX,
         )
         self._let_cloudtrail_encrypt(key, names)
         self.trail = cloudtrail.Trail(

@@ -14,7 +14,7 @@ from headrace.ledger import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from headrace.naming import Names
 from headrace.stages import StageSettings
 from stacks import checkov, nag
-from stacks.stage import allow_log_encryption, removal_policy
+from stacks.stage import allow_log_encryption, log_bucket, removal_policy
 
 # The ledger's key schema and TTL attribute: headrace.ledger writes items of this shape.
 LEDGER_PARTITION_KEY = PARTITION_KEY
@@ -73,26 +73,7 @@ class DataStore(Construct):
             )
         )
 
-        self.access_logs = s3.Bucket(
-            self,
-            "AccessLogs",
-            # S3 delivers server access logs only to a bucket encrypted with S3-managed keys.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            # Versioned, as checkov's CKV_AWS_21 asks: a deleted or overwritten log stays recoverable until
-            # it would have expired anyway.
-            versioned=True,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    expiration=ACCESS_LOG_RETENTION,
-                    noncurrent_version_expiration=ACCESS_LOG_RETENTION,
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                )
-            ],
-            removal_policy=removal,
-        )
+        self.access_logs = log_bucket(self, "AccessLogs", ACCESS_LOG_RETENTION, removal)
         checkov.accept(self.access_logs, "CKV_AWS_18", checkov.LOG_BUCKET_LOGS)
 
         self.bucket = s3.Bucket(

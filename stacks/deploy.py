@@ -45,7 +45,7 @@ from stacks.functions import (
     invoke_step,
 )
 from stacks.sagemaker import SAGEMAKER_TRANSIENT, SageMakerServiceRole, sagemaker_task
-from stacks.stage import STATE_MACHINE_LOGS, log_group
+from stacks.stage import logged_state_machine
 from stacks.wiring import DEFAULT_EVENT_BUS
 
 ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints"
@@ -249,19 +249,14 @@ class Deployment(Construct):
         )
 
         name = names.deploy_state_machine(model.name)
-        machine_logs = log_group(self, "Logs", f"{STATE_MACHINE_LOGS}{name}", stage, store.key)
-        self.state_machine = sfn.StateMachine(
+        self.state_machine = logged_state_machine(
             self,
-            "StateMachine",
-            state_machine_name=name,
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
-            logs=sfn.LogOptions(
-                destination=machine_logs, level=sfn.LogLevel.ALL, include_execution_data=True
-            ),
+            name,
+            definition,
+            stage,
+            store.key,
             # Creating the fleet, every traffic shift and the bake, with room for a queued rollout.
             timeout=Duration.seconds(2 * rollout.rollout_seconds(model.rollout) + 3 * 3600),
-            tracing_enabled=False,
         )
         self._grant_machine(stack, store)
         nag.accept_workflow(self.state_machine, [steps.plan, steps.verify, steps.failed])

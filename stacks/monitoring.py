@@ -40,7 +40,7 @@ from stacks.functions import (
     execution_payload,
     invoke_step,
 )
-from stacks.stage import STATE_MACHINE_LOGS, log_group
+from stacks.stage import logged_state_machine
 from stacks.wiring import DEFAULT_EVENT_BUS
 
 # A drift check's metrics arrive once per schedule period; the alarm looks at 5-minute periods, so an
@@ -243,18 +243,8 @@ class DriftCheck(Construct):
         )
         definition = window.next(batches).next(finish).next(sfn.Succeed(self, "Checked"))
         name = names.drift_state_machine(model.name)
-        machine_logs = log_group(self, "Logs", f"{STATE_MACHINE_LOGS}{name}", stage, store.key)
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            state_machine_name=name,
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
-            logs=sfn.LogOptions(
-                destination=machine_logs, level=sfn.LogLevel.ALL, include_execution_data=True
-            ),
-            timeout=Duration.hours(1),
-            tracing_enabled=False,
+        self.state_machine = logged_state_machine(
+            self, name, definition, stage, store.key, timeout=Duration.hours(1)
         )
         nag.accept_workflow(self.state_machine, [steps.window, steps.partial, steps.finish])
         nag.accept_distributed_map(self.state_machine)

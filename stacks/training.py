@@ -47,7 +47,7 @@ from stacks.assets import (
 from stacks.data_store import DataStore
 from stacks.functions import FunctionFactory, StepFunction, execution_payload, invoke_step
 from stacks.sagemaker import SageMakerServiceRole, sagemaker_task
-from stacks.stage import STATE_MACHINE_LOGS, log_group
+from stacks.stage import logged_state_machine
 from stacks.wiring import DEFAULT_EVENT_BUS
 
 DATASET_KEYS = "*/datasets/*"
@@ -346,18 +346,7 @@ class Training(Construct):
         register.next(sfn.Succeed(self, "Registered"))
         definition = prepare.next(train).next(evaluate).next(gate)
 
-        machine_logs = log_group(self, "Logs", f"{STATE_MACHINE_LOGS}{name}", stage, store.key)
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            state_machine_name=name,
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
-            logs=sfn.LogOptions(
-                destination=machine_logs, level=sfn.LogLevel.ALL, include_execution_data=True
-            ),
-            tracing_enabled=False,
-        )
+        self.state_machine = logged_state_machine(self, name, definition, stage, store.key)
         self._grant_training(stack)
         nag.accept_workflow(
             self.state_machine, [steps.prepare, steps.evaluate, steps.register, steps.run_failed]

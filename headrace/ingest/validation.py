@@ -357,10 +357,7 @@ def _type_problem(raw: pd.Series, bad: Mask, column: Column) -> list[Problem]:
     count = int(bad.sum())
     if not count:
         return []
-    message = (
-        f"{count} {_plural(count, 'value')} in '{column.name}' {_plural(count, 'is', 'are')} not "
-        f"{column.type.value}; expected {_EXPECTED_TYPE[column.type]}"
-    )
+    message = f"{_values_are(count, column)} not {column.type.value}; expected {_EXPECTED_TYPE[column.type]}"
     return [_located(Rule.TYPE, raw, bad, column, message)]
 
 
@@ -381,10 +378,7 @@ def _range_problems(raw: pd.Series, numbers: Floats, good: Mask, column: Column)
         (True, False): f"at least {column.min:g}",
         (False, True): f"at most {column.max:g}",
     }[(column.min is not None, column.max is not None)]
-    message = (
-        f"{count} {_plural(count, 'value')} in '{column.name}' {_plural(count, 'is', 'are')} out of range "
-        f"({', '.join(parts)}); expected values {allowed}"
-    )
+    message = f"{_values_are(count, column)} out of range ({', '.join(parts)}); expected values {allowed}"
     return [_located(Rule.RANGE, raw, outside, column, message)]
 
 
@@ -392,11 +386,13 @@ def _category_problem(raw: pd.Series, bad: Mask, column: Column, categories: lis
     count = int(bad.sum())
     if not count:
         return []
-    message = (
-        f"{count} {_plural(count, 'value')} in '{column.name}' {_plural(count, 'is', 'are')} not a known "
-        f"category; expected one of {', '.join(categories)}"
-    )
+    message = f"{_values_are(count, column)} not a known category; expected one of {', '.join(categories)}"
     return [_located(Rule.CATEGORY, raw, bad, column, message)]
+
+
+def _values_are(count: int, column: Column) -> str:
+    """How each column problem's message starts: "3 values in 'age' are"."""
+    return f"{count} {_plural(count, 'value')} in '{column.name}' {_plural(count, 'is', 'are')}"
 
 
 def _plural(count: int, one: str, many: str | None = None) -> str:

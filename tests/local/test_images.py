@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from headrace.config import ModelConfig
@@ -35,7 +33,7 @@ from headrace.local.sagemaker.training import TrainingCompute
 from headrace.local.seams.sagemaker import MotoSageMakerRecords, hosting_installed, training_installed
 from headrace.training_job import hyperparameters_for
 from headrace.waiting import wait_for
-from tests.support.moto import PLANE_CREDENTIALS
+from tests.support.moto import PLANE_CREDENTIALS, sagemaker_runtime
 
 pytestmark = pytest.mark.docker
 
@@ -88,14 +86,7 @@ def plane(
     work = tmp_path_factory.mktemp("work")
     training = TrainingCompute(clients, images, work, records, launcher)
     hosting = EndpointHosting(clients, images, work, lambda names: {}, records, launcher)
-    runtime = boto3.client(
-        "sagemaker-runtime",
-        endpoint_url=endpoint,
-        region_name=clients.region,
-        aws_access_key_id=PLANE_CREDENTIALS.access_key_id,
-        aws_secret_access_key=PLANE_CREDENTIALS.secret_access_key,
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
+    runtime = sagemaker_runtime(clients)
     with served(hosting), training_installed(training), hosting_installed(hosting):
         yield Plane(clients, clients.client("sagemaker"), runtime, training)
     server.stop()

@@ -6,11 +6,8 @@ moto's server and the seams in this process, functions in their sandboxes (lambd
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import threading
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,21 +15,18 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
-import requests
 from botocore.exceptions import ClientError
-from moto.server import ThreadedMotoServer
 
 from headrace.config import ModelConfig
 from headrace.datagen import generate
-from headrace.local.aws import Clients, local_environment
+from headrace.local.aws import Clients
 from headrace.local.lambda_async import AsyncInvocations
 from headrace.local.lambda_runtime import FunctionSpec, HandlerRuntime, InvocationResult
-from headrace.local.network import free_port
 from headrace.local.seams import installed
 from headrace.local.seams.targets import MotoTargets
 from headrace.local.targets import Delivery, EventDelivery, TargetDispatcher
 from headrace.waiting import wait_for
-from tests.support.moto import PLANE_CREDENTIALS
+from tests.support.moto import handler_zip, lambda_plane
 
 ROLE = "arn:aws:iam::123456789012:role/concurrency"
 RULE = "arn:aws:events:us-east-1:123456789012:rule/arrivals"
@@ -59,26 +53,8 @@ class Plane:
     runs: list[tuple[str, InvocationResult]]  # (function name, result) of every invocation, in order
 
 
-def _zip(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, source in files.items():
-            archive.writestr(name, source)
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    saved = dict(os.environ)
-    os.environ.update({"MOTO_PORT": str(port), **local_environment(endpoint, PLANE_CREDENTIALS)})
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    requests.post(
-        f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=5
-    )
-    runtime = HandlerRuntime(tmp_path_factory.mktemp("code"), local_environment(endpoint, PLANE_CREDENTIALS))
     runs: list[tuple[str, InvocationResult]] = []
     lock = threading.Lock()
 
@@ -86,24 +62,14 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
         with lock:
             runs.append((spec.name, result))
 
-    runtime.listeners.append(record)
-    queue = AsyncInvocations(MotoTargets(), delay_scale=0.01)
-    delivery = EventDelivery(TargetDispatcher(MotoTargets(), queue))
-    delivery.start()
-    clients = Clients(endpoint, credentials=PLANE_CREDENTIALS)
-    trust = {
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ]
-    }
-    clients.client("iam").create_role(RoleName="concurrency", AssumeRolePolicyDocument=json.dumps(trust))
-    with installed(runtime, delivery):
-        yield Plane(Clients(endpoint, credentials=PLANE_CREDENTIALS), delivery, queue, runtime, runs)
-    delivery.stop()
-    runtime.close()
-    server.stop()
-    os.environ.clear()
-    os.environ.update(saved)
+    with lambda_plane(tmp_path_factory.mktemp("code"), "concurrency") as moto:
+        moto.runtime.listeners.append(record)
+        queue = AsyncInvocations(MotoTargets(), delay_scale=0.01)
+        delivery = EventDelivery(TargetDispatcher(MotoTargets(), queue))
+        delivery.start()
+        with installed(moto.runtime, delivery):
+            yield Plane(moto.clients, delivery, queue, moto.runtime, runs)
+        delivery.stop()
 
 
 def _function(plane: Plane, name: str, code: bytes, **options: Any) -> str:
@@ -144,7 +110,7 @@ def _overlapping(results: list[InvocationResult]) -> int:
     return most
 
 
-def test_twenty_concurrent_deliveries_of_one_upload_start_exactly_one_training_run(
+def test_twenty_concurrent_identical_uploads_start_exactly_one_training_run(
     plane: Plane, repo_root: Path, example_model: ModelConfig, load_event: Callable[[str], dict[str, Any]]
 ) -> None:
     s3, sfn = plane.clients.client("s3"), plane.clients.client("stepfunctions")
@@ -178,23 +144,28 @@ def test_twenty_concurrent_deliveries_of_one_upload_start_exactly_one_training_r
     ingest = _function(
         plane,
         "headrace-dev-ingest-concurrency",
-        _zip({"handler.py": handler}),
+        handler_zip({"handler.py": handler}),
         Environment={"Variables": environment},
     )
-    key = "churn/incoming/2026-11-23/customers.csv"
+    # Twenty uploads of the same bytes under twenty keys (a retried `aws s3 cp` loop, a twice-run sync job),
+    # each with its own S3 event, all delivered at once.
     body = generate(example_model, 600, seed=7).to_csv(index=False).encode()
-    put = s3.put_object(Bucket=BUCKET, Key=key, Body=body)
-    event = load_event("s3_object_created")
-    event["detail"]["bucket"]["name"] = BUCKET
-    event["detail"]["object"].update(
-        {"key": quote_plus(key, safe="/"), "size": len(body), "version-id": put["VersionId"]}
-    )
+    events = []
+    for index in range(20):
+        key = f"churn/incoming/2026-11-23/customers-{index}.csv"
+        put = s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+        event = load_event("s3_object_created")
+        event["detail"]["bucket"]["name"] = BUCKET
+        event["detail"]["object"].update(
+            {"key": quote_plus(key, safe="/"), "size": len(body), "version-id": put["VersionId"]}
+        )
+        events.append(event)
 
     # An invocation that finds another one in progress fails (IdempotencyAlreadyInProgressError) and Lambda
     # retries it, a minute later on AWS: here 6 s, longer than the first one takes on a loaded machine.
     plane.queue.delay_scale = 0.1
     try:
-        for _ in range(20):
+        for event in events:
             plane.delivery.submit(Delivery(RULE, {"Id": "ingest", "Arn": ingest}, event, attempts_left=1))
         assert plane.delivery.wait_idle(timeout_s=110)
     finally:
@@ -216,7 +187,7 @@ def test_reserved_concurrency_throttles_a_synchronous_invoke_and_delays_an_async
     plane: Plane,
 ) -> None:
     lambda_ = plane.clients.lambda_
-    arn = _function(plane, "reserved", _zip({"handler.py": HANDLER}))
+    arn = _function(plane, "reserved", handler_zip({"handler.py": HANDLER}))
     lambda_.put_function_concurrency(FunctionName="reserved", ReservedConcurrentExecutions=1)
     busy = threading.Thread(
         target=lambda: lambda_.invoke(FunctionName="reserved", Payload=json.dumps({"sleep_s": 3}))
@@ -242,7 +213,7 @@ def test_an_asynchronous_function_error_is_retried_twice_then_dead_lettered(plan
     failed_url, failed_arn = _queue(plane, "failing-failed")
     undelivered_url, undelivered_arn = _queue(plane, "failing-undelivered")
     arn = _function(
-        plane, "failing", _zip({"handler.py": HANDLER}), DeadLetterConfig={"TargetArn": failed_arn}
+        plane, "failing", handler_zip({"handler.py": HANDLER}), DeadLetterConfig={"TargetArn": failed_arn}
     )
     target = {"Id": "failing", "Arn": arn, "DeadLetterConfig": {"Arn": undelivered_arn}}
     plane.delivery.submit(Delivery(RULE, target, {"fail": True}, attempts_left=3))
@@ -260,7 +231,7 @@ def test_an_asynchronous_function_error_goes_to_the_on_failure_destination_per_i
     plane: Plane,
 ) -> None:
     url, destination = _queue(plane, "flaky-failures")
-    arn = _function(plane, "flaky", _zip({"handler.py": HANDLER}))
+    arn = _function(plane, "flaky", handler_zip({"handler.py": HANDLER}))
     plane.clients.lambda_.put_function_event_invoke_config(
         FunctionName="flaky",
         MaximumRetryAttempts=1,

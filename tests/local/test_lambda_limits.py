@@ -5,27 +5,21 @@ dead-letter queue. Payloads over the quotas are refused."""
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import zipfile
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 from botocore.exceptions import ClientError
-from moto.server import ThreadedMotoServer
 
-from headrace.local.aws import Clients, local_environment
+from headrace.local.aws import Clients
 from headrace.local.lambda_limits import RequestTooLarge
 from headrace.local.lambda_runtime import FunctionSpec, HandlerRuntime
-from headrace.local.network import free_port
 from headrace.local.seams import installed
 from headrace.local.seams.targets import MotoTargets
 from headrace.local.targets import Delivery, EventDelivery, TargetDispatcher
 from headrace.waiting import wait_for
-from tests.support.moto import PLANE_CREDENTIALS
+from tests.support.moto import handler_zip, lambda_plane
 
 HANDLER = """
 import os, time
@@ -43,14 +37,7 @@ ROLE = "arn:aws:iam::123456789012:role/local"
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:limited"
 
 
-def _zip(source: str) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("handler.py", source)
-    return buffer.getvalue()
-
-
-CODE = _zip(HANDLER)
+CODE = handler_zip({"handler.py": HANDLER})
 
 
 @pytest.fixture(scope="module")
@@ -120,32 +107,12 @@ def test_an_event_over_the_quota_is_refused_before_anything_runs(runtime: Handle
 
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Clients, EventDelivery]]:
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    saved = dict(os.environ)
-    os.environ.update({"MOTO_PORT": str(port), **local_environment(endpoint, PLANE_CREDENTIALS)})
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    requests.post(
-        f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=5
-    )
-    runtime = HandlerRuntime(tmp_path_factory.mktemp("code"), local_environment(endpoint, PLANE_CREDENTIALS))
-    delivery = EventDelivery(TargetDispatcher(MotoTargets()))
-    delivery.start()
-    clients = Clients(endpoint, credentials=PLANE_CREDENTIALS)
-    trust = {
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ]
-    }
-    clients.client("iam").create_role(RoleName="local", AssumeRolePolicyDocument=json.dumps(trust))
-    with installed(runtime, delivery):
-        yield clients, delivery
-    delivery.stop()
-    runtime.close()
-    server.stop()
-    os.environ.clear()
-    os.environ.update(saved)
+    with lambda_plane(tmp_path_factory.mktemp("code"), "local") as moto:
+        delivery = EventDelivery(TargetDispatcher(MotoTargets()))
+        delivery.start()
+        with installed(moto.runtime, delivery):
+            yield moto.clients, delivery
+        delivery.stop()
 
 
 def _function(

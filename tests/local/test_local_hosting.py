@@ -14,9 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
@@ -26,7 +24,7 @@ from headrace.local.sagemaker.containers import ImageRegistry
 from headrace.local.sagemaker.hosting import EndpointHosting, served
 from headrace.local.seams.sagemaker import MotoSageMakerRecords, hosting_installed
 from headrace.waiting import wait_for
-from tests.support.moto import PLANE_CREDENTIALS
+from tests.support.moto import PLANE_CREDENTIALS, sagemaker_runtime
 
 ROLE = "arn:aws:iam::123456789012:role/hosting"
 BUCKET = "models"
@@ -177,15 +175,7 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosting]:
         lambda names: {n: alarms[n] for n in names if n in alarms},
         MotoSageMakerRecords(clients.account, clients.region),
     )
-    # No retries: a 503 from a dead container is the answer under test, not something to wait out.
-    runtime = boto3.client(
-        "sagemaker-runtime",
-        endpoint_url=endpoint,
-        region_name=clients.region,
-        aws_access_key_id=PLANE_CREDENTIALS.access_key_id,
-        aws_secret_access_key=PLANE_CREDENTIALS.secret_access_key,
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
+    runtime = sagemaker_runtime(clients)
     with served(hosting), hosting_installed(hosting):
         yield Hosting(clients, hosting, clients.client("sagemaker"), runtime, alarms)
     server.stop()

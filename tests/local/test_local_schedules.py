@@ -20,18 +20,16 @@ import pytest
 import requests
 from moto.awslambda.models import LambdaFunction
 from moto.scheduler.models import scheduler_backends
-from moto.server import ThreadedMotoServer
 from typer.testing import CliRunner
 
 from headrace.cli.main import app
-from headrace.local.aws import LOCAL_ACCOUNT, LOCAL_REGION, Clients, local_environment
+from headrace.local.aws import LOCAL_ACCOUNT, LOCAL_REGION, Clients
 from headrace.local.cloudformation import ProvisionError
 from headrace.local.cloudformation.api_requests import schedule_requests
 from headrace.local.cloudformation.deferred import DeferredResources
 from headrace.local.cloudformation.intrinsics import StackReferences, pseudo_parameters
 from headrace.local.cloudformation.provisioner import Provisioner
 from headrace.local.control_server import ControlError, ControlServer, TickRequest, request_tick
-from headrace.local.network import free_port
 from headrace.local.plane import RUNTIME_FILE, PlaneInfo
 from headrace.local.scheduler.expressions import ScheduleExpressionError, parse_expression, parse_rate
 from headrace.local.scheduler.runner import ScheduleNotFound, ScheduleRunner
@@ -39,7 +37,7 @@ from headrace.local.seams.scheduler import MotoSchedules
 from headrace.local.seams.targets import MotoTargets
 from headrace.local.targets import TargetDispatcher
 from headrace.waiting import wait_for
-from tests.support.moto import PLANE_CREDENTIALS
+from tests.support.moto import PLANE_CREDENTIALS, served_moto
 
 STACK = "headrace-test-monitoring"
 ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/scheduler"
@@ -260,25 +258,15 @@ def moto_runner(**options: Any) -> ScheduleRunner:
 
 @pytest.fixture(scope="module")
 def moto_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    saved = dict(os.environ)
-    os.environ.update({"MOTO_PORT": str(port), **local_environment(endpoint, PLANE_CREDENTIALS)})
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    config = f"{endpoint}/moto-api/config"
-    requests.post(config, json={"stepfunctions": {"execute_state_machine": True}}, timeout=5)
-    with pytest.MonkeyPatch.context() as patch:
+    with served_moto() as endpoint, pytest.MonkeyPatch.context() as patch:
         # As seams.installed does: the stacks' state machines go to the backend that executes them.
         import moto.stepfunctions.models as stepfunctions_models
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
         patch.setattr(stepfunctions_models, "stepfunctions_backends", stepfunctions_parser_backends)
         yield Plane(Clients(endpoint, credentials=PLANE_CREDENTIALS), tmp_path_factory.mktemp("plane"))
-    requests.post(config, json={"stepfunctions": {"execute_state_machine": False}}, timeout=5)
-    server.stop()
-    os.environ.clear()
-    os.environ.update(saved)
+        config = f"{endpoint}/moto-api/config"
+        requests.post(config, json={"stepfunctions": {"execute_state_machine": False}}, timeout=5)
 
 
 @pytest.fixture

@@ -8,21 +8,16 @@ import io
 import json
 import os
 import tarfile
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-import requests
 from moto.awslambda.models import LambdaFunction
 from moto.events.models import Rule
-from moto.server import ThreadedMotoServer
 
-from headrace.local.aws import Clients, local_environment
-from headrace.local.lambda_runtime import HandlerRuntime
-from headrace.local.network import free_port
+from headrace.local.aws import Clients
 from headrace.local.sagemaker.containers import ImageRegistry
 from headrace.local.sagemaker.training import TrainingCompute
 from headrace.local.seams import installed, normalize_event
@@ -30,7 +25,7 @@ from headrace.local.seams.sagemaker import MotoSageMakerRecords
 from headrace.local.seams.targets import MotoTargets
 from headrace.local.targets import EventDelivery, TargetDispatcher
 from headrace.waiting import wait_for
-from tests.support.moto import PLANE_CREDENTIALS
+from tests.support.moto import handler_zip, lambda_plane
 
 HANDLER = """
 import json, os
@@ -57,46 +52,21 @@ if hp.get("fail"):
 """
 
 
-def _zip(source: str) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("handler.py", source)
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Clients, EventDelivery]]:
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    saved = dict(os.environ)
-    os.environ.update({"MOTO_PORT": str(port), **local_environment(endpoint, PLANE_CREDENTIALS)})
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    requests.post(
-        f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=5
-    )
-    runtime = HandlerRuntime(tmp_path_factory.mktemp("code"), local_environment(endpoint, PLANE_CREDENTIALS))
-    delivery = EventDelivery(TargetDispatcher(MotoTargets()))
-    delivery.start()
-    clients = Clients(endpoint, credentials=PLANE_CREDENTIALS)
-    trust = {
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ]
-    }
-    clients.client("iam").create_role(RoleName="local", AssumeRolePolicyDocument=json.dumps(trust))
-    images = ImageRegistry()
-    image_dir = tmp_path_factory.mktemp("image")
-    (image_dir / "train").write_text(TRAIN_SCRIPT)
-    images.add("fake-trainer", image_dir)
-    records = MotoSageMakerRecords(clients.account, clients.region)
-    training = TrainingCompute(clients, images, tmp_path_factory.mktemp("jobs"), records)
-    with installed(runtime, delivery, training):
-        yield clients, delivery
-    delivery.stop()
-    server.stop()
-    os.environ.clear()
-    os.environ.update(saved)
+    with lambda_plane(tmp_path_factory.mktemp("code"), "local") as moto:
+        delivery = EventDelivery(TargetDispatcher(MotoTargets()))
+        delivery.start()
+        clients = moto.clients
+        images = ImageRegistry()
+        image_dir = tmp_path_factory.mktemp("image")
+        (image_dir / "train").write_text(TRAIN_SCRIPT)
+        images.add("fake-trainer", image_dir)
+        records = MotoSageMakerRecords(clients.account, clients.region)
+        training = TrainingCompute(clients, images, tmp_path_factory.mktemp("jobs"), records)
+        with installed(moto.runtime, delivery, training):
+            yield clients, delivery
+        delivery.stop()
 
 
 def _function(clients: Clients, name: str) -> str:
@@ -105,7 +75,7 @@ def _function(clients: Clients, name: str) -> str:
         Runtime="python3.12",
         Role=ROLE,
         Handler="handler.handler",
-        Code={"ZipFile": _zip(HANDLER)},
+        Code={"ZipFile": handler_zip({"handler.py": HANDLER})},
         Environment={"Variables": {"GREETING": "hello"}},
     )["FunctionArn"]
     return str(arn)
@@ -189,7 +159,7 @@ def test_s3_eventbridge_notifications_reach_a_lambda_rule_target_in_aws_shape(
         Runtime="python3.12",
         Role=ROLE,
         Handler="handler.handler",
-        Code={"ZipFile": _zip(source)},
+        Code={"ZipFile": handler_zip({"handler.py": source})},
     )["FunctionArn"]
     events = clients.client("events")
     pattern = {

@@ -9,27 +9,21 @@ moto's server with the seams installed in this process; the Lambda step runs in 
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import requests
-from moto.server import ThreadedMotoServer
 
-from headrace.local.aws import Clients, local_environment
-from headrace.local.lambda_runtime import FunctionSpec, HandlerRuntime, InvocationResult
-from headrace.local.network import free_port
+from headrace.local.aws import Clients
+from headrace.local.lambda_runtime import FunctionSpec, InvocationResult
 from headrace.local.seams import installed
 from headrace.local.seams.sfn_payloads import MAX_PAYLOAD_BYTES
 from headrace.local.seams.targets import MotoTargets
 from headrace.local.targets import EventDelivery, TargetDispatcher
 from headrace.waiting import wait_for
-from tests.support.moto import PLANE_CREDENTIALS
+from tests.support.moto import handler_zip, lambda_plane
 
 ROLE = "arn:aws:iam::123456789012:role/payloads"
 HANDLER = """
@@ -52,38 +46,16 @@ class Plane:
 
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    saved = dict(os.environ)
-    os.environ.update({"MOTO_PORT": str(port), **local_environment(endpoint, PLANE_CREDENTIALS)})
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    requests.post(
-        f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=5
-    )
-    runtime = HandlerRuntime(tmp_path_factory.mktemp("code"), local_environment(endpoint, PLANE_CREDENTIALS))
     invocations: list[InvocationResult] = []
 
     def record(spec: FunctionSpec, result: InvocationResult) -> None:
         invocations.append(result)
 
-    runtime.listeners.append(record)
-    delivery = EventDelivery(TargetDispatcher(MotoTargets()))
-    clients = Clients(endpoint, credentials=PLANE_CREDENTIALS)
-    trust = {
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ]
-    }
-    clients.client("iam").create_role(RoleName="payloads", AssumeRolePolicyDocument=json.dumps(trust))
-    try:
-        with installed(runtime, delivery):
-            yield Plane(clients, invocations)
-    finally:
-        runtime.close()
-        server.stop()
-        os.environ.clear()
-        os.environ.update(saved)
+    with lambda_plane(tmp_path_factory.mktemp("code"), "payloads") as moto:
+        moto.runtime.listeners.append(record)
+        delivery = EventDelivery(TargetDispatcher(MotoTargets()))
+        with installed(moto.runtime, delivery):
+            yield Plane(moto.clients, invocations)
 
 
 def _run(plane: Plane, name: str, states: dict[str, Any], start: str, given: Any = None) -> dict[str, Any]:
@@ -112,7 +84,7 @@ def test_a_lambda_result_over_256_kib_fails_the_execution_past_a_catch_all(plane
         Runtime="python3.12",
         Role=ROLE,
         Handler="handler.handler",
-        Code={"ZipFile": _zip(HANDLER)},
+        Code={"ZipFile": handler_zip({"handler.py": HANDLER})},
         Timeout=30,
     )["FunctionArn"]
     before = len(plane.invocations)
@@ -167,10 +139,3 @@ def test_an_input_over_256_kib_after_parameters_fails_past_a_catch_all(plane: Pl
     assert (done["status"], done.get("error")) == ("FAILED", "States.DataLimitExceeded")
     assert "after Parameters" in done["cause"]
     assert len(plane.invocations) == before
-
-
-def _zip(source: str) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("handler.py", source)
-    return buffer.getvalue()

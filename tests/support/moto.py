@@ -3,16 +3,26 @@ integration and local conftests."""
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Iterator
+import os
+import zipfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import requests
+from botocore.config import Config
 from moto import mock_aws
+from moto.server import ThreadedMotoServer
 
-from headrace.local.aws import PlaneCredentials
+from headrace.local.aws import Clients, PlaneCredentials, local_environment
+from headrace.local.lambda_runtime import HandlerRuntime
+from headrace.local.network import free_port
 
 REGION = "us-east-1"
 # For tests that serve moto themselves (no gate in front): any key works there, the plane's shape is kept.
@@ -98,3 +108,78 @@ def fresh_moto() -> None:
     from moto.moto_api._internal.models import moto_api_backend
 
     moto_api_backend.reset()
+
+
+def handler_zip(files: Mapping[str, str]) -> bytes:
+    """A Lambda deployment package holding `files` (name -> source)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, source in files.items():
+            archive.writestr(name, source)
+    return buffer.getvalue()
+
+
+@contextmanager
+def served_moto() -> Iterator[str]:
+    """moto served in-process on a free port, its endpoint yielded; until the block ends the environment
+    points at it (as the plane's children see it) and state machines execute."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    saved = dict(os.environ)
+    os.environ.update({"MOTO_PORT": str(port), **local_environment(endpoint, PLANE_CREDENTIALS)})
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        requests.post(
+            f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=5
+        )
+        yield endpoint
+    finally:
+        server.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@dataclass(frozen=True)
+class LambdaPlane:
+    """Served moto with a handler runtime for its functions and an IAM role they can run as."""
+
+    endpoint: str
+    clients: Clients
+    runtime: HandlerRuntime
+
+
+@contextmanager
+def lambda_plane(code: Path, role: str) -> Iterator[LambdaPlane]:
+    """served_moto plus a HandlerRuntime unpacking code under `code` and the role `role` Lambda may assume;
+    the caller installs the seams it needs (seams.installed) around what it yields."""
+    with served_moto() as endpoint:
+        runtime = HandlerRuntime(code, local_environment(endpoint, PLANE_CREDENTIALS))
+        try:
+            clients = Clients(endpoint, credentials=PLANE_CREDENTIALS)
+            trust = {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ]
+            }
+            clients.client("iam").create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
+            yield LambdaPlane(endpoint, clients, runtime)
+        finally:
+            runtime.close()
+
+
+def sagemaker_runtime(clients: Clients) -> Any:
+    """InvokeEndpoint on served moto, without retries: a 503 from a dead container is the answer under test,
+    not something to wait out."""
+    return boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=clients.endpoint,
+        region_name=clients.region,
+        aws_access_key_id=PLANE_CREDENTIALS.access_key_id,
+        aws_secret_access_key=PLANE_CREDENTIALS.secret_access_key,
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
