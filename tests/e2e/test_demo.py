@@ -69,7 +69,8 @@ def test_v2_comes_from_the_drift_alarm_and_v3_is_rolled_back(
     assert v3["serving_from"] is None and v3["rolled_back_at"] > v3["canary_at"]
     canary, rollback = record["rollouts"]
     assert (canary["version"], canary["outcome"], canary["failed_at"]) == (2, "serving", [])
-    # A 10% canary of the demo's 2-instance fleet is one whole instance: half the traffic (shifted by instances).
+    # A 10% canary of the demo's 2-instance fleet is one whole instance: half the traffic (SageMaker shifts
+    # by instances).
     assert 0.5 in [share for _, share in canary["shares"]]
     assert (rollback["version"], rollback["outcome"]) == (3, "rolled_back")
     assert rollback["failed_at"] and max(rollback["failed_at"]) <= rollback["ended_at"]

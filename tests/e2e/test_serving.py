@@ -250,8 +250,8 @@ def test_rolling_out_v2_fails_no_call_and_moves_traffic_by_the_canary(
     caller, shares, execution = shop_v2_rollout
     assert execution["status"] == "SUCCEEDED", execution
     assert caller.errors == []
-    # Traffic moved as configured: a 20% canary of a 2-instance fleet is one whole instance, so half the traffic
-    # goes to the new fleet for the wait interval (SageMaker shifts by instances), then all of it.
+    # Traffic moved as configured: a 20% canary of a 2-instance fleet is one whole instance, so half the
+    # traffic goes to the new fleet for the wait interval (SageMaker shifts by instances), then all of it.
     assert 0.5 in shares and 1.0 in shares
     assert shares.index(0.5) < shares.index(1.0)
     scores = [s for _, s, _ in caller.answers]
