@@ -283,6 +283,10 @@ def test_a_plane_stopped_mid_training_fails_the_run_and_lets_the_data_train_agai
         deployment = describe(clients.cloudformation, Names(info.stage), [model])
         clients.s3.put_object(Bucket=deployment.data_bucket, Key="churn/incoming/slow.csv", Body=body)
         wait_for(lambda: in_progress(clients.client("sagemaker")), "the training job in progress", 90)
+        # The plane's own changes (the job the execution created) are committed within about a second; a
+        # write request is answered only after a commit that began after it, so once this answers, the job
+        # is on disk and the kill below interrupts a job the state knows of.
+        clients.client("sqs").create_queue(QueueName="after-the-job-started")
     finally:
         kill(info)
 
