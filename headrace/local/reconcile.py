@@ -6,12 +6,11 @@ gone. On AWS that work would have gone on or failed, so on the next start (seams
 moto's backends):
 - a training job InProgress is Failed with an InternalServerError FailureReason, as SageMaker fails a job
   whose instance was lost (one Stopping is Stopped);
-- a RUNNING Step Functions execution is resumed from the state it was in, with that state's recorded
-  input: a task whose work is known to have failed (a `.sync` training job, now Failed) takes the state's
-  own Catch with the error the task would have raised (States.TaskFailed, the job's description as the
-  cause), so the definition's failure path (RunFailed) runs; any other state runs again (Lambda tasks are
-  at-least-once on AWS too, and every handler is idempotent). An execution that cannot be resumed is
-  failed with the reason.
+- a RUNNING Step Functions execution is resumed by moto's interpreter from the state it was in, with that
+  state's recorded input: a `.sync` training task goes on waiting on the job it had created (now Failed), so
+  the definition's own Catch sends it down its failure path (RunFailed), as on AWS; any other state runs
+  again (Lambda tasks are at-least-once on AWS too, and every handler is idempotent). An execution that
+  cannot be resumed is failed with the reason.
 Events waiting for delivery live only in memory (targets.py), so an acknowledged upload may have no dataset
 and no rejection: its "Object Created" event is sent again (`undelivered`), and a dataset recorded without
 its execution gets it started (`unstarted`), both as ingest would have (it is idempotent).
@@ -32,7 +31,6 @@ from headrace.ledger import DatasetItem, LedgerItem, MisplacedItem, RejectionIte
 # What SageMaker reports for a job whose instance was lost (its documented FailureReason prefix).
 LOST_JOB_REASON = "InternalServerError: the local plane stopped while the job ran"
 STOPPED_REASON = "the local plane stopped while the execution ran"
-TASK_FAILED = "States.TaskFailed"
 
 
 @dataclass(frozen=True)
@@ -58,34 +56,6 @@ def interrupted_state(history: list[dict[str, Any]]) -> Interrupted | None:
         return None
     details = list(entered.values())[-1]
     return Interrupted(details["name"], json.loads(details.get("input") or "{}"), last_id)
-
-
-def caught(
-    definition: dict[str, Any], state: str, state_input: Any, error: str, cause: str
-) -> tuple[str, Any]:
-    """Where the state's Catch sends `error`, and the input it gives that state (ResultPath applied).
-    LookupError when no catcher matches: the error would fail the execution."""
-    for catcher in definition["States"][state].get("Catch", []):
-        errors = catcher.get("ErrorEquals", [])
-        if (
-            error in errors
-            or "States.ALL" in errors
-            or (error.startswith("States.") and "States.TaskFailed" in errors)
-        ):
-            result = {"Error": error, "Cause": cause}
-            path = catcher.get("ResultPath", "$")
-            if path is None:
-                return catcher["Next"], state_input
-            if path == "$":
-                return catcher["Next"], result
-            target = dict(state_input)
-            node = target
-            parts = path.removeprefix("$.").split(".")
-            for part in parts[:-1]:
-                node = node.setdefault(part, {})
-            node[parts[-1]] = result
-            return catcher["Next"], target
-    raise LookupError(f"state {state} has no Catch for {error}")
 
 
 def named_job(state: dict[str, Any], state_input: Any) -> str | None:

@@ -35,7 +35,6 @@ from headrace.local.reconcile import (
     LOST_JOB_REASON,
     DataPlane,
     Upload,
-    caught,
     interrupted_state,
     named_job,
     redeliver,
@@ -82,19 +81,6 @@ def test_a_finished_history_has_no_interrupted_state() -> None:
         {"id": 2, "stateExitedEventDetails": {"name": "Train"}},
     ]
     assert interrupted_state(history) is None
-
-
-def test_the_catch_gets_the_error_at_its_result_path() -> None:
-    target, given = caught(DEFINITION, "Train", {"model": "churn"}, "States.TaskFailed", "lost")
-
-    assert target == "RunFailed"
-    assert given == {"model": "churn", "error": {"Error": "States.TaskFailed", "Cause": "lost"}}
-
-
-def test_a_state_without_a_matching_catch_says_so() -> None:
-    definition = {"States": {"Train": {"Type": "Task"}}}
-    with pytest.raises(LookupError):
-        caught(definition, "Train", {}, "States.TaskFailed", "lost")
 
 
 def test_the_job_a_task_creates_is_named_from_its_input() -> None:

@@ -18,19 +18,17 @@ from moto.sagemaker.models import sagemaker_backends
 from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.asl.component.common.flow.start_at import StartAt
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventHistoryContext
-from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from headrace.local.reconcile import (
     LOST_JOB_REASON,
     STOPPED_REASON,
-    TASK_FAILED,
     Upload,
-    caught,
     interrupted_state,
     named_job,
 )
+from headrace.local.seams.sfn_sagemaker import attach_on_resume
 
 log = logging.getLogger("headrace.local")
 
@@ -143,32 +141,24 @@ def _resume(execution: Any) -> str:
         raise LookupError("no state was running")
     definition = json.loads(execution.state_machine.definition)
     state = definition["States"][where.state]
-    start, state_input = where.state, where.state_input
-    failure = _known_failure(state, state_input, execution.account_id, execution.region_name)
-    if failure is not None:
-        start, state_input = caught(definition, where.state, state_input, TASK_FAILED, failure)
-    resumed = _ResumedWorker(execution, start, state_input, env.event_manager, where.last_event_id)
+    job = _started_job(state, where.state_input, execution.account_id, execution.region_name)
+    if job is not None:
+        attach_on_resume(job)
+    resumed = _ResumedWorker(
+        execution, where.state, where.state_input, env.event_manager, where.last_event_id
+    )
     execution.exec_worker = resumed
     resumed.start()  # type: ignore[no-untyped-call]
-    how = f"caught {TASK_FAILED} in {where.state}, resumed at {start}" if failure else f"resumed at {start}"
-    return f"execution {execution.name}: {how}"
+    waiting = f", waiting on training job {job}" if job else ""
+    return f"execution {execution.name}: resumed at {where.state}{waiting}"
 
 
-def _known_failure(state: dict[str, Any], state_input: Any, account: str, region: str) -> str | None:
-    """The cause a task would fail with now, for a `.sync` training task whose job has ended badly."""
+def _started_job(state: dict[str, Any], state_input: Any, account: str, region: str) -> str | None:
+    """The training job a `.sync` task had already created when the plane stopped, if any."""
     if state.get("Type") != "Task" or not str(state.get("Resource", "")).endswith(_SAGEMAKER_SYNC):
         return None
-    job = sagemaker_backends[account][region].training_jobs.get(named_job(state, state_input) or "")
-    if job is None or job.training_job_status not in ("Failed", "Stopped"):
-        return None
-    return to_json_str(
-        {
-            "TrainingJobName": job.training_job_name,
-            "TrainingJobArn": job.arn,
-            "TrainingJobStatus": job.training_job_status,
-            "FailureReason": getattr(job, "failure_reason", None) or "Stopped",
-        }
-    )
+    name = named_job(state, state_input)
+    return name if name and name in sagemaker_backends[account][region].training_jobs else None
 
 
 def _fail(execution: Any, cause: str) -> None:

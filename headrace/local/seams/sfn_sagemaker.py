@@ -57,6 +57,16 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
+# Jobs a resumed execution's `.sync` task attaches to instead of creating (seams/executions.py): a plane
+# that stopped mid-wait resumes polling the job it had started, as Step Functions goes on waiting on AWS, and
+# the job's end (Failed, Stopped, Completed) then takes the definition's own path, Catch included.
+_ATTACH: set[str] = set()
+
+
+def attach_on_resume(job_name: str) -> None:
+    _ATTACH.add(job_name)
+
+
 class StateTaskServiceSageMaker(callback.StateTaskServiceCallback):
     def __init__(self) -> None:
         super().__init__(
@@ -84,6 +94,13 @@ class StateTaskServiceSageMaker(callback.StateTaskServiceCallback):
         normalised_parameters: dict[str, Any],
         state_credentials: StateCredentials,
     ) -> None:
+        action = self.resource.api_action.lower()
+        if self.resource.condition == ResourceCondition.Sync and action in _SYNC_ACTIONS:
+            name = normalised_parameters.get(_SYNC_ACTIONS[action][1])
+            if name in _ATTACH:
+                _ATTACH.discard(name)
+                env.stack.append({})  # no create call: the resolver polls the job already running
+                return
         client = self._client(resource_runtime_part, state_credentials)
         response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
         response.pop("ResponseMetadata", None)
