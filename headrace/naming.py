@@ -99,7 +99,7 @@ class Names:
         return f"{self.endpoint(model)}-{guard}"
 
     def model_alarm(self, model: str, kind: str) -> str:
-        """An alarm about the model rather than its endpoint (`drift`)."""
+        """An alarm about the model rather than its endpoint (`drift`, `live-quality`)."""
         return f"{self.prefix}-{model}-{kind}"
 
     def drift_state_machine(self, model: str) -> str:
@@ -107,6 +107,12 @@ class Names:
 
     def drift_schedule(self, model: str) -> str:
         return f"{self.prefix}-{model}-drift-check"
+
+    def quality_state_machine(self, model: str) -> str:
+        return f"{self.prefix}-{model}-quality"
+
+    def quality_schedule(self, model: str) -> str:
+        return f"{self.prefix}-{model}-quality-check"
 
     # The functions every model's drift check shares, and the retrain function.
     @property
@@ -120,6 +126,19 @@ class Names:
     @property
     def drift_finish_function(self) -> str:
         return f"{self.prefix}-drift-finish"
+
+    # The functions every model's quality check (captured predictions joined with ground truth) shares.
+    @property
+    def quality_window_function(self) -> str:
+        return f"{self.prefix}-quality-window"
+
+    @property
+    def quality_partial_function(self) -> str:
+        return f"{self.prefix}-quality-partial"
+
+    @property
+    def quality_finish_function(self) -> str:
+        return f"{self.prefix}-quality-finish"
 
     @property
     def retrain_function(self) -> str:
@@ -196,6 +215,10 @@ class Outputs:
     @staticmethod
     def drift_state_machine(model: str) -> str:
         return "DriftStateMachine" + _pascal(model)
+
+    @staticmethod
+    def quality_state_machine(model: str) -> str:
+        return "QualityStateMachine" + _pascal(model)
 
     RETRAIN_FUNCTION = "RetrainFunctionName"
     ALERTS_TOPIC = "AlertsTopicArn"

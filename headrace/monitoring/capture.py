@@ -18,7 +18,7 @@ class CaptureError(ValueError):
     pass
 
 
-def _rows_from_json(data: Any, features: Sequence[str]) -> list[list[Any]]:
+def rows_from_json(data: Any, features: Sequence[str]) -> list[list[Any]]:
     instances = data.get("instances", data) if isinstance(data, dict) else data
     if isinstance(instances, dict):
         instances = [instances]
@@ -33,7 +33,7 @@ def _rows_from_json(data: Any, features: Sequence[str]) -> list[list[Any]]:
     return rows
 
 
-def _decode(block: dict[str, Any]) -> tuple[str, str]:
+def decode_block(block: dict[str, Any]) -> tuple[str, str]:
     encoding = str(block.get("encoding", "CSV")).upper()
     data = str(block.get("data", ""))
     if encoding == "BASE64":
@@ -53,14 +53,14 @@ def capture_rows(lines: Iterable[bytes | str], features: Sequence[str]) -> pd.Da
             continue
         try:
             record = json.loads(line)
-            encoding, data = _decode(record["captureData"]["endpointInput"])
+            encoding, data = decode_block(record["captureData"]["endpointInput"])
             block = record["captureData"]["endpointInput"]
         except (ValueError, KeyError, TypeError, AttributeError):
             continue
         observed = str(block.get("observedContentType", "")).split(";")[0].strip()
         if encoding == "JSON" or observed == "application/json":
             try:
-                rows.extend(_rows_from_json(json.loads(data), features))
+                rows.extend(rows_from_json(json.loads(data), features))
             except ValueError:
                 continue
         else:
