@@ -62,6 +62,7 @@ demo: venv
 # the drift benchmark installs Evidently into its own bench/.venv-evidently on first use).
 bench: venv
 	$(PY) bench/drift.py
+	$(PY) bench/quality.py
 	$(PY) bench/serving.py
 	$(PY) bench/cold_start.py
 	$(PY) bench/training_local.py

@@ -64,6 +64,32 @@ def drift() -> list[str]:
     return lines
 
 
+def quality() -> list[str]:
+    q = _load("quality")
+    lines = ["## Quality check", ""]
+    if q is None:
+        return lines + _missing("quality", ".venv/bin/python bench/quality.py")
+    agreement = q["agreement"]
+    ours, ref = q["ours"], q["reference"]
+    return [
+        *lines,
+        f"{q['captured_rows']:,} captured inferences joined with {q['label_rows']:,} labels (1% unknown, "
+        f"1% late duplicates), then AUC, logloss and accuracy; {q['cpus']} CPUs; memory: {q['memory']}.",
+        "",
+        "| implementation | seconds | peak memory MiB | ours is faster by |",
+        "|---|---|---|---|",
+        f"| Headrace join + mergeable partial | {ours['seconds']:.2f} | {ours['peak_rss_mib']:.0f} | 1x |",
+        f"| pandas merge + scikit-learn | {ref['seconds']:.2f} | {ref['peak_rss_mib']:.0f} "
+        f"| {ref['seconds'] / ours['seconds']:.1f}x |",
+        "",
+        f"AUC vs roc_auc_score: |diff| {agreement['auc_abs_diff']:.1e} within the stated bound "
+        f"{agreement['auc_error_bound']:.1e}; logloss |diff| {agreement['logloss_abs_diff']:.1e}; accuracy "
+        f"|diff| {agreement['accuracy_abs_diff']:.1e}. Load average before/after: "
+        f"{q['load_average_before'][0]:.1f} / {q['load_average_after'][0]:.1f}.",
+        "",
+    ]
+
+
 def serving() -> list[str]:
     s = _load("serving")
     lines = ["## Inference server", ""]
@@ -167,7 +193,7 @@ def main() -> int:
         f"Python {platform.python_version()}. Each figure is beside the reference measured in the same run.",
         "",
     ]
-    body = [*drift(), *serving(), *cold_start(), *loop(), *trainer()]
+    body = [*drift(), *quality(), *serving(), *cold_start(), *loop(), *trainer()]
     (REPO / "bench" / "RESULTS.md").write_text("\n".join([*header, *body]))
     print("\n".join([*header, *body]))
     return 0
