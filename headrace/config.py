@@ -151,6 +151,9 @@ class GateConfig(Strict):
     thresholds: dict[str, float] = Field(default_factory=lambda: {"auc": 0.7})
     # Largest drop of `metric` tolerated against the current approved champion.
     max_regression: Annotated[float, Field(ge=0)] = 0.01
+    # With production data in a run: how much the candidate must beat the champion by on the same recent
+    # holdout (headrace/training/gate.py); 0 still asks for strictly better.
+    min_improvement: Annotated[float, Field(ge=0)] = 0.0
     # Largest gap of `metric` between the best and worst slice of each `slice_by` column.
     max_slice_gap: Annotated[float, Field(ge=0)] = 0.15
     slice_by: list[str] = Field(default_factory=list)
@@ -179,6 +182,16 @@ class RolloutConfig(Strict):
     idle_hours: Annotated[int, Field(ge=1, le=720)] | None = None
 
 
+class RetrainData(Strict):
+    """What a retraining run trains on (headrace/monitoring/retrain.py): the newest upload plus the datasets
+    accepted within `history_days` (production ones too when `production`), at most `max_rows` rows, newest
+    kept."""
+
+    history_days: Annotated[int, Field(ge=0)] = 30
+    production: bool = True
+    max_rows: Annotated[int, Field(ge=1)] = 1_000_000
+
+
 class MonitoringConfig(Strict):
     schedule: str = "rate(1 hour)"
     psi_threshold: Annotated[float, Field(gt=0)] = 0.2
@@ -189,8 +202,14 @@ class MonitoringConfig(Strict):
     min_rows: Annotated[int, Field(ge=1)] = 200
     cooldown_minutes: Annotated[int, Field(ge=0)] = 360
     max_retrains_per_day: Annotated[int, Field(ge=0)] = 2
+    retrain_data: RetrainData = Field(default_factory=RetrainData)
+    # The quality check: inferences captured within the last quality_window_hours, joined with every label
+    # accepted up to now; fewer labelled rows than quality_min_labels judge nothing (never a breach).
+    quality_schedule: str = "rate(1 day)"
+    quality_window_hours: Annotated[int, Field(ge=1)] = 168
+    quality_min_labels: Annotated[int, Field(ge=1)] = 200
 
-    @field_validator("schedule")
+    @field_validator("schedule", "quality_schedule")
     @classmethod
     def _schedule_expression(cls, value: str) -> str:
         if not re.fullmatch(r"rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\)", value):

@@ -52,6 +52,7 @@ class ModelInfo(BaseModel):
     # None for a pipeline stack deployed before the deploy workflow existed (no such output).
     deploy_state_machine_arn: str | None = None
     drift_state_machine_arn: str | None = None
+    quality_state_machine_arn: str | None = None
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -110,6 +111,7 @@ def describe(cloudformation: Any, names: Names, models: list[ModelConfig]) -> De
                 endpoint_name=pipeline.get(Outputs.endpoint(m.name), names.endpoint(m.name)),
                 deploy_state_machine_arn=pipeline.get(Outputs.deploy_state_machine(m.name)),
                 drift_state_machine_arn=pipeline.get(Outputs.drift_state_machine(m.name)),
+                quality_state_machine_arn=pipeline.get(Outputs.quality_state_machine(m.name)),
             )
             for m in models
         ],

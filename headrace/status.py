@@ -1,23 +1,26 @@
-"""What is going on in a deployment: datasets accepted, files quarantined or misplaced, training executions,
-drift checks and the retraining decisions they led to."""
+"""What is going on in a deployment: datasets and ground-truth files accepted, files quarantined or misplaced,
+training executions, drift and quality checks and the retraining decisions they led to."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, field_validator
 
 from headrace.deployment import DeploymentInfo
 from headrace.ledger import (
     DatasetItem,
     DriftCheckItem,
     DynamoLedger,
+    LabelFileItem,
     MisplacedItem,
     RejectionItem,
     RetrainDecision,
 )
+from headrace.ledger.quality import QualityCheckItem, QualityStatus
 
 
 class DatasetRow(BaseModel):
@@ -86,6 +89,43 @@ class DriftCheckRow(BaseModel):
     report_uri: str | None = None
 
 
+class QualityCheckRow(BaseModel):
+    """A quality check as its ledger item has it (headrace/ledger/quality.py), `metrics` parsed."""
+
+    model: str
+    check_id: str
+    since: str | None = None
+    until: str | None = None
+    trigger: str | None = None
+    status: QualityStatus
+    labelled_rows: int = 0
+    unknown_labels: int = 0
+    metric: str | None = None
+    value: float | None = None
+    threshold: float | None = None
+    baseline: float | None = None
+    metrics: dict[str, Any] | None = None  # every metric, error bounds and slices
+    reasons: list[str] = []
+    report_uri: str | None = None
+    production_dataset_key: str | None = None
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _parsed(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+
+class LabelFileRow(BaseModel):
+    """A ground-truth file accepted (headrace/ledger/labels.py); rejected ones are among the quarantined."""
+
+    model: str
+    source_key: str
+    accepted_key: str
+    labels: int
+    inferences: int
+    arrived_at: str
+
+
 class RetrainRow(BaseModel):
     model: str
     decided_at: str
@@ -101,7 +141,25 @@ class StatusReport(BaseModel):
     executions: list[ExecutionRow]
     misplaced: list[MisplacedRow] = []
     drift_checks: list[DriftCheckRow] = []
+    # The newest quality check of each model.
+    quality_checks: list[QualityCheckRow] = []
+    label_files: list[LabelFileRow] = []
     retrains: list[RetrainRow] = []
+
+
+def _executions(stepfunctions: Any, model: str, machine: str) -> list[ExecutionRow]:
+    pages = stepfunctions.get_paginator("list_executions").paginate(stateMachineArn=machine)
+    return [
+        ExecutionRow(
+            model=model,
+            name=e["name"],
+            status=e["status"],
+            started_at=e["startDate"],
+            stopped_at=e.get("stopDate"),
+        )
+        for page in pages
+        for e in page["executions"]
+    ]
 
 
 def collect(
@@ -112,6 +170,8 @@ def collect(
     quarantined: list[QuarantineRow] = []
     executions: list[ExecutionRow] = []
     checks: list[DriftCheckRow] = []
+    qualities: dict[str, QualityCheckRow] = {}
+    label_files: list[LabelFileRow] = []
     retrains: list[RetrainRow] = []
     ledger = DynamoLedger(dynamodb, deployment.ledger_table)
     for model in deployment.models:
@@ -120,22 +180,13 @@ def collect(
                 datasets.append(DatasetRow.model_validate(item.model_dump()))
             elif isinstance(item, DriftCheckItem):
                 checks.append(DriftCheckRow.model_validate(item.model_dump()))
+            elif isinstance(item, QualityCheckItem):  # in sort-key order: the last is the newest
+                qualities[model.name] = QualityCheckRow.model_validate(item.model_dump())
+            elif isinstance(item, LabelFileItem):
+                label_files.append(LabelFileRow.model_validate(item.model_dump()))
             elif isinstance(item, RetrainDecision):
                 retrains.append(RetrainRow.model_validate(item.model_dump(mode="json")))
-        pages = stepfunctions.get_paginator("list_executions").paginate(
-            stateMachineArn=model.training_state_machine_arn
-        )
-        for page in pages:
-            executions.extend(
-                ExecutionRow(
-                    model=model.name,
-                    name=e["name"],
-                    status=e["status"],
-                    started_at=e["startDate"],
-                    stopped_at=e.get("stopDate"),
-                )
-                for e in page["executions"]
-            )
+        executions.extend(_executions(stepfunctions, model.name, model.training_state_machine_arn))
     # Every partition, not only this deployment's models: a file dropped under another model's or an unknown
     # prefix is quarantined (or recorded as misplaced) there, and must show too (issue 14, finding 10).
     for rejection in ledger.everywhere(RejectionItem):
@@ -149,11 +200,14 @@ def collect(
     executions.sort(key=lambda e: e.started_at, reverse=True)
     checks.sort(key=lambda c: c.check_id, reverse=True)
     retrains.sort(key=lambda r: r.decided_at, reverse=True)
+    label_files.sort(key=lambda f: f.arrived_at, reverse=True)
     return StatusReport(
         datasets=datasets,
         quarantined=quarantined,
         misplaced=misplaced,
         executions=executions,
         drift_checks=checks,
+        quality_checks=list(qualities.values()),
+        label_files=label_files,
         retrains=retrains,
     )

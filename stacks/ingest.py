@@ -15,7 +15,13 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from headrace.ingest.routing import PIPELINE_FOLDERS, QUARANTINE
+from headrace.ingest.routing import (
+    GROUND_TRUTH,
+    GROUND_TRUTH_ACCEPTED,
+    PIPELINE_FOLDERS,
+    PIPELINE_SUBFOLDERS,
+    QUARANTINE,
+)
 from headrace.ingest.settings import IngestSettings
 from headrace.ingest.sizing import ingest_memory_mb
 from headrace.naming import Names
@@ -27,8 +33,11 @@ from stacks.wiring import DEFAULT_EVENT_BUS
 
 INGEST_SERVICE = "headrace-ingest"
 # Any depth before /incoming/ (EventBridge's and IAM's `*` both match '/'). Quarantined copies must therefore
-# never keep an "/incoming/" segment in their key, or they would arrive again.
+# never keep an "/incoming/" segment in their key, or they would arrive again. It also covers ground-truth
+# drops (`<model>/ground-truth/incoming/*`) and production datasets (`<model>/incoming/production/*`).
 INCOMING_KEYS = "*/incoming/*"
+# Canonical copies of accepted ground-truth files (headrace/quality/labels.py accepted_key).
+GROUND_TRUTH_ACCEPTED_KEYS = f"*/{GROUND_TRUTH}/{GROUND_TRUTH_ACCEPTED}/*"
 QUARANTINE_KEYS = "*/quarantine/*"
 DATASET_KEYS = "*/datasets/*"
 
@@ -41,7 +50,9 @@ def pipeline_output_keys(models: Sequence[str]) -> list[str]:
     """Keys the pipeline writes in the data bucket, which the data-arrival rule leaves out: each model's own
     folders, and quarantine folders under any prefix (an unknown prefix's rejections are filed there)."""
     owned = [f"{model}/{folder}/*" for model in models for folder in PIPELINE_FOLDERS if folder != QUARANTINE]
-    return [QUARANTINE_KEYS, *owned]
+    # Inside ground-truth/ only accepted/ is ours: files dropped in ground-truth/incoming/ must arrive.
+    within = [f"{model}/{folder}/*" for model in models for folder in PIPELINE_SUBFOLDERS]
+    return [QUARANTINE_KEYS, *owned, *within]
 
 
 class Ingest(Construct):
@@ -86,9 +97,14 @@ class Ingest(Construct):
         # rejected one to <model>/quarantine/... beside its reason.json. Nothing is ever deleted.
         store.bucket.grant_put(self.function, DATASET_KEYS)
         store.bucket.grant_put(self.function, QUARANTINE_KEYS)
+        # An accepted ground-truth file is written in canonical form beside the others of its model.
+        store.bucket.grant_put(self.function, GROUND_TRUTH_ACCEPTED_KEYS)
         store.ledger.grant_read_write_data(self.function)
         nag.accept_object_grants(
-            self.function, store.bucket, read=[INCOMING_KEYS], put=[DATASET_KEYS, QUARANTINE_KEYS]
+            self.function,
+            store.bucket,
+            read=[INCOMING_KEYS],
+            put=[DATASET_KEYS, QUARANTINE_KEYS, GROUND_TRUTH_ACCEPTED_KEYS],
         )
         nag.accept_key_grants(self.function)
         for machine in training:

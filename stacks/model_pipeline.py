@@ -15,6 +15,7 @@ from stacks.dashboard import ModelDashboard
 from stacks.data_store import DataStore
 from stacks.deploy import Deployment, DeploySteps
 from stacks.monitoring import DRIFT_ALARM, DriftCheck, MonitoringSteps
+from stacks.quality import QUALITY_ALARM, QualityCheck, QualitySteps
 from stacks.training import Training, TrainingSteps
 from stacks.wiring import Wiring
 
@@ -26,6 +27,7 @@ class SharedSteps:
     training: TrainingSteps
     deploy: DeploySteps
     monitoring: MonitoringSteps
+    quality: QualitySteps
 
 
 def construct_id(kind: str, model: ModelConfig) -> str:
@@ -34,10 +36,11 @@ def construct_id(kind: str, model: ModelConfig) -> str:
 
 
 def alarm_names(names: Names, model: ModelConfig) -> list[str]:
-    """Every alarm about `model`: its endpoint's rollout guards and its drift alarm."""
+    """Every alarm about `model`: its endpoint's rollout guards, its drift and live-quality alarms."""
     return [
         *(names.endpoint_alarm(model.name, guard) for guard in GUARDS),
         names.model_alarm(model.name, DRIFT_ALARM),
+        names.model_alarm(model.name, QUALITY_ALARM),
     ]
 
 
@@ -93,6 +96,15 @@ class ModelPipeline:
             store=store,
             stage=stage,
         )
+        self.quality = QualityCheck(
+            stack,
+            construct_id("Quality", model),
+            names=names,
+            model=model,
+            steps=steps.quality,
+            store=store,
+            stage=stage,
+        )
         ModelDashboard(
             stack,
             construct_id("ModelDashboard", model),
@@ -110,6 +122,11 @@ class ModelPipeline:
         CfnOutput(stack, Outputs.endpoint(model.name), value=self.deployment.endpoint_name)
         CfnOutput(
             stack, Outputs.drift_state_machine(model.name), value=self.drift.state_machine.state_machine_arn
+        )
+        CfnOutput(
+            stack,
+            Outputs.quality_state_machine(model.name),
+            value=self.quality.state_machine.state_machine_arn,
         )
         # The name itself, not a reference: it is fixed, and people open it in the console by name.
         CfnOutput(stack, Outputs.dashboard(model.name), value=names.dashboard(model.name))

@@ -192,8 +192,7 @@ class DriftCheck(Construct):
         stage: StageSettings,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
-        self._grant_endpoint(stack, names, model, steps)
+        grant_served_artifact(self, names, model, steps.window)
         window = invoke_step(
             self,
             "Window",
@@ -300,27 +299,29 @@ class DriftCheck(Construct):
         )
         Tags.of(self).add("headrace:model", model.name)
 
-    def _grant_endpoint(self, stack: Stack, names: Names, model: ModelConfig, steps: MonitoringSteps) -> None:
-        """Window finds what the endpoint serves: its config, that config's model, the model's artifact."""
-        endpoint = names.endpoint(model.name)
-        hosted = f"{endpoint[:44]}-v*"
-        versioned = [
-            stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name=hosted),
-            stack.format_arn(service="sagemaker", resource="model", resource_name=hosted),
-        ]
-        steps.window.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "sagemaker:DescribeEndpoint",
-                    "sagemaker:DescribeEndpointConfig",
-                    "sagemaker:DescribeModel",
-                ],
-                resources=[
-                    stack.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint),
-                    *versioned,
-                ],
-            )
+
+def grant_served_artifact(
+    scope: Construct, names: Names, model: ModelConfig, window: lambda_.Function
+) -> None:
+    """A check's Window finds what the endpoint serves: its config, that config's model, the artifact."""
+    stack = Stack.of(scope)
+    endpoint = names.endpoint(model.name)
+    hosted = f"{endpoint[:44]}-v*"
+    versioned = [
+        stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name=hosted),
+        stack.format_arn(service="sagemaker", resource="model", resource_name=hosted),
+    ]
+    window.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=[
+                "sagemaker:DescribeEndpoint",
+                "sagemaker:DescribeEndpointConfig",
+                "sagemaker:DescribeModel",
+            ],
+            resources=[
+                stack.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint),
+                *versioned,
+            ],
         )
-        nag.accept_wildcards(
-            steps.window, nag.MODEL_VERSIONS, resources=[nag.flat(self, a) for a in versioned]
-        )
+    )
+    nag.accept_wildcards(window, nag.MODEL_VERSIONS, resources=[nag.flat(scope, a) for a in versioned])

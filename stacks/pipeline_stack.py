@@ -24,6 +24,7 @@ from stacks.idle import IdleEndpoints, idle_models
 from stacks.ingest import Ingest
 from stacks.model_pipeline import ModelPipeline, SharedSteps
 from stacks.monitoring import MonitoringSteps
+from stacks.quality import QualitySteps
 from stacks.training import TrainingSteps
 from stacks.wiring import Wiring
 
@@ -55,6 +56,9 @@ class PipelineStack(Stack):
             deploy=DeploySteps(self, "DeploySteps", names=names, store=store, factory=factory),
             monitoring=MonitoringSteps(
                 self, "MonitoringSteps", names=names, models=models, store=store, factory=factory
+            ),
+            quality=QualitySteps(
+                self, "QualitySteps", names=names, models=models, store=store, factory=factory
             ),
         )
         pipelines = [

@@ -30,7 +30,7 @@ from headrace.naming import Names, training_job_name_glob
 from headrace.stages import NetworkSettings, StageSettings
 from headrace.training.gate import direction
 from headrace.training.instances import has_instance_storage
-from headrace.training.layout import EVALUATION_KEYS, LINEAGE_KEYS, OUTPUT_KEYS, SPLIT_KEYS, SPLITS
+from headrace.training.layout import CHAMPION, EVALUATION_KEYS, LINEAGE_KEYS, OUTPUT_KEYS, SPLIT_KEYS, SPLITS
 from headrace.training.settings import BucketStepSettings, RegisterSettings, RunFailedSettings
 from headrace.training.splits import check_fractions
 from headrace.training_job import hyperparameters_for
@@ -122,6 +122,20 @@ def training_job_request(
                 },
             }
             for split in SPLITS
+        ]
+        + [
+            {
+                # The champion's model.tar.gz or none.json (training.champion), scored on the same test split.
+                "ChannelName": CHAMPION,
+                "ContentType": "application/x-gzip",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri.$": "$.run.champion_uri",
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            }
         ],
         "OutputDataConfig": {"S3OutputPath.$": "$.run.output_uri", "KmsKeyId": key_arn},
         "ResourceConfig": resources,
@@ -213,10 +227,12 @@ class TrainingSteps(Construct):
         bucket, ledger = store.bucket, store.ledger
         bucket.grant_read(self.prepare, DATASET_KEYS)
         bucket.grant_put(self.prepare, SPLIT_KEYS)
+        # The champion's artifact, copied into the run's champion channel.
+        bucket.grant_read(self.prepare, OUTPUT_KEYS)
         bucket.grant_read(self.evaluate, OUTPUT_KEYS)
         bucket.grant_put(self.evaluate, EVALUATION_KEYS)
         bucket.grant_put(self.register, LINEAGE_KEYS)
-        nag.accept_object_grants(self.prepare, bucket, read=[DATASET_KEYS], put=[SPLIT_KEYS])
+        nag.accept_object_grants(self.prepare, bucket, read=[DATASET_KEYS, OUTPUT_KEYS], put=[SPLIT_KEYS])
         nag.accept_object_grants(self.evaluate, bucket, read=[OUTPUT_KEYS], put=[EVALUATION_KEYS])
         nag.accept_object_grants(self.register, bucket, put=[LINEAGE_KEYS])
         for function in (self.prepare, self.evaluate, self.register, self.run_failed):
@@ -226,7 +242,7 @@ class TrainingSteps(Construct):
         default_bus.grant_put_events_to(self.run_failed)
         # ListModelPackages has no resource-level permissions: it is allowed on "*" or not at all
         # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html).
-        for function in (self.evaluate, self.register):
+        for function in (self.prepare, self.evaluate, self.register):
             function.add_to_role_policy(
                 iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"])
             )
@@ -289,6 +305,7 @@ class Training(Construct):
             steps.prepare,
             {
                 **payload_base,
+                "extra": sfn.JsonPath.list_at("$.extra"),
                 "execution": execution_payload(),
             },
             "$.run",
@@ -448,9 +465,10 @@ class Training(Construct):
         versions_arn = stack.format_arn(
             service="sagemaker", resource="model-package", resource_name=f"{group}/*"
         )
-        steps.evaluate.add_to_role_policy(
-            iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[versions_arn])
-        )
+        for function in (steps.prepare, steps.evaluate):
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[versions_arn])
+            )
         steps.register.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["sagemaker:DescribeModelPackageGroup", "sagemaker:CreateModelPackageGroup"],
@@ -467,7 +485,7 @@ class Training(Construct):
                 resources=[group_arn, versions_arn],
             )
         )
-        for function in (steps.evaluate, steps.register):
+        for function in (steps.prepare, steps.evaluate, steps.register):
             nag.accept_wildcards(function, nag.MODEL_VERSIONS, resources=[nag.flat(self, versions_arn)])
 
     def _grant_training(self, stack: Stack) -> None:

@@ -36,6 +36,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         request,
         model_named(runtime.models, request.model),
         runtime.ports,
+        names=runtime.settings.names,
         bucket=runtime.settings.data_bucket,
     )
     logger.append_keys(job_name=run.job_name)

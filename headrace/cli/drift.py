@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import time
-import uuid
-import webbrowser
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
 
 from headrace.drift import DriftResult
-from headrace.waiting import WaitTimeout, wait_for
 
-from .output import EXIT_FAILED, EXIT_UNREACHABLE, console, fail, print_json, table
+from .checks import read_document, run_check, save_report, workflow
+from .output import console, print_json, table
 from .target import resolve
 
 app = typer.Typer()
 # Exit status when the check found drift (as `diff` exits 1 when files differ): scripts can branch on it.
 EXIT_DRIFTED = 1
-UNREACHABLE_HINT = "start the local plane (`headrace local up --detach`) or set credentials"
-
-
-def _read_s3(client: Any, uri: str) -> bytes:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    body: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    return body
 
 
 @app.command()
@@ -52,60 +40,22 @@ def drift(
     target = resolve(stage, models_dir)
     config = target.model(model)
     info = target.deployment().model(config.name)
-    if info.drift_state_machine_arn is None:
-        fail(
-            f"stack {target.names.pipeline_stack} has no drift workflow for '{config.name}'",
-            "deploy the current pipeline stack (`cdk deploy`) or restart the local plane",
-            EXIT_UNREACHABLE,
-        )
+    machine = workflow(info.drift_state_machine_arn, target.names.pipeline_stack, "drift", config.name)
     sfn, s3 = target.client("stepfunctions"), target.client("s3")
-    execution = _run_check(sfn, info.drift_state_machine_arn, config.name, timeout)
-    check = json.loads(execution["output"])["check"]
+    doing = f"checking {config.name}'s captured traffic"
+    check = run_check(sfn, machine, "the drift check", doing, timeout)
     if check["status"] == "not_serving":
         console.print(f"{config.name} has no endpoint serving yet: no traffic to check")
         return
-    result = DriftResult.model_validate_json(_read_s3(s3, check["result_uri"]))
+    result = read_document(s3, check.get("result_uri"), DriftResult, "the drift check")
     if html is not None or open_report:
-        path = html or Path(f"drift-{config.name}.html")
-        path.write_bytes(_read_s3(s3, check["report_uri"]))
-        console.print(f"report: {path}")
-        if open_report:
-            webbrowser.open(path.resolve().as_uri())
+        save_report(s3, check.get("report_uri"), html or Path(f"drift-{config.name}.html"), open_report)
     if as_json:
         print_json({"check": check, "result": result.model_dump(mode="json")})
     else:
         _show(config.name, check, result)
     if result.drifted:
         raise typer.Exit(EXIT_DRIFTED)
-
-
-def _run_check(sfn: Any, machine: str, model: str, timeout: float) -> dict[str, Any]:
-    """Start the drift workflow and wait for it; its successful description, or exit naming what failed."""
-    name = f"cli-{uuid.uuid4().hex[:12]}"
-    arn = machine.replace(":stateMachine:", ":execution:", 1) + f":{name}"
-    try:
-        sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps({"trigger": "cli"}))
-        started = time.monotonic()
-        with console.status(f"checking {model}'s captured traffic…") as spinner:
-
-            def ended() -> dict[str, Any] | None:
-                described = sfn.describe_execution(executionArn=arn)
-                spinner.update(f"checking {model}'s captured traffic… {time.monotonic() - started:.0f}s")
-                return dict(described) if described["status"] != "RUNNING" else None
-
-            execution = wait_for(ended, "the drift check", timeout_s=timeout, interval_s=0.5)
-    except WaitTimeout as exc:
-        fail(f"{exc}; the execution goes on", f"aws stepfunctions describe-execution --execution-arn {arn}")
-    except (BotoCoreError, ClientError) as exc:
-        fail(f"cannot reach AWS: {exc}", UNREACHABLE_HINT, EXIT_UNREACHABLE)
-    if execution["status"] != "SUCCEEDED":
-        fail(
-            f"the drift check {name} ended {execution['status']}: {execution.get('error')}: "
-            f"{execution.get('cause')}",
-            f"its history: aws stepfunctions get-execution-history --execution-arn {arn}",
-            EXIT_FAILED,
-        )
-    return execution
 
 
 def _score(value: float | None) -> str:

@@ -26,6 +26,9 @@ app = typer.Typer(
     help="Run the local plane: moto's AWS on 127.0.0.1 plus Headrace's compute.", no_args_is_help=True
 )
 
+# 128 + SIGINT: what a shell reports for a command Ctrl-C ended.
+EXIT_INTERRUPTED = 130
+
 WorkDir = Annotated[
     Path | None,
     typer.Option(
@@ -73,7 +76,8 @@ def up(
     work_dir: WorkDir = None,
 ) -> None:
     """Start the local plane and provision it from `cdk synth`; it keeps the models directory it used, which
-    `info`, `status` and the other commands then read, from any directory.
+    `info`, `status` and the other commands then read, from any directory. In the foreground, Ctrl-C (or
+    `headrace local down` from another shell) stops it and exits 0; Ctrl-C during start-up exits 130.
 
     Example: headrace local up --detach --state-dir .headrace/state && eval "$(headrace local env)"
     """
@@ -103,19 +107,37 @@ def up(
             progress=lambda m: console.print(f"  {m}"),
             compute=compute,
         )
-        info = plane.start()
-        project.record(work.path)
+        # `local down` (SIGTERM) stops it as Ctrl-C does; one during start-up stops it once it is up.
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            info = plane.start()
+        except KeyboardInterrupt:
+            _stop(plane)
+            fail("interrupted during start-up: the local plane stopped", code=EXIT_INTERRUPTED)
+        except BaseException:  # a bad config, a failed provision: what start began ends too
+            _stop(plane)
+            raise
     except (PlaneError, ProvisionError, ValueError) as exc:
         fail(str(exc))
-    console.print(f"[green]local plane running[/] on {info.endpoint} — Ctrl-C stops it")
-    console.print(_export_lines(info), highlight=False)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with contextlib.suppress(KeyboardInterrupt):
+    with contextlib.suppress(KeyboardInterrupt):  # from here on, Ctrl-C stops the plane
+        project.record(work.path)
+        console.print(f"[green]local plane running[/] on {info.endpoint} — Ctrl-C stops it")
+        console.print(_export_lines(info), highlight=False)
         stop.wait()
-    plane.stop()
+    console.print(f"stopping the local plane on {info.endpoint}")
+    _stop(plane)
     project.forget(work.path)
-    console.print("stopped")
+    console.print(f"stopped the local plane on {info.endpoint}")
+
+
+def _stop(plane: LocalPlane) -> None:
+    """Stop a foreground plane; a second Ctrl-C does not cut short saving its state or ending its children."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        plane.stop()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @app.command()

@@ -11,11 +11,12 @@ import typer
 
 from headrace import __version__
 from headrace.approval import Decision, VersionNotFound, set_approval
-from headrace.config import ConfigError, load_models
-from headrace.datagen import generate
+from headrace.config import ConfigError, ModelConfig, load_models
+from headrace.datagen import generate, ground_truth_csv, ground_truth_jsonl, label_captured
 from headrace.status import collect
 
-from . import drift, local, modelinit, project, runs, serving
+from . import drift, local, modelinit, project, quality, runs, serving
+from .capturefiles import capture_lines
 from .output import console, errors, fail, print_json, table
 from .target import Target, resolve
 
@@ -28,6 +29,7 @@ app.add_typer(local.app, name="local")
 app.add_typer(runs.app, name="runs")
 app.add_typer(serving.app)  # predict, endpoints, rollback
 app.add_typer(drift.app)  # drift
+app.add_typer(quality.app)  # quality
 config_app = typer.Typer(help="Check model configs.", no_args_is_help=True)
 data_app = typer.Typer(help="Example data for a model.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -101,8 +103,8 @@ def info(stage: Stage = None, json: Json = False, models_dir: ModelsDir = None) 
 
 @app.command()
 def status(stage: Stage = None, json: Json = False, models_dir: ModelsDir = None) -> None:
-    """Datasets accepted, files quarantined (with their reasons), training executions, drift checks and
-    retraining decisions (started, or skipped and why).
+    """Datasets and ground-truth files accepted, files quarantined (with their reasons), training executions,
+    drift checks, the newest quality check per model and retraining decisions (started, or skipped and why).
 
     Example: headrace status --json
     """
@@ -159,6 +161,8 @@ def status(stage: Stage = None, json: Json = False, models_dir: ModelsDir = None
             ],
         )
     )
+    console.print(quality.label_files_table(report.label_files))
+    console.print(quality.status_table(report.quality_checks))
     console.print(
         table(
             "retraining decisions",
@@ -272,7 +276,12 @@ def config_check(models_dir: ModelsDir = None) -> None:
 @data_app.command("generate")
 def data_generate(
     model: Annotated[str, typer.Argument(help="Model name (a file in models/).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (.csv or .parquet).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Output file (.csv or .parquet; with --labels-for-capture .jsonl or .csv)."
+        ),
+    ],
     rows: Annotated[int, typer.Option(min=1, help="Number of rows.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 7,
     drift: Annotated[
@@ -281,9 +290,29 @@ def data_generate(
     label_noise: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Share of labels shuffled: a worse dataset to train on.")
     ] = 0.0,
+    concept_drift: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Concept drift: the features keep their distribution, the label rule changes "
+            "(1 = the strongest feature's effect reversed).",
+        ),
+    ] = 0.0,
+    labels_for_capture: Annotated[
+        str | None,
+        typer.Option(
+            metavar="PATH|S3URI",
+            help="Instead of rows: ground truth for the requests captured there (a capture file, a folder "
+            "of them, or s3://bucket/prefix), keyed by each request's inference id, labels drawn from the "
+            "rule (with --concept-drift) applied to the captured features; --out .jsonl (SageMaker's "
+            "ground-truth lines) or .csv (inference_id,row,label).",
+        ),
+    ] = None,
     models_dir: ModelsDir = None,
 ) -> None:
-    """Write seeded synthetic data for a model, optionally drifted or with noisy labels.
+    """Write seeded synthetic data for a model, optionally drifted, with noisy labels or concept drift; or
+    the ground truth of captured requests, to upload under <model>/ground-truth/incoming/.
 
     Example: headrace data generate churn --rows 100000 --out churn.csv
     """
@@ -294,7 +323,12 @@ def data_generate(
     except ConfigError as exc:
         fail(str(exc))
     config = Target(stage="", endpoint=None, models=configs).model(model)
-    frame = generate(config, rows, seed=seed, drift=drift, label_noise=label_noise)
+    if labels_for_capture is not None:
+        _write_ground_truth(config, labels_for_capture, out, concept_drift, seed, models_dir)
+        return
+    frame = generate(
+        config, rows, seed=seed, drift=drift, label_noise=label_noise, concept_drift=concept_drift
+    )
     if out.suffix == ".parquet":
         frame.to_parquet(out, index=False)
     elif out.suffix == ".csv":
@@ -302,6 +336,28 @@ def data_generate(
     else:
         fail(f"cannot write '{out.suffix}' files", "use a .csv or .parquet file name")
     console.print(f"wrote {rows:,} rows of {model} to {out}")
+
+
+def _write_ground_truth(
+    config: ModelConfig, source: str, out: Path, concept_drift: float, seed: int, models_dir: Path | None
+) -> None:
+    if out.suffix not in (".jsonl", ".json", ".csv"):
+        fail(f"cannot write ground truth as '{out.suffix}'", "use a .jsonl or .csv file name")
+    lines = capture_lines(source, lambda: resolve(None, models_dir).client("s3"))
+    labels = label_captured(config, lines, concept_drift=concept_drift, seed=seed)
+    if not labels.keys:
+        fail(
+            f"none of the {labels.inferences} captured records at '{source}' holds {config.name}'s rows "
+            f"({labels.skipped} skipped)",
+            "point --labels-for-capture at the capture of this model's endpoint",
+        )
+    out.write_text(ground_truth_csv(labels) if out.suffix == ".csv" else ground_truth_jsonl(labels))
+    console.print(
+        f"wrote {len(labels.keys):,} labels for {len(set(labels.keys)):,} captured requests of "
+        f"{config.name} to {out}"
+        + (f" ({labels.skipped} records skipped)" if labels.skipped else "")
+        + f"; upload it under {config.name}/ground-truth/incoming/"
+    )
 
 
 @app.command()

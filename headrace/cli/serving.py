@@ -115,11 +115,13 @@ def _request_body(model: ModelConfig, csv_file: str | None, json_rows: str | Non
     fail("give the rows with --csv FILE or --json JSON|@FILE")
 
 
-def _invoke(client: EndpointClient, body: str | list[Any], variant: str | None) -> PredictionResult:
+def _invoke(
+    client: EndpointClient, body: str | list[Any], variant: str | None, inference_id: str | None
+) -> PredictionResult:
     try:
         if isinstance(body, str):
-            return client.invoke(body.encode(), "text/csv", target_variant=variant)
-        return client.invoke_json(body, target_variant=variant)
+            return client.invoke(body.encode(), "text/csv", target_variant=variant, inference_id=inference_id)
+        return client.invoke_json(body, target_variant=variant, inference_id=inference_id)
     except PredictionError as exc:
         where = ", ".join(
             part
@@ -138,7 +140,12 @@ def _invoke(client: EndpointClient, body: str | list[Any], variant: str | None) 
     except EndpointNotFound as exc:
         fail(str(exc), code=EXIT_UNREACHABLE)
     except (RequestRejected, PayloadTooLarge) as exc:
-        fail(str(exc), "`headrace endpoints` lists each endpoint's variants")
+        hint = (
+            "an inference id is 1 to 64 printable ASCII characters, not starting with a space"
+            if "inferenceId" in str(exc)
+            else "`headrace endpoints` lists each endpoint's variants"
+        )
+        fail(str(exc), hint)
     except ServingError as exc:
         fail(str(exc), code=EXIT_FAILED)
     except (BotoCoreError, ClientError) as exc:
@@ -183,14 +190,41 @@ def predict(
         str | None,
         typer.Option(help="Send to this production variant only (InvokeEndpoint's TargetVariant)."),
     ] = None,
+    inference_id: Annotated[
+        str | None,
+        typer.Option(
+            "--inference-id",
+            metavar="ID",
+            help="InvokeEndpoint's InferenceId for this request (1-64 printable ASCII characters); "
+            "default: a new uuid4. It is shown with the predictions and recorded with the captured request.",
+        ),
+    ] = None,
     json_output: Annotated[
-        bool, typer.Option("--json-output", help="Print JSON for scripts instead of a table.")
+        bool,
+        typer.Option("--json-output", help="Print JSON for scripts instead of a table (with inference_id)."),
     ] = False,
     stage: Stage = None,
     models_dir: ModelsDir = None,
 ) -> None:
-    """Send rows to a model's endpoint and print its predictions; exits 1 naming the row and column the model
-    refused.
+    """Send rows to a model's endpoint and print its predictions and the request's inference id; exits 1
+    naming the row and column the model refused.
+
+    Ground truth: once the true outcomes are known (days later is fine), upload
+    them to the data bucket under <model>/ground-truth/incoming/, keyed by the
+    inference id, one label per row (rows count from 0). Either CSV, header
+    inference_id,label plus an optional row column (default 0):
+
+        inference_id,row,label
+        3f1c...,0,1
+
+    or SageMaker's ground-truth JSON lines (.jsonl), N comma-separated labels
+    for a request of N rows:
+
+        {"groundTruthData": {"data": "1,0", "encoding": "CSV"},
+         "eventMetadata": {"eventId": "3f1c..."}, "eventVersion": "0"}
+
+    `headrace data generate MODEL --labels-for-capture DIR --out FILE` writes
+    such a file for captured requests.
 
     Example: headrace data generate churn --rows 5 --out rows.csv && headrace predict churn --csv rows.csv
     """
@@ -208,11 +242,13 @@ def predict(
         )
     except BotoCoreError as exc:
         fail(f"cannot reach AWS: {exc}", UNREACHABLE_HINT, EXIT_UNREACHABLE)
-    result = _invoke(client, body, variant)
+    result = _invoke(client, body, variant, inference_id)
     if json_output:
         print_json(result)
         return
     console.print(_prediction_table(result))
+    # Its own line, never wrapped: the key to send these rows' ground truth under.
+    console.print(f"inference id {result.inference_id}", highlight=False, soft_wrap=True)
 
 
 def _views(target: Target) -> list[EndpointView]:

@@ -1,19 +1,55 @@
 """Traffic during a rollout, watched from outside as a person would: a client calling the endpoint one row
-at a time, and the new fleet's share of traffic read from DescribeEndpoint, each in a background thread."""
+at a time, and the new fleet's share of traffic read from DescribeEndpoint, each in a background thread.
+Every call carries an InferenceId, and what was sent under each is kept (`Sent`), so that the rows can be
+labelled later and their ground truth joined to the captured predictions."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from headrace.serving.client import EndpointClient
+from headrace.serving.client import CSV, EndpointClient
 from headrace.serving.rollout import version_of
 
 # A short pause between calls: steady traffic that leaves the machine's cores to the rollout itself.
 CALL_PAUSE_S = 0.02
 # DescribeEndpoint is cheap locally; five looks a second follow a canary step of a few seconds.
 SAMPLE_S = 0.2
+
+
+@dataclass
+class Sent:
+    """Answered requests: each one's InferenceId, the CSV lines it carried (row i is line i, as its ground
+    truth numbers rows) and the scores it got, one per line."""
+
+    inference_ids: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    scores: list[list[Any]] = field(default_factory=list)
+
+    def add(self, inference_id: str, lines: list[str], scores: list[Any]) -> None:
+        self.inference_ids.append(inference_id)
+        self.rows.append(lines)
+        self.scores.append(scores)
+
+
+def send_lines(
+    client: EndpointClient,
+    lines: Sequence[str],
+    batch_rows: int,
+    progress: Callable[[int], None] | None = None,
+) -> Sent:
+    """`lines` (headerless CSV rows) sent `batch_rows` to a call, each call under a new InferenceId;
+    `progress` gets the rows answered so far after each call."""
+    sent = Sent()
+    for start in range(0, len(lines), batch_rows):
+        batch = list(lines[start : start + batch_rows])
+        answered = client.invoke(("\n".join(batch) + "\n").encode(), CSV)
+        sent.add(answered.inference_id, batch, list(answered.predictions))
+        if progress is not None:
+            progress(start + len(batch))
+    return sent
 
 
 def new_fleet_share(described: Mapping[str, Any], version: int, last: float = 0.0) -> float:
@@ -50,6 +86,8 @@ class Traffic:
         )
         # (time, None) for an answer, (time, error) for a failed call.
         self.answers: list[tuple[float, str | None]] = []
+        # What each answered call sent, under its InferenceId.
+        self.sent = Sent()
         self.shares: list[tuple[float, float]] = []
         self._stop = threading.Event()
         self._threads = [
@@ -89,7 +127,8 @@ class Traffic:
             row = self.rows[index % len(self.rows)]
             index += 1
             try:
-                self.client.predict_csv(row + "\n")
+                answered = self.client.invoke((row + "\n").encode(), CSV)
+                self.sent.add(answered.inference_id, [row], list(answered.predictions))
                 self.answers.append((self.clock(), None))
             except Exception as exc:  # every failure is data here: the rollout's effect on a client
                 self.answers.append((self.clock(), f"{type(exc).__name__}: {exc}"))

@@ -37,6 +37,15 @@ class Rule(StrEnum):
     RANGE = "range"
     CATEGORY = "category"
     KEY_PREFIX = "key_prefix"
+    # Ground-truth label files (headrace/quality/labels.py); the file-level rules above apply to them too.
+    NOT_JSON = "not_json"
+    MISSING_FIELD = "missing_field"
+    LABEL_ENCODING = "label_encoding"
+    LABEL = "label"
+    LABEL_COUNT = "label_count"
+    LABEL_ROW = "label_row"
+    INFERENCE_ID = "inference_id"
+    DUPLICATE_LABEL = "duplicate_label"
 
 
 class Problem(BaseModel):

@@ -11,6 +11,7 @@ from headrace.ingest.problems import Problem
 
 class Outcome(StrEnum):
     STARTED = "started"  # a new dataset version: recorded, training started
+    ACCEPTED = "accepted"  # recorded, no run started: a production dataset, or a ground-truth label file
     DUPLICATE = "duplicate"  # this content already started a run; nothing new happened
     QUARANTINED = "quarantined"  # rejected: copied to quarantine with reason.json
     IGNORED = "ignored"  # not a drop (our own quarantine/dataset output, a folder marker)
@@ -26,5 +27,7 @@ class IngestResult(BaseModel):
     sha256: str | None = None
     execution_arn: str | None = None
     quarantine_key: str | None = None
+    # A ground-truth label file's canonical copy (under <model>/ground-truth/accepted/).
+    accepted_key: str | None = None
     problems: list[Problem] | None = None
     note: str | None = None

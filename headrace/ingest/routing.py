@@ -1,4 +1,6 @@
-"""Which model a dropped key belongs to: the first path segment names the model, files go under `incoming/`.
+"""Which model a dropped key belongs to: the first path segment names the model, files go under `incoming/`
+(datasets; `incoming/production/` holds the labelled production rows the quality check writes) or under
+`ground-truth/incoming/` (label files, issue 16).
 
 Keys the pipeline writes itself (quarantine copies, reason documents, dataset copies, runs, capture,
 monitoring) are ignored, so a bucket-wide notification rule can never make ingest chase its own output. Any
@@ -20,14 +22,23 @@ from headrace.config import MODEL_NAME_PATTERN, ModelConfig
 UNROUTED_PREFIX = "unknown"
 INCOMING = "incoming"
 QUARANTINE = "quarantine"
+# `<model>/incoming/production/<name>.csv`: labelled production rows the quality check writes (issue 16).
+PRODUCTION = "production"
+# `<model>/ground-truth/`: people drop label files in incoming/, ingest writes accepted/ (issue 16).
+GROUND_TRUTH = "ground-truth"
+GROUND_TRUTH_ACCEPTED = "accepted"
 # The folders the pipeline writes under `<model>/`: ModelConfig.datasets_prefix, training.layout (runs),
 # serving.rollout.capture_prefix, monitoring.check.monitoring_prefix, and our own quarantine
 # (tests/unit/test_ingest_routing.py checks them against those modules).
 PIPELINE_FOLDERS = ("datasets", "runs", "capture", "monitoring", QUARANTINE)
+# Pipeline output inside a folder that also takes drops: the data-arrival rule leaves out only these.
+PIPELINE_SUBFOLDERS = (f"{GROUND_TRUTH}/{GROUND_TRUTH_ACCEPTED}",)
 
 
 class RouteKind(StrEnum):
     INGEST = "ingest"  # <model>/incoming/<file>
+    PRODUCTION = "production"  # <model>/incoming/production/<file>: a dataset version, no training run
+    GROUND_TRUTH = "ground_truth"  # <model>/ground-truth/incoming/<file>: a label file
     UNKNOWN_MODEL = "unknown_model"  # <not a model>/.../incoming/<file>: quarantine with rule key_prefix
     MISPLACED = "misplaced"  # anywhere else: record it, say where it belongs
     IGNORE = "ignore"  # not a drop: our own output, or a folder marker
@@ -50,7 +61,10 @@ def route(key: str, models: Mapping[str, ModelConfig]) -> Route:
         return Route(RouteKind.IGNORE, first, "a quarantined file")
     if first in models:
         if segments[1] == INCOMING:
-            return Route(RouteKind.INGEST, first)
+            production = len(segments) == 4 and segments[2] == PRODUCTION
+            return Route(RouteKind.PRODUCTION if production else RouteKind.INGEST, first)
+        if segments[1] == GROUND_TRUTH:
+            return _ground_truth(key, segments, models)
         if segments[1] in PIPELINE_FOLDERS:
             return Route(RouteKind.IGNORE, first, f"{first}/{segments[1]}/ is pipeline output")
         return Route(RouteKind.MISPLACED, first, misplaced_hint(key, models))
@@ -60,6 +74,29 @@ def route(key: str, models: Mapping[str, ModelConfig]) -> Route:
     if INCOMING in segments[1:-1]:
         return Route(RouteKind.UNKNOWN_MODEL, prefix, f"'{first or key}' is not a model")
     return Route(RouteKind.MISPLACED, prefix, misplaced_hint(key, models))
+
+
+def _ground_truth(key: str, segments: list[str], models: Mapping[str, ModelConfig]) -> Route:
+    model = segments[0]
+    if len(segments) > 3 and segments[2] == INCOMING:
+        return Route(RouteKind.GROUND_TRUTH, model)
+    if len(segments) > 2 and segments[2] == GROUND_TRUTH_ACCEPTED:
+        output = f"{model}/{GROUND_TRUTH}/{GROUND_TRUTH_ACCEPTED}/"
+        return Route(RouteKind.IGNORE, model, f"{output} is pipeline output")
+    meant = f"{model}/{GROUND_TRUTH}/{INCOMING}/{segments[-1]}"
+    return Route(
+        RouteKind.MISPLACED,
+        model,
+        f"'{key}' is not where model '{model}' looks for ground truth; did you mean {meant}?",
+    )
+
+
+def lineage_uri(bucket: str, key: str) -> str:
+    """A production dataset's lineage: `<model>/incoming/production/<check folder>.csv` was written by the
+    quality check whose folder holds lineage.json (`<model>/monitoring/quality/<check folder>/`)."""
+    model, name = key.split("/")[0], key.rsplit("/", 1)[-1]
+    folder = name.rsplit(".", 1)[0] if "." in name else name
+    return f"s3://{bucket}/{model}/monitoring/quality/{folder}/lineage.json"
 
 
 def misplaced_hint(key: str, models: Mapping[str, ModelConfig]) -> str:

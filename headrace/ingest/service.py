@@ -1,5 +1,7 @@
 """The ingest flow, through ports: route the key, check size and name, read and hash the bytes, validate,
-then either record a dataset version and start training exactly once, or quarantine the file.
+then either record a dataset version and start training exactly once, or quarantine the file. Production
+datasets (`<model>/incoming/production/`) are recorded without starting a run; ground-truth label files
+(`<model>/ground-truth/incoming/`) go to ground_truth.py, which quarantines through this module's flow.
 
 "Exactly once per content and attempt" holds three ways, each covering the others' gaps: the ledger says
 whether this content already started a run; the `Once` port (Powertools idempotency) stops concurrent twins
@@ -19,6 +21,7 @@ from headrace.config import ModelConfig
 from headrace.ingest.attempts import Attempt, next_attempt, previous_run, start_attempt
 from headrace.ingest.dataset import content_sha256, dataset_key, summarize
 from headrace.ingest.events import ObjectCreated
+from headrace.ingest.ground_truth import ingest_ground_truth
 from headrace.ingest.ports import IngestPorts, ObjectRef
 from headrace.ingest.problems import Problem, Rule, rules
 from headrace.ingest.quarantine import (
@@ -31,9 +34,10 @@ from headrace.ingest.quarantine import (
 )
 from headrace.ingest.reading import file_name
 from headrace.ingest.result import IngestResult, Outcome
-from headrace.ingest.routing import INCOMING, RouteKind, route
+from headrace.ingest.routing import INCOMING, RouteKind, lineage_uri, route
 from headrace.ingest.validation import check_upload, inspect
 from headrace.ledger import DatasetItem, DatasetVersion, MisplacedItem, RejectionItem, sort_time
+from headrace.ledger.datasets import PRODUCTION
 
 DATASET_REJECTED = "Dataset Rejected"
 DATASETS_ACCEPTED = "DatasetsAccepted"
@@ -61,6 +65,16 @@ def ingest(notice: ObjectCreated, models: Mapping[str, ModelConfig], ports: Inge
             where.model, ref, size, [_key_prefix_problem(notice.key, models)], notice, ports
         )
     model = models[where.model]
+    if where.kind is RouteKind.GROUND_TRUTH:
+        return ingest_ground_truth(
+            model,
+            ref,
+            size,
+            notice.time,
+            ports,
+            reject=lambda at, n, sha256, found: _reject(model.name, at, n, sha256, found, notice, ports),
+            reject_unread=lambda at, n, found: _reject_unread(model.name, at, n, found, notice, ports),
+        )
     name = file_name(notice.key)
     upload_problems = check_upload(name, size, model.data)
     if upload_problems:
@@ -70,8 +84,9 @@ def ingest(notice: ObjectCreated, models: Mapping[str, ModelConfig], ports: Inge
     # Pin the version actually read, so every later copy refers to exactly these bytes.
     ref = ObjectRef(ref.bucket, ref.key, ref.version_id or stored.version_id)
     sha256 = content_sha256(stored.body)
-    attempt = _attempt(model.name, sha256, ports)
-    if not isinstance(attempt, Attempt):
+    production = where.kind is RouteKind.PRODUCTION
+    attempt = _recorded(model.name, sha256, ports) if production else _attempt(model.name, sha256, ports)
+    if isinstance(attempt, DatasetItem):
         return _duplicate(model.name, notice.key, sha256, attempt.execution_arn or "", "ledger", ports)
     inspection = inspect(name, stored.body, model.data)
     if not inspection.accepted or inspection.format is None or inspection.frame is None:
@@ -90,8 +105,33 @@ def ingest(notice: ObjectCreated, models: Mapping[str, ModelConfig], ports: Inge
         statistics=summarize(inspection.frame, model.data),
         received_at=notice.time,
         dataset_key=dataset_key(model.datasets_prefix, sha256, inspection.format),
+        **({"source": PRODUCTION, "lineage_uri": lineage_uri(ref.bucket, ref.key)} if production else {}),
     )
+    if attempt is None:
+        return _accept_production(version, ref, ports)
     return _accept(version, attempt, ref, ports)
+
+
+def _recorded(model: str, sha256: str, ports: IngestPorts) -> DatasetItem | None:
+    """A production dataset's content recorded already (a duplicate), else None: it starts no attempt."""
+    return ports.ledger.dataset(model, sha256)
+
+
+def _accept_production(version: DatasetVersion, ref: ObjectRef, ports: IngestPorts) -> IngestResult:
+    """Record labelled production rows as a dataset version without starting a run: retraining picks them
+    up (monitoring.retrain_data), so a quality check never trains by itself."""
+
+    def work() -> IngestResult:
+        ports.store.copy(ref, version.dataset_key, version.size_bytes)
+        if not ports.ledger.record_dataset(DatasetItem.accepted(version, ports.clock())):
+            return _duplicate(version.model, version.key, version.sha256, "", "ledger", ports)
+        ports.metrics.count(DATASETS_ACCEPTED, version.model)
+        log.info("production dataset accepted", extra=_ids(version.model, version.key, version.sha256))
+        return IngestResult(
+            outcome=Outcome.ACCEPTED, model=version.model, key=version.key, sha256=version.sha256
+        )
+
+    return ports.once({"step": "production", "model": version.model, "sha256": version.sha256}, work)
 
 
 def _attempt(model: str, sha256: str, ports: IngestPorts) -> Attempt | DatasetItem:

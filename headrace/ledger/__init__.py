@@ -5,6 +5,8 @@ datasets.py      DatasetVersion (what ingest accepts and training reads), datase
 runs.py          training runs, item by item as the steps write them
 deployments.py   runs of the deploy workflow
 checks.py        drift checks
+labels.py        accepted ground-truth label files
+quality.py       quality checks (live metrics against ground truth)
 decisions.py     retraining and idle-endpoint decisions
 training_input.py  the training state machine's input, within Step Functions' size limit
 ports.py         what each domain needs of the ledger, as Protocols
@@ -29,15 +31,18 @@ from headrace.ledger.deployments import DeploymentItem
 from headrace.ledger.dynamo import DynamoLedger
 from headrace.ledger.item import LedgerItem
 from headrace.ledger.keys import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE, Kind, plain, sort_time
+from headrace.ledger.labels import LabelFileItem
 from headrace.ledger.memory import MemoryLedger
 from headrace.ledger.ports import (
     DatasetLedger,
     DeploymentLedger,
     DriftLedger,
     IdleLedger,
+    QualityLedger,
     RetrainLedger,
     RunLedger,
 )
+from headrace.ledger.quality import QualityCheckItem
 from headrace.ledger.runs import RunItem, RunStatus, StartedRun
 from headrace.ledger.training_input import EXECUTION_INPUT_MAX, TrainingInput, TrainingInputTooLarge
 
@@ -60,10 +65,13 @@ __all__ = [
     "IdleDecision",
     "IdleLedger",
     "Kind",
+    "LabelFileItem",
     "LedgerItem",
     "MemoryLedger",
     "MisplacedItem",
     "NumericStatistics",
+    "QualityCheckItem",
+    "QualityLedger",
     "RejectionItem",
     "RetrainDecision",
     "RetrainLedger",

@@ -11,7 +11,7 @@ import hashlib
 import json
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +20,13 @@ from headrace.ledger.keys import Kind, sort_time
 
 # A dataset item's status once its training run has been started.
 STARTED = "started"
+# A production dataset's status: accepted, and left for retraining to pick up (it starts no run).
+ACCEPTED = "accepted"
+# Where a dataset version came from: a person's upload, or the labelled production rows the quality check
+# writes under `<model>/incoming/production/` (issue 16).
+UPLOAD: Final = "upload"
+PRODUCTION: Final = "production"
+DatasetSource = Literal["upload", "production"]
 
 
 class FileFormat(StrEnum):
@@ -72,6 +79,10 @@ class DatasetVersion(BaseModel):
     statistics: dict[str, ColumnStatistics]
     received_at: datetime
     dataset_key: str
+    # Defaults keep records written before issue 16 parsing: those were all uploads.
+    source: DatasetSource = UPLOAD
+    # A production dataset's lineage.json (capture window, label files, check id).
+    lineage_uri: str | None = None
 
     @property
     def dataset_uri(self) -> str:
@@ -103,6 +114,8 @@ class DatasetItem(LedgerItem):
     attempt: int = 1
     status: str
     recorded_at: str  # sort_time
+    source: DatasetSource = UPLOAD
+    lineage_uri: str | None = None
 
     @property
     def sort_id(self) -> str:
@@ -110,6 +123,17 @@ class DatasetItem(LedgerItem):
 
     @classmethod
     def started(cls, version: DatasetVersion, execution_arn: str, recorded_at: datetime) -> DatasetItem:
+        return cls._of(version, recorded_at, STARTED, execution_arn)
+
+    @classmethod
+    def accepted(cls, version: DatasetVersion, recorded_at: datetime) -> DatasetItem:
+        """A version recorded without starting a run (production data, for retraining to pick up)."""
+        return cls._of(version, recorded_at, ACCEPTED, None)
+
+    @classmethod
+    def _of(
+        cls, version: DatasetVersion, recorded_at: datetime, status: str, execution_arn: str | None
+    ) -> DatasetItem:
         fields = version.model_dump(exclude={"statistics", "received_at"})
         return cls(
             **fields,
@@ -117,7 +141,7 @@ class DatasetItem(LedgerItem):
             received_at=sort_time(version.received_at),
             execution_arn=execution_arn,
             attempt=1,
-            status=STARTED,
+            status=status,
             recorded_at=sort_time(recorded_at),
         )
 

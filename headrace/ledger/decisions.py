@@ -22,6 +22,8 @@ class RetrainDecision(LedgerItem):
     decided_at: datetime
     execution_arn: str | None = None
     dataset_sha256: str | None = None
+    # The other dataset versions the run trains on (monitoring.retrain_data), newest first.
+    extra_sha256: list[str] | None = None
 
     @property
     def sort_id(self) -> str:

@@ -3,9 +3,11 @@
     pk = model#<model>   sk = dataset#<sha256>                         an accepted dataset version
                          sk = rejection#<received at>#<sha256[:12]>#<upload>  a rejected upload
                          sk = misplaced#<received at>#<upload>         a file outside every model's folders
+                         sk = labels#<sha256>                          an accepted ground-truth label file
                          sk = run#<training job name>                  a training run
                          sk = deploy#<time>#<execution name>           a run of the deploy workflow
                          sk = drift#<time>#<execution name>            a drift check
+                         sk = quality#<time>#<execution name>          a quality check
                          sk = retrain#<time>                           a retraining decision
                          sk = idle#<time>                              an idle-endpoint decision
 
@@ -34,9 +36,11 @@ class Kind(StrEnum):
     DATASET = "dataset"
     REJECTION = "rejection"
     MISPLACED = "misplaced"
+    LABELS = "labels"
     RUN = "run"
     DEPLOYMENT = "deployment"
     DRIFT = "drift"
+    QUALITY = "quality"
     RETRAIN = "retrain"
     IDLE = "idle"
 
@@ -45,9 +49,11 @@ PREFIXES: dict[Kind, str] = {
     Kind.DATASET: "dataset#",
     Kind.REJECTION: "rejection#",
     Kind.MISPLACED: "misplaced#",
+    Kind.LABELS: "labels#",
     Kind.RUN: "run#",
     Kind.DEPLOYMENT: "deploy#",
     Kind.DRIFT: "drift#",
+    Kind.QUALITY: "quality#",
     Kind.RETRAIN: "retrain#",
     Kind.IDLE: "idle#",
 }

@@ -12,15 +12,19 @@ from headrace.ledger.decisions import IdleDecision, RetrainDecision
 from headrace.ledger.deployments import DeploymentItem
 from headrace.ledger.item import LedgerItem
 from headrace.ledger.keys import SORT_KEY, TTL_ATTRIBUTE, Kind, kind_of
+from headrace.ledger.labels import LabelFileItem
+from headrace.ledger.quality import QualityCheckItem
 from headrace.ledger.runs import RunItem
 
 ITEM_MODELS: dict[Kind, type[LedgerItem]] = {
     Kind.DATASET: DatasetItem,
     Kind.REJECTION: RejectionItem,
     Kind.MISPLACED: MisplacedItem,
+    Kind.LABELS: LabelFileItem,
     Kind.RUN: RunItem,
     Kind.DEPLOYMENT: DeploymentItem,
     Kind.DRIFT: DriftCheckItem,
+    Kind.QUALITY: QualityCheckItem,
     Kind.RETRAIN: RetrainDecision,
     Kind.IDLE: IdleDecision,
 }

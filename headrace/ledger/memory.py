@@ -13,8 +13,10 @@ from headrace.ledger.datasets import DatasetItem
 from headrace.ledger.decisions import RetrainDecision
 from headrace.ledger.deployments import DeploymentItem
 from headrace.ledger.item import LedgerItem
-from headrace.ledger.keys import PARTITION_KEY, PREFIXES, SORT_KEY, Kind, model_pk, sort_key
+from headrace.ledger.keys import PARTITION_KEY, PREFIXES, SORT_KEY, Kind, model_pk, sort_key, sort_time
 from headrace.ledger.kinds import read_item, stored_item
+from headrace.ledger.labels import LabelFileItem
+from headrace.ledger.quality import QualityCheckItem
 from headrace.ledger.runs import RunItem, StartedRun
 
 Item = TypeVar("Item", bound=LedgerItem)
@@ -40,6 +42,9 @@ class MemoryLedger:
         self.items[_key(stored)] = stored
 
     def record_dataset(self, item: DatasetItem) -> bool:
+        return self._put_new(item)
+
+    def record_label_file(self, item: LabelFileItem) -> bool:
         return self._put_new(item)
 
     def record_attempt(self, item: DatasetItem, previous_execution_arn: str) -> bool:
@@ -73,11 +78,24 @@ class MemoryLedger:
         stored = self.items.get((model_pk(model), sort_key(Kind.DATASET, sha256)))
         return None if stored is None else DatasetItem.from_stored(stored)
 
+    def label_file(self, model: str, sha256: str) -> LabelFileItem | None:
+        stored = self.items.get((model_pk(model), sort_key(Kind.LABELS, sha256)))
+        return None if stored is None else LabelFileItem.from_stored(stored)
+
+    def label_files(self, model: str) -> list[LabelFileItem]:
+        """Accepted label files, in arrival order (the order the later-file-wins rule applies)."""
+        return sorted(self._query(LabelFileItem, model), key=lambda f: f.accepted_key)
+
     def datasets(self, model: str) -> list[DatasetItem]:
         return self._query(DatasetItem, model)
 
     def newest_dataset(self, model: str) -> DatasetItem | None:
         return max(self._query(DatasetItem, model), key=lambda d: d.received_at, default=None)
+
+    def datasets_since(self, model: str, since: datetime) -> list[DatasetItem]:
+        # received_at is sort_time text: ordered as the times are.
+        after = [d for d in self._query(DatasetItem, model) if d.received_at >= sort_time(since)]
+        return sorted(after, key=lambda d: d.received_at, reverse=True)
 
     def run(self, model: str, job_name: str) -> RunItem | None:
         stored = self.items.get((model_pk(model), sort_key(Kind.RUN, job_name)))
@@ -91,6 +109,9 @@ class MemoryLedger:
 
     def drift_checks(self, model: str, limit: int | None = None) -> list[DriftCheckItem]:
         return self._query(DriftCheckItem, model)[::-1][:limit]
+
+    def quality_checks(self, model: str, limit: int | None = None) -> list[QualityCheckItem]:
+        return self._query(QualityCheckItem, model)[::-1][:limit]
 
     def retrains(self, model: str, since: datetime) -> list[RetrainDecision]:
         return [d for d in self._query(RetrainDecision, model)[::-1] if d.decided_at >= since]

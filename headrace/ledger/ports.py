@@ -11,6 +11,8 @@ from headrace.ledger.checks import DriftCheckItem
 from headrace.ledger.datasets import DatasetItem, MisplacedItem, RejectionItem
 from headrace.ledger.decisions import IdleDecision, RetrainDecision
 from headrace.ledger.deployments import DeploymentItem
+from headrace.ledger.labels import LabelFileItem
+from headrace.ledger.quality import QualityCheckItem
 from headrace.ledger.runs import RunItem, StartedRun
 
 
@@ -33,6 +35,15 @@ class DatasetLedger(Protocol):
 
     def run(self, model: str, job_name: str) -> RunItem | None:
         """The run item of one training job, read consistently (did the last attempt fail?)."""
+        ...
+
+    def label_file(self, model: str, sha256: str) -> LabelFileItem | None:
+        """The accepted label file of this canonical content, read consistently."""
+        ...
+
+    def record_label_file(self, item: LabelFileItem) -> bool:
+        """Write the label file's item unless one exists (the first writer wins); True when this call
+        wrote it."""
         ...
 
     def record(self, item: RejectionItem | MisplacedItem) -> None: ...
@@ -64,6 +75,18 @@ class DriftLedger(Protocol):
     def record(self, item: DriftCheckItem) -> None: ...
 
 
+class QualityLedger(Protocol):
+    def quality_checks(self, model: str, limit: int) -> list[QualityCheckItem]:
+        """The model's latest quality checks, newest first."""
+        ...
+
+    def drift_checks(self, model: str, limit: int) -> list[DriftCheckItem]:
+        """The report shows quality over time beside drift."""
+        ...
+
+    def record(self, item: QualityCheckItem) -> None: ...
+
+
 class RetrainLedger(Protocol):
     def retrains(self, model: str, since: datetime) -> list[RetrainDecision]:
         """Retrain decisions of `model` made since `since`, newest first."""
@@ -71,6 +94,10 @@ class RetrainLedger(Protocol):
 
     def newest_dataset(self, model: str) -> DatasetItem | None:
         """The accepted dataset version received last."""
+        ...
+
+    def datasets_since(self, model: str, since: datetime) -> list[DatasetItem]:
+        """The accepted dataset versions of `model` received at or after `since`, newest first."""
         ...
 
     def record(self, item: RetrainDecision) -> None: ...

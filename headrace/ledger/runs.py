@@ -52,6 +52,8 @@ class RunItem(LedgerItem):
     execution_arn: str | None = None
     splits_prefix: str | None = None
     rows: dict[str, int] | None = None
+    # JSON: {"datasets": [{sha256, dataset_key, source, rows, lineage_uri}], "holdout": sha256 | null}
+    datasets: str | None = None
     started_at: str | None = None  # sort_time, like every time below
     updated_at: str | None = None
     metrics: str | None = None  # JSON
@@ -91,6 +93,7 @@ class RunItem(LedgerItem):
         splits_prefix: str,
         rows: Mapping[str, int],
         at: datetime,
+        datasets: str | None = None,
     ) -> RunItem:
         return cls(
             model=model,
@@ -103,6 +106,7 @@ class RunItem(LedgerItem):
             execution_arn=execution_arn,
             splits_prefix=splits_prefix,
             rows=dict(rows),
+            datasets=datasets,
             started_at=sort_time(at),
             updated_at=sort_time(at),
         )

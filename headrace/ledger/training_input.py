@@ -1,9 +1,11 @@
-"""The training state machine's execution input, `{"model", "dataset"}`: ingest builds it for a new dataset
-version, retraining for the newest one the ledger holds, and Prepare reads it."""
+"""The training state machine's execution input, `{"model", "dataset", "extra"}`: ingest builds it for a new
+dataset version (no extra), retraining for the newest upload plus the other datasets its config asks for
+(`monitoring.retrain_data`), and Prepare reads it."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
@@ -23,10 +25,12 @@ class TrainingInput(BaseModel):
 
     model: str
     dataset: DatasetVersion
+    # More dataset versions to train on beside `dataset`, newest first (uploads and production data).
+    extra: list[DatasetVersion] = []
 
     @classmethod
-    def of(cls, version: DatasetVersion) -> TrainingInput:
-        return cls(model=version.model, dataset=version)
+    def of(cls, version: DatasetVersion, extra: Sequence[DatasetVersion] = ()) -> TrainingInput:
+        return cls(model=version.model, dataset=version, extra=list(extra))
 
     def to_json(self) -> str:
         """The execution input. Statistics are dropped if they would push it over the limit (the ledger
@@ -34,12 +38,17 @@ class TrainingInput(BaseModel):
         payload = json.dumps(self.model_dump(mode="json"))
         if len(payload.encode()) <= EXECUTION_INPUT_MAX:
             return payload
-        slim = self.dataset.model_copy(update={"statistics": {}})
-        payload = json.dumps(self.model_copy(update={"dataset": slim}).model_dump(mode="json"))
+        slim = self.model_copy(
+            update={
+                "dataset": self.dataset.model_copy(update={"statistics": {}}),
+                "extra": [version.model_copy(update={"statistics": {}}) for version in self.extra],
+            }
+        )
+        payload = json.dumps(slim.model_dump(mode="json"))
         if len(payload.encode()) > EXECUTION_INPUT_MAX:
             raise TrainingInputTooLarge(
                 f"the training input for {self.dataset.key} is {len(payload.encode())} bytes without "
                 f"statistics, over Step Functions' {EXECUTION_INPUT_MAX}-byte limit "
-                f"({len(self.dataset.columns)} columns)"
+                f"({len(self.dataset.columns)} columns, {1 + len(self.extra)} dataset version(s))"
             )
         return payload

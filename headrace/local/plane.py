@@ -282,6 +282,10 @@ class LocalPlane:
         return notes + redeliver(data, MotoUploads(LOCAL_ACCOUNT))
 
     def stop(self) -> None:
+        if self.info:
+            # Endpoints first, while the seams and the state commits still run: their last captures and
+            # metrics are saved, not refused by moto's own bucket policies (403) once the seams are gone.
+            self.hosting.stop()
         if self.durable and self.info:
             self.control.stop()  # not moving alarms or starting executions while they are pickled
             self.schedules.stop()

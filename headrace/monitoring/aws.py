@@ -44,9 +44,9 @@ class EndpointArtifacts:
         return str(config), str(container["ModelDataUrl"])
 
 
-class PowertoolsDriftMetrics:
-    """One EMF document per metric: per feature scores carry the dimensions Model and Feature, and every
-    metric the stage (headrace.naming.STAGE_DIMENSION)."""
+class EmfMetrics:
+    """One EMF document per metric, every metric with the stage (headrace.naming.STAGE_DIMENSION) among its
+    dimensions: the drift and quality checks' writer."""
 
     def __init__(self, namespace: str, stage: str) -> None:
         self._namespace = namespace
@@ -56,6 +56,10 @@ class PowertoolsDriftMetrics:
         with single_metric(name=name, unit=unit, value=value, namespace=self._namespace) as metric:
             for key, dimension in {**dimensions, STAGE_DIMENSION: self._stage}.items():
                 metric.add_dimension(name=key, value=dimension)
+
+
+class PowertoolsDriftMetrics(EmfMetrics):
+    """Per feature scores carry the dimensions Model and Feature."""
 
     def publish(self, model: str, result: DriftResult) -> None:
         self._put("DriftedFeatures", float(len(result.drifted_features)), MetricUnit.Count, Model=model)

@@ -9,9 +9,14 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    # A drift check's Partial step reads columns (numpy): pandas would double its cold start.
+    import pandas as pd
 
 
 class CaptureError(ValueError):
@@ -41,8 +46,18 @@ def decode_block(block: dict[str, Any]) -> tuple[str, str]:
     return encoding, data
 
 
-def capture_rows(lines: Iterable[bytes | str], features: Sequence[str]) -> pd.DataFrame:
-    """The feature rows of captured requests, as text (the drift statistics parse them as the trainer does).
+def request_rows(block: dict[str, Any], features: Sequence[str]) -> list[list[Any]]:
+    """The rows of one captured request (`captureData.endpointInput`); ValueError when its JSON does not
+    parse."""
+    encoding, data = decode_block(block)
+    observed = str(block.get("observedContentType", "")).split(";")[0].strip()
+    if encoding == "JSON" or observed == "application/json":
+        return rows_from_json(json.loads(data), features)
+    return [list(r) for r in csv.reader(io.StringIO(data)) if r]
+
+
+def _feature_rows(lines: Iterable[bytes | str], features: Sequence[str]) -> list[list[Any]]:
+    """The feature rows of captured requests, as the requests held them.
 
     A line that is not a capture record, or a row of the wrong width, is skipped: the container refused those
     requests (4xx), so they never reached the model.
@@ -66,5 +81,23 @@ def capture_rows(lines: Iterable[bytes | str], features: Sequence[str]) -> pd.Da
         else:
             rows.extend(list(r) for r in csv.reader(io.StringIO(data)) if r)
     width = len(features)
-    kept = [row for row in rows if len(row) == width]
-    return pd.DataFrame(kept, columns=list(features), dtype=object)
+    return [row for row in rows if len(row) == width]
+
+
+def capture_columns(
+    lines: Iterable[bytes | str], features: Sequence[str]
+) -> dict[str, npt.NDArray[np.object_]]:
+    """The feature columns of captured requests (`capture_rows`' rows), each a 1-D object array: text from
+    CSV, JSON's values as decoded (headrace.drift.values reads them as the trainer does)."""
+    rows = _feature_rows(lines, features)
+    return {
+        name: np.fromiter((row[j] for row in rows), dtype=object, count=len(rows))
+        for j, name in enumerate(features)
+    }
+
+
+def capture_rows(lines: Iterable[bytes | str], features: Sequence[str]) -> pd.DataFrame:
+    """The feature rows of captured requests as a frame of text (see `_feature_rows` for what is skipped)."""
+    import pandas as pd
+
+    return pd.DataFrame(_feature_rows(lines, features), columns=list(features), dtype=object)

@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import tarfile
+from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,7 @@ from headrace.serving.rollout import VARIANT, capture_prefix
 if TYPE_CHECKING:
     from headrace.drift import DriftReference
 
-# The statistics (numpy) and capture parsing (pandas) are imported by the steps that use them: Window needs
+# The statistics and capture parsing (numpy) are imported by the steps that use them: Window needs
 # neither, and each handler imports its step's needs eagerly, so they are paid at init (cold start).
 
 log = logging.getLogger("headrace.monitoring")
@@ -56,17 +57,20 @@ def _split(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _copy_reference(store: ListingStore, bucket: str, model: str, model_data_url: str) -> str:
-    """The reference files of the serving version, where Partial reads them (once per version)."""
+def copy_reference(
+    store: ListingStore, bucket: str, model: str, model_data_url: str, files: Sequence[str] = REFERENCE_FILES
+) -> str:
+    """Files of the serving version's artifact, where Partial reads them (once per version): the drift
+    check's reference, or what the quality check needs (features.json, evaluation.json)."""
     prefix = (
         f"{monitoring_prefix(model)}/reference/{hashlib.sha256(model_data_url.encode()).hexdigest()[:16]}"
     )
-    if store.exists(bucket, f"{prefix}/profile.json"):
+    if all(store.exists(bucket, f"{prefix}/{name}") for name in files):
         return prefix
     archive = store.read(*_split(model_data_url))
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
         found = {m.name.removeprefix("./"): m for m in tar.getmembers() if m.isfile()}
-        for name in REFERENCE_FILES:
+        for name in files:
             if name not in found:
                 raise ValueError(f"{model_data_url} has no {name}: the trainer writes it beside the model")
             extracted = tar.extractfile(found[name])
@@ -107,7 +111,7 @@ def plan_window(
     chosen = windows.in_window(listed, start, now)
     return Window(
         **base,
-        reference_prefix=_copy_reference(ports.store, bucket, model.name, model_data_url),
+        reference_prefix=copy_reference(ports.store, bucket, model.name, model_data_url),
         endpoint_config=config,
         batches=windows.batches(chosen),
         objects=len(chosen),
@@ -125,16 +129,15 @@ def _reference(body: bytes, features: bytes) -> tuple[DriftReference, tuple[str,
 
 
 def count_batch(request: PartialRequest, ports: DriftPorts, *, bucket: str) -> PartialOut:
-    from headrace.drift import partial_from_frame
-    from headrace.monitoring.capture import capture_rows
+    from headrace.drift import partial_from_columns
+    from headrace.monitoring.capture import capture_columns
 
     reference, features = _reference(
         ports.store.read(bucket, f"{request.reference_prefix}/profile.json"),
         ports.store.read(bucket, f"{request.reference_prefix}/features.json"),
     )
     lines = [line for key in request.keys for line in ports.store.read(bucket, key).splitlines()]
-    frame = capture_rows(lines, features)
-    partial = partial_from_frame(reference, frame)
+    partial = partial_from_columns(reference, capture_columns(lines, features))
     key = f"{monitoring_prefix(request.model)}/checks/{request.check_id}/partials/{request.index:05d}.npz"
     ports.store.put(bucket, key, partial.to_bytes(), "application/octet-stream")
     return PartialOut(key=key, rows=partial.rows)

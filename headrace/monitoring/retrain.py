@@ -5,7 +5,8 @@ skipped with the reason, every decision kept in the ledger (headrace.ledger.Retr
 Guards, all from the model's `monitoring` config: a cooldown after the last retraining started, a cap on
 retrainings per UTC day, and dedupe of the episode (a redelivered event gets the decision already made:
 the handler wraps `decide` in Powertools idempotency keyed on the episode). A retraining is a training run
-of the newest accepted dataset version, so it goes through the same gate as any other run.
+of the newest uploaded dataset version plus the recent datasets `monitoring.retrain_data` names (labelled
+production rows among them), so it goes through the same gate as any other run.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from headrace.aws.eventbridge import EventBridgeEvent
 from headrace.config import ModelConfig
 from headrace.ledger import RetrainDecision, RetrainLedger, TrainingInput
+from headrace.ledger.keys import sort_time
 from headrace.naming import Names, execution_name
 from headrace.ports import Clock, EventPublisher, Once
 
@@ -29,6 +31,7 @@ log = logging.getLogger("headrace.monitoring")
 
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 RETRAIN_DECIDED = "Retraining Decided"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class AlarmState(BaseModel):
@@ -76,10 +79,12 @@ class RetrainPorts:
 
 
 def triggers(model: ModelConfig, names: Names) -> dict[str, str]:
-    """The alarms that retrain `model`, by name: its drift alarm and its endpoint's quality alarm."""
+    """The alarms that retrain `model`, by name: its drift alarm, its endpoint's quality alarm (predictions'
+    health) and its live-quality alarm (predictions against ground truth, stacks/quality.py)."""
     return {
         names.model_alarm(model.name, "drift"): "drift",
         names.endpoint_alarm(model.name, "quality"): "quality",
+        names.model_alarm(model.name, "live-quality"): "live-quality",
     }
 
 
@@ -102,6 +107,25 @@ def decide(
 ) -> RetrainDecision:
     """The decision for this alarm episode, made once: a redelivered event replays it."""
     return ports.once({"episode": episode_of(event)}, lambda: _decide(event, model, ports))
+
+
+def training_data(model: ModelConfig, ledger: RetrainLedger, now: datetime) -> TrainingInput | None:
+    """What a retraining run trains on (`monitoring.retrain_data`): the newest uploaded dataset version, and
+    beside it every other version accepted within `history_days` (production ones when `production`),
+    newest first. None when no upload was ever accepted: production rows alone are not a training set."""
+    wanted = model.monitoring.retrain_data
+    accepted = ledger.datasets_since(model.name, EPOCH)
+    newest = next((d for d in accepted if d.source == "upload"), None)
+    if newest is None:
+        return None
+    since = sort_time(now - timedelta(days=wanted.history_days))
+    kinds = {"upload", "production"} if wanted.production else {"upload"}
+    extra = [
+        d.version()
+        for d in accepted
+        if d.sha256 != newest.sha256 and d.received_at >= since and d.source in kinds
+    ]
+    return TrainingInput.of(newest.version(), extra)
 
 
 def _decide(event: AlarmStateChange, model: ModelConfig, ports: RetrainPorts) -> RetrainDecision:
@@ -132,22 +156,23 @@ def _decide(event: AlarmStateChange, model: ModelConfig, ports: RetrainPorts) ->
             f"cap: {len(today)} retraining(s) already started today "
             f"(monitoring.max_retrains_per_day = {policy.max_retrains_per_day})"
         )
-    dataset = None if skip else ports.ledger.newest_dataset(model.name)
-    if skip is None and dataset is None:
+    chosen = None if skip else training_data(model, ports.ledger, now)
+    if skip is None and chosen is None:
         skip = "no accepted dataset version to train on"
-    if skip is not None or dataset is None:
+    if skip is not None or chosen is None:
         decision = RetrainDecision(**decided, decision="skipped", reason=skip or "")
     else:
-        sha = dataset.sha256
+        sha = chosen.dataset.sha256
         attempt = "retrain-" + hashlib.sha256(episode.encode()).hexdigest()[:8]
         name = execution_name(model.name, sha, attempt)
-        arn = ports.runs.start(model.name, name, TrainingInput.of(dataset.version()).to_json())
+        arn = ports.runs.start(model.name, name, chosen.to_json())
         decision = RetrainDecision(
             **decided,
             decision="started",
             reason=f"{alarm} in ALARM: {event.detail.state.reason}"[:500],
             execution_arn=arn,
             dataset_sha256=sha,
+            extra_sha256=[version.sha256 for version in chosen.extra] or None,
         )
     ports.ledger.record(decision)
     ports.events.publish(RETRAIN_DECIDED, decision.model_dump(mode="json"))

@@ -9,23 +9,31 @@ Duplicates are resolved HERE, by position: the LATER occurrence wins. Callers pa
 (accepted files in key order, rows in file order), so the later accepted file wins, as the design says; among
 captures, the later capture of a reused InferenceId wins (`duplicate_inferences` counts the others).
 
-How: each (key, row) becomes a 64-bit hash (Python's own str hash, SipHash, cached on the str object and
-salted per process: hashes are only compared within one call, mixed with the row); the winning labels go into
-an open-addressing hash table built with whole-array numpy operations (a round per probe step), and every
-capture looks its hash up the same way. Every match and every superseded label is then checked against the
-real key and row, so a hash collision never joins the wrong rows: on one (about n^2 / 2^65 likely: ~3e-8 for
-a million keys) the join redoes itself on exact codes from np.unique over the keys, slower and as correct.
-Keys are compared as values: a key that is not a str never equals one that is.
+Keys: fastest as fixed-width UTF-8 bytes (numpy 'S', what `key_array` makes and the readers should hand
+over): an InferenceId is at most 64 characters
+(https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html). str keys (numpy
+'U' or object arrays, lists) are encoded to that form first, which costs a pass over them. A key never holds
+NUL (the id's pattern is printable characters), so numpy's NUL padding of 'S' values cannot merge two keys.
 
-Memory: O(captures + labels): per label the table's 2 slots (16 bytes) and its hash (8); per capture its hash
-and lookup (about 32 bytes); the caller bounds the captures by the batch it joins at a time.
+How: both sides are padded to one width; each key's bytes are read as 64-bit words IN PLACE (strided views,
+no per-key object) and folded into one 64-bit hash with the row (a multilinear sum under odd constants, then
+splitmix64's finalizer), in a few whole-array operations. The winning labels go into an open-addressing hash
+table (int32 slots, at most a quarter full, so most keys land in one round) built with whole-array numpy
+operations, a round per probe step, and every capture looks its hash up the same way. Every match and every
+superseded label is then checked against the real key bytes and row, vectorised, so a hash collision never
+joins the wrong rows: on one the join redoes itself on exact codes (np.unique over the keys), slower and as
+correct.
+
+Memory: O(captures + labels): per label the table's 4 slots (16 bytes) and its hash (8); per capture its
+hash and lookup (about 24 bytes); plus one gathered copy of the matched keys for the check. The caller bounds
+the captures by the batch it joins at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -33,10 +41,12 @@ import numpy.typing as npt
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 Hashes = npt.NDArray[np.uint64]
+KeyArray = npt.NDArray[np.bytes_]
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN: Final = np.uint64(0x9E3779B97F4A7C15)
+_MIX1: Final = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2: Final = np.uint64(0x94D049BB133111EB)
+
 
 
 class JoinInputError(ValueError):
@@ -61,11 +71,33 @@ def unknown_labels(matched: Sequence[BoolArray], superseded: BoolArray) -> BoolA
     return ~joined & ~superseded
 
 
-def _keys(name: str, keys: Any) -> npt.NDArray[np.object_]:
-    array = np.asarray(keys, dtype=object)
+def key_array(keys: Iterable[str | bytes] | npt.ArrayLike) -> KeyArray:
+    """Join keys in the form the join takes without a conversion: UTF-8 bytes, fixed width (numpy 'S')."""
+    return _keys("keys", keys)
+
+
+def _keys(name: str, keys: Any) -> KeyArray:
+    array = keys if isinstance(keys, np.ndarray) else np.asarray(list(keys), dtype=object)
     if array.ndim != 1:
         raise JoinInputError(f"{name}: expected one dimension, got shape {array.shape}")
-    return array
+    if array.dtype.kind == "S":
+        return np.ascontiguousarray(array)
+    if array.size == 0:
+        return np.zeros(0, dtype="S1")
+    if array.dtype.kind == "U":
+        try:  # ASCII (every generated id): numpy encodes in C
+            return array.astype(np.bytes_)
+        except UnicodeEncodeError:
+            array = array.astype(object)
+    if array.dtype.kind != "O":
+        raise JoinInputError(f"{name}: expected text keys, got dtype {array.dtype}")
+    try:
+        return np.array([k.encode() if isinstance(k, str) else bytes(k) for k in array.tolist()], np.bytes_)
+    except TypeError:
+        bad = next(i for i, k in enumerate(array.tolist()) if not isinstance(k, str | bytes))
+        raise JoinInputError(
+            f"{name}: key {bad} is a {type(array[bad]).__name__} ({array[bad]!r}), not text"
+        ) from None
 
 
 def _row_numbers(name: str, rows: Any, size: int) -> IntArray:
@@ -74,7 +106,7 @@ def _row_numbers(name: str, rows: Any, size: int) -> IntArray:
         raise JoinInputError(f"{name}: expected {size} row numbers, got shape {array.shape}")
     if array.size and (not np.issubdtype(array.dtype, np.integer) or array.min() < 0):
         raise JoinInputError(f"{name}: row numbers must be integers >= 0 (dtype {array.dtype})")
-    return array.astype(np.int64)
+    return array.astype(np.int64, copy=False)
 
 
 def _mix(h: Hashes) -> Hashes:
@@ -85,17 +117,35 @@ def _mix(h: Hashes) -> Hashes:
     return h ^ (h >> np.uint64(31))
 
 
-def _hashes(keys: npt.NDArray[np.object_], rows: IntArray) -> Hashes:
-    salted = np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys)).view(np.uint64)
+def _words(keys: KeyArray) -> npt.NDArray[np.uint64]:
+    """The keys' bytes as 64-bit words (n, width // 8), read in place (width: a multiple of 8, `_aligned`)."""
+    return keys.view(np.uint64).reshape(len(keys), keys.itemsize // 8)
+
+
+def _hashes(keys: KeyArray, rows: IntArray) -> Hashes:
+    """A 64-bit hash of each (key, row): a multilinear sum of the key's words and the row under odd
+    constants, then mixed. Equal (key, row) hash equal; `join_labels` checks every match for a collision."""
+    words = _words(keys)
+    # Odd multipliers, one per word (the row takes _GOLDEN); a fixed seed, so hashes repeat across runs.
+    weights = np.random.default_rng(16).integers(0, 2**63, words.shape[1], dtype=np.uint64) * np.uint64(2)
     with np.errstate(over="ignore"):
-        return _mix(salted ^ _mix(rows.astype(np.uint64) + _GOLDEN))
+        h = words @ (weights + np.uint64(1))
+        h += rows.astype(np.uint64) * _GOLDEN
+    return _mix(h)
+
+
+def _aligned(a: KeyArray, b: KeyArray) -> tuple[KeyArray, KeyArray]:
+    """Both key arrays at one width, a multiple of 8 bytes (NUL-padded, as 'S' values are), so that equal
+    keys have equal words."""
+    width = -(-max(a.itemsize, b.itemsize) // 8) * 8
+    return a.astype(f"S{width}", copy=False), b.astype(f"S{width}", copy=False)
 
 
 def _exact_hashes(
-    inference: npt.NDArray[np.object_], labels: npt.NDArray[np.object_], irows: IntArray, lrows: IntArray
+    inference: KeyArray, labels: KeyArray, irows: IntArray, lrows: IntArray
 ) -> tuple[Hashes, Hashes]:
     """Collision-free stand-ins for the hashes: distinct (key, row) codes through a bijection."""
-    _, codes = np.unique(np.concatenate([inference, labels]).astype(np.str_), return_inverse=True)
+    _, codes = np.unique(np.concatenate([inference, labels]), return_inverse=True)
     span = int(max(irows.max(initial=0), lrows.max(initial=0))) + 1
     combined = _mix((codes.astype(np.int64) * span + np.concatenate([irows, lrows])).astype(np.uint64))
     return combined[: len(inference)], combined[len(inference) :]
@@ -103,28 +153,33 @@ def _exact_hashes(
 
 @dataclass(frozen=True)
 class _Table:
-    slots: IntArray  # label index, or -1 for an empty slot
+    slots: npt.NDArray[np.int32]  # label index, or -1 for an empty slot
     hashes: Hashes  # every label's hash
     shift: np.uint64
 
     @classmethod
-    def build(cls, hashes: Hashes) -> _Table:
-        """Each distinct hash's LAST label, by linear probing; a slot per label at most half full."""
-        bits = max(4, len(hashes).bit_length() + 1)
-        table = cls(np.full(1 << bits, -1, dtype=np.int64), hashes, np.uint64(64 - bits))
-        pending: IntArray = np.arange(len(hashes), dtype=np.int64)
+    def build(cls, hashes: Hashes) -> tuple[_Table, BoolArray]:
+        """Each distinct hash's LAST label, by linear probing, and which labels won their hash."""
+        if len(hashes) >= 2**31:
+            raise JoinInputError(f"labels: {len(hashes):,} in one join, more than 2**31 - 1")
+        bits = max(4, (4 * len(hashes)).bit_length())
+        table = cls(np.full(1 << bits, -1, dtype=np.int32), hashes, np.uint64(64 - bits))
+        pending = np.arange(len(hashes), dtype=np.int32)
         where = table.home(hashes)
+        winner = np.zeros(len(hashes), dtype=bool)
         while pending.size:
-            empty = table.slots[where] < 0
-            np.maximum.at(table.slots, where[empty], pending[empty])
+            free = table.slots[where] < 0
+            # Of the labels landing on one free slot the last wins: among equal hashes, the later label.
+            np.maximum.at(table.slots, where[free], pending[free])
             holder = table.slots[where]
             placed = holder == pending
-            same = ~placed & (hashes[holder] == hashes[pending])
-            np.maximum.at(table.slots, where[same], pending[same])  # a later duplicate replaces the earlier
-            moving = ~placed & ~same
+            winner[pending[placed]] = True
+            # Equal hashes share a probe sequence, so they always contend for the same slot in one round: a
+            # label that lost to its own hash is superseded; one that lost to another hash probes on.
+            moving = ~placed & (hashes[holder] != hashes[pending])
             pending = pending[moving]
             where = (where[moving] + 1) & (len(table.slots) - 1)
-        return table
+        return table, winner
 
     def home(self, hashes: Hashes) -> IntArray:
         return (hashes >> self.shift).astype(np.int64)
@@ -134,14 +189,15 @@ class _Table:
         found = np.full(len(hashes), -1, dtype=np.int64)
         pending: IntArray = np.arange(len(hashes), dtype=np.int64)
         where = self.home(hashes)
+        wanted = hashes
         while pending.size:
             holder = self.slots[where]
-            hit = holder >= 0
-            hit[hit] = self.hashes[holder[hit]] == hashes[pending[hit]]
+            occupied = holder >= 0
+            hit = occupied.copy()
+            hit[occupied] = self.hashes[holder[occupied]] == wanted[occupied]
             found[pending[hit]] = holder[hit]
-            moving = (holder >= 0) & ~hit
-            pending = pending[moving]
-            where = (where[moving] + 1) & (len(self.slots) - 1)
+            moving = occupied & ~hit
+            pending, where, wanted = pending[moving], (where[moving] + 1) & (len(self.slots) - 1), wanted[moving]
         return found
 
 
@@ -153,18 +209,16 @@ def _matches(table: _Table, capture_hashes: Hashes, labels: int) -> tuple[IntArr
     last = np.full(labels, -1, dtype=np.int64)
     np.maximum.at(last, label, inference)
     keep = last[label] == inference
-    return inference[keep], label[keep], int((~keep).sum())
+    return inference[keep], label[keep], int(len(keep) - np.count_nonzero(keep))
 
 
 def join_labels(inference_keys: Any, inference_rows: Any, label_keys: Any, label_rows: Any) -> LabelJoin:
     """Matches each captured (key, row) with its label; see the module's docstring for duplicates."""
-    ikeys, lkeys = _keys("inference keys", inference_keys), _keys("label keys", label_keys)
+    ikeys, lkeys = _aligned(_keys("inference keys", inference_keys), _keys("label keys", label_keys))
     irows = _row_numbers("inference rows", inference_rows, len(ikeys))
     lrows = _row_numbers("label rows", label_rows, len(lkeys))
     ihash, lhash = _hashes(ikeys, irows), _hashes(lkeys, lrows)
-    table = _Table.build(lhash)
-    winner = np.zeros(len(lkeys), dtype=bool)
-    winner[table.slots[table.slots >= 0]] = True
+    table, winner = _Table.build(lhash)
     inference, label, duplicates = _matches(table, ihash, len(lkeys))
     losers = np.flatnonzero(~winner)
     owners = table.find(lhash[losers])
@@ -174,21 +228,15 @@ def join_labels(inference_keys: Any, inference_rows: Any, label_keys: Any, label
     ):
         # A 64-bit hash collision: the same join on collision-free codes.
         ihash, lhash = _exact_hashes(ikeys, lkeys, irows, lrows)
-        table = _Table.build(lhash)
-        winner[:] = False
-        winner[table.slots[table.slots >= 0]] = True
+        table, winner = _Table.build(lhash)
         inference, label, duplicates = _matches(table, ihash, len(lkeys))
     matched = np.zeros(len(lkeys), dtype=bool)
     matched[label] = True
     return LabelJoin(inference, label, matched, superseded=~winner, duplicate_inferences=duplicates)
 
 
-def _same(
-    keys_a: npt.NDArray[np.object_],
-    rows_a: IntArray,
-    a: IntArray,
-    keys_b: npt.NDArray[np.object_],
-    rows_b: IntArray,
-    b: IntArray,
-) -> bool:
-    return bool(np.array_equal(rows_a[a], rows_b[b]) and (keys_a[a] == keys_b[b]).all())
+def _same(keys_a: KeyArray, rows_a: IntArray, a: IntArray, keys_b: KeyArray, rows_b: IntArray, b: IntArray) -> bool:
+    """Whether each pair (a[i], b[i]) has the same row and the same key (one width: `_aligned`)."""
+    return bool(
+        np.array_equal(rows_a[a], rows_b[b]) and np.array_equal(_words(keys_a[a]), _words(keys_b[b]))
+    )

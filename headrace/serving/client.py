@@ -6,11 +6,17 @@
 
 boto3's `sagemaker-runtime` underneath, so AWS_ENDPOINT_URL points it at the local plane. The request and
 answer formats are the serving container's (containers/serve/CONTRACT.md).
+
+Every call carries an InferenceId, the caller's or a fresh uuid4: SageMaker writes it into the captured
+record (`eventMetadata.inferenceId`), and ground truth sent later for that id joins the prediction. The
+synchronous InvokeEndpoint does not answer with an id, so the one sent (`PredictionResult.inference_id`) is
+the caller's only handle on the inference.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -95,6 +101,8 @@ class ContainerError(BaseModel):
 
 class PredictionResult(BaseModel):
     endpoint_name: str
+    # The InferenceId the call carried: the key ground truth for these rows is sent under.
+    inference_id: str
     # InvokedProductionVariant: which fleet answered (during a blue/green rollout, old or new).
     variant: str | None = None
     predictions: Predictions
@@ -110,23 +118,38 @@ class EndpointClient:
         """The endpoint every version of `model` rolls out behind, in `stage`."""
         return cls(Names(stage).endpoint(model), runtime=runtime)
 
-    def predict(self, rows: Rows, *, target_variant: str | None = None) -> Predictions:
+    def predict(
+        self, rows: Rows, *, target_variant: str | None = None, inference_id: str | None = None
+    ) -> Predictions:
         """One prediction per row; a row is a sequence of values in feature order or a mapping feature →
         value (an absent feature is missing). A probability, a value, or per-class probabilities per row."""
-        return self.invoke_json(rows, target_variant=target_variant).predictions
+        return self.invoke_json(rows, target_variant=target_variant, inference_id=inference_id).predictions
 
-    def predict_csv(self, text: str, *, target_variant: str | None = None) -> Predictions:
+    def predict_csv(
+        self, text: str, *, target_variant: str | None = None, inference_id: str | None = None
+    ) -> Predictions:
         """Rows as CSV: no header, the features in the model's order, one row per line."""
-        return self.invoke(text.encode(), CSV, target_variant=target_variant).predictions
+        return self.invoke(
+            text.encode(), CSV, target_variant=target_variant, inference_id=inference_id
+        ).predictions
 
-    def invoke_json(self, rows: Rows, *, target_variant: str | None = None) -> PredictionResult:
+    def invoke_json(
+        self, rows: Rows, *, target_variant: str | None = None, inference_id: str | None = None
+    ) -> PredictionResult:
         body = json.dumps({"instances": _instances(rows)}, default=_plain).encode()
-        return self.invoke(body, JSON, target_variant=target_variant)
+        return self.invoke(body, JSON, target_variant=target_variant, inference_id=inference_id)
 
     def invoke(
-        self, body: bytes, content_type: str, *, target_variant: str | None = None
+        self,
+        body: bytes,
+        content_type: str,
+        *,
+        target_variant: str | None = None,
+        inference_id: str | None = None,
     ) -> PredictionResult:
-        """InvokeEndpoint with `body` as `content_type`; the answer is always asked for as JSON."""
+        """InvokeEndpoint with `body` as `content_type`; the answer is always asked for as JSON. The call
+        carries `inference_id`, or a new uuid4 (SageMaker allows 1 to 64 printable ASCII characters and
+        refuses others with a ValidationError: RequestRejected here)."""
         if len(body) > MAX_PAYLOAD_BYTES:
             raise PayloadTooLarge(
                 f"the request is {len(body):,} bytes, over InvokeEndpoint's {MAX_PAYLOAD_BYTES:,}: "
@@ -137,6 +160,7 @@ class EndpointClient:
             "Body": body,
             "ContentType": content_type,
             "Accept": JSON,
+            "InferenceId": inference_id if inference_id is not None else str(uuid.uuid4()),
         }
         if target_variant:
             request["TargetVariant"] = target_variant
@@ -151,6 +175,7 @@ class EndpointClient:
         try:
             return PredictionResult(
                 endpoint_name=self.endpoint_name,
+                inference_id=request["InferenceId"],
                 variant=response.get("InvokedProductionVariant"),
                 predictions=json.loads(answer)["predictions"],
             )

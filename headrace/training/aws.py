@@ -48,10 +48,12 @@ class SageMakerRegistry:
         if not summaries:
             return None
         package = self._sagemaker.describe_model_package(ModelPackageName=summaries[0]["ModelPackageArn"])
+        containers = package.get("InferenceSpecification", {}).get("Containers", [])
         return ChampionInfo(
             version=int(package["ModelPackageVersion"]),
             arn=package["ModelPackageArn"],
             metrics=decode_metrics(package.get("CustomerMetadataProperties", {}).get("metrics", "")),
+            model_data_url=containers[0].get("ModelDataUrl") if containers else None,
         )
 
     def ensure_group(self, group: str, description: str, tags: Mapping[str, str]) -> None:

@@ -1,6 +1,7 @@
 """Evaluate: the candidate's evaluation.json (inside the training job's model.tar.gz) against the gate and
-the current champion. A copy of the evaluation goes beside the run (the registry's ModelQuality statistics
-point at it), and the run record says "evaluated" or, with the reasons, "rejected"."""
+the current champion (with its figures on the run's test split when the trainer scored it, and it is still
+the version Prepare copied). A copy of the evaluation goes beside the run (the registry's ModelQuality
+statistics point at it), and the run record says "evaluated" or, with the reasons, "rejected"."""
 
 from __future__ import annotations
 
@@ -42,7 +43,10 @@ def evaluate(
     ports.store.put(bucket, layout.evaluation_key, document, "application/json")
 
     champion = ports.registry.champion(names.model_package_group(model.name))
-    decision = judge(model.gate, evaluation, champion)
+    scored = evaluation.champion
+    if champion is not None and scored is not None and champion.version == request.run.champion_version:
+        champion = champion.model_copy(update={"holdout": scored})
+    decision = judge(model.gate, evaluation, champion, recent_holdout=request.run.holdout is not None)
     result = GateResult(
         passed=decision.passed,
         reasons=decision.reasons,

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from headrace.training.payloads import HoldoutMetrics
+
 EVALUATION_FILE = "evaluation.json"
 # A metrics file is a few KB; anything this large is not one, and reading it could exhaust the function.
 MAX_EVALUATION_BYTES = 16 * 1024 * 1024
@@ -29,7 +31,8 @@ def _finite_or_none(values: dict[str, Any]) -> dict[str, Any]:
 
 
 class Evaluation(BaseModel):
-    """`{"metric": "auc", "metrics": {...}, "slices": {column: {value: {metric: .., "rows": ..}}}, ...}`."""
+    """`{"metric": "auc", "metrics": {...}, "slices": {column: {value: {metric: .., "rows": ..}}}, ...,
+    "champion": {"metrics": {...}, "rows": n}}`."""
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
@@ -39,6 +42,8 @@ class Evaluation(BaseModel):
     best_iteration: int | None = None
     device: str | None = None
     train_seconds: float | None = None
+    # The champion (the run's champion channel) scored on the same test split; absent when there was none.
+    champion: HoldoutMetrics | None = None
 
     @field_validator("metrics", mode="before")
     @classmethod

@@ -6,6 +6,10 @@ Rules (GateConfig):
   is better (auc >= 0.7), a ceiling for those where lower is better (rmse <= 3.0).
 - `max_regression`: how much worse than the champion's `metric` a candidate may be. The first model of a
   group has no champion and passes on its thresholds alone.
+- `min_improvement`: in a run with labelled production data whose trainer also scored the champion on the
+  same recent holdout (the test split, drawn from production rows only), the candidate must beat the
+  champion there by more than this; `max_regression` against the registry's figure does not apply then.
+  A retraining that does not help is rejected with both figures and the holdout's size.
 - `max_slice_gap`: for each `slice_by` column, the largest spread of `metric` between its best and worst
   slice; slices whose value is null (an AUC of a one-class slice) are left out.
 A check the gate cannot make because the evaluation lacks what it needs fails the candidate: the gate fails
@@ -21,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from headrace.config import GateConfig
 from headrace.training.evaluation import Evaluation
-from headrace.training.payloads import ChampionInfo
+from headrace.training.payloads import ChampionInfo, HoldoutMetrics
 
 EPSILON = 1e-9
 
@@ -81,7 +85,11 @@ class GateDecision(BaseModel):
     notes: list[str]
 
 
-def judge(gate: GateConfig, candidate: Evaluation, champion: ChampionInfo | None) -> GateDecision:
+def judge(
+    gate: GateConfig, candidate: Evaluation, champion: ChampionInfo | None, *, recent_holdout: bool = False
+) -> GateDecision:
+    """`recent_holdout`: the test split is the run's newest production rows (RunInfo.holdout); with the
+    champion scored on it (`champion.holdout`), the champion comparison is made there."""
     direction(gate.metric)  # an unknown gate metric is a config error, not a rejection
     reasons: list[str] = []
     notes: list[str] = []
@@ -93,7 +101,15 @@ def judge(gate: GateConfig, candidate: Evaluation, champion: ChampionInfo | None
             f"the trainer reported '{candidate.metric}' as its metric; the gate judges {gate.metric}"
         )
     reasons += _threshold_reasons(gate, metrics)
-    reasons += _regression_reasons(gate, metrics, champion, notes)
+    if recent_holdout and champion is not None and champion.holdout is not None:
+        reasons += _improvement_reasons(gate, metrics, champion, champion.holdout, notes)
+    else:
+        if recent_holdout and champion is not None:
+            notes.append(
+                f"the champion (version {champion.version}) was not scored on the recent holdout; compared "
+                "with its registered metrics instead"
+            )
+        reasons += _regression_reasons(gate, metrics, champion, notes)
     reasons += _slice_gap_reasons(gate, candidate, notes)
     return GateDecision(passed=not reasons, reasons=reasons, notes=notes)
 
@@ -138,6 +154,37 @@ def _regression_reasons(
     return [
         f"{gate.metric} {_fmt(value)} is {_fmt(worse_by)} worse than the champion's {_fmt(previous)} "
         f"(version {champion.version}); gate.max_regression allows {_fmt(gate.max_regression)}"
+    ]
+
+
+def _improvement_reasons(
+    gate: GateConfig,
+    metrics: Mapping[str, float | None],
+    champion: ChampionInfo,
+    holdout: HoldoutMetrics,
+    notes: list[str],
+) -> list[str]:
+    value, previous = metrics.get(gate.metric), holdout.metrics.get(gate.metric)
+    if value is None:
+        return []  # reported as missing already
+    where = f"on the {holdout.rows}-row recent holdout"
+    if previous is None:
+        return [
+            f"the champion (v{champion.version}) has no {gate.metric} {where}: the candidate cannot be "
+            "shown to beat it"
+        ]
+    better_by = value - previous if direction(gate.metric) is Direction.HIGHER else previous - value
+    if better_by > gate.min_improvement + EPSILON:
+        notes.append(
+            f"{gate.metric} {_fmt(value)} {where} beats the champion's {_fmt(previous)} (v{champion.version})"
+        )
+        return []
+    required = (
+        f" by more than {_fmt(gate.min_improvement)} (gate.min_improvement)" if gate.min_improvement else ""
+    )
+    return [
+        f"{gate.metric} {_fmt(value)} {where} does not beat the champion's {_fmt(previous)} "
+        f"(v{champion.version}){required}"
     ]
 
 

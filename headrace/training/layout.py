@@ -10,6 +10,10 @@ from urllib.parse import urlparse
 Split = Literal["train", "validation", "test"]
 SPLITS: tuple[Split, ...] = ("train", "validation", "test")
 SPLIT_FILE = "data.csv"
+# The champion channel (containers/train/CONTRACT.md): a copy of the champion's model.tar.gz, or NO_CHAMPION.
+CHAMPION = "champion"
+CHAMPION_ARTIFACT = "model.tar.gz"
+NO_CHAMPION = "none.json"
 # The S3 key patterns (IAM and bucket grants) of what each party reads and writes, for every model.
 SPLIT_KEYS = "*/runs/*/splits/*"
 OUTPUT_KEYS = "*/runs/*/output/*"
@@ -34,6 +38,14 @@ class RunLayout:
         """A SageMaker S3Prefix channel: the split's folder, with its trailing '/' so that a prefix never
         also matches a sibling such as `train-extra/`."""
         return self.uri(f"{self.prefix}splits/{split}/")
+
+    def champion_key(self, file: str) -> str:
+        return f"{self.prefix}splits/{CHAMPION}/{file}"
+
+    @property
+    def champion_uri(self) -> str:
+        """The champion channel's S3Prefix: beside the splits, so the job reads it with the same grant."""
+        return self.uri(f"{self.prefix}splits/{CHAMPION}/")
 
     @property
     def output_uri(self) -> str:

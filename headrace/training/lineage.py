@@ -2,7 +2,9 @@
 it was; written three ways so that each reader finds it where it looks.
 
 - `lineage.json` beside the run (`<model>/runs/<job>/lineage.json`): everything, as JSON.
-- the package's CustomerMetadataProperties: the same facts as short strings. SageMaker's API model limits
+- the package's CustomerMetadataProperties: the same facts as short strings (`datasets`:
+  `<sha256 first 16>:<source>:<rows>` newest first, `production_lineage`: the quality checks' lineage.json
+  URIs, as many as fit). SageMaker's API model limits
   each value to 256 characters of letters, digits, spaces and `_.:/=+-@` (botocore's CustomerMetadataValue:
   no braces, quotes or commas, so no JSON), so metrics are written as `auc=0.8312 logloss=0.4102`, and the
   hyperparameters (JSON values among them) as their SHA-256 next to `lineage_uri`.
@@ -15,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from headrace.config import ModelConfig
@@ -95,6 +97,10 @@ def lineage_document(
             "rows": dataset.rows,
             "splits": request.run.rows.model_dump(),
         },
+        # Every dataset version the run trained on (oldest first), production ones with the quality check's
+        # lineage.json (capture windows, label files); `holdout` is the one the test split came from.
+        "datasets": [d.model_dump(mode="json") for d in request.run.datasets],
+        "holdout": request.run.holdout.sha256 if request.run.holdout else None,
         "training": {
             "job_name": request.run.job_name,
             "job_arn": request.training_job_arn,
@@ -134,8 +140,27 @@ def customer_metadata(
         "metrics": encode_metrics(request.gate.candidate, request.gate.metric),
         "execution_arn": request.run.execution_arn,
         "lineage_uri": lineage_uri,
+        "datasets": _fitting(f"{d.sha256[:16]}:{d.source}:{d.rows}" for d in reversed(request.run.datasets)),
+        "production_lineage": _fitting(
+            d.lineage_uri for d in reversed(request.run.datasets) if d.lineage_uri
+        ),
+        "holdout_sha256": request.run.holdout.sha256 if request.run.holdout else "",
     }
+    champion = request.gate.champion
+    if champion is not None and champion.holdout is not None:
+        scored = encode_metrics(champion.holdout.metrics, request.gate.metric)
+        wanted["champion_on_holdout"] = f"v{champion.version} rows={champion.holdout.rows} {scored}".strip()
     return {key: value for key, value in wanted.items() if fits_metadata(value)}
+
+
+def _fitting(values: Iterable[str]) -> str:
+    """As many of `values` (newest first) as fit in one metadata value, space-separated; lineage.json keeps
+    them all. Each must be a valid value itself."""
+    kept: list[str] = []
+    for value in values:
+        if fits_metadata(value) and len(" ".join([*kept, value])) <= METADATA_VALUE_MAX:
+            kept.append(value)
+    return " ".join(kept)
 
 
 def package_tags(names: Names, model: str, job: str) -> dict[str, str]:

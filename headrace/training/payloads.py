@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
+from headrace.ledger.datasets import DatasetSource
 from headrace.steps import Execution, NonEmpty, Payload, StepError
 
 SHA256 = r"^[0-9a-f]{64}$"
@@ -44,13 +45,31 @@ class SplitRows(Payload):
     test: int
 
 
+class RunDataset(Payload):
+    """One dataset version a run trains on: what lineage names (its content hash, and for labelled
+    production rows the quality check's lineage.json: capture windows and label files)."""
+
+    sha256: Annotated[str, Field(pattern=SHA256)]
+    dataset_key: NonEmpty
+    source: DatasetSource = "upload"
+    rows: int
+    lineage_uri: str | None = None
+
+
 class RunInfo(Payload):
-    """`$.run`: the training job's name and every S3 location it uses (layout.RunLayout)."""
+    """`$.run`: the training job's name and every S3 location it uses (layout.RunLayout). `datasets` lists
+    what the run trains on, oldest first; `holdout` is the production dataset whose rows alone make the
+    test split (None: the test split is drawn from all rows). `champion_uri` is the champion channel."""
 
     job_name: NonEmpty
     train_uri: NonEmpty
     validation_uri: NonEmpty
     test_uri: NonEmpty
+    champion_uri: str | None = None
+    # The version copied into the champion channel (None: none.json).
+    champion_version: int | None = None
+    datasets: list[RunDataset] = []
+    holdout: RunDataset | None = None
     output_uri: NonEmpty
     checkpoint_uri: NonEmpty
     execution_arn: NonEmpty
@@ -66,12 +85,23 @@ class EvaluateRequest(Payload):
     model_artifacts: NonEmpty
 
 
+class HoldoutMetrics(Payload):
+    """A model's metrics on a run's test split, and how many rows that split has."""
+
+    metrics: dict[str, float | None]
+    rows: int
+
+
 class ChampionInfo(Payload):
-    """The newest Approved version of the model's package group, against which a candidate is compared."""
+    """The newest Approved version of the model's package group, against which a candidate is compared:
+    its registered metrics, its artifact (InferenceSpecification's ModelDataUrl) and, when the trainer
+    evaluated it on the run's own test split, `holdout` (evaluation.json's `champion` block)."""
 
     version: int
     arn: NonEmpty
     metrics: dict[str, float]
+    model_data_url: str | None = None
+    holdout: HoldoutMetrics | None = None
 
 
 class GateResult(Payload):

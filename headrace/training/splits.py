@@ -116,6 +116,36 @@ def split_dataset(frame: pd.DataFrame, model: ModelConfig, sha256: str) -> Split
     return Splits(**parts)
 
 
+def split_with_holdout(
+    frame: pd.DataFrame, holdout: npt.NDArray[np.bool_], model: ModelConfig, holdout_sha256: str, key: str
+) -> Splits:
+    """The test split drawn from the `holdout` rows only (one production dataset: the recent data the gate
+    judges on), stratified and seeded by that dataset's content as `split_dataset` would split it alone;
+    its other rows and every other row go to train and validation (seeded by `key`, the run's datasets)."""
+    check_fractions(model.trainer)
+    trainer = model.trainer
+    strata = strata_of(frame, model)
+    labels = np.empty(len(frame), dtype=np.int8)
+    labels[holdout] = assign(
+        strata[holdout],
+        trainer.validation_fraction,
+        split_seed(trainer.seed, holdout_sha256),
+        trainer.held_out_fraction,
+    )
+    labels[~holdout] = assign(
+        strata[~holdout], trainer.validation_fraction, split_seed(trainer.seed, key), 0.0
+    )
+    parts = {split: frame[labels == label].reset_index(drop=True) for split, label in _LABELS.items()}
+    empty = [split for split, part in parts.items() if part.empty]
+    if empty:
+        raise SplitError(
+            f"{len(frame)} rows ({int(holdout.sum())} of them from the holdout's production dataset "
+            f"{holdout_sha256[:12]}) leave the {', '.join(empty)} split empty at trainer.validation_fraction "
+            f"{model.trainer.validation_fraction}; the run needs more rows"
+        )
+    return Splits(**parts)
+
+
 def read_dataset(data: bytes, kind: FileFormat, schema: DataSchema) -> pd.DataFrame:
     """A validated dataset version, columns in the schema's order. CSV cells stay the exact text of the
     file (no type inference, no null handling): the splits repeat what ingest accepted, byte for value."""

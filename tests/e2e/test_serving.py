@@ -282,12 +282,15 @@ def test_the_cli_lists_endpoints_and_predicts_from_a_csv(
         "--csv",
         str(rows),
         "--json-output",
+        "--inference-id",
+        "cli-request-1",
         "--models-dir",
         str(plane.models_dir),
         plane=plane,
     )
     assert predicted.returncode == 0, predicted.stderr
-    assert len(json.loads(predicted.stdout)["predictions"]) == 3
+    answer = json.loads(predicted.stdout)
+    assert (len(answer["predictions"]), answer["inference_id"]) == (3, "cli-request-1")
     refused = headrace(
         "predict", "shop", "--json", "[[1, 2]]", "--models-dir", str(plane.models_dir), plane=plane
     )

@@ -447,7 +447,7 @@ def test_every_dead_letter_queue_is_encrypted_with_the_data_key_and_tls_only(
         )
 
 
-def test_ingest_function_reads_only_incoming_objects_and_writes_only_datasets_and_quarantine(
+def test_ingest_function_reads_only_incoming_objects_and_writes_only_datasets_quarantine_and_labels(
     synthesized: SynthesizedApp,
 ) -> None:
     bucket_id = synthesized.data_bucket_id
@@ -462,7 +462,12 @@ def test_ingest_function_reads_only_incoming_objects_and_writes_only_datasets_an
     reads = {resource for action, resource in granted if action == "s3:GetObject*"}
     writes = {resource for action, resource in granted if action.startswith(("s3:Put", "s3:Delete"))}
     assert reads == {bucket, f"{bucket}/*/incoming/*"}
-    assert writes == {f"{bucket}/*/datasets/*", f"{bucket}/*/quarantine/*"}
+    # Accepted ground-truth files are written in canonical form under ground-truth/accepted/ (issue 16).
+    assert writes == {
+        f"{bucket}/*/datasets/*",
+        f"{bucket}/*/quarantine/*",
+        f"{bucket}/*/ground-truth/accepted/*",
+    }
     assert not {action for action, _ in granted if action.startswith("s3:Delete")}
 
 
@@ -507,8 +512,8 @@ def test_each_model_gets_one_standard_training_state_machine_named_for_it(
     models = [churn, churn.model_copy(update={"name": "fraud-score"})]
     pipeline = _pipeline_template("dev", models, tmp_path)
 
-    # A training, a deploy and a drift-check workflow per model.
-    pipeline.resource_count_is("AWS::StepFunctions::StateMachine", 3 * len(models))
+    # A training, a deploy, a drift-check and a quality-check workflow per model.
+    pipeline.resource_count_is("AWS::StepFunctions::StateMachine", 4 * len(models))
     for model in models:
         pipeline.has_resource_properties(
             "AWS::StepFunctions::StateMachine",

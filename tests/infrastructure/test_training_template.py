@@ -163,6 +163,7 @@ def test_lambda_steps_get_the_payloads_documented_in_training_payloads(synthesiz
     assert states["Prepare"]["Parameters"] == {
         "model.$": "$.model",
         "dataset.$": "$.dataset",
+        "extra.$": "$.extra",
         "execution": execution,
     }
     assert states["Evaluate"]["Parameters"] == {
@@ -236,12 +237,27 @@ def test_an_on_demand_trainer_has_no_spot_and_no_max_wait(variants: Template) ->
 
 def test_train_reads_the_three_csv_splits_prepare_wrote(synthesized: SynthesizedApp) -> None:
     channels = _states(synthesized)["Train"]["Parameters"]["InputDataConfig"]
-    assert [c["ChannelName"] for c in channels] == ["train", "validation", "test"]
+    assert [c["ChannelName"] for c in channels] == ["train", "validation", "test", "champion"]
     for channel in channels:
-        assert channel["ContentType"] == "text/csv"
+        assert channel["ContentType"] == (
+            "text/csv" if channel["ChannelName"] != "champion" else "application/x-gzip"
+        )
         source = channel["DataSource"]["S3DataSource"]
         assert source["S3DataType"] == "S3Prefix"
         assert source["S3Uri.$"] == f"$.run.{channel['ChannelName']}_uri"
+
+
+def test_prepare_may_read_the_champion_from_the_registry_and_its_artifact(
+    synthesized: SynthesizedApp,
+) -> None:
+    grants = _function_grants(synthesized, synthesized.names.prepare_function)
+    actions = {action for action, _ in grants}
+    assert ("sagemaker:ListModelPackages", "*") in grants  # no resource-level permission exists
+    described = {resource for action, resource in grants if action == "sagemaker:DescribeModelPackage"}
+    assert described and all(":model-package/" in r and r.endswith("/*") for r in described)
+    assert "sagemaker:CreateModelPackage" not in actions
+    outputs = {resource for action, resource in grants if action == "s3:GetObject*"}
+    assert any(r.endswith("/*/runs/*/output/*") for r in outputs), outputs
 
 
 def test_train_gets_the_hyperparameters_of_the_model_config(synthesized: SynthesizedApp) -> None:
@@ -405,10 +421,11 @@ def test_function_assets_hold_their_handler_the_package_and_the_models(synthesiz
 
 
 def test_models_share_one_set_of_training_functions_and_get_one_machine_each(variants: Template) -> None:
-    # A training, a deploy and a drift-check workflow per model.
-    variants.resource_count_is("AWS::StepFunctions::StateMachine", 9)
-    # Four training steps, three deploy steps, three drift-check steps, retrain and ingest.
-    variants.resource_count_is("AWS::Lambda::Function", 12)
+    # A training, a deploy, a drift-check and a quality-check workflow per model.
+    variants.resource_count_is("AWS::StepFunctions::StateMachine", 12)
+    # Four training steps, three deploy steps, three drift-check and three quality-check steps, retrain and
+    # ingest.
+    variants.resource_count_is("AWS::Lambda::Function", 15)
 
 
 # --- permissions ----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import sys
+import tarfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -306,3 +307,39 @@ def test_rank_auc_matches_the_pairwise_definition_with_ties() -> None:
     scores = np.round(rng.random(300) + 0.3 * labels, 1)  # coarse scores: many ties
     assert auc(labels, scores) == pytest.approx(_pairwise_auc(labels, scores), abs=1e-12)
     assert auc(np.ones(5), np.arange(5.0)) is None
+
+
+def _champion_channel(root: Path, champion: Run | None) -> None:
+    """The champion channel as Prepare fills it: the champion's model.tar.gz, or none.json."""
+    directory = root / "input" / "data" / "champion"
+    directory.mkdir(parents=True)
+    if champion is None:
+        (directory / "none.json").write_text('{"champion": null, "reason": "no approved version yet"}')
+        return
+    with tarfile.open(directory / "model.tar.gz", "w:gz") as archive:
+        for path in sorted(champion.model.iterdir()):
+            archive.add(path, arcname=path.name)
+
+
+def test_the_champion_is_scored_on_the_same_test_split(
+    tmp_path: Path, example_model: ModelConfig, good_run: Run
+) -> None:
+    # Same data, so the same test split: the champion's figures must be its own evaluation's, exactly.
+    root = lay_out(tmp_path / "opt_ml", example_model, {"num_round": "5"})
+    _champion_channel(root, good_run)
+    run = train(root)
+    assert run.code == 0, run.output
+    champion = run.json("evaluation.json")["champion"]
+    own = good_run.json("evaluation.json")["metrics"]
+    assert champion["rows"] == own["rows"] == int(ROWS * SPLITS["test"])
+    assert champion["metrics"] == pytest.approx({k: v for k, v in own.items() if k != "rows"})
+    assert run.json("evaluation.json")["metrics"]["auc"] != pytest.approx(own["auc"])  # another model
+    assert f"champion on the test split: {example_model.gate.metric}" in run.output
+
+
+def test_no_champion_block_without_a_champion(tmp_path: Path, example_model: ModelConfig) -> None:
+    root = lay_out(tmp_path / "opt_ml", example_model, {"num_round": "5"})
+    _champion_channel(root, None)
+    run = train(root)
+    assert run.code == 0, run.output
+    assert "champion" not in run.json("evaluation.json")

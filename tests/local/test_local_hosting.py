@@ -9,6 +9,7 @@ import base64
 import io
 import json
 import tarfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -302,7 +303,7 @@ def test_captured_invocations_land_in_s3_in_sagemaker_s_format(local: Hosting) -
         "captured-v1", {"AllTraffic": local.model("captured", "v1")}, capture=f"s3://{BUCKET}/capture"
     )
     local.endpoint("captured", config)
-    local.invoke("captured", "4,5,6")
+    local.invoke("captured", "4,5,6", InferenceId="order-17/row:0")
 
     def captured() -> list[str]:
         listed = local.clients.s3.list_objects_v2(Bucket=BUCKET, Prefix="capture/captured/AllTraffic/")
@@ -319,6 +320,24 @@ def test_captured_invocations_land_in_s3_in_sagemaker_s_format(local: Hosting) -
     output = record["captureData"]["endpointOutput"]
     assert (output["observedContentType"], output["encoding"]) == ("application/json", "BASE64")
     assert json.loads(base64.b64decode(output["data"]))["body"] == "4,5,6"
+    metadata = record["eventMetadata"]
+    assert metadata["inferenceId"] == "order-17/row:0"
+    assert str(uuid.UUID(metadata["eventId"])) == metadata["eventId"]
+    assert metadata["inferenceTime"].endswith("Z")
+
+
+def test_an_inference_id_sagemaker_refuses_is_a_validation_error(local: Hosting) -> None:
+    local.endpoint("refused-id", local.config("refused-id-v1", {"AllTraffic": local.model("rid", "v1")}))
+    for inference_id, constraint in (
+        ("x" * 65, "length less than or equal to 64"),
+        ("order\t17", "regular expression pattern"),
+    ):
+        with pytest.raises(ClientError) as raised:
+            local.invoke("refused-id", "1", InferenceId=inference_id)
+        error = raised.value.response["Error"]
+        assert error["Code"] == "ValidationError"
+        assert "'inferenceId'" in error["Message"] and constraint in error["Message"]
+    assert local.invoke("refused-id", "1", InferenceId="x" * 64)[0]["body"] == "1"
 
 
 def test_a_deleted_endpoint_stops_its_containers(local: Hosting) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,33 @@ def test_headerless_csv_from_stdin_is_sent_as_text_csv(monkeypatch: pytest.Monke
         (ROW + "\n").encode(),
     )
     assert json.loads(done.stdout)["predictions"] == [0.8125]
+
+
+def test_predict_sends_the_given_inference_id_and_shows_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime = RecordingRuntime()
+    runtime_answering(monkeypatch, runtime)
+    done = headrace("predict", "churn", "--json", "[[3]]", "--inference-id", "order-17", "--json-output")
+    assert done.exit_code == 0, done.stderr
+    assert runtime.requests[0]["InferenceId"] == "order-17"
+    assert json.loads(done.stdout)["inference_id"] == "order-17"
+
+
+def test_predict_without_an_inference_id_sends_a_new_uuid4_and_shows_it_in_the_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runtime = RecordingRuntime()
+    runtime_answering(monkeypatch, runtime)
+    first, _ = (headrace("predict", "churn", "--csv", "-", stdin=ROW + "\n") for _ in range(2))
+    assert first.exit_code == 0, first.stderr
+    sent = [r["InferenceId"] for r in runtime.requests]
+    assert [uuid.UUID(i).version for i in sent] == [4, 4] and sent[0] != sent[1]
+    assert f"inference id {sent[0]}" in first.stdout
+
+
+def test_predict_help_explains_how_to_send_ground_truth() -> None:
+    done = headrace("predict", "--help")
+    assert "<model>/ground-truth/incoming/" in done.stdout
+    assert "inference_id,row,label" in done.stdout and '"groundTruthData"' in done.stdout
 
 
 def test_a_row_the_model_refuses_exits_1_naming_row_and_column(monkeypatch: pytest.MonkeyPatch) -> None:

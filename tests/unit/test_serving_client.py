@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -122,6 +123,25 @@ def test_without_a_target_variant_sagemaker_chooses_one() -> None:
     runtime = RecordingRuntime()
     EndpointClient(ENDPOINT, runtime=runtime).predict([[1]])
     assert "TargetVariant" not in runtime.requests[0]
+
+
+def test_every_call_carries_an_inference_id_the_caller_s_or_a_new_uuid4() -> None:
+    runtime = RecordingRuntime()
+    client = EndpointClient(ENDPOINT, runtime=runtime)
+    given = client.invoke(b"1\n", "text/csv", inference_id="order-17")
+    generated = [client.invoke_json([[1]]), client.invoke_json([[1]])]
+    assert (runtime.requests[0]["InferenceId"], given.inference_id) == ("order-17", "order-17")
+    assert [r.inference_id for r in generated] == [r["InferenceId"] for r in runtime.requests[1:]]
+    assert {uuid.UUID(r.inference_id).version for r in generated} == {4}
+    assert generated[0].inference_id != generated[1].inference_id
+
+
+def test_an_inference_id_sagemaker_refuses_is_a_rejected_request(stubbed: tuple[Any, Stubber]) -> None:
+    runtime, stubber = stubbed
+    message = "1 validation error detected: Value 'x' at 'inferenceId' failed to satisfy constraint"
+    stubber.add_client_error("invoke_endpoint", service_error_code="ValidationError", service_message=message)
+    with pytest.raises(RequestRejected, match="'inferenceId'"):
+        EndpointClient(ENDPOINT, runtime=runtime).predict([[1]], inference_id="x")
 
 
 def test_for_model_calls_the_endpoint_of_the_model_in_its_stage() -> None:

@@ -19,6 +19,7 @@ from headrace.training.lineage import (
     decode_metrics,
     encode_metrics,
     fits_metadata,
+    lineage_document,
     package_request,
 )
 from headrace.training.payloads import (
@@ -26,6 +27,7 @@ from headrace.training.payloads import (
     GateResult,
     ImageInfo,
     RegisterRequest,
+    RunDataset,
     RunInfo,
     SplitRows,
 )
@@ -192,3 +194,28 @@ def test_a_file_that_is_not_an_archive_is_an_artifact_error() -> None:
 )
 def test_instance_types_with_local_storage_are_recognised(instance_type: str, local: bool) -> None:
     assert has_instance_storage(instance_type) is local
+
+
+def test_lineage_names_the_datasets_and_the_production_lineage(example_model: ModelConfig) -> None:
+    upload = RunDataset(sha256="a" * 64, dataset_key="churn/datasets/a/data.csv", rows=900)
+    lineage = "s3://data/churn/monitoring/quality/quality-2026-11-23T10-00-00Z/lineage.json"
+    production = RunDataset(
+        sha256="b" * 64,
+        dataset_key="churn/datasets/b/data.csv",
+        source="production",
+        rows=600,
+        lineage_uri=lineage,
+    )
+    base = register_request({"auc": 0.85})
+    request = base.model_copy(
+        update={"run": base.run.model_copy(update={"datasets": [upload, production], "holdout": production})}
+    )
+    metadata = package_request(
+        request, example_model, Names("dev"), hyperparameters_for(example_model), "s3://x"
+    )["CustomerMetadataProperties"]
+    assert metadata["datasets"] == f"{'b' * 16}:production:600 {'a' * 16}:upload:900"
+    assert metadata["production_lineage"] == lineage
+    assert metadata["holdout_sha256"] == "b" * 64
+    assert all(fits_metadata(v) for v in metadata.values())
+    document = lineage_document(request, example_model, {}, "s3://x")
+    assert [d["lineage_uri"] for d in document["datasets"]] == [None, lineage]

@@ -20,6 +20,9 @@ from trainer.failure import TrainingFailure
 OPT_ML_ENV: Final = "HEADRACE_OPT_ML"
 DEFAULT_ROOT: Final = Path("/opt/ml")
 CHANNELS: Final = ("train", "validation", "test")
+# Optional: the current champion's model.tar.gz (or none.json), scored on the test channel (trainer.champion).
+CHAMPION_CHANNEL: Final = "champion"
+CHAMPION_ARTIFACT: Final = "model.tar.gz"
 
 
 @dataclass(frozen=True)

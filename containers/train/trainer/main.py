@@ -19,6 +19,7 @@ import xgboost as xgb
 
 from headrace.profile import FeatureInfo, build_profile
 from headrace.training_job import Hyperparameters
+from trainer import champion as champion_model
 from trainer import data, evaluate
 from trainer.contract import CHANNELS, Paths, read_hyperparameters
 from trainer.device import choose_device
@@ -83,6 +84,16 @@ def run(paths: Paths) -> None:
         {column: frames["test"][column] for column in hp.slice_by},
         hp.categorical,
     )
+    champion = champion_model.load(paths)
+    if champion is not None:
+        scored = champion_model.score(champion, frames["test"], labels["test"], hp.objective, hp.metric)
+        if isinstance(scored, str):
+            _say(f"warning: the champion is not scored: {scored}")
+            report["champion_skipped"] = scored
+        else:
+            report["champion"] = scored
+            # Not `test-<metric>=`: the job's metric definitions scrape that for the candidate.
+            _say(f"champion on the test split: {hp.metric} {scored['metrics'].get(hp.metric)}")
     _write_model(paths, hp, encoding, result, report, device.name, frames["train"])
     value = report["metrics"][hp.metric]
     _say(f"test-{hp.metric}={value:.6g};" if value is not None else f"test-{hp.metric}=null;")

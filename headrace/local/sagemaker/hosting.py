@@ -5,7 +5,8 @@ DeploymentConfig, the model from the registry, the alarms from CloudWatch):
 - CreateEndpoint starts one serve process per production variant (fleets.py) and moves the endpoint
   Creating -> InService once every `/ping` answers (Failed, with the reason, if one does not).
 - InvokeEndpoint picks a variant by the live weights (or `TargetVariant`) and forwards the body over
-  loopback HTTP; the answer is the container's status and body, counted and captured (telemetry.py).
+  loopback HTTP; the answer is the container's status and body, counted and captured (telemetry.py), the
+  call's InferenceId (checked as SageMaker checks it) in the captured record and nowhere else.
 - UpdateEndpoint with a blue/green DeploymentConfig shifts traffic to the new fleet (rollout.py).
 - DeleteEndpoint stops the endpoint's fleets once their in-flight requests finished.
 - A serve container that exits on its own is an instance SageMaker replaces: the variant shows it
@@ -39,6 +40,7 @@ from headrace.local.sagemaker.fleets import (
     HostedEndpoint,
     HostingError,
 )
+from headrace.local.sagemaker.inference_id import check_inference_id
 from headrace.local.sagemaker.records import SageMakerRecords
 from headrace.local.sagemaker.rollout import AlarmStates, fleet_size, shift_traffic
 from headrace.local.sagemaker.telemetry import Capture, InvocationTelemetry
@@ -270,11 +272,20 @@ class EndpointHosting:
             return {f"{f.config_name}/{f.variant}": f.process.pid for f in hosted.fleets if f.process}
 
     def invoke(
-        self, name: str, body: bytes, content_type: str, accept: str | None, target_variant: str | None
+        self,
+        name: str,
+        body: bytes,
+        content_type: str,
+        accept: str | None,
+        target_variant: str | None,
+        inference_id: str | None = None,
     ) -> Answer:
         """The container's answer; HostingError for a request SageMaker refuses, OSError or HTTPException
-        when the container did not answer."""
+        when the container did not answer. `inference_id` goes into the captured record only: SageMaker
+        documents it as added to the captured data, not as sent to the container."""
         started = time.perf_counter()
+        if inference_id is not None:
+            check_inference_id(inference_id)
         with self._lock:
             hosted = self._endpoints.get(name)
         if hosted is None:
@@ -301,7 +312,7 @@ class EndpointHosting:
         self._telemetry.record(name, fleet.variant, status, int(model_s * 1e6), int(overhead_s * 1e6))
         capture = hosted.capture
         if capture and random.uniform(0, 100) < capture.percent:
-            line = capture.line(body, content_type, answer, answered_type)
+            line = capture.line(body, content_type, answer, answered_type, inference_id)
             self._telemetry.capture(name, fleet.variant, capture, line)
         return Answer(status, answer, answered_type, fleet.variant)
 

@@ -71,8 +71,18 @@ class Capture:
             pass
         return "BASE64", base64.b64encode(data).decode()
 
-    def line(self, body: bytes, content_type: str, answer: bytes, answered_type: str) -> str:
-        """One captured invocation, as SageMaker writes it."""
+    def line(
+        self,
+        body: bytes,
+        content_type: str,
+        answer: bytes,
+        answered_type: str,
+        inference_id: str | None = None,
+    ) -> str:
+        """One captured invocation, as SageMaker writes it: `eventId` always a fresh uuid, the caller's
+        InferenceId as `inferenceId` beside it when the call had one. Model Monitor joins ground truth on
+        `inferenceId` when a record has it, else on `eventId`
+        (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-model-quality-merge.html)."""
         captured: dict[str, Any] = {}
         if "Input" in self.modes:
             encoding, data = self.encode(content_type, body)
@@ -90,16 +100,11 @@ class Capture:
                 "data": data,
                 "encoding": encoding,
             }
-        return json.dumps(
-            {
-                "captureData": captured,
-                "eventMetadata": {
-                    "eventId": str(uuid.uuid4()),
-                    "inferenceTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-                },
-                "eventVersion": "0",
-            }
-        )
+        metadata = {"eventId": str(uuid.uuid4())}
+        if inference_id is not None:
+            metadata["inferenceId"] = inference_id
+        metadata["inferenceTime"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return json.dumps({"captureData": captured, "eventMetadata": metadata, "eventVersion": "0"})
 
 
 class InvocationTelemetry:

@@ -164,6 +164,8 @@ def invoke_response(hosting: EndpointHosting, response: Any) -> tuple[int, dict[
             response.headers.get("Content-Type", "application/octet-stream"),
             response.headers.get("Accept"),
             response.headers.get("X-Amzn-SageMaker-Target-Variant"),
+            # InvokeEndpoint's InferenceId travels in this header (botocore's sagemaker-runtime model).
+            response.headers.get("X-Amzn-SageMaker-Inference-Id"),
         )
     except HostingError as exc:
         return runtime_error(400, "ValidationError", str(exc))
