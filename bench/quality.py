@@ -1,10 +1,14 @@
 """Quality check: our join + metrics (headrace.quality) against a straightforward pandas merge +
 scikit-learn metrics, on the same in-memory rows, in the same run.
 
-The data: `--rows` captured binary:logistic inferences (uuid inference ids as str, row 0, a score) and labels
-for 90% of them in another order plus 1% labels of unknown inferences and 1% late duplicates; ids are
-distinct str objects on each side, as parsing two files gives them. Both contenders take the same arrays and
-produce the labelled rows' AUC, logloss and accuracy:
+The data: `--rows` captured binary:logistic inferences (uuid inference ids, row 0, a score) and labels
+for 90% of them in another order plus 1% labels of unknown inferences and 1% late duplicates. Both
+contenders take the SAME in-memory arrays and produce the labelled rows' AUC, logloss and accuracy.
+
+Input form (`--keys`): `bytes` (default) hands both the ids as fixed-width UTF-8 byte arrays (numpy 'S', made
+by headrace.quality.join.key_array), the form the quality check's readers are to produce; `str` hands both
+object arrays of distinct str objects (as parsing two files gives them), which ours must encode first,
+inside its timing.
 
 - ours: join_labels (later label wins) + QualityPartial.add + result() (AUC from the score histogram).
 - reference: DataFrames, drop_duplicates(keep="last"), merge on (inference_id, row), then roc_auc_score,
@@ -13,7 +17,7 @@ produce the labelled rows' AUC, logloss and accuracy:
 Time: best of `--repeat`. Memory: peak RSS during the call minus RSS before it (as bench/drift.py measures).
 Agreement: |our AUC - scikit-learn's| beside our stated error bound; logloss and accuracy differences.
 
-    .venv/bin/python bench/quality.py [--rows 1000000] [--repeat 3]
+    .venv/bin/python bench/quality.py [--rows 1000000] [--repeat 3] [--keys bytes|str]
 
 Results go to bench/out/quality.json; a markdown table goes to stdout.
 """
@@ -34,8 +38,13 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from drift import OUT, measure  # one copy of the measuring
 
+KEY_FORMS = {
+    "bytes": "ids as fixed-width UTF-8 byte arrays (numpy 'S', headrace.quality.join.key_array)",
+    "str": "ids as object arrays of distinct str objects (ours encodes them inside its timing)",
+}
 
-def make_data(rows: int, seed: int = 16) -> dict[str, Any]:
+
+def make_data(rows: int, seed: int = 16, keys: str = "bytes") -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     ids = [str(uuid.UUID(int=int(v))) for v in rng.integers(0, 2**63, rows, dtype=np.uint64)]
     labels_of = (rng.random(rows) < 0.3).astype(np.float64)
@@ -47,11 +56,15 @@ def make_data(rows: int, seed: int = 16) -> dict[str, Any]:
     fresh = [ids[i].encode().decode() for i in chosen]
     label_ids = fresh + unknown + [ids[i].encode().decode() for i in late]
     label_values = np.concatenate([labels_of[chosen], np.zeros(len(unknown)), labels_of[late]])
+    from headrace.quality.join import key_array
+
+    form = key_array if keys == "bytes" else (lambda values: np.array(values, dtype=object))
     return {
-        "inference_ids": np.array(ids, dtype=object),
+        "key_form": keys,
+        "inference_ids": form(ids),
         "inference_rows": np.zeros(rows, np.int64),
         "scores": scores,
-        "label_ids": np.array(label_ids, dtype=object),
+        "label_ids": form(label_ids),
         "label_rows": np.zeros(len(label_ids), np.int64),
         "labels": label_values,
     }
@@ -92,12 +105,14 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keys", choices=("bytes", "str"), default="bytes")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    data = make_data(args.rows)
+    data = make_data(args.rows, keys=args.keys)
     answers = {"ours": ours(data), "reference": reference(data)}
     results: dict[str, Any] = {
         "captured_rows": args.rows,
+        "key_form": KEY_FORMS[args.keys],
         "label_rows": len(data["label_ids"]),
         "cpus": len(os.sched_getaffinity(0)),
         "memory": "peak RSS during the call minus RSS before it (VmHWM reset via /proc/self/clear_refs)",
@@ -121,14 +136,21 @@ def main() -> int:
         "accuracy_abs_diff": abs(a["accuracy"] - b["accuracy"]),
     }
     results["ratio_reference_over_ours"] = results["reference"]["seconds"] / results["ours"]["seconds"]
+    results["cpu_ratio_reference_over_ours"] = (
+        results["reference"]["cpu_seconds"] / results["ours"]["cpu_seconds"]
+    )
     (OUT / "quality.json").write_text(json.dumps(results, indent=1) + "\n")
     print(f"{args.rows:,} captured inferences, {results['label_rows']:,} labels; {results['cpus']} CPUs")
-    print("| contender | seconds | peak RSS above data (MiB) | time vs ours |")
-    print("|---|---:|---:|---:|")
+    print(f"input: {results['key_form']}")
+    print("| contender | seconds | CPU seconds | peak RSS above data (MiB) | time vs ours |")
+    print("|---|---:|---:|---:|---:|")
     for name, label in (("ours", "headrace join + partial"), ("reference", "pandas merge + scikit-learn")):
         row = results[name]
         ratio = row["seconds"] / results["ours"]["seconds"]
-        print(f"| {label} | {row['seconds']:.3f} | {row['peak_rss_mib']:.0f} | {ratio:.1f}x |")
+        print(
+            f"| {label} | {row['seconds']:.3f} | {row['cpu_seconds']:.3f} | {row['peak_rss_mib']:.0f} "
+            f"| {ratio:.1f}x |"
+        )
     print(json.dumps(results["agreement"]))
     return 0
 

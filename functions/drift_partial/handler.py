@@ -11,7 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
-# The step's data stack, eagerly: every batch parses captures and counts them (numpy, no pandas), so the
+# The step's data stack, eagerly: every batch parses captures (pandas) and counts them (numpy), so the
 # imports belong to init, not to the first event.
 import headrace.drift.partial
 import headrace.monitoring.capture  # noqa: F401

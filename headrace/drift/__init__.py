@@ -24,13 +24,7 @@ from headrace.drift.result import DriftReason, DriftResult, DriftStatus, Feature
 if TYPE_CHECKING:
     from headrace.drift.check import compute_drift, finish
     from headrace.drift.kolmogorov import KsMethod, ks_2samp_pvalue
-    from headrace.drift.partial import (
-        DEFAULT_CHUNK_ROWS,
-        DriftPartial,
-        merge,
-        partial_from_columns,
-        partial_from_frame,
-    )
+    from headrace.drift.partial import DEFAULT_CHUNK_ROWS, DriftPartial, merge, partial_from_frame
     from headrace.drift.reference import DriftReference, compile_reference
 
 # The numpy half, imported on first use: a step that only reads results (a check's Window, its payloads)
@@ -43,7 +37,6 @@ _LAZY = {
     "DEFAULT_CHUNK_ROWS": "partial",
     "DriftPartial": "partial",
     "merge": "partial",
-    "partial_from_columns": "partial",
     "partial_from_frame": "partial",
     "DriftReference": "reference",
     "compile_reference": "reference",
@@ -71,6 +64,5 @@ __all__ = [
     "finish",
     "ks_2samp_pvalue",
     "merge",
-    "partial_from_columns",
     "partial_from_frame",
 ]

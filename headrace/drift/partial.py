@@ -28,7 +28,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -37,8 +37,6 @@ import numpy as np
 
 from headrace.drift.reference import CategoricalReference, DriftReference, NumericReference
 from headrace.drift.statistics import CountArray, FloatArray, Workspace
-from headrace.drift.values import ObjectArray, category_counts
-from headrace.drift.values import numeric_values as numeric_text
 from headrace.profile import ReferenceProfile, numeric_values
 
 if TYPE_CHECKING:
@@ -155,77 +153,22 @@ def partial_from_frame(
     Features are scanned in parallel threads (numpy releases the GIL in its loops): `workers` threads, by
     default one per CPU, or the given `executor`'s.
     """
-    reference = _checked(profile, frame.columns, chunk_rows)
-
-    def floats(feature: NumericReference) -> Iterable[FloatArray]:
-        return _float_chunks(frame[feature.name], chunk_rows)
-
-    def counts(feature: CategoricalReference) -> Iterable[CountArray]:
-        values = frame[feature.name]
-        for start in range(0, len(values), chunk_rows):
-            yield feature.profile.bin_counts(values.iloc[start : start + chunk_rows])
-
-    return _partial(reference, len(frame), floats, counts, chunk_rows, workers, executor)
-
-
-def partial_from_columns(
-    profile: ReferenceProfile | DriftReference,
-    columns: Mapping[str, ObjectArray],
-    *,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
-    workers: int | None = None,
-    executor: ThreadPoolExecutor | None = None,
-) -> DriftPartial:
-    """`partial_from_frame` for columns of captured values (1-D object arrays of equal length, as
-    `headrace.monitoring.capture.capture_columns` gives them), read as the trainer reads them, without pandas
-    (headrace.drift.values): the same counts as the frame of those columns gives."""
-    reference = _checked(profile, columns, chunk_rows)
-    rows = len(next(iter(columns.values()))) if columns else 0
-
-    def floats(feature: NumericReference) -> Iterable[FloatArray]:
-        values = columns[feature.name]
-        for start in range(0, rows, chunk_rows):
-            yield numeric_text(values[start : start + chunk_rows])
-
-    def counts(feature: CategoricalReference) -> Iterable[CountArray]:
-        values = columns[feature.name]
-        for start in range(0, rows, chunk_rows):
-            yield category_counts(feature.profile, values[start : start + chunk_rows])
-
-    return _partial(reference, rows, floats, counts, chunk_rows, workers, executor)
-
-
-def _checked(
-    profile: ReferenceProfile | DriftReference, names: Iterable[str], chunk_rows: int
-) -> DriftReference:
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be at least 1")
     reference = DriftReference.of(profile)
-    present = set(names)
-    absent = [name for name in reference.features if name not in present]
+    absent = [name for name in reference.features if name not in frame.columns]
     if absent:
         raise ValueError(f"cannot check drift: the data has no column {', '.join(absent)}")
-    return reference
-
-
-def _partial(
-    reference: DriftReference,
-    rows: int,
-    floats: Callable[[NumericReference], Iterable[FloatArray]],
-    counts: Callable[[CategoricalReference], Iterable[CountArray]],
-    chunk_rows: int,
-    workers: int | None,
-    executor: ThreadPoolExecutor | None,
-) -> DriftPartial:
     # Categorical columns of Python strings hold the GIL while they are hashed: one task scans them all, so
     # at most one thread does that while the others run numpy kernels. It goes first, being the longest.
-    tasks: list[Scan] = [_categorical_task(reference.categorical, counts, rows)]
-    tasks += [_numeric_task(feature, floats, min(chunk_rows, rows)) for feature in reference.numeric]
+    categorical = [(feature, frame[feature.name]) for feature in reference.categorical]
+    tasks: list[Callable[[], list[tuple[CountArray, int]]]] = [_categorical_task(categorical, chunk_rows)]
+    tasks += [_numeric_task(feature, frame[feature.name], chunk_rows) for feature in reference.numeric]
     results = _run(tasks, workers, executor)
     categorical_results, numeric_results = results[0], [r for group in results[1:] for r in group]
     return DriftPartial(
         fingerprint=reference.fingerprint,
-        rows=rows,
+        rows=len(frame),
         missing=np.array([m for _, m in numeric_results + categorical_results], dtype=np.int64),
         numeric=tuple(c for c, _ in numeric_results),
         categorical=tuple(c for c, _ in categorical_results),
@@ -258,14 +201,12 @@ def _float_chunks(values: pd.Series[Any], chunk_rows: int) -> Iterable[FloatArra
             yield numeric_values(values.iloc[start : start + chunk_rows])
 
 
-def _numeric_task(
-    feature: NumericReference, floats: Callable[[NumericReference], Iterable[FloatArray]], size: int
-) -> Scan:
+def _numeric_task(feature: NumericReference, values: pd.Series[Any], chunk_rows: int) -> Scan:
     def scan() -> list[tuple[CountArray, int]]:
         total = np.zeros(feature.index.size, dtype=np.int64)
         missing = 0
-        workspace = Workspace(size)
-        for chunk in floats(feature):
+        workspace = Workspace(min(chunk_rows, len(values)))
+        for chunk in _float_chunks(values, chunk_rows):
             counts, absent = feature.index.count(chunk, workspace)
             total += counts
             missing += absent
@@ -274,18 +215,14 @@ def _numeric_task(
     return scan
 
 
-def _categorical_task(
-    features: Iterable[CategoricalReference],
-    counts: Callable[[CategoricalReference], Iterable[CountArray]],
-    rows: int,
-) -> Scan:
+def _categorical_task(columns: list[tuple[CategoricalReference, pd.Series[Any]]], chunk_rows: int) -> Scan:
     def scan() -> list[tuple[CountArray, int]]:
         results: list[tuple[CountArray, int]] = []
-        for feature in features:
+        for feature, values in columns:
             total = np.zeros(feature.size, dtype=np.int64)
-            for chunk in counts(feature):
-                total += chunk
-            results.append((total, rows - int(total.sum())))
+            for start in range(0, len(values), chunk_rows):
+                total += feature.profile.bin_counts(values.iloc[start : start + chunk_rows])
+            results.append((total, len(values) - int(total.sum())))
         return results
 
     return scan

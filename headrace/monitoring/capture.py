@@ -11,11 +11,8 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
-
 if TYPE_CHECKING:
-    # A drift check's Partial step reads columns (numpy): pandas would double its cold start.
+    # Imported where a frame is built: the quality check reads captures without pandas.
     import pandas as pd
 
 
@@ -82,18 +79,6 @@ def _feature_rows(lines: Iterable[bytes | str], features: Sequence[str]) -> list
             rows.extend(list(r) for r in csv.reader(io.StringIO(data)) if r)
     width = len(features)
     return [row for row in rows if len(row) == width]
-
-
-def capture_columns(
-    lines: Iterable[bytes | str], features: Sequence[str]
-) -> dict[str, npt.NDArray[np.object_]]:
-    """The feature columns of captured requests (`capture_rows`' rows), each a 1-D object array: text from
-    CSV, JSON's values as decoded (headrace.drift.values reads them as the trainer does)."""
-    rows = _feature_rows(lines, features)
-    return {
-        name: np.fromiter((row[j] for row in rows), dtype=object, count=len(rows))
-        for j, name in enumerate(features)
-    }
 
 
 def capture_rows(lines: Iterable[bytes | str], features: Sequence[str]) -> pd.DataFrame:

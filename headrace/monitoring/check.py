@@ -39,7 +39,7 @@ from headrace.serving.rollout import VARIANT, capture_prefix
 if TYPE_CHECKING:
     from headrace.drift import DriftReference
 
-# The statistics and capture parsing (numpy) are imported by the steps that use them: Window needs
+# The statistics (numpy) and capture parsing (pandas) are imported by the steps that use them: Window needs
 # neither, and each handler imports its step's needs eagerly, so they are paid at init (cold start).
 
 log = logging.getLogger("headrace.monitoring")
@@ -129,15 +129,15 @@ def _reference(body: bytes, features: bytes) -> tuple[DriftReference, tuple[str,
 
 
 def count_batch(request: PartialRequest, ports: DriftPorts, *, bucket: str) -> PartialOut:
-    from headrace.drift import partial_from_columns
-    from headrace.monitoring.capture import capture_columns
+    from headrace.drift import partial_from_frame
+    from headrace.monitoring.capture import capture_rows
 
     reference, features = _reference(
         ports.store.read(bucket, f"{request.reference_prefix}/profile.json"),
         ports.store.read(bucket, f"{request.reference_prefix}/features.json"),
     )
     lines = [line for key in request.keys for line in ports.store.read(bucket, key).splitlines()]
-    partial = partial_from_columns(reference, capture_columns(lines, features))
+    partial = partial_from_frame(reference, capture_rows(lines, features))
     key = f"{monitoring_prefix(request.model)}/checks/{request.check_id}/partials/{request.index:05d}.npz"
     ports.store.put(bucket, key, partial.to_bytes(), "application/octet-stream")
     return PartialOut(key=key, rows=partial.rows)

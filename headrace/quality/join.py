@@ -48,7 +48,6 @@ _MIX1: Final = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2: Final = np.uint64(0x94D049BB133111EB)
 
 
-
 class JoinInputError(ValueError):
     """Keys or rows the join cannot take; says which and where."""
 
@@ -91,13 +90,11 @@ def _keys(name: str, keys: Any) -> KeyArray:
             array = array.astype(object)
     if array.dtype.kind != "O":
         raise JoinInputError(f"{name}: expected text keys, got dtype {array.dtype}")
-    try:
-        return np.array([k.encode() if isinstance(k, str) else bytes(k) for k in array.tolist()], np.bytes_)
-    except TypeError:
-        bad = next(i for i, k in enumerate(array.tolist()) if not isinstance(k, str | bytes))
-        raise JoinInputError(
-            f"{name}: key {bad} is a {type(array[bad]).__name__} ({array[bad]!r}), not text"
-        ) from None
+    items = array.tolist()
+    bad = next((i for i, k in enumerate(items) if not isinstance(k, str | bytes)), None)
+    if bad is not None:
+        raise JoinInputError(f"{name}: key {bad} is a {type(items[bad]).__name__} ({items[bad]!r}), not text")
+    return np.array([k.encode() if isinstance(k, str) else k for k in items], dtype=np.bytes_)
 
 
 def _row_numbers(name: str, rows: Any, size: int) -> IntArray:
@@ -117,27 +114,34 @@ def _mix(h: Hashes) -> Hashes:
     return h ^ (h >> np.uint64(31))
 
 
-def _words(keys: KeyArray) -> npt.NDArray[np.uint64]:
-    """The keys' bytes as 64-bit words (n, width // 8), read in place (width: a multiple of 8, `_aligned`)."""
-    return keys.view(np.uint64).reshape(len(keys), keys.itemsize // 8)
+def _words(keys: KeyArray) -> list[npt.NDArray[np.uint64]]:
+    """The keys' bytes as columns of 64-bit words, read in place (strided views, no copy): every whole word,
+    then the last 8 bytes when the width (at least 8, `_aligned`) is not a multiple of 8. That last word
+    overlaps the one before; a hash needs every byte at least once, not exactly once."""
+    n, width = len(keys), keys.itemsize
+    starts = list(range(0, width - 7, 8)) + ([width - 8] if width % 8 else [])
+    return [np.ndarray((n,), np.uint64, keys, start, (width,)) for start in starts]
 
 
 def _hashes(keys: KeyArray, rows: IntArray) -> Hashes:
     """A 64-bit hash of each (key, row): a multilinear sum of the key's words and the row under odd
     constants, then mixed. Equal (key, row) hash equal; `join_labels` checks every match for a collision."""
     words = _words(keys)
-    # Odd multipliers, one per word (the row takes _GOLDEN); a fixed seed, so hashes repeat across runs.
-    weights = np.random.default_rng(16).integers(0, 2**63, words.shape[1], dtype=np.uint64) * np.uint64(2)
+    # Odd multipliers, one per word; a fixed seed, so hashes repeat across runs.
+    weights = np.random.default_rng(16).integers(0, 2**63, len(words), dtype=np.uint64) * np.uint64(2)
     with np.errstate(over="ignore"):
-        h = words @ (weights + np.uint64(1))
-        h += rows.astype(np.uint64) * _GOLDEN
-    return _mix(h)
+        h = rows.astype(np.uint64) * _GOLDEN
+        for word, weight in zip(words, weights + np.uint64(1), strict=True):
+            h += word * weight
+    # The table indexes by the top bits, which every input bit already reaches through the products; fold
+    # them down too, so low bits are as good.
+    return h ^ (h >> np.uint64(32))
 
 
 def _aligned(a: KeyArray, b: KeyArray) -> tuple[KeyArray, KeyArray]:
-    """Both key arrays at one width, a multiple of 8 bytes (NUL-padded, as 'S' values are), so that equal
-    keys have equal words."""
-    width = -(-max(a.itemsize, b.itemsize) // 8) * 8
+    """Both key arrays at one width of at least 8 bytes (NUL-padded, as 'S' values are), so that equal keys
+    have equal bytes; no copy when they already are."""
+    width = max(a.itemsize, b.itemsize, 8)
     return a.astype(f"S{width}", copy=False), b.astype(f"S{width}", copy=False)
 
 
@@ -154,7 +158,7 @@ def _exact_hashes(
 @dataclass(frozen=True)
 class _Table:
     slots: npt.NDArray[np.int32]  # label index, or -1 for an empty slot
-    hashes: Hashes  # every label's hash
+    hashes: Hashes  # every label's hash, then one more (what slot -1 reads: never a hit, see `_holds`)
     shift: np.uint64
 
     @classmethod
@@ -162,54 +166,70 @@ class _Table:
         """Each distinct hash's LAST label, by linear probing, and which labels won their hash."""
         if len(hashes) >= 2**31:
             raise JoinInputError(f"labels: {len(hashes):,} in one join, more than 2**31 - 1")
-        bits = max(4, (4 * len(hashes)).bit_length())
-        table = cls(np.full(1 << bits, -1, dtype=np.int32), hashes, np.uint64(64 - bits))
+        bits = max(4, (4 * len(hashes)).bit_length())  # at most a quarter full: 16 to 32 bytes per label
+        slots = np.full(1 << bits, -1, dtype=np.int32)
+        table = cls(slots, np.append(hashes, np.uint64(0)), np.uint64(64 - bits))
         pending = np.arange(len(hashes), dtype=np.int32)
-        where = table.home(hashes)
-        winner = np.zeros(len(hashes), dtype=bool)
+        probe = table.home(hashes)
+        # Round 1, every slot free: of the labels landing on one slot the last wins (for equal hashes, the
+        # later label). Equal hashes share a probe sequence, so they always contend for one slot in one
+        # round: a label that lost to its own hash is superseded; one that lost to another hash probes on.
+        np.maximum.at(slots, probe, pending)
+        holder = slots[probe]
+        winner = holder == pending
+        moving = ~winner & (table.hashes[holder] != hashes)
+        pending, probe = pending[moving], table.next(probe[moving])
         while pending.size:
-            free = table.slots[where] < 0
-            # Of the labels landing on one free slot the last wins: among equal hashes, the later label.
-            np.maximum.at(table.slots, where[free], pending[free])
-            holder = table.slots[where]
+            free = slots[probe] < 0
+            np.maximum.at(slots, probe[free], pending[free])
+            holder = slots[probe]
             placed = holder == pending
             winner[pending[placed]] = True
-            # Equal hashes share a probe sequence, so they always contend for the same slot in one round: a
-            # label that lost to its own hash is superseded; one that lost to another hash probes on.
-            moving = ~placed & (hashes[holder] != hashes[pending])
-            pending = pending[moving]
-            where = (where[moving] + 1) & (len(table.slots) - 1)
+            moving = ~placed & (table.hashes[holder] != hashes[pending])
+            pending, probe = pending[moving], table.next(probe[moving])
         return table, winner
 
     def home(self, hashes: Hashes) -> IntArray:
         return (hashes >> self.shift).astype(np.int64)
 
+    def next(self, probe: IntArray) -> IntArray:
+        return (probe + 1) & (len(self.slots) - 1)
+
+    def _holds(self, holder: npt.NDArray[np.int32], wanted: Hashes) -> BoolArray:
+        held: BoolArray = (holder >= 0) & (self.hashes[holder] == wanted)
+        return held
+
     def find(self, hashes: Hashes) -> IntArray:
         """The label holding each hash, or -1."""
-        found = np.full(len(hashes), -1, dtype=np.int64)
-        pending: IntArray = np.arange(len(hashes), dtype=np.int64)
-        where = self.home(hashes)
-        wanted = hashes
+        probe = self.home(hashes)
+        holder = self.slots[probe]
+        hit = self._holds(holder, hashes)
+        found = np.where(hit, holder, -1).astype(np.int64)
+        pending = np.flatnonzero((holder >= 0) & ~hit)
+        probe = self.next(probe[pending])
         while pending.size:
-            holder = self.slots[where]
-            occupied = holder >= 0
-            hit = occupied.copy()
-            hit[occupied] = self.hashes[holder[occupied]] == wanted[occupied]
+            holder = self.slots[probe]
+            hit = self._holds(holder, hashes[pending])
             found[pending[hit]] = holder[hit]
-            moving = occupied & ~hit
-            pending, where, wanted = pending[moving], (where[moving] + 1) & (len(self.slots) - 1), wanted[moving]
+            moving = (holder >= 0) & ~hit
+            pending, probe = pending[moving], self.next(probe[moving])
         return found
 
 
-def _matches(table: _Table, capture_hashes: Hashes, labels: int) -> tuple[IntArray, IntArray, int]:
-    """(capture, label) pairs in capture order, the later of two captures of one (key, row) winning."""
+def _matches(table: _Table, capture_hashes: Hashes, labels: int) -> tuple[IntArray, IntArray, BoolArray, int]:
+    """(capture, label) pairs in capture order, the later of two captures of one (key, row) winning, and
+    which labels matched."""
     found = table.find(capture_hashes)
     inference = np.flatnonzero(found >= 0)
     label = found[inference]
+    matched = np.zeros(labels, dtype=bool)
+    matched[label] = True
+    if np.count_nonzero(matched) == len(label):  # no label matched twice: no reused id to resolve
+        return inference, label, matched, 0
     last = np.full(labels, -1, dtype=np.int64)
     np.maximum.at(last, label, inference)
     keep = last[label] == inference
-    return inference[keep], label[keep], int(len(keep) - np.count_nonzero(keep))
+    return inference[keep], label[keep], matched, int(len(keep) - np.count_nonzero(keep))
 
 
 def join_labels(inference_keys: Any, inference_rows: Any, label_keys: Any, label_rows: Any) -> LabelJoin:
@@ -219,7 +239,7 @@ def join_labels(inference_keys: Any, inference_rows: Any, label_keys: Any, label
     lrows = _row_numbers("label rows", label_rows, len(lkeys))
     ihash, lhash = _hashes(ikeys, irows), _hashes(lkeys, lrows)
     table, winner = _Table.build(lhash)
-    inference, label, duplicates = _matches(table, ihash, len(lkeys))
+    inference, label, matched, duplicates = _matches(table, ihash, len(lkeys))
     losers = np.flatnonzero(~winner)
     owners = table.find(lhash[losers])
     if not (
@@ -229,14 +249,16 @@ def join_labels(inference_keys: Any, inference_rows: Any, label_keys: Any, label
         # A 64-bit hash collision: the same join on collision-free codes.
         ihash, lhash = _exact_hashes(ikeys, lkeys, irows, lrows)
         table, winner = _Table.build(lhash)
-        inference, label, duplicates = _matches(table, ihash, len(lkeys))
-    matched = np.zeros(len(lkeys), dtype=bool)
-    matched[label] = True
+        inference, label, matched, duplicates = _matches(table, ihash, len(lkeys))
     return LabelJoin(inference, label, matched, superseded=~winner, duplicate_inferences=duplicates)
 
 
-def _same(keys_a: KeyArray, rows_a: IntArray, a: IntArray, keys_b: KeyArray, rows_b: IntArray, b: IntArray) -> bool:
+def _same(
+    keys_a: KeyArray, rows_a: IntArray, a: IntArray, keys_b: KeyArray, rows_b: IntArray, b: IntArray
+) -> bool:
     """Whether each pair (a[i], b[i]) has the same row and the same key (one width: `_aligned`)."""
-    return bool(
-        np.array_equal(rows_a[a], rows_b[b]) and np.array_equal(_words(keys_a[a]), _words(keys_b[b]))
-    )
+    if (rows_a.any() or rows_b.any()) and not np.array_equal(rows_a[a], rows_b[b]):
+        return False
+    # The gathered keys are contiguous: compare their bytes in the widest words the width divides into.
+    word = next(np.dtype(f"u{size}") for size in (8, 4, 2, 1) if keys_a.itemsize % size == 0)
+    return bool(np.array_equal(keys_a[a].view(word), keys_b[b].view(word)))

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 OBJECTIVES: Final = ("binary:logistic", "reg:squarederror", "multi:softprob")
 # What result() reports per objective, in order; every name is one the gate knows.
@@ -97,9 +98,9 @@ class _Groups:
 class _Rows:
     """One add()'s rows, reduced to what the statistics need."""
 
-    terms: FloatArray  # (n, 2): loss and correct (classifiers), squared and absolute error (regression)
-    label: IntArray  # 0/1 for binary (histogram row), 0 otherwise
-    bin: IntArray  # AUC_BINS bin of the score (binary), 0 otherwise
+    loss: FloatArray  # loss (classifiers) or squared error (regression)
+    second: FloatArray  # correct 0/1 (classifiers) or absolute error (regression)
+    flat: IntArray | None  # binary: label * AUC_BINS + the score's AUC_BINS bin (one histogram index)
 
 
 def _check_finite(name: str, values: FloatArray) -> None:
@@ -112,13 +113,24 @@ def _check_finite(name: str, values: FloatArray) -> None:
         )
 
 
-def _check_range(name: str, values: FloatArray, low: float, high: float, what: str) -> None:
-    bad = (values < low) | (values > high)
-    if bad.any():
+def _check_probabilities(scores: FloatArray) -> None:
+    # One pass on the way in (NaN fails both comparisons); the slower checks run only to say what failed.
+    if not ((scores >= 0.0) & (scores <= 1.0)).all():
+        _check_finite("scores", scores)
+        bad = (scores < 0.0) | (scores > 1.0)
         where = np.argwhere(bad)[0]
         raise QualityInputError(
-            f"{name}: {int(bad.sum())} value(s) are not {what}, the first at row {int(where[0])} "
-            f"({values[tuple(where)]!r})"
+            f"scores: {int(bad.sum())} value(s) are not probabilities in [0, 1], the first at row "
+            f"{int(where[0])} ({scores[tuple(where)]!r})"
+        )
+
+
+def _refuse_labels(labels: FloatArray, is_class: BoolArray, what: str) -> None:
+    if not is_class.all():
+        first = int(np.argmin(is_class))
+        raise QualityInputError(
+            f"labels: {int((~is_class).sum())} value(s) are not {what}, the first at row {first} "
+            f"({labels[first]!r})"
         )
 
 
@@ -129,59 +141,81 @@ def _as_float(name: str, values: Any, ndim: int) -> FloatArray:
         raise QualityInputError(f"{name}: not numbers ({exc})") from exc
     if array.ndim != ndim:
         raise QualityInputError(f"{name}: expected {ndim} dimension(s), got shape {array.shape}")
-    _check_finite(name, array)
     return array
 
 
 def _binary_rows(scores: FloatArray, labels: FloatArray) -> _Rows:
-    _check_range("scores", scores, 0.0, 1.0, "probabilities in [0, 1]")
-    is_class = (labels == 0.0) | (labels == 1.0)
-    if not is_class.all():
-        first = int(np.argmin(is_class))
-        raise QualityInputError(
-            f"labels: {int((~is_class).sum())} value(s) are not 0 or 1, the first at row {first} "
-            f"({labels[first]!r})"
-        )
-    p = np.clip(scores, _EPS, 1 - _EPS)
+    _check_probabilities(scores)
     positive = labels == 1.0
-    loss = -np.where(positive, np.log(p), np.log1p(-p))
-    correct = (scores > 0.5) == positive
-    bins = np.minimum((scores * AUC_BINS).astype(np.int64), AUC_BINS - 1)
-    return _Rows(np.column_stack([loss, correct]), positive.astype(np.int64), bins)
+    _refuse_labels(labels, positive | (labels == 0.0), "0 or 1")
+    # The trainer's log loss: probabilities clipped, then the log of the true class's probability.
+    p = np.clip(scores, _EPS, 1 - _EPS)
+    loss = -np.log(np.where(positive, p, 1.0 - p))
+    correct = ((scores > 0.5) == positive).astype(np.float64)
+    flat = np.minimum((scores * AUC_BINS).astype(np.int64), AUC_BINS - 1)
+    flat[positive] += AUC_BINS
+    return _Rows(loss, correct, flat)
 
 
 def _regression_rows(scores: FloatArray, labels: FloatArray) -> _Rows:
+    _check_finite("scores", scores)
+    _check_finite("labels", labels)
     diff = scores - labels
-    zeros = np.zeros(len(labels), np.int64)
-    return _Rows(np.column_stack([diff * diff, np.abs(diff)]), zeros, zeros)
+    return _Rows(diff * diff, np.abs(diff), None)
 
 
 def _multi_rows(scores: FloatArray, labels: FloatArray, classes: int) -> _Rows:
     if scores.shape[1] != classes:
         raise QualityInputError(f"scores: expected {classes} columns (classes), got {scores.shape[1]}")
-    _check_range("scores", scores, 0.0, 1.0, "probabilities in [0, 1]")
+    _check_probabilities(scores)
     is_class = (labels == np.round(labels)) & (labels >= 0) & (labels < classes)
-    if not is_class.all():
-        first = int(np.argmin(is_class))
-        raise QualityInputError(
-            f"labels: {int((~is_class).sum())} value(s) are not a class index 0..{classes - 1}, "
-            f"the first at row {first} ({labels[first]!r})"
-        )
+    _refuse_labels(labels, is_class, f"a class index 0..{classes - 1}")
     index = labels.astype(np.int64)
     picked = scores[np.arange(len(index)), index]
     loss = -np.log(np.clip(picked, _EPS, 1.0))
-    correct = np.argmax(scores, axis=1) == index
-    zeros = np.zeros(len(index), np.int64)
-    return _Rows(np.column_stack([loss, correct]), zeros, zeros)
+    correct = (np.argmax(scores, axis=1) == index).astype(np.float64)
+    return _Rows(loss, correct, None)
 
 
-def _slice_text(column: str, values: Any, rows: int) -> npt.NDArray[np.str_]:
-    array = np.asarray(values, dtype=object)
+def _text(value: Any) -> str:
+    # None and NaN (the only value not equal to itself) are missing; everything else is its text.
+    return MISSING_SLICE if value is None or value != value else str(value)
+
+
+def _coded(column: str, values: Any, rows: int) -> tuple[list[Any], npt.NDArray[np.intp]]:
+    """A slice column as (distinct values, each row's position among them): one pass in C (a dict's hashing
+    for Python objects, a sort for numpy's own types), no per-row text."""
+    array = np.asarray(values) if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
     if array.shape != (rows,):
         raise QualityInputError(f"slices[{column!r}]: expected {rows} values, got shape {array.shape}")
-    # None and NaN (the only value not equal to itself) are missing; everything else is its text.
-    missing = (array == None) | (array != array)  # noqa: E711  (elementwise on an object array)
-    return np.where(missing, MISSING_SLICE, array).astype(np.str_)
+    if array.dtype.kind != "O":
+        distinct, codes = np.unique(array, return_inverse=True)
+        return distinct.tolist(), codes
+    items = array.tolist()
+    try:
+        position = {value: i for i, value in enumerate(dict.fromkeys(items))}
+    except TypeError as exc:
+        raise QualityInputError(f"slices[{column!r}]: values must be text, numbers or None ({exc})") from exc
+    return list(position), np.fromiter(map(position.__getitem__, items), np.intp, rows)
+
+
+def _checked_codes(
+    column: str, values: Sequence[Any], codes: Any, rows: int
+) -> tuple[list[str], npt.NDArray[np.intp]]:
+    """A coded column as (its distinct texts, sorted, each row's position among them): values that read as
+    one text (1 and "1", None and NaN) become one group."""
+    array = np.asarray(codes)
+    if array.shape != (rows,):
+        raise QualityInputError(f"slices[{column!r}]: expected {rows} codes, got shape {array.shape}")
+    if array.size and (
+        not np.issubdtype(array.dtype, np.integer) or array.min() < 0 or array.max() >= len(values)
+    ):
+        raise QualityInputError(
+            f"slices[{column!r}]: codes must be integers 0..{len(values) - 1}, positions among its "
+            f"{len(values)} values"
+        )
+    present, inverse = np.unique(np.array([_text(v) for v in values], dtype=np.str_), return_inverse=True)
+    return present.tolist(), inverse.astype(np.intp)[array]
 
 
 def _capped(values: Sequence[str]) -> tuple[list[str], dict[str, str]]:
@@ -228,15 +262,25 @@ def _sum(a: _Groups, b: _Groups) -> _Groups:
     return _Groups(a.rows + b.rows, a.sums + b.sums, a.hist + b.hist)
 
 
-def _grouped(rows: _Rows, codes: IntArray, groups: int, bins: int, binary: bool) -> _Groups:
+def _grouped(rows: _Rows, codes: npt.NDArray[np.intp], groups: int, bins: int) -> _Groups:
     out = _Groups.zeros(groups, bins)
     out.rows = np.bincount(codes, minlength=groups).astype(np.int64)
-    for j in range(2):
-        out.sums[:, j] = np.bincount(codes, weights=rows.terms[:, j], minlength=groups)
-    if binary:
-        coarse = rows.bin // (AUC_BINS // bins)
-        flat = (codes * 2 + rows.label) * bins + coarse
-        out.hist = np.bincount(flat, minlength=groups * 2 * bins).reshape(groups, 2, bins).astype(np.int64)
+    out.sums[:, 0] = np.bincount(codes, weights=rows.loss, minlength=groups)
+    out.sums[:, 1] = np.bincount(codes, weights=rows.second, minlength=groups)
+    if rows.flat is not None:
+        # AUC_BINS is a multiple of bins, so flat // ratio = label * bins + the coarse bin.
+        index = codes * (2 * bins) + rows.flat // (AUC_BINS // bins)
+        out.hist = np.bincount(index, minlength=groups * 2 * bins).reshape(groups, 2, bins).astype(np.int64)
+    return out
+
+
+def _whole(rows: _Rows) -> _Groups:
+    """The statistics of all the rows as one group: plain sums, no group codes."""
+    out = _Groups.zeros(1, 0 if rows.flat is None else AUC_BINS)
+    out.rows[0] = len(rows.loss)
+    out.sums[0] = (rows.loss.sum(), rows.second.sum())
+    if rows.flat is not None:
+        out.hist[0] = np.bincount(rows.flat, minlength=2 * AUC_BINS).reshape(2, AUC_BINS)
     return out
 
 
@@ -310,33 +354,44 @@ class QualityPartial:
     def add(self, scores: npt.ArrayLike, labels: npt.ArrayLike, slices: Mapping[str, npt.ArrayLike]) -> None:
         """Adds n rows: scores (n,) ((n, K) for multi:softprob), numeric labels (n,), and each slice
         column's n values. Nothing is added when any of it is invalid (QualityInputError says what)."""
+        n = len(_as_float("labels", labels, 1))
+        self._check_columns(slices)
+        self.add_coded(scores, labels, {c: _coded(c, slices[c], n) for c in self.slice_columns})
+
+    def add_coded(
+        self,
+        scores: npt.ArrayLike,
+        labels: npt.ArrayLike,
+        slices: Mapping[str, tuple[Sequence[Any], npt.ArrayLike]],
+    ) -> None:
+        """As `add`, with each slice column already coded as (its distinct values, each row's position
+        among them), e.g. from np.unique(return_inverse=True) or pandas.factorize once per batch: row i's
+        value is values[codes[i]]. The fast way in for callers that hold codes."""
         multi = self.objective == "multi:softprob"
         score_array = _as_float("scores", scores, 2 if multi else 1)
         label_array = _as_float("labels", labels, 1)
-        if len(score_array) != len(label_array):
-            raise QualityInputError(f"scores have {len(score_array)} rows but labels {len(label_array)}")
-        if set(slices) != set(self.slice_columns):
-            raise QualityInputError(
-                f"slices give columns {sorted(slices)}, the partial expects {sorted(self.slice_columns)}"
-            )
         n = len(label_array)
-        text = {column: _slice_text(column, slices[column], n) for column in self.slice_columns}
+        if len(score_array) != n:
+            raise QualityInputError(f"scores have {len(score_array)} rows but labels {n}")
+        self._check_columns(slices)
+        coded = {column: _checked_codes(column, *slices[column], n) for column in self.slice_columns}
         if self.objective == "binary:logistic":
             rows = _binary_rows(score_array, label_array)
         elif multi:
             rows = _multi_rows(score_array, label_array, self.classes)
         else:
             rows = _regression_rows(score_array, label_array)
-        binary = self.objective == "binary:logistic"
-        added = _grouped(rows, np.zeros(n, np.int64), 1, self._overall.hist.shape[2], binary)
-        self._overall = _sum(self._overall, added)
-        for column, values in text.items():
-            present, codes = np.unique(values, return_inverse=True)
+        self._overall = _sum(self._overall, _whole(rows))
+        for column, (present, codes) in coded.items():
             bins = self._slices[column].groups.hist.shape[2]
-            batch = _SliceColumn(
-                [str(v) for v in present], _grouped(rows, codes.astype(np.int64), len(present), bins, binary)
-            )
+            batch = _SliceColumn(present, _grouped(rows, codes, len(present), bins))
             self._slices[column] = self._slices[column].merged(batch)
+
+    def _check_columns(self, slices: Mapping[str, Any]) -> None:
+        if set(slices) != set(self.slice_columns):
+            raise QualityInputError(
+                f"slices give columns {sorted(slices)}, the partial expects {sorted(self.slice_columns)}"
+            )
 
     def merge(self, other: QualityPartial) -> QualityPartial:
         """A new partial holding both partials' rows: exact, associative and commutative."""

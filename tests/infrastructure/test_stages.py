@@ -299,8 +299,8 @@ def test_every_alarm_notifies_the_stage_s_alerts_topic(each_stage: Stage) -> Non
     topic_id, _ = each_stage.only(each_stage.data, "AWS::SNS::Topic")
     topic = each_stage.export_of({"Ref": topic_id})
     alarms = each_stage.resources(each_stage.pipeline, "AWS::CloudWatch::Alarm")
-    # Three rollout guards and the drift alarm per model.
-    assert len(alarms) == 4 * len(each_stage.models)
+    # Three rollout guards, the drift alarm and the live-quality alarm per model.
+    assert len(alarms) == 5 * len(each_stage.models)
     for logical_id, alarm in alarms.items():
         assert alarm["Properties"]["AlarmActions"] == [topic], logical_id
 
@@ -613,6 +613,7 @@ def test_the_dashboard_shows_the_state_of_every_alarm_of_the_model(dev: Stage) -
         assert shown == {
             *(dev.names.endpoint_alarm(model.name, guard) for guard in rollout.GUARDS),
             dev.names.model_alarm(model.name, "drift"),
+            dev.names.model_alarm(model.name, "live-quality"),
         }
 
 

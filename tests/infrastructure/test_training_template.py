@@ -488,7 +488,12 @@ def test_the_training_functions_touch_only_their_own_objects(synthesized: Synthe
     def s3(name: str, prefix: tuple[str, ...]) -> set[str]:
         return {r for a, r in _function_grants(synthesized, name) if a.startswith(prefix)}
 
-    assert s3(names.prepare_function, ("s3:GetObject",)) == {bucket, f"{bucket}/*/datasets/*"}
+    # Prepare also copies the champion's artifact into the run's champion channel (issue 16).
+    assert s3(names.prepare_function, ("s3:GetObject",)) == {
+        bucket,
+        f"{bucket}/*/datasets/*",
+        f"{bucket}/*/runs/*/output/*",
+    }
     assert s3(names.prepare_function, ("s3:Put",)) == {f"{bucket}/*/runs/*/splits/*"}
     assert s3(names.evaluate_function, ("s3:GetObject",)) == {bucket, f"{bucket}/*/runs/*/output/*"}
     assert s3(names.evaluate_function, ("s3:Put",)) == {f"{bucket}/*/runs/*/evaluation.json"}

@@ -153,5 +153,5 @@ def test_a_run_input_too_large_even_without_statistics_is_refused(version: Datas
 def test_the_run_input_is_the_model_and_its_dataset_version(version: DatasetVersion) -> None:
     payload = json.loads(TrainingInput.of(version).to_json())
 
-    assert payload == {"model": "churn", "dataset": version.model_dump(mode="json")}
+    assert payload == {"model": "churn", "dataset": version.model_dump(mode="json"), "extra": []}
     assert DatasetVersion.model_validate(payload["dataset"]) == version

@@ -89,3 +89,32 @@ def test_non_ascii_keys_and_empty_inputs_join() -> None:
 def test_bad_row_numbers_are_refused(rows: list[float], message: str) -> None:
     with pytest.raises(JoinInputError, match=message):
         join_labels(["a", "b"], rows, ["a"], [0])
+
+
+def test_byte_keys_of_any_widths_join_as_their_text_does() -> None:
+    keys = _keys(3_000)
+    ikeys, lkeys = keys[:2_000], np.concatenate([keys[1_000:], keys[1_500:1_600]])
+    irows, lrows = np.zeros(2_000, np.int64), np.zeros(len(lkeys), np.int64)
+    expected = join_labels(ikeys, irows, lkeys, lrows)
+    # Readers' fixed-width bytes, at two widths (one side padded to the id's maximum of 64 characters).
+    wide = join.key_array(lkeys).astype("S64")
+    result = join_labels(join.key_array(ikeys), irows, wide, lrows)
+    assert (
+        _pairs(result, ikeys, lkeys)
+        == _pairs(expected, ikeys, lkeys)
+        == _reference(ikeys, irows, lkeys, lrows)
+    )
+    assert np.array_equal(result.superseded, expected.superseded) and result.superseded.sum() == 100
+
+
+def test_key_array_encodes_utf8_and_refuses_what_is_not_text() -> None:
+    assert join.key_array(["clé", "a"]).tolist() == ["clé".encode(), b"a"]
+    assert join_labels(join.key_array(["clé", "键"]), [0, 0], np.array(["键"]), [0]).inference.tolist() == [1]
+    with pytest.raises(JoinInputError, match=r"label keys: key 1 is a int \(7\), not text"):
+        join_labels(["a"], [0], np.array(["a", 7], dtype=object), [0, 0])
+
+
+def test_keys_that_differ_only_past_the_first_word_or_by_row_do_not_join() -> None:
+    ikeys = ["x" * 20 + "a", "x" * 20 + "b", "short"]
+    result = join_labels(ikeys, [0, 0, 1], ["x" * 20 + "b", "short"], [0, 0])
+    assert result.inference.tolist() == [1] and result.label.tolist() == [0]

@@ -209,3 +209,19 @@ def test_multiclass_labels_must_be_class_indexes() -> None:
 def test_partials_of_different_shapes_do_not_merge() -> None:
     with pytest.raises(QualityInputError, match="cannot merge"):
         QualityPartial.empty("binary:logistic", 2, []).merge(QualityPartial.empty("reg:squarederror", 0, []))
+
+
+def test_coded_slices_give_the_same_statistics_as_values() -> None:
+    scores, labels = _binary(2_000)
+    vocabulary = ["north", "south", None, float("nan"), 1, "1"]
+    codes = RNG.integers(0, len(vocabulary), 2_000)
+    region = np.array(vocabulary, dtype=object)[codes]
+    by_value = QualityPartial.empty("binary:logistic", 2, ["region"])
+    by_value.add(scores, labels, {"region": region})
+    by_code = QualityPartial.empty("binary:logistic", 2, ["region"])
+    by_code.add_coded(scores, labels, {"region": (vocabulary, codes)})
+    assert by_code.result() == by_value.result()
+    assert list(by_code.result().slices["region"]) == ["1", "north", "south", MISSING_SLICE]
+    with pytest.raises(QualityInputError, match=r"codes must be integers 0..5"):
+        by_code.add_coded(scores, labels, {"region": (vocabulary, np.full(2_000, 6))})
+    assert by_code.rows == 2_000

@@ -1,4 +1,4 @@
-"""Ground truth and production data arriving in S3 on the local plane (issue 16).
+"""Ground truth and production data arriving in S3 on the local plane (issue 16), the session's shared plane.
 
 Through plain S3 uploads, the S3 event, EventBridge and the synthesized ingest function with the IAM its
 template grants: every bad label file is quarantined with its reason (the original kept), good ones land in
@@ -8,23 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from headrace.config import load_models
 from headrace.datagen import generate
-from headrace.deployment import DeploymentInfo, describe
+from headrace.deployment import DeploymentInfo
 from headrace.ledger import DynamoLedger, LabelFileItem, RejectionItem
-from headrace.local.control import start_detached, stop_detached
 from headrace.local.plane import PlaneInfo
-from headrace.naming import Names
 from headrace.waiting import wait_for
 
-REPO = Path(__file__).resolve().parents[2]
+from .conftest import RunningPlane
+
+pytestmark = pytest.mark.e2e
+
 INCOMING = "churn/ground-truth/incoming"
 
 
@@ -71,28 +69,22 @@ class Arrived:
 
 
 @pytest.fixture(scope="module")
-def arrived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Arrived]:
-    work_dir = tmp_path_factory.mktemp("plane")
-    [model] = [m for m in load_models(REPO / "models") if m.name == "churn"]
-    info = start_detached(work_dir=work_dir)
-    try:
-        clients = info.clients()
-        deployment = describe(clients.cloudformation, Names(info.stage), [model])
-        production = generate(model, 600, seed=11).to_csv(index=False).encode()
-        drops = {f"{INCOMING}/{name}": body for name, (body, _) in BAD.items()}
-        drops |= {f"{INCOMING}/good.jsonl": GOOD_JSONL, f"{INCOMING}/good.csv": GOOD_CSV}
-        drops["churn/incoming/production/20261123T101532Z-q1.csv"] = production
-        for key, body in drops.items():
-            clients.s3.put_object(Bucket=deployment.data_bucket, Key=key, Body=body)
-        yield Arrived(
-            info,
-            deployment,
-            DynamoLedger(clients.client("dynamodb"), deployment.ledger_table),
-            clients.s3,
-            hashlib.sha256(production).hexdigest(),
-        )
-    finally:
-        stop_detached(work_dir)
+def arrived(plane: RunningPlane) -> Arrived:
+    """The session's plane (tests/e2e/conftest.py): every drop at once, then each test waits for its part."""
+    clients = plane.clients
+    production = generate(plane.models["churn"], 600, seed=11).to_csv(index=False).encode()
+    drops = {f"{INCOMING}/{name}": body for name, (body, _) in BAD.items()}
+    drops |= {f"{INCOMING}/good.jsonl": GOOD_JSONL, f"{INCOMING}/good.csv": GOOD_CSV}
+    drops["churn/incoming/production/20261123T101532Z-q1.csv"] = production
+    for key, body in drops.items():
+        clients.s3.put_object(Bucket=plane.deployment.data_bucket, Key=key, Body=body)
+    return Arrived(
+        plane.info,
+        plane.deployment,
+        DynamoLedger(clients.client("dynamodb"), plane.deployment.ledger_table),
+        clients.s3,
+        hashlib.sha256(production).hexdigest(),
+    )
 
 
 def _rejections(arrived: Arrived) -> dict[str, RejectionItem]:
@@ -154,4 +146,6 @@ def test_a_production_csv_becomes_a_dataset_version_without_a_training_run(arriv
     )
     sfn = arrived.info.clients().client("stepfunctions")
     machine = arrived.deployment.model("churn").training_state_machine_arn
-    assert sfn.list_executions(stateMachineArn=machine)["executions"] == []
+    # Other tests train churn on this plane: none of its executions is for the production dataset.
+    names = [e["name"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]]
+    assert not [n for n in names if arrived.production_sha256[:12] in n]
