@@ -38,6 +38,13 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from drift import OUT, measure  # one copy of the measuring
 
+# What headrace/quality/join.py's docstring states, in figures; the check joins one Distributed Map batch of
+# captures at a time, so this is per batch.
+MEMORY_BOUND = (
+    "O(captures + labels) and nothing per row beyond: per label at most 40 bytes (hash table 16-32, hash 8), "
+    "per capture about 32 (hash, lookup, matched pair), temporaries a fixed 65,536 rows at a time; a check "
+    "joins one batch of captured objects at a time"
+)
 KEY_FORMS = {
     "bytes": "ids as fixed-width UTF-8 byte arrays (numpy 'S', headrace.quality.join.key_array)",
     "str": "ids as object arrays of distinct str objects (ours encodes them inside its timing)",
@@ -116,6 +123,7 @@ def main() -> int:
         "label_rows": len(data["label_ids"]),
         "cpus": len(os.sched_getaffinity(0)),
         "memory": "peak RSS during the call minus RSS before it (VmHWM reset via /proc/self/clear_refs)",
+        "memory_bound": MEMORY_BOUND,
         "load_average_before": os.getloadavg(),
     }
     # Interleaved, so both see the same load on these shared CPUs.

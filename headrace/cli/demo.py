@@ -76,7 +76,9 @@ def _summary(record: DemoRecord, written: Path, keep: bool, work_dir: Path) -> N
     console.print()
     console.print(table("versions", *versions(record)))
     console.print(table("time to…", TIMING_COLUMNS, timing_rows(record)))
-    console.print(f"\nreport: [bold]{written}[/] (versions, drift per feature, rollout traffic, every step)")
+    console.print(
+        f"\nreport: [bold]{written}[/] (versions, live quality beside drift, rollout traffic, every step)"
+    )
     if keep:
         console.print(
             f'the demo\'s plane is still up: eval "$(headrace local env --work-dir {work_dir})"; '

@@ -369,8 +369,9 @@ def demo(
     ),
 ) -> None:
     """The whole loop on the local plane with a live display: data → validation → training → gate →
-    registry → endpoint → predictions → quarantine → drift → alarm → retraining → canary v2 → a broken v3
-    rolled back. Then a summary and an HTML report (<work dir>/report.html).
+    registry → endpoint → predictions → quarantine → concept drift → ground truth → drift check (stable) →
+    quality check (AUC fell) → alarm → retraining on production labels → canary v2 → a broken v3 rolled back.
+    Then a summary and an HTML report (<work dir>/report.html).
 
     Example: make demo
     """

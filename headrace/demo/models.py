@@ -26,8 +26,15 @@ ROLLOUT: Final[dict[str, Any]] = {
     "instance_count": 2,
 }
 # The drift check judges a window of at least min_rows rows; the cooldown keeps a second alarm episode in
-# the demo from retraining again.
-MONITORING: Final[dict[str, Any]] = {"min_rows": 200, "cooldown_minutes": 60}
+# the demo from retraining again. A retraining run keeps the newest 4,000 rows (retrain_data.max_rows): the
+# demo's few thousand labelled production rows and the newest uploaded rows before them, so that minutes of
+# traffic can outweigh the 20,000 rows v1 learned the old rule from (production keeps a week of traffic
+# against months of history; the demo has minutes).
+MONITORING: Final[dict[str, Any]] = {
+    "min_rows": 200,
+    "cooldown_minutes": 60,
+    "retrain_data": {"max_rows": 4_000},
+}
 HEADER: Final = (
     "# Written by `headrace demo`: models/churn.yaml with short rollout timings and the demo's monitoring\n"
     "# settings. Edit models/churn.yaml, not this copy: the demo rewrites it on every run.\n"
@@ -53,5 +60,6 @@ def timings(model: ModelConfig) -> str:
     return (
         f"canary {rollout.canary_percent}% for {rollout.wait_interval_s} s, bake {rollout.bake_s} s, "
         f"p99 latency guard {rollout.max_p99_latency_ms / 1000:g} s; "
-        f"drift min_rows {monitoring.min_rows}, cooldown {monitoring.cooldown_minutes} min"
+        f"drift min_rows {monitoring.min_rows}, cooldown {monitoring.cooldown_minutes} min, "
+        f"retraining on the newest {monitoring.retrain_data.max_rows:,} rows"
     )

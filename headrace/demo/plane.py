@@ -11,20 +11,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from headrace.cli.checks import start_check
 from headrace.config import ModelConfig
 from headrace.deployment import DeploymentInfo, ModelInfo, describe
 from headrace.drift import DriftResult
-from headrace.ledger import DeploymentItem, DynamoLedger, RetrainDecision
+from headrace.ingest.routing import GROUND_TRUTH, INCOMING
+from headrace.ledger import DatasetItem, DeploymentItem, DynamoLedger, LabelFileItem, RetrainDecision, RunItem
 from headrace.local.aws import Clients
 from headrace.local.control import start_detached, stop_detached
 from headrace.local.control_server import TickRequest, request_tick
 from headrace.local.plane import PlaneInfo
 from headrace.monitoring.payloads import CheckOutcome
+from headrace.monitoring.retrain import EPOCH
 from headrace.naming import Names, execution_name
+from headrace.quality.check import QualityResult
+from headrace.quality.payloads import QualityOutcome
 from headrace.serving.client import EndpointClient
 from headrace.serving.endpoints import list_deployments
 from headrace.serving.rollout import capture_prefix
-from headrace.training.payloads import Registered
+from headrace.training.payloads import Registered, RunInfo
 from headrace.waiting import wait_for
 
 # Step Functions' DescribeExecution is cheap locally; a third of a second follows a run closely.
@@ -86,6 +91,19 @@ class DemoPlane:
     def put(self, key: str, body: bytes) -> None:
         self.clients.s3.put_object(Bucket=self.info.data_bucket, Key=key, Body=body)
 
+    @property
+    def ground_truth_prefix(self) -> str:
+        """Where people drop label files (headrace/ingest/routing.py)."""
+        return f"{self.model.name}/{GROUND_TRUTH}/{INCOMING}/"
+
+    def label_file(self, source_key: str) -> LabelFileItem | None:
+        """The ledger's accepted label file dropped at `source_key`; None until ingest has accepted it."""
+        return next((f for f in self.ledger.label_files(self.model.name) if f.source_key == source_key), None)
+
+    def datasets(self) -> list[DatasetItem]:
+        """Every accepted dataset version of the model (uploads and labelled production rows)."""
+        return self.ledger.datasets_since(self.model.name, EPOCH)
+
     def dataset_rows(self, sha256: str) -> int | None:
         """The rows ingest recorded for a dataset version; None until it has."""
         item = self.ledger.dataset(self.model.name, sha256)
@@ -113,6 +131,9 @@ class DemoPlane:
         machine = self.info.training_state_machine_arn
         executions = self.client("stepfunctions").list_executions(stateMachineArn=machine)["executions"]
         return sorted(executions, key=lambda e: e["startDate"])
+
+    def execution_input(self, arn: str) -> str:
+        return str(self.client("stepfunctions").describe_execution(executionArn=arn)["input"])
 
     def deploy_executions(self) -> list[dict[str, Any]]:
         """Oldest first."""
@@ -191,6 +212,22 @@ class DemoPlane:
             },
         )
 
+    def run_info(self, training_arn: str) -> tuple[RunInfo, RunItem]:
+        """What a finished training run read (its `$.run`: datasets, the holdout) and the ledger's record of
+        the same run, which must agree."""
+        execution = self.client("stepfunctions").describe_execution(executionArn=training_arn)
+        run = RunInfo.model_validate(json.loads(execution.get("output") or "{}")["run"])
+        item = self.ledger.run(self.model.name, run.job_name)
+        if item is None or item.datasets is None:
+            raise RuntimeError(f"the ledger has no record of the datasets run {run.job_name} read")
+        recorded = {d["sha256"] for d in json.loads(item.datasets)["datasets"]}
+        if recorded != {d.sha256 for d in run.datasets}:
+            raise RuntimeError(
+                f"the ledger's run {run.job_name} lists datasets {sorted(recorded)}, "
+                f"the execution {sorted(d.sha256 for d in run.datasets)}"
+            )
+        return run, item
+
     def endpoint(self) -> dict[str, Any]:
         return dict(self.client("sagemaker").describe_endpoint(EndpointName=self.info.endpoint_name))
 
@@ -204,14 +241,25 @@ class DemoPlane:
 
     # --- monitoring ---------------------------------------------------------------------------------------
 
-    def captured_calls(self) -> int:
-        """Records in the endpoint's capture files in S3: one per InvokeEndpoint call."""
+    def capture_lines(self) -> list[bytes]:
+        """Every record in the endpoint's capture files in S3 (one per InvokeEndpoint call), in key order."""
         s3, bucket = self.clients.s3, self.info.data_bucket
         prefix = f"{capture_prefix(self.model.name)}/{self.info.endpoint_name}/"
-        listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
-        return sum(
-            len(s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().splitlines()) for o in listed
+        keys = sorted(
+            item["Key"]
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
         )
+        return [
+            line
+            for key in keys
+            for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()
+            if line.strip()
+        ]
+
+    def captured_calls(self) -> int:
+        """Records in the endpoint's capture files in S3: one per InvokeEndpoint call."""
+        return len(self.capture_lines())
 
     def drift_check(self, timeout_s: float) -> tuple[CheckOutcome, DriftResult]:
         """Fire the model's drift schedule now (as `headrace local tick --schedules --name` does) and return
@@ -240,6 +288,28 @@ class DemoPlane:
         bucket, key = outcome.result_uri.removeprefix("s3://").split("/", 1)
         body = self.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         return outcome, DriftResult.model_validate_json(body)
+
+    def quality_check(self, timeout_s: float) -> tuple[QualityOutcome, QualityResult]:
+        """Start the model's quality check now, as `headrace quality` does, and return its outcome and the
+        result document its Finish step wrote once the workflow has ended."""
+        machine = self.info.quality_state_machine_arn
+        if machine is None:
+            raise RuntimeError("the pipeline stack has no quality workflow")
+        sfn = self.client("stepfunctions")
+        arn = start_check(sfn, machine, "the quality check")
+        execution = self.ended(arn, "the quality check", timeout_s)
+        if execution["status"] != "SUCCEEDED":
+            raise RuntimeError(f"the quality check ended {execution['status']}: {execution.get('cause')}")
+        outcome = QualityOutcome.model_validate(json.loads(execution["output"])["check"])
+        if outcome.result_uri is None:
+            raise RuntimeError(f"the quality check wrote no result ({outcome.status})")
+        bucket, key = outcome.result_uri.removeprefix("s3://").split("/", 1)
+        body = self.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return outcome, QualityResult.model_validate_json(body)
+
+    def quality_recorded(self, check_id: str) -> bool:
+        """Whether the ledger holds the quality check `check_id` (Finish records it)."""
+        return any(c.check_id == check_id for c in self.ledger.quality_checks(self.model.name, 10))
 
     def alarm(self, name: str) -> dict[str, Any] | None:
         alarms = self.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]

@@ -19,6 +19,16 @@ class StepRecord(BaseModel):
     seconds: float = 0.0
 
 
+class DatasetUse(BaseModel):
+    """A dataset version a training run read (RunInfo.datasets): an upload, or labelled production rows
+    with the lineage of the capture windows and label files they came from."""
+
+    sha256: str
+    source: str
+    rows: int
+    lineage_uri: str | None = None
+
+
 class VersionRecord(BaseModel):
     """One registry version and what became of it."""
 
@@ -36,6 +46,13 @@ class VersionRecord(BaseModel):
     serving_from: float | None = None
     serving_until: float | None = None
     rolled_back_at: float | None = None
+    # A retrained version: what it trained on, and the recent holdout the gate compared it with its
+    # champion on (GateResult.champion.holdout: both figures on the same rows).
+    datasets: list[DatasetUse] = []
+    holdout_rows: int | None = None
+    # The gate's metric on the recent holdout of labelled production rows (both versions' figures come
+    # from the retraining run's gate), and for the champion its figure there.
+    recent: float | None = None
 
 
 class DriftCheckRecord(BaseModel):
@@ -47,6 +64,36 @@ class DriftCheckRecord(BaseModel):
     drifted_features: list[str] = []
     psi: dict[str, float | None] = {}
     psi_threshold: float
+
+
+class QualityCheckRecord(BaseModel):
+    """A live-quality check: the served version's predictions joined with the ground truth that arrived."""
+
+    label: str
+    check_id: str
+    at: float
+    status: str
+    labelled_rows: int
+    unknown_labels: int
+    metric: str
+    value: float | None
+    # The approximate metric's exact bound on |approx - exact| (AUC from score histograms).
+    error_bound: float | None = None
+    threshold: float | None
+    # The serving version's own test metric (its evaluation.json).
+    baseline: float | None
+    reasons: list[str] = []
+    production_dataset_key: str | None = None
+    report_uri: str | None = None
+
+
+class GroundTruthRecord(BaseModel):
+    """A label file dropped under `<model>/ground-truth/incoming/` and what ingest accepted of it."""
+
+    source_key: str
+    accepted_key: str
+    labels: int
+    inferences: int
 
 
 class RolloutTrace(BaseModel):
@@ -83,6 +130,8 @@ class DemoRecord(BaseModel):
     steps: list[StepRecord] = []
     versions: list[VersionRecord] = []
     checks: list[DriftCheckRecord] = []
+    quality: list[QualityCheckRecord] = []
+    ground_truth: list[GroundTruthRecord] = []
     rollouts: list[RolloutTrace] = []
     quarantined: list[QuarantineProblem] = []
     # Milestones by name ("dropped", "v1 serving", ...), for the summary's "time to" rows.

@@ -1,5 +1,7 @@
 """The demo's HTML report: one self-contained page (inline SVG, no scripts, no network) with the versions
-and their metrics, the drift checks' per-feature PSI, the rollouts' traffic, and every step's timing."""
+and their metrics, live quality beside drift (the concept drift the drift check cannot see), what the
+retrained version learned from, the drift checks' per-feature PSI, the rollouts' traffic, and every step's
+timing."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from headrace.monitoring.report import STYLE
 
 from . import summary
 from .charts import grouped_bars, share_over_time
-from .record import DemoRecord, RolloutTrace
+from .record import DemoRecord, QualityCheckRecord, RolloutTrace
 
 REPORT_FILE = "report.html"
 RECORD_FILE = "record.json"
@@ -67,6 +69,72 @@ def _drift(record: DemoRecord) -> str:
     )
 
 
+def _quality(record: DemoRecord) -> str:
+    """The gate metric as the story saw it: v1 on its own test split, live on labelled traffic after the
+    concept drift, and v1 and v2 on the retraining's recent holdout; then every check in time order."""
+    if not record.quality:
+        return "<p>no quality check ran</p>"
+    check = record.quality[-1]
+    figures: list[tuple[str, float | None]] = [
+        ("v1 own test split", check.baseline),
+        ("v1 live (labelled traffic)", check.value),
+    ]
+    figures += [(f"v{v.version} recent holdout", v.recent) for v in record.versions if v.recent is not None]
+    chart = grouped_bars(
+        [name for name, _ in figures],
+        [(check.metric, [value for _, value in figures])],
+        threshold=check.threshold,
+        labels=True,
+    )
+    timeline = sorted(
+        [(c.at, "drift", c.label, c.status, _drift_what(c.drifted_features, c.rows)) for c in record.checks]
+        + [(q.at, "quality", q.label, q.status, _quality_what(q)) for q in record.quality]
+    )
+    rows = [[summary.clock(at), kind, label, status, what] for at, kind, label, status, what in timeline]
+    reasons = "".join(f"<li>{html.escape(r)}</li>" for q in record.quality for r in q.reasons)
+    where = (
+        f"<p>the check's own report: <code>{html.escape(check.report_uri)}</code></p>"
+        if check.report_uri
+        else ""
+    )
+    return (
+        f"<figure>{chart}<figcaption>{html.escape(check.metric)}: the served v1 on its own test split, live "
+        "on the labelled traffic after the concept drift, and v1 and v2 on the retraining's recent holdout "
+        "(dashed: gate.thresholds)</figcaption></figure>"
+        + _table(["at", "check", "traffic", "verdict", "what it saw"], rows)
+        + (f"<p>why the quality check breached:</p><ul>{reasons}</ul>" if reasons else "")
+        + where
+    )
+
+
+def _drift_what(drifted: Sequence[str], rows: int) -> str:
+    return f"{rows:,} rows; " + (f"drifted: {', '.join(drifted)}" if drifted else "no feature drifted")
+
+
+def _quality_what(check: QualityCheckRecord) -> str:
+    bound = f" ±{check.error_bound:.1g}" if check.error_bound else ""
+    live = f"{check.value:.3f}{bound}" if check.value is not None else "-"
+    own = f"{check.baseline:.3f}" if check.baseline is not None else "-"
+    return (
+        f"{check.labelled_rows:,} labelled rows ({check.unknown_labels:,} labels with no captured "
+        f"inference); live {check.metric} {live}, own test {own}"
+    )
+
+
+def _learned(record: DemoRecord) -> str:
+    """The ground truth that arrived, and what each retrained version read (lineage)."""
+    truth = _table(
+        ["dropped", "accepted as", "labels", "inferences"],
+        [[g.source_key, g.accepted_key, f"{g.labels:,}", f"{g.inferences:,}"] for g in record.ground_truth],
+    )
+    used = [
+        [f"v{v.version}", d.source, d.sha256[:12], f"{d.rows:,}", d.lineage_uri or ""]
+        for v in record.versions
+        for d in v.datasets
+    ]
+    return truth + (_table(["version", "source", "dataset", "rows read", "lineage"], used) if used else "")
+
+
 def _rollout(trace: RolloutTrace) -> str:
     failed = len(trace.failed_at)
     if trace.outcome == "serving":
@@ -116,7 +184,11 @@ def render(record: DemoRecord) -> str:
         + _metrics(record)
         + "\n<h2>Time to…</h2>\n"
         + _table(summary.TIMING_COLUMNS, summary.timing_rows(record))
-        + "\n<h2>Drift checks</h2>\n"
+        + "\n<h2>Live quality beside drift</h2>\n"
+        + _quality(record)
+        + "\n<h2>Ground truth, and what retraining learned from</h2>\n"
+        + _learned(record)
+        + "\n<h2>Drift checks: PSI per feature</h2>\n"
         + _drift(record)
         + "\n<h2>Rollouts: the new fleet's share of traffic</h2>\n"
         + f'<div class="plots">{rollouts}</div>'

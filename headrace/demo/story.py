@@ -2,8 +2,14 @@
 raises when what should have happened did not: the end state is checked (an endpoint InService on the
 version's config, a deployment the ledger records as rolled back), never taken from a status alone.
 
-Every step drives the plane as a user or AWS would (plane.py): files into S3, InvokeEndpoint, the drift
-schedule fired through the plane's control port.
+Every step drives the plane as a user or AWS would (plane.py): files into S3, InvokeEndpoint with an
+InferenceId, ground truth dropped for those ids, the drift schedule fired through the plane's control port,
+the quality check started as `headrace quality` starts it.
+
+The story after v1 serves is concept drift (issue 16): the features keep their distribution, the labels
+follow a changed rule. The drift check sees nothing; the quality check, joining the captured predictions with
+the ground truth that arrived for them, sees the AUC fall; its alarm retrains on those labelled production
+rows, and v2 has to beat v1 on the recent holdout (both figures from the gate) before it rolls out.
 """
 
 from __future__ import annotations
@@ -18,28 +24,45 @@ import numpy as np
 import pandas as pd
 
 from headrace.config import ModelConfig
-from headrace.datagen import generate
+from headrace.datagen import generate, ground_truth_jsonl, label_captured
+from headrace.ledger import TrainingInput
 from headrace.serving.rollout import version_of
+from headrace.training.gate import Direction, direction
 from headrace.training.payloads import GateResult
 from headrace.waiting import wait_for
 
 from .plane import DemoPlane
-from .record import DemoRecord, DriftCheckRecord, QuarantineProblem, RolloutTrace, VersionRecord
-from .traffic import SAMPLE_S, Traffic
+from .record import (
+    DatasetUse,
+    DemoRecord,
+    DriftCheckRecord,
+    GroundTruthRecord,
+    QualityCheckRecord,
+    QuarantineProblem,
+    RolloutTrace,
+    VersionRecord,
+)
+from .traffic import SAMPLE_S, Sent, Traffic, send_lines
 
 # Fixed seeds: the same story on every machine (the same data, so the same model and the same verdicts).
 DATA_SEED: Final = 7
 SERVING_SEED: Final = 11
 BAD_FILE_SEED: Final = 3
-DRIFT_SEED: Final = 42
+CONCEPT_SEED: Final = 42
+LABEL_SEED: Final = 5
 PREDICTION_ROWS: Final = 600
-DRIFTED_ROWS: Final = 1_000
+# Traffic after the concept drift, all of it labelled later: enough for a recent holdout of some hundreds
+# of rows (the test split of the production dataset) and for the retrained model to learn the new rule.
+CONCEPT_ROWS: Final = 3_000
+# 1: the strongest feature's effect on the label is reversed (headrace.datagen.LabelRule).
+CONCEPT_DRIFT: Final = 1.0
 # Rows per InvokeEndpoint call when scoring in bulk.
 BATCH_ROWS: Final = 100
 # How long a step may take before the demo calls it not happening (generous: a loaded 2-core machine).
 TRAINING_TIMEOUT_S: Final = 300
 DEPLOY_TIMEOUT_S: Final = 240
 EVENT_TIMEOUT_S: Final = 60
+CHECK_TIMEOUT_S: Final = 120
 # Seconds of a rollout's trace kept from before its canary began.
 LEAD_S: Final = 3.0
 
@@ -73,6 +96,8 @@ class Story:
         self._training_arn = ""
         self._caller_rows: list[str] = []
         self._gate: GateResult | None = None
+        self._concept = Sent()  # the calls after the concept drift, under their InferenceIds
+        self._production_key = ""  # where the quality check wrote the labelled production rows
 
     def steps(self) -> list[tuple[str, Callable[[], str]]]:
         name = self.model.name
@@ -87,12 +112,13 @@ class Story:
             ("Endpoint serving v1", self.endpoint_serving),
             (f"Predictions: {PREDICTION_ROWS} rows via boto3", self.predictions),
             ("A bad file quarantined, with reasons", self.bad_file),
-            ("Drift check of that traffic: stable", self.baseline_check),
-            (f"Drifted traffic: {DRIFTED_ROWS:,} rows scored", self.drifted_traffic),
-            ("Drift check: drifted", self.drift_check),
-            ("Drift alarm → ALARM", self.drift_alarm),
-            ("Retraining started by the alarm, once", self.retraining_started),
-            ("Retrained: evaluation gate → v2", self.retrained),
+            (f"Concept drift: {CONCEPT_ROWS:,} rows, InferenceIds", self.concept_traffic),
+            ("Ground truth for them dropped in S3", self.ground_truth),
+            ("Drift check: stable (features unchanged)", self.drift_check),
+            (f"Quality check: live {self.model.gate.metric} fell", self.quality_check),
+            ("Live-quality alarm → ALARM", self.quality_alarm),
+            ("Retraining on production labels, once", self.retraining_started),
+            ("v2 beats v1 on the recent holdout", self.retrained),
             ("Canary rollout of v2, a client calling", self.canary_v2),
             ("Broken v3 rolled back by the 5xx alarm", self.broken_v3),
         ]
@@ -195,7 +221,7 @@ class Story:
     def predictions(self) -> str:
         frame = generate(self.model, PREDICTION_ROWS, seed=SERVING_SEED)
         lines = self._feature_lines(frame)
-        scores = self._score(lines)
+        scores = _scores(self._send(lines))
         found = auc(frame[self.model.data.target].astype(int).tolist(), scores)
         floor = self.model.gate.thresholds.get("auc", 0.5)
         if found < floor:
@@ -220,35 +246,113 @@ class Story:
         rules = ", ".join(sorted({p.rule for p in self.record.quarantined}))
         return f"{len(doc['problems'])} problems ({rules}); the original kept, no training run"
 
-    # --- drift → v2 ---------------------------------------------------------------------------------------
+    # --- concept drift → v2 -------------------------------------------------------------------------------
 
-    def baseline_check(self) -> str:
-        check = self._drift_check("traffic like training")
-        if check.status != "stable":
-            raise RuntimeError(f"traffic drawn like the training data was judged {check.status}")
-        return _check_text(check)
+    def concept_traffic(self) -> str:
+        frame = generate(self.model, CONCEPT_ROWS, seed=CONCEPT_SEED, concept_drift=CONCEPT_DRIFT)
+        self._concept = self._send(self._feature_lines(frame))
+        self.record.marks["concept drift"] = self.clock()
+        return (
+            f"{len(self._concept.inference_ids)} calls of rows drawn like the training data, labels by a "
+            f"changed rule (concept_drift={CONCEPT_DRIFT:g}); each call's InferenceId kept"
+        )
 
-    def drifted_traffic(self) -> str:
-        frame = generate(self.model, DRIFTED_ROWS, seed=DRIFT_SEED, drift=1.0)
-        self._score(self._feature_lines(frame))
-        self.record.marks["drifted traffic"] = self.clock()
-        return f"{DRIFTED_ROWS // BATCH_ROWS} calls of datagen rows with drift=1.0, captured to S3"
+    def ground_truth(self) -> str:
+        """The outcomes of the drifted calls become known: labels for their captured rows, keyed by each
+        call's InferenceId, dropped under ground-truth/incoming/ and accepted by ingest."""
+        self._wait_captured()
+        ids = set(self._concept.inference_ids)
+        lines = [line for line in self.plane.capture_lines() if _inference_id(line) in ids]
+        if len(lines) != len(ids):
+            raise RuntimeError(f"{len(lines)} of the {len(ids)} drifted calls are in the capture")
+        labels = label_captured(self.model, lines, concept_drift=CONCEPT_DRIFT, seed=LABEL_SEED)
+        if len(labels.keys) != CONCEPT_ROWS:
+            raise RuntimeError(
+                f"the capture holds {len(labels.keys)} rows of the drifted calls, not {CONCEPT_ROWS}"
+            )
+        key = f"{self.plane.ground_truth_prefix}demo-outcomes.jsonl"
+        self.plane.put(key, ground_truth_jsonl(labels).encode())
+        item = wait_for(
+            lambda: self.plane.label_file(key), "ingest to accept the ground truth", timeout_s=EVENT_TIMEOUT_S
+        )
+        if (item.labels, item.inferences) != (len(labels.keys), len(ids)):
+            raise RuntimeError(
+                f"ingest accepted {item.labels} labels of {item.inferences} inferences, "
+                f"not {len(labels.keys)} of {len(ids)}"
+            )
+        self.record.ground_truth.append(
+            GroundTruthRecord(
+                source_key=key, accepted_key=item.accepted_key, labels=item.labels, inferences=item.inferences
+            )
+        )
+        return (
+            f"{item.labels:,} labels for {item.inferences} InferenceIds (SageMaker's ground-truth JSON "
+            f"lines); accepted as {item.accepted_key.rsplit('/', 1)[-1]}"
+        )
 
     def drift_check(self) -> str:
-        check = self._drift_check("drifted traffic")
-        if check.status != "drifted":
-            raise RuntimeError(f"the drifted traffic was judged {check.status}")
+        check = self._drift_check("after the concept drift")
+        if check.status != "stable":
+            raise RuntimeError(
+                f"traffic whose features were drawn like the training data was judged {check.status}"
+            )
         return _check_text(check)
 
-    def drift_alarm(self) -> str:
-        name = self.plane.names.model_alarm(self.model.name, "drift")
+    def quality_check(self) -> str:
+        self.say("quality check running: captured predictions joined with their ground truth")
+        outcome, result = self.plane.quality_check(CHECK_TIMEOUT_S)
+        if not self.plane.quality_recorded(outcome.check_id):
+            raise RuntimeError(f"the ledger has no record of quality check {outcome.check_id}")
+        bounds = result.metrics.get("error_bounds") or {}
+        check = QualityCheckRecord(
+            label="after the concept drift",
+            check_id=outcome.check_id,
+            at=self.clock(),
+            status=result.status,
+            labelled_rows=result.labelled_rows,
+            unknown_labels=result.unknown_labels,
+            metric=result.metric,
+            value=result.value,
+            error_bound=bounds.get(result.metric),
+            threshold=result.threshold,
+            baseline=result.baseline,
+            reasons=result.reasons,
+            production_dataset_key=result.production_dataset_key,
+            report_uri=outcome.report_uri,
+        )
+        self.record.quality.append(check)
+        if result.status != "breach":
+            raise RuntimeError(
+                f"the quality check found {result.status}, not a breach: {'; '.join(result.reasons)}"
+            )
+        if result.labelled_rows != CONCEPT_ROWS:
+            raise RuntimeError(
+                f"the check joined {result.labelled_rows} labelled rows, not the {CONCEPT_ROWS} sent"
+            )
+        if result.production_dataset_key is None:
+            raise RuntimeError("the check wrote no labelled production rows")
+        self._production_key = result.production_dataset_key
+        production = wait_for(
+            lambda: next((d for d in self.plane.datasets() if d.key == self._production_key), None),
+            "the labelled production rows as a dataset version",
+            timeout_s=EVENT_TIMEOUT_S,
+        )
+        if (production.source, production.execution_arn) != ("production", None):
+            raise RuntimeError(
+                f"{self._production_key} was recorded as {production.source} data with run "
+                f"{production.execution_arn}, not production data that starts no run"
+            )
+        return f"{_quality_text(check)}; {production.rows:,} labelled rows → dataset {production.sha256[:12]}"
+
+    def quality_alarm(self) -> str:
+        name = self.plane.names.model_alarm(self.model.name, "live-quality")
 
         def in_alarm() -> dict[str, Any] | None:
             alarm = self.plane.alarm(name)
             return alarm if alarm and alarm["StateValue"] == "ALARM" else None
 
         alarm = wait_for(in_alarm, f"alarm {name} to enter ALARM", timeout_s=EVENT_TIMEOUT_S)
-        self.record.marks["drift alarm"] = self.clock()
+        self.record.marks["quality alarm"] = self.clock()
         return f"{name} in ALARM: {alarm.get('MetricName') or 'its metric'} ≥ {alarm.get('Threshold', 0):g}"
 
     def retraining_started(self) -> str:
@@ -261,35 +365,72 @@ class Story:
             raise RuntimeError(f"{len(decisions)} retraining runs started, expected exactly one")
         first_run = self._training_arn
         self._training_arn = str(decisions[0].execution_arn)
+        if decisions[0].alarm != self.plane.names.model_alarm(self.model.name, "live-quality"):
+            raise RuntimeError(
+                f"the retraining was started by {decisions[0].alarm}, not the live-quality alarm"
+            )
         retrains = [e for e in self.plane.training_executions() if e["executionArn"] != first_run]
         if [e["executionArn"] for e in retrains] != [self._training_arn]:
             raise RuntimeError(f"expected one retraining run, found {[e['name'] for e in retrains]}")
+        started = TrainingInput.model_validate_json(self.plane.execution_input(self._training_arn))
+        production = [d for d in started.extra if d.source == "production" and d.key == self._production_key]
+        if not production:
+            accepted = next((d for d in self.plane.datasets() if d.key == self._production_key), None)
+            when = f"accepted {accepted.received_at}" if accepted else "never accepted"
+            raise RuntimeError(
+                f"the retraining run does not read the labelled production rows {self._production_key} "
+                f"({when}; the retraining was decided at {decisions[0].decided_at:%Y-%m-%dT%H:%M:%S.%f}): "
+                f"it reads {', '.join(d.key for d in [started.dataset, *started.extra])}"
+            )
         # From here on a client calls the endpoint, so v2's canary is watched from before it begins.
         self._traffic = self._calling(version=2)
         cooldown = self.model.monitoring.cooldown_minutes
-        return f"{_short(retrains[0]['name'])} (guards: {cooldown} min cooldown, one per alarm episode)"
+        return (
+            f"{_short(retrains[0]['name'])}: the newest upload + {production[0].rows:,} labelled production "
+            f"rows (guards: {cooldown} min cooldown, one per alarm episode)"
+        )
 
     def retrained(self) -> str:
-        run, gate = self._passed_gate(self._training_arn, "the retraining run")
+        _, gate = self._passed_gate(self._training_arn, "the retraining run")
         registered = self.plane.registered(self._training_arn)
         if (registered.version, registered.approval_status) != (2, "Approved"):
             raise RuntimeError(
                 f"expected v2 Approved, got v{registered.version} {registered.approval_status}"
             )
-        sha = str(json.loads(run["input"])["dataset"]["sha256"])
-        same = " (v1's: no newer labelled data had arrived)" if sha == self._dataset_sha else ""
+        run, _ = self.plane.run_info(self._training_arn)
+        if run.holdout is None or run.holdout.source != "production":
+            raise RuntimeError("the retraining run's test split is not drawn from labelled production rows")
+        metric, champion = gate.metric, gate.champion
+        holdout = champion.holdout if champion is not None else None
+        if champion is None or holdout is None:
+            raise RuntimeError("the gate did not score the champion on the recent holdout")
+        ours, theirs = gate.candidate.get(metric), holdout.metrics.get(metric)
+        if ours is None or theirs is None or not _better(metric, ours, theirs):
+            raise RuntimeError(
+                f"v2's {metric} {ours} does not beat v{champion.version}'s {theirs} on the holdout"
+            )
+        self.record.version(champion.version).recent = theirs
         self.record.versions.append(
             VersionRecord(
                 version=2,
-                origin="retrained on the alarm",
+                origin="retrained on production labels",
                 metrics=gate.candidate,
-                gate=f"passed vs v{gate.champion.version}" if gate.champion else "passed",
-                gate_detail=_gate_text(gate, self.model),
+                gate=f"passed vs v{champion.version}",
+                gate_detail="; ".join([_gate_text(gate, self.model), *gate.notes]),
                 approval=registered.approval_status,
-                note=f"a training run of the newest accepted dataset, {sha[:12]}{same}",
+                note=f"metrics on the {holdout.rows}-row recent holdout of labelled production rows",
+                datasets=[
+                    DatasetUse(sha256=d.sha256, source=d.source, rows=d.rows, lineage_uri=d.lineage_uri)
+                    for d in run.datasets
+                ],
+                holdout_rows=holdout.rows,
+                recent=ours,
             )
         )
-        return f"{_gate_text(gate, self.model)}; v2 {registered.approval_status}"
+        return (
+            f"{metric} {ours:.3f} vs v{champion.version}'s {theirs:.3f} on the {holdout.rows}-row recent "
+            f"holdout; v2 {registered.approval_status}"
+        )
 
     def canary_v2(self) -> str:
         if self._traffic is None:
@@ -421,27 +562,28 @@ class Story:
         features = [c.name for c in self.model.data.features]
         return frame[features].to_csv(index=False, header=False).splitlines()
 
-    def _score(self, lines: list[str]) -> list[float]:
-        client = self.plane.endpoint_client()
-        scores: list[float] = []
-        for start in range(0, len(lines), BATCH_ROWS):
-            answered = client.predict_csv("\n".join(lines[start : start + BATCH_ROWS]) + "\n")
-            for score in answered:
-                if isinstance(score, list):
-                    raise RuntimeError("the endpoint answered per-class scores, not one probability a row")
-                scores.append(float(score))
-            self._invocations += 1
-            self.say(f"{len(scores):,} of {len(lines):,} rows scored")
-        return scores
+    def _send(self, lines: list[str]) -> Sent:
+        """`lines` sent BATCH_ROWS to an InvokeEndpoint call, each call under its own InferenceId."""
+        sent = send_lines(
+            self.plane.endpoint_client(),
+            lines,
+            BATCH_ROWS,
+            progress=lambda done: self.say(f"{done:,} of {len(lines):,} rows scored"),
+        )
+        self._invocations += len(sent.inference_ids)
+        return sent
 
-    def _drift_check(self, label: str) -> DriftCheckRecord:
+    def _wait_captured(self) -> None:
         def captured() -> int | None:
-            # Every call so far in the capture files: the check then sees all of its window's traffic.
+            # Every call so far in the capture files: a check then sees all of its window's traffic.
             calls = self.plane.captured_calls()
             self.say(f"{calls} of {self._invocations} calls captured")
             return calls if calls >= self._invocations else None
 
         wait_for(captured, "the calls' capture in S3", timeout_s=EVENT_TIMEOUT_S, interval_s=0.3)
+
+    def _drift_check(self, label: str) -> DriftCheckRecord:
+        self._wait_captured()
         self.say("drift check running")
         outcome, result = self.plane.drift_check(EVENT_TIMEOUT_S)
         check = DriftCheckRecord(
@@ -456,6 +598,30 @@ class Story:
         )
         self.record.checks.append(check)
         return check
+
+
+def _scores(sent: Sent) -> list[float]:
+    """One probability a row, in the order sent."""
+    scores: list[float] = []
+    for answered in sent.scores:
+        for score in answered:
+            if isinstance(score, list):
+                raise RuntimeError("the endpoint answered per-class scores, not one probability a row")
+            scores.append(float(score))
+    return scores
+
+
+def _inference_id(line: bytes) -> str | None:
+    """A capture record's InferenceId (`eventMetadata.inferenceId`, as SageMaker's data capture writes it)."""
+    try:
+        found = json.loads(line)["eventMetadata"].get("inferenceId")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return str(found) if found is not None else None
+
+
+def _better(metric: str, ours: float, theirs: float) -> bool:
+    return ours > theirs if direction(metric) is Direction.HIGHER else ours < theirs
 
 
 def _trace(traffic: Traffic, outcome: str, canary_at: float, ended: float) -> RolloutTrace:
@@ -485,7 +651,14 @@ def _gate_text(gate: GateResult, model: ModelConfig) -> str:
     shown = f"{metric} {value:.3f}" if value is not None else f"no {metric}"
     floor = model.gate.thresholds.get(metric)
     parts = [f"{shown} ≥ {floor}" if floor is not None else shown]
-    if gate.champion is not None:
+    if gate.champion is not None and gate.champion.holdout is not None:
+        champion = gate.champion.holdout.metrics.get(metric)
+        if champion is not None:
+            parts.append(
+                f"vs champion v{gate.champion.version} {champion:.3f} on the same "
+                f"{gate.champion.holdout.rows}-row recent holdout"
+            )
+    elif gate.champion is not None:
         champion = gate.champion.metrics.get(metric)
         if champion is not None:
             parts.append(f"vs champion v{gate.champion.version} {champion:.3f}")
@@ -502,3 +675,15 @@ def _check_text(check: DriftCheckRecord) -> str:
         f"drifted: {', '.join(check.drifted_features)}" if check.drifted_features else "no feature drifted"
     )
     return f"{check.rows:,} rows, {drifted}{worst} (threshold {check.psi_threshold})"
+
+
+def _quality_text(check: QualityCheckRecord) -> str:
+    bound = f" ±{check.error_bound:.1g}" if check.error_bound else ""
+    live = f"{check.value:.3f}{bound}" if check.value is not None else "none"
+    own = f"{check.baseline:.3f}" if check.baseline is not None else "unknown"
+    return (
+        f"{check.status}: live {check.metric} {live} on {check.labelled_rows:,} labelled rows vs {own} on "
+        f"v1's own test split (threshold {check.threshold:g})"
+        if check.threshold is not None
+        else f"{check.status}: live {check.metric} {live} on {check.labelled_rows:,} labelled rows vs {own}"
+    )

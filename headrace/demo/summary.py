@@ -43,10 +43,15 @@ def versions(record: DemoRecord, *, detail: bool = False) -> tuple[list[str], li
     """Columns and rows: short enough for an 80-column terminal, or with `detail` every metric, the gate's
     reasoning and the notes (the report)."""
     metrics = metric_names(record) if detail else [record.metric]
-    columns = ["version", "came from", *metrics, "gate", "approval", "served"]
+    # Each version's own test split; and where a retraining judged on labelled production rows, the gate
+    # metric of both it and its champion on that same recent holdout.
+    recent = [f"{record.metric} recent"] if any(v.recent is not None for v in record.versions) else []
+    columns = ["version", "came from", *metrics, *recent, "gate", "approval", "served"]
     rows = []
     for v in record.versions:
         values = [f"{v.metrics[m]:.3f}" if v.metrics.get(m) is not None else "-" for m in metrics]
+        if recent:
+            values.append(f"{v.recent:.3f}" if v.recent is not None else "-")
         gate = v.gate_detail if detail and v.gate_detail else v.gate
         rows.append([f"v{v.version}", v.origin, *values, gate, v.approval, served(v)])
     if detail:
@@ -64,8 +69,8 @@ def timing_rows(record: DemoRecord) -> list[list[str]]:
     spans = [
         ("demo start", "plane up", 0.0, marks.get("plane up")),
         ("data dropped", "v1 serving", marks.get("dropped"), marks.get("v1 serving")),
-        ("drifted traffic", "drift alarm", marks.get("drifted traffic"), marks.get("drift alarm")),
-        ("drift alarm", "v2 serving (all traffic)", marks.get("drift alarm"), marks.get("v2 serving")),
+        ("concept drift", "quality alarm", marks.get("concept drift"), marks.get("quality alarm")),
+        ("quality alarm", "v2 serving (all traffic)", marks.get("quality alarm"), marks.get("v2 serving")),
     ]
     if record.versions and record.versions[-1].version == 3:
         v3 = record.versions[-1]
@@ -90,8 +95,10 @@ EXPLORE: list[tuple[str, str]] = [
     ("headrace info", "buckets, prefixes, schema, endpoint names"),
     ("headrace data generate churn --out churn.csv", "data to drop into incoming/"),
     ("aws s3 ls --recursive s3://<data bucket>/churn/", "incoming, quarantine, capture, runs"),
-    ("headrace status", "datasets, quarantine, runs, drift, retrains"),
+    ("headrace status", "datasets, quarantine, runs, drift, quality, retrains"),
     ("headrace endpoints", "what serves, at which weights"),
     ("headrace drift churn --html drift.html", "a drift check now, as HTML"),
+    ("headrace quality churn --html quality.html", "live quality against ground truth, as HTML"),
+    ("headrace data generate churn --labels-for-capture <capture> --out t.jsonl", "ground truth for it"),
     ("headrace demo --keep", "this demo, its plane left up"),
 ]

@@ -35,6 +35,8 @@ class QualityCheckItem(LedgerItem):
     result_uri: str | None = None
     report_uri: str | None = None
     production_dataset_key: str | None = None
+    # SHA-256 of that file: the dataset version ingest records for it (or already had, for the same rows).
+    production_sha256: str | None = None
 
     @property
     def sort_id(self) -> str:

@@ -26,12 +26,16 @@ from headrace.ledger import RetrainDecision, RetrainLedger, TrainingInput
 from headrace.ledger.keys import sort_time
 from headrace.naming import Names, execution_name
 from headrace.ports import Clock, EventPublisher, Once
+from headrace.waiting import WaitTimeout, wait_for
 
 log = logging.getLogger("headrace.monitoring")
 
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 RETRAIN_DECIDED = "Retraining Decided"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A breached quality check publishes its breach as it writes its labelled production rows, which ingest then
+# validates and records within seconds: the alarm can fire first. Inside the function's one-minute timeout.
+PRODUCTION_WAIT_S = 40.0
 
 
 class AlarmState(BaseModel):
@@ -76,6 +80,8 @@ class RetrainPorts:
     events: EventPublisher
     once: Once[RetrainDecision]
     clock: Clock
+    # How long a live-quality decision waits for its check's labelled production rows to be ingested.
+    production_wait_s: float = PRODUCTION_WAIT_S
 
 
 def triggers(model: ModelConfig, names: Names) -> dict[str, str]:
@@ -128,6 +134,34 @@ def training_data(model: ModelConfig, ledger: RetrainLedger, now: datetime) -> T
     return TrainingInput.of(newest.version(), extra)
 
 
+def _await_production(model: ModelConfig, alarm: str, ports: RetrainPorts) -> str | None:
+    """On the live-quality alarm, wait (at most `production_wait_s`) until the labelled production rows of the
+    newest breached check are a dataset version, so that the run trains on them; what is still missing then
+    is said, and the run goes on without them."""
+    # The live-quality alarm is Names.model_alarm(model, "live-quality"): `<prefix>-<model>-live-quality`.
+    if not alarm.endswith(f"-{model.name}-live-quality") or not model.monitoring.retrain_data.production:
+        return None
+    checks = ports.ledger.quality_checks(model.name, 1)
+    sha = checks[0].production_sha256 if checks and checks[0].status == "breach" else None
+    if sha is None:
+        return None
+    try:
+        wait_for(
+            lambda: ports.ledger.dataset(model.name, sha),
+            f"dataset {sha[:12]}",
+            timeout_s=ports.production_wait_s,
+            interval_s=1.0,
+        )
+    except WaitTimeout:
+        log.warning("retraining %s without the production rows of %s", model.name, checks[0].check_id)
+        return (
+            f"the labelled production rows of quality check {checks[0].check_id} "
+            f"({checks[0].production_dataset_key}) were not accepted within {ports.production_wait_s:.0f} s: "
+            "trained without them"
+        )
+    return None
+
+
 def _decide(event: AlarmStateChange, model: ModelConfig, ports: RetrainPorts) -> RetrainDecision:
     now = ports.clock()
     policy = model.monitoring
@@ -156,6 +190,7 @@ def _decide(event: AlarmStateChange, model: ModelConfig, ports: RetrainPorts) ->
             f"cap: {len(today)} retraining(s) already started today "
             f"(monitoring.max_retrains_per_day = {policy.max_retrains_per_day})"
         )
+    pending = None if skip else _await_production(model, alarm, ports)
     chosen = None if skip else training_data(model, ports.ledger, now)
     if skip is None and chosen is None:
         skip = "no accepted dataset version to train on"
@@ -169,7 +204,9 @@ def _decide(event: AlarmStateChange, model: ModelConfig, ports: RetrainPorts) ->
         decision = RetrainDecision(
             **decided,
             decision="started",
-            reason=f"{alarm} in ALARM: {event.detail.state.reason}"[:500],
+            reason=(f"{alarm} in ALARM: {event.detail.state.reason}" + (f"; {pending}" if pending else ""))[
+                :500
+            ],
             execution_arn=arn,
             dataset_sha256=sha,
             extra_sha256=[version.sha256 for version in chosen.extra] or None,

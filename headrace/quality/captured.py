@@ -24,11 +24,12 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from headrace.monitoring.capture import decode_block, request_rows
+from headrace.quality.join import key_array
 
 
 @dataclass(frozen=True)
 class CapturedRows:
-    keys: NDArray[np.object_]  # the join key of each row's inference
+    keys: NDArray[np.bytes_]  # the join key of each row's inference (headrace.quality.join.key_array)
     rows: NDArray[np.int64]  # the row's index within its inference
     features: pd.DataFrame  # text (or the JSON scalars sent), columns in the model's feature order
     scores: NDArray[np.float64]  # (n,) one value per row, or (n, K) class probabilities
@@ -91,7 +92,7 @@ def read_captured(lines: Iterable[bytes | str], features: Sequence[str], width: 
         scores.extend(outputs)
     matrix = np.asarray(scores, dtype=np.float64).reshape(len(scores), width)
     return CapturedRows(
-        keys=np.asarray(keys, dtype=object),
+        keys=key_array(keys),  # the form the join takes without a conversion
         rows=np.asarray(indexes, dtype=np.int64),
         features=pd.DataFrame(rows, columns=list(features), dtype=object),
         scores=matrix[:, 0] if width == 1 else matrix,

@@ -14,6 +14,7 @@ recorded, never published as a breach, so a trickle of labels cannot raise the a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -378,9 +379,11 @@ def finish_check(
             f"{labelled} labelled rows, fewer than monitoring.quality_min_labels "
             f"({model.monitoring.quality_min_labels}): nothing is judged"
         ]
-    production = None
+    production, production_sha256 = None, None
     if enough:
-        production = _write_production(request, model, ports, bucket=bucket, folder=folder, label_files=files)
+        production, production_sha256 = _write_production(
+            request, model, ports, bucket=bucket, folder=folder, label_files=files
+        )
     document = QualityResult(
         model=model.name,
         check_id=window.check_id,
@@ -415,6 +418,7 @@ def finish_check(
         result_uri=result_uri,
         report_uri=report_uri,
         production_dataset_key=production,
+        production_sha256=production_sha256,
     )
     history = ports.ledger.quality_checks(model.name, HISTORY)
     drift = ports.ledger.drift_checks(model.name, HISTORY)
@@ -453,8 +457,9 @@ def _write_production(
     bucket: str,
     folder: str,
     label_files: Sequence[str],
-) -> str:
-    """The labelled rows as a dataset file, its lineage first (ingest records it with the version)."""
+) -> tuple[str, str]:
+    """The labelled rows as a dataset file, its lineage first (ingest records it with the version); its key
+    and SHA-256 (the retrain decision waits for that dataset version)."""
     from headrace.quality.production import Lineage, production_csv
 
     window = request.window
@@ -471,4 +476,4 @@ def _write_production(
     ports.store.put(bucket, f"{folder}/lineage.json", lineage.model_dump_json(indent=1).encode(), JSON)
     body = production_csv(model, (ports.store.read(bucket, p.rows_key) for p in request.partials))
     ports.store.put(bucket, key, body, CSV)
-    return key
+    return key, hashlib.sha256(body).hexdigest()

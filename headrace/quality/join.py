@@ -16,22 +16,27 @@ over): an InferenceId is at most 64 characters
 NUL (the id's pattern is printable characters), so numpy's NUL padding of 'S' values cannot merge two keys.
 
 How: both sides are padded to one width; each key's bytes are read as 64-bit words IN PLACE (strided views,
-no per-key object) and folded into one 64-bit hash with the row (a multilinear sum under odd constants, then
-splitmix64's finalizer), in a few whole-array operations. The winning labels go into an open-addressing hash
-table (int32 slots, at most a quarter full, so most keys land in one round) built with whole-array numpy
-operations, a round per probe step, and every capture looks its hash up the same way. Every match and every
-superseded label is then checked against the real key bytes and row, vectorised, so a hash collision never
-joins the wrong rows: on one the join redoes itself on exact codes (np.unique over the keys), slower and as
-correct.
+no per-key object) and folded with the row into one 64-bit hash (a multilinear sum under odd constants, its
+high half xor-folded into the low), in a few whole-array operations. The winning labels go into an
+open-addressing hash table (int32 slots, at most a quarter full, so most keys land in one round) built with
+whole-array numpy operations, a round per probe step, and every capture looks its hash up the same way.
+Every match and every superseded label is then checked against the real key bytes and row, vectorised, so a
+hash collision never joins the wrong rows: on one the join redoes itself on exact codes (np.unique over the
+keys), slower and as correct.
 
-Memory: O(captures + labels): per label the table's 4 slots (16 bytes) and its hash (8); per capture its
-hash and lookup (about 24 bytes); plus one gathered copy of the matched keys for the check. The caller bounds
-the captures by the batch it joins at a time.
+Speed (bench/quality.py, bench/RESULTS.md): the costs are random memory reads (table slots, hashes, the
+matched label keys), so the passes over many rows run CHUNK rows at a time (temporaries stay in cache), the
+table is filled by plain scatters (np.maximum.at only for equal hashes) and gathers use np.take.
+
+Memory: O(captures + labels): per label the table's 4 to 8 int32 slots (16 to 32 bytes) and its hash (8);
+per capture its hash and lookup (16 bytes) and the matched pair (16); temporaries are CHUNK rows (the
+matched keys are compared a chunk at a time, never copied whole). The caller bounds the captures by the
+batch it joins at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -43,6 +48,7 @@ BoolArray = npt.NDArray[np.bool_]
 Hashes = npt.NDArray[np.uint64]
 KeyArray = npt.NDArray[np.bytes_]
 
+CHUNK: Final = 1 << 16  # rows per step of the vectorised passes (see `_chunks`)
 _GOLDEN: Final = np.uint64(0x9E3779B97F4A7C15)
 _MIX1: Final = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2: Final = np.uint64(0x94D049BB133111EB)
@@ -91,6 +97,11 @@ def _keys(name: str, keys: Any) -> KeyArray:
     if array.dtype.kind != "O":
         raise JoinInputError(f"{name}: expected text keys, got dtype {array.dtype}")
     items = array.tolist()
+    if all(issubclass(kind, str) for kind in set(map(type, items))):
+        try:  # ASCII: numpy encodes in C, twice as fast as encoding each str
+            return np.array(items, dtype=np.str_).astype(np.bytes_)
+        except UnicodeEncodeError:
+            pass
     bad = next((i for i, k in enumerate(items) if not isinstance(k, str | bytes)), None)
     if bad is not None:
         raise JoinInputError(f"{name}: key {bad} is a {type(items[bad]).__name__} ({items[bad]!r}), not text")
@@ -118,24 +129,37 @@ def _words(keys: KeyArray) -> list[npt.NDArray[np.uint64]]:
     """The keys' bytes as columns of 64-bit words, read in place (strided views, no copy): every whole word,
     then the last 8 bytes when the width (at least 8, `_aligned`) is not a multiple of 8. That last word
     overlaps the one before; a hash needs every byte at least once, not exactly once."""
-    n, width = len(keys), keys.itemsize
-    starts = list(range(0, width - 7, 8)) + ([width - 8] if width % 8 else [])
-    return [np.ndarray((n,), np.uint64, keys, start, (width,)) for start in starts]
+    width = keys.itemsize
+    return [np.ndarray((len(keys),), np.uint64, keys, start, (width,)) for start in _word_starts(width)]
+
+
+def _word_starts(width: int) -> list[int]:
+    return list(range(0, width - 7, 8)) + ([width - 8] if width % 8 else [])
 
 
 def _hashes(keys: KeyArray, rows: IntArray) -> Hashes:
     """A 64-bit hash of each (key, row): a multilinear sum of the key's words and the row under odd
     constants, then mixed. Equal (key, row) hash equal; `join_labels` checks every match for a collision."""
-    words = _words(keys)
     # Odd multipliers, one per word; a fixed seed, so hashes repeat across runs.
-    weights = np.random.default_rng(16).integers(0, 2**63, len(words), dtype=np.uint64) * np.uint64(2)
+    count = len(_word_starts(keys.itemsize))
+    weights = np.random.default_rng(16).integers(0, 2**63, count, dtype=np.uint64) * np.uint64(2)
+    weights += np.uint64(1)
+    out = np.empty(len(keys), np.uint64)
     with np.errstate(over="ignore"):
-        h = rows.astype(np.uint64) * _GOLDEN
-        for word, weight in zip(words, weights + np.uint64(1), strict=True):
-            h += word * weight
-    # The table indexes by the top bits, which every input bit already reaches through the products; fold
-    # them down too, so low bits are as good.
-    return h ^ (h >> np.uint64(32))
+        for start, stop in _chunks(len(keys)):
+            h = rows[start:stop].astype(np.uint64) * _GOLDEN
+            for word, weight in zip(_words(keys[start:stop]), weights, strict=True):
+                h += word * weight
+            # The table indexes by the top bits, which every input bit already reaches through the
+            # products; fold them down too, so low bits are as good.
+            out[start:stop] = h ^ (h >> np.uint64(32))
+    return out
+
+
+def _chunks(size: int) -> Iterator[tuple[int, int]]:
+    """[start, stop) steps of CHUNK rows over `size`: whole-array work a chunk at a time keeps temporaries in
+    cache (and out of freshly mapped pages), about a third faster than one pass over a million rows."""
+    return ((start, min(start + CHUNK, size)) for start in range(0, size, CHUNK))
 
 
 def _aligned(a: KeyArray, b: KeyArray) -> tuple[KeyArray, KeyArray]:
@@ -158,7 +182,7 @@ def _exact_hashes(
 @dataclass(frozen=True)
 class _Table:
     slots: npt.NDArray[np.int32]  # label index, or -1 for an empty slot
-    hashes: Hashes  # every label's hash, then one more (what slot -1 reads: never a hit, see `_holds`)
+    hashes: Hashes  # every label's hash (at least one value: what slot -1 reads, never a hit)
     shift: np.uint64
 
     @classmethod
@@ -168,25 +192,36 @@ class _Table:
             raise JoinInputError(f"labels: {len(hashes):,} in one join, more than 2**31 - 1")
         bits = max(4, (4 * len(hashes)).bit_length())  # at most a quarter full: 16 to 32 bytes per label
         slots = np.full(1 << bits, -1, dtype=np.int32)
-        table = cls(slots, np.append(hashes, np.uint64(0)), np.uint64(64 - bits))
-        pending = np.arange(len(hashes), dtype=np.int32)
+        # Slot -1 reads the last hash; `_holds` rules it out. No labels: one stand-in, never read as a hit.
+        table = cls(slots, hashes if len(hashes) else np.zeros(1, np.uint64), np.uint64(64 - bits))
+        pending: npt.NDArray[np.int32] = np.arange(len(hashes), dtype=np.int32)
         probe = table.home(hashes)
-        # Round 1, every slot free: of the labels landing on one slot the last wins (for equal hashes, the
-        # later label). Equal hashes share a probe sequence, so they always contend for one slot in one
-        # round: a label that lost to its own hash is superseded; one that lost to another hash probes on.
-        np.maximum.at(slots, probe, pending)
-        holder = slots[probe]
-        winner = holder == pending
-        moving = ~winner & (table.hashes[holder] != hashes)
-        pending, probe = pending[moving], table.next(probe[moving])
+        # Round 1, every slot free. A plain scatter puts ONE of the labels contending for a slot there
+        # (which one numpy picks is unspecified and does not matter) at a fraction of np.maximum.at's cost;
+        # the labels placed are done. Written in reverse, so that today's numpy (last write wins) leaves the
+        # EARLIEST of equal hashes there: the later-wins fix below then runs on every build, tested, not
+        # only on a numpy that orders writes differently.
+        slots[probe[::-1]] = pending[::-1]
+        winner = slots[probe] == pending
         while pending.size:
-            free = slots[probe] < 0
-            np.maximum.at(slots, probe[free], pending[free])
+            lost = np.flatnonzero(~winner[pending])
+            pending, probe = pending[lost], probe[lost]
             holder = slots[probe]
-            placed = holder == pending
-            winner[pending[placed]] = True
-            moving = ~placed & (table.hashes[holder] != hashes[pending])
+            # Equal hashes share a probe sequence, so they always contend for one slot in one round, and the
+            # LAST of them must win: rare (a label superseded by a later one), so only those go through
+            # np.maximum.at. A label that lost to its own hash is superseded; one that lost to another hash
+            # probes on.
+            same = table.hashes[holder] == hashes[pending]
+            later = same & (pending > holder)
+            if later.any():
+                np.maximum.at(slots, probe[later], pending[later])
+                winner[holder[later]] = False
+                winner[slots[probe[later]]] = True
+            moving = ~same
             pending, probe = pending[moving], table.next(probe[moving])
+            free = slots[probe] < 0
+            slots[probe[free][::-1]] = pending[free][::-1]
+            winner[pending] = slots[probe] == pending
         return table, winner
 
     def home(self, hashes: Hashes) -> IntArray:
@@ -196,17 +231,20 @@ class _Table:
         return (probe + 1) & (len(self.slots) - 1)
 
     def _holds(self, holder: npt.NDArray[np.int32], wanted: Hashes) -> BoolArray:
-        held: BoolArray = (holder >= 0) & (self.hashes[holder] == wanted)
+        held: BoolArray = (self.hashes.take(holder) == wanted) & (holder >= 0)
         return held
 
     def find(self, hashes: Hashes) -> IntArray:
         """The label holding each hash, or -1."""
-        probe = self.home(hashes)
-        holder = self.slots[probe]
-        hit = self._holds(holder, hashes)
-        found = np.where(hit, holder, -1).astype(np.int64)
-        pending = np.flatnonzero((holder >= 0) & ~hit)
-        probe = self.next(probe[pending])
+        found = np.empty(len(hashes), np.int64)
+        missed: list[npt.NDArray[Any]] = [np.zeros(0, np.int64)]
+        for start, stop in _chunks(len(hashes)):  # the home slots: most hits and misses
+            holder = self.slots.take(self.home(hashes[start:stop]))  # take: faster than [] for a gather
+            hit = self._holds(holder, hashes[start:stop])
+            found[start:stop] = np.where(hit, holder, -1)
+            missed.append(np.flatnonzero((holder >= 0) & ~hit) + start)
+        pending = np.concatenate(missed)  # home slot taken by another hash: probe on
+        probe = self.next(self.home(hashes[pending]))
         while pending.size:
             holder = self.slots[probe]
             hit = self._holds(holder, hashes[pending])
@@ -261,4 +299,8 @@ def _same(
         return False
     # The gathered keys are contiguous: compare their bytes in the widest words the width divides into.
     word = next(np.dtype(f"u{size}") for size in (8, 4, 2, 1) if keys_a.itemsize % size == 0)
-    return bool(np.array_equal(keys_a[a].view(word), keys_b[b].view(word)))
+    # np.take: a third faster than keys[index] on 'S' arrays (numpy 2.2).
+    return all(
+        np.array_equal(keys_a.take(a[start:stop]).view(word), keys_b.take(b[start:stop]).view(word))
+        for start, stop in _chunks(len(a))
+    )

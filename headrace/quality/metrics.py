@@ -149,11 +149,13 @@ def _binary_rows(scores: FloatArray, labels: FloatArray) -> _Rows:
     positive = labels == 1.0
     _refuse_labels(labels, positive | (labels == 0.0), "0 or 1")
     # The trainer's log loss: probabilities clipped, then the log of the true class's probability.
+    # |p - (1 - label)| is p for a positive and 1 - p for a negative, bit for bit (IEEE subtraction is exact
+    # up to sign), without np.where's slower select.
     p = np.clip(scores, _EPS, 1 - _EPS)
-    loss = -np.log(np.where(positive, p, 1.0 - p))
+    loss = -np.log(np.abs(p - (1.0 - labels)))
     correct = ((scores > 0.5) == positive).astype(np.float64)
     flat = np.minimum((scores * AUC_BINS).astype(np.int64), AUC_BINS - 1)
-    flat[positive] += AUC_BINS
+    flat += positive * AUC_BINS  # arithmetic, not flat[positive] += ...: a masked update is 10x slower
     return _Rows(loss, correct, flat)
 
 

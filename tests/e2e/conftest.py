@@ -65,6 +65,18 @@ def write_models(directory: Path) -> Path:
         "max_retrains_per_day": 2,
     }
     (directory / "drifty.yaml").write_text(yaml.safe_dump(drifty))
+    # The live-quality loop's own model (test_live_quality.py): a breach is judged on 200 labelled rows, and
+    # a retrain on production data must beat the champion on the recent holdout by more than a hair.
+    # datagen's label rule is seeded by the model's name: renewals' has a strong signal and about as many
+    # positives as negatives, so v1's test split judges its slices on enough of each.
+    renewals = shop | {"name": "renewals"}
+    renewals["gate"] = shop["gate"] | {"min_improvement": 0.005}
+    renewals["monitoring"] = churn["monitoring"] | {
+        "quality_min_labels": 200,
+        "cooldown_minutes": 60,
+        "max_retrains_per_day": 2,
+    }
+    (directory / "renewals.yaml").write_text(yaml.safe_dump(renewals))
     return directory
 
 

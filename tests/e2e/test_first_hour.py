@@ -145,10 +145,12 @@ def wait_serving(env: dict[str, str]) -> None:
 
     def serving() -> bool:
         try:
-            status = sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"]
+            described = sagemaker.describe_endpoint(EndpointName=ENDPOINT)
         except sagemaker.exceptions.ClientError:
             return False
-        return bool(status == "InService")
+        # Failed is final: say why now rather than time out.
+        assert described["EndpointStatus"] != "Failed", described.get("FailureReason")
+        return bool(described["EndpointStatus"] == "InService")
 
     wait_for(serving, "the cancer endpoint in service", timeout_s=150, interval_s=1)
 

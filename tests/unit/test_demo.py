@@ -18,8 +18,11 @@ from headrace.demo.models import write_demo_models
 from headrace.demo.plane import broken_artifact
 from headrace.demo.progress import DemoFailed, Progress, Stopwatch
 from headrace.demo.record import (
+    DatasetUse,
     DemoRecord,
     DriftCheckRecord,
+    GroundTruthRecord,
+    QualityCheckRecord,
     QuarantineProblem,
     RolloutTrace,
     StepRecord,
@@ -47,9 +50,25 @@ def _record() -> DemoRecord:
                 metrics={"auc": 0.89, "rows": 4000.0},
                 serving_from=23,
                 serving_until=39,
+                recent=0.64,
             ),
             VersionRecord(
-                version=2, origin="retraining", metrics={"auc": 0.9}, canary_at=32, serving_from=39
+                version=2,
+                origin="retraining",
+                metrics={"auc": 0.87},
+                canary_at=32,
+                serving_from=39,
+                datasets=[
+                    DatasetUse(sha256="a" * 64, source="upload", rows=1000),
+                    DatasetUse(
+                        sha256="b" * 64,
+                        source="production",
+                        rows=3000,
+                        lineage_uri="s3://data/churn/monitoring/quality/q1/lineage.json",
+                    ),
+                ],
+                holdout_rows=600,
+                recent=0.87,
             ),
             VersionRecord(version=3, origin="broken copy", canary_at=46, rolled_back_at=51),
         ],
@@ -63,16 +82,30 @@ def _record() -> DemoRecord:
                 psi=psi,
                 psi_threshold=0.2,
             ),
-            DriftCheckRecord(
-                label="drifted",
-                check_id="c2",
-                at=27,
-                status="drifted",
-                rows=1000,
-                drifted_features=["tenure_months"],
-                psi={"tenure_months": 2.1, "contract": None},
-                psi_threshold=0.2,
-            ),
+        ],
+        quality=[
+            QualityCheckRecord(
+                label="after the concept drift",
+                check_id="q1",
+                at=28,
+                status="breach",
+                labelled_rows=3000,
+                unknown_labels=0,
+                metric="auc",
+                value=0.64,
+                error_bound=0.0004,
+                threshold=0.7,
+                baseline=0.89,
+                reasons=["live auc 0.64 is below the threshold 0.7 (gate.thresholds.auc)"],
+            )
+        ],
+        ground_truth=[
+            GroundTruthRecord(
+                source_key="churn/ground-truth/incoming/demo-outcomes.jsonl",
+                accepted_key="churn/ground-truth/accepted/2026/01/02/03/x.csv",
+                labels=3000,
+                inferences=30,
+            )
         ],
         rollouts=[
             RolloutTrace(
@@ -87,7 +120,7 @@ def _record() -> DemoRecord:
             )
         ],
         quarantined=[QuarantineProblem(rule="range", column="monthly_charges", message="36 values <0")],
-        marks={"dropped": 15, "v1 serving": 23, "drifted traffic": 27, "drift alarm": 28, "v2 serving": 39},
+        marks={"dropped": 15, "v1 serving": 23, "concept drift": 26, "quality alarm": 28, "v2 serving": 39},
         seconds=55,
     )
 
@@ -103,6 +136,8 @@ def test_the_demo_models_are_the_shipped_churn_with_short_rollouts(tmp_path: Pat
     assert (demo.rollout.wait_interval_s, demo.rollout.bake_s) == (6, 3)
     assert demo.rollout.canary_percent == shipped.rollout.canary_percent
     assert (demo.monitoring.min_rows, demo.monitoring.cooldown_minutes) == (200, 60)
+    # A retraining keeps the newest rows: the demo's minutes of labelled traffic can outweigh v1's data.
+    assert demo.monitoring.retrain_data.max_rows == 4_000
     assert (demo.data, demo.trainer, demo.gate) == (shipped.data, shipped.trainer, shipped.gate)
     assert yaml.safe_load((tmp_path / "churn.yaml").read_text())["name"] == "churn"
 
@@ -172,14 +207,17 @@ def test_a_step_that_does_not_happen_stops_the_demo_naming_it() -> None:
 def test_the_summary_says_what_served_when_and_how_long_each_span_took() -> None:
     record = _record()
     columns, rows = summary.versions(record)
-    assert columns == ["version", "came from", "auc", "gate", "approval", "served"]
+    assert columns == ["version", "came from", "auc", "auc recent", "gate", "approval", "served"]
+    # Both versions' figures on the recent holdout, beside each one's own test split.
+    assert [row[2:4] for row in rows] == [["0.890", "0.640"], ["0.870", "0.870"], ["-", "-"]]
     served = [row[-1] for row in rows]
     assert served == ["all 0:23 → 0:39", "canary 0:32, all 0:39 → end", "canary 0:46, rolled back 0:51"]
     detailed, _ = summary.versions(record, detail=True)
-    assert detailed == ["version", "came from", "auc", "gate", "approval", "served", "note"]
+    assert detailed == ["version", "came from", "auc", "auc recent", "gate", "approval", "served", "note"]
     timings = {(a, b): s for a, b, s in summary.timing_rows(record)}
     assert timings[("data dropped", "v1 serving")] == "8.0"
-    assert timings[("drift alarm", "v2 serving (all traffic)")] == "11.0"
+    assert timings[("concept drift", "quality alarm")] == "2.0"
+    assert timings[("quality alarm", "v2 serving (all traffic)")] == "11.0"
     assert timings[("v3 canary", "v3 rolled back")] == "5.0"
 
 
@@ -187,9 +225,17 @@ def test_the_report_is_one_offline_page_with_its_charts(tmp_path: Path) -> None:
     path = report.write(_record(), tmp_path)
     page = path.read_text()
     assert path.name == "report.html"
-    assert page.count("<svg") == 3  # metrics per version, PSI per feature per check, one rollout
+    # Metrics per version, the gate metric from own test to live to the recent holdout, PSI per feature,
+    # one rollout.
+    assert page.count("<svg") == 4
     assert "<script" not in page and "http://" not in page and "https://" not in page
     assert "every step happened, in 55 s" in page
     assert "rolled back by the 5xx alarm; 2 of 138 calls failed" in page
     assert "headrace local up --detach" in page
+    # Quality beside drift, in time order: the stable drift check, then the breached quality check.
+    assert page.index("<td>drift</td><td>like training</td><td>stable") < page.index(
+        "<td>quality</td><td>after the concept drift</td><td>breach"
+    )
+    assert "live auc 0.640 ±0.0004, own test 0.890" in page
+    assert "v2 recent holdout" in page and "s3://data/churn/monitoring/quality/q1/lineage.json" in page
     assert DemoRecord.model_validate_json((tmp_path / "record.json").read_text()) == _record()

@@ -18,6 +18,7 @@ from headrace.ledger import (
     FileFormat,
     MemoryLedger,
     NumericStatistics,
+    QualityCheckItem,
     RetrainDecision,
 )
 from headrace.monitoring.retrain import (
@@ -316,3 +317,77 @@ def test_two_entries_into_alarm_are_two_episodes(alarm: AlarmFactory) -> None:
 
     assert episode_of(first) != episode_of(second)
     assert episode_of(first) == episode_of(alarm(MORNING))
+
+
+LIVE_QUALITY_ALARM = NAMES.model_alarm("churn", "live-quality")
+PRODUCTION = NEWER.model_copy(
+    update={
+        "sha256": "c" * 64,
+        "key": "churn/incoming/production/q1.csv",
+        "dataset_key": f"churn/datasets/{'c' * 64}/data.csv",
+        "received_at": MORNING - timedelta(seconds=30),
+        "source": "production",
+    }
+)
+
+
+class IngestingLedger(MemoryLedger):
+    """Ingest records the breached check's production dataset a moment after the alarm fired: at the
+    decision's second look."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.looks = 0
+
+    def dataset(self, model: str, sha256: str) -> DatasetItem | None:
+        self.looks += 1
+        if self.looks == 2:
+            self.record_dataset(DatasetItem.accepted(PRODUCTION, PRODUCTION.received_at))
+        return super().dataset(model, sha256)
+
+
+def _breached(ledger: MemoryLedger) -> None:
+    ledger.record(
+        QualityCheckItem(
+            model="churn",
+            check_id="2026-11-23T10:21:00Z#q1",
+            since="2026-11-16T10:21:00Z",
+            until="2026-11-23T10:21:00Z",
+            status="breach",
+            production_dataset_key=PRODUCTION.key,
+            production_sha256=PRODUCTION.sha256,
+        )
+    )
+
+
+def test_a_live_quality_alarm_waits_for_its_checks_production_rows_and_trains_on_them(
+    example_model: ModelConfig, alarm: AlarmFactory
+) -> None:
+    """The check publishes its breach as it writes the rows: the alarm can fire before ingest records them."""
+    ledger = IngestingLedger()
+    ledger.record_dataset(DatasetItem.started(NEWER, f"{MACHINE}:ingest", NEWER.received_at))
+    _breached(ledger)
+    runs = FakeRuns()
+    decision = _decide(alarm(name=LIVE_QUALITY_ALARM), example_model, ledger, runs=runs)
+    assert decision.decision == "started" and decision.extra_sha256 == [PRODUCTION.sha256]
+    assert [v["sha256"] for v in runs.started[0][2]["extra"]] == [PRODUCTION.sha256]
+
+
+def test_production_rows_never_accepted_leave_the_run_without_them_and_say_so(
+    example_model: ModelConfig, alarm: AlarmFactory
+) -> None:
+    ledger = ledger_of(NEWER)
+    _breached(ledger)
+    event = alarm(name=LIVE_QUALITY_ALARM)
+    ports = RetrainPorts(
+        ledger=ledger,
+        runs=FakeRuns(),
+        events=FakeEvents(),
+        once=MemoryOnce[RetrainDecision](),
+        clock=fixed_clock(MORNING + timedelta(seconds=1)),
+        production_wait_s=0,
+    )
+    decision = decide(event, example_model, ports)
+    assert decision.decision == "started" and decision.extra_sha256 is None
+    assert "were not accepted within 0 s: trained without them" in decision.reason
+    assert PRODUCTION.key in decision.reason

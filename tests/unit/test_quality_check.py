@@ -4,6 +4,7 @@ captures and label files, and Partial + Finish joining, judging, recording and w
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import tarfile
@@ -87,7 +88,7 @@ def test_a_record_joins_by_its_inference_id_and_else_by_its_event_id() -> None:
         FEATURES,
         1,
     )
-    assert list(captured.keys) == ["req-1", "ev-2", "ev-2"]
+    assert captured.keys.tolist() == [b"req-1", b"ev-2", b"ev-2"]  # key_array: the join's form
     assert list(captured.rows) == [0, 0, 1]
     assert captured.scores.tolist() == [0.2, 0.3, 0.9]
     assert captured.features["region"].tolist() == ["north"] * 3
@@ -129,7 +130,7 @@ def test_records_without_a_prediction_per_row_are_skipped_and_counted() -> None:
         _record([ROW], [0.4], inference_id="good"),
     ]
     captured = read_captured(lines, FEATURES, 1)
-    assert list(captured.keys) == ["good"]
+    assert captured.keys.tolist() == [b"good"]
     assert (captured.inferences, captured.skipped) == (5, 4)
 
 
@@ -326,7 +327,10 @@ def test_good_predictions_are_ok_and_become_a_production_dataset(
     assert metrics.labelled_rows == [300] and metrics.published[0][1] is False
     key = outcome.production_dataset_key
     assert key is not None and key.startswith("churn/incoming/production/")
-    body = store.read(BUCKET, key).decode().splitlines()
+    written = store.read(BUCKET, key)
+    # The retrain decision waits for this content as a dataset version (headrace/monitoring/retrain.py).
+    assert ports.ledger.quality_checks("churn", 1)[0].production_sha256 == hashlib.sha256(written).hexdigest()
+    body = written.decode().splitlines()
     assert body[0] == ",".join(c.name for c in example_model.data.columns)
     assert len(body) == 301
     first = body[1].split(",")

@@ -118,3 +118,30 @@ def test_keys_that_differ_only_past_the_first_word_or_by_row_do_not_join() -> No
     ikeys = ["x" * 20 + "a", "x" * 20 + "b", "short"]
     result = join_labels(ikeys, [0, 0, 1], ["x" * 20 + "b", "short"], [0, 0])
     assert result.inference.tolist() == [1] and result.label.tolist() == [0]
+
+
+def test_the_table_keeps_each_hashs_last_label_through_crowded_probe_runs() -> None:
+    # Few distinct hashes, many repeats, and distinct hashes that share a home slot (same top bits): every
+    # round of the scatter build, its later-wins fix and the probe runs, against a dict.
+    distinct = (RNG.integers(0, 8, 40, dtype=np.uint64) << np.uint64(60)) | RNG.integers(
+        0, 2**20, 40, dtype=np.uint64
+    )
+    hashes = RNG.choice(distinct, 5_000)
+    table, winner = join._Table.build(hashes)
+    last = {int(h): i for i, h in enumerate(hashes.tolist())}
+    assert np.flatnonzero(winner).tolist() == sorted(last.values())
+    probes = np.concatenate([distinct, distinct + np.uint64(1)])
+    expected = [last.get(int(h), -1) for h in probes.tolist()]
+    assert table.find(probes).tolist() == expected
+
+
+def test_the_join_is_the_same_in_many_small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = _keys(1_000)
+    ikeys, lkeys = keys[:700], np.concatenate([keys[300:], keys[400:450], _keys(20)])
+    irows, lrows = np.zeros(700, np.int64), np.zeros(len(lkeys), np.int64)
+    whole = join_labels(ikeys, irows, lkeys, lrows)
+    monkeypatch.setattr(join, "CHUNK", 7)
+    chunked = join_labels(ikeys, irows, lkeys, lrows)
+    expected = _reference(ikeys, irows, lkeys, lrows)
+    assert _pairs(chunked, ikeys, lkeys) == _pairs(whole, ikeys, lkeys) == expected
+    assert np.array_equal(chunked.superseded, whole.superseded) and chunked.superseded.sum() == 50

@@ -242,7 +242,7 @@ def test_regression_labels_keep_their_exact_value(example_model: ModelConfig) ->
 def test_accepted_files_read_back_as_arrays_even_with_quoted_ids(binary: LabelSpec) -> None:
     data = _jsonl(_line("1", key='a,"b"'), _line("0,1", key="plain"))
     labels = read_accepted(check_labels("labels.jsonl", data, binary).canonical())
-    assert labels.keys.tolist() == ['a,"b"', "plain", "plain"]
+    assert labels.keys.tolist() == [b'a,"b"', b"plain", b"plain"]  # key_array: the join's form
     assert (labels.rows.dtype, labels.labels.dtype) == (np.int32, np.float64)
     assert labels.rows.tolist() == [0, 0, 1] and labels.labels.tolist() == [1.0, 0.0, 1.0]
 
@@ -262,9 +262,9 @@ def test_the_later_accepted_file_wins_for_the_same_inference_and_row() -> None:
         ]
     )
     assert dict(zip(merged.keys.tolist(), merged.labels.tolist(), strict=True)) == {
-        "a": 0.0,
-        "b": 1.0,
-        "c": 1.0,
+        b"a": 0.0,
+        b"b": 1.0,
+        b"c": 1.0,
     }
 
 

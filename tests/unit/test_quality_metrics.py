@@ -225,3 +225,14 @@ def test_coded_slices_give_the_same_statistics_as_values() -> None:
     with pytest.raises(QualityInputError, match=r"codes must be integers 0..5"):
         by_code.add_coded(scores, labels, {"region": (vocabulary, np.full(2_000, 6))})
     assert by_code.rows == 2_000
+
+
+def test_binary_log_loss_clips_certain_scores_as_the_trainer_does() -> None:
+    # Scores of exactly 0 and 1, right and wrong: the trainer's loss clips to [1e-15, 1 - 1e-15] before the
+    # log of the true class's probability (containers/train/trainer/evaluate.py).
+    scores, labels = np.array([0.0, 1.0, 0.0, 1.0, 0.3]), np.array([0.0, 1.0, 1.0, 0.0, 1.0])
+    p = np.clip(scores, 1e-15, 1 - 1e-15)
+    expected = float(np.mean(-np.log(np.where(labels == 1.0, p, 1.0 - p))))
+    result = _one("binary:logistic", scores, labels).result()
+    assert result.metrics["logloss"] == expected
+    assert result.metrics["accuracy"] == 0.4  # rows 0 and 1 right; 0.3 is not > 0.5

@@ -87,6 +87,11 @@ class Provisioner:
                 )
                 self._aws.s3.put_object(Bucket=bucket, Key=destination["objectKey"], Body=body)
         # Container images are not built locally: their staged build directory is what runs (sagemaker/).
+        # ECR keeps the images earlier deployments pushed until they are deleted or a lifecycle policy expires
+        # them (https://docs.aws.amazon.com/AmazonECR/latest/userguide/lp_creation.html): so a model restored
+        # from --state-dir runs the image an earlier synth staged here (asset.<tag>) even after a code change.
+        for earlier in manifest_file.parent.glob("asset.*/Dockerfile"):
+            self._images.add(earlier.parent.name.removeprefix("asset."), earlier.parent)
         for image in manifest.get("dockerImages", {}).values():
             directory = manifest_file.parent / image["source"]["directory"]
             for destination in image["destinations"].values():
