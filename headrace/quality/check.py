@@ -380,7 +380,16 @@ def finish_check(
             f"({model.monitoring.quality_min_labels}): nothing is judged"
         ]
     production, production_sha256 = None, None
-    if enough:
+    # Fewer rows than the schema's min_rows would only be quarantined by ingest: no dataset, and a retrain
+    # this breach starts does not wait for one.
+    if enough and labelled < model.data.min_rows:
+        log.info(
+            "%d labelled rows of %s: fewer than schema.min_rows (%d), not written as a production dataset",
+            labelled,
+            model.name,
+            model.data.min_rows,
+        )
+    elif enough:
         production, production_sha256 = _write_production(
             request, model, ports, bucket=bucket, folder=folder, label_files=files
         )

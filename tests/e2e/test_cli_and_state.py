@@ -62,7 +62,7 @@ def test_info_json_gives_a_script_bucket_prefixes_schema_and_state_machines(plan
         "shop",
         "reviewed",
         "drifty",
-        "concept",
+        "renewals",
     }
 
 

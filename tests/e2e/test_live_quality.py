@@ -9,6 +9,7 @@ rejected with both figures."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -154,7 +155,8 @@ def test_the_live_quality_alarm_retrains_on_the_labelled_production_rows(
     bucket, key = production[0]["lineage_uri"].removeprefix("s3://").split("/", 1)
     lineage = json.loads(plane.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     assert lineage["dataset_key"] == quality["production_dataset_key"]
-    assert (lineage["since"], lineage["until"]) == (quality["since"], quality["until"])
+    window = [datetime.fromisoformat(quality[k]) for k in ("since", "until")]
+    assert [datetime.fromisoformat(lineage[k]) for k in ("since", "until")] == window
     accepted = [f.accepted_key for f in ledger.label_files(MODEL)]
     assert lineage["label_files"] == accepted and lineage["rows"] == TRAFFIC_ROWS
 

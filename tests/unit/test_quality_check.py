@@ -318,7 +318,9 @@ def test_good_predictions_are_ok_and_become_a_production_dataset(
     labels["never-served"] = 1
     _labels(store, NOW - timedelta(hours=1), labels, "c")
     ports = _ports(store)
-    _, outcome = _run(example_model, ports)
+    # 300 rows make a dataset where the schema asks for no more (churn's own min_rows is 500).
+    model = example_model.model_copy(update={"data": example_model.data.model_copy(update={"min_rows": 300})})
+    _, outcome = _run(model, ports)
     assert outcome.status == "ok"
     assert (outcome.labelled_rows, outcome.unknown_labels) == (300, 1)
     assert outcome.value is not None and outcome.value > 0.95
@@ -368,6 +370,20 @@ def test_a_later_label_file_wins_a_repeated_label(example_model: ModelConfig, st
     _labels(store, NOW - timedelta(hours=1), labels, "b")
     _, outcome = _run(example_model, _ports(store))
     assert outcome.status == "ok" and outcome.labelled_rows == 300
+
+
+def test_labelled_rows_below_the_schema_s_min_rows_are_judged_but_make_no_dataset(
+    example_model: ModelConfig, store: fakes.FakeStore
+) -> None:
+    lines, labels = _traffic(300, seed=1, good=True)
+    _capture(store, NOW - timedelta(hours=5), lines, "a")
+    _labels(store, NOW - timedelta(hours=1), labels, "c")
+    ports = _ports(store)
+    _, outcome = _run(example_model, ports)  # min_rows 500: ingest would quarantine 300 rows
+    assert outcome.status == "ok" and outcome.labelled_rows == 300
+    assert outcome.production_dataset_key is None
+    assert ports.ledger.quality_checks("churn", 1)[0].production_sha256 is None
+    assert not [k for k in store.objects if "/incoming/production/" in k[1]]
 
 
 def test_too_few_labels_judge_nothing_and_publish_no_breach(
