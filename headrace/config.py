@@ -160,6 +160,27 @@ class GateConfig(Strict):
     approval: Literal["auto", "manual"] = "manual"
 
 
+class AutoscalingConfig(Strict):
+    """Target tracking on the variant's instance count (headrace/serving/autoscaling.py): Application Auto
+    Scaling keeps SageMakerVariantInvocationsPerInstance (invocations per instance per minute) near the
+    target, between min and max instances. SageMaker: min at least 1, max at least min
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-add-policy.html)."""
+
+    min_instances: Annotated[int, Field(ge=1, le=20)] = 1
+    max_instances: Annotated[int, Field(ge=1, le=20)] = 4
+    target_invocations_per_instance: Annotated[float, Field(gt=0)] = 1_000.0
+    scale_in_cooldown_s: Annotated[int, Field(ge=0, le=86_400)] = 300
+    scale_out_cooldown_s: Annotated[int, Field(ge=0, le=86_400)] = 60
+
+    @model_validator(mode="after")
+    def _min_within_max(self) -> AutoscalingConfig:
+        if self.min_instances > self.max_instances:
+            raise ValueError(
+                f"min_instances ({self.min_instances}) is greater than max_instances ({self.max_instances})"
+            )
+        return self
+
+
 class RolloutConfig(Strict):
     # A canary or linear step is whole instances, at most half the fleet: an endpoint of one instance shifts
     # all at once, then bakes (headrace/serving/rollout.py); the steps apply from two instances on.
@@ -180,6 +201,20 @@ class RolloutConfig(Strict):
     # headrace/serving/idle.py); None never does. Its endpoint configs and models stay, so approving a
     # version again or `headrace rollback MODEL VERSION` recreates it. At most 30 days.
     idle_hours: Annotated[int, Field(ge=1, le=720)] | None = None
+    # None: the fleet keeps instance_count instances. Set: instance_count is where each new fleet starts,
+    # within min_instances..max_instances, and Application Auto Scaling moves it with the traffic.
+    autoscaling: AutoscalingConfig | None = None
+
+    @model_validator(mode="after")
+    def _start_within_scaling(self) -> RolloutConfig:
+        scaling = self.autoscaling
+        if scaling and not scaling.min_instances <= self.instance_count <= scaling.max_instances:
+            raise ValueError(
+                f"instance_count ({self.instance_count}) must lie within autoscaling.min_instances "
+                f"({scaling.min_instances}) and autoscaling.max_instances ({scaling.max_instances}): "
+                "a new fleet starts with instance_count instances"
+            )
+        return self
 
 
 class RetrainData(Strict):
@@ -217,6 +252,27 @@ class MonitoringConfig(Strict):
         return value
 
 
+class BatchConfig(Strict):
+    """Batch scoring (`<model>/batch/incoming/`): the transform job's resources and how it feeds the serving
+    container (CreateTransformJob, https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html)."""
+
+    instance_type: str = "ml.m5.xlarge"
+    # TransformResources.InstanceCount: SageMaker splits the input's files across the instances.
+    instance_count: Annotated[int, Field(ge=1, le=20)] = 1
+    # MaxPayloadInMB: 0-100; the records of one mini-batch fit in it (6 is SageMaker's default).
+    max_payload_mb: Annotated[int, Field(ge=1, le=100)] = 6
+    # MaxConcurrentTransforms per instance; 0 leaves SageMaker's default.
+    max_concurrent_transforms: Annotated[int, Field(ge=0)] = 0
+    batch_strategy: Literal["MultiRecord", "SingleRecord"] = "MultiRecord"
+
+    @field_validator("instance_type")
+    @classmethod
+    def _sagemaker_instance(cls, value: str) -> str:
+        if not re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", value):
+            raise ValueError(f"'{value}' is not a SageMaker instance type (like ml.m5.xlarge)")
+        return value
+
+
 class ModelConfig(Strict):
     name: Annotated[str, Field(pattern=MODEL_NAME_PATTERN)]
     description: str = ""
@@ -225,6 +281,7 @@ class ModelConfig(Strict):
     gate: GateConfig = Field(default_factory=GateConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    batch: BatchConfig = Field(default_factory=BatchConfig)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -248,6 +305,11 @@ class ModelConfig(Strict):
     @property
     def datasets_prefix(self) -> str:
         return f"{self.name}/datasets/"
+
+    @property
+    def batch_prefix(self) -> str:
+        """Batch scoring: drops in `incoming/`, validated input in `input/`, results in `output/`."""
+        return f"{self.name}/batch/"
 
 
 class ConfigError(Exception):

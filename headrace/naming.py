@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 DEFAULT_STAGE = "dev"
 STAGE_PATTERN = r"^[a-z][a-z0-9]{1,9}$"
@@ -113,6 +114,18 @@ class Names:
 
     def quality_schedule(self, model: str) -> str:
         return f"{self.prefix}-{model}-quality-check"
+
+    def batch_state_machine(self, model: str) -> str:
+        return f"{self.prefix}-{model}-batch"
+
+    # The functions every model's batch scoring shares.
+    @property
+    def batch_resolve_function(self) -> str:
+        return f"{self.prefix}-batch-resolve"
+
+    @property
+    def batch_record_function(self) -> str:
+        return f"{self.prefix}-batch-record"
 
     # The functions every model's drift check shares, and the retrain function.
     @property
@@ -220,6 +233,10 @@ class Outputs:
     def quality_state_machine(model: str) -> str:
         return "QualityStateMachine" + _pascal(model)
 
+    @staticmethod
+    def batch_state_machine(model: str) -> str:
+        return "BatchStateMachine" + _pascal(model)
+
     RETRAIN_FUNCTION = "RetrainFunctionName"
     ALERTS_TOPIC = "AlertsTopicArn"
     AUDIT_TRAIL = "AuditTrailName"
@@ -238,6 +255,21 @@ def execution_name(model: str, content_sha256: str, attempt: str = "") -> str:
     """Deterministic execution name for one dataset version: a replayed start is ExecutionAlreadyExists."""
     name = f"{model}-{content_sha256[:40]}" + (f"-{attempt}" if attempt else "")
     return name[:EXECUTION_NAME_MAX]
+
+
+def transform_job_name(model: str, content_sha256: str, started: datetime) -> str:
+    """A batch's SageMaker transform job: `<model>-batch-<sha256[:8]>-<yyyymmddHHMMSS>` (the
+    execution's start, so a retried state names the same job), cut to CreateTransformJob's 63
+    characters (botocore's model: TransformJobName, 1-63 of `[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}`)."""
+    stamp = started.astimezone(UTC).strftime("%Y%m%d%H%M%S")
+    suffix = f"-batch-{content_sha256[:8]}-{stamp}"
+    return model[: TRAINING_JOB_NAME_MAX - len(suffix)].rstrip("-") + suffix
+
+
+def transform_job_name_glob(model: str) -> str:
+    """An IAM resource pattern matching `model`'s transform job names."""
+    suffix_chars = len("-batch-") + 8 + 1 + 14
+    return f"{model[: TRAINING_JOB_NAME_MAX - suffix_chars].rstrip('-')}-batch-*"
 
 
 def _job_model_part(model: str) -> str:

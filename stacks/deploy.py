@@ -28,7 +28,7 @@ from constructs import Construct
 
 from headrace.config import ModelConfig
 from headrace.naming import Names
-from headrace.serving import rollout
+from headrace.serving import autoscaling, rollout
 from headrace.serving.deploy import BUSY, EndpointBusy
 from headrace.serving.payloads import PACKAGE_STATE_CHANGE
 from headrace.serving.runtime import DeploySettings
@@ -112,8 +112,48 @@ class DeploySteps(Construct):
         )
         nag.accept_unscoped(self.plan, nag.LIST_MODEL_PACKAGES)
 
+        self._grant_autoscaling()
+
         self.undelivered_events = dead_letter_queue(self, "UndeliveredApprovals", store.key)
         nag.accept(self.undelivered_events, "SQS3", nag.DEAD_LETTER_QUEUE)
+
+    def _grant_autoscaling(self) -> None:
+        """Plan deregisters an endpoint's variant before a blue/green update; Verify (and DeployFailed, after
+        a rollback) registers it with the model's target-tracking policy (headrace/serving/autoscaling.py)."""
+        for fn in (self.plan, self.verify, self.failed):
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=[
+                        "application-autoscaling:DescribeScalableTargets",
+                        "application-autoscaling:DescribeScalingPolicies",
+                        "application-autoscaling:RegisterScalableTarget",
+                        "application-autoscaling:PutScalingPolicy",
+                        "application-autoscaling:DeleteScalingPolicy",
+                        "application-autoscaling:DeregisterScalableTarget",
+                    ],
+                    resources=["*"],
+                )
+            )
+            nag.accept_unscoped(fn, nag.SCALABLE_TARGETS)
+        # The first RegisterScalableTarget for a SageMaker variant creates Application Auto Scaling's
+        # service-linked role, which the caller must be allowed to create, for that service only
+        # (https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-service-linked-roles.html).
+        linked_role = Stack.of(self).format_arn(
+            service="iam",
+            region="",
+            resource="role",
+            resource_name=(
+                f"aws-service-role/{autoscaling.SERVICE_LINKED_PRINCIPAL}/{autoscaling.SERVICE_LINKED_ROLE}"
+            ),
+        )
+        for fn in (self.verify, self.failed):
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["iam:CreateServiceLinkedRole"],
+                    resources=[linked_role],
+                    conditions={"StringLike": {"iam:AWSServiceName": autoscaling.SERVICE_LINKED_PRINCIPAL}},
+                )
+            )
 
 
 class Deployment(Construct):
@@ -307,8 +347,10 @@ class Deployment(Construct):
             "HostingRole",
             description=f"Endpoint containers of Headrace model {model.name}",
             store=store,
-            read=[f"{model.name}/runs/*/output/*"],
-            put=[f"{rollout.capture_prefix(model.name)}/*"],
+            # Transform jobs run as their Model's role too: they read a batch's input and write its output
+            # (CreateTransformJob takes no role; https://docs.aws.amazon.com/sagemaker/latest/dg/batch-transform.html).
+            read=[f"{model.name}/runs/*/output/*", f"{model.name}/batch/input/*"],
+            put=[f"{rollout.capture_prefix(model.name)}/*", f"{model.name}/batch/output/*"],
             image=image,
             instance_type=model.rollout.instance_type,
             network=stage.network,
@@ -363,10 +405,11 @@ class Deployment(Construct):
         )
         versioned = [versions_arn, models_arn, configs_arn]
         nag.accept_wildcards(steps.plan, nag.MODEL_VERSIONS, resources=[nag.flat(self, a) for a in versioned])
-        for fn in (steps.plan, steps.verify):
+        for fn in (steps.plan, steps.verify, steps.failed):
             fn.add_to_role_policy(
                 iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"], resources=[self.endpoint_arn])
             )
+        self._grant_scaling(steps, configs_arn)
         steps.plan.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
@@ -381,6 +424,40 @@ class Deployment(Construct):
         steps.verify.add_to_role_policy(
             iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=self.alarm_arns)
         )
+
+    def _grant_scaling(self, steps: DeploySteps, configs_arn: str) -> None:
+        """What registering the endpoint's variant asks of the caller besides Application Auto Scaling
+        (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-prerequisites.html): the
+        endpoint and its configs, UpdateEndpointWeightsAndCapacities, and the target-tracking alarms."""
+        stack = Stack.of(self)
+        alarms = stack.format_arn(
+            service="cloudwatch",
+            resource="alarm",
+            resource_name=f"TargetTracking-{autoscaling.resource_id(self.endpoint_name)}-*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        for fn in (steps.plan, steps.verify, steps.failed):
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=[
+                        "sagemaker:DescribeEndpointConfig",
+                        "sagemaker:UpdateEndpointWeightsAndCapacities",
+                    ],
+                    resources=[self.endpoint_arn, configs_arn],
+                )
+            )
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=[
+                        "cloudwatch:PutMetricAlarm",
+                        "cloudwatch:DescribeAlarms",
+                        "cloudwatch:DeleteAlarms",
+                    ],
+                    resources=[alarms],
+                )
+            )
+            nag.accept_wildcards(fn, nag.TARGET_TRACKING_ALARMS, resources=[nag.flat(self, alarms)])
+            nag.accept_wildcards(fn, nag.MODEL_VERSIONS, resources=[nag.flat(self, configs_arn)])
 
     def _grant_machine(self, stack: Stack, store: DataStore) -> None:
         hosted = f"{self.endpoint_name[:44]}-v*"

@@ -40,6 +40,7 @@ INCOMING_KEYS = "*/incoming/*"
 GROUND_TRUTH_ACCEPTED_KEYS = f"*/{GROUND_TRUTH}/{GROUND_TRUTH_ACCEPTED}/*"
 QUARANTINE_KEYS = "*/quarantine/*"
 DATASET_KEYS = "*/datasets/*"
+BATCH_INPUT_KEYS = "*/batch/input/*"
 
 
 def data_arrival_rule_name(names: Names) -> str:
@@ -67,6 +68,7 @@ class Ingest(Construct):
         store: DataStore,
         factory: FunctionFactory,
         training: Sequence[sfn.IStateMachine],
+        batch: Sequence[sfn.IStateMachine] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         # Async invocations that still fail after Lambda's own retries land in FailedInvocations.
@@ -99,15 +101,17 @@ class Ingest(Construct):
         store.bucket.grant_put(self.function, QUARANTINE_KEYS)
         # An accepted ground-truth file is written in canonical form beside the others of its model.
         store.bucket.grant_put(self.function, GROUND_TRUTH_ACCEPTED_KEYS)
+        # A validated batch file, header-less, as the transform job reads it (headrace/batch/layout.py).
+        store.bucket.grant_put(self.function, BATCH_INPUT_KEYS)
         store.ledger.grant_read_write_data(self.function)
         nag.accept_object_grants(
             self.function,
             store.bucket,
             read=[INCOMING_KEYS],
-            put=[DATASET_KEYS, QUARANTINE_KEYS, GROUND_TRUTH_ACCEPTED_KEYS],
+            put=[DATASET_KEYS, QUARANTINE_KEYS, GROUND_TRUTH_ACCEPTED_KEYS, BATCH_INPUT_KEYS],
         )
         nag.accept_key_grants(self.function)
-        for machine in training:
+        for machine in [*training, *batch]:
             machine.grant_start_execution(self.function)
         default_bus = events.EventBus.from_event_bus_name(self, "DefaultBus", DEFAULT_EVENT_BUS)
         default_bus.grant_put_events_to(self.function)

@@ -11,6 +11,7 @@ from headrace.config import ModelConfig
 from headrace.naming import Names, Outputs
 from headrace.serving.rollout import GUARDS
 from headrace.stages import StageSettings
+from stacks.batch import Batch, BatchSteps
 from stacks.dashboard import ModelDashboard
 from stacks.data_store import DataStore
 from stacks.deploy import Deployment, DeploySteps
@@ -28,6 +29,7 @@ class SharedSteps:
     deploy: DeploySteps
     monitoring: MonitoringSteps
     quality: QualitySteps
+    batch: BatchSteps
 
 
 def construct_id(kind: str, model: ModelConfig) -> str:
@@ -105,6 +107,17 @@ class ModelPipeline:
             store=store,
             stage=stage,
         )
+        self.batch = Batch(
+            stack,
+            construct_id("Batch", model),
+            names=names,
+            model=model,
+            store=store,
+            steps=steps.batch,
+            stage=stage,
+        )
+        # Ingest starts a batch execution for each validated file dropped under <model>/batch/incoming/.
+        wiring.add_batch_machine(model.name, self.batch.state_machine)
         ModelDashboard(
             stack,
             construct_id("ModelDashboard", model),
@@ -127,6 +140,9 @@ class ModelPipeline:
             stack,
             Outputs.quality_state_machine(model.name),
             value=self.quality.state_machine.state_machine_arn,
+        )
+        CfnOutput(
+            stack, Outputs.batch_state_machine(model.name), value=self.batch.state_machine.state_machine_arn
         )
         # The name itself, not a reference: it is fixed, and people open it in the console by name.
         CfnOutput(stack, Outputs.dashboard(model.name), value=names.dashboard(model.name))

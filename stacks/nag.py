@@ -90,6 +90,17 @@ INVOKE_VERSIONS = (
     "(<function ARN>:*): these are the workflow's own step functions."
 )
 
+SCALABLE_TARGETS = (
+    "Application Auto Scaling: the Describe calls have no resource-level permissions, and a scalable "
+    "target's ARN carries an id generated when it is registered, so the deploy steps cannot name it "
+    "beforehand (Service Authorization Reference, Application Auto Scaling); the steps touch only their "
+    "own endpoints' variants (headrace/serving/autoscaling.py)."
+)
+TARGET_TRACKING_ALARMS = (
+    "The alarms Application Auto Scaling creates for a target-tracking policy are named "
+    "TargetTracking-<resource id>-AlarmHigh|AlarmLow-<uuid>: the pattern is the model's endpoint's alarms."
+)
+
 EC2_DESCRIBE = (
     "SageMaker's VPC access (ec2:DescribeNetworkInterfaces, DescribeVpcs, DescribeDhcpOptions, "
     "DescribeSubnets, DescribeSecurityGroups): EC2's Describe calls have no resource-level permissions."

@@ -17,6 +17,7 @@ from headrace.config import ModelConfig
 from headrace.naming import Names, Outputs
 from headrace.stages import StageSettings
 from stacks.alerts import Alerts
+from stacks.batch import BatchSteps
 from stacks.data_store import DataStore
 from stacks.deploy import DeploySteps, EndpointInvokeRole
 from stacks.functions import FunctionFactory
@@ -60,6 +61,7 @@ class PipelineStack(Stack):
             quality=QualitySteps(
                 self, "QualitySteps", names=names, models=models, store=store, factory=factory
             ),
+            batch=BatchSteps(self, "BatchSteps", names=names, store=store, factory=factory),
         )
         pipelines = [
             ModelPipeline(self, model, names=names, store=store, stage=stage, steps=steps, wiring=wiring)
@@ -72,6 +74,7 @@ class PipelineStack(Stack):
             store=store,
             factory=factory,
             training=[p.training.state_machine for p in pipelines],
+            batch=[p.batch.state_machine for p in pipelines],
         )
         invoke_role = EndpointInvokeRole(
             self, "EndpointInvoke", names=names, endpoints=[p.deployment.endpoint_arn for p in pipelines]

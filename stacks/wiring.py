@@ -52,10 +52,13 @@ class Wiring:
     values: Mapping[str, str]
     # The models' training state machines, registered as each model's construct makes its own.
     training_machines: dict[str, sfn.IStateMachine] = field(default_factory=dict)
+    # The models' batch state machines (issue 17), registered the same way.
+    batch_machines: dict[str, sfn.IStateMachine] = field(default_factory=dict)
 
     @classmethod
     def of(cls, scope: Construct, names: Names, store: DataStore) -> Wiring:
         machines: dict[str, sfn.IStateMachine] = {}
+        batch: dict[str, sfn.IStateMachine] = {}
         document = Lazy.string(_TrainingMachinesDocument(Stack.of(scope), machines))
         return cls(
             values={
@@ -65,12 +68,17 @@ class Wiring:
                 "data_bucket": store.bucket.bucket_name,
                 "event_bus_name": DEFAULT_EVENT_BUS,
                 "training_state_machines": document,
+                "batch_state_machines": Lazy.string(_TrainingMachinesDocument(Stack.of(scope), batch)),
             },
             training_machines=machines,
+            batch_machines=batch,
         )
 
     def add_training_machine(self, model: str, machine: sfn.IStateMachine) -> None:
         self.training_machines[model] = machine
+
+    def add_batch_machine(self, model: str, machine: sfn.IStateMachine) -> None:
+        self.batch_machines[model] = machine
 
     def environment(self, settings: type[FunctionSettings], service_name: str) -> dict[str, str]:
         """The variables `settings` parses, each with its wired value. Optional fields the wiring does not

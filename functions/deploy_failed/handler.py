@@ -30,7 +30,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.remove_keys(["model", "execution"])
     request = parse_request(DeployFailedRequest, event)
     logger.append_keys(model=request.model, execution=request.execution.name)
-    failure = record_failure(request, runtime.ports)
+    model = runtime.models.get(request.model)  # an unknown model still has its failure recorded
+    failure = record_failure(request, runtime.ports, model, runtime.settings.names)
     return failure.model_dump(mode="json")
 
 

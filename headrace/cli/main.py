@@ -15,7 +15,7 @@ from headrace.config import ConfigError, ModelConfig, load_models
 from headrace.datagen import generate, ground_truth_csv, ground_truth_jsonl, label_captured
 from headrace.status import collect
 
-from . import drift, local, modelinit, project, quality, runs, serving
+from . import batch, drift, local, modelinit, project, quality, runs, serving
 from .capturefiles import capture_lines
 from .output import console, errors, fail, print_json, table
 from .target import Target, resolve
@@ -30,6 +30,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(serving.app)  # predict, endpoints, rollback
 app.add_typer(drift.app)  # drift
 app.add_typer(quality.app)  # quality
+app.add_typer(batch.app)  # batch, batches
 config_app = typer.Typer(help="Check model configs.", no_args_is_help=True)
 data_app = typer.Typer(help="Example data for a model.", no_args_is_help=True)
 app.add_typer(config_app, name="config")

@@ -260,6 +260,7 @@ def _views(target: Target) -> list[EndpointView]:
             deployment.ledger_table,
             target.names,
             [m.name for m in deployment.models],
+            target.client("application-autoscaling"),
         )
     except (BotoCoreError, ClientError) as exc:
         fail(f"cannot reach AWS: {exc}", UNREACHABLE_HINT, EXIT_UNREACHABLE)
@@ -276,7 +277,8 @@ def endpoints(
     json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")] = False,
     models_dir: ModelsDir = None,
 ) -> None:
-    """Each model's endpoint: status, the version and config it serves, traffic weights, last deployment.
+    """Each model's endpoint: status, the version and config it serves, traffic weights, instances,
+    autoscaling (bounds and the last scaling activity), last deployment.
 
     Example: headrace endpoints --json | jq '.[] | {model, version, status}'
     """
@@ -292,11 +294,23 @@ def endpoints(
             f"v{v.version}" if v.version is not None else "",
             v.config_name or "",
             v.weights,
+            v.instances,
+            _clip(v.scaling.summary, 60) if v.scaling else "off",
             _clip(v.last_deployment.summary) if v.last_deployment else "",
         )
         for v in views
     ]
-    columns = ["model", "endpoint", "status", "version", "config", "weights", "last deployment"]
+    columns = [
+        "model",
+        "endpoint",
+        "status",
+        "version",
+        "config",
+        "weights",
+        "instances",
+        "autoscaling",
+        "last deployment",
+    ]
     console.print(table("endpoints", columns, rows))
 
 

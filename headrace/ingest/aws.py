@@ -88,14 +88,17 @@ def _object_args(ref: ObjectRef) -> dict[str, str]:
 
 
 class StepFunctionsRuns:
-    def __init__(self, client: Any, state_machines: Mapping[str, str]) -> None:
+    def __init__(
+        self, client: Any, state_machines: Mapping[str, str], variable: str = "TRAINING_STATE_MACHINES"
+    ) -> None:
         self._sfn = client
         self._machines = dict(state_machines)
+        self._variable = variable
 
     def start(self, model: str, name: str, payload: str) -> StartedRun:
         machine = self._machines.get(model)
         if machine is None:
-            raise LookupError(f"no training state machine for model '{model}' in TRAINING_STATE_MACHINES")
+            raise LookupError(f"no state machine for model '{model}' in {self._variable}")
         try:
             response = self._sfn.start_execution(stateMachineArn=machine, name=name, input=payload)
         except ClientError as exc:
@@ -139,5 +142,8 @@ def connect(settings: IngestSettings, metrics: Metrics, session: boto3.Session |
         metrics=PowertoolsMetrics(metrics, settings.stage),
         once=IdempotentOnce(persistence, idempotency, IngestResult, "headrace-ingest"),
         clock=now,
+        batches=StepFunctionsRuns(
+            lazy_client("stepfunctions", session), settings.batch_state_machines, "BATCH_STATE_MACHINES"
+        ),
     )
     return Connection(ports=ports, idempotency=idempotency)

@@ -60,7 +60,8 @@ class ObjectStore(Protocol):
 
 class RunStarter(Protocol):
     def start(self, model: str, name: str, payload: str) -> StartedRun:
-        """Start `model`'s training state machine as execution `name`; an existing name is not an error."""
+        """Start `model`'s state machine (training, or batch scoring for `IngestPorts.batches`) as execution
+        `name`; an existing name is not an error."""
         ...
 
 
@@ -73,3 +74,5 @@ class IngestPorts:
     metrics: MetricSink
     once: Once[IngestResult]
     clock: Clock
+    # Each model's batch state machine (issue 17); None where a caller wires no batch scoring.
+    batches: RunStarter | None = None

@@ -31,14 +31,21 @@ GROUND_TRUTH_ACCEPTED = "accepted"
 # serving.rollout.capture_prefix, monitoring.check.monitoring_prefix, and our own quarantine
 # (tests/unit/test_ingest_routing.py checks them against those modules).
 PIPELINE_FOLDERS = ("datasets", "runs", "capture", "monitoring", QUARANTINE)
+# `<model>/batch/`: people drop files to score in incoming/ (issue 17); the pipeline writes input/, output/.
+BATCH = "batch"
+BATCH_OUTPUT = ("input", "output")
 # Pipeline output inside a folder that also takes drops: the data-arrival rule leaves out only these.
-PIPELINE_SUBFOLDERS = (f"{GROUND_TRUTH}/{GROUND_TRUTH_ACCEPTED}",)
+PIPELINE_SUBFOLDERS = (
+    f"{GROUND_TRUTH}/{GROUND_TRUTH_ACCEPTED}",
+    *(f"{BATCH}/{folder}" for folder in BATCH_OUTPUT),
+)
 
 
 class RouteKind(StrEnum):
     INGEST = "ingest"  # <model>/incoming/<file>
     PRODUCTION = "production"  # <model>/incoming/production/<file>: a dataset version, no training run
     GROUND_TRUTH = "ground_truth"  # <model>/ground-truth/incoming/<file>: a label file
+    BATCH = "batch"  # <model>/batch/incoming/[v<N>/]<file>: rows to score
     UNKNOWN_MODEL = "unknown_model"  # <not a model>/.../incoming/<file>: quarantine with rule key_prefix
     MISPLACED = "misplaced"  # anywhere else: record it, say where it belongs
     IGNORE = "ignore"  # not a drop: our own output, or a folder marker
@@ -65,6 +72,8 @@ def route(key: str, models: Mapping[str, ModelConfig]) -> Route:
             return Route(RouteKind.PRODUCTION if production else RouteKind.INGEST, first)
         if segments[1] == GROUND_TRUTH:
             return _ground_truth(key, segments, models)
+        if segments[1] == BATCH:
+            return _batch(key, segments)
         if segments[1] in PIPELINE_FOLDERS:
             return Route(RouteKind.IGNORE, first, f"{first}/{segments[1]}/ is pipeline output")
         return Route(RouteKind.MISPLACED, first, misplaced_hint(key, models))
@@ -88,6 +97,20 @@ def _ground_truth(key: str, segments: list[str], models: Mapping[str, ModelConfi
         RouteKind.MISPLACED,
         model,
         f"'{key}' is not where model '{model}' looks for ground truth; did you mean {meant}?",
+    )
+
+
+def _batch(key: str, segments: list[str]) -> Route:
+    model = segments[0]
+    if len(segments) > 3 and segments[2] == INCOMING:
+        return Route(RouteKind.BATCH, model)
+    if len(segments) > 3 and segments[2] in BATCH_OUTPUT:
+        return Route(RouteKind.IGNORE, model, f"{model}/{BATCH}/{segments[2]}/ is pipeline output")
+    meant = f"{model}/{BATCH}/{INCOMING}/{segments[-1]}"
+    return Route(
+        RouteKind.MISPLACED,
+        model,
+        f"'{key}' is not where model '{model}' looks for files to score; did you mean {meant}?",
     )
 
 

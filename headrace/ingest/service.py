@@ -19,6 +19,7 @@ from datetime import datetime
 
 from headrace.config import ModelConfig
 from headrace.ingest.attempts import Attempt, next_attempt, previous_run, start_attempt
+from headrace.ingest.batch import ingest_batch
 from headrace.ingest.dataset import content_sha256, dataset_key, summarize
 from headrace.ingest.events import ObjectCreated
 from headrace.ingest.ground_truth import ingest_ground_truth
@@ -71,6 +72,15 @@ def ingest(notice: ObjectCreated, models: Mapping[str, ModelConfig], ports: Inge
             ref,
             size,
             notice.time,
+            ports,
+            reject=lambda at, n, sha256, found: _reject(model.name, at, n, sha256, found, notice, ports),
+            reject_unread=lambda at, n, found: _reject_unread(model.name, at, n, found, notice, ports),
+        )
+    if where.kind is RouteKind.BATCH:
+        return ingest_batch(
+            model,
+            ref,
+            size,
             ports,
             reject=lambda at, n, sha256, found: _reject(model.name, at, n, sha256, found, notice, ports),
             reject_unread=lambda at, n, found: _reject_unread(model.name, at, n, found, notice, ports),

@@ -24,6 +24,10 @@ class IngestSettings(FunctionSettings):
         alias="TRAINING_STATE_MACHINES"
     )
     event_bus_name: NonEmpty = Field(alias="EVENT_BUS_NAME")
+    # {model name: batch state machine ARN} (issue 17): a drop under <model>/batch/incoming/ starts it.
+    batch_state_machines: Json[dict[str, Annotated[str, Field(pattern=STATE_MACHINE_ARN)]]] = Field(
+        default_factory=dict, alias="BATCH_STATE_MACHINES"
+    )
 
     def check_models(self, models: Mapping[str, object]) -> None:
         """Every model needs a training state machine; a gap would otherwise show on its first drop only."""

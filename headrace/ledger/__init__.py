@@ -7,6 +7,7 @@ deployments.py   runs of the deploy workflow
 checks.py        drift checks
 labels.py        accepted ground-truth label files
 quality.py       quality checks (live metrics against ground truth)
+batches.py       batch scoring jobs (transform jobs)
 decisions.py     retraining and idle-endpoint decisions
 training_input.py  the training state machine's input, within Step Functions' size limit
 ports.py         what each domain needs of the ledger, as Protocols
@@ -15,6 +16,7 @@ dynamo.py        DynamoLedger, the one adapter (boto3); memory.py the in-memory 
 Only this package knows key strings: everything else writes and reads typed items.
 """
 
+from headrace.ledger.batches import BatchItem, BatchStatus
 from headrace.ledger.checks import DriftCheckItem
 from headrace.ledger.datasets import (
     CategoricalStatistics,
@@ -51,6 +53,8 @@ __all__ = [
     "PARTITION_KEY",
     "SORT_KEY",
     "TTL_ATTRIBUTE",
+    "BatchItem",
+    "BatchStatus",
     "CategoricalStatistics",
     "ColumnStatistics",
     "DatasetItem",

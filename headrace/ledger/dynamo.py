@@ -12,6 +12,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from headrace.aws.errors import is_conditional_check_failed
+from headrace.ledger.batches import BatchItem
 from headrace.ledger.checks import DriftCheckItem
 from headrace.ledger.datasets import DatasetItem
 from headrace.ledger.decisions import RetrainDecision
@@ -150,6 +151,14 @@ class DynamoLedger:
 
     def quality_checks(self, model: str, limit: int | None = None) -> list[QualityCheckItem]:
         return self._query(QualityCheckItem, model, newest_first=True, limit=limit)
+
+    def batch(self, model: str, job_name: str) -> BatchItem | None:
+        stored = self._get({PARTITION_KEY: model_pk(model), SORT_KEY: sort_key(Kind.BATCH, job_name)})
+        return None if stored is None else BatchItem.from_stored(stored)
+
+    def batches(self, model: str) -> list[BatchItem]:
+        """Newest first (by start)."""
+        return sorted(self._query(BatchItem, model), key=lambda b: b.started_at, reverse=True)
 
     def retrains(self, model: str, since: datetime) -> list[RetrainDecision]:
         return [d for d in self._query(RetrainDecision, model, newest_first=True) if d.decided_at >= since]

@@ -8,6 +8,7 @@
                          sk = deploy#<time>#<execution name>           a run of the deploy workflow
                          sk = drift#<time>#<execution name>            a drift check
                          sk = quality#<time>#<execution name>          a quality check
+                         sk = batch#<transform job name>               a batch scoring job
                          sk = retrain#<time>                           a retraining decision
                          sk = idle#<time>                              an idle-endpoint decision
 
@@ -41,6 +42,7 @@ class Kind(StrEnum):
     DEPLOYMENT = "deployment"
     DRIFT = "drift"
     QUALITY = "quality"
+    BATCH = "batch"
     RETRAIN = "retrain"
     IDLE = "idle"
 
@@ -54,6 +56,7 @@ PREFIXES: dict[Kind, str] = {
     Kind.DEPLOYMENT: "deploy#",
     Kind.DRIFT: "drift#",
     Kind.QUALITY: "quality#",
+    Kind.BATCH: "batch#",
     Kind.RETRAIN: "retrain#",
     Kind.IDLE: "idle#",
 }

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from headrace.ledger.batches import BatchItem
 from headrace.ledger.checks import DriftCheckItem
 from headrace.ledger.datasets import DatasetItem, MisplacedItem, RejectionItem
 from headrace.ledger.decisions import IdleDecision, RetrainDecision
@@ -25,6 +26,7 @@ ITEM_MODELS: dict[Kind, type[LedgerItem]] = {
     Kind.DEPLOYMENT: DeploymentItem,
     Kind.DRIFT: DriftCheckItem,
     Kind.QUALITY: QualityCheckItem,
+    Kind.BATCH: BatchItem,
     Kind.RETRAIN: RetrainDecision,
     Kind.IDLE: IdleDecision,
 }

@@ -8,6 +8,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, TypeVar
 
+from headrace.ledger.batches import BatchItem
 from headrace.ledger.checks import DriftCheckItem
 from headrace.ledger.datasets import DatasetItem
 from headrace.ledger.decisions import RetrainDecision
@@ -112,6 +113,14 @@ class MemoryLedger:
 
     def quality_checks(self, model: str, limit: int | None = None) -> list[QualityCheckItem]:
         return self._query(QualityCheckItem, model)[::-1][:limit]
+
+    def batch(self, model: str, job_name: str) -> BatchItem | None:
+        stored = self.items.get((model_pk(model), sort_key(Kind.BATCH, job_name)))
+        return None if stored is None else BatchItem.from_stored(stored)
+
+    def batches(self, model: str) -> list[BatchItem]:
+        """Newest first (by start)."""
+        return sorted(self._query(BatchItem, model), key=lambda b: b.started_at, reverse=True)
 
     def retrains(self, model: str, since: datetime) -> list[RetrainDecision]:
         return [d for d in self._query(RetrainDecision, model)[::-1] if d.decided_at >= since]

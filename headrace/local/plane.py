@@ -121,6 +121,7 @@ class LocalPlane:
         from headrace.local.sagemaker.launchers import launcher_for
         from headrace.local.sagemaker.supervision import Supervisor
         from headrace.local.sagemaker.training import TrainingCompute
+        from headrace.local.sagemaker.transform import TransformCompute
         from headrace.local.scheduler.runner import ScheduleRunner
         from headrace.local.seams import installed
         from headrace.local.seams.authn import Authenticator, state_machines_signed
@@ -191,18 +192,22 @@ class LocalPlane:
         images = ImageRegistry()
         records = MotoSageMakerRecords(LOCAL_ACCOUNT, LOCAL_REGION)
         self.training = TrainingCompute(clients, images, self.work_dir, records, launcher)
+        self.transform = TransformCompute(clients, images, self.work_dir, records, launcher)
         cloudwatch = MotoCloudWatch(LOCAL_ACCOUNT, LOCAL_REGION)
         self.hosting = EndpointHosting(
             clients, images, self.work_dir, cloudwatch.alarm_states, records, launcher
         )
         self._stack.enter_context(served(self.hosting))
         iam = self._iam(endpoint, runtime, cloudwatch) if self.enforce_iam else None
-        self._stack.enter_context(installed(runtime, delivery, self.training, self.hosting, iam))
+        self._stack.enter_context(
+            installed(runtime, delivery, self.training, self.hosting, iam, self.transform)
+        )
         self.delivery = delivery
         # Inside the seams, so alarm state changes reach Lambda and Step Functions targets; stopped first.
         self.alarms = AlarmEvaluator(cloudwatch, interval_s=0.5)
         self.alarms.start()
         self._stack.callback(self.alarms.stop)
+        self._autoscaling(clients)
         self.schedules = ScheduleRunner(MotoSchedules(LOCAL_ACCOUNT, LOCAL_REGION), targets)
         if iam:
             from headrace.local.seams.iam_targets import ScheduleTargets
@@ -252,10 +257,22 @@ class LocalPlane:
         )
         self.training.role_clients = lambda role: iam.role_clients(endpoint, role)
         self.hosting._fleets.model_clients = lambda model: iam.model_clients(endpoint, model)
+        self.transform.model_clients = lambda model: iam.model_clients(endpoint, model)
         cloudwatch.publish = AlarmActions(iam).checked(cloudwatch.publish)  # type: ignore[method-assign,assignment]
         self.iam = iam
         self.progress("IAM enforced: functions, state machines and SageMaker act as their roles")
         return iam
+
+    def _autoscaling(self, clients: Clients) -> None:
+        """Target-tracking policies on the endpoints' variants, evaluated from their own metrics."""
+        from headrace.local.autoscaling.evaluator import ScalingEvaluator
+        from headrace.local.seams.autoscaling import activities_answered
+
+        window = float(os.environ.get("HEADRACE_LOCAL_SCALING_WINDOW_S", "60"))
+        self.scaling = ScalingEvaluator(clients, self.hosting.scale, window_s=window)
+        self._stack.enter_context(activities_answered(self.scaling.activities))
+        self.scaling.start()
+        self._stack.callback(self.scaling.stop)
 
     def _reconcile(self, clients: Clients) -> list[str]:
         """End or resume what the stopped plane left running, and deliver what it acknowledged but had not

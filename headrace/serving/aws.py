@@ -17,6 +17,7 @@ from headrace.aws.events import publisher_for
 from headrace.aws.metrics import PowertoolsMetrics
 from headrace.lambda_env import FunctionSettings
 from headrace.ledger import DynamoLedger
+from headrace.serving import autoscaling
 from headrace.serving.ports import DeployPorts, Endpoint, Package
 
 
@@ -95,6 +96,28 @@ class SageMakerHosting:
         return [f"{a['AlarmName']}: {a.get('StateReason', '')}" for a in alarms]
 
 
+class ApplicationAutoScaling:
+    """EndpointScaling with boto3's application-autoscaling client."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def register(self, target: Mapping[str, Any], policy: Mapping[str, Any]) -> None:
+        self._client.register_scalable_target(**target)
+        self._client.put_scaling_policy(**policy)
+
+    def deregister(self, resource_id: str) -> bool:
+        key = {"ServiceNamespace": autoscaling.NAMESPACE, "ScalableDimension": autoscaling.DIMENSION}
+        targets = self._client.describe_scalable_targets(ResourceIds=[resource_id], **key)
+        if not targets.get("ScalableTargets"):
+            return False
+        policies = self._client.describe_scaling_policies(ResourceId=resource_id, **key)
+        for policy in policies.get("ScalingPolicies", []):
+            self._client.delete_scaling_policy(PolicyName=policy["PolicyName"], ResourceId=resource_id, **key)
+        self._client.deregister_scalable_target(ResourceId=resource_id, **key)
+        return True
+
+
 def connect(
     settings: FunctionSettings, metrics: Metrics, session: boto3.Session | None = None
 ) -> DeployPorts:
@@ -105,4 +128,5 @@ def connect(
         events=publisher_for(settings, session),
         metrics=PowertoolsMetrics(metrics, settings.stage),
         clock=now,
+        scaling=ApplicationAutoScaling(lazy_client("application-autoscaling", session)),
     )

@@ -18,7 +18,7 @@ from headrace.config import ModelConfig
 from headrace.ledger import DeploymentItem, DeploymentLedger, sort_time
 from headrace.naming import Names
 from headrace.ports import Clock
-from headrace.serving import rollout
+from headrace.serving import autoscaling, rollout
 from headrace.serving.payloads import (
     Deployed,
     DeployFailedRequest,
@@ -183,6 +183,11 @@ def plan(
             key_arn=request.data_key_arn,
         )
     )
+    # SageMaker's procedure for updating an endpoint that scales: policies deleted and the target
+    # deregistered before UpdateEndpoint (autoscaling.py); Verify or DeployFailed registers it again.
+    scaling = ports.scaling
+    if endpoint is not None and scaling and scaling.deregister(autoscaling.resource_id(endpoint_name)):
+        log.info("deregistered %s from autoscaling for the rollout", endpoint_name)
     planned = DeployPlan(
         **base,
         action="update" if endpoint else "create",
@@ -222,6 +227,7 @@ def verify(
             + (f"; alarms: {'; '.join(alarms)}" if alarms else "")
             + (f"; SageMaker: {endpoint.failure_reason}" if endpoint.failure_reason else "")
         )
+    _scale(model, names, ports, planned.endpoint_name)
     _record(ports.ledger, planned, "serving", ports.clock)
     deployed = Deployed(
         model=model.name,
@@ -234,10 +240,26 @@ def verify(
     return deployed
 
 
+def _scale(model: ModelConfig, names: Names, ports: DeployPorts, endpoint_name: str) -> None:
+    """The endpoint's variant gets the model's scalable target and policy, or none when it does not scale."""
+    if ports.scaling is None:
+        return
+    requests = autoscaling.requests_for(model, names)
+    if requests is None:
+        ports.scaling.deregister(autoscaling.resource_id(endpoint_name))
+        return
+    ports.scaling.register(*requests)
+    log.info("autoscaling %s: %s", endpoint_name, model.rollout.autoscaling)
+
+
 def record_failure(
     request: DeployFailedRequest,
     ports: DeployPorts,
+    model: ModelConfig | None = None,
+    names: Names | None = None,
 ) -> DeployFailure:
+    """Records the failure; where the endpoint still serves (a rollback, a failed update), its fleet scales
+    again as before the rollout (Plan deregistered it)."""
     error = request.state.error
     status: DeploymentStatus = "rolled_back" if error.error == DeploymentRolledBack.__name__ else "failed"
     cause = _cause_text(error.cause)
@@ -251,6 +273,10 @@ def record_failure(
     )
     if planned is not None:
         _record(ports.ledger, planned, status, ports.clock, error=error.error, cause=cause)
+    if model is not None and names is not None and planned is not None and planned.action == "update":
+        endpoint = ports.hosting.endpoint(planned.endpoint_name)
+        if endpoint is not None and endpoint.status == "InService":
+            _scale(model, names, ports, planned.endpoint_name)
     ports.events.publish(
         DEPLOYMENT_FAILED_EVENT, {**failure.model_dump(mode="json"), "execution": request.execution.name}
     )

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from headrace.ledger import DeploymentItem, DynamoLedger
 from headrace.naming import Names
-from headrace.serving import rollout
+from headrace.serving import autoscaling, rollout
 from headrace.serving.payloads import DeployInput, DeployPlan, RollbackRequest
 
 NOT_DEPLOYED = "not deployed"
@@ -38,6 +38,23 @@ class Variant(BaseModel):
     instances: int | None = None
 
 
+class Scaling(BaseModel):
+    """The variant's scalable target (Application Auto Scaling) and its newest scaling activity."""
+
+    min_instances: int
+    max_instances: int
+    last_activity: str | None = None
+    last_activity_at: str | None = None
+    last_activity_status: str | None = None
+
+    @property
+    def summary(self) -> str:
+        bounds = f"{self.min_instances}-{self.max_instances}"
+        if self.last_activity is None:
+            return f"{bounds}, no activity yet"
+        return f"{bounds}, {self.last_activity_at}: {self.last_activity} ({self.last_activity_status})"
+
+
 class EndpointView(BaseModel):
     model: str
     endpoint_name: str
@@ -49,6 +66,11 @@ class EndpointView(BaseModel):
     pending_config_name: str | None = None
     failure_reason: str | None = None
     last_deployment: DeploymentItem | None = None
+    scaling: Scaling | None = None
+
+    @property
+    def instances(self) -> str:
+        return ", ".join(f"{v.name} {v.instances}" for v in self.variants if v.instances is not None)
 
     @property
     def weights(self) -> str:
@@ -126,20 +148,44 @@ def endpoint_view(
     )
 
 
+def describe_scaling(scaling: Any, endpoint_name: str) -> Scaling | None:
+    """The variant's scalable target and newest scaling activity; None when it does not scale."""
+    key = {"ServiceNamespace": autoscaling.NAMESPACE, "ScalableDimension": autoscaling.DIMENSION}
+    resource = autoscaling.resource_id(endpoint_name)
+    targets = scaling.describe_scalable_targets(ResourceIds=[resource], **key)["ScalableTargets"]
+    if not targets:
+        return None
+    found = scaling.describe_scaling_activities(ResourceId=resource, MaxResults=1, **key)
+    newest = (found.get("ScalingActivities") or [None])[0]
+    return Scaling(
+        min_instances=targets[0]["MinCapacity"],
+        max_instances=targets[0]["MaxCapacity"],
+        last_activity=newest["Description"] if newest else None,
+        last_activity_at=f"{newest['StartTime']:%Y-%m-%d %H:%M:%S}" if newest else None,
+        last_activity_status=newest["StatusCode"] if newest else None,
+    )
+
+
 def list_endpoints(
-    sagemaker: Any, dynamodb: Any, table: str, names: Names, models: Iterable[str]
+    sagemaker: Any,
+    dynamodb: Any,
+    table: str,
+    names: Names,
+    models: Iterable[str],
+    scaling: Any | None = None,
 ) -> list[EndpointView]:
-    """Per model: its endpoint's status, the version and config it serves, the variants' weights, and the
-    last deployment the ledger recorded."""
-    return [
-        endpoint_view(
-            model,
-            names.endpoint(model),
-            describe_endpoint(sagemaker, names.endpoint(model)),
-            list_deployments(dynamodb, table, model),
-        )
-        for model in models
-    ]
+    """Per model: its endpoint's status, the version and config it serves, the variants' weights and
+    instances, its autoscaling (with `scaling`, an application-autoscaling client) and the last deployment
+    the ledger recorded."""
+    views = []
+    for model in models:
+        endpoint = names.endpoint(model)
+        described = describe_endpoint(sagemaker, endpoint)
+        view = endpoint_view(model, endpoint, described, list_deployments(dynamodb, table, model))
+        if scaling is not None and described is not None:
+            view.scaling = describe_scaling(scaling, endpoint)
+        views.append(view)
+    return views
 
 
 def rollback_target(model: str, deployments: Sequence[DeploymentItem]) -> int:

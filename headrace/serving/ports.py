@@ -57,6 +57,18 @@ class Hosting(Protocol):
         ...
 
 
+class EndpointScaling(Protocol):
+    """Application Auto Scaling for an endpoint's variant (headrace/serving/autoscaling.py)."""
+
+    def register(self, target: Mapping[str, Any], policy: Mapping[str, Any]) -> None:
+        """RegisterScalableTarget, then PutScalingPolicy (both update what exists)."""
+        ...
+
+    def deregister(self, resource_id: str) -> bool:
+        """Delete the target's scaling policies, then DeregisterScalableTarget; False when none was there."""
+        ...
+
+
 @dataclass(frozen=True)
 class DeployPorts:
     hosting: Hosting
@@ -64,6 +76,8 @@ class DeployPorts:
     events: EventPublisher
     metrics: MetricSink
     clock: Clock
+    # None: the deploy steps leave Application Auto Scaling alone (tests that do not exercise it).
+    scaling: EndpointScaling | None = None
 
 
 @dataclass(frozen=True)

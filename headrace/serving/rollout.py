@@ -106,8 +106,9 @@ def hosted_name(
     asked: dict[str, Any] = {
         "image": image,
         "model_data_url": model_data_url,
-        # idle_hours is when to delete the endpoint, not what it serves: changing it makes no new config.
-        "rollout": model.rollout.model_dump(mode="json", exclude={"idle_hours"}),
+        # idle_hours (when to delete the endpoint) and autoscaling (a scalable target beside the endpoint,
+        # registered by the deploy workflow) are not what a config serves: changing them makes no new config.
+        "rollout": model.rollout.model_dump(mode="json", exclude={"idle_hours", "autoscaling"}),
     }
     if network is not None and network != NetworkSettings():
         asked["network"] = network.model_dump(mode="json")

@@ -21,6 +21,7 @@ EXPECTED_OPERATIONS = {
     ("sagemaker", "CreateEndpoint"),
     ("sagemaker", "UpdateEndpoint"),
     ("sagemaker", "DescribeEndpoint"),
+    ("sagemaker", "CreateTransformJob"),
 }
 
 

@@ -107,7 +107,13 @@ def test_the_hosting_role_reads_only_the_model_s_artifacts_and_writes_only_its_c
         for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
     }
     s3_keys = {r.split("/", 1)[1] for r in resources if r.startswith("<import:") and "/" in r}
-    assert s3_keys == {f"{MODEL}/runs/*/output/*", f"{MODEL}/capture/*"}
+    # Transform jobs run as the Model's role: a batch's input and output (issue 17).
+    assert s3_keys == {
+        f"{MODEL}/runs/*/output/*",
+        f"{MODEL}/capture/*",
+        f"{MODEL}/batch/input/*",
+        f"{MODEL}/batch/output/*",
+    }
     actions = {
         a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     }

@@ -30,6 +30,7 @@ INGEST_ENVIRONMENT = {
     "DATA_BUCKET",
     "LEDGER_TABLE",
     "TRAINING_STATE_MACHINES",
+    "BATCH_STATE_MACHINES",
     "EVENT_BUS_NAME",
 }
 
@@ -467,6 +468,7 @@ def test_ingest_function_reads_only_incoming_objects_and_writes_only_datasets_qu
         f"{bucket}/*/datasets/*",
         f"{bucket}/*/quarantine/*",
         f"{bucket}/*/ground-truth/accepted/*",
+        f"{bucket}/*/batch/input/*",
     }
     assert not {action for action, _ in granted if action.startswith("s3:Delete")}
 
@@ -481,7 +483,12 @@ def test_ingest_function_may_start_each_training_state_machine(synthesized: Synt
     machines = _training_machines_env(synthesized.pipeline, synthesized.names)
     starts = [s for s in _ingest_statements(synthesized) if "states:StartExecution" in _actions(s)]
     resources = [r for s in starts for r in _as_list(s["Resource"])]
-    assert {render(r) for r in resources} == set(machines.values())
+    batch = {
+        f"<{p}>"
+        for p in synthesized.pipeline.find_resources("AWS::StepFunctions::StateMachine")
+        if p.startswith("Batch")
+    }
+    assert {render(r) for r in resources} == set(machines.values()) | batch
 
 
 def test_ingest_function_may_put_events_on_the_default_bus_only(synthesized: SynthesizedApp) -> None:
@@ -513,7 +520,7 @@ def test_each_model_gets_one_standard_training_state_machine_named_for_it(
     pipeline = _pipeline_template("dev", models, tmp_path)
 
     # A training, a deploy, a drift-check and a quality-check workflow per model.
-    pipeline.resource_count_is("AWS::StepFunctions::StateMachine", 4 * len(models))
+    pipeline.resource_count_is("AWS::StepFunctions::StateMachine", 5 * len(models))
     for model in models:
         pipeline.has_resource_properties(
             "AWS::StepFunctions::StateMachine",

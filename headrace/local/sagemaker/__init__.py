@@ -8,4 +8,6 @@
 - hosting.py: CreateEndpoint / UpdateEndpoint / DeleteEndpoint / InvokeEndpoint over those fleets.
 - rollout.py: a blue/green UpdateEndpoint: traffic steps, the bake, and the rollback on an alarm.
 - telemetry.py: the `AWS/SageMaker` invocation metrics and the data capture an endpoint config asks for.
+- transform.py: CreateTransformJob's run: the serve container as transform instances (transform_instances.py),
+  objects cut into mini-batches and answers joined as SageMaker does (transform_records.py).
 """

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from headrace.local.aws import Clients
+from headrace.local.sagemaker.capacity import scale_variant
 from headrace.local.sagemaker.containers import ContainerLauncher, ImageRegistry
 from headrace.local.sagemaker.fleets import (
     LOG_GROUP,
@@ -191,6 +192,14 @@ class EndpointHosting:
         hosted.capture = Capture.of(self._records.endpoint_config(config_name).get("DataCaptureConfig"))
         record.endpoint_status, record.failure_reason = "InService", None
         record.last_modified_time = datetime.now(UTC)
+
+    def scale(self, name: str, variant: str, count: int) -> None:
+        """UpdateEndpointWeightsAndCapacities' DesiredInstanceCount for `variant` (capacity.py)."""
+        with self._lock:
+            hosted = self._endpoints.get(name)
+        if hosted is None:
+            raise HostingError(f"Could not find endpoint '{name}'.")
+        scale_variant(hosted, self._fleets, self._records, self._records.endpoints()[name], variant, count)
 
     # --- a container that exits on its own -------------------------------------------------------------
     def _container_exited(self, fleet: Fleet) -> None:

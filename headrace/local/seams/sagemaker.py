@@ -45,6 +45,9 @@ class MotoSageMakerRecords:
     def training_job(self, name: str) -> Any:
         return self._backend().training_jobs[name]
 
+    def transform_job(self, name: str) -> Any:
+        return self._backend().transform_jobs[name]
+
     def endpoints(self) -> dict[str, Any]:
         endpoints: dict[str, Any] = self._backend().endpoints
         return endpoints

@@ -30,6 +30,9 @@ _RULES: Final[dict[str, Callable[[SageMakerResponse, dict[str, Any]], list[str]]
     "CreateEndpointConfig": lambda _, request: rules.endpoint_config(request),
     "CreateModelPackage": lambda _, request: rules.model_package(request),
     "UpdateEndpoint": lambda response, request: rules.endpoint_update(request, _variants_of(response)),
+    "CreateTransformJob": lambda response, request: rules.transform_job(
+        request, lambda model: model in response.sagemaker_backend._models
+    ),
 }
 
 

@@ -63,6 +63,34 @@ def training_job(request: dict[str, Any]) -> list[str]:
     return found
 
 
+# CreateTransformJob.MaxPayloadInMB: "The value of MaxPayloadInMB cannot be greater than 100 MB. If you
+# specify the MaxConcurrentTransforms parameter, the value of (MaxConcurrentTransforms * MaxPayloadInMB)
+# also cannot exceed 100 MB." (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html)
+MAX_TRANSFORM_PAYLOAD_MB: Final = 100
+
+
+def transform_job(request: dict[str, Any], model_exists: Callable[[str], bool]) -> list[str]:
+    """CreateTransformJob: the payload limits, and "ModelName must be the name of an existing Amazon SageMaker
+    model" (API_CreateTransformJob.html)."""
+    found: list[str] = []
+    payload, concurrent = request.get("MaxPayloadInMB"), request.get("MaxConcurrentTransforms")
+    if isinstance(payload, int) and payload > MAX_TRANSFORM_PAYLOAD_MB:
+        found.append(f"MaxPayloadInMB {payload} cannot be greater than {MAX_TRANSFORM_PAYLOAD_MB} MB")
+    elif (
+        isinstance(payload, int)
+        and isinstance(concurrent, int)
+        and payload * concurrent > MAX_TRANSFORM_PAYLOAD_MB
+    ):
+        found.append(
+            f"MaxConcurrentTransforms * MaxPayloadInMB ({concurrent} * {payload}) cannot exceed "
+            f"{MAX_TRANSFORM_PAYLOAD_MB} MB"
+        )
+    model = request.get("ModelName")
+    if isinstance(model, str) and not model_exists(model):
+        found.append(f"Could not find model {model!r}: ModelName must be the name of an existing model")
+    return found
+
+
 def endpoint_config(request: dict[str, Any]) -> list[str]:
     """CreateEndpointConfig: no volume key for instance types with local storage ("If you specify a value for
     KmsKeyId when using any nitro-based instances with local storage, the call to CreateEndpointConfig fails",

@@ -43,6 +43,13 @@ _SYNC_ACTIONS: Final[dict[str, tuple[str, str, str, str, set[str]]]] = {
         "Completed",
         {"Failed", "Stopped"},
     ),
+    "createtransformjob": (
+        "describe_transform_job",
+        "TransformJobName",
+        "TransformJobStatus",
+        "Completed",
+        {"Failed", "Stopped"},
+    ),
 }
 
 

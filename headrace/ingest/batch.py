@@ -1,0 +1,121 @@
+"""Batch files arriving under `<model>/batch/incoming/` (CSV or Parquet, the schema's columns minus the
+target, any order, a header): validated with the dataset rules minus the target (headrace.ingest.validation),
+written as SageMaker's transform job reads them (headrace.batch.layout: no header, the features in the
+model's order, one file per transform instance), then the model's batch state machine is started, once per
+content and asked version: the execution's name is derived from both, so Step Functions itself refuses a
+second start. A bad file is quarantined exactly as a bad dataset (the service's quarantine flow).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable
+
+import numpy as np
+
+from headrace.batch.layout import asked_version, input_keys, input_prefix
+from headrace.batch.payloads import BatchInput
+from headrace.config import DataSchema, ModelConfig
+from headrace.ingest.dataset import content_sha256
+from headrace.ingest.ports import IngestPorts, ObjectRef
+from headrace.ingest.problems import Problem
+from headrace.ingest.reading import file_name
+from headrace.ingest.result import IngestResult, Outcome
+from headrace.ingest.validation import check_upload, inspect
+from headrace.naming import execution_name
+
+BATCHES_STARTED = "BatchesStarted"
+BATCHES_DUPLICATE = "BatchesDuplicate"
+INPUT_TYPE = "text/csv"
+
+Reject = Callable[[ObjectRef, int, str, list[Problem]], IngestResult]
+RejectUnread = Callable[[ObjectRef, int, list[Problem]], IngestResult]
+
+log = logging.getLogger(__name__)
+
+
+def batch_schema(schema: DataSchema) -> DataSchema:
+    """What a batch file must look like: the schema's features (the target is what the model predicts), and
+    any number of rows (min_rows guards training, not scoring). Copied without re-validation on purpose: the
+    copy names no target column, which a training schema must."""
+    return schema.model_copy(update={"columns": schema.features, "min_rows": 1})
+
+
+def batch_execution_name(model: str, sha256: str, version: int | None) -> str:
+    return execution_name(model, sha256, "batch" if version is None else f"batch-v{version}")
+
+
+def ingest_batch(
+    model: ModelConfig,
+    ref: ObjectRef,
+    size: int,
+    ports: IngestPorts,
+    reject: Reject,
+    reject_unread: RejectUnread,
+) -> IngestResult:
+    schema = batch_schema(model.data)
+    name = file_name(ref.key)
+    problems = check_upload(name, size, schema)
+    if problems:
+        return reject_unread(ref, size, problems)
+    stored = ports.store.read(ref)
+    ref = ObjectRef(ref.bucket, ref.key, ref.version_id or stored.version_id)
+    sha256 = content_sha256(stored.body)
+    inspection = inspect(name, stored.body, schema)
+    if not inspection.accepted or inspection.frame is None:
+        return reject(ref, len(stored.body), sha256, inspection.problems)
+    if ports.batches is None:
+        raise LookupError("the ingest function has no BATCH_STATE_MACHINES: it cannot start batch scoring")
+    version = asked_version(ref.key)
+    features = [c.name for c in schema.columns]
+    frame = inspection.frame[features]
+    parts = max(1, min(model.batch.instance_count, len(frame)))
+    keys = input_keys(model.name, sha256, parts)
+    batch = BatchInput(
+        model=model.name,
+        sha256=sha256,
+        source_key=ref.key,
+        input_prefix=input_prefix(model.name, sha256),
+        rows=len(frame),
+        version=version,
+    )
+    runs = ports.batches
+
+    def work() -> IngestResult:
+        # The input first, then the start: an execution always finds its input complete. The same content
+        # writes the same bytes, so a replay rewriting them changes nothing.
+        for key, rows in zip(keys, np.array_split(np.arange(len(frame)), parts), strict=True):
+            text = io.StringIO()
+            frame.iloc[rows].to_csv(text, header=False, index=False)
+            ports.store.put(ref.bucket, key, text.getvalue().encode(), INPUT_TYPE)
+        started = runs.start(model.name, batch_execution_name(model.name, sha256, version), batch.to_json())
+        if not started.created:
+            ports.metrics.count(BATCHES_DUPLICATE, model.name)
+            log.info("duplicate batch", extra={"model": model.name, "key": ref.key, "sha256": sha256})
+            return IngestResult(
+                outcome=Outcome.DUPLICATE,
+                model=model.name,
+                key=ref.key,
+                sha256=sha256,
+                execution_arn=started.execution_arn,
+                note="this content was already scored (or is being scored) with the same version",
+            )
+        ports.metrics.count(BATCHES_STARTED, model.name)
+        log.info(
+            "batch accepted, scoring started",
+            extra={"model": model.name, "key": ref.key, "sha256": sha256, "rows": batch.rows},
+        )
+        return IngestResult(
+            outcome=Outcome.STARTED,
+            model=model.name,
+            key=ref.key,
+            sha256=sha256,
+            execution_arn=started.execution_arn,
+            note=f"{batch.rows} rows to score" + (f" with version {version}" if version else ""),
+        )
+
+    # Keyed on the upload: a replayed event is answered from the record; the same bytes uploaded again reach
+    # StartExecution, whose name (content and version) makes them a duplicate.
+    upload = {"step": "batch", "bucket": ref.bucket, "key": ref.key, "version_id": ref.version_id or ""}
+    return ports.once({**upload, "sha256": sha256}, work)

@@ -1,0 +1,85 @@
+"""The local evaluator reads targets, policies and Invocations through the AWS APIs, scales through
+`scale`, leaves an endpoint under update alone and records each change as a scaling activity."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from headrace.local.autoscaling.evaluator import ScalingEvaluator
+
+RESOURCE = "endpoint/ep/variant/AllTraffic"
+
+
+class FakeClients:
+    def __init__(self, invocations: float, status: str = "InService", instances: int = 1) -> None:
+        self.invocations, self.status, self.instances = invocations, status, instances
+
+    def client(self, name: str) -> Any:
+        return self
+
+    def describe_scalable_targets(self, **_: Any) -> dict[str, Any]:
+        return {"ScalableTargets": [{"ResourceId": RESOURCE, "MinCapacity": 1, "MaxCapacity": 3}]}
+
+    def describe_scaling_policies(self, **_: Any) -> dict[str, Any]:
+        config = {
+            "TargetValue": 60.0,
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+            },
+            "ScaleInCooldown": 10,
+            "ScaleOutCooldown": 5,
+        }
+        return {
+            "ScalingPolicies": [
+                {
+                    "ResourceId": RESOURCE,
+                    "PolicyType": "TargetTrackingScaling",
+                    "TargetTrackingScalingPolicyConfiguration": config,
+                }
+            ]
+        }
+
+    def describe_endpoint(self, **_: Any) -> dict[str, Any]:
+        variant = {"VariantName": "AllTraffic", "CurrentInstanceCount": self.instances}
+        return {"EndpointStatus": self.status, "ProductionVariants": [variant]}
+
+    def get_metric_statistics(self, **_: Any) -> dict[str, Any]:
+        return {"Datapoints": [{"Sum": self.invocations}] if self.invocations else []}
+
+
+def _evaluator(
+    clients: FakeClients, now: list[datetime], scaled: list[tuple[str, str, int]]
+) -> ScalingEvaluator:
+    def scale(endpoint: str, variant: str, count: int) -> None:
+        scaled.append((endpoint, variant, count))
+        clients.instances = count
+
+    return ScalingEvaluator(clients, scale, window_s=10, clock=lambda: now[0])  # type: ignore[arg-type]
+
+
+def test_sustained_traffic_scales_out_within_max_and_idle_scales_back_in_after_the_cooldown() -> None:
+    now, scaled = [datetime(2026, 12, 1, tzinfo=UTC)], []  # type: ignore[var-annotated]
+    clients = FakeClients(invocations=40)  # 40 in 10 s: 240 a minute on one instance, target 60
+    evaluator = _evaluator(clients, now, scaled)
+    evaluator.evaluate()
+    assert scaled == [("ep", "AllTraffic", 3)]  # 4 wanted, max 3
+    clients.invocations = 0
+    now[0] += timedelta(seconds=5)
+    evaluator.evaluate()
+    assert len(scaled) == 1  # the scale-in cooldown (10 s) has not passed
+    now[0] += timedelta(seconds=6)
+    evaluator.evaluate()
+    assert scaled[-1] == ("ep", "AllTraffic", 1)
+    activities = evaluator.activities(RESOURCE)
+    assert [a["Description"] for a in activities] == [
+        "Setting desired instance count to 1.",
+        "Setting desired instance count to 3.",
+    ]
+    assert all(a["StatusCode"] == "Successful" and "_direction" not in a for a in activities)
+
+
+def test_an_endpoint_under_update_is_not_scaled() -> None:
+    now, scaled = [datetime(2026, 12, 1, tzinfo=UTC)], []  # type: ignore[var-annotated]
+    _evaluator(FakeClients(invocations=100, status="Updating"), now, scaled).evaluate()
+    assert scaled == []
