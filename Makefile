@@ -67,6 +67,7 @@ bench: venv
 	$(PY) bench/cold_start.py
 	$(PY) bench/training_local.py
 	$(PY) bench/loop_local.py
+	$(PY) bench/batch.py
 	$(PY) bench/trainer_device.py
 	$(PY) bench/results.py
 

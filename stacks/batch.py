@@ -22,8 +22,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from headrace.batch.layout import INPUT, batch_prefix
 from headrace.batch.runtime import BatchSettings
 from headrace.config import ModelConfig
+from headrace.monitoring.check import monitoring_prefix
 from headrace.naming import Names, transform_job_name_glob
 from headrace.training.instances import has_instance_storage
 from stacks import nag
@@ -46,6 +48,11 @@ LIST_MODELS = (
     "sagemaker:ListModels has no resource-level permissions (Service Authorization Reference, Amazon "
     "SageMaker); Resolve lists the models of one version by name."
 )
+
+
+def input_folder(model: str) -> str:
+    """Where a model's validated batch inputs live (headrace.batch.layout), with the trailing slash."""
+    return f"{batch_prefix(model)}/{INPUT}/"
 
 
 def transform_instance_types() -> list[str]:
@@ -110,7 +117,9 @@ class BatchSteps(Construct):
         super().__init__(scope, construct_id)
         layers = managed_layers(self)
 
-        def build(construct_id: str, folder: str, name: str, description: str) -> Any:
+        def build(
+            construct_id: str, folder: str, name: str, description: str, *, monitors: bool = False
+        ) -> Any:
             return factory.function(
                 self,
                 StepFunction(
@@ -119,9 +128,11 @@ class BatchSteps(Construct):
                     settings=BatchSettings,
                     function_name=name,
                     description=description,
-                    memory_mb=256,
-                    timeout=Duration.minutes(1),
-                    needs_pandas=False,
+                    # Record counts the batch's inputs against the version's profile (the drift
+                    # statistics), one input object at a time: the drift Partial step's memory and time.
+                    memory_mb=2048 if monitors else 256,
+                    timeout=Duration.minutes(10 if monitors else 1),
+                    needs_pandas=monitors,
                 ),
                 layers,
             )
@@ -133,7 +144,11 @@ class BatchSteps(Construct):
             "Finds the SageMaker Model a batch is scored with and names its transform job",
         )
         self.record = build(
-            "Record", "batch_record", names.batch_record_function, "Records how a batch transform job ended"
+            "Record",
+            "batch_record",
+            names.batch_record_function,
+            "Records how a batch transform job ended and checks its inputs for drift",
+            monitors=True,
         )
         for function in (self.resolve, self.record):
             store.ledger.grant_read_write_data(function)
@@ -171,6 +186,7 @@ class Batch(Construct):
             raise ValueError(f"model '{model.name}': {exc}") from None
         stack = Stack.of(self)
         grant_served_artifact(self, names, model, steps.resolve)
+        self._grant_monitoring(names, model, store, steps.record)
         versions = stack.format_arn(
             service="sagemaker",
             resource="model-package",
@@ -244,6 +260,31 @@ class Batch(Construct):
         self._grant_transform(stack, transform_job_name_glob(model.name))
         nag.accept_workflow(self.state_machine, [steps.resolve, steps.record])
         Tags.of(self).add("headrace:model", model.name)
+
+    def _grant_monitoring(self, names: Names, model: ModelConfig, store: DataStore, record: Any) -> None:
+        """Record's drift check: the Model's artifact (DescribeModel, the profile in it), the batch's input
+        objects (listed under the input prefix), the reference copies, results and reports it writes."""
+        grant_served_artifact(self, names, model, record)
+        bucket = store.bucket
+        reads = [
+            f"{model.name}/runs/*/output/*",
+            f"{input_folder(model.name)}*",
+            f"{monitoring_prefix(model.name)}/*",
+        ]
+        puts = [f"{monitoring_prefix(model.name)}/*"]
+        for pattern in reads:
+            bucket.grant_read(record, pattern)
+        for pattern in puts:
+            bucket.grant_put(record, pattern)
+        nag.accept_object_grants(record, bucket, read=reads, put=puts)
+        # ListObjectsV2 is a bucket-level action; its prefix condition keeps Record to batch inputs.
+        record.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{input_folder(model.name)}*"]}},
+            )
+        )
 
     def _grant_transform(self, stack: Stack, jobs: str) -> None:
         """What createTransformJob.sync needs: the job calls on this model's jobs and the managed rule Step

@@ -16,7 +16,7 @@ from headrace.batch.ports import BatchPorts
 from headrace.batch.record import record
 from headrace.batch.runtime import BATCH_DOMAIN, BatchSettings, batch_runtime
 from headrace.lambda_env import Runtime, per_environment
-from headrace.steps import parse_request
+from headrace.steps import model_named, parse_request
 
 MODELS_DOCUMENT = Path(__file__).parent / "models.json"
 
@@ -27,7 +27,8 @@ metrics = Metrics()
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     runtime = _runtime()
-    outcome = record(parse_request(RecordRequest, event), runtime.ports)
+    request = parse_request(RecordRequest, event)
+    outcome = record(request, model_named(runtime.models, request.resolved.model), runtime.ports)
     return outcome.model_dump(mode="json")
 
 

@@ -12,10 +12,11 @@ from headrace.aws.clients import lazy_client
 from headrace.aws.clock import now
 from headrace.aws.errors import is_missing_resource
 from headrace.aws.events import publisher_for
+from headrace.aws.s3 import S3Store
 from headrace.batch.ports import BatchPorts, ServedModel
 from headrace.lambda_env import FunctionSettings
 from headrace.ledger import DynamoLedger
-from headrace.monitoring.aws import EmfMetrics
+from headrace.monitoring.aws import EmfMetrics, PowertoolsDriftMetrics
 from headrace.serving.aws import SageMakerHosting
 
 
@@ -49,6 +50,24 @@ class SageMakerBatchHosting:
         # NameContains matches anywhere in the name: keep those that start with it.
         return next((n for n in names if n.startswith(name_prefix)), None)
 
+    def model_data_url(self, model_name: str) -> str:
+        described = self._sagemaker.describe_model(ModelName=model_name)
+        container = described.get("PrimaryContainer") or described["Containers"][0]
+        return str(container["ModelDataUrl"])
+
+
+class DriftCheckMetrics(PowertoolsDriftMetrics):
+    """The drift check's metrics with the drift Finish function's `service` dimension: the drift alarm
+    watches that metric (stacks/monitoring.py), and a batch's drift must reach the same alarm. Powertools
+    adds the publishing function's own service name only where none is set."""
+
+    def __init__(self, namespace: str, stage: str, service: str) -> None:
+        super().__init__(namespace, stage)
+        self._service = service
+
+    def _put(self, name: str, value: float, unit: MetricUnit, **dimensions: str) -> None:
+        super()._put(name, value, unit, **dimensions, service=self._service)
+
 
 class PowertoolsBatchMetrics(EmfMetrics):
     def finished(self, model: str, status: str, rows: int) -> None:
@@ -64,4 +83,8 @@ def connect_batch(settings: FunctionSettings, session: boto3.Session | None = No
         events=publisher_for(settings, session),
         metrics=PowertoolsBatchMetrics(settings.metrics_namespace, settings.stage),
         clock=now,
+        store=S3Store(lazy_client("s3", session)),
+        drift=DriftCheckMetrics(
+            settings.metrics_namespace, settings.stage, settings.names.drift_finish_function
+        ),
     )

@@ -58,6 +58,15 @@ class RecordRequest(Payload):
     error: StepError | None = None
 
 
+class BatchDrift(Payload):
+    """The drift statistics over a completed batch's inputs (headrace.batch.monitor)."""
+
+    status: str  # headrace.drift.DriftStatus, or "error" when the check itself failed
+    rows: int = 0
+    drifted_features: list[str] = []
+    report_uri: str | None = None
+
+
 class BatchOutcome(Payload):
     model: str
     job_name: str
@@ -65,3 +74,4 @@ class BatchOutcome(Payload):
     rows: int
     output_uri: str | None
     failure_reason: str | None
+    drift: BatchDrift | None = None

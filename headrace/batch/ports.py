@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from headrace.ledger.batches import BatchItem
-from headrace.ports import Clock, EventPublisher
+from headrace.monitoring.ports import DriftMetrics
+from headrace.ports import Clock, EventPublisher, ListingStore
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,10 @@ class BatchHosting(Protocol):
 
     def newest_model(self, name_prefix: str) -> str | None:
         """The newest SageMaker Model whose name starts with `name_prefix`; None when there is none."""
+        ...
+
+    def model_data_url(self, model_name: str) -> str:
+        """The ModelDataUrl of a SageMaker Model's primary container (its version's artifact)."""
         ...
 
 
@@ -50,3 +55,5 @@ class BatchPorts:
     events: EventPublisher
     metrics: BatchMetrics
     clock: Clock
+    store: ListingStore  # the batch's input, the version's reference, the drift result and report
+    drift: DriftMetrics  # the drift check's metrics (headrace.batch.monitor)

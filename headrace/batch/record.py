@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import logging
 
-from headrace.batch.payloads import BatchOutcome, RecordRequest
+from headrace.batch.monitor import check_inputs
+from headrace.batch.payloads import BatchDrift, BatchOutcome, RecordRequest
 from headrace.batch.ports import BatchPorts
+from headrace.config import ModelConfig
 from headrace.ledger.batches import BatchItem, BatchStatus
 from headrace.ledger.keys import sort_time
 
@@ -18,10 +20,11 @@ BATCH_FAILED = "Batch Failed"
 log = logging.getLogger(__name__)
 
 
-def record(request: RecordRequest, ports: BatchPorts) -> BatchOutcome:
+def record(request: RecordRequest, model: ModelConfig, ports: BatchPorts) -> BatchOutcome:
     batch, resolved = request.batch, request.resolved
     status, reason = _ending(request)
     completed = status == "Completed"
+    drift = _monitored(request, model, ports) if completed else None
     outcome = BatchOutcome(
         model=resolved.model,
         job_name=resolved.job_name,
@@ -29,6 +32,7 @@ def record(request: RecordRequest, ports: BatchPorts) -> BatchOutcome:
         rows=batch.rows,
         output_uri=resolved.output_uri if completed else None,
         failure_reason=reason,
+        drift=drift,
     )
     ports.ledger.update(
         BatchItem(
@@ -43,6 +47,9 @@ def record(request: RecordRequest, ports: BatchPorts) -> BatchOutcome:
             status=status,
             output_uri=outcome.output_uri,
             failure_reason=reason,
+            drift_status=drift.status if drift else None,
+            drifted_features=drift.drifted_features if drift else [],
+            drift_report_uri=drift.report_uri if drift else None,
             started_at=sort_time(ports.clock()),
             ended_at=sort_time(ports.clock()),
         ),
@@ -52,6 +59,16 @@ def record(request: RecordRequest, ports: BatchPorts) -> BatchOutcome:
     ports.metrics.finished(resolved.model, status, batch.rows if completed else 0)
     (log.info if completed else log.warning)("batch ended", extra=outcome.model_dump(mode="json"))
     return outcome
+
+
+def _monitored(request: RecordRequest, model: ModelConfig, ports: BatchPorts) -> BatchDrift:
+    """The drift check over the scored inputs; its own failure is recorded and logged, and leaves the scores
+    (which are complete) presented as done."""
+    try:
+        return check_inputs(request.batch, request.resolved, model, ports)
+    except Exception as exc:
+        log.exception("the drift check of a batch's inputs failed", extra={"job": request.resolved.job_name})
+        return BatchDrift(status=f"error: {type(exc).__name__}: {exc}"[:500])
 
 
 def _ending(request: RecordRequest) -> tuple[BatchStatus, str | None]:

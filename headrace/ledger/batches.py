@@ -28,6 +28,11 @@ class BatchItem(LedgerItem):
     # Only a Completed job has one: a failed job's partial output is never presented as its result.
     output_uri: str | None = None
     failure_reason: str | None = None
+    # The drift check over a completed job's inputs (headrace.batch.monitor): its verdict, the drifted
+    # features and the report.
+    drift_status: str | None = None
+    drifted_features: list[str] = []
+    drift_report_uri: str | None = None
     started_at: str  # sort_time
     ended_at: str | None = None
 

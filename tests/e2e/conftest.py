@@ -54,6 +54,12 @@ def write_models(directory: Path) -> Path:
     # The serving tests' own models: one rolled out by its gate (auto), one a person reviews (manual).
     shop = leads | {"name": "shop"}
     shop["rollout"] = churn["rollout"] | {"canary_percent": 20, "wait_interval_s": 3, "bake_s": 2}
+    # Batch scoring (test_batch.py) scores with shop's serving version: two transform instances (the input
+    # split in two) and small mini-batches. A drifted batch raises the drift alarm, which must not retrain
+    # shop under the serving tests. (A model of its own would take the pipeline stack past CloudFormation's
+    # 500 resources.)
+    shop["batch"] = {"instance_count": 2, "max_payload_mb": 1}
+    shop["monitoring"] = churn["monitoring"] | {"max_retrains_per_day": 0}
     (directory / "shop.yaml").write_text(yaml.safe_dump(shop))
     reviewed = shop | {"name": "reviewed", "gate": shop["gate"] | {"approval": "manual"}}
     (directory / "reviewed.yaml").write_text(yaml.safe_dump(reviewed))

@@ -367,6 +367,21 @@ def test_timeouts_come_from_the_environment() -> None:
             Limits.from_environ({"HEADRACE_SERVE_IDLE_S": bad})
 
 
+def test_a_batch_transform_takes_bodies_up_to_its_max_payload() -> None:
+    if str(SERVE.parent) not in sys.path:
+        sys.path.insert(0, str(SERVE.parent))
+    from inference.limits import MAX_BODY, Limits
+
+    batch = {"SAGEMAKER_BATCH": "true"}
+    assert Limits.from_environ({**batch, "SAGEMAKER_MAX_PAYLOAD_IN_MB": "20"}).max_body == 20 * 1024 * 1024
+    assert Limits.from_environ({**batch, "SAGEMAKER_MAX_PAYLOAD_IN_MB": "0"}).max_body == 100 * 1024 * 1024
+    # An endpoint (no SAGEMAKER_BATCH) keeps InvokeEndpoint's 6 MB whatever else is set.
+    assert Limits.from_environ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "20"}).max_body == MAX_BODY
+    for bad in ("101", "-1", "lots"):
+        with pytest.raises(ValueError, match="SAGEMAKER_MAX_PAYLOAD_IN_MB"):
+            Limits.from_environ({**batch, "SAGEMAKER_MAX_PAYLOAD_IN_MB": bad})
+
+
 def _stall_bodies(port: int, count: int, size: int) -> list[socket.socket]:
     stalled = []
     for _ in range(count):

@@ -157,6 +157,9 @@ def _states(call: Call) -> list[Check]:
 # SageMaker parameter -> ARN resource type; SageMaker ARNs carry the name in lower case.
 _SAGEMAKER_NAMES = {
     "TrainingJobName": "training-job",
+    # CreateTransformJob names a ModelName too; its resource is the transform job (Service Authorization
+    # Reference, Amazon SageMaker: CreateTransformJob -> transform-job*).
+    "TransformJobName": "transform-job",
     "EndpointName": "endpoint",
     "EndpointConfigName": "endpoint-config",
     "ModelName": "model",

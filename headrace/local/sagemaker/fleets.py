@@ -1,6 +1,6 @@
-"""An endpoint's fleets: each production variant of an endpoint config is one serve process on a loopback
-port (SageMaker's container contract: the model unpacked into `<root>/model`, `PORT`, the Model's
-Environment), and the endpoint routes each request to one of them by the live weights.
+"""An endpoint's fleets: each instance of a production variant of an endpoint config is one serve process
+on a loopback port (SageMaker's container contract: the model unpacked into `<root>/model`, `PORT`, the
+Model's Environment), and the endpoint routes each request to one of them by the live weights.
 
 A serve process that exits on its own is noticed at once (its output ends) and reported to `on_exit`:
 hosting.py replaces the instance, as SageMaker does, or fails the endpoint when it keeps dying."""
@@ -185,11 +185,13 @@ class FleetLauncher:
         self.on_exit: Callable[[Fleet], None] | None = None
 
     def start(self, endpoint: str, config_name: str) -> list[Fleet]:
-        """Every variant's fleet, or none: a variant that does not start stops the others."""
+        """Every variant's fleet, an instance (a Fleet) per InitialInstanceCount, or none: a variant that does
+        not start stops the others."""
         fleets: list[Fleet] = []
         try:
             for variant in self._records.endpoint_config(config_name)["ProductionVariants"]:
-                fleets.append(self._start_fleet(endpoint, config_name, variant))
+                for _ in range(max(1, int(variant.get("InitialInstanceCount") or 1))):
+                    fleets.append(self._start_fleet(endpoint, config_name, variant))
         except Exception:
             for fleet in fleets:
                 fleet.stop()

@@ -2,8 +2,8 @@
 
 What SageMaker's hosting does, done locally and nothing more (the rollout policy comes from the caller's
 DeploymentConfig, the model from the registry, the alarms from CloudWatch):
-- CreateEndpoint starts one serve process per production variant (fleets.py) and moves the endpoint
-  Creating -> InService once every `/ping` answers (Failed, with the reason, if one does not).
+- CreateEndpoint starts a serve process per instance of each production variant (fleets.py) and moves the
+  endpoint Creating -> InService once every `/ping` answers (Failed, with the reason, if one does not).
 - InvokeEndpoint picks a variant by the live weights (or `TargetVariant`) and forwards the body over
   loopback HTTP; the answer is the container's status and body, counted and captured (telemetry.py), the
   call's InferenceId (checked as SageMaker checks it) in the captured record and nowhere else.
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from headrace.local.aws import Clients
-from headrace.local.sagemaker.capacity import scale_variant
+from headrace.local.sagemaker import capacity
 from headrace.local.sagemaker.containers import ContainerLauncher, ImageRegistry
 from headrace.local.sagemaker.fleets import (
     LOG_GROUP,
@@ -127,13 +127,14 @@ class EndpointHosting:
             record.endpoint_status, record.failure_reason = "Failed", str(exc)[:FAILURE_REASON_MAX]
             return
         config = self._records.endpoint_config(config_name)
-        for fleet in fleets:
+        for fleet in fleets:  # a variant's weight, spread over its instances
             variant = next(v for v in config["ProductionVariants"] if v["VariantName"] == fleet.variant)
-            fleet.weight = variant.get("InitialVariantWeight", 1.0)
+            count = sum(1 for f in fleets if f.variant == fleet.variant)
+            fleet.weight = variant.get("InitialVariantWeight", 1.0) / count
         hosted = HostedEndpoint(name, fleets, Capture.of(config.get("DataCaptureConfig")))
         with self._lock:
             self._endpoints[name] = hosted
-        _publish_variants(record, fleets)
+        capacity.publish_variants(record, fleets)
         record.endpoint_status, record.failure_reason = "InService", None
         record.last_modified_time = datetime.now(UTC)
 
@@ -188,18 +189,27 @@ class EndpointHosting:
         # The config switches before the pending summary goes: no moment shows neither the old nor the new.
         record.endpoint_config_name = config_name
         record.pending_deployment_summary = None
-        _publish_variants(record, green)
+        capacity.publish_variants(record, green)
         hosted.capture = Capture.of(self._records.endpoint_config(config_name).get("DataCaptureConfig"))
         record.endpoint_status, record.failure_reason = "InService", None
         record.last_modified_time = datetime.now(UTC)
 
     def scale(self, name: str, variant: str, count: int) -> None:
-        """UpdateEndpointWeightsAndCapacities' DesiredInstanceCount for `variant` (capacity.py)."""
+        """`count` instances for `variant`, done before it returns (the local Application Auto Scaling)."""
+        self.change_capacity(name, [{"VariantName": variant, "DesiredInstanceCount": count}])()
+
+    def change_capacity(self, name: str, changes: list[dict[str, Any]]) -> Callable[[], None]:
+        """UpdateEndpointWeightsAndCapacities (capacity.py): checked now (HostingError), the endpoint Updating
+        until the returned change has run."""
         with self._lock:
             hosted = self._endpoints.get(name)
-        if hosted is None:
+        if hosted is None or name not in self._records.endpoints():
             raise HostingError(f"Could not find endpoint '{name}'.")
-        scale_variant(hosted, self._fleets, self._records, self._records.endpoints()[name], variant, count)
+        return capacity.accept(hosted, self._fleets, self._records, self._records.endpoints()[name], changes)
+
+    def update_capacity(self, name: str, changes: list[dict[str, Any]]) -> None:
+        """The API call: answered at once, the change made in the background, as on SageMaker."""
+        self._spawn(f"capacity-{name}", self.change_capacity(name, changes))
 
     # --- a container that exits on its own -------------------------------------------------------------
     def _container_exited(self, fleet: Fleet) -> None:
@@ -239,7 +249,7 @@ class EndpointHosting:
             )
             return  # left dead: its calls keep answering 503, counted
         log.warning("endpoint %s: %s; replacing the instance", hosted.name, what)
-        _show_instance(record, fleet, f"Replacing an instance: {what}")
+        capacity.show_instance(record, fleet, f"Replacing an instance: {what}")
         try:
             self._fleets.replace(fleet)
         except Exception as exc:
@@ -251,7 +261,7 @@ class EndpointHosting:
         if retired:  # retired or deleted while it was being replaced
             fleet.stop()
             return
-        _show_instance(record, fleet, None)
+        capacity.show_instance(record, fleet, None)
 
     def _fail(self, record: Any, fleet: Fleet, reason: str) -> None:
         log.warning("endpoint %s failed: %s", fleet.endpoint, reason)
@@ -268,8 +278,13 @@ class EndpointHosting:
             hosted = self._endpoints.get(name)
         if hosted is None:
             return {}
+        shares: dict[str, float] = {}
         with hosted.lock:
-            return {f"{f.config_name}/{f.variant}": f.weight for f in hosted.fleets}
+            for f in hosted.fleets:  # a variant's instances together
+                shares[f"{f.config_name}/{f.variant}"] = (
+                    shares.get(f"{f.config_name}/{f.variant}", 0) + f.weight
+                )
+        return shares
 
     def pids(self, name: str) -> dict[str, int]:
         """The process of each fleet's container (`<config>/<variant>`), for supervision and tests."""
@@ -277,8 +292,14 @@ class EndpointHosting:
             hosted = self._endpoints.get(name)
         if hosted is None:
             return {}
+        found: dict[str, int] = {}
         with hosted.lock:
-            return {f"{f.config_name}/{f.variant}": f.process.pid for f in hosted.fleets if f.process}
+            for f in hosted.fleets:  # a variant's second instance is `<config>/<variant>#2`, and so on
+                key = f"{f.config_name}/{f.variant}"
+                seen = sum(1 for k in found if k == key or k.startswith(f"{key}#"))
+                if f.process:
+                    found[f"{key}#{seen + 1}" if seen else key] = f.process.pid
+        return found
 
     def invoke(
         self,
@@ -345,41 +366,6 @@ def _forward(fleet: Fleet, body: bytes, content_type: str, accept: str | None) -
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
-
-
-def _show_instance(record: Any, fleet: Fleet, replacing: str | None) -> None:
-    """DescribeEndpoint's view of `fleet`'s instance: none in service and the variant Updating with
-    `replacing` as its message while it is replaced; one in service again once it is."""
-    summaries: list[dict[str, Any]] = []
-    pending = getattr(record, "pending_deployment_summary", None)  # moto's record has it once updated
-    if fleet.config_name == record.endpoint_config_name:
-        summaries = record.production_variants or []
-    elif pending and pending.get("EndpointConfigName") == fleet.config_name:
-        summaries = pending.get("ProductionVariants", [])
-    for summary in summaries:
-        if summary.get("VariantName") != fleet.variant:
-            continue
-        summary["CurrentInstanceCount"] = 0 if replacing else 1
-        if replacing:
-            summary["VariantStatus"] = [
-                {"Status": "Updating", "StatusMessage": replacing, "StartTime": datetime.now(UTC)}
-            ]
-        else:
-            summary.pop("VariantStatus", None)
-    record.last_modified_time = datetime.now(UTC)
-
-
-def _publish_variants(record: Any, fleets: list[Fleet]) -> None:
-    record.production_variants = [
-        {
-            "VariantName": f.variant,
-            "CurrentWeight": f.weight,
-            "DesiredWeight": f.weight,
-            "CurrentInstanceCount": 1,
-            "DesiredInstanceCount": 1,
-        }
-        for f in fleets
-    ]
 
 
 @contextlib.contextmanager

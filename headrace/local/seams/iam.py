@@ -39,9 +39,13 @@ from headrace.local.seams.iam_policies import MotoPolicyStore
 
 log = logging.getLogger("headrace.local.iam")
 
-# Step Functions' `.sync` for SageMaker training watches the job through this managed rule (Step Functions
+# Step Functions' `.sync` for SageMaker watches the job through a managed rule per kind of job (Step Functions
 # developer guide, "IAM policies for Amazon SageMaker AI": the events actions on this rule).
 SAGEMAKER_SYNC_RULE = "StepFunctionsGetEventsForSageMakerTrainingJobsRule"
+SAGEMAKER_SYNC_RULES = {
+    "createtrainingjob": SAGEMAKER_SYNC_RULE,
+    "createtransformjob": "StepFunctionsGetEventsForSageMakerTransformJobsRule",
+}
 
 
 def _parameters(response: Any) -> dict[str, Any]:
@@ -223,7 +227,8 @@ class LocalIam:
             runtime_part, credentials = resource_runtime_part, state_credentials
             role_arn = getattr(credentials, "role_arn", None)
             if role_arn:
-                rule = f"arn:aws:events:{runtime_part.region}:{iam.account}:rule/{SAGEMAKER_SYNC_RULE}"
+                name = SAGEMAKER_SYNC_RULES.get(str(service.resource.api_action).lower(), SAGEMAKER_SYNC_RULE)
+                rule = f"arn:aws:events:{runtime_part.region}:{iam.account}:rule/{name}"
                 for action in ("events:PutTargets", "events:PutRule", "events:DescribeRule"):
                     try:
                         iam.authorize_role(role_arn, action, rule, "StepFunctions")

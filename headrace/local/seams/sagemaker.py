@@ -5,7 +5,8 @@
 - Training: `sagemaker` tasks in state machines go to our integration (sfn_sagemaker.py, with `.sync`);
   CreateTrainingJob starts the job's container locally; StopTrainingJob, which moto lacks, stops it.
 - Hosting: CreateEndpoint, UpdateEndpoint (which moto lacks) and DeleteEndpoint start, roll and stop the
-  endpoint's serve containers, and sagemaker-runtime InvokeEndpoint reaches them.
+  endpoint's serve containers, UpdateEndpointWeightsAndCapacities adds or retires them, and
+  sagemaker-runtime InvokeEndpoint reaches them.
 - The registry's events: a model package created or updated with an approval status puts a "SageMaker Model
   Package State Change" event on the default bus, as SageMaker does (moto emits none).
 """
@@ -214,12 +215,26 @@ def hosting_installed(hosting: EndpointHosting) -> Iterator[None]:
             raise ValidationError(message=str(exc)) from exc
         return ActionResult({"EndpointArn": self.sagemaker_backend.endpoints[name].arn})
 
+    def update_endpoint_weights_and_capacities(self: SageMakerResponse) -> ActionResult:
+        """The plane's real capacity changes (capacity.py), in the background: the endpoint is Updating
+        until it has (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpointWeightsAndCapacities.html)."""
+        name = self._get_param("EndpointName")
+        if name not in self.sagemaker_backend.endpoints:
+            raise ValidationError(message=f"Could not find endpoint '{name}'.")
+        try:
+            hosting.update_capacity(name, self._get_param("DesiredWeightsAndCapacities"))
+        except HostingError as exc:
+            raise ValidationError(message=str(exc)) from exc
+        return ActionResult({"EndpointArn": self.sagemaker_backend.endpoints[name].arn})
+
     def invoke_endpoint(self: SageMakerRuntimeResponse) -> Any:
         return invoke_response(hosting, self)
 
     SageMakerModelBackend.create_endpoint = create_endpoint  # type: ignore[method-assign]
     SageMakerModelBackend.delete_endpoint = delete_endpoint  # type: ignore[method-assign]
     SageMakerResponse.update_endpoint = update_endpoint  # type: ignore[attr-defined]
+    original_capacities = SageMakerResponse.update_endpoint_weights_and_capacities
+    SageMakerResponse.update_endpoint_weights_and_capacities = update_endpoint_weights_and_capacities  # type: ignore[method-assign]
     SageMakerRuntimeResponse.invoke_endpoint = invoke_endpoint  # type: ignore[method-assign]
     try:
         with _registry_events_installed():
@@ -228,6 +243,7 @@ def hosting_installed(hosting: EndpointHosting) -> Iterator[None]:
         SageMakerModelBackend.create_endpoint = original_create  # type: ignore[method-assign]
         SageMakerModelBackend.delete_endpoint = original_delete  # type: ignore[method-assign]
         del SageMakerResponse.update_endpoint  # type: ignore[attr-defined]
+        SageMakerResponse.update_endpoint_weights_and_capacities = original_capacities  # type: ignore[method-assign]
         SageMakerRuntimeResponse.invoke_endpoint = original_invoke  # type: ignore[method-assign]
 
 
