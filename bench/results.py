@@ -135,7 +135,7 @@ def cold_start() -> list[str]:
     cpu = c.get("reference_boto3_cpu_ms")
     lines += [
         f"Reference: `import boto3` + one client = {c['reference_boto3_ms']:.0f} ms"
-        + (f", CPU {cpu:.0f} ms" if cpu else "")
+        + (f", main-thread CPU {cpu:.0f} ms" if cpu else "")
         + " (same run, rounds interleaved with the functions'; each function probed in its staged asset with "
         "its template's environment); budget: 400 ms, and 1.5x the reference.",
         "",

@@ -10,17 +10,13 @@ endpoint quality alarm (deploy.py) ──┴> CloudWatch Alarm State Change (ALA
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from aws_cdk import Duration, Stack, Tags
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from headrace.config import ModelConfig
@@ -32,21 +28,15 @@ from headrace.serving.rollout import capture_prefix
 from headrace.stages import StageSettings
 from stacks import nag
 from stacks.assets import managed_layers
+from stacks.checks import CheckSteps, check_alarm, check_schedule, check_state_machine
 from stacks.data_store import DataStore
 from stacks.functions import (
     FunctionFactory,
     StepFunction,
     dead_letter_queue,
-    execution_payload,
-    invoke_step,
 )
-from stacks.stage import logged_state_machine
 from stacks.wiring import DEFAULT_EVENT_BUS
 
-# A drift check's metrics arrive once per schedule period; the alarm looks at 5-minute periods, so an
-# episode is one drifted check (and a quiet period after it is not a breach).
-DRIFT_ALARM_PERIOD = Duration.minutes(5)
-MAP_CONCURRENCY = 10
 # The kind of the model alarm a drifted check raises (Names.model_alarm).
 DRIFT_ALARM = "drift"
 
@@ -193,109 +183,37 @@ class DriftCheck(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         grant_served_artifact(self, names, model, steps.window)
-        window = invoke_step(
+        self.state_machine = check_state_machine(
             self,
-            "Window",
-            steps.window,
-            {
-                "model": model.name,
-                "execution": execution_payload(),
-                "trigger": sfn.JsonPath.string_at("$.trigger"),
-            },
-            "$.window",
+            name=names.drift_state_machine(model.name),
+            model=model.name,
+            steps=CheckSteps(steps.window, steps.partial, steps.finish),
+            item_fields=("reference_prefix",),
+            map_comment="One iteration per batch of captured objects; counts merge exactly",
+            stage=stage,
+            store=store,
         )
-        count = invoke_step(
+        check_schedule(
             self,
-            "Partial",
-            steps.partial,
-            {
-                "model": sfn.JsonPath.string_at("$.model"),
-                "check_id": sfn.JsonPath.string_at("$.check_id"),
-                "index": sfn.JsonPath.number_at("$.index"),
-                "reference_prefix": sfn.JsonPath.string_at("$.reference_prefix"),
-                "keys": sfn.JsonPath.list_at("$.keys"),
-            },
-            "$",
-        )
-        batches = sfn.DistributedMap(
-            self,
-            "Batches",
-            comment="One iteration per batch of captured objects; counts merge exactly",
-            items_path="$.window.batches",
-            item_selector={
-                "model": sfn.JsonPath.string_at("$.window.model"),
-                "check_id": sfn.JsonPath.string_at("$.window.check_id"),
-                "reference_prefix": sfn.JsonPath.string_at("$.window.reference_prefix"),
-                "index": sfn.JsonPath.string_at("$$.Map.Item.Index"),
-                "keys": sfn.JsonPath.string_at("$$.Map.Item.Value"),
-            },
-            result_path="$.partials",
-            max_concurrency=MAP_CONCURRENCY,
-        )
-        batches.item_processor(count)
-        finish = invoke_step(
-            self,
-            "Finish",
-            steps.finish,
-            {"window": sfn.JsonPath.object_at("$.window"), "partials": sfn.JsonPath.list_at("$.partials")},
-            "$.check",
-        )
-        definition = window.next(batches).next(finish).next(sfn.Succeed(self, "Checked"))
-        name = names.drift_state_machine(model.name)
-        self.state_machine = logged_state_machine(
-            self, name, definition, stage, store.key, timeout=Duration.hours(1)
-        )
-        nag.accept_workflow(self.state_machine, [steps.window, steps.partial, steps.finish])
-        nag.accept_distributed_map(self.state_machine)
-        role = iam.Role(
-            self,
-            "ScheduleRole",
-            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
-            description=f"Starts the drift check of Headrace model {model.name}",
-        )
-        self.state_machine.grant_start_execution(role)
-        scheduler.CfnSchedule(
-            self,
-            "Schedule",
+            machine=self.state_machine,
             name=names.drift_schedule(model.name),
+            expression=model.monitoring.schedule,
             description=f"Drift check of {model.name} on its captured traffic",
-            schedule_expression=model.monitoring.schedule,
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            state="ENABLED",
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=self.state_machine.state_machine_arn,
-                role_arn=role.role_arn,
-                input=json.dumps({"trigger": "schedule"}),
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                    maximum_event_age_in_seconds=3600, maximum_retry_attempts=3
-                ),
-            ),
+            role_description=f"Starts the drift check of Headrace model {model.name}",
         )
-        self.alarm = cloudwatch.Alarm(
+        self.alarm = check_alarm(
             self,
             "DriftAlarm",
-            alarm_name=names.model_alarm(model.name, DRIFT_ALARM),
-            alarm_description=(
+            names=names,
+            model=model,
+            kind=DRIFT_ALARM,
+            description=(
                 f"A drift check of {model.name} found a drifted feature "
                 f"(PSI >= {model.monitoring.psi_threshold}, or a p-value < {model.monitoring.ks_pvalue}); "
                 "it starts retraining"
             ),
-            metric=cloudwatch.Metric(
-                namespace=names.metric_namespace,
-                metric_name="DriftedFeatures",
-                # Powertools adds the publishing function's service name to every metric's dimensions.
-                dimensions_map={
-                    "Model": model.name,
-                    "service": names.drift_finish_function,
-                    **names.metric_dimensions,
-                },
-                statistic="Maximum",
-                period=DRIFT_ALARM_PERIOD,
-            ),
-            threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            metric_name="DriftedFeatures",
+            publisher=names.drift_finish_function,
         )
         Tags.of(self).add("headrace:model", model.name)
 

@@ -10,15 +10,11 @@ QualityBreach >= 1 -> live-quality alarm -> the retrain rule (stacks/monitoring.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from aws_cdk import Duration, Tags
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from headrace.config import ModelConfig
@@ -30,10 +26,10 @@ from headrace.serving.rollout import capture_prefix
 from headrace.stages import StageSettings
 from stacks import nag
 from stacks.assets import managed_layers
+from stacks.checks import CheckSteps, check_alarm, check_schedule, check_state_machine
 from stacks.data_store import DataStore
-from stacks.functions import FunctionFactory, StepFunction, execution_payload, invoke_step
-from stacks.monitoring import DRIFT_ALARM_PERIOD, MAP_CONCURRENCY, grant_served_artifact
-from stacks.stage import logged_state_machine
+from stacks.functions import FunctionFactory, StepFunction
+from stacks.monitoring import grant_served_artifact
 
 # The kind of the model alarm a breached quality check raises (Names.model_alarm; retrain.triggers).
 QUALITY_ALARM = "live-quality"
@@ -153,112 +149,38 @@ class QualityCheck(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         grant_served_artifact(self, names, model, steps.window)
-        window = invoke_step(
+        self.state_machine = check_state_machine(
             self,
-            "Window",
-            steps.window,
-            {
-                "model": model.name,
-                "execution": execution_payload(),
-                "trigger": sfn.JsonPath.string_at("$.trigger"),
-            },
-            "$.window",
+            name=names.quality_state_machine(model.name),
+            model=model.name,
+            steps=CheckSteps(steps.window, steps.partial, steps.finish),
+            item_fields=("reference_prefix", "labels_key"),
+            map_comment="One iteration per batch of captured objects, joined with the labels; metrics merge",
+            stage=stage,
+            store=store,
         )
-        count = invoke_step(
+        check_schedule(
             self,
-            "Partial",
-            steps.partial,
-            {
-                "model": sfn.JsonPath.string_at("$.model"),
-                "check_id": sfn.JsonPath.string_at("$.check_id"),
-                "index": sfn.JsonPath.number_at("$.index"),
-                "reference_prefix": sfn.JsonPath.string_at("$.reference_prefix"),
-                "labels_key": sfn.JsonPath.string_at("$.labels_key"),
-                "keys": sfn.JsonPath.list_at("$.keys"),
-            },
-            "$",
-        )
-        batches = sfn.DistributedMap(
-            self,
-            "Batches",
-            comment="One iteration per batch of captured objects, joined with the labels; metrics merge",
-            items_path="$.window.batches",
-            item_selector={
-                "model": sfn.JsonPath.string_at("$.window.model"),
-                "check_id": sfn.JsonPath.string_at("$.window.check_id"),
-                "reference_prefix": sfn.JsonPath.string_at("$.window.reference_prefix"),
-                "labels_key": sfn.JsonPath.string_at("$.window.labels_key"),
-                "index": sfn.JsonPath.string_at("$$.Map.Item.Index"),
-                "keys": sfn.JsonPath.string_at("$$.Map.Item.Value"),
-            },
-            result_path="$.partials",
-            max_concurrency=MAP_CONCURRENCY,
-        )
-        batches.item_processor(count)
-        finish = invoke_step(
-            self,
-            "Finish",
-            steps.finish,
-            {"window": sfn.JsonPath.object_at("$.window"), "partials": sfn.JsonPath.list_at("$.partials")},
-            "$.check",
-        )
-        definition = window.next(batches).next(finish).next(sfn.Succeed(self, "Checked"))
-        name = names.quality_state_machine(model.name)
-        self.state_machine = logged_state_machine(
-            self, name, definition, stage, store.key, timeout=Duration.hours(1)
-        )
-        nag.accept_workflow(self.state_machine, [steps.window, steps.partial, steps.finish])
-        nag.accept_distributed_map(self.state_machine)
-        role = iam.Role(
-            self,
-            "ScheduleRole",
-            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
-            description=f"Starts the quality check of Headrace model {model.name}",
-        )
-        self.state_machine.grant_start_execution(role)
-        scheduler.CfnSchedule(
-            self,
-            "Schedule",
+            machine=self.state_machine,
             name=names.quality_schedule(model.name),
+            expression=model.monitoring.quality_schedule,
             description=f"Quality check of {model.name}: captured predictions against their ground truth",
-            schedule_expression=model.monitoring.quality_schedule,
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            state="ENABLED",
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=self.state_machine.state_machine_arn,
-                role_arn=role.role_arn,
-                input=json.dumps({"trigger": "schedule"}),
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                    maximum_event_age_in_seconds=3600, maximum_retry_attempts=3
-                ),
-            ),
+            role_description=f"Starts the quality check of Headrace model {model.name}",
         )
         gate = model.gate
-        self.alarm = cloudwatch.Alarm(
+        # One value per check: an episode is one breached check (as the drift alarm's).
+        self.alarm = check_alarm(
             self,
             "QualityAlarm",
-            alarm_name=names.model_alarm(model.name, QUALITY_ALARM),
-            alarm_description=(
+            names=names,
+            model=model,
+            kind=QUALITY_ALARM,
+            description=(
                 f"A quality check of {model.name} found live {gate.metric} past its bound "
                 f"(gate.thresholds, or gate.max_regression {gate.max_regression} against the serving "
                 "version's own test metric); it starts retraining"
             ),
-            metric=cloudwatch.Metric(
-                namespace=names.metric_namespace,
-                metric_name="QualityBreach",
-                # Powertools adds the publishing function's service name to every metric's dimensions.
-                dimensions_map={
-                    "Model": model.name,
-                    "service": names.quality_finish_function,
-                    **names.metric_dimensions,
-                },
-                statistic="Maximum",
-                # One value per check: an episode is one breached check (as the drift alarm's).
-                period=DRIFT_ALARM_PERIOD,
-            ),
-            threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            metric_name="QualityBreach",
+            publisher=names.quality_finish_function,
         )
         Tags.of(self).add("headrace:model", model.name)

@@ -238,6 +238,7 @@ def _training_request(plane: RunningPlane, name: str, run: str) -> dict[str, Any
             "$.run.test_uri": f"{uri}/splits/test/",
             "$.run.output_uri": f"{uri}/output/",
             "$.run.checkpoint_uri": f"{uri}/checkpoints/",
+            "$.run.champion_uri": f"{uri}/splits/champion/",
         },
     )
     request["HyperParameters"] |= {"num_round": "5"}
@@ -265,6 +266,12 @@ def test_a_training_job_fails_naming_a_permission_its_execution_role_lost(
             Key=f"{run}/splits/{channel}/{channel}.csv",
             Body=generate(plane.models[MODEL], 100, seed=seed).to_csv(index=False),
         )
+    # No champion to compare with: the channel holds the marker Prepare writes then (training.layout).
+    plane.clients.s3.put_object(
+        Bucket=plane.deployment.data_bucket,
+        Key=f"{run}/splits/champion/none.json",
+        Body=json.dumps({"champion": None, "reason": "the test's own run"}).encode(),
+    )
     name = f"iam-{uuid.uuid4().hex[:20]}"
     request = _training_request(plane, name, run)
     with _revoked(plane, f"Training{MODEL.title()}SageMakerRole", action) as role_arn:
