@@ -29,7 +29,13 @@ from constructs import Construct
 from headrace.config import ModelConfig
 from headrace.naming import Names
 from headrace.serving import autoscaling, rollout
-from headrace.serving.deploy import BUSY, EndpointBusy
+from headrace.serving.deploy import (
+    BUSY,
+    SAGEMAKER_ERROR,
+    UPDATE_REFUSED_BUSY,
+    EndpointBusy,
+    update_retries,
+)
 from headrace.serving.payloads import PACKAGE_STATE_CHANGE
 from headrace.serving.runtime import DeploySettings
 from headrace.stages import StageSettings
@@ -235,20 +241,7 @@ class Deployment(Construct):
         wait = sfn.Wait(
             self, "WaitForRollout", time=sfn.WaitTime.seconds_path("$.plan.poll_s"), comment="Between looks"
         )
-        describe = tasks.CallAwsService(
-            self,
-            "DescribeEndpoint",
-            service="sagemaker",
-            action="describeEndpoint",
-            parameters={"EndpointName": sfn.JsonPath.string_at("$.plan.endpoint_name")},
-            iam_resources=[self.endpoint_arn],
-            result_selector={
-                "status": sfn.JsonPath.string_at("$.EndpointStatus"),
-                "config": sfn.JsonPath.string_at("$.EndpointConfigName"),
-            },
-            result_path="$.endpoint",
-        )
-        describe.add_retry(errors=SAGEMAKER_TRANSIENT, interval=Duration.seconds(5), max_attempts=3)
+        describe = self._describe_endpoint("DescribeEndpoint")
         verify = invoke_step(
             self,
             "Verify",
@@ -264,10 +257,13 @@ class Deployment(Construct):
             "$.failure",
         )
         failed.next(sfn.Fail(self, "Failed", error="DeploymentFailed", cause_path="$.failure.cause"))
+        busy = [sfn.Condition.string_equals("$.endpoint.status", status) for status in sorted(BUSY)]
+        self._update_again_when_busy(
+            update, failed, busy, update_retries(rollout.poll_seconds(model.rollout))
+        )
         for task in (plan, create, update, describe, verify):
             task.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.error")
 
-        busy = [sfn.Condition.string_equals("$.endpoint.status", status) for status in sorted(BUSY)]
         watch = wait.next(describe).next(
             sfn.Choice(self, "RolloutOver", comment="Still creating, updating or rolling back?")
             .when(sfn.Condition.or_(*busy), wait)
@@ -324,6 +320,59 @@ class Deployment(Construct):
             ],
         )
         Tags.of(self).add("headrace:model", model.name)
+
+    def _describe_endpoint(self, construct_id: str) -> tasks.CallAwsService:
+        describe = tasks.CallAwsService(
+            self,
+            construct_id,
+            service="sagemaker",
+            action="describeEndpoint",
+            parameters={"EndpointName": sfn.JsonPath.string_at("$.plan.endpoint_name")},
+            iam_resources=[self.endpoint_arn],
+            result_selector={
+                "status": sfn.JsonPath.string_at("$.EndpointStatus"),
+                "config": sfn.JsonPath.string_at("$.EndpointConfigName"),
+            },
+            result_path="$.endpoint",
+        )
+        describe.add_retry(errors=SAGEMAKER_TRANSIENT, interval=Duration.seconds(5), max_attempts=3)
+        return describe
+
+    def _update_again_when_busy(
+        self, update: sfn.CustomState, failed: sfn.IChainable, busy: list[sfn.Condition], retries: int
+    ) -> None:
+        """UpdateEndpoint refused because the endpoint is busy (a scaling activity that began before Plan
+        deregistered the variant, headrace/serving/deploy.py) is sent again poll_s later, at most `retries`
+        times; any other refusal fails the rollout, as before. Step Functions names every SageMaker refusal
+        alike, so the endpoint's status and the refusal's cause tell (added before the catch-all)."""
+        describe = self._describe_endpoint("DescribeRefusedEndpoint")
+        describe.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.error")
+        update.add_catch(describe, errors=[SAGEMAKER_ERROR], result_path="$.error")
+        wait = sfn.Wait(
+            self, "WaitToUpdate", time=sfn.WaitTime.seconds_path("$.plan.poll_s"), comment="Busy: again later"
+        )
+        wait.next(update)
+        first = sfn.Pass(
+            self, "FirstRefusal", result=sfn.Result.from_object({"count": 1}), result_path="$.update_refusals"
+        )
+        count = sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.update_refusals.count"), 1)
+        again = sfn.Pass(self, "AnotherRefusal", parameters={"count": count}, result_path="$.update_refusals")
+        first.next(wait)
+        again.next(wait)
+        refused_busy = sfn.Condition.or_(
+            *busy, sfn.Condition.string_matches("$.error.Cause", UPDATE_REFUSED_BUSY)
+        )
+        describe.next(
+            sfn.Choice(self, "RefusedAsBusy", comment="Refused while a scaling activity runs?")
+            .when(sfn.Condition.and_(refused_busy, sfn.Condition.is_not_present("$.update_refusals")), first)
+            .when(
+                sfn.Condition.and_(
+                    refused_busy, sfn.Condition.number_less_than("$.update_refusals.count", retries)
+                ),
+                again,
+            )
+            .otherwise(failed)
+        )
 
     def _sagemaker_call(
         self, construct_id: str, action: str, parameters: dict[str, object], comment: str

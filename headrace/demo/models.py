@@ -35,9 +35,11 @@ MONITORING: Final[dict[str, Any]] = {
     "cooldown_minutes": 60,
     "retrain_data": {"max_rows": 4_000},
 }
+# One transform instance: the demo's batch of 20,000 rows is one file for one container process.
+BATCH: Final[dict[str, Any]] = {"instance_count": 1}
 HEADER: Final = (
     "# Written by `headrace demo`: models/churn.yaml with short rollout timings and the demo's monitoring\n"
-    "# settings. Edit models/churn.yaml, not this copy: the demo rewrites it on every run.\n"
+    "# and batch settings. Edit models/churn.yaml, not this copy: the demo rewrites it on every run.\n"
 )
 
 
@@ -46,6 +48,7 @@ def write_demo_models(directory: Path, source: Path = DEFAULT_MODELS_DIR / f"{MO
     raw = yaml.safe_load(source.read_text())
     raw["rollout"] = {**raw.get("rollout", {}), **ROLLOUT}
     raw["monitoring"] = {**raw.get("monitoring", {}), **MONITORING}
+    raw["batch"] = {**raw.get("batch", {}), **BATCH}
     directory.mkdir(parents=True, exist_ok=True)
     for stale in [*directory.glob("*.yaml"), *directory.glob("*.yml")]:
         stale.unlink()

@@ -16,7 +16,17 @@ from headrace.config import ModelConfig
 from headrace.deployment import DeploymentInfo, ModelInfo, describe
 from headrace.drift import DriftResult
 from headrace.ingest.routing import GROUND_TRUTH, INCOMING
-from headrace.ledger import DatasetItem, DeploymentItem, DynamoLedger, LabelFileItem, RetrainDecision, RunItem
+from headrace.ledger import (
+    BatchItem,
+    DatasetItem,
+    DeploymentItem,
+    DynamoLedger,
+    LabelFileItem,
+    RejectionItem,
+    RetrainDecision,
+    RunItem,
+)
+from headrace.ledger.batches import FINISHED_BATCH
 from headrace.local.aws import Clients
 from headrace.local.control import start_detached, stop_detached
 from headrace.local.control_server import TickRequest, request_tick
@@ -119,6 +129,35 @@ class DemoPlane:
                 if doc["source"]["key"] == key:
                     return dict(doc)
         return None
+
+    def batch_ended(self, key: str) -> BatchItem | RejectionItem | None:
+        """The batch job of the file dropped at `key` once it has ended, or its rejection if ingest
+        quarantined the file (as `headrace batch --wait` reads them); None meanwhile."""
+        mine = [b for b in self.ledger.batches(self.model.name) if b.input_key == key]
+        if mine and mine[0].status in FINISHED_BATCH:
+            return mine[0]
+        rejected = [
+            r for r in self.ledger.partition(self.model.name) if isinstance(r, RejectionItem) and r.key == key
+        ]
+        return rejected[-1] if rejected else None
+
+    def output_lines(self, uri: str) -> tuple[int, list[bytes]]:
+        """A transform job's output under `uri` (s3://bucket/prefix/): how many objects, and their lines in
+        key order (one object per input object, so the input's order)."""
+        bucket, prefix = uri.removeprefix("s3://").split("/", 1)
+        s3 = self.clients.s3
+        keys = sorted(
+            item["Key"]
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
+        )
+        lines = [
+            line
+            for key in keys
+            for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()
+            if line.strip()
+        ]
+        return len(keys), lines
 
     # --- workflows ----------------------------------------------------------------------------------------
 

@@ -112,6 +112,29 @@ class RolloutTrace(BaseModel):
     errors: list[str] = []
 
 
+class BatchRecord(BaseModel):
+    """A batch file scored by the batch workflow (a transform job with the serving version's Model), as the
+    demo saw it: from the drop to the ledger's Completed, and a sample of its rows sent to the endpoint."""
+
+    job_name: str
+    input_key: str
+    rows: int
+    version: int | None
+    output_uri: str
+    output_objects: int
+    dropped_at: float
+    ended_at: float
+    # Rows whose batch score was compared with InvokeEndpoint's for the same row, and the largest difference.
+    sampled: int
+    max_difference: float
+    # The drift check over the batch's inputs (headrace.batch.monitor).
+    drift_status: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self.ended_at - self.dropped_at
+
+
 class QuarantineProblem(BaseModel):
     rule: str
     column: str | None = None
@@ -133,6 +156,7 @@ class DemoRecord(BaseModel):
     quality: list[QualityCheckRecord] = []
     ground_truth: list[GroundTruthRecord] = []
     rollouts: list[RolloutTrace] = []
+    batches: list[BatchRecord] = []
     quarantined: list[QuarantineProblem] = []
     # Milestones by name ("dropped", "v1 serving", ...), for the summary's "time to" rows.
     marks: dict[str, float] = {}

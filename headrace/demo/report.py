@@ -158,6 +158,32 @@ def _rollout(trace: RolloutTrace) -> str:
     )
 
 
+def _batches(record: DemoRecord) -> str:
+    """The batch jobs: rows, time from the drop to the output, where it is, and the endpoint's agreement."""
+    if not record.batches:
+        return "<p>no batch was scored</p>"
+    rows = [
+        [
+            b.job_name,
+            b.input_key,
+            f"{b.rows:,}",
+            f"v{b.version}" if b.version else "-",
+            f"{b.seconds:.1f}",
+            f"{b.rows / b.seconds:,.0f}" if b.seconds > 0 else "-",
+            f"{b.output_uri} ({b.output_objects} object{'s' if b.output_objects != 1 else ''})",
+            f"{b.sampled} rows, max |batch - endpoint| {b.max_difference:.1g}",
+            b.drift_status or "-",
+        ]
+        for b in record.batches
+    ]
+    columns = ["job", "dropped", "rows", "version", "seconds", "rows/s", "output", "vs the endpoint", "drift"]
+    return (
+        "<p>A table dropped under the model's <code>batch/incoming/</code>, scored by a transform job with "
+        "the serving version's Model (the endpoint's container); each output row is its inputs and a score."
+        "</p>" + _table(columns, rows)
+    )
+
+
 def render(record: DemoRecord) -> str:
     outcome = (
         f"failed at step '{html.escape(record.failed_step)}'"
@@ -192,6 +218,8 @@ def render(record: DemoRecord) -> str:
         + _drift(record)
         + "\n<h2>Rollouts: the new fleet's share of traffic</h2>\n"
         + f'<div class="plots">{rollouts}</div>'
+        + "\n<h2>Batch scoring</h2>\n"
+        + _batches(record)
         + "\n<h2>The quarantined file</h2>\n"
         + quarantined
         + "\n<h2>Steps</h2>\n"

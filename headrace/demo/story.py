@@ -2,9 +2,9 @@
 raises when what should have happened did not: the end state is checked (an endpoint InService on the
 version's config, a deployment the ledger records as rolled back), never taken from a status alone.
 
-Every step drives the plane as a user or AWS would (plane.py): files into S3, InvokeEndpoint with an
-InferenceId, ground truth dropped for those ids, the drift schedule fired through the plane's control port,
-the quality check started as `headrace quality` starts it.
+Every step drives the plane as a user or AWS would (plane.py): files into S3 (a table to score in batch
+among them), InvokeEndpoint with an InferenceId, ground truth dropped for those ids, the drift schedule
+fired through the plane's control port, the quality check started as `headrace quality` starts it.
 
 The story after v1 serves is concept drift (issue 16): the features keep their distribution, the labels
 follow a changed rule. The drift check sees nothing; the quality check, joining the captured predictions with
@@ -31,6 +31,7 @@ from headrace.training.gate import Direction, direction
 from headrace.training.payloads import GateResult
 from headrace.waiting import wait_for
 
+from .batch import BATCH_FILE_ROWS, batch_text, score_batch
 from .plane import DemoPlane
 from .record import (
     DatasetUse,
@@ -111,6 +112,7 @@ class Story:
             ("Approval → the deploy workflow", self.approval),
             ("Endpoint serving v1", self.endpoint_serving),
             (f"Predictions: {PREDICTION_ROWS} rows via boto3", self.predictions),
+            (f"Batch: {BATCH_FILE_ROWS:,} rows by a transform job", self.batch_scoring),
             ("A bad file quarantined, with reasons", self.bad_file),
             (f"Concept drift: {CONCEPT_ROWS:,} rows, InferenceIds", self.concept_traffic),
             ("Ground truth for them dropped in S3", self.ground_truth),
@@ -230,6 +232,11 @@ class Story:
         first = ", ".join(f"{s:.2f}" for s in scores[:3])
         calls = len(lines) // BATCH_ROWS
         return f"{calls} InvokeEndpoint calls; AUC {found:.3f} against their labels; first: {first}…"
+
+    def batch_scoring(self) -> str:
+        batch = score_batch(self.plane, self.clock, self.say, lambda lines: _scores(self._send(lines)))
+        self.record.batches.append(batch)
+        return batch_text(batch)
 
     def bad_file(self) -> str:
         frame = generate(self.model, 800, seed=BAD_FILE_SEED)

@@ -72,6 +72,10 @@ def timing_rows(record: DemoRecord) -> list[list[str]]:
         ("concept drift", "quality alarm", marks.get("concept drift"), marks.get("quality alarm")),
         ("quality alarm", "v2 serving (all traffic)", marks.get("quality alarm"), marks.get("v2 serving")),
     ]
+    spans += [
+        ("batch file dropped", f"batch scored ({b.rows:,} rows)", b.dropped_at, b.ended_at)
+        for b in record.batches
+    ]
     if record.versions and record.versions[-1].version == 3:
         v3 = record.versions[-1]
         spans.append(("v3 canary", "v3 rolled back", v3.canary_at, v3.rolled_back_at))
@@ -97,6 +101,8 @@ EXPLORE: list[tuple[str, str]] = [
     ("aws s3 ls --recursive s3://<data bucket>/churn/", "incoming, quarantine, capture, runs"),
     ("headrace status", "datasets, quarantine, runs, drift, quality, retrains"),
     ("headrace endpoints", "what serves, at which weights"),
+    ("headrace batch churn customers.csv --wait", "score a table with the serving version"),
+    ("headrace batches churn", "batch jobs: rows, status, output"),
     ("headrace drift churn --html drift.html", "a drift check now, as HTML"),
     ("headrace quality churn --html quality.html", "live quality against ground truth, as HTML"),
     ("headrace data generate churn --labels-for-capture <capture> --out t.jsonl", "ground truth for it"),

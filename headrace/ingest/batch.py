@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from headrace.ingest.reading import file_name
 from headrace.ingest.result import IngestResult, Outcome
 from headrace.ingest.validation import check_upload, inspect
 from headrace.naming import execution_name
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BATCHES_STARTED = "BatchesStarted"
 BATCHES_DUPLICATE = "BatchesDuplicate"
@@ -40,6 +44,25 @@ def batch_schema(schema: DataSchema) -> DataSchema:
     any number of rows (min_rows guards training, not scoring). Copied without re-validation on purpose: the
     copy names no target column, which a training schema must."""
     return schema.model_copy(update={"columns": schema.features, "min_rows": 1})
+
+
+def header_less_csv(frame: pd.DataFrame) -> bytes:
+    """The rows as the serving container reads them: header-less CSV. Arrow's writer (six times pandas'
+    to_csv) writes each float as its shortest round-trip text, as Python's repr does, so the container parses
+    the same doubles; a value that would need quoting (a comma, a quote, a line end) makes it refuse, and
+    pandas writes that frame instead, quoted (tests/unit/test_batch_ingest_writer.py)."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    try:
+        sink = pa.BufferOutputStream()
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        pa_csv.write_csv(table, sink, pa_csv.WriteOptions(include_header=False, quoting_style="none"))
+        return bytes(sink.getvalue().to_pybytes())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        text = io.StringIO()
+        frame.to_csv(text, header=False, index=False)
+        return text.getvalue().encode()
 
 
 def batch_execution_name(model: str, sha256: str, version: int | None) -> str:
@@ -86,9 +109,7 @@ def ingest_batch(
         # The input first, then the start: an execution always finds its input complete. The same content
         # writes the same bytes, so a replay rewriting them changes nothing.
         for key, rows in zip(keys, np.array_split(np.arange(len(frame)), parts), strict=True):
-            text = io.StringIO()
-            frame.iloc[rows].to_csv(text, header=False, index=False)
-            ports.store.put(ref.bucket, key, text.getvalue().encode(), INPUT_TYPE)
+            ports.store.put(ref.bucket, key, header_less_csv(frame.iloc[rows]), INPUT_TYPE)
         started = runs.start(model.name, batch_execution_name(model.name, sha256, version), batch.to_json())
         if not started.created:
             ports.metrics.count(BATCHES_DUPLICATE, model.name)

@@ -40,12 +40,27 @@ log = logging.getLogger("headrace.serving")
 UPDATABLE = {"InService"}
 # States a deployment in progress passes through; Plan waits (the state machine retries) until they end.
 BUSY = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"}
+# A scaling activity that began before Plan deregistered the variant keeps the endpoint Updating (or
+# RollingBack) while UpdateEndpointWeightsAndCapacities runs
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html, EndpointStatus), and
+# UpdateEndpoint is refused meanwhile ("Cannot update in-progress endpoint ..."). The workflow sends the
+# update again, poll_s apart, for as long as instances take to launch or drain, at most this long.
+BUSY_UPDATE_WAIT_S = 1800
+# Step Functions names every error SageMaker answers its optimized integration with this one name, the code
+# and message only in the cause (https://github.com/aws/aws-step-functions-data-science-sdk-python/issues/191).
+SAGEMAKER_ERROR = "SageMaker.AmazonSageMakerException"
+UPDATE_REFUSED_BUSY = "*in-progress*"  # the refusal's cause, as a Choice state's StringMatches pattern
 DEPLOYMENT_FAILED_EVENT = "Deployment Failed"
 DEPLOYED_EVENT = "Model Version Deployed"
 
 
 class EndpointBusy(RuntimeError):
     """Another rollout is under way on the endpoint; the state machine retries Plan later."""
+
+
+def update_retries(poll_s: int) -> int:
+    """How many times the workflow sends an UpdateEndpoint refused as busy again, poll_s apart."""
+    return max(3, BUSY_UPDATE_WAIT_S // max(1, poll_s))
 
 
 class EndpointUnusable(RuntimeError):

@@ -5,22 +5,27 @@ not only against what the demo printed; the test stops that plane afterwards.
 
 The story (issue 16): after v1 serves, concept drift arrives; the drift check says stable, the quality check
 says the AUC fell, its alarm retrains on the labelled production rows, and v2 beats v1 on the recent holdout
-before its canary; a broken v3 is rolled back."""
+before its canary; a broken v3 is rolled back. While v1 serves, a table is scored in batch (issue 17)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from headrace.config import ModelConfig, load_model_file
+from headrace.demo.batch import BATCH_FILE_ROWS, SAMPLE_EVERY, batch_frame
 from headrace.deployment import DeploymentInfo, describe
 from headrace.ledger import DynamoLedger, RetrainDecision
 from headrace.local.control import stop_detached
@@ -31,6 +36,7 @@ from headrace.serving.rollout import version_of
 from headrace.training.payloads import GateResult
 
 from .conftest import REPO
+from .test_serving import _in_process
 
 pytestmark = pytest.mark.e2e
 
@@ -82,6 +88,7 @@ def test_every_step_happens_and_the_summary_is_printed(demo: Demo) -> None:
     assert all(step["status"] == "done" for step in record["steps"])
     assert "versions" in done.stdout and "time to…" in done.stdout
     assert "auc recent" in done.stdout  # v1 and v2 side by side on the recent holdout
+    assert "batch scored (20,000 rows)" in done.stdout  # the batch's row in the "time to…" table
     assert "the demo's plane is still up" in done.stdout and "headrace local up --detach" in done.stdout
     print(f"the demo took {record['seconds']:.0f}s")
 
@@ -173,3 +180,59 @@ def test_the_report_holds_the_charts(demo: Demo) -> None:
     assert page.count("<svg") == 5
     assert "Live quality beside drift" in page and "v2 recent holdout" in page
     assert "https://" not in page and "<script" not in page
+
+
+def test_the_batch_table_was_scored_by_v1_and_every_output_row_carries_its_inputs_and_v1s_score(
+    demo: Demo,
+) -> None:
+    clients, deployment, ledger = demo.plane()
+    info = demo.info
+    assert info is not None  # demo.plane() failed otherwise
+    (batch,) = demo.record["batches"]
+    item = {b.job_name: b for b in ledger.batches("churn")}[batch["job_name"]]
+    bucket = deployment.model("churn").data_bucket
+    assert (item.status, item.input_key, item.rows, item.version) == (
+        "Completed",
+        batch["input_key"],
+        BATCH_FILE_ROWS,
+        batch["version"],
+    )
+    assert batch["version"] == 1  # scored while v1 served
+    assert item.output_uri == batch["output_uri"] == f"s3://{bucket}/churn/batch/output/{item.job_name}/"
+    assert item.drift_status == batch["drift_status"] == "stable"  # drawn like the training data
+    assert batch["sampled"] == BATCH_FILE_ROWS // SAMPLE_EVERY and batch["max_difference"] <= 1e-6
+    assert batch["ended_at"] > batch["dropped_at"]
+
+    # The output file: the dropped rows in their order, each followed by v1's booster's own score for it.
+    s3 = clients.s3
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"churn/batch/output/{item.job_name}/")["Contents"]
+    assert [o["Key"].rsplit("/", 1)[-1] for o in listed] == ["input.csv.out"]
+    features = [c.name for c in demo.model.data.features]
+    output = pd.read_csv(
+        io.BytesIO(s3.get_object(Bucket=bucket, Key=listed[0]["Key"])["Body"].read()),
+        header=None,
+        names=[*features, "score"],
+        float_precision="round_trip",
+    )
+    frame = batch_frame(demo.model)
+    assert len(output) == len(frame) == BATCH_FILE_ROWS
+    for name in features:
+        got, sent = output[name], frame[name].reset_index(drop=True)
+        if pd.api.types.is_numeric_dtype(sent) or pd.api.types.is_bool_dtype(sent):
+            np.testing.assert_allclose(got.to_numpy(float), sent.to_numpy(float), rtol=1e-12, err_msg=name)
+        else:
+            assert got.astype(str).tolist() == sent.astype(str).tolist(), name
+    group = Names(info.stage).model_package_group("churn")
+    package = clients.client("sagemaker").describe_model_package(
+        ModelPackageName=f"arn:aws:sagemaker:{info.region}:{info.account}:model-package/{group}/1"
+    )
+    url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    model_bucket, key = url.removeprefix("s3://").split("/", 1)
+    body = s3.get_object(Bucket=model_bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+        files = {m.name.removeprefix("./"): tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
+    np.testing.assert_allclose(output["score"].to_numpy(), _in_process(files, frame), rtol=0, atol=1e-6)
+
+    page = (demo.work_dir / "report.html").read_text()
+    assert "<h2>Batch scoring</h2>" in page and item.job_name in page
+    print(f"the demo's batch: {BATCH_FILE_ROWS:,} rows in {batch['ended_at'] - batch['dropped_at']:.1f}s")

@@ -10,6 +10,13 @@ from aws_cdk.assertions import Match, Template
 
 from headrace.naming import Names
 from headrace.serving import rollout
+from headrace.serving.deploy import (
+    BUSY,
+    BUSY_UPDATE_WAIT_S,
+    SAGEMAKER_ERROR,
+    UPDATE_REFUSED_BUSY,
+    update_retries,
+)
 from tests.support.synth import SynthesizedApp, render
 
 MODEL = "churn"
@@ -61,8 +68,47 @@ def test_the_workflow_plans_rolls_out_watches_and_verifies(synthesized: Synthesi
     assert states["RolloutOver"]["Default"] == "Verify"
     assert states["Verify"]["Next"] == "Deployed"
     for task in ("Plan", "CreateEndpoint", "UpdateEndpoint", "DescribeEndpoint", "Verify"):
-        assert states[task]["Catch"][0]["Next"] == "DeployFailed", task
+        assert states[task]["Catch"][-1] == {
+            "ErrorEquals": ["States.ALL"],
+            "ResultPath": "$.error",
+            "Next": "DeployFailed",
+        }, task
     assert any(r["ErrorEquals"] == ["EndpointBusy"] for r in states["Plan"]["Retry"])
+
+
+def test_an_update_refused_while_the_endpoint_scales_is_sent_again_a_bounded_number_of_times(
+    synthesized: SynthesizedApp, example_model: Any
+) -> None:
+    """SageMaker's refusal reaches Step Functions as SageMaker.AmazonSageMakerException whatever its code: the
+    workflow looks at the endpoint and the cause, and only a busy endpoint gets the update again."""
+    states = _definition(synthesized)["States"]
+    first, *_ = states["UpdateEndpoint"]["Catch"]
+    assert first == {
+        "ErrorEquals": [SAGEMAKER_ERROR],
+        "ResultPath": "$.error",
+        "Next": "DescribeRefusedEndpoint",
+    }
+    assert states["DescribeRefusedEndpoint"]["Next"] == "RefusedAsBusy"
+    choice = states["RefusedAsBusy"]
+    assert choice["Default"] == "DeployFailed"
+    rendered = json.dumps(choice["Choices"])
+    assert all(f'"StringEquals": "{status}"' in rendered for status in BUSY)
+    assert UPDATE_REFUSED_BUSY in rendered
+    retries = update_retries(rollout.poll_seconds(example_model.rollout))
+    assert (
+        f'"NumericLessThan": {retries}' in rendered
+        and retries * rollout.poll_seconds(example_model.rollout) <= BUSY_UPDATE_WAIT_S
+    )
+    assert [c["Next"] for c in choice["Choices"]] == ["FirstRefusal", "AnotherRefusal"]
+    assert states["AnotherRefusal"]["Parameters"] == {"count.$": "States.MathAdd($.update_refusals.count, 1)"}
+    for counted in ("FirstRefusal", "AnotherRefusal"):
+        assert states[counted]["Next"] == "WaitToUpdate"
+    assert states["WaitToUpdate"] == {
+        "Type": "Wait",
+        "Comment": states["WaitToUpdate"]["Comment"],
+        "SecondsPath": "$.plan.poll_s",
+        "Next": "UpdateEndpoint",
+    }
 
 
 def test_the_update_carries_the_model_s_canary_bake_and_guard_alarms(

@@ -24,6 +24,7 @@ from headrace.local.seams import installed, normalize_event
 from headrace.local.seams.sagemaker import MotoSageMakerRecords
 from headrace.local.seams.targets import MotoTargets
 from headrace.local.targets import EventDelivery, TargetDispatcher
+from headrace.serving.deploy import SAGEMAKER_ERROR
 from headrace.waiting import wait_for
 from tests.support.moto import handler_zip, lambda_plane
 
@@ -345,3 +346,35 @@ def test_stop_training_job_stops_a_running_job(plane: Any, training_machine: str
         timeout_s=30,
     )
     assert final["SecondaryStatus"] == "Stopped"
+
+
+def test_a_request_sagemaker_refuses_fails_the_task_as_step_functions_names_it(plane: Any) -> None:
+    """SageMaker's ValidationException reaches the definition as SageMaker.AmazonSageMakerException, its code
+    and message in the cause, so a Catch on that name (the deploy workflow's busy endpoint) matches.
+    The plane's own UpdateEndpoint refusal takes the same path (tests/e2e: the hosting seam)."""
+    clients, _ = plane
+    sfn = clients.client("stepfunctions")
+    definition = {
+        "StartAt": "Update",
+        "States": {
+            "Update": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sagemaker:createEndpoint",
+                "Parameters": {"EndpointName": "refused-endpoint", "EndpointConfigName": "no-such-config"},
+                "Catch": [{"ErrorEquals": [SAGEMAKER_ERROR], "ResultPath": "$.error", "Next": "Refused"}],
+                "End": True,
+            },
+            "Refused": {"Type": "Pass", "End": True},
+        },
+    }
+    machine = sfn.create_state_machine(name="seam-refusal", definition=json.dumps(definition), roleArn=ROLE)
+    execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input="{}")["executionArn"]
+    done = wait_for(
+        lambda: (d := sfn.describe_execution(executionArn=execution))["status"] != "RUNNING" and d,
+        "the refused update",
+        timeout_s=60,
+    )
+    assert done["status"] == "SUCCEEDED", done
+    error = json.loads(done["output"])["error"]
+    assert error["Error"] == SAGEMAKER_ERROR
+    assert "Error Code: ValidationException" in error["Cause"] and "no-such-config" in error["Cause"], error

@@ -8,16 +8,20 @@ import json
 import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
+import pandas as pd
 import pytest
 import yaml
 
 from headrace.config import DEFAULT_MODELS_DIR, load_model_file
 from headrace.demo import report, summary
+from headrace.demo.batch import BATCH_FILE_ROWS, batch_text, score_batch
 from headrace.demo.models import write_demo_models
-from headrace.demo.plane import broken_artifact
+from headrace.demo.plane import DemoPlane, broken_artifact
 from headrace.demo.progress import DemoFailed, Progress, Stopwatch
 from headrace.demo.record import (
+    BatchRecord,
     DatasetUse,
     DemoRecord,
     DriftCheckRecord,
@@ -30,6 +34,7 @@ from headrace.demo.record import (
 )
 from headrace.demo.story import auc
 from headrace.demo.traffic import new_fleet_share
+from headrace.ledger import BatchItem, RejectionItem
 
 V1, V2 = "headrace-dev-churn-v1-0123abcd", "headrace-dev-churn-v2-89abcdef"
 
@@ -119,6 +124,21 @@ def _record() -> DemoRecord:
                 errors=["PredictionError: (500)"],
             )
         ],
+        batches=[
+            BatchRecord(
+                job_name="churn-batch-0123abcd-20260102030420",
+                input_key="churn/batch/incoming/demo-scoring.csv",
+                rows=20_000,
+                version=1,
+                output_uri="s3://data/churn/batch/output/churn-batch-0123abcd-20260102030420/",
+                output_objects=1,
+                dropped_at=24,
+                ended_at=29,
+                sampled=100,
+                max_difference=0.0,
+                drift_status="stable",
+            )
+        ],
         quarantined=[QuarantineProblem(rule="range", column="monthly_charges", message="36 values <0")],
         marks={"dropped": 15, "v1 serving": 23, "concept drift": 26, "quality alarm": 28, "v2 serving": 39},
         seconds=55,
@@ -138,6 +158,7 @@ def test_the_demo_models_are_the_shipped_churn_with_short_rollouts(tmp_path: Pat
     assert (demo.monitoring.min_rows, demo.monitoring.cooldown_minutes) == (200, 60)
     # A retraining keeps the newest rows: the demo's minutes of labelled traffic can outweigh v1's data.
     assert demo.monitoring.retrain_data.max_rows == 4_000
+    assert demo.batch.instance_count == 1
     assert (demo.data, demo.trainer, demo.gate) == (shipped.data, shipped.trainer, shipped.gate)
     assert yaml.safe_load((tmp_path / "churn.yaml").read_text())["name"] == "churn"
 
@@ -219,6 +240,7 @@ def test_the_summary_says_what_served_when_and_how_long_each_span_took() -> None
     assert timings[("concept drift", "quality alarm")] == "2.0"
     assert timings[("quality alarm", "v2 serving (all traffic)")] == "11.0"
     assert timings[("v3 canary", "v3 rolled back")] == "5.0"
+    assert timings[("batch file dropped", "batch scored (20,000 rows)")] == "5.0"
 
 
 def test_the_report_is_one_offline_page_with_its_charts(tmp_path: Path) -> None:
@@ -238,4 +260,118 @@ def test_the_report_is_one_offline_page_with_its_charts(tmp_path: Path) -> None:
     )
     assert "live auc 0.640 ±0.0004, own test 0.890" in page
     assert "v2 recent holdout" in page and "s3://data/churn/monitoring/quality/q1/lineage.json" in page
+    # The batch job: rows, seconds from the drop, rows a second, where the output is, the endpoint's word.
+    assert (
+        "<td>churn-batch-0123abcd-20260102030420</td><td>churn/batch/incoming/demo-scoring.csv</td>"
+        "<td>20,000</td><td>v1</td><td>5.0</td><td>4,000</td>"
+        "<td>s3://data/churn/batch/output/churn-batch-0123abcd-20260102030420/ (1 object)</td>"
+        "<td>100 rows, max |batch - endpoint| 0</td><td>stable</td>"
+    ) in page
     assert DemoRecord.model_validate_json((tmp_path / "record.json").read_text()) == _record()
+
+
+class _BatchPlane:
+    """The part of DemoPlane the batch step uses: a drop, the ledger's ending, the job's output."""
+
+    def __init__(self, ended: BatchItem | RejectionItem, score: str = "0.25") -> None:
+        self.model = load_model_file(DEFAULT_MODELS_DIR / "churn.yaml")
+        self.ended, self.score = ended, score
+        self.dropped: dict[str, bytes] = {}
+
+    def put(self, key: str, body: bytes) -> None:
+        self.dropped[key] = body
+
+    def batch_ended(self, key: str) -> BatchItem | RejectionItem | None:
+        return self.ended if key in self.dropped else None
+
+    def output_lines(self, uri: str) -> tuple[int, list[bytes]]:
+        # What the transform job writes: the input in the model's order, a comma, the container's answer.
+        frame = pd.read_csv(io.BytesIO(next(iter(self.dropped.values()))))
+        features = [c.name for c in self.model.data.features]
+        lines = frame[features].to_csv(index=False, header=False).encode().splitlines()
+        return 1, [line + b"," + self.score.encode() for line in lines]
+
+
+def _batch_item(status: str = "Completed") -> BatchItem:
+    return BatchItem.model_validate(
+        {
+            "model": "churn",
+            "job_name": "churn-batch-0123abcd-20260102030420",
+            "input_key": "churn/batch/incoming/demo-scoring.csv",
+            "sha256": "c" * 64,
+            "rows": BATCH_FILE_ROWS,
+            "version": 1,
+            "status": status,
+            "output_uri": "s3://data/churn/batch/output/churn-batch-0123abcd-20260102030420/"
+            if status == "Completed"
+            else None,
+            "failure_reason": None if status == "Completed" else "ClientError: the container exited",
+            "drift_status": "stable",
+            "started_at": "2026-01-02T03:04:20.000000",
+        }
+    )
+
+
+def _score(plane: _BatchPlane, online: float = 0.25) -> BatchRecord:
+    sent: list[list[str]] = []
+
+    def score_online(lines: list[str]) -> list[float]:
+        sent.append(lines)
+        return [online] * len(lines)
+
+    ticks = iter([10.0, 14.0])
+    batch = score_batch(cast(DemoPlane, plane), lambda: next(ticks), lambda _: None, score_online)
+    # One InvokeEndpoint call of the sampled rows, each the input's features alone (no score).
+    assert len(sent) == 1 and len(sent[0]) == BATCH_FILE_ROWS // 200
+    assert all(line.count(",") == len(plane.model.data.features) - 1 for line in sent[0])
+    return batch
+
+
+def test_the_batch_step_drops_the_table_and_checks_its_output_against_the_endpoint() -> None:
+    plane = _BatchPlane(_batch_item())
+    batch = _score(plane)
+    (key,) = plane.dropped
+    assert key == "churn/batch/incoming/demo-scoring.csv"
+    dropped = pd.read_csv(io.BytesIO(plane.dropped[key]))
+    assert len(dropped) == BATCH_FILE_ROWS and "churned" not in dropped.columns
+    assert (batch.rows, batch.version, batch.seconds, batch.sampled) == (BATCH_FILE_ROWS, 1, 4.0, 100)
+    assert batch.max_difference == 0.0 and batch.drift_status == "stable"
+    assert batch_text(batch).startswith(
+        "20,000 rows with v1 in 4.0s from the drop (5,000 rows/s) → "
+        "churn/batch/output/churn-batch-0123abcd-20260102030420/; 100 sampled rows score as on the endpoint"
+    )
+
+
+@pytest.mark.parametrize(
+    ("plane", "online", "message"),
+    [
+        (_BatchPlane(_batch_item()), 0.26, "differs from the endpoint's for the same row by 0.01"),
+        (_BatchPlane(_batch_item("Failed")), 0.25, "ended Failed: ClientError: the container exited"),
+        (_BatchPlane(_batch_item(), score="0.25,0.75"), 0.25, "is not its 8 inputs and a score"),
+    ],
+)
+def test_the_batch_step_fails_when_a_score_or_the_job_is_wrong(
+    plane: _BatchPlane, online: float, message: str
+) -> None:
+    with pytest.raises(RuntimeError, match=message):
+        _score(plane, online)
+
+
+def test_the_batch_step_fails_when_the_table_is_quarantined() -> None:
+    rejection = RejectionItem.model_validate(
+        {
+            "model": "churn",
+            "sha256": "c" * 64,
+            "bucket": "data",
+            "key": "churn/batch/incoming/demo-scoring.csv",
+            "version_id": None,
+            "size_bytes": 10,
+            "quarantine_key": "churn/quarantine/x/demo-scoring.csv",
+            "reason_key": "churn/quarantine/x/reason.json",
+            "rules": ["columns"],
+            "received_at": "2026-01-02T03:04:20.000000",
+            "recorded_at": "2026-01-02T03:04:21.000000",
+        }
+    )
+    with pytest.raises(RuntimeError, match=r"quarantined \(columns\): churn/quarantine/x/reason.json"):
+        _score(_BatchPlane(rejection))

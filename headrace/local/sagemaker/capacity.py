@@ -166,6 +166,12 @@ def _publish(
 def publish_variants(record: Any, fleets: list[Fleet]) -> None:
     """DescribeEndpoint's ProductionVariants for a config's fleets: one summary per variant, its instances
     and their total weight."""
+    record.production_variants = variant_summaries(fleets)
+
+
+def variant_summaries(fleets: list[Fleet]) -> list[dict[str, Any]]:
+    """One summary per variant of `fleets` (a Fleet is one instance): its instances and their total weight,
+    as DescribeEndpoint's ProductionVariants and PendingDeploymentSummary report a variant."""
     summaries: dict[str, dict[str, Any]] = {}
     for fleet in fleets:
         summary = summaries.setdefault(
@@ -181,7 +187,7 @@ def publish_variants(record: Any, fleets: list[Fleet]) -> None:
         for member, added in (("Weight", fleet.weight), ("InstanceCount", 1)):
             summary[f"Current{member}"] += added
             summary[f"Desired{member}"] += added
-    record.production_variants = list(summaries.values())
+    return list(summaries.values())
 
 
 def show_instance(record: Any, fleet: Fleet, replacing: str | None) -> None:

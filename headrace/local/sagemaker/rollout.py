@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from headrace.local.sagemaker.capacity import variant_summaries
 from headrace.local.sagemaker.fleets import Fleet, HostedEndpoint
 
 log = logging.getLogger("headrace.local")
@@ -95,12 +96,11 @@ def shift_traffic(
     fired: str | None = None
     for index, share in enumerate(steps):
         hosted.shift(blue, green, share)
-        # DescribeEndpoint's PendingDeploymentSummary: the new config and its live share, as on AWS.
+        # DescribeEndpoint's PendingDeploymentSummary: the new config and its live share, as on AWS, one
+        # summary per variant (API_PendingProductionVariantSummary.html), not one per instance.
         record.pending_deployment_summary = {
             "EndpointConfigName": config_name,
-            "ProductionVariants": [
-                {"VariantName": f.variant, "CurrentWeight": f.weight, "DesiredWeight": 1.0} for f in green
-            ],
+            "ProductionVariants": [s | {"DesiredWeight": 1.0} for s in variant_summaries(green)],
             "StartTime": datetime.now(UTC),
         }
         log.info("endpoint %s: %d%% of traffic on %s", name, round(share * 100), config_name)

@@ -12,7 +12,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
+from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
     FailureEventException,
@@ -33,6 +36,8 @@ from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+from headrace.serving.deploy import SAGEMAKER_ERROR
 
 # action -> (describe call, its name parameter, status field, success, failures)
 _SYNC_ACTIONS: Final[dict[str, tuple[str, str, str, str, set[str]]]] = {
@@ -62,6 +67,17 @@ def _json_ready(value: Any) -> Any:
     if isinstance(value, list):
         return [_json_ready(v) for v in value]
     return value
+
+
+def _refused(error: ClientError) -> str:
+    """The cause Step Functions gives a SageMaker refusal (SAGEMAKER_ERROR, whatever its code): the API's
+    message, then the SDK for Java's details."""
+    details, metadata = error.response.get("Error", {}), error.response.get("ResponseMetadata", {})
+    return (
+        f"{details.get('Message', '')} (Service: AmazonSageMaker; Status Code: "
+        f"{metadata.get('HTTPStatusCode', 400)}; Error Code: {details.get('Code', 'Unknown')}; "
+        f"Request ID: {metadata.get('RequestId', '')}; Proxy: null)"
+    )
 
 
 # Jobs a resumed execution's `.sync` task attaches to instead of creating (seams/executions.py): a plane
@@ -109,9 +125,28 @@ class StateTaskServiceSageMaker(callback.StateTaskServiceCallback):
                 env.stack.append({})  # no create call: the resolver polls the job already running
                 return
         client = self._client(resource_runtime_part, state_credentials)
-        response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
+        try:
+            response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
+        except ClientError as error:
+            refused = self._failure(env, CustomErrorName(SAGEMAKER_ERROR), _refused(error))
+            raise FailureEventException(refused) from None
         response.pop("ResponseMetadata", None)
         env.stack.append(_json_ready(response))
+
+    def _failure(self, env: Environment, name: ErrorName, cause: str) -> FailureEvent:
+        return FailureEvent(
+            env=env,
+            error_name=name,
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(  # type: ignore[typeddict-item]
+                taskFailedEventDetails=TaskFailedEventDetails(
+                    resource=self._get_sfn_resource(),
+                    resourceType=self._get_sfn_resource_type(),
+                    error=name.error_name,
+                    cause=cause,
+                )
+            ),
+        )
 
     def _build_sync_resolver(
         self,
@@ -135,21 +170,8 @@ class StateTaskServiceSageMaker(callback.StateTaskServiceCallback):
             if status == success:
                 return description
             if status in failures:
-                raise FailureEventException(
-                    FailureEvent(
-                        env=env,
-                        error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
-                        event_type=HistoryEventType.TaskFailed,
-                        event_details=EventDetails(  # type: ignore[typeddict-item]
-                            taskFailedEventDetails=TaskFailedEventDetails(
-                                resource=self._get_sfn_resource(),
-                                resourceType=self._get_sfn_resource_type(),
-                                error=StatesErrorNameType.StatesTaskFailed.to_name(),
-                                cause=to_json_str(description),
-                            )
-                        ),
-                    )
-                )
+                failed = StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed)
+                raise FailureEventException(self._failure(env, failed, to_json_str(description)))
             return None
 
         return resolve
