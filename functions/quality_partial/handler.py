@@ -12,7 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
-# The step's data stack, eagerly: every batch parses captures (pandas), joins and counts them (numpy), so
+# The step's data stack, eagerly: every batch parses captures, joins and counts them (numpy), so
 # the imports belong to init, not to the first event.
 import headrace.quality.captured
 import headrace.quality.join

@@ -7,10 +7,25 @@ headrace.ledger's), `quarantine`, `ports` (what the flow needs) with `aws` (boto
 `settings` (the function's environment) and `service` (the flow itself, which records in headrace.ledger).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from headrace.ingest.events import InvalidEvent, ObjectCreated, parse_object_created
 from headrace.ingest.problems import Problem, Rule
 from headrace.ingest.result import IngestResult, Outcome
-from headrace.ingest.service import ingest
+
+if TYPE_CHECKING:
+    from headrace.ingest.service import ingest
+
+
+def __getattr__(name: str) -> Any:
+    # The flow (pandas, via dataset reading) loads when asked for: the quality check reads label files with
+    # the problem rules here and must not pay for pandas.
+    if name == "ingest":
+        from headrace.ingest.service import ingest
+
+        return ingest
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "IngestResult",

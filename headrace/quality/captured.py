@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 from headrace.monitoring.capture import decode_block, request_rows
@@ -31,13 +30,29 @@ from headrace.quality.join import key_array
 class CapturedRows:
     keys: NDArray[np.bytes_]  # the join key of each row's inference (headrace.quality.join.key_array)
     rows: NDArray[np.int64]  # the row's index within its inference
-    features: pd.DataFrame  # text (or the JSON scalars sent), columns in the model's feature order
+    names: tuple[str, ...]  # the model's features, in order
+    features: NDArray[np.object_]  # (n, len(names)): text, or the JSON scalars sent
     scores: NDArray[np.float64]  # (n,) one value per row, or (n, K) class probabilities
     inferences: int  # capture records read
     skipped: int  # records that are no scored request (refused, no output captured, widths that differ)
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def column(self, name: str) -> NDArray[np.object_] | None:
+        """One feature's values; None when the model has no such feature."""
+        return self.features[:, self.names.index(name)] if name in self.names else None
+
+
+def _matrix(rows: list[list[Any]], width: int) -> NDArray[np.object_]:
+    matrix = np.empty((len(rows), width), dtype=object)
+    try:
+        matrix[...] = rows
+    except ValueError:  # a JSON list or object in a cell: numpy would read it as a dimension
+        for i, row in enumerate(rows):
+            for j, value in enumerate(row):
+                matrix[i, j] = value
+    return matrix
 
 
 def join_key(record: dict[str, Any]) -> str:
@@ -94,7 +109,8 @@ def read_captured(lines: Iterable[bytes | str], features: Sequence[str], width: 
     return CapturedRows(
         keys=key_array(keys),  # the form the join takes without a conversion
         rows=np.asarray(indexes, dtype=np.int64),
-        features=pd.DataFrame(rows, columns=list(features), dtype=object),
+        names=tuple(features),
+        features=_matrix(rows, len(features)),
         scores=matrix[:, 0] if width == 1 else matrix,
         inferences=inferences,
         skipped=skipped,

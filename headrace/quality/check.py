@@ -14,7 +14,9 @@ recorded, never published as a breach, so a trickle of labels cannot raise the a
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import logging
 from collections.abc import Sequence
@@ -41,7 +43,6 @@ from headrace.quality.payloads import (
 )
 from headrace.quality.ports import QualityPorts
 from headrace.serving.rollout import VARIANT, capture_prefix
-from headrace.training.gate import EPSILON, Direction, direction
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from headrace.quality.labels import AcceptedLabels
     from headrace.quality.metrics import QualityMetrics
 
-# numpy/pandas and the metrics are imported by the steps that use them: Window needs neither.
+# numpy and the metrics are imported by the steps that use them: Window needs neither.
 
 log = logging.getLogger("headrace.quality")
 
@@ -130,6 +131,9 @@ def judge(model: ModelConfig, value: float | None, baseline: float | None) -> li
     """Why the live gate metric is a breach (none: it is not): worse than gate.thresholds[gate.metric], or
     worse than the serving version's own test metric by more than gate.max_regression. The gate's
     directions and slack (headrace.training.gate)."""
+    # The gate's directions and slack; imported here, by Finish, which loads it at init (Window never judges).
+    from headrace.training.gate import EPSILON, Direction, direction
+
     gate = model.gate
     if value is None:
         return []
@@ -249,18 +253,18 @@ def labelled_rows_csv(
     model: ModelConfig, captured: CapturedRows, rows: NDArray[Any], labels: NDArray[Any]
 ) -> bytes:
     """The labelled rows in the schema's columns and order, target included, no header (Finish adds it)."""
-    import pandas as pd
-
-    chosen = captured.features.iloc[rows].reset_index(drop=True)
-    columns: dict[str, Any] = {}
+    columns: list[list[str]] = []
     for column in model.data.columns:
+        values = captured.column(column.name)
         if column.name == model.data.target:
-            columns[column.name] = label_text(model, labels)
-        elif column.name in chosen.columns:
-            columns[column.name] = [_cell(v) for v in chosen[column.name]]
+            columns.append(label_text(model, labels))
+        elif values is not None:
+            columns.append([_cell(v) for v in values[rows]])
         else:  # a schema column the trainer left out of the features: the request never had it
-            columns[column.name] = [""] * len(chosen)
-    return pd.DataFrame(columns).to_csv(header=False, index=False, lineterminator="\n").encode()
+            columns.append([""] * len(rows))
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(zip(*columns, strict=True))
+    return out.getvalue().encode()
 
 
 def _cell(value: Any) -> str:
@@ -275,9 +279,10 @@ def _slice_values(captured: CapturedRows, column: str, rows: NDArray[np.int64]) 
     """A slice column's values of the labelled rows; empty where the model has no such feature."""
     import numpy as np
 
-    if column not in captured.features:
+    values = captured.column(column)
+    if values is None:
         return np.full(len(rows), "", dtype=object)
-    return np.asarray(captured.features[column].to_numpy()[rows], dtype=object)
+    return np.asarray(values[rows], dtype=object)
 
 
 def count_batch(

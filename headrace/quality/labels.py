@@ -20,7 +20,6 @@ Stdlib and numpy only: the ingest function imports this module for ground-truth 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import math
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from headrace.aws.inference_id import INFERENCE_ID_MAX, is_inference_id
 from headrace.config import ColumnType, ModelConfig
 from headrace.ingest.problems import SAMPLE_SIZE, Problem, Rule, clip
 from headrace.ingest.routing import GROUND_TRUTH, GROUND_TRUTH_ACCEPTED
@@ -42,9 +42,6 @@ from headrace.quality.join import key_array
 LABEL_FILE_MAX_BYTES = 32 * 1024 * 1024
 JSONL_EXTENSIONS = (".jsonl", ".json")
 CSV_EXTENSION = ".csv"
-# InvokeEndpoint's InferenceId: 1 to 64 characters, pattern \A\S[\p{Print}]*\z
-# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html).
-INFERENCE_ID_MAX = 64
 # SageMaker's ground-truth encodings (groundTruthData.encoding); a record without one is read as CSV, the
 # encoding of the documented example.
 ENCODINGS = ("CSV", "JSON")
@@ -404,21 +401,21 @@ def _labels(key: str, texts: Sequence[str], line: int, spec: LabelSpec, found: _
 
 
 def _valid_id(key: str, line: int, found: _Found) -> bool:
-    if 1 <= len(key) <= INFERENCE_ID_MAX and not key[0].isspace() and key.isprintable():
+    if is_inference_id(key):
         return True
     what = (
         "is empty"
         if not key
         else f"is {len(key)} characters long"
         if len(key) > INFERENCE_ID_MAX
-        else "starts with a space or holds a non-printable character"
+        else "starts with a space or holds a character outside printable ASCII"
     )
     found.add(
         Rule.INFERENCE_ID,
         line,
         clip(key),
         f"line {line}: inference id {clip(repr(key))} {what}; expected 1 to {INFERENCE_ID_MAX} printable "
-        "characters, not starting with a space (SageMaker's InferenceId)",
+        "ASCII characters, not starting with a space (SageMaker's InferenceId)",
     )
     return False
 
@@ -597,16 +594,6 @@ def read_accepted(data: bytes) -> AcceptedLabels:
         keys, rows, labels = np.array(raw[0::3], dtype=np.bytes_), raw[1::3], raw[2::3]
     return AcceptedLabels(
         keys=keys, rows=np.array(rows, dtype=np.int32), labels=np.array(labels, dtype=np.float64)
-    )
-
-
-def hash_keys(keys: Sequence[str] | npt.NDArray[np.str_]) -> npt.NDArray[np.uint64]:
-    """Each key's 64-bit BLAKE2b hash: a fixed-width join key for captures and labels alike (collisions are
-    about n^2 / 2^65: 3e-8 for a million keys)."""
-    return np.fromiter(
-        (int.from_bytes(hashlib.blake2b(str(k).encode(), digest_size=8).digest(), "little") for k in keys),
-        dtype=np.uint64,
-        count=len(keys),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -27,6 +28,10 @@ def write_models(directory: Path) -> Path:
     # Rollouts of seconds, not minutes: a canary step, then a short bake. Two instances: a fleet of one cannot
     # take a canary, and rolls out all at once (headrace/serving/rollout.py).
     churn["rollout"] |= {"wait_interval_s": 2, "bake_s": 2, "instance_count": 2}
+    # The latency guard judges p99 over a minute; on a loaded 2-core CI machine a new fleet's first calls
+    # measured 542 ms there and rolled a good version back. No e2e test judges that guard (the 5xx and
+    # quality guards are), so its bound here is the machine's, not the product's.
+    churn["rollout"]["max_p99_latency_ms"] = 5000
     (directory / "churn.yaml").write_text(yaml.safe_dump(churn))
     second = {
         "name": "returns",
@@ -111,3 +116,17 @@ def plane(tmp_path_factory: pytest.TempPathFactory, e2e_models_dir: Path) -> Ite
         yield RunningPlane(info, e2e_models_dir, work_dir)
     finally:
         stop_detached(work_dir)
+
+
+def execution_failures(plane: RunningPlane, execution_arn: str) -> list[dict[str, Any]]:
+    """What failed in an execution, from its history: each failure event with the state it happened in and
+    its error and cause, so that an assertion on a FAILED execution says which step failed and why."""
+    sfn = plane.clients.client("stepfunctions")
+    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    state, failed = None, []
+    for event in events:
+        state = event.get("stateEnteredEventDetails", {}).get("name", state)
+        details = next((v for k, v in event.items() if k.endswith("FailedEventDetails")), None)
+        if details is not None:
+            failed.append({"type": event["type"], "state": state, **details})
+    return failed

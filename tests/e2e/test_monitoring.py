@@ -16,7 +16,7 @@ from headrace.ledger import DynamoLedger, RetrainDecision
 from headrace.naming import Names, Outputs
 from headrace.waiting import wait_for
 
-from .conftest import RunningPlane
+from .conftest import RunningPlane, execution_failures
 from .test_cli_and_state import headrace
 
 pytestmark = pytest.mark.e2e
@@ -31,20 +31,6 @@ def _executions(plane: RunningPlane, output: str) -> list[dict[str, Any]]:
     return sorted(executions, key=lambda e: e["startDate"])
 
 
-def _failures(plane: RunningPlane, execution_arn: str) -> list[dict[str, Any]]:
-    """What failed in an execution, from its history: each failure event with the state it happened in and
-    its error and cause, so that an assertion on a FAILED execution says which step failed and why."""
-    sfn = plane.clients.client("stepfunctions")
-    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-    state, failed = None, []
-    for event in events:
-        state = event.get("stateEnteredEventDetails", {}).get("name", state)
-        details = next((v for k, v in event.items() if k.endswith("FailedEventDetails")), None)
-        if details is not None:
-            failed.append({"type": event["type"], "state": state, **details})
-    return failed
-
-
 def _ended(plane: RunningPlane, output: str, count: int, timeout_s: float = 240) -> dict[str, Any]:
     sfn = plane.clients.client("stepfunctions")
 
@@ -57,7 +43,7 @@ def _ended(plane: RunningPlane, output: str, count: int, timeout_s: float = 240)
 
     described = wait_for(ended, f"execution {count} of {output}", timeout_s=timeout_s, interval_s=0.5)
     if described["status"] != "SUCCEEDED":
-        described["failures"] = _failures(plane, described["executionArn"])
+        described["failures"] = execution_failures(plane, described["executionArn"])
     return described
 
 

@@ -28,7 +28,7 @@ from headrace.naming import Names, Outputs
 from headrace.runs import list_runs
 from headrace.waiting import wait_for
 
-from .conftest import RunningPlane
+from .conftest import RunningPlane, execution_failures
 from .test_cli_and_state import headrace
 
 pytestmark = pytest.mark.e2e
@@ -248,7 +248,7 @@ def test_rolling_out_v2_fails_no_call_and_moves_traffic_by_the_canary(
     shop_v2_rollout: tuple[Caller, list[float], dict[str, Any]], plane: RunningPlane
 ) -> None:
     caller, shares, execution = shop_v2_rollout
-    assert execution["status"] == "SUCCEEDED", execution
+    assert execution["status"] == "SUCCEEDED", execution_failures(plane, execution["executionArn"])
     assert caller.errors == []
     # Traffic moved as configured: a 20% canary of a 2-instance fleet is one whole instance, so half the
     # traffic goes to the new fleet for the wait interval (SageMaker shifts by instances), then all of it.

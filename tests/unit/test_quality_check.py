@@ -91,7 +91,7 @@ def test_a_record_joins_by_its_inference_id_and_else_by_its_event_id() -> None:
     assert captured.keys.tolist() == [b"req-1", b"ev-2", b"ev-2"]  # key_array: the join's form
     assert list(captured.rows) == [0, 0, 1]
     assert captured.scores.tolist() == [0.2, 0.3, 0.9]
-    assert captured.features["region"].tolist() == ["north"] * 3
+    assert captured.column("region").tolist() == ["north"] * 3
 
 
 def test_csv_answers_and_json_requests_are_read_too() -> None:
@@ -108,7 +108,7 @@ def test_csv_answers_and_json_requests_are_read_too() -> None:
     }
     captured = read_captured([json.dumps(record)], FEATURES, 1)
     assert captured.scores.tolist() == [0.25, 0.75]
-    assert captured.features["contract"].tolist() == ["one-year", "one-year"]
+    assert captured.column("contract").tolist() == ["one-year", "one-year"]
 
 
 def test_multi_class_answers_give_k_scores_per_row() -> None:

@@ -6,14 +6,8 @@ service's to refuse, with a ValidationError."""
 
 from __future__ import annotations
 
-import re
-
+from headrace.aws.inference_id import INFERENCE_ID_MAX, INFERENCE_ID_PATTERN, matches_pattern
 from headrace.local.sagemaker.fleets import HostingError
-
-INFERENCE_ID_MAX = 64
-INFERENCE_ID_PATTERN = r"\A\S[\p{Print}]*\z"
-# The same pattern in Python's terms: Java's \S excludes [ \t\n\x0B\f\r] only.
-_INFERENCE_ID = re.compile(r"[^ \t\n\x0b\f\r][\x20-\x7e]*")
 
 
 def check_inference_id(value: str) -> None:
@@ -23,7 +17,7 @@ def check_inference_id(value: str) -> None:
         constraint = "Member must have length greater than or equal to 1"
     elif len(value) > INFERENCE_ID_MAX:
         constraint = f"Member must have length less than or equal to {INFERENCE_ID_MAX}"
-    elif not _INFERENCE_ID.fullmatch(value):
+    elif not matches_pattern(value):
         constraint = f"Member must satisfy regular expression pattern: {INFERENCE_ID_PATTERN}"
     else:
         return
