@@ -1,7 +1,10 @@
 """The model config: one pydantic model per described model, read by CDK, the handlers and the local plane.
 
-Each model lives in its own YAML file under `models/`. A deployment is every file there. A file that does
-not validate raises `ConfigError`, whose message names the file, the field and the problem.
+Each model lives under `models/` either as one YAML file, `<name>.yaml`, or as a folder, `<name>/`, holding
+`model.yaml` and, for `trainer.framework: custom`, the model's own module (`model.py`, with fit, predict,
+save and load: containers/train/CONTRACT.md) and optionally its `requirements.txt`. A deployment is every
+model there. A config that does not validate raises `ConfigError`, whose message names the file, the field
+and the problem.
 """
 
 from __future__ import annotations
@@ -10,14 +13,29 @@ import hashlib
 import json
 import os
 import re
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 MODEL_NAME_PATTERN = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+# A model folder's config file: models/<name>/model.yaml.
+MODEL_FILE = "model.yaml"
+# The user's module: a plain file name inside the model folder, importable by path.
+ENTRY_POINT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*\.py$"
+# What the training and serving images import by these names (containers/*/Dockerfile, /opt/program).
+CONTAINER_MODULES = frozenset({"headrace", "trainer", "inference", "train", "serve", "usercode"})
 
 
 class Strict(BaseModel):
@@ -92,7 +110,10 @@ HyperparameterValue = str | int | float | bool
 
 
 class TrainerConfig(Strict):
-    framework: Literal["xgboost"] = "xgboost"
+    # xgboost: Headrace's built-in trainer. custom: the model folder's own module (entry_point) trains and
+    # predicts, inside images built from that folder (stacks/assets.py stage_usercode).
+    framework: Literal["xgboost", "custom"] = "xgboost"
+    entry_point: str = "model.py"
     objective: Literal["binary:logistic", "reg:squarederror", "multi:softprob"] = "binary:logistic"
     hyperparameters: dict[str, HyperparameterValue] = Field(default_factory=dict)
     instance_type: str = "ml.m5.xlarge"
@@ -112,6 +133,16 @@ class TrainerConfig(Strict):
         if not re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", value):
             raise ValueError(
                 f"'{value}' is not a SageMaker instance type (like ml.m5.xlarge or ml.g5.xlarge)"
+            )
+        return value
+
+    @field_validator("entry_point")
+    @classmethod
+    def _plain_module_file(cls, value: str) -> str:
+        if not re.fullmatch(ENTRY_POINT_PATTERN, value):
+            raise ValueError(
+                f"'{value}' is not a plain Python file name (like model.py): the module lies directly in "
+                "the model folder"
             )
         return value
 
@@ -284,6 +315,20 @@ class ModelConfig(Strict):
     batch: BatchConfig = Field(default_factory=BatchConfig)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # The model's folder (models/<name>/) when it has one: set by load_model_file, never serialized (the
+    # Lambda functions' models.json has no folder; only synth stages its code into images).
+    _code_dir: Path | None = PrivateAttr(default=None)
+
+    @property
+    def code_dir(self) -> Path | None:
+        return self._code_dir
+
+    @property
+    def entry_point_file(self) -> Path | None:
+        """The custom module's file: None for the built-in trainer or a config not read from a folder."""
+        if self.trainer.framework != "custom" or self._code_dir is None:
+            return None
+        return self._code_dir / self.trainer.entry_point
 
     @model_validator(mode="after")
     def _slices_are_columns(self) -> ModelConfig:
@@ -340,6 +385,7 @@ def parse_model(raw: Any, source: Path | str) -> ModelConfig:
 
 
 def load_model_file(path: Path) -> ModelConfig:
+    """One model: `<name>.yaml`, or `<name>/model.yaml` in its folder (which becomes its code_dir)."""
     # Imported here: Lambda functions read models.json and their runtime has no YAML parser.
     import yaml
 
@@ -350,10 +396,63 @@ def load_model_file(path: Path) -> ModelConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, [f"(file): cannot read: {exc}"]) from None
     model = parse_model(raw, path)
-    if model.name != path.stem:
-        raise ConfigError(path, [f"name: '{model.name}' must match the file name '{path.stem}'"])
+    in_folder = path.name == MODEL_FILE
+    expected = path.parent.name if in_folder else path.stem
+    if model.name != expected:
+        where = "folder" if in_folder else "file"
+        raise ConfigError(path, [f"name: '{model.name}' must match the {where} name '{expected}'"])
+    if in_folder:
+        model._code_dir = path.parent.resolve()
+    _check_custom_code(model, path)
     _check_hyperparameters(model, path)
     return model
+
+
+def _check_custom_code(model: ModelConfig, path: Path) -> None:
+    """A custom model's module exists in its folder, so a missing file fails here, not in an image build."""
+    if model.trainer.framework != "custom":
+        # Only the file says whether entry_point was written: models.json carries the default for every model.
+        if "entry_point" in model.trainer.model_fields_set:
+            raise ConfigError(
+                path,
+                [
+                    f"trainer.entry_point: applies to framework custom; framework {model.trainer.framework} "
+                    "uses Headrace's built-in trainer (remove entry_point, or set framework: custom)"
+                ],
+            )
+        return
+    if model.code_dir is None:
+        folder = path.parent / model.name
+        raise ConfigError(
+            path,
+            [
+                f"trainer.framework: custom needs a model folder holding the config and its module: "
+                f"move this file to {folder / MODEL_FILE} and put {model.trainer.entry_point} (fit, "
+                "predict, save, load) beside it"
+            ],
+        )
+    module = model.code_dir / model.trainer.entry_point
+    if not module.is_file():
+        raise ConfigError(
+            path,
+            [
+                f"trainer.entry_point: {module} does not exist: the model folder needs its module, with "
+                "fit, predict, save and load"
+            ],
+        )
+    # The folder goes on the containers' import path (pickled classes load by module name), so a file
+    # named like a standard module or one of the containers' own packages would replace it there.
+    shadowing = sorted(
+        p.name for p in model.code_dir.glob("*.py") if p.stem in sys.stdlib_module_names | CONTAINER_MODULES
+    )
+    if shadowing:
+        raise ConfigError(
+            path,
+            [
+                f"{model.code_dir}: {', '.join(shadowing)} would hide the module of the same name inside the "
+                "images (the standard library's or Headrace's); rename it"
+            ],
+        )
 
 
 # Where a model's reserved hyperparameters come from instead (training_job.RESERVED).
@@ -382,15 +481,44 @@ def models_directory(directory: Path | None = None) -> Path:
     return directory or Path(os.environ.get("HEADRACE_MODELS_DIR") or DEFAULT_MODELS_DIR)
 
 
+def model_files(directory: Path) -> list[Path]:
+    """Every model config in `directory`: `<name>.yaml` (or .yml) files, then `<name>/model.yaml` folders.
+
+    Raises ConfigError for a folder that looks like a model's (it holds Python or YAML files) but has no
+    model.yaml, and for a model given both as a file and as a folder."""
+    files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    folders: list[Path] = []
+    for folder in sorted(p for p in directory.iterdir() if p.is_dir()) if directory.is_dir() else []:
+        if folder.name.startswith((".", "_")):
+            continue
+        config = folder / MODEL_FILE
+        if config.is_file():
+            folders.append(config)
+        elif any(folder.glob("*.py")) or any(folder.glob("*.y*ml")):
+            raise ConfigError(folder, [f"(folder): a model folder needs its config as {MODEL_FILE}"])
+    both = sorted({f.stem for f in files} & {c.parent.name for c in folders})
+    if both:
+        raise ConfigError(
+            directory,
+            [
+                f"(directory): model '{name}' is both {name}.yaml and {name}/{MODEL_FILE}; keep one"
+                for name in both
+            ],
+        )
+    return files + folders
+
+
 def load_models(directory: Path | None = None) -> list[ModelConfig]:
-    """Every model of a deployment: one `<name>.yaml` per model in `directory`.
+    """Every model of a deployment: each `<name>.yaml` and each `<name>/model.yaml` in `directory`.
 
     Default: $HEADRACE_MODELS_DIR, else the repo's models/ (the CDK app reads the same variable).
     """
     directory = models_directory(directory)
-    files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    files = model_files(directory)
     if not files:
-        raise ConfigError(directory, ["(directory): no <model>.yaml files found"])
+        raise ConfigError(
+            directory, [f"(directory): no <model>.yaml files or <model>/{MODEL_FILE} folders found"]
+        )
     return [load_model_file(f) for f in files]
 
 

@@ -14,6 +14,7 @@ Pure numpy/pandas, so both containers (and Lambda) can import it.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -48,6 +49,36 @@ def model_input(
         else:
             columns[name] = numeric_values(frame[name])
     return pd.DataFrame(columns, index=frame.index)
+
+
+def frame_from_codes(
+    matrix: FloatMatrix, features: Sequence[str], categorical: Mapping[str, Sequence[str]]
+) -> pd.DataFrame:
+    """The inverse of `RowEncoder.encode`: the frame `model_input` gives for the same cells (numerics as
+    float64, categoricals as pandas Categoricals of the declared categories, missing where a code is NaN),
+    so a model that takes frames (user code) sees at serving time exactly what it saw in training."""
+    if matrix.ndim != 2 or matrix.shape[1] != len(features):
+        raise ValueError(
+            f"expected a matrix of {len(features)} column(s) ({', '.join(features)}), "
+            f"got shape {matrix.shape}"
+        )
+    matrix = np.asarray(matrix, dtype=np.float64)
+    columns: dict[str, Any] = {}
+    for i, name in enumerate(features):
+        column = matrix[:, i]
+        if name in categorical:
+            # pandas-stubs type the codes as a Sequence[int]; pandas takes (and wants) an integer array.
+            codes: Sequence[int] = np.where(np.isnan(column), -1, column).astype(np.int64)  # type: ignore[assignment]
+            columns[name] = pd.Categorical.from_codes(codes, dtype=_categories(tuple(categorical[name])))
+        else:
+            columns[name] = column
+    return pd.DataFrame(columns)  # copies the columns: the frame never aliases the caller's matrix
+
+
+@functools.lru_cache(maxsize=256)
+def _categories(categories: tuple[str, ...]) -> pd.CategoricalDtype:
+    # Built once per category list: validating the categories is most of a single row's frame cost.
+    return pd.CategoricalDtype(list(categories))
 
 
 class EncodingError(ValueError):

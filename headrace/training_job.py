@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Final, Literal, Protocol
+from typing import Annotated, Any, Final, Literal, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -61,6 +61,13 @@ class ReservedHyperparameter(HyperparameterError):
         super().__init__(name, "is set by the pipeline from the rest of the model config; remove it")
 
 
+def metric_line(epoch: int, metric: str, train: float | None, validation: float) -> str:
+    """The per-round line CONTRACT.md promises; SageMaker's metric definitions scrape
+    `validation-<metric>=...;` from the job's log."""
+    trained = f" train-{metric}={train:.6g};" if train is not None else ""
+    return f"[{epoch}]{trained} validation-{metric}={validation:.6g};"
+
+
 def _json_text(value: Any) -> Any:
     # SageMaker passes every hyperparameter as a string; structured ones are JSON inside that string.
     if isinstance(value, str):
@@ -79,8 +86,9 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-class Hyperparameters(BaseModel):
-    """What the `train` entry point accepts. Unknown keys are XGBoost parameters, passed on as given."""
+class PipelineHyperparameters(BaseModel):
+    """The keys the pipeline sets from a model config, which every trainer reads (the built-in one and a
+    custom model's run); any other key is the model's own, passed on as given."""
 
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
 
@@ -91,9 +99,50 @@ class Hyperparameters(BaseModel):
     slice_by: list[str] = Field(default_factory=list)
     seed: int = 0
     device: Device = "auto"
-    num_round: Annotated[int, Field(ge=1, le=100_000)] = DEFAULT_NUM_ROUND
     # 0 turns early stopping off.
     early_stopping_rounds: Annotated[int, Field(ge=0)] = DEFAULT_EARLY_STOPPING_ROUNDS
+    num_class: Annotated[int, Field(ge=2)] | None = None
+
+    @field_validator("categorical", "slice_by", mode="before")
+    @classmethod
+    def _decode_json(cls, value: Any) -> Any:
+        return _json_text(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        allowed = METRICS_BY_OBJECTIVE[self.objective]
+        if self.eval_metric is not None and self.eval_metric not in allowed:
+            raise HyperparameterError(
+                "eval_metric",
+                f"'{self.eval_metric}' does not fit objective {self.objective} "
+                f"(use one of {', '.join(allowed)})",
+            )
+        return self
+
+    @property
+    def metric(self) -> str:
+        return self.eval_metric or DEFAULT_METRIC[self.objective]
+
+    def to_strings(self) -> dict[str, str]:
+        """SageMaker's HyperParameters: every value a string, keys sorted so templates are stable."""
+        values = self.model_dump(by_alias=True, exclude_none=True)
+        return {key: _text(values[key]) for key in sorted(values)}
+
+    @classmethod
+    def from_strings(cls, raw: Mapping[str, Any]) -> Self:
+        """Parse a job's hyperparameters; raises `HyperparameterError` naming the first bad one."""
+        kept = {k: v for k, v in raw.items() if not k.startswith(_SAGEMAKER_PREFIXES)}
+        try:
+            return cls.model_validate(kept)
+        except ValidationError as exc:
+            raise _first_problem(exc, kept) from None
+
+
+class Hyperparameters(PipelineHyperparameters):
+    """What the built-in XGBoost trainer accepts. Unknown keys are XGBoost parameters, passed on as given.
+    A custom model's own keys are not checked against these (LightGBM's max_depth -1 is not XGBoost's)."""
+
+    num_round: Annotated[int, Field(ge=1, le=100_000)] = DEFAULT_NUM_ROUND
 
     # XGBoost parameters checked here, so a bad value fails before any data is read and names itself.
     max_depth: Annotated[int, Field(ge=0)] | None = None
@@ -112,30 +161,9 @@ class Hyperparameters(BaseModel):
     max_delta_step: NonNegative | None = None
     scale_pos_weight: NonNegative | None = None
     max_cat_to_onehot: Annotated[int, Field(ge=1)] | None = None
-    num_class: Annotated[int, Field(ge=2)] | None = None
     # Categorical splits need a histogram method; `hist` is what runs on both CPU and GPU.
     tree_method: Literal["hist", "approx"] | None = None
     grow_policy: Literal["depthwise", "lossguide"] | None = None
-
-    @field_validator("categorical", "slice_by", mode="before")
-    @classmethod
-    def _decode_json(cls, value: Any) -> Any:
-        return _json_text(value)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Hyperparameters:
-        allowed = METRICS_BY_OBJECTIVE[self.objective]
-        if self.eval_metric is not None and self.eval_metric not in allowed:
-            raise HyperparameterError(
-                "eval_metric",
-                f"'{self.eval_metric}' does not fit objective {self.objective} "
-                f"(use one of {', '.join(allowed)})",
-            )
-        return self
-
-    @property
-    def metric(self) -> str:
-        return self.eval_metric or DEFAULT_METRIC[self.objective]
 
     def xgboost_params(self) -> dict[str, Any]:
         """The parameters for `xgboost.train`, device and tree method aside (the trainer decides those)."""
@@ -155,20 +183,6 @@ class Hyperparameters(BaseModel):
         )
         checked["eval_metric"] = self.metric
         return checked
-
-    def to_strings(self) -> dict[str, str]:
-        """SageMaker's HyperParameters: every value a string, keys sorted so templates are stable."""
-        values = self.model_dump(by_alias=True, exclude_none=True)
-        return {key: _text(values[key]) for key in sorted(values)}
-
-    @classmethod
-    def from_strings(cls, raw: Mapping[str, Any]) -> Hyperparameters:
-        """Parse a job's hyperparameters; raises `HyperparameterError` naming the first bad one."""
-        kept = {k: v for k, v in raw.items() if not k.startswith(_SAGEMAKER_PREFIXES)}
-        try:
-            return cls.model_validate(kept)
-        except ValidationError as exc:
-            raise _first_problem(exc, kept) from None
 
 
 def _first_problem(exc: ValidationError, raw: Mapping[str, Any]) -> HyperparameterError:
@@ -203,6 +217,8 @@ class _Schema(Protocol):
 
 
 class _Trainer(Protocol):
+    @property
+    def framework(self) -> str: ...
     @property
     def objective(self) -> str: ...
     @property
@@ -241,8 +257,10 @@ def hyperparameters_for(model: TrainableModel) -> dict[str, str]:
         raise ReservedHyperparameter(clashes[0])
     # "category" is ColumnType.CATEGORY's value: a StrEnum compares equal to its text.
     categorical = {c.name: list(c.categories or []) for c in model.data.columns if c.type == "category"}
+    custom = trainer.framework == "custom"
+    # num_round is the built-in trainer's; a custom model's fit gets only the keys its config sets.
     values: dict[str, Any] = {
-        "num_round": DEFAULT_NUM_ROUND,
+        **({} if custom else {"num_round": DEFAULT_NUM_ROUND}),
         "early_stopping_rounds": DEFAULT_EARLY_STOPPING_ROUNDS,
         **trainer.hyperparameters,
         "target": model.data.target,
@@ -253,4 +271,5 @@ def hyperparameters_for(model: TrainableModel) -> dict[str, str]:
         "seed": trainer.seed,
         "device": "auto",
     }
-    return Hyperparameters.from_strings({k: _text(v) for k, v in values.items()}).to_strings()
+    parser = PipelineHyperparameters if custom else Hyperparameters
+    return parser.from_strings({k: _text(v) for k, v in values.items()}).to_strings()

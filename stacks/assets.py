@@ -2,12 +2,15 @@
 
 A function's asset is its handler folder plus the shared domain package and the validated model configs;
 its third-party dependencies come from the AWS-managed layers (headrace/layers.py). A container image's
-asset is its build context: the container's own files plus the same domain package. What the tests import
-is what gets deployed.
+asset is its build context: the container's own files plus the same domain package, and `usercode/`: empty
+for the built-in trainer's shared images, a custom model's own code for that model's images. What the tests
+import is what gets deployed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from constructs import Construct
 import headrace
 from headrace.config import ModelConfig, models_document
 from headrace.layers import AWS_SDK_PANDAS_LAYER_PARAMETER, POWERTOOLS_LAYER_PARAMETER
+from headrace.usercode import MANIFEST, REQUIREMENTS, USERCODE_DIR
 
 PACKAGE_DIR = Path(headrace.__file__).resolve().parent
 FUNCTIONS_DIR = PACKAGE_DIR.parent / "functions"
@@ -62,13 +66,17 @@ SERVE_IMAGE_SOURCE = CONTAINERS_DIR / "serve"
 SERVE_IMAGE_FILES = ("Dockerfile", "requirements.txt", "serve", "inference")
 
 
-def stage_image_context(source: Path, files: Sequence[str], destination: Path) -> Path:
+def stage_image_context(
+    source: Path, files: Sequence[str], destination: Path, model: ModelConfig | None = None
+) -> Path:
     """Lay out one container image's build context in `destination` (replaced if present) and return it.
 
-    Layout: `files` from `source` at the root (modes kept: `train` stays executable) and `headrace/` without
-    its edges, the package the container imports. Synth copies this folder into the cloud assembly as is;
-    nothing is built until `cdk deploy` (so synth needs no Docker), and the local plane runs the staged
-    `train` directly. Only content decides the asset hash, as for the function assets.
+    Layout: `files` from `source` at the root (modes kept: `train` stays executable), `headrace/` without
+    its edges, the package the container imports, and `usercode/`: `model`'s own code (stage_usercode) for
+    a custom model's image, else empty (both Dockerfiles copy it: one Dockerfile for both). Synth copies
+    this folder into the cloud assembly as is; nothing is built until `cdk deploy` (so synth needs no
+    Docker), and the local plane runs the staged `train` directly. Only content decides the asset hash, as
+    for the function assets.
     """
     if destination.exists():
         shutil.rmtree(destination)
@@ -82,6 +90,44 @@ def stage_image_context(source: Path, files: Sequence[str], destination: Path) -
         else:
             raise FileNotFoundError(f"{path} is missing: the image built from {source} needs it")
     shutil.copytree(PACKAGE_DIR, destination / "headrace", ignore=_package_ignore)
+    if model is None:
+        (destination / USERCODE_DIR).mkdir()
+    else:
+        stage_usercode(model, destination / USERCODE_DIR)
+    return destination
+
+
+def stage_usercode(model: ModelConfig, destination: Path) -> Path:
+    """Lay out a custom model's code as its images carry it, in `destination` (replaced if present; an image's
+    is `<context>/usercode`), and return it.
+
+    Layout: the model folder's .py files, `requirements.txt` (empty when the model has none: the Dockerfiles
+    install nothing for an empty one) and the manifest `usercode.json`: {"model", "entry_point", "sha256" of
+    the entry point's bytes}, which headrace.usercode checks before importing the module.
+    """
+    entry_point = model.entry_point_file
+    if entry_point is None or model.code_dir is None:
+        raise ValueError(
+            f"model '{model.name}': only a framework custom model read from its folder has code to stage"
+        )
+    if not entry_point.is_file():
+        raise FileNotFoundError(f"model '{model.name}': {entry_point} is missing (trainer.entry_point)")
+    if destination.exists():
+        shutil.rmtree(destination)
+    destination.mkdir(parents=True)
+    for module in sorted(model.code_dir.glob("*.py")):
+        shutil.copy2(module, destination / module.name)
+    requirements = model.code_dir / REQUIREMENTS
+    if requirements.is_file():
+        shutil.copy2(requirements, destination / REQUIREMENTS)
+    else:
+        (destination / REQUIREMENTS).write_text("", encoding="utf-8")
+    manifest = {
+        "model": model.name,
+        "entry_point": model.trainer.entry_point,
+        "sha256": hashlib.sha256(entry_point.read_bytes()).hexdigest(),
+    }
+    (destination / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return destination
 
 

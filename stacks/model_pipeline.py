@@ -86,7 +86,7 @@ class ModelPipeline:
             model=model,
             store=store,
             steps=steps.deploy,
-            serving_image=steps.training.serving_image,
+            serving_image=self.training.images.serve,
             stage=stage,
         )
         self.drift = DriftCheck(

@@ -1,4 +1,8 @@
-"""Training: one state machine per model, over Lambda steps and a training image that all models share.
+"""Training: one state machine per model, over Lambda steps and the training and serving images.
+
+Built-in (xgboost) models share one training and one serving image; a custom model gets its own pair, built
+from the same Dockerfiles with its folder's code in the context (stacks/assets.py stage_usercode), and its
+training jobs and registered versions name those.
 
     Prepare -> Train (SageMaker, .sync) -> Evaluate -> Gate --passed--> Register -> Registered
                                                           \\--failed--> Rejected
@@ -14,6 +18,8 @@ goes to RunFailed with SageMaker's FailureReason.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import ArnFormat, Duration, Stack, Tags
@@ -59,6 +65,39 @@ CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 # (https://docs.aws.amazon.com/step-functions/latest/dg/sagemaker-iam.html).
 SYNC_RULE = "StepFunctionsGetEventsForSageMakerTrainingJobsRule"
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+
+
+@dataclass(frozen=True)
+class ModelImages:
+    """A training image and the serving image that runs what it trains."""
+
+    train: ecr_assets.DockerImageAsset
+    serve: ecr_assets.DockerImageAsset
+
+
+def image_assets(scope: Construct, staging: Path, model: ModelConfig | None = None) -> ModelImages:
+    """The TrainImage and ServeImage assets in `scope`, their contexts staged under `staging`; with `model`
+    (framework custom), each context carries that model's code.
+
+    A training job runs exactly the one image its AlgorithmSpecification.TrainingImage names
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_AlgorithmSpecification.html), and a
+    version's container its InferenceSpecification's Image: so a custom model's code travels inside its
+    own pair of images, and a change to that code is a new image tag."""
+
+    def asset(construct_id: str, context: Path) -> ecr_assets.DockerImageAsset:
+        # SageMaker's training and hosting instances (ml.m5, ml.g5, ...) are x86_64.
+        return ecr_assets.DockerImageAsset(
+            scope, construct_id, directory=str(context), platform=ecr_assets.Platform.LINUX_AMD64
+        )
+
+    return ModelImages(
+        train=asset(
+            "TrainImage", stage_image_context(TRAIN_IMAGE_SOURCE, TRAIN_IMAGE_FILES, staging / "train", model)
+        ),
+        serve=asset(
+            "ServeImage", stage_image_context(SERVE_IMAGE_SOURCE, SERVE_IMAGE_FILES, staging / "serve", model)
+        ),
+    )
 
 
 def check_trainable(model: ModelConfig) -> None:
@@ -248,28 +287,18 @@ class TrainingSteps(Construct):
             )
             nag.accept_unscoped(function, nag.LIST_MODEL_PACKAGES)
 
-        self.image = ecr_assets.DockerImageAsset(
-            self,
-            "TrainImage",
-            directory=str(
-                stage_image_context(TRAIN_IMAGE_SOURCE, TRAIN_IMAGE_FILES, staging_directory(self) / "train")
-            ),
-            # SageMaker's training instances (ml.m5, ml.g5, ...) are x86_64.
-            platform=ecr_assets.Platform.LINUX_AMD64,
-        )
-        # Registered with every version (its InferenceSpecification) and run by the endpoints.
-        self.serving_image = ecr_assets.DockerImageAsset(
-            self,
-            "ServeImage",
-            directory=str(
-                stage_image_context(SERVE_IMAGE_SOURCE, SERVE_IMAGE_FILES, staging_directory(self) / "serve")
-            ),
-            platform=ecr_assets.Platform.LINUX_AMD64,
-        )
+        # The built-in trainer's images, shared by every xgboost model. The serving image is registered
+        # with each version (its InferenceSpecification) and run by the endpoints.
+        images = image_assets(self, staging_directory(self))
+        self.image = images.train
+        self.serving_image = images.serve
 
 
 class Training(Construct):
-    """A model's training workflow: its state machine and the SageMaker execution role its jobs run as."""
+    """A model's training workflow: its state machine and the SageMaker execution role its jobs run as.
+
+    `images`: the model's training and serving images: the shared ones, or a custom model's own.
+    """
 
     def __init__(
         self,
@@ -293,7 +322,11 @@ class Training(Construct):
         self.training_jobs_arn = stack.format_arn(
             service="sagemaker", resource="training-job", resource_name=training_job_name_glob(model.name)
         )
-        self.role = self._execution_role(model, store, steps.image, stage.network)
+        if model.trainer.framework == "custom":
+            self.images = image_assets(self, staging_directory(self), model)
+        else:
+            self.images = ModelImages(train=steps.image, serve=steps.serving_image)
+        self.role = self._execution_role(model, store, self.images.train, stage.network)
         self._grant_registry(steps, group)
 
         payload_base = {
@@ -310,7 +343,7 @@ class Training(Construct):
             },
             "$.run",
         )
-        train = self._train(model, names, store, steps.image, stage.network)
+        train = self._train(model, names, store, self.images.train, stage.network)
         artifacts = sfn.JsonPath.string_at("$.training.ModelArtifacts.S3ModelArtifacts")
         evaluate = self._invoke(
             "Evaluate",
@@ -327,10 +360,10 @@ class Training(Construct):
                 "gate": sfn.JsonPath.object_at("$.gate"),
                 "model_artifacts": artifacts,
                 "training_job_arn": sfn.JsonPath.string_at("$.training.TrainingJobArn"),
-                "image": {"uri": steps.image.image_uri, "digest": steps.image.asset_hash},
+                "image": {"uri": self.images.train.image_uri, "digest": self.images.train.asset_hash},
                 "serving_image": {
-                    "uri": steps.serving_image.image_uri,
-                    "digest": steps.serving_image.asset_hash,
+                    "uri": self.images.serve.image_uri,
+                    "digest": self.images.serve.asset_hash,
                 },
             },
             "$.registered",

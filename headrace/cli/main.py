@@ -81,24 +81,31 @@ def info(stage: Stage = None, json: Json = False, models_dir: ModelsDir = None) 
 
     Example: headrace info --json | jq -r '.models[0].data_bucket'
     """
-    deployment = resolve(stage, models_dir).deployment()
+    target = resolve(stage, models_dir)
+    deployment = target.deployment()
     if json:
         print_json(deployment)
         return
     console.print(f"stage [bold]{deployment.stage}[/] · data bucket [bold]{deployment.data_bucket}[/]")
+    configs = {m.name: m for m in target.models}
     rows = [
         (
             m.name,
             f"s3://{m.data_bucket}/{m.incoming_prefix}",
             m.schema_.target,
             len(m.schema_.columns),
+            framework_line(configs[m.name]) if m.name in configs else "",
             m.training_state_machine_arn.rsplit(":", 1)[-1],
             m.endpoint_name,
         )
         for m in deployment.models
     ]
     console.print(
-        table("models", ["model", "drop files into", "target", "columns", "training", "endpoint"], rows)
+        table(
+            "models",
+            ["model", "drop files into", "target", "columns", "trained by", "training", "endpoint"],
+            rows,
+        )
     )
 
 
@@ -270,8 +277,18 @@ def config_check(models_dir: ModelsDir = None) -> None:
         fail(str(exc))
     for model in models:
         console.print(
-            f"[green]ok[/] {model.name}: {len(model.data.columns)} columns, target {model.data.target}"
+            f"[green]ok[/] {model.name}: {len(model.data.columns)} columns, target {model.data.target}, "
+            f"{framework_line(model)}",
+            highlight=False,
+            soft_wrap=True,
         )
+
+
+def framework_line(model: ModelConfig) -> str:
+    """Which code trains the model: Headrace's built-in trainer, or the module in the model's folder."""
+    if model.entry_point_file is None:
+        return f"trainer {model.trainer.framework} (built in)"
+    return f"trainer custom ({model.entry_point_file})"
 
 
 @data_app.command("generate")

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from headrace.config import DEFAULT_MODELS_DIR
+from headrace.config import DEFAULT_MODELS_DIR, MODEL_FILE
 from headrace.local.plane import RUNTIME_FILE, PlaneInfo, read_info
 
 MODELS_DIR_ENV = "HEADRACE_MODELS_DIR"
@@ -44,7 +44,8 @@ def _upward(start: Path | None = None) -> list[Path]:
 
 
 def _has_models(directory: Path) -> bool:
-    return directory.is_dir() and (any(directory.glob("*.yaml")) or any(directory.glob("*.yml")))
+    patterns = ("*.yaml", "*.yml", f"*/{MODEL_FILE}")
+    return directory.is_dir() and any(any(directory.glob(pattern)) for pattern in patterns)
 
 
 def models_dir(explicit: Path | None = None, start: Path | None = None) -> Found:

@@ -421,11 +421,11 @@ def test_function_assets_hold_their_handler_the_package_and_the_models(synthesiz
 
 
 def test_models_share_one_set_of_training_functions_and_get_one_machine_each(variants: Template) -> None:
-    # A training, a deploy, a drift-check and a quality-check workflow per model.
-    variants.resource_count_is("AWS::StepFunctions::StateMachine", 12)
-    # Four training steps, three deploy steps, three drift-check and three quality-check steps, retrain and
-    # ingest.
-    variants.resource_count_is("AWS::Lambda::Function", 15)
+    # A training, a deploy, a drift-check, a quality-check and a batch workflow per model.
+    variants.resource_count_is("AWS::StepFunctions::StateMachine", 15)
+    # Four training steps, three deploy steps, three drift-check and three quality-check steps, two batch
+    # steps, retrain and ingest.
+    variants.resource_count_is("AWS::Lambda::Function", 17)
 
 
 # --- permissions ----------------------------------------------------------------------------------------

@@ -70,9 +70,9 @@ def lay_out(
     return root
 
 
-def train(root: Path) -> Run:
+def train(root: Path, script: Path = TRAIN) -> Run:
     done = subprocess.run(
-        [sys.executable, str(TRAIN), "train"],
+        [sys.executable, str(script), "train"],
         # PASSIVE: OpenMP threads spinning while they wait make a shared CPU crawl (parallel test processes).
         env={
             "HEADRACE_OPT_ML": str(root),
@@ -116,6 +116,7 @@ def test_a_good_run_writes_the_model_directory(good_run: Run) -> None:
         "features.json",
         "model.json",
         "profile.json",
+        "smoke.json",
     ]
     assert not (good_run.root / "output" / "failure").exists()
 
@@ -179,6 +180,25 @@ def test_model_json_scores_the_test_channel_as_the_evaluation_says(good_run: Run
     assert _pairwise_auc(test["churned"].to_numpy(), scores) == pytest.approx(
         good_run.json("evaluation.json")["metrics"]["auc"], abs=1e-12
     )
+
+
+def test_smoke_json_holds_the_first_test_rows_and_the_models_scores_for_them(good_run: Run) -> None:
+    import xgboost as xgb
+
+    from headrace.encoding import RowEncoder
+
+    features = good_run.json("features.json")
+    smoke = good_run.json("smoke.json")
+    test = pd.read_csv(good_run.root / "input" / "data" / "test" / "data.csv")
+    assert len(smoke["rows"]) == len(smoke["scores"]) == 20
+    first = test[features["features"]].iloc[:20].astype(object).where(test.iloc[:20].notna(), None)
+    assert smoke["rows"] == first.to_numpy().tolist()
+    # Scored as serving scores a request: the rows encoded by RowEncoder, the booster's inplace_predict.
+    booster = xgb.Booster(model_file=good_run.model / "model.json")
+    matrix = RowEncoder.of(features["features"], features["categorical"]).encode(smoke["rows"])
+    scores = booster.inplace_predict(matrix, validate_features=False)
+    assert np.asarray(smoke["scores"]) == pytest.approx(scores.astype(np.float64), rel=1e-6, abs=1e-6)
+    assert len(set(smoke["scores"])) > 1
 
 
 def test_profile_json_is_the_training_baseline(good_run: Run) -> None:

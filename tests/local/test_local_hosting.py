@@ -208,7 +208,10 @@ def test_a_container_that_exits_before_ping_fails_the_endpoint_with_the_reason(l
     model = local.model("broken", "v1", image="broken")
     described = local.endpoint("broken", local.config("broken-v1", {"AllTraffic": model}))
     assert described["EndpointStatus"] == "Failed"
-    assert "exited with 3 before answering /ping" in described["FailureReason"]
+    reason = described["FailureReason"]
+    assert reason.startswith("The primary container for production variant AllTraffic did not pass the ping")
+    assert "exited with 3 before answering /ping" in reason
+    assert reason.endswith("Its last line: cannot load the model")  # the container's own words
 
 
 def test_traffic_is_split_by_the_variants_weights_and_target_variant_picks_one(local: Hosting) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import os
@@ -12,10 +13,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Final
 
+from headrace.usercode import UserCodeError
 from inference.limits import Limits
 from inference.model import Model, model_dir
 from inference.quality import PredictionHealth
 from inference.server import Invocations, serve_forever
+from inference.smoke import SmokeTestFailed, smoke_test
 
 USAGE: Final = (
     "usage: serve  (SageMaker runs `docker run <image> serve`; the model is under HEADRACE_OPT_ML or /opt/ml)"
@@ -42,9 +45,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     directory = model_dir()
     try:
         model = Model.load(directory)
+    except UserCodeError as exc:
+        print(f"cannot load the model from {directory}: {exc.reason}", file=sys.stderr)
+        return 1
     except (OSError, ValueError, KeyError) as exc:
         print(f"cannot load the model from {directory}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    # Before listening: a model that fails it never answers /ping, so its endpoint never goes InService.
+    try:
+        checked = smoke_test(model, directory)
+    except SmokeTestFailed as exc:
+        print(exc.reason, file=sys.stderr)
+        return 1
+    if checked:
+        print(f"smoke test: {checked} recorded test rows scored as in training", flush=True)
     # The model and the libraries stay for the process's life: out of the collector's sight, a full
     # collection (which holds the GIL) walks only what requests make.
     gc.freeze()
@@ -55,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    if model.runs_user_code:
+        # Every user predict() on the one worker thread: never two at once (user code need not be thread
+        # safe), and /ping keeps answering while a slow one runs.
+        limits = dataclasses.replace(limits, off_loop_bytes=0)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         asyncio.run(

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from headrace.training_job import Hyperparameters
 from trainer.failure import TrainingFailure
@@ -56,6 +56,11 @@ class Paths:
 
 def read_hyperparameters(paths: Paths) -> Hyperparameters:
     """The job's hyperparameters; a bad one raises HyperparameterError naming it."""
+    return Hyperparameters.from_strings(read_raw_hyperparameters(paths))
+
+
+def read_raw_hyperparameters(paths: Paths) -> dict[str, Any]:
+    """hyperparameters.json as given: a JSON object (of strings, as SageMaker writes it)."""
     path = paths.hyperparameters
     if not path.is_file():
         raise TrainingFailure(f"No hyperparameters: {path} does not exist, so the target column is unknown.")
@@ -67,4 +72,4 @@ def read_hyperparameters(paths: Paths) -> Hyperparameters:
         raise TrainingFailure(
             f"The hyperparameters file {path} holds a {type(raw).__name__}, not a JSON object of strings."
         )
-    return Hyperparameters.from_strings(raw)
+    return raw

@@ -20,7 +20,7 @@ import pandas as pd
 
 from headrace.encoding import model_input
 from headrace.profile import category_values, numeric_values
-from headrace.training_job import Hyperparameters
+from headrace.training_job import PipelineHyperparameters
 from trainer.contract import Paths
 from trainer.failure import TrainingFailure
 
@@ -101,7 +101,7 @@ def _names(columns: Sequence[str]) -> str:
     return ", ".join(columns)
 
 
-def plan_encoding(train: pd.DataFrame, hp: Hyperparameters) -> Encoding:
+def plan_encoding(train: pd.DataFrame, hp: PipelineHyperparameters) -> Encoding:
     columns = [str(c) for c in train.columns]
     if hp.target not in columns:
         raise TrainingFailure(
@@ -173,7 +173,9 @@ def unknown_categories(frame: pd.DataFrame, encoding: Encoding) -> dict[str, int
     return counts
 
 
-def labels(frame: pd.DataFrame, channel: str, encoding: Encoding, hp: Hyperparameters) -> npt.NDArray[Any]:
+def labels(
+    frame: pd.DataFrame, channel: str, encoding: Encoding, hp: PipelineHyperparameters
+) -> npt.NDArray[Any]:
     raw = frame[encoding.target]
     missing = int(raw.isna().sum())
     if missing:
@@ -202,7 +204,7 @@ def labels(frame: pd.DataFrame, channel: str, encoding: Encoding, hp: Hyperparam
     return values
 
 
-def _check_labels(values: npt.NDArray[Any], channel: str, target: str, hp: Hyperparameters) -> None:
+def _check_labels(values: npt.NDArray[Any], channel: str, target: str, hp: PipelineHyperparameters) -> None:
     if hp.objective == "binary:logistic":
         outside = sorted(set(np.unique(values)) - {0.0, 1.0})[:_EXAMPLES]
         if outside:

@@ -1,5 +1,8 @@
-"""Where XGBoost trains: `cuda` when this build supports CUDA and a GPU answers, else `cpu`.
+"""Where a run trains: `cuda` when a GPU can be used, else `cpu`.
 
+XGBoost: `cuda` when this build supports CUDA and a GPU answers a one-round probe. A model's own code
+(`choose_user_device`): `cuda` when a GPU is visible; whether its framework can use it is the code's business,
+`context.device` only says what the machine has.
 `device=auto` never fails: any doubt (no CUDA build, no visible GPU, a probe that errors) means the CPU.
 `device=cuda` asked for explicitly fails the job when no GPU can be used, rather than training slowly.
 """
@@ -79,3 +82,15 @@ def choose_device(requested: str) -> Device:
     if problem:
         return Device("cpu", f"auto: the GPU probe failed ({problem})")
     return Device("cuda", "auto: a GPU is visible")
+
+
+def choose_user_device(requested: str) -> Device:
+    """The device a model's own code is told to use (`context.device`)."""
+    if requested == "cpu":
+        return Device("cpu", "requested")
+    visible = gpu_visible()
+    if requested == "cuda":
+        if not visible:
+            raise TrainingFailure("Hyperparameter 'device' is cuda, but no GPU is visible to the container.")
+        return Device("cuda", "requested")
+    return Device("cuda", "auto: a GPU is visible") if visible else Device("cpu", "auto: no GPU is visible")

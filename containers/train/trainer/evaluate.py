@@ -92,7 +92,8 @@ REPORTED: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
-def _score(objective: str, metric: str, labels: Array, predictions: Array) -> float | None:
+def score(objective: str, metric: str, labels: Array, predictions: Array) -> float | None:
+    """One metric of the predictions; None when it cannot be computed (one class, a non-finite value)."""
     value = METRICS[objective][metric](labels, predictions)
     return None if value is None or not np.isfinite(value) else value
 
@@ -102,7 +103,7 @@ def _slice_metric(objective: str, metric: str, labels: Array, predictions: Array
         return None
     if objective != "reg:squarederror" and len(np.unique(labels)) < 2:
         return None
-    return _score(objective, metric, labels, predictions)
+    return score(objective, metric, labels, predictions)
 
 
 def _slice_keys(values: pd.Series[Any], categories: list[str] | None) -> tuple[Array, list[str]]:
@@ -125,7 +126,7 @@ def evaluation(
 ) -> dict[str, Any]:
     """`metrics` over all test rows, `slices` (column -> value -> {metric, rows}): evaluation.json's."""
     names = list(REPORTED[objective]) + ([metric] if metric not in REPORTED[objective] else [])
-    metrics: dict[str, Any] = {name: _score(objective, name, labels, predictions) for name in names}
+    metrics: dict[str, Any] = {name: score(objective, name, labels, predictions) for name in names}
     metrics["rows"] = len(labels)
     per_column: dict[str, dict[str, dict[str, Any]]] = {}
     for column, values in slices.items():

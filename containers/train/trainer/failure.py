@@ -1,7 +1,8 @@
 """How a training run fails: one paragraph in `output/failure` that says what is wrong, and exit status 1.
 
 SageMaker shows the file's text as the job's FailureReason (at most 1024 characters); the local plane does
-the same. The reason names the thing to fix: a hyperparameter, a channel, a column, or XGBoost's own error.
+the same. The reason names the thing to fix: a hyperparameter, a channel, a column, XGBoost's own error,
+or the model's own code (`headrace.usercode.UserCodeError`: the model, the function and the problem).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Final
 
 from headrace.training_job import HyperparameterError
+from headrace.usercode import UserCodeError
 
 # DescribeTrainingJob's FailureReason holds at most 1024 characters.
 REASON_MAX: Final = 1024
@@ -34,7 +36,7 @@ def _xgboost_message(exc: BaseException) -> str:
 
 def reason_for(exc: BaseException) -> str:
     """The paragraph that explains `exc` to whoever reads the job's FailureReason."""
-    if isinstance(exc, TrainingFailure):
+    if isinstance(exc, TrainingFailure | UserCodeError):
         return exc.reason
     if isinstance(exc, HyperparameterError):
         return f"Bad hyperparameter '{exc.name}': {exc.problem}."
@@ -51,7 +53,10 @@ def one_paragraph(reason: str) -> str:
 def write_failure(failure_file: Path, exc: BaseException) -> int:
     """Record `exc` as the run's failure reason; returns the process exit status (1)."""
     reason = one_paragraph(reason_for(exc))
-    if not isinstance(exc, TrainingFailure | HyperparameterError):
+    if isinstance(exc, UserCodeError) and exc.__cause__ is not None:
+        # The user's own traceback, for the log (the reason names only the innermost line of their files).
+        traceback.print_exception(exc.__cause__, file=sys.stderr)
+    elif not isinstance(exc, TrainingFailure | HyperparameterError | UserCodeError):
         traceback.print_exception(exc, file=sys.stderr)
     print(f"training failed: {reason}", file=sys.stderr, flush=True)
     failure_file.parent.mkdir(parents=True, exist_ok=True)

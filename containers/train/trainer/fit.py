@@ -9,7 +9,6 @@ because XGBoost stops asking callbacks once one of them says stop.
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from dataclasses import dataclass
@@ -18,12 +17,12 @@ from typing import Any, Final
 
 import xgboost as xgb
 
-from headrace.training_job import Hyperparameters
+from headrace.early_stopping import EarlyStopping
+from headrace.training_job import Hyperparameters, metric_line
 
 CHECKPOINT_INTERVAL: Final = 10
 CHECKPOINTS_KEPT: Final = 3
 _CHECKPOINT = re.compile(r"^checkpoint-(\d{6,})\.json$")
-_MAXIMIZED: Final = {"auc", "aucpr", "map", "ndcg", "pre"}
 
 
 def checkpoint_name(rounds: int) -> str:
@@ -49,11 +48,6 @@ class FitResult:
     seconds: float
 
 
-def metric_line(round_: int, metric: str, train: float, validation: float) -> str:
-    # The format CONTRACT.md promises; SageMaker's metric definitions scrape `validation-<metric>=...;`.
-    return f"[{round_}] train-{metric}={train:.6g}; validation-{metric}={validation:.6g};"
-
-
 def _last(evals_log: Any, data: str, metric: str) -> float:
     scores = evals_log[data]
     values = scores[metric] if metric in scores else scores[next(reversed(scores))]
@@ -66,20 +60,19 @@ class Progress(xgb.callback.TrainingCallback):
         self, hp: Hyperparameters, checkpoints: Path, offset: int, resume: Resume | None, interval: int
     ) -> None:
         self.metric = hp.metric
-        self.maximize = hp.metric in _MAXIMIZED
-        self.patience = hp.early_stopping_rounds
         self.checkpoints = checkpoints
         self.offset = offset
         self.interval = interval
-        self.best_round = resume.best_round if resume else None
-        self.best_score = resume.best_score if resume else None
+        self.stopping = EarlyStopping(
+            hp.metric,
+            hp.early_stopping_rounds,
+            best_epoch=resume.best_round if resume else None,
+            best_score=resume.best_score if resume else None,
+        )
 
-    def _better(self, score: float) -> bool:
-        if math.isnan(score):
-            return self.best_round is None
-        if self.best_score is None or math.isnan(self.best_score):
-            return True
-        return score > self.best_score if self.maximize else score < self.best_score
+    @property
+    def best_round(self) -> int | None:
+        return self.stopping.best_epoch
 
     def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
         round_ = self.offset + epoch
@@ -87,15 +80,14 @@ class Progress(xgb.callback.TrainingCallback):
         print(
             metric_line(round_, self.metric, _last(evals_log, "train", self.metric), validation), flush=True
         )
-        if self._better(validation):
-            self.best_round, self.best_score = round_, validation
+        if self.stopping.record(round_, validation):
             model.set_attr(best_iteration=str(round_), best_score=repr(validation))
         if (round_ + 1) % self.interval == 0:
             save_checkpoint(model, self.checkpoints, round_ + 1)
         return self.should_stop(round_)
 
     def should_stop(self, round_: int) -> bool:
-        return self.patience > 0 and self.best_round is not None and round_ - self.best_round >= self.patience
+        return self.stopping.should_stop(round_)
 
 
 def save_checkpoint(booster: xgb.Booster, directory: Path, rounds: int) -> Path:

@@ -1,72 +1,69 @@
-"""One training run, start to finish: hyperparameters, channels, boosting, evaluation, the model directory.
+"""One training run, start to finish: hyperparameters, channels, training, evaluation, the model directory.
 
-Any error ends the run with `output/failure` and exit status 1 (trainer.failure); nothing is written to
-`model/` until every step before it has succeeded.
+The image decides which run: with a model's own code staged beside the program (`usercode/` and its
+manifest, `headrace.usercode.find_usercode`) the custom run (trainer.custom), else the built-in XGBoost run.
+Any error ends the run with `output/failure` and exit status 1 (trainer.failure), and `model/` is left
+empty: nothing there unless every step succeeded.
 """
 
 from __future__ import annotations
 
-import json
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import xgboost as xgb
 
-from headrace.profile import FeatureInfo, build_profile
-from headrace.training_job import Hyperparameters
+from headrace.training_job import Hyperparameters, PipelineHyperparameters
+from headrace.usercode import find_usercode, load_usercode
+from trainer import artifacts, evaluate
 from trainer import champion as champion_model
-from trainer import data, evaluate
-from trainer.contract import CHANNELS, Paths, read_hyperparameters
+from trainer.contract import Paths, read_raw_hyperparameters
+from trainer.custom import run_custom
 from trainer.device import choose_device
 from trainer.failure import write_failure
 from trainer.fit import FitResult, fit
+from trainer.log import say
+from trainer.splits import Splits, read_splits
+
+# Where `train` lives: /opt/program in the image (containers/train/Dockerfile), containers/train here.
+PROGRAM_DIR: Final = Path(__file__).resolve().parents[1]
+
 
 USAGE = "usage: train  (SageMaker runs `docker run <image> train`; paths follow HEADRACE_OPT_ML or /opt/ml)"
 
 
-def _say(message: str) -> None:
-    print(message, flush=True)
-
-
-def _params(
-    hp: Hyperparameters, device: str, labels: npt.NDArray[Any], classes: list[str] | None
-) -> dict[str, Any]:
+def _params(hp: Hyperparameters, device: str, num_class: int | None) -> dict[str, Any]:
     params = hp.xgboost_params()
     params["device"] = device
     params["tree_method"] = hp.tree_method or "hist"
-    if hp.objective == "multi:softprob" and hp.num_class is None:
-        params["num_class"] = len(classes) if classes else int(np.max(labels)) + 1
+    if num_class is not None:
+        params["num_class"] = num_class
     return params
 
 
-def _write_json(path: Path, document: Any) -> None:
-    # allow_nan=False: a NaN would make the file invalid JSON for every reader downstream.
-    path.write_text(json.dumps(document, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+def run(paths: Paths, program_dir: Path = PROGRAM_DIR) -> None:
+    raw = read_raw_hyperparameters(paths)
+    usercode = find_usercode(program_dir)
+    if usercode is not None:
+        # The pipeline's keys only: the model's own are its code's to judge, not XGBoost's rules.
+        hp = PipelineHyperparameters.from_strings(raw)
+        # Loaded before any data is read: broken code fails the job at once.
+        run_custom(paths, hp, raw, load_usercode(usercode))
+    else:
+        run_xgboost(paths, Hyperparameters.from_strings(raw))
 
 
-def run(paths: Paths) -> None:
-    hp = read_hyperparameters(paths)
-    text_columns = [*hp.categorical]
-    frames = {name: data.read_channel(paths, name, text_columns) for name in CHANNELS}
-    _say("rows: " + ", ".join(f"{name}={len(frame)}" for name, frame in frames.items()))
-    encoding = data.plan_encoding(frames["train"], hp)
-    for name in CHANNELS[1:]:
-        data.check_columns(frames[name], name, encoding)
-    if encoding.ignored:
-        _say(f"not features (neither numeric nor in 'categorical'): {', '.join(encoding.ignored)}")
-    for column, count in data.unknown_categories(frames["train"], encoding).items():
-        _say(f"warning: {count} value(s) of '{column}' in channel train are outside its categories (missing)")
-    inputs = {name: data.features(frame, encoding) for name, frame in frames.items()}
-    labels = {name: data.labels(frame, name, encoding, hp) for name, frame in frames.items()}
-
+def run_xgboost(paths: Paths, hp: Hyperparameters) -> None:
+    splits = read_splits(paths, hp)
+    inputs, labels = splits.inputs, splits.labels
     device = choose_device(hp.device)
-    _say(f"device: {device.name} ({device.why}); xgboost {xgb.__version__}")
-    params = _params(hp, device.name, labels["train"], encoding.classes)
+    say(f"device: {device.name} ({device.why}); xgboost {xgb.__version__}")
+    params = _params(hp, device.name, splits.num_class(hp))
     max_bin = {"max_bin": hp.max_bin} if hp.max_bin else {}
     train = xgb.QuantileDMatrix(inputs["train"], label=labels["train"], enable_categorical=True, **max_bin)
     validation = xgb.QuantileDMatrix(
@@ -81,40 +78,33 @@ def run(paths: Paths) -> None:
         hp.metric,
         labels["test"],
         predictions,
-        {column: frames["test"][column] for column in hp.slice_by},
+        {column: splits.frames["test"][column] for column in hp.slice_by},
         hp.categorical,
     )
-    champion = champion_model.load(paths)
-    if champion is not None:
-        scored = champion_model.score(champion, frames["test"], labels["test"], hp.objective, hp.metric)
-        if isinstance(scored, str):
-            _say(f"warning: the champion is not scored: {scored}")
-            report["champion_skipped"] = scored
-        else:
-            report["champion"] = scored
-            # Not `test-<metric>=`: the job's metric definitions scrape that for the candidate.
-            _say(f"champion on the test split: {hp.metric} {scored['metrics'].get(hp.metric)}")
-    _write_model(paths, hp, encoding, result, report, device.name, frames["train"])
+    report |= champion_model.assess(paths, splits.frames["test"], labels["test"], hp)
+    _write_model(paths, hp, splits, result, report, device.name)
     value = report["metrics"][hp.metric]
-    _say(f"test-{hp.metric}={value:.6g};" if value is not None else f"test-{hp.metric}=null;")
+    say(f"test-{hp.metric}={value:.6g};" if value is not None else f"test-{hp.metric}=null;")
+
+
+def _booster_scores(booster: xgb.Booster, frame: Any) -> npt.NDArray[Any]:
+    return np.asarray(booster.predict(xgb.DMatrix(frame, enable_categorical=True)))
 
 
 def _write_model(
-    paths: Paths,
-    hp: Hyperparameters,
-    encoding: data.Encoding,
-    result: FitResult,
-    report: dict[str, Any],
-    device: str,
-    train: pd.DataFrame,
+    paths: Paths, hp: Hyperparameters, splits: Splits, result: FitResult, report: dict[str, Any], device: str
 ) -> None:
+    encoding = splits.encoding
+    rows = artifacts.smoke_rows(splits.frames["test"], encoding)
+    smoke = _booster_scores(result.booster, artifacts.smoke_input(rows, encoding))
     paths.model.mkdir(parents=True, exist_ok=True)
     result.booster.save_model(paths.model / "model.json")
-    _write_json(paths.model / "features.json", {**encoding.describe(), "objective": hp.objective})
-    _write_json(
+    artifacts.write_json(paths.model / "features.json", {**encoding.describe(), "objective": hp.objective})
+    artifacts.write_json(
         paths.model / "evaluation.json",
         {
             **report,
+            "framework": "xgboost",
             "best_iteration": result.best_iteration,
             "rounds": result.rounds_trained,
             "resumed_from_round": result.resumed_from,
@@ -122,13 +112,23 @@ def _write_model(
             "train_seconds": round(result.seconds, 3),
         },
     )
-    info = FeatureInfo(features=encoding.features, categorical=encoding.categorical)
-    profile = build_profile(train, info, seed=hp.seed)
-    (paths.model / "profile.json").write_text(profile.model_dump_json(), encoding="utf-8")
-    _say(
+    artifacts.write_profile(paths.model, encoding, splits.frames["train"], hp.seed)
+    artifacts.write_smoke(paths.model, rows, smoke)
+    say(
         f"model: {result.best_iteration + 1} of {result.rounds_trained} rounds kept (best validation "
         f"{hp.metric} at round {result.best_iteration}); trained in {result.seconds:.2f}s"
     )
+
+
+def _clear(directory: Path) -> None:
+    """Empty `directory` (a failed run's partial model): SageMaker uploads whatever it holds."""
+    if not directory.is_dir():
+        return
+    for path in directory.iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -142,5 +142,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         run(paths)
     except Exception as exc:
+        _clear(paths.model)
         return write_failure(paths.failure, exc)
     return 0

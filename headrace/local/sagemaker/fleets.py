@@ -3,10 +3,13 @@ on a loopback port (SageMaker's container contract: the model unpacked into `<ro
 Model's Environment), and the endpoint routes each request to one of them by the live weights.
 
 A serve process that exits on its own is noticed at once (its output ends) and reported to `on_exit`:
-hosting.py replaces the instance, as SageMaker does, or fails the endpoint when it keeps dying."""
+hosting.py replaces the instance, as SageMaker does, or fails the endpoint when it keeps dying. One that
+exits before answering /ping fails the start with SageMaker's reason plus the container's last line (the
+inference container prints why it refuses a model there: containers/serve/CONTRACT.md)."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import http.client
 import io
@@ -45,6 +48,12 @@ PING_TIMEOUT_S = 60.0
 INVOKE_TIMEOUT_S = 60.0
 # How long a retiring fleet's in-flight requests may take before it is stopped anyway.
 DRAIN_TIMEOUT_S = 30.0
+# The container's last output lines kept for a failure reason, and how long to wait for the rest of the
+# output of a container that exited (its forwarding thread reads it).
+TAIL_LINES = 5
+OUTPUT_WAIT_S = 2.0
+# Room left in FailureReason (1,024 characters on SageMaker) for the container's own words.
+REASON_OUTPUT_MAX = 600
 
 
 class HostingError(RuntimeError):
@@ -54,6 +63,14 @@ class HostingError(RuntimeError):
 class ContainerDown(ConnectionError):
     """The chosen variant's container is not running (it exited and is being replaced): SageMaker's
     retryable 503, as for a container that dies mid-request (an OSError too)."""
+
+
+@dataclass(frozen=True)
+class Output:
+    """A serve process's last output lines, and whether its output has ended (all of it read)."""
+
+    tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=TAIL_LINES))
+    ended: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -76,6 +93,9 @@ class Fleet:
     # While its instance is being replaced (or, after too many exits, for good); when it exited recently.
     replacing: bool = False
     exits: list[float] = field(default_factory=list)
+    # The current process's output (its last lines): a new one per process, so that a previous process's
+    # forwarder, still draining, never writes into it.
+    output: Output = field(default_factory=Output)
     _local: threading.local = field(default_factory=threading.local)
 
     @property
@@ -248,31 +268,38 @@ class FleetLauncher:
         aws = self.model_clients(fleet.model_name) if self.model_clients else self._aws
         variables = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
         process = self._launcher.start(directory, "serve", fleet.root, variables, port=port)
+        output = fleet.output = Output()
         stream = f"{fleet.variant}/{fleet.config_name}/{uuid.uuid4().hex[:8]}"
         threading.Thread(
             target=self._forward_output,
-            args=(fleet, process, stream, aws),
+            args=(fleet, process, stream, aws, output),
             name=f"serve-log-{fleet.endpoint}",
             daemon=True,
         ).start()
         return process
 
-    def _forward_output(self, fleet: Fleet, process: Container, stream: str, aws: Clients) -> None:
+    def _forward_output(
+        self, fleet: Fleet, process: Container, stream: str, aws: Clients, output: Output
+    ) -> None:
         """The container's output to CloudWatch Logs; its EMF lines to CloudWatch metrics. The output ends
         when the container exits: one that was not stopped is reported to `on_exit`."""
         try:
-            self._forward_lines(fleet.endpoint, process, stream, aws)
+            self._forward_lines(fleet.endpoint, process, stream, aws, output.tail)
         except Exception:
             log.debug("could not forward the output of %s", fleet.endpoint, exc_info=True)
         finally:
             with contextlib.suppress(Exception):
-                for _ in process.stdout or ():  # still drained: a full pipe would stall the container
-                    pass
+                for line in process.stdout or ():  # still drained: a full pipe would stall the container
+                    if line.strip():
+                        output.tail.append(line.rstrip("\n"))
+            output.ended.set()
             process.wait()
             if not fleet.stopping and fleet.process is process and self.on_exit:
                 self.on_exit(fleet)
 
-    def _forward_lines(self, endpoint: str, process: Container, stream: str, aws: Clients) -> None:
+    def _forward_lines(
+        self, endpoint: str, process: Container, stream: str, aws: Clients, tail: collections.deque[str]
+    ) -> None:
         assert process.stdout is not None
         logs = LogStream(aws, f"{LOG_GROUP}/{endpoint}", stream)
         cloudwatch = self._aws.client("cloudwatch")
@@ -281,6 +308,7 @@ class FleetLauncher:
                 line = line.rstrip("\n")
                 if not line:
                     continue
+                tail.append(line)
                 logs.write(line)
                 if line.startswith("{"):
                     with contextlib.suppress(ValueError):
@@ -297,10 +325,7 @@ def _wait_ready(process: Container, port: int, fleet: Fleet) -> None:
         if fleet.stopping:  # retired or deleted while starting: no instance is wanted any more
             raise HostingError(f"the fleet of {fleet.model_name} was stopped while it started")
         if process.poll() is not None:
-            raise HostingError(
-                f"the serving container of {fleet.model_name} exited with {process.returncode} "
-                f"before answering /ping (see {LOG_GROUP}/{fleet.endpoint})"
-            )
+            raise HostingError(_exited_before_ping(process, fleet))
         with contextlib.suppress(OSError, http.client.HTTPException):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/ping")
@@ -310,4 +335,21 @@ def _wait_ready(process: Container, port: int, fleet: Fleet) -> None:
         time.sleep(0.1)
     raise HostingError(
         f"the serving container of {fleet.model_name} did not answer /ping in {PING_TIMEOUT_S:.0f} s"
+    )
+
+
+def _exited_before_ping(process: Container, fleet: Fleet) -> str:
+    """SageMaker's FailureReason for a container that never passed /ping ("The primary container for
+    production variant <variant> did not pass the ping health check. Please check CloudWatch logs for this
+    endpoint.", https://repost.aws/knowledge-center/sagemaker-endpoint-creation-fail), with the exit code
+    and the container's last line, which says why (its whole output is in the endpoint's log group)."""
+    fleet.output.ended.wait(OUTPUT_WAIT_S)
+    said = fleet.output.tail[-1] if fleet.output.tail else ""
+    if len(said) > REASON_OUTPUT_MAX:
+        said = said[: REASON_OUTPUT_MAX - 3] + "..."
+    return (
+        f"The primary container for production variant {fleet.variant} did not pass the ping health check: "
+        f"the serving container of {fleet.model_name} exited with {process.returncode} before answering "
+        f"/ping. Please check CloudWatch logs for this endpoint ({LOG_GROUP}/{fleet.endpoint})."
+        + (f" Its last line: {said}" if said else "")
     )
