@@ -5,19 +5,25 @@ and the same result and report, under `<model>/monitoring/batches/<job>/`.
 
 The batch's input is what the serving container reads (headrace.batch.layout): header-less CSV in the
 model's feature order, the same rows a capture holds; each object is counted on its own and the counts
-merge exactly, so memory follows the largest object, not the batch.
+merge exactly, so memory follows the largest object, not the batch. Every row is counted (no sample).
 """
 
 from __future__ import annotations
 
 import io
 import logging
+from typing import TYPE_CHECKING, Any
 
 from headrace.batch.payloads import BatchDrift, BatchInput, Resolved
 from headrace.batch.ports import BatchPorts
 from headrace.config import ModelConfig
 from headrace.monitoring.check import _reference, copy_reference, monitoring_prefix
 from headrace.monitoring.payloads import Window
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from headrace.drift import DriftReference
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +35,38 @@ def _split(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def check_inputs(batch: BatchInput, resolved: Resolved, model: ModelConfig, ports: BatchPorts) -> BatchDrift:
-    import pandas as pd
+def scored_rows(body: bytes, features: tuple[str, ...], reference: DriftReference) -> pd.DataFrame:
+    """A transform input object (headrace.ingest.batch.header_less_csv wrote it from the validated frame) as
+    the frame it was written from: categorical features as text, numeric ones as doubles, an empty cell as
+    null (the writer's only null). Arrow's reader: parallel, and correctly rounded, so each double is the
+    one the ingest validated (tests/unit/test_batch_fast_paths.py). Types are given, not inferred: Arrow
+    infers from the first block only, and a later 0.5 in a column of whole numbers would fail."""
+    import pyarrow as pa
 
+    text = {feature.name: pa.string() for feature in reference.categorical}
+    numbers = {feature.name: pa.float64() for feature in reference.numeric}
+    try:
+        return _read_csv(body, features, text | numbers)
+    except pa.ArrowInvalid:
+        # A word in a numeric column (true/false): as text, which the drift check parses to numbers.
+        return _read_csv(body, features, text | dict.fromkeys(numbers, pa.string()))
+
+
+def _read_csv(body: bytes, features: tuple[str, ...], types: dict[str, Any]) -> pd.DataFrame:
+    import pyarrow.csv as pa_csv
+
+    table = pa_csv.read_csv(
+        io.BytesIO(body),
+        read_options=pa_csv.ReadOptions(column_names=list(features)),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=types, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True
+        ),
+    )
+    frame: pd.DataFrame = table.to_pandas()
+    return frame
+
+
+def check_inputs(batch: BatchInput, resolved: Resolved, model: ModelConfig, ports: BatchPorts) -> BatchDrift:
     from headrace.drift import DriftPartial, finish, merge, partial_from_frame
     from headrace.monitoring.report import render_report
 
@@ -48,8 +83,7 @@ def check_inputs(batch: BatchInput, resolved: Resolved, model: ModelConfig, port
         body = ports.store.read(bucket, found.key)
         if not body.strip():
             continue
-        frame = pd.read_csv(io.BytesIO(body), header=None, names=list(features), low_memory=False)
-        partials.append(partial_from_frame(reference, frame))
+        partials.append(partial_from_frame(reference, scored_rows(body, features, reference)))
     total = merge([DriftPartial.empty(reference), *partials])
     result = finish(reference, total, model.monitoring)
     folder = f"{monitoring_prefix(model.name)}/batches/{resolved.job_name}"

@@ -1,7 +1,8 @@
 """Issue 17's batch speed-ups give the same numbers as the paths they shortcut: the ingest's header-less
 input written by Arrow parses, in the serving container, to the very doubles pandas' to_csv gave; the
 container's column-wise CSV encoding (batch mode) equals its row encoder bit for bit, and leaves every
-irregular body to the row encoder."""
+irregular body to the row encoder; the drift check's Arrow read of that input gives back the validated
+doubles and the counts pandas' read gave."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from headrace.batch.monitor import scored_rows
 from headrace.config import ModelConfig, load_models
 from headrace.datagen import generate
+from headrace.drift import DriftReference, compile_reference, partial_from_frame
 from headrace.encoding import RowEncoder
 from headrace.ingest.batch import batch_schema, header_less_csv
 from headrace.ingest.validation import inspect
+from headrace.profile import build_profile
 
 REPO = Path(__file__).resolve().parents[2]
 SERVE = Path(__file__).resolve().parents[2] / "containers" / "serve"
@@ -91,3 +95,48 @@ def test_column_wise_encoding_equals_the_row_encoder(churn: ModelConfig) -> None
 def test_irregular_bodies_are_left_to_the_row_encoder(churn: ModelConfig, body: bytes) -> None:
     _, encoder = _validated(churn, 10)
     assert csv_columns(body, encoder) is None
+
+
+def test_the_monitor_reads_the_transform_input_back_to_the_validated_doubles(churn: ModelConfig) -> None:
+    frame, _ = _validated(churn, 20_000)
+    reference = _drift_reference(churn)
+    read = scored_rows(header_less_csv(frame), tuple(frame.columns), reference)
+    for feature in reference.numeric:
+        assert np.array_equal(
+            read[feature.name].to_numpy(np.float64).view(np.uint64),
+            frame[feature.name].to_numpy(np.float64).view(np.uint64),
+        ), feature.name
+    for category in reference.categorical:
+        assert read[category.name].isna().equals(frame[category.name].isna())
+        assert (read[category.name].dropna() == frame[category.name].dropna().astype(str)).all()
+
+
+def test_the_monitor_s_arrow_read_counts_as_pandas_read_did(churn: ModelConfig) -> None:
+    frame, _ = _validated(churn, 50_000)
+    reference = _drift_reference(churn)
+    body = header_less_csv(frame)
+    before = pd.read_csv(io.BytesIO(body), header=None, names=list(frame.columns), low_memory=False)
+    old = partial_from_frame(reference, before)
+    new = partial_from_frame(reference, scored_rows(body, tuple(frame.columns), reference))
+    assert new.rows == old.rows == len(frame)
+    assert np.array_equal(new.missing, old.missing) and new.missing.sum() > 0
+    assert all(np.array_equal(a, b) for a, b in zip(new.numeric, old.numeric, strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(new.categorical, old.categorical, strict=True))
+
+
+def _drift_reference(model: ModelConfig) -> DriftReference:
+    return compile_reference(build_profile(generate(model, 5_000, seed=3), model.data))
+
+
+def test_words_in_a_numeric_column_are_counted_as_pandas_read_counted_them(churn: ModelConfig) -> None:
+    raw = generate(churn, 5_000, seed=13).drop(columns=[churn.data.target])
+    raw["senior"] = raw["senior"].astype(str).str.lower()
+    body = raw.to_csv(header=False, index=False).encode()
+    assert b",true\n" in body  # a word where Arrow was told to read a double
+    reference = _drift_reference(churn)
+    before = pd.read_csv(io.BytesIO(body), header=None, names=list(raw.columns), low_memory=False)
+    old = partial_from_frame(reference, before)
+    new = partial_from_frame(reference, scored_rows(body, tuple(raw.columns), reference))
+    assert np.array_equal(new.missing, old.missing)
+    assert all(np.array_equal(a, b) for a, b in zip(new.numeric, old.numeric, strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(new.categorical, old.categorical, strict=True))

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import gzip
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,11 +14,14 @@ from headrace.local.sagemaker.transform_records import (
     Plan,
     TransformFailed,
     assembled,
+    assembled_body,
     mini_batches,
+    object_chunks,
     output_key,
     payload,
     plan_of,
     records,
+    request_bodies,
 )
 from headrace.local.seams.sagemaker_rules import transform_job
 
@@ -147,3 +152,92 @@ def test_create_transform_job_rules(request_: dict[str, Any], found: list[str]) 
     broken = transform_job(request_, lambda name: name == "m")
     assert len(broken) == len(found)
     assert all(want in got for want, got in zip(found, broken, strict=True))
+
+
+def _by_record(chunks: list[bytes], plan: Plan) -> list[bytes]:
+    return [payload(batch) for batch in mini_batches(records(chunks), plan)]
+
+
+def _chunked(data: bytes, sizes: list[int]) -> list[bytes]:
+    chunks, at = [], 0
+    for size in sizes * (len(data) // sum(sizes) + 1):
+        chunks.append(data[at : at + size])
+        at += size
+    return [c for c in chunks if c]
+
+
+@pytest.mark.parametrize(
+    "irregular",
+    [
+        b"",  # regular throughout: cut from the bytes
+        b"7,z\r\n",  # a carriage return
+        b"\n\n",  # a blank line
+        b"   \n",  # a line of spaces only
+        b"\t8,y\n",  # a record led by a tab (kept, as bytes.strip keeps it)
+    ],
+)
+def test_requests_cut_from_the_bytes_are_the_record_by_record_requests(irregular: bytes) -> None:
+    plan = plan_of(job(), {})  # 1 MB requests
+    lines = b"".join(f"{i},{'x' * (i % 97)},{i * 0.5}\n".encode() for i in range(60_000))
+    data = lines[: len(lines) // 2] + irregular + lines[len(lines) // 2 :] + b"9,last"
+    for sizes in ([65_536], [1_000_003, 17], [len(data)]):
+        chunks = _chunked(data, sizes)
+        assert b"".join(chunks) == data
+        assert list(request_bodies(chunks, plan)) == _by_record(chunks, plan)
+
+
+def test_a_request_may_fill_max_payload_to_the_byte() -> None:
+    plan = plan_of(job(), {})
+    record = b"x" * (MB // 4 - 1)  # four of them, newlines included, are exactly 1 MB
+    bodies = list(request_bodies([(record + b"\n") * 9], plan))
+    assert [len(b) for b in bodies] == [MB, MB, MB // 4]
+    assert bodies == _by_record([(record + b"\n") * 9], plan)
+
+
+def test_a_record_larger_than_the_payload_fails_the_job_when_cut_from_the_bytes() -> None:
+    plan = plan_of(job(), {})
+    bodies = request_bodies([b"a\n" + b"x" * MB + b"\n"], plan)
+    with pytest.raises(TransformFailed, match=f"a record of {MB + 1} bytes is larger than MaxPayloadInMB"):
+        list(bodies)
+
+
+def test_single_record_and_unlimited_requests_are_cut_record_by_record() -> None:
+    data = [b"1,a\n2,b\n", b"\n3,c"]
+    single = plan_of(job(BatchStrategy="SingleRecord"), {})
+    assert list(request_bodies(data, single)) == [b"1,a\n", b"2,b\n", b"3,c\n"]
+    unlimited = plan_of(job(MaxPayloadInMB=0), {})
+    assert list(request_bodies(data, unlimited)) == [b"1,a\n2,b\n3,c\n"]
+
+
+@pytest.mark.parametrize(
+    "output", [{}, {"TransformOutput": {"AssembleWith": "None"}}, {"DataProcessing": {}}]
+)
+def test_a_request_body_s_answer_is_assembled_as_its_records_answer(output: dict[str, Any]) -> None:
+    plan = plan_of(job(**output), {})
+    body, answer = b"1,a\n2,b\n3,c\n", b"0.25\n0.5\n0.75\n\n"
+    assert assembled_body(body, answer, plan) == assembled([b"1,a", b"2,b", b"3,c"], answer, plan)
+    assert assembled_body(b"\n", b"", plan) == assembled([], b"", plan)
+
+
+@pytest.mark.parametrize("lead", [b"\n", b"  \n", b"\tx\n"])
+def test_an_irregular_line_right_after_a_full_request_is_cut_by_the_record_rules(lead: bytes) -> None:
+    plan = plan_of(job(), {})
+    full = (b"x" * (MB // 4 - 1) + b"\n") * 4  # exactly one request
+    data = [full + lead + b"1,a\n" * 10]
+    assert list(request_bodies(data, plan)) == _by_record(data, plan)
+
+
+class _Body:
+    """A streaming body as botocore hands it out: `iter_chunks(size)`."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def iter_chunks(self, size: int) -> Iterator[bytes]:
+        yield from (self.data[at : at + size] for at in range(0, len(self.data), size))
+
+
+def test_a_gzip_object_is_read_inflated_and_a_plain_one_as_it_is() -> None:
+    data = b"".join(f"{i},{i * 0.25}\n".encode() for i in range(300_000))
+    assert b"".join(object_chunks(_Body(gzip.compress(data)), gzipped=True)) == data
+    assert b"".join(object_chunks(_Body(data), gzipped=False)) == data

@@ -25,9 +25,8 @@ import shutil
 import tarfile
 import threading
 import time
-import zlib
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,12 +55,13 @@ from headrace.local.sagemaker.transform_instances import (
 from headrace.local.sagemaker.transform_records import (
     Plan,
     TransformFailed,
-    assembled,
-    mini_batches,
+    assembled_body,
+    object_chunks,
     output_key,
     payload,
     plan_of,
     records,
+    request_bodies,
 )
 from headrace.local.telemetry import emf_metric_data
 
@@ -69,7 +69,6 @@ log = logging.getLogger("headrace.local")
 
 # SageMaker's FailureReason is at most 1024 characters (DescribeTransformJob's model).
 FAILURE_REASON_MAX = 1024
-READ_CHUNK = 1024 * 1024
 
 
 class TransformRecords(Protocol):
@@ -182,13 +181,7 @@ class TransformCompute:
             **{str(k): str(v) for k, v in (job.environment or {}).items()},
             **batch_environment(job),
         }
-        for index in range(min(count, len(objects))):
-            if running.stop_reason:
-                raise Stopped()
-            instance_root = root / f"algo-{index + 1}"
-            with tarfile.open(fileobj=io.BytesIO(model), mode="r:gz") as tar:
-                tar.extractall(instance_root / "model", filter="data")
-            running.instances.append(self._instance(job, directory, instance_root, variables, aws, index))
+        self._start_instances(job, running, directory, root, model, variables, aws, min(count, len(objects)))
         plan = plan_of(_described(job), execution_parameters(running.instances[0]))
         shares = [objects[i :: len(running.instances)] for i in range(len(running.instances))]
         outputs: dict[str, Path] = {}
@@ -208,12 +201,47 @@ class TransformCompute:
             thread.join()
         if running.stop_reason:
             raise Stopped()
-        output_bucket, output_prefix = split_s3(job.transform_output["S3OutputPath"])
-        for key, staged in outputs.items():
-            aws.s3.upload_file(str(staged), output_bucket, output_key(output_prefix, _prefix(job), key))
+        self._upload(job, outputs, aws)
         if failures:
             raise TransformFailed(failures[0])
         self._finish(job, "Completed", None)
+
+    def _start_instances(
+        self,
+        job: Any,
+        running: RunningJob,
+        directory: Path,
+        root: Path,
+        model: bytes,
+        variables: dict[str, str],
+        aws: Clients,
+        count: int,
+    ) -> None:
+        """The instances boot side by side (SageMaker provisions them together): each is launched, then each
+        awaited, so the job waits for the slowest start rather than for their sum."""
+        for index in range(count):
+            if running.stop_reason:
+                raise Stopped()
+            instance_root = root / f"algo-{index + 1}"
+            with tarfile.open(fileobj=io.BytesIO(model), mode="r:gz") as tar:
+                tar.extractall(instance_root / "model", filter="data")
+            running.instances.append(self._instance(job, directory, instance_root, variables, aws, index))
+        for instance in running.instances:
+            if running.stop_reason:
+                raise Stopped()
+            wait_ready(instance, job.model_name)
+
+    def _upload(self, job: Any, outputs: dict[str, Path], aws: Clients) -> None:
+        """Every output object, side by side, once all were transformed."""
+        bucket, prefix = split_s3(job.transform_output["S3OutputPath"])
+        workers = max(1, len(outputs))
+        with ThreadPoolExecutor(workers, thread_name_prefix=f"{job.transform_job_name}-upload") as pool:
+            uploads = [
+                pool.submit(aws.s3.upload_file, str(staged), bucket, output_key(prefix, _prefix(job), key))
+                for key, staged in outputs.items()
+            ]
+        for upload in uploads:
+            upload.result()
 
     def _instance(
         self, job: Any, directory: Path, root: Path, variables: dict[str, str], aws: Clients, index: int
@@ -224,9 +252,7 @@ class TransformCompute:
         threading.Thread(
             target=self._forward_output, args=(process, stream, aws), name="transform-log", daemon=True
         ).start()
-        instance = Instance(port, process)
-        wait_ready(instance, job.model_name)
-        return instance
+        return Instance(port, process)
 
     def _instance_work(
         self,
@@ -263,28 +289,32 @@ class TransformCompute:
         key: str,
         staged: Path,
     ) -> None:
-        chunks = _chunks(aws.s3.get_object(Bucket=bucket, Key=key)["Body"], plan.gzip)
+        chunks = object_chunks(aws.s3.get_object(Bucket=bucket, Key=key)["Body"], plan.gzip)
         if plan.split_lines:
-            batches: Iterator[list[bytes]] = mini_batches(records(chunks), plan)
+            bodies = request_bodies(chunks, plan)
         else:
             whole = b"".join(chunks)
             if plan.max_payload is not None and len(whole) > plan.max_payload:
                 raise TransformFailed(
                     f"the object is {len(whole)} bytes, over MaxPayloadInMB, and SplitType is None"
                 )
-            batches = iter([list(records([whole]))] if plan.join_input else [[whole.rstrip(b"\n")]])
-        window: deque[tuple[list[bytes], Future[bytes]]] = deque()
+            whole = payload(list(records([whole]))) if plan.join_input else whole.rstrip(b"\n") + b"\n"
+            bodies = iter([whole])
+        # At most MaxConcurrentTransforms requests in flight; the next body is cut, and the last answer
+        # joined, while the container works on those in flight: it never waits for this side's bytes work.
+        window: deque[tuple[bytes, Future[bytes]]] = deque()
         with ThreadPoolExecutor(plan.concurrency) as pool, staged.open("wb") as out:
-            for batch in batches:
+            for body in bodies:
                 if running.stop_reason:
                     raise Stopped()
-                window.append((batch, pool.submit(invoke, instance, payload(batch), plan)))
-                while len(window) >= plan.concurrency:
-                    done, answer = window.popleft()
-                    out.write(assembled(done, answer.result(), plan))
+                done = window.popleft() if len(window) >= plan.concurrency else None
+                answer = done[1].result() if done else b""
+                window.append((body, pool.submit(invoke, instance, body, plan)))
+                if done:
+                    out.write(assembled_body(done[0], answer, plan))
             while window:
-                done, answer = window.popleft()
-                out.write(assembled(done, answer.result(), plan))
+                sent, pending = window.popleft()
+                out.write(assembled_body(sent, pending.result(), plan))
 
     def _forward_output(self, process: Container, stream: str, aws: Clients) -> None:
         """The container's output to CloudWatch Logs, its EMF lines to metrics (as CloudWatch Logs does)."""
@@ -357,13 +387,3 @@ def _model_archive(aws: Clients, uri: str) -> bytes:
     except Exception as exc:
         raise TransformFailed(f"ClientError: could not download the model data {uri}: {exc}") from exc
     return body
-
-
-def _chunks(body: Any, gzipped: bool) -> Iterator[bytes]:
-    if not gzipped:
-        yield from body.iter_chunks(READ_CHUNK)
-        return
-    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    for chunk in body.iter_chunks(READ_CHUNK):
-        yield inflate.decompress(chunk)
-    yield inflate.flush()
