@@ -69,6 +69,7 @@ bench: venv
 	$(PY) bench/loop_local.py
 	$(PY) bench/batch.py
 	$(PY) bench/trainer_device.py
+	$(PY) bench/tuning.py
 	$(PY) bench/results.py
 
 # The training and serving images from their Dockerfiles, on a local Debian base made once with debootstrap

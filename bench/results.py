@@ -225,6 +225,34 @@ def trainer() -> list[str]:
     return [*lines, ""]
 
 
+def tuning() -> list[str]:
+    t = _load("tuning")
+    lines = ["## Tuning", ""]
+    if t is None:
+        return lines + _missing("tuning", ".venv/bin/python bench/tuning.py")
+    best = ", ".join(f"{k} {v}" for k, v in sorted(t["best_hyperparameters"].items()))
+    default = ", ".join(f"{k} {v}" for k, v in sorted(t["default_hyperparameters"].items()))
+    statuses = ", ".join(f"{n} {s.lower()}" for s, n in t["statuses"].items() if n)
+    lines += [
+        f"{t['rows']:,} churn rows with {t['label_noise']:.0%} of the labels shuffled; a {t['strategy']} "
+        f"tuning job of {t['trials']} trials, {t['parallel']} at a time, on the local plane "
+        f"({t['cpus']} CPUs; "
+        f"{statuses}). References on the same splits: the shipped defaults ({default}) as one training job, "
+        "and the same trials one after another.",
+        "",
+        f"| | {t['objective']} | seconds |",
+        "|---|---|---|",
+        f"| best trial ({best}) | {t['best_objective']:.4f} | tuning job {t['tuning_s']:.1f} |",
+        f"| shipped defaults | {t['default_objective']:.4f} | |",
+        f"| the {t['trials']} trials one after another | | {t['sequential_s']:.1f} |",
+        "",
+        f"Best over defaults: {t['best_objective'] - t['default_objective']:+.4f}; the tuning job took "
+        f"{t['tuning_s'] / t['sequential_s']:.0%} of the sequential wall time ({t['speedup']:.2f}x); "
+        f"drop → run ended {t['drop_to_end_s']:.1f} s.",
+    ]
+    return [*lines, ""]
+
+
 def main() -> int:
     header = [
         "# Benchmark results",
@@ -233,7 +261,7 @@ def main() -> int:
         f"Python {platform.python_version()}. Each figure is beside the reference measured in the same run.",
         "",
     ]
-    body = [*drift(), *quality(), *serving(), *cold_start(), *loop(), *batch(), *trainer()]
+    body = [*drift(), *quality(), *serving(), *cold_start(), *loop(), *batch(), *trainer(), *tuning()]
     (REPO / "bench" / "RESULTS.md").write_text("\n".join([*header, *body]))
     print("\n".join([*header, *body]))
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import sys
@@ -26,6 +27,16 @@ from pydantic import (
     ValidationError,
     field_validator,
     model_validator,
+)
+
+from headrace.metric_direction import ObjectiveType, UnknownMetric, objective_type
+from headrace.tuning_limits import (
+    MAX_CATEGORICAL_VALUES,
+    MAX_PARALLEL_TRAINING_JOBS,
+    MAX_TRAINING_JOBS,
+    MAX_TUNED_HYPERPARAMETERS,
+    MAX_VALUE_LENGTH,
+    Strategy,
 )
 
 MODEL_NAME_PATTERN = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
@@ -109,6 +120,269 @@ class DataSchema(Strict):
 HyperparameterValue = str | int | float | bool
 
 
+class FieldProblem(ValueError):
+    """A section's rule broken at one of its fields (a rule across fields, found by a model validator):
+    `_describe` names `field` after the section's own place, as trainer.tuning.max_parallel_jobs."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(problem)
+
+
+RangeType = Literal["continuous", "integer", "categorical"]
+
+
+class ParameterRange(Strict):
+    """One tuned hyperparameter's search space, as SageMaker's ParameterRanges take it
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ParameterRanges.html).
+
+    `type` may be left out: `values` make a categorical range, whole-number `min` and `max` an integer one
+    (write 2.0 for a continuous range from 2), anything else a continuous one.
+    """
+
+    type: RangeType
+    min: int | float | None = None
+    max: int | float | None = None
+    values: list[HyperparameterValue] | None = None
+    scaling: Literal["auto", "linear", "logarithmic", "reverse_logarithmic"] = "auto"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _infer_type(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("type") is not None:
+            return data
+        whole = all(type(data.get(bound)) is int for bound in ("min", "max"))
+        inferred = "categorical" if data.get("values") is not None else "integer" if whole else "continuous"
+        return {**data, "type": inferred}
+
+    @field_validator("min", "max", mode="before")
+    @classmethod
+    def _a_number(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"{value} is not a number")
+        return value
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> ParameterRange:
+        if self.type == "categorical":
+            self._check_categorical()
+        else:
+            self._check_bounds()
+        return self
+
+    def _check_categorical(self) -> None:
+        if self.min is not None or self.max is not None:
+            raise ValueError("a categorical range takes values, not min/max")
+        # CategoricalParameterRange has no ScalingType
+        # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CategoricalParameterRange.html).
+        if self.scaling != "auto":
+            raise ValueError("scaling applies to continuous and integer ranges, not categorical ones")
+        texts = self.value_texts()
+        if not texts:
+            raise ValueError("a categorical range needs at least one value")
+        # CategoricalParameterRange.Values: 1 to 30 items of at most 256 characters each.
+        if len(texts) > MAX_CATEGORICAL_VALUES:
+            raise ValueError(
+                f"{len(texts)} values: SageMaker takes at most {MAX_CATEGORICAL_VALUES} per range"
+            )
+        long = [t for t in texts if len(t) > MAX_VALUE_LENGTH]
+        if long:
+            raise ValueError(f"value '{long[0][:40]}...' is over SageMaker's {MAX_VALUE_LENGTH} characters")
+        repeated = sorted({t for t in texts if texts.count(t) > 1})
+        if repeated:
+            raise ValueError(f"values repeat: {', '.join(repeated)}")
+
+    def _check_bounds(self) -> None:
+        if self.values is not None:
+            raise ValueError(
+                f"a {self.type} range takes min and max, not values (values make it categorical)"
+            )
+        if self.min is None or self.max is None:
+            raise ValueError(f"a {self.type} range needs both min and max")
+        if self.type == "integer" and not all(float(b).is_integer() for b in (self.min, self.max)):
+            raise ValueError(
+                f"an integer range needs whole-number min and max, not {self.min} and {self.max}"
+            )
+        if self.min >= self.max:
+            raise ValueError(
+                f"min ({self.min}) must be less than max ({self.max}); a single value is not tuned: set it "
+                "in trainer.hyperparameters instead"
+            )
+        # "Logarithmic scaling works only for ranges that have only values greater than 0."; "Reverse
+        # logarithmic scaling works only for ranges that are entirely within the range 0<=x<1.0", and
+        # IntegerParameterRange's ScalingType lists no reverse logarithmic scale
+        # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ContinuousParameterRange.html,
+        # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_IntegerParameterRange.html).
+        if self.scaling == "logarithmic" and self.min <= 0:
+            raise ValueError(f"logarithmic scaling needs a range above 0, and min is {self.min}")
+        if self.scaling == "reverse_logarithmic":
+            if self.type == "integer":
+                raise ValueError("reverse_logarithmic scaling applies to continuous ranges only")
+            if not (self.min >= 0 and self.max < 1):
+                raise ValueError(
+                    f"reverse_logarithmic scaling needs a range within [0, 1), not [{self.min}, {self.max}]"
+                )
+
+    def value_texts(self) -> list[str]:
+        """A categorical range's values as SageMaker passes them to the trainer (strings)."""
+        from headrace.training_job import hyperparameter_text
+
+        return [hyperparameter_text(v) for v in self.values or []]
+
+    def edge_texts(self) -> list[str]:
+        """Strings a trial may get at the edges of the range, as SageMaker passes them: min and max (and, for
+        a continuous range, the fraction just above min, which an integer hyperparameter refuses), or every
+        categorical value."""
+        if self.type == "categorical":
+            return self.value_texts()
+        assert self.min is not None and self.max is not None  # _check_bounds
+        if self.type == "integer":
+            return [str(int(self.min)), str(int(self.max))]
+        low, high = float(self.min), float(self.max)
+        return [str(low), str(math.nextafter(low, high)), str(high)]
+
+    @property
+    def size(self) -> int | None:
+        """How many distinct values the range holds; None for a continuous one."""
+        if self.type == "categorical":
+            return len(self.values or [])
+        if self.type == "integer" and self.min is not None and self.max is not None:
+            return int(self.max) - int(self.min) + 1
+        return None
+
+
+class TuningConfig(Strict):
+    """`trainer.tuning`: train with SageMaker automatic model tuning (CreateHyperParameterTuningJob), whose
+    best trial by the gate's metric on the validation channel becomes the candidate. Absent: one training job.
+
+    strategy: SageMaker's Strategy (Bayesian, Random, Grid, Hyperband). max_jobs and max_parallel_jobs:
+    ResourceLimits' MaxNumberOfTrainingJobs and MaxParallelTrainingJobs (Grid: max_jobs defaults to, and must
+    equal, the number of combinations of its categorical values). early_stopping: SageMaker stops trials
+    unlikely to beat the completed ones (TrainingJobEarlyStoppingType Auto; not with Hyperband, which stops
+    trials itself). ranges: hyperparameter name -> ParameterRange; each tuned name is left out of the trials'
+    static hyperparameters (headrace.training_job.static_hyperparameters_for).
+    """
+
+    strategy: Strategy = "Bayesian"
+    max_jobs: Annotated[int, Field(ge=1)] = 20
+    # ResourceLimits.MaxParallelTrainingJobs: at least 1; at most 100 per tuning job (10 unless the account's
+    # quota is raised, https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-limits.html).
+    max_parallel_jobs: Annotated[int, Field(ge=1, le=MAX_PARALLEL_TRAINING_JOBS)] = 2
+    early_stopping: bool = False
+    ranges: dict[str, ParameterRange]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _grid_runs_every_combination(cls, data: Any) -> Any:
+        # "You do not need to specify the MaxNumberOfTrainingJobs. The number of training jobs created by the
+        # tuning job is automatically calculated to be the total number of distinct categorical combinations"
+        # (https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-how-it-works.html).
+        if not isinstance(data, dict) or data.get("strategy") != "Grid" or data.get("max_jobs") is not None:
+            return data
+        ranges = data.get("ranges")
+        if not isinstance(ranges, dict) or not ranges:
+            return data
+        counts = [
+            len(r["values"])
+            for r in ranges.values()
+            if isinstance(r, dict) and isinstance(r.get("values"), list)
+        ]
+        if len(counts) == len(ranges) and math.prod(counts) >= 1:
+            return {**data, "max_jobs": math.prod(counts)}
+        return data
+
+    @model_validator(mode="after")
+    def _aws_accepts(self) -> TuningConfig:
+        self._check_ranges()
+        self._check_limits()
+        self._check_strategy()
+        return self
+
+    def _check_ranges(self) -> None:
+        if not self.ranges:
+            raise FieldProblem("ranges", "name at least one hyperparameter to tune, with its range")
+        # "the sum of the number of hyperparameters for all the ranges can't exceed the maximum number
+        # specified" (30, https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ParameterRanges.html).
+        if len(self.ranges) > MAX_TUNED_HYPERPARAMETERS:
+            raise FieldProblem(
+                "ranges", f"{len(self.ranges)} ranges: SageMaker tunes at most {MAX_TUNED_HYPERPARAMETERS}"
+            )
+        # ContinuousParameterRange.Name and the others: at most 256 characters (API_ParameterRanges.html).
+        for name in self.ranges:
+            if not name or len(name) > MAX_VALUE_LENGTH:
+                raise FieldProblem(f"ranges.{name}", f"a name of 1 to {MAX_VALUE_LENGTH} characters")
+
+    def _check_limits(self) -> None:
+        # Training jobs per tuning job: 750; Random search's, raised, 10000 (automatic-model-tuning-limits).
+        most = MAX_TRAINING_JOBS[self.strategy]
+        if self.max_jobs > most:
+            raise FieldProblem("max_jobs", f"{self.max_jobs} is over SageMaker's {most} for {self.strategy}")
+        if self.max_parallel_jobs > self.max_jobs:
+            raise FieldProblem(
+                "max_parallel_jobs",
+                f"{self.max_parallel_jobs} is greater than max_jobs ({self.max_jobs}): a tuning job never "
+                "runs more trials at once than it runs in all",
+            )
+
+    def _check_strategy(self) -> None:
+        if self.strategy == "Grid":
+            self._check_grid()
+        elif self.strategy == "Hyperband" and self.early_stopping:
+            # "Because the Hyperband strategy has its own advanced internal early stopping mechanism,
+            # TrainingJobEarlyStoppingType must be OFF to use Hyperband"
+            # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_HyperParameterTuningJobConfig.html).
+            raise FieldProblem(
+                "early_stopping", "Hyperband stops poor trials itself: early_stopping must be false with it"
+            )
+        sizes = [spec.size for _, spec in self.ranges.items()]
+        if self.strategy != "Grid" and all(size is not None for size in sizes):
+            # Without a continuous range the space is finite, and SageMaker refuses a job that would run more
+            # trials than it has combinations: "The total number of hyperparameter combinations for the
+            # provided ranges ... must be equal or greater than the value of MaxNumberOfJobs"
+            # (a ValidationException, https://github.com/aws/amazon-sagemaker-operator-for-k8s/issues/123).
+            combinations = math.prod(size or 0 for size in sizes)
+            if combinations < self.max_jobs:
+                raise FieldProblem(
+                    "max_jobs",
+                    f"{self.max_jobs} trials, but the ranges hold only {combinations} combinations: lower "
+                    "max_jobs or widen a range",
+                )
+
+    def _check_grid(self) -> None:
+        # "Only categorical parameters are supported when using the grid search strategy"; "If specified,
+        # the value of MaxNumberOfTrainingJobs should equal the total number of distinct categorical
+        # combinations possible" (automatic-model-tuning-how-it-works.html, Grid search).
+        for name, spec in self.ranges.items():
+            if spec.type != "categorical":
+                raise FieldProblem(
+                    f"ranges.{name}",
+                    f"Grid searches categorical ranges only, and this one is {spec.type}: list its values",
+                )
+        combinations = math.prod(len(spec.values or []) for spec in self.ranges.values())
+        if self.max_jobs != combinations:
+            raise FieldProblem(
+                "max_jobs",
+                f"Grid runs every combination of the values, {combinations}, and max_jobs is "
+                f"{self.max_jobs}: leave max_jobs out",
+            )
+
+    def continuous(self) -> list[tuple[str, ParameterRange]]:
+        return [(name, spec) for name, spec in self.ranges.items() if spec.type == "continuous"]
+
+    def integer(self) -> list[tuple[str, ParameterRange]]:
+        return [(name, spec) for name, spec in self.ranges.items() if spec.type == "integer"]
+
+    def categorical(self) -> list[tuple[str, ParameterRange]]:
+        return [(name, spec) for name, spec in self.ranges.items() if spec.type == "categorical"]
+
+    @staticmethod
+    def objective_type(metric: str) -> ObjectiveType:
+        """HyperParameterTuningJobObjective.Type for the gate's `metric`: Maximize where higher is better
+        (headrace.metric_direction, the table the gate reads); raises UnknownMetric for a metric not in it."""
+        return objective_type(metric)
+
+
 class TrainerConfig(Strict):
     # xgboost: Headrace's built-in trainer. custom: the model folder's own module (entry_point) trains and
     # predicts, inside images built from that folder (stacks/assets.py stage_usercode).
@@ -126,6 +400,8 @@ class TrainerConfig(Strict):
     # (a few hundred rows) a larger test share (0.25-0.3) steadies the gate's metric (README: splits).
     test_fraction: Annotated[float, Field(gt=0, lt=0.9)] | None = None
     seed: int = 42
+    # None: one training job per run; set: a tuning job (TuningConfig).
+    tuning: TuningConfig | None = None
 
     @field_validator("instance_type")
     @classmethod
@@ -331,6 +607,18 @@ class ModelConfig(Strict):
         return self._code_dir / self.trainer.entry_point
 
     @model_validator(mode="after")
+    def _tuning_objective_known(self) -> ModelConfig:
+        # A tuning job is told whether to maximize or minimize its objective, the gate's metric.
+        if self.trainer.tuning is not None:
+            try:
+                self.trainer.tuning.objective_type(self.gate.metric)
+            except UnknownMetric as exc:
+                raise FieldProblem(
+                    "gate.metric", f"trainer.tuning needs to know which way is better: {exc}"
+                ) from None
+        return self
+
+    @model_validator(mode="after")
     def _slices_are_columns(self) -> ModelConfig:
         names = {c.name for c in self.data.columns}
         unknown = [s for s in self.gate.slice_by if s not in names]
@@ -368,8 +656,13 @@ class ConfigError(Exception):
 
 
 def _describe(error: Any) -> str:
-    field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    parts = [str(part) for part in error["loc"]]
     message = str(error["msg"]).removeprefix("Value error, ")
+    found = (error.get("ctx") or {}).get("error")
+    if isinstance(found, FieldProblem):
+        parts.append(found.field)
+        message = found.problem
+    field = ".".join(parts) or "(top level)"
     if error["type"] == "extra_forbidden":
         message = "unknown field (check the spelling)"
     return f"{field}: {message}"
@@ -462,10 +755,19 @@ _RESERVED_SOURCES = "schema.target, trainer.objective, gate.metric, gate.slice_b
 def _check_hyperparameters(model: ModelConfig, path: Path) -> None:
     """The trainer's own rules for hyperparameters, so a bad value fails here, not in a training job."""
     # Imported here, as yaml is: functions read models.json, never check, and skip its cold-start cost.
-    from headrace.training_job import HyperparameterError, ReservedHyperparameter, hyperparameters_for
+    from headrace.training_job import (
+        HyperparameterError,
+        ReservedHyperparameter,
+        TunedHyperparameterError,
+        static_hyperparameters_for,
+    )
 
     try:
-        hyperparameters_for(model)
+        # The static ones first (hyperparameters_for), then each tuned name and its range's edges.
+        static_hyperparameters_for(model)
+    except TunedHyperparameterError as exc:
+        field = "trainer.tuning.ranges" + (f".{exc.name}" if exc.name else "")
+        raise ConfigError(path, [f"{field}: {exc.problem}"]) from None
     except ReservedHyperparameter as exc:
         problem = (
             f"trainer.hyperparameters.{exc.name} is set from the rest of the config ({_RESERVED_SOURCES}); "
@@ -524,7 +826,15 @@ def load_models(directory: Path | None = None) -> list[ModelConfig]:
 
 def models_document(models: list[ModelConfig]) -> str:
     """The validated configs as one JSON document, shipped inside each Lambda asset (no YAML parser there)."""
-    return json.dumps({"models": [m.model_dump(mode="json", by_alias=True) for m in models]}, indent=1)
+    return json.dumps({"models": [_document(m) for m in models]}, indent=1)
+
+
+def _document(model: ModelConfig) -> dict[str, Any]:
+    dumped = model.model_dump(mode="json", by_alias=True)
+    # An untuned model's document (and so every function's asset) stays what it was before tuning existed.
+    if model.trainer.tuning is None:
+        del dumped["trainer"]["tuning"]
+    return dumped
 
 
 def parse_models_document(text: str) -> dict[str, ModelConfig]:

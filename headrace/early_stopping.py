@@ -8,11 +8,9 @@ Training stops once `patience` rounds have passed without a better validation sc
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, field
 
-# Metrics where higher is better; every other metric is minimized (XGBoost's rule for its eval_metric).
-MAXIMIZED_METRICS: Final = frozenset({"auc", "aucpr", "map", "ndcg", "pre"})
+from headrace.metric_direction import maximized
 
 
 @dataclass
@@ -21,10 +19,12 @@ class EarlyStopping:
     patience: int
     best_epoch: int | None = None
     best_score: float | None = None
+    # Which way is better, from the one table the gate reads too; an unknown metric fails here, before any
+    # training, rather than being minimized by default.
+    maximize: bool = field(init=False)
 
-    @property
-    def maximize(self) -> bool:
-        return self.metric in MAXIMIZED_METRICS
+    def __post_init__(self) -> None:
+        self.maximize = maximized(self.metric)
 
     def better(self, score: float) -> bool:
         if math.isnan(score):

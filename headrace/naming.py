@@ -26,6 +26,14 @@ TRAINING_JOB_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 _JOB_MODEL_CHARS = 24
 _JOB_SHA_CHARS = 12
 _JOB_EXECUTION_CHARS = 8
+# CreateHyperParameterTuningJob's HyperParameterTuningJobName: 1-32 characters of the same pattern
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateHyperParameterTuningJob.html).
+TUNING_JOB_NAME_MAX = 32
+# The parts of a tuning job name: <model[:12]>-<sha256[:8]>-<sha256(execution name)[:8]> (at most 30).
+_TUNING_MODEL_CHARS = 12
+_TUNING_SHA_CHARS = 8
+# SageMaker names a tuning job's training jobs `<tuning job>-<NNN>-<8 hex>` (e.g. `mytuning-001-0b3e0b46`).
+_TRIAL_SUFFIX_GLOB = "-???-????????"
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,11 @@ class Names:
     @property
     def run_failed_function(self) -> str:
         return f"{self.prefix}-training-run-failed"
+
+    @property
+    def tuning_result_function(self) -> str:
+        """Made only when a model is tuned (trainer.tuning)."""
+        return f"{self.prefix}-training-tuning-result"
 
     def training_state_machine(self, model: str) -> str:
         return f"{self.prefix}-{model}-training"
@@ -289,3 +302,32 @@ def training_job_name(model: str, content_sha256: str, execution_name: str) -> s
 def training_job_name_glob(model: str) -> str:
     """An IAM resource pattern matching exactly the shape of `model`'s training job names."""
     return f"{_job_model_part(model)}-{'?' * _JOB_SHA_CHARS}-{'?' * _JOB_EXECUTION_CHARS}"
+
+
+def _tuning_model_part(model: str) -> str:
+    return model[:_TUNING_MODEL_CHARS].rstrip("-")
+
+
+def tuning_job_name(model: str, content_sha256: str, execution_name: str) -> str:
+    """The SageMaker hyperparameter tuning job of one execution: `<model[:12]>-<sha256[:8]>-<8 hex of the
+    execution>`, derived like `training_job_name` so a retried state names the same job; at most 30
+    characters, inside TUNING_JOB_NAME_MAX, and lowercase as SageMaker writes it into the job's ARN."""
+    execution = hashlib.sha256(execution_name.encode()).hexdigest()[:_JOB_EXECUTION_CHARS]
+    return f"{_tuning_model_part(model)}-{content_sha256[:_TUNING_SHA_CHARS]}-{execution}"
+
+
+def tuning_job_name_glob(model: str) -> str:
+    """An IAM resource pattern matching exactly the shape of `model`'s tuning job names."""
+    return f"{_tuning_model_part(model)}-{'?' * _TUNING_SHA_CHARS}-{'?' * _JOB_EXECUTION_CHARS}"
+
+
+def tuning_trial_name_glob(model: str) -> str:
+    """An IAM resource pattern matching the training jobs (trials) `model`'s tuning jobs start."""
+    return tuning_job_name_glob(model) + _TRIAL_SUFFIX_GLOB
+
+
+def is_tuning_job_of(model: str, name: str) -> bool:
+    """Whether `name` has the shape of one of `model`'s tuning job names (ListHyperParameterTuningJobs'
+    NameContains matches anywhere in a name, so another model's job may contain this one's prefix)."""
+    pattern = rf"{re.escape(_tuning_model_part(model))}-[0-9a-f]{{{_TUNING_SHA_CHARS}}}-[0-9a-f]{{8}}"
+    return re.fullmatch(pattern, name) is not None

@@ -33,8 +33,10 @@ class RunRecord(BaseModel):
     approval_status: str | None = None
     error: str | None = None
     cause: str | None = None
+    # A tuned run's tuning job: trials, objective, the best and why (headrace/tuning_report.py reads it).
+    tuning: dict[str, Any] = {}
 
-    @field_validator("hyperparameters", "metrics", "gate", mode="before")
+    @field_validator("hyperparameters", "metrics", "gate", "tuning", mode="before")
     @classmethod
     def _json_text(cls, value: Any) -> Any:
         # DynamoDB items may carry these as JSON strings.

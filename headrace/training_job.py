@@ -17,6 +17,8 @@ from typing import Annotated, Any, Final, Literal, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from headrace.tuning_limits import ADDED_BY_SAGEMAKER, MAX_HYPERPARAMETERS
+
 Objective = Literal["binary:logistic", "reg:squarederror", "multi:softprob"]
 Device = Literal["auto", "cpu", "cuda"]
 
@@ -68,6 +70,12 @@ def metric_line(epoch: int, metric: str, train: float | None, validation: float)
     return f"[{epoch}]{trained} validation-{metric}={validation:.6g};"
 
 
+def best_metric_line(epoch: int, metric: str, validation: float) -> str:
+    """The run's last metric line, after training: the validation score of the epoch whose model it keeps.
+    A metric definition takes the last value a job prints, so a tuning job's objective is the kept model's."""
+    return f"[best {epoch}] validation-{metric}={validation:.6g};"
+
+
 def _json_text(value: Any) -> Any:
     # SageMaker passes every hyperparameter as a string; structured ones are JSON inside that string.
     if isinstance(value, str):
@@ -78,12 +86,16 @@ def _json_text(value: Any) -> Any:
     return value
 
 
-def _text(value: Any) -> str:
+def hyperparameter_text(value: Any) -> str:
+    """A hyperparameter value as SageMaker passes it: a string (true/false, JSON for lists and mappings)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | dict):
         return json.dumps(value, separators=(",", ":"))
     return str(value)
+
+
+_text = hyperparameter_text
 
 
 class PipelineHyperparameters(BaseModel):
@@ -273,3 +285,114 @@ def hyperparameters_for(model: TrainableModel) -> dict[str, str]:
     }
     parser = PipelineHyperparameters if custom else Hyperparameters
     return parser.from_strings({k: _text(v) for k, v in values.items()}).to_strings()
+
+
+class TunedHyperparameterError(HyperparameterError):
+    """A tuned hyperparameter (one of a model's tuning ranges) that cannot be tuned; `name` is the range's
+    name, or "" for a problem of the ranges together."""
+
+
+class _Range(Protocol):
+    def edge_texts(self) -> list[str]: ...
+
+
+class _Tuning(Protocol):
+    @property
+    def ranges(self) -> Mapping[str, _Range]: ...
+
+
+class _TunedTrainer(_Trainer, Protocol):
+    @property
+    def tuning(self) -> _Tuning | None: ...
+
+
+class TunableModel(Protocol):
+    """A model config that may tune some hyperparameters (headrace.config.ModelConfig is one)."""
+
+    @property
+    def data(self) -> _Schema: ...
+    @property
+    def trainer(self) -> _TunedTrainer: ...
+    @property
+    def gate(self) -> _Gate: ...
+
+
+def _canonical_names(parser: type[PipelineHyperparameters]) -> dict[str, str]:
+    """Each name the parser knows a field by (its own, and an alias: `lambda` for reg_lambda) -> the field."""
+    names: dict[str, str] = {}
+    for name, info in parser.model_fields.items():
+        names[name] = name
+        if info.alias:
+            names[info.alias] = name
+    return names
+
+
+def static_hyperparameters_for(model: TunableModel) -> dict[str, str]:
+    """A tuning job's StaticHyperParameters for `model`: `hyperparameters_for(model)` less every tuned name
+    (AWS takes each hyperparameter either as static or tuned). For a model without tuning, the same as
+    `hyperparameters_for`.
+
+    Raises `TunedHyperparameterError` for a tuned name the trainer does not take (built-in trainer: not one
+    of `Hyperparameters`' fields; any trainer: one the pipeline sets, or SageMaker's own), one also fixed in
+    the model's hyperparameters, or a range whose edge value the trainer would refuse.
+    """
+    values = hyperparameters_for(model)
+    tuning = model.trainer.tuning
+    if tuning is None:
+        return values
+    trainer = model.trainer
+    parser = PipelineHyperparameters if trainer.framework == "custom" else Hyperparameters
+    known = _canonical_names(parser)
+    fixed = {known.get(name, name) for name in trainer.hyperparameters}
+    tuned: set[str] = set()
+    for name, spec in tuning.ranges.items():
+        canonical = known.get(name, name)
+        _check_tuned_name(name, canonical, parser, fixed)
+        tuned.add(canonical)
+        # An edge of the range, given to the trainer as SageMaker would, must parse as the static ones do.
+        for text in spec.edge_texts():
+            try:
+                parser.from_strings({**values, name: text})
+            except HyperparameterError as exc:
+                raise TunedHyperparameterError(name, f"this range gives the trainer {exc.problem}") from None
+    static = {k: v for k, v in values.items() if known.get(k, k) not in tuned}
+    _check_total(len(static), len(tuning.ranges))
+    return static
+
+
+def _check_tuned_name(
+    name: str, canonical: str, parser: type[PipelineHyperparameters], fixed: set[str]
+) -> None:
+    if canonical in RESERVED or name.startswith(_SAGEMAKER_PREFIXES):
+        raise TunedHyperparameterError(
+            name, "is set by the pipeline (or by SageMaker) for every trial and cannot be tuned"
+        )
+    if parser is Hyperparameters and canonical not in parser.model_fields:
+        tunable = sorted(
+            info.alias or field for field, info in parser.model_fields.items() if field not in RESERVED
+        )
+        raise TunedHyperparameterError(
+            name,
+            f"is not a hyperparameter the built-in XGBoost trainer checks, so a tuned value could not be "
+            f"validated (tune one of {', '.join(tunable)})",
+        )
+    # A name is either static or tuned in a tuning job: SageMaker's own SDK drops a static hyperparameter
+    # that is also given a range before it calls CreateHyperParameterTuningJob
+    # (https://github.com/aws/sagemaker-python-sdk/pull/931); here the config says which one it meant.
+    if canonical in fixed:
+        raise TunedHyperparameterError(
+            name, "is also fixed in the model's hyperparameters; a hyperparameter is either static or tuned"
+        )
+
+
+def _check_total(static: int, tuned: int) -> None:
+    # "You can use up to 100 hyperparameters in total (static + tunable)", SageMaker's own
+    # _tuning_objective_metric included
+    # (https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-define-ranges.html).
+    total = static + tuned + ADDED_BY_SAGEMAKER
+    if total > MAX_HYPERPARAMETERS:
+        raise TunedHyperparameterError(
+            "",
+            f"{static} static and {tuned} tuned hyperparameters, with SageMaker's _tuning_objective_metric, "
+            f"make {total}: a tuning job takes at most {MAX_HYPERPARAMETERS}",
+        )

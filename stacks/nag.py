@@ -52,6 +52,10 @@ LIST_MODEL_PACKAGES = (
     "sagemaker:ListModelPackages has no resource-level permissions: it is allowed on '*' or not at all "
     "(Service Authorization Reference, Amazon SageMaker)."
 )
+LIST_TUNING_JOBS = (
+    "sagemaker:ListHyperParameterTuningJobs has no resource-level permissions: it is allowed on '*' or not "
+    "at all (Service Authorization Reference, Amazon SageMaker); Prepare reads its model's tuning job names."
+)
 SYNC_LIST_TAGS = (
     "sagemaker:ListTags on '*' is what Step Functions' documented policy for createTrainingJob.sync grants "
     "(https://docs.aws.amazon.com/step-functions/latest/dg/sagemaker-iam.html); the service calls it itself."

@@ -32,14 +32,20 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from headrace.config import ModelConfig
-from headrace.naming import Names, training_job_name_glob
+from headrace.naming import Names, training_job_name_glob, tuning_job_name_glob, tuning_trial_name_glob
 from headrace.stages import NetworkSettings, StageSettings
 from headrace.training.gate import direction
 from headrace.training.instances import has_instance_storage
 from headrace.training.layout import CHAMPION, EVALUATION_KEYS, LINEAGE_KEYS, OUTPUT_KEYS, SPLIT_KEYS, SPLITS
-from headrace.training.settings import BucketStepSettings, RegisterSettings, RunFailedSettings
+from headrace.training.settings import (
+    BucketStepSettings,
+    RegisterSettings,
+    RunFailedSettings,
+    TuningResultSettings,
+)
 from headrace.training.splits import check_fractions
-from headrace.training_job import hyperparameters_for
+from headrace.training.tuning import tuning_job_config
+from headrace.training_job import hyperparameters_for, static_hyperparameters_for
 from stacks import nag
 from stacks.assets import (
     SERVE_IMAGE_FILES,
@@ -64,7 +70,19 @@ CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 # Step Functions' managed rule for `.sync` SageMaker training jobs
 # (https://docs.aws.amazon.com/step-functions/latest/dg/sagemaker-iam.html).
 SYNC_RULE = "StepFunctionsGetEventsForSageMakerTrainingJobsRule"
+# ... and for `.sync` tuning jobs (same page, "CreateHyperParameterTuningJob").
+TUNING_SYNC_RULE = "StepFunctionsGetEventsForSageMakerTuningJobsRule"
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+
+
+@dataclass(frozen=True)
+class TuningStates:
+    """A tuned model's training part of the workflow: where it starts (the warm-start Choice), the state
+    whose output is `$.training` (TuningResult), and every task in between (each caught into RunFailed)."""
+
+    start: sfn.Choice
+    result: tasks.LambdaInvoke
+    tasks: list[sfn.TaskStateBase | sfn.CustomState]
 
 
 @dataclass(frozen=True)
@@ -117,16 +135,10 @@ def metric_definitions(model: ModelConfig) -> list[dict[str, str]]:
     ]
 
 
-def training_job_request(
-    model: ModelConfig,
-    names: Names,
-    *,
-    image_uri: str,
-    role_arn: str,
-    key_arn: str,
-    network: NetworkSettings,
-) -> dict[str, Any]:
-    """CreateTrainingJob's parameters; `.$` keys take the job name and S3 locations from Prepare's `$.run`."""
+def _job_definition(model: ModelConfig, *, image_uri: str, role_arn: str, key_arn: str) -> dict[str, Any]:
+    """What a single training job and every trial of a tuning job share: the role, the image and its metric
+    definitions, the run's channels, the output, the resources, the stopping condition, spot, the network.
+    In the order CreateTrainingJob's request writes them (a synthesized template stays as it was)."""
     trainer = model.trainer
     resources: dict[str, Any] = {
         "InstanceType": trainer.instance_type,
@@ -140,14 +152,12 @@ def training_job_request(
     if trainer.use_spot:
         stopping["MaxWaitTimeInSeconds"] = trainer.max_wait_s
     return {
-        "TrainingJobName.$": "$.run.job_name",
         "RoleArn": role_arn,
         "AlgorithmSpecification": {
             "TrainingImage": image_uri,
             "TrainingInputMode": "File",
             "MetricDefinitions": metric_definitions(model),
         },
-        "HyperParameters": hyperparameters_for(model),
         "InputDataConfig": [
             {
                 "ChannelName": split,
@@ -180,15 +190,82 @@ def training_job_request(
         "ResourceConfig": resources,
         "StoppingCondition": stopping,
         "EnableManagedSpotTraining": trainer.use_spot,
+    }
+
+
+def _tags(model: ModelConfig, names: Names, run_path: str) -> list[dict[str, str]]:
+    return [
+        {"Key": "headrace:stage", "Value": names.stage},
+        {"Key": "headrace:model", "Value": model.name},
+        {"Key": "headrace:run", "Value.$": run_path},
+    ]
+
+
+def training_job_request(
+    model: ModelConfig,
+    names: Names,
+    *,
+    image_uri: str,
+    role_arn: str,
+    key_arn: str,
+    network: NetworkSettings,
+) -> dict[str, Any]:
+    """CreateTrainingJob's parameters; `.$` keys take the job name and S3 locations from Prepare's `$.run`."""
+    definition = _job_definition(model, image_uri=image_uri, role_arn=role_arn, key_arn=key_arn)
+    role = definition.pop("RoleArn")
+    algorithm = definition.pop("AlgorithmSpecification")
+    return {
+        "TrainingJobName.$": "$.run.job_name",
+        "RoleArn": role,
+        "AlgorithmSpecification": algorithm,
+        "HyperParameters": hyperparameters_for(model),
+        **definition,
         "CheckpointConfig": {"S3Uri.$": "$.run.checkpoint_uri", "LocalPath": CHECKPOINT_LOCAL_PATH},
         # The stage's: no network for the container at all, and/or the stage's own subnets.
         **network.request_fields(),
-        "Tags": [
-            {"Key": "headrace:stage", "Value": names.stage},
-            {"Key": "headrace:model", "Value": model.name},
-            {"Key": "headrace:run", "Value.$": "$.run.job_name"},
-        ],
+        "Tags": _tags(model, names, "$.run.job_name"),
     }
+
+
+def tuning_job_request(
+    model: ModelConfig,
+    names: Names,
+    *,
+    image_uri: str,
+    role_arn: str,
+    key_arn: str,
+    network: NetworkSettings,
+    warm_start: bool,
+) -> dict[str, Any]:
+    """CreateHyperParameterTuningJob's parameters for a tuned model: the tuning config (headrace.training.
+    tuning) and a TrainingJobDefinition made of the very pieces a single training job is, with the static
+    hyperparameters; `warm_start` adds the parent Prepare found (`$.run.parent_tuning_job`).
+
+    No CheckpointConfig: the trials of one tuning job would share its S3 URI, and a trial must never resume
+    from another trial's checkpoint (an interrupted spot trial starts over instead)."""
+    definition = _job_definition(model, image_uri=image_uri, role_arn=role_arn, key_arn=key_arn)
+    request: dict[str, Any] = {
+        "HyperParameterTuningJobName.$": "$.run.tuning_job_name",
+        "HyperParameterTuningJobConfig": tuning_job_config(model),
+        "TrainingJobDefinition": {
+            **definition,
+            "StaticHyperParameters": static_hyperparameters_for(model),
+            # HyperParameterTrainingJobDefinition takes EnableNetworkIsolation and VpcConfig as
+            # CreateTrainingJob does (https://docs.aws.amazon.com/sagemaker/latest/APIReference/
+            # API_HyperParameterTrainingJobDefinition.html).
+            **network.request_fields(),
+        },
+    }
+    if warm_start:
+        # The data changes between runs (each run is a new dataset version), which is what TransferLearning
+        # is for; IdenticalDataAndAlgorithm requires the same input data
+        # (https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-warm-start.html).
+        request["WarmStartConfig"] = {
+            "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName.$": "$.run.parent_tuning_job"}],
+            "WarmStartType": "TransferLearning",
+        }
+    request["Tags"] = _tags(model, names, "$.run.job_name")
+    return request
 
 
 class TrainingSteps(Construct):
@@ -209,6 +286,8 @@ class TrainingSteps(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         layers = managed_layers(self)
+        self._names, self._store, self._factory, self._layers = names, store, factory, layers
+        self._tuning_result: lambda_.Function | None = None
 
         def build(step: StepFunction) -> lambda_.Function:
             return factory.function(self, step, layers)
@@ -293,6 +372,36 @@ class TrainingSteps(Construct):
         self.image = images.train
         self.serving_image = images.serve
 
+    def tuning_result(self) -> lambda_.Function:
+        """The TuningResult function, made for the first tuned model: a deployment without one has none (its
+        template stays as it was). Each tuned model's `Training` grants it that model's jobs."""
+        if self._tuning_result is None:
+            function = self._factory.function(
+                self,
+                StepFunction(
+                    construct_id="TuningResult",
+                    folder="tuning_result",
+                    settings=TuningResultSettings,
+                    function_name=self._names.tuning_result_function,
+                    description="Lists a finished tuning job's trials and hands on the best one, with why",
+                    memory_mb=256,
+                    timeout=Duration.minutes(2),
+                    needs_pandas=False,
+                ),
+                self._layers,
+            )
+            self._store.ledger.grant_read_write_data(function)
+            nag.accept_key_grants(function)
+            # ListHyperParameterTuningJobs has no resource-level permissions: it is allowed on "*" or not
+            # at all (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html).
+            # Prepare looks up the model's newest Completed tuning job to warm-start from.
+            self.prepare.add_to_role_policy(
+                iam.PolicyStatement(actions=["sagemaker:ListHyperParameterTuningJobs"], resources=["*"])
+            )
+            nag.accept_unscoped(self.prepare, nag.LIST_TUNING_JOBS)
+            self._tuning_result = function
+        return self._tuning_result
+
 
 class Training(Construct):
     """A model's training workflow: its state machine and the SageMaker execution role its jobs run as.
@@ -317,6 +426,7 @@ class Training(Construct):
         except ValueError as exc:
             raise ValueError(f"model '{model.name}': {exc}") from None
         stack = Stack.of(self)
+        self.model_name = model.name
         name = names.training_state_machine(model.name)
         group = names.model_package_group(model.name)
         self.training_jobs_arn = stack.format_arn(
@@ -343,7 +453,7 @@ class Training(Construct):
             },
             "$.run",
         )
-        train = self._train(model, names, store, self.images.train, stage.network)
+        tuned = model.trainer.tuning is not None
         artifacts = sfn.JsonPath.string_at("$.training.ModelArtifacts.S3ModelArtifacts")
         evaluate = self._invoke(
             "Evaluate",
@@ -365,6 +475,7 @@ class Training(Construct):
                     "uri": self.images.serve.image_uri,
                     "digest": self.images.serve.asset_hash,
                 },
+                **({"tuning": sfn.JsonPath.object_at("$.training.tuning")} if tuned else {}),
             },
             "$.registered",
         )
@@ -379,7 +490,20 @@ class Training(Construct):
         )
         failed = sfn.Fail(self, "Failed", error="TrainingRunFailed", cause_path="$.failure.cause")
         run_failed.next(failed)
-        for task in (prepare, train, evaluate, register):
+        step_functions: list[lambda_.IFunction] = [
+            steps.prepare,
+            steps.evaluate,
+            steps.register,
+            steps.run_failed,
+        ]
+        if tuned:
+            tune = self._tune(model, names, store, steps, stage.network)
+            training_tasks = tune.tasks
+            step_functions.insert(1, steps.tuning_result())
+        else:
+            train = self._train(model, names, store, self.images.train, stage.network)
+            training_tasks = [train]
+        for task in (prepare, *training_tasks, evaluate, register):
             task.add_catch(run_failed, errors=[sfn.Errors.ALL], result_path="$.error")
 
         gate = (
@@ -394,13 +518,18 @@ class Training(Construct):
             )
         )
         register.next(sfn.Succeed(self, "Registered"))
-        definition = prepare.next(train).next(evaluate).next(gate)
+        if tuned:
+            # Prepare -> warm or cold tuning job -> TuningResult -> Evaluate -> Gate.
+            tune.result.next(evaluate).next(gate)
+            definition = prepare.next(tune.start)
+        else:
+            definition = prepare.next(train).next(evaluate).next(gate)
 
         self.state_machine = logged_state_machine(self, name, definition, stage, store.key)
         self._grant_training(stack)
-        nag.accept_workflow(
-            self.state_machine, [steps.prepare, steps.evaluate, steps.register, steps.run_failed]
-        )
+        if tuned:
+            self._grant_tuning(stack, steps.tuning_result())
+        nag.accept_workflow(self.state_machine, step_functions)
         Tags.of(self).add("headrace:model", model.name)
 
     def _invoke(
@@ -431,6 +560,63 @@ class Training(Construct):
             comment="A SageMaker training job on the run's splits; waits for it to end",
             result_path="$.training",
         )
+
+    def _tune(
+        self,
+        model: ModelConfig,
+        names: Names,
+        store: DataStore,
+        steps: TrainingSteps,
+        network: NetworkSettings,
+    ) -> TuningStates:
+        """Choice(a parent tuning job?) -> TuneWarm | TuneCold (createHyperParameterTuningJob.sync, at
+        `$.tuning`) -> TuningResult (the best trial, at `$.training`)."""
+
+        def tune(construct_id: str, warm: bool, comment: str) -> sfn.CustomState:
+            return sagemaker_task(
+                self,
+                construct_id,
+                action="createHyperParameterTuningJob.sync",
+                parameters=tuning_job_request(
+                    model,
+                    names,
+                    image_uri=self.images.train.image_uri,
+                    role_arn=self.role.role_arn,
+                    key_arn=store.key.key_arn,
+                    network=network,
+                    warm_start=warm,
+                ),
+                comment=comment,
+                result_path="$.tuning",
+            )
+
+        warm = tune(
+            "TuneWarm",
+            True,
+            "A SageMaker tuning job warm-started from the model's previous one; waits for it to end",
+        )
+        cold = tune("TuneCold", False, "A SageMaker tuning job on the run's splits; waits for it to end")
+        result = self._invoke(
+            "TuningResult",
+            steps.tuning_result(),
+            {
+                "model": sfn.JsonPath.string_at("$.model"),
+                "run": sfn.JsonPath.object_at("$.run"),
+                "tuning": sfn.JsonPath.object_at("$.tuning"),
+            },
+            "$.training",
+        )
+        warm.next(result)
+        cold.next(result)
+        parent = "$.run.parent_tuning_job"
+        start = (
+            sfn.Choice(self, "WarmStart", comment="Has the model a Completed tuning job to start from?")
+            .when(
+                sfn.Condition.and_(sfn.Condition.is_present(parent), sfn.Condition.is_not_null(parent)), warm
+            )
+            .otherwise(cold)
+        )
+        return TuningStates(start=start, result=result, tasks=[warm, cold, result])
 
     def _execution_role(
         self,
@@ -520,6 +706,68 @@ class Training(Construct):
         )
         for function in (steps.prepare, steps.evaluate, steps.register):
             nag.accept_wildcards(function, nag.MODEL_VERSIONS, resources=[nag.flat(self, versions_arn)])
+
+    def _grant_tuning(self, stack: Stack, tuning_result: lambda_.Function) -> None:
+        """What createHyperParameterTuningJob.sync needs besides what `_grant_training` gives (the PassRole,
+        ListTags): the tuning calls on this model's tuning jobs, the trials they start, and the managed rule
+        Step Functions hears a tuning job's end by (https://docs.aws.amazon.com/step-functions/latest/dg/
+        sagemaker-iam.html, "CreateHyperParameterTuningJob"); and TuningResult's reads of the same jobs."""
+        machine = self.state_machine
+        tuning_jobs = stack.format_arn(
+            service="sagemaker",
+            resource="hyper-parameter-tuning-job",
+            resource_name=tuning_job_name_glob(self.model_name),
+        )
+        trials = stack.format_arn(
+            service="sagemaker",
+            resource="training-job",
+            resource_name=tuning_trial_name_glob(self.model_name),
+        )
+        machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:CreateHyperParameterTuningJob",
+                    "sagemaker:DescribeHyperParameterTuningJob",
+                    "sagemaker:StopHyperParameterTuningJob",
+                    "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+                    "sagemaker:AddTags",
+                ],
+                resources=[tuning_jobs],
+            )
+        )
+        machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
+                    "sagemaker:AddTags",
+                ],
+                resources=[trials],
+            )
+        )
+        machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                resources=[
+                    stack.format_arn(service="events", resource="rule", resource_name=TUNING_SYNC_RULE)
+                ],
+            )
+        )
+        # ListTrainingJobsForHyperParameterTuningJob is checked on the tuning job
+        # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html).
+        tuning_result.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:DescribeHyperParameterTuningJob",
+                    "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+                ],
+                resources=[tuning_jobs],
+            )
+        )
+        tuning_result.add_to_role_policy(
+            iam.PolicyStatement(actions=["sagemaker:DescribeTrainingJob"], resources=[trials])
+        )
 
     def _grant_training(self, stack: Stack) -> None:
         """What the state machine needs for createTrainingJob.sync: the job calls on this model's jobs, the

@@ -3,9 +3,11 @@
 Prepare creates it (status "training"); Evaluate moves it to "evaluated" or "rejected" (with the gate's
 reasons), Register to "registered" (with the registry `version`), RunFailed to "failed" (`error` is Step
 Functions' error name, `cause` the reason in words), creating it if the run failed before Prepare could;
-an approval mirrors the registry's status. The three end states also set `finished_at`. Hyperparameters,
-metrics and the gate are JSON strings: DynamoDB numbers cannot hold NaN, and nested maps cost capacity for
-nothing. Each step writes a partial item: only the fields it gives are updated.
+an approval mirrors the registry's status. The three end states also set `finished_at`. A tuned run's
+TuningResult step adds `tuning` (its trials, the best and why) and replaces `hyperparameters` with the best
+trial's. Hyperparameters, metrics, the gate and tuning are JSON strings: DynamoDB numbers cannot hold NaN,
+and nested maps cost capacity for nothing. Each step writes a partial item: only the fields it gives are
+updated.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class RunItem(LedgerItem):
     failed_step: str | None = None
     failed_at: str | None = None
     finished_at: str | None = None
+    # JSON: headrace.training.tuning.summarize's document (a tuned run only).
+    tuning: str | None = None
 
     @property
     def sort_id(self) -> str:
@@ -108,6 +112,19 @@ class RunItem(LedgerItem):
             rows=dict(rows),
             datasets=datasets,
             started_at=sort_time(at),
+            updated_at=sort_time(at),
+        )
+
+    @classmethod
+    def tuned(
+        cls, model: str, job: str, *, tuning: str, hyperparameters: Mapping[str, str], at: datetime
+    ) -> RunItem:
+        """A tuned run's tuning job ended: `tuning` as JSON, and the hyperparameters of the trial it chose."""
+        return cls(
+            model=model,
+            job_name=job,
+            tuning=tuning,
+            hyperparameters=json.dumps(dict(hyperparameters), sort_keys=True),
             updated_at=sort_time(at),
         )
 

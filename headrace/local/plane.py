@@ -122,12 +122,13 @@ class LocalPlane:
         from headrace.local.sagemaker.supervision import Supervisor
         from headrace.local.sagemaker.training import TrainingCompute
         from headrace.local.sagemaker.transform import TransformCompute
+        from headrace.local.sagemaker.tuning import ApiTrialJobs, TuningCompute
         from headrace.local.scheduler.runner import ScheduleRunner
         from headrace.local.seams import installed
         from headrace.local.seams.authn import Authenticator, state_machines_signed
         from headrace.local.seams.cloudwatch import MotoCloudWatch
         from headrace.local.seams.executions import run_state_machines
-        from headrace.local.seams.sagemaker import MotoSageMakerRecords
+        from headrace.local.seams.sagemaker_tuning import MotoTuningRecords
         from headrace.local.seams.scheduler import MotoSchedules
         from headrace.local.seams.server import start_server
         from headrace.local.seams.targets import MotoTargets
@@ -190,9 +191,12 @@ class LocalPlane:
         delivery.start()
         self._stack.callback(delivery.stop)
         images = ImageRegistry()
-        records = MotoSageMakerRecords(LOCAL_ACCOUNT, LOCAL_REGION)
+        records = MotoTuningRecords(LOCAL_ACCOUNT, LOCAL_REGION)
         self.training = TrainingCompute(clients, images, self.work_dir, records, launcher)
         self.transform = TransformCompute(clients, images, self.work_dir, records, launcher)
+        # Tuning jobs start their trials through the plane's API, as SageMaker does, and hear their metrics.
+        self.tuning = TuningCompute(records, ApiTrialJobs(clients))
+        self.training.on_metric = self.tuning.observe
         cloudwatch = MotoCloudWatch(LOCAL_ACCOUNT, LOCAL_REGION)
         self.hosting = EndpointHosting(
             clients, images, self.work_dir, cloudwatch.alarm_states, records, launcher
@@ -200,7 +204,7 @@ class LocalPlane:
         self._stack.enter_context(served(self.hosting))
         iam = self._iam(endpoint, runtime, cloudwatch) if self.enforce_iam else None
         self._stack.enter_context(
-            installed(runtime, delivery, self.training, self.hosting, iam, self.transform)
+            installed(runtime, delivery, self.training, self.hosting, iam, self.transform, self.tuning)
         )
         self.delivery = delivery
         # Inside the seams, so alarm state changes reach Lambda and Step Functions targets; stopped first.

@@ -109,15 +109,51 @@ class SageMakerRegistry:
         )
 
 
+class SageMakerTuningJobs:
+    """TuningJobs over boto3's SageMaker client."""
+
+    def __init__(self, sagemaker: Any) -> None:
+        self._sagemaker = sagemaker
+
+    def describe(self, name: str) -> Mapping[str, Any]:
+        return cast(
+            Mapping[str, Any],
+            self._sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name),
+        )
+
+    def training_jobs(self, name: str) -> Iterator[Mapping[str, Any]]:
+        # Ten summaries a page by default, 100 at most (ListTrainingJobsForHyperParameterTuningJob).
+        pages = self._sagemaker.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job").paginate(
+            HyperParameterTuningJobName=name, PaginationConfig={"PageSize": 100}
+        )
+        for page in pages:
+            yield from page["TrainingJobSummaries"]
+
+    def describe_training_job(self, name: str) -> Mapping[str, Any]:
+        return cast(Mapping[str, Any], self._sagemaker.describe_training_job(TrainingJobName=name))
+
+    def newest_completed(self, name_contains: str) -> list[str]:
+        summaries = self._sagemaker.list_hyper_parameter_tuning_jobs(
+            NameContains=name_contains,
+            StatusEquals="Completed",
+            SortBy="CreationTime",
+            SortOrder="Descending",
+            MaxResults=10,
+        )["HyperParameterTuningJobSummaries"]
+        return [str(s["HyperParameterTuningJobName"]) for s in summaries]
+
+
 def connect(
     settings: FunctionSettings, metrics: Metrics, session: boto3.Session | None = None
 ) -> TrainingPorts:
     """The training steps' ports; each client is made when a step first uses it."""
+    sagemaker = lazy_client("sagemaker", session)
     return TrainingPorts(
         store=S3Store(lazy_client("s3", session)),
         ledger=DynamoLedger(lazy_client("dynamodb", session), settings.ledger_table),
-        registry=SageMakerRegistry(lazy_client("sagemaker", session)),
+        registry=SageMakerRegistry(sagemaker),
         events=publisher_for(settings, session),
         metrics=PowertoolsMetrics(metrics, settings.stage),
         clock=now,
+        tuning=SageMakerTuningJobs(sagemaker),
     )

@@ -19,62 +19,20 @@ closed. Comparisons allow a 1e-9 slack so that 0.81 - 0.80 is not "more than 0.0
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
 from headrace.config import GateConfig
+
+# One table for every judge of "better" (the gate, early stopping, a tuning job's objective), re-exported
+# for the gate's callers.
+from headrace.metric_direction import Direction as Direction
+from headrace.metric_direction import UnknownMetric as UnknownMetric
+from headrace.metric_direction import direction as direction
 from headrace.training.evaluation import Evaluation
 from headrace.training.payloads import ChampionInfo, HoldoutMetrics
 
 EPSILON = 1e-9
-
-
-class Direction(StrEnum):
-    HIGHER = "higher"
-    LOWER = "lower"
-
-
-# XGBoost's evaluation metrics (https://xgboost.readthedocs.io/en/stable/parameter.html, eval_metric) and
-# the trainer's own (accuracy), by which way is better.
-_DIRECTIONS: dict[str, Direction] = {
-    **dict.fromkeys(
-        ("auc", "aucpr", "pre", "map", "ndcg", "accuracy", "f1", "precision", "recall", "r2"),
-        Direction.HIGHER,
-    ),
-    **dict.fromkeys(
-        (
-            "logloss",
-            "mlogloss",
-            "error",
-            "merror",
-            "rmse",
-            "rmsle",
-            "mae",
-            "mape",
-            "mphe",
-            "poisson-nloglik",
-            "gamma-nloglik",
-            "gamma-deviance",
-            "cox-nloglik",
-            "tweedie-nloglik",
-        ),
-        Direction.LOWER,
-    ),
-}
-
-
-class UnknownMetric(ValueError):
-    """A metric whose direction (is higher better?) the gate does not know."""
-
-
-def direction(metric: str) -> Direction:
-    """Which way is better for `metric`; `error@0.7`, `ndcg@5` and the like go by their base name."""
-    found = _DIRECTIONS.get(metric.split("@", 1)[0])
-    if found is None:
-        known = ", ".join(sorted(_DIRECTIONS))
-        raise UnknownMetric(f"the gate does not know whether higher or lower '{metric}' is better ({known})")
-    return found
 
 
 class GateDecision(BaseModel):

@@ -10,6 +10,10 @@ it was; written three ways so that each reader finds it where it looks.
   hyperparameters (JSON values among them) as their SHA-256 next to `lineage_uri`.
 - MetadataProperties (GeneratedBy: the training job's ARN, CommitId: the image's content digest) and
   ModelMetrics.ModelQuality (the evaluation.json copy), which SageMaker's own tools display.
+
+A tuned run's version is its tuning job's best trial: `training` names that trial, and `tuning` (lineage.json)
+lists every trial with its tuned hyperparameters and objective, and why the best was chosen; the metadata
+carries the tuning job's name and the trial count.
 """
 
 from __future__ import annotations
@@ -102,7 +106,7 @@ def lineage_document(
         "datasets": [d.model_dump(mode="json") for d in request.run.datasets],
         "holdout": request.run.holdout.sha256 if request.run.holdout else None,
         "training": {
-            "job_name": request.run.job_name,
+            "job_name": _training_job_name(request),
             "job_arn": request.training_job_arn,
             "model_artifacts": request.model_artifacts,
             "image_uri": request.image.uri,
@@ -119,7 +123,15 @@ def lineage_document(
             "gate": request.gate.model_dump(mode="json"),
         },
         "execution_arn": request.run.execution_arn,
+        **({"tuning": request.tuning} if request.tuning else {}),
     }
+
+
+def _training_job_name(request: RegisterRequest) -> str:
+    """The training job whose artifact the version is: the run's own, or a tuned run's best trial."""
+    if request.tuning:
+        return str(request.tuning["best"]["name"])
+    return request.run.job_name
 
 
 def customer_metadata(
@@ -146,6 +158,10 @@ def customer_metadata(
         ),
         "holdout_sha256": request.run.holdout.sha256 if request.run.holdout else "",
     }
+    if request.tuning:
+        wanted["tuning_job"] = str(request.tuning["job_name"])
+        wanted["tuning_best_trial"] = _training_job_name(request)
+        wanted["tuning_trials"] = str(len(request.tuning.get("trials") or []))
     champion = request.gate.champion
     if champion is not None and champion.holdout is not None:
         scored = encode_metrics(champion.holdout.metrics, request.gate.metric)

@@ -2,7 +2,10 @@
 the JSON paths named below. The state machine's input is `{"model": ..., "dataset": <DatasetVersion>}`.
 
     $.run         RunInfo       Prepare's output
-    $.training    (SageMaker)   DescribeTrainingJob's response, from createTrainingJob.sync
+    $.tuning      (SageMaker)   a tuned model's DescribeHyperParameterTuningJob response, from
+                                createHyperParameterTuningJob.sync
+    $.training    (SageMaker)   DescribeTrainingJob's response, from createTrainingJob.sync; for a tuned
+                                model TuningResult's output: the best trial's, plus `tuning`
     $.gate        GateResult    Evaluate's output
     $.registered  Registered    Register's output
     $.error       StepError     what a Catch caught
@@ -75,6 +78,10 @@ class RunInfo(Payload):
     execution_arn: NonEmpty
     started_at: datetime
     rows: SplitRows
+    # A tuned model's: its tuning job, and the newest Completed one of the model it warm-starts from (None:
+    # it starts cold). Both None for a model that trains one configuration per run.
+    tuning_job_name: str | None = None
+    parent_tuning_job: str | None = None
 
 
 class EvaluateRequest(Payload):
@@ -135,6 +142,8 @@ class RegisterRequest(Payload):
     image: ImageInfo
     # The inference image the version is registered with (containers/serve).
     serving_image: ImageInfo
+    # A tuned model's `$.training.tuning` (headrace.training.tuning.summarize); None for an untuned one.
+    tuning: dict[str, Any] | None = None
 
 
 ApprovalStatus = Literal["Approved", "PendingManualApproval", "Rejected"]
@@ -169,7 +178,7 @@ class RunFailedRequest(Payload):
     execution: Execution
 
 
-FailedStep = Literal["Prepare", "Train", "Evaluate", "Register", "Unknown"]
+FailedStep = Literal["Prepare", "Train", "Tune", "Evaluate", "Register", "Unknown"]
 
 
 class Failure(Payload):

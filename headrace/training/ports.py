@@ -4,7 +4,7 @@ own, as Protocols, bundled in `TrainingPorts`. `aws.py` implements them with bot
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -40,6 +40,24 @@ class Registry(Protocol):
     def describe_version(self, arn: str) -> PackageVersion: ...
 
 
+class TuningJobs(Protocol):
+    """SageMaker's tuning job calls that Prepare and TuningResult make (boto3's responses, as dicts)."""
+
+    def describe(self, name: str) -> Mapping[str, Any]:
+        """DescribeHyperParameterTuningJob."""
+        ...
+
+    def training_jobs(self, name: str) -> Iterable[Mapping[str, Any]]:
+        """Every TrainingJobSummary of ListTrainingJobsForHyperParameterTuningJob, all pages."""
+        ...
+
+    def describe_training_job(self, name: str) -> Mapping[str, Any]: ...
+
+    def newest_completed(self, name_contains: str) -> list[str]:
+        """Names of the Completed tuning jobs whose name contains `name_contains`, newest first."""
+        ...
+
+
 @dataclass(frozen=True)
 class TrainingPorts:
     """Everything a training step touches: the run's files, its ledger item, the model's registry group,
@@ -51,3 +69,10 @@ class TrainingPorts:
     events: EventPublisher
     metrics: MetricSink
     clock: Clock
+    # Only the steps of tuned models call it (Prepare, TuningResult); None where nothing was connected.
+    tuning: TuningJobs | None = None
+
+    def tuning_jobs(self) -> TuningJobs:
+        if self.tuning is None:
+            raise RuntimeError("these training ports were built without SageMaker's tuning job calls")
+        return self.tuning

@@ -1,7 +1,8 @@
 """Prepare: a dataset version (and a retraining run's extra ones, training.gather) becomes a training run:
 its job name, its train/validation/test splits and champion channel in the run's folder, and its run record
-listing the datasets. Safe to repeat: the job name comes from the execution name and the
-split from the content, so a retried Prepare writes the same files and finds its record already there.
+listing the datasets; for a tuned model also its tuning job's name and the newest Completed tuning job of
+the model, which the new one warm-starts from. Safe to repeat: the job name comes from the execution name
+and the split from the content, so a retried Prepare writes the same files and finds its record already there.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 
 from headrace.config import ModelConfig
 from headrace.ledger import DatasetVersion, RunItem
-from headrace.naming import Names, training_job_name
+from headrace.naming import Names, training_job_name, tuning_job_name
 from headrace.steps import Execution, NonEmpty, Payload
 from headrace.training.champion import write_champion_channel
 from headrace.training.gather import DatasetMismatch, gather
@@ -19,7 +20,8 @@ from headrace.training.layout import SPLITS, RunLayout
 from headrace.training.payloads import RunInfo, SplitRows
 from headrace.training.ports import TrainingPorts
 from headrace.training.splits import to_csv
-from headrace.training_job import hyperparameters_for
+from headrace.training.tuning import parent_tuning_job
+from headrace.training_job import static_hyperparameters_for
 
 log = logging.getLogger("headrace.training")
 
@@ -58,6 +60,8 @@ def prepare(
         ports.store, layout, ports.registry.champion(names.model_package_group(model.name))
     )
     rows = SplitRows(**splits.rows())
+    tuned = model.trainer.tuning is not None
+    tuning_job = tuning_job_name(model.name, dataset.sha256, request.execution.name) if tuned else None
     started = ports.ledger.start_run(
         RunItem.started(
             layout.model,
@@ -65,7 +69,8 @@ def prepare(
             dataset_sha256=dataset.sha256,
             dataset_key=dataset.dataset_key,
             dataset_version_id=dataset.version_id,
-            hyperparameters=hyperparameters_for(model),
+            # A tuned run's are the trials' static ones until TuningResult records the best trial's.
+            hyperparameters=static_hyperparameters_for(model),
             execution_arn=request.execution.id,
             splits_prefix=layout.uri(f"{layout.prefix}splits/"),
             rows=rows.model_dump(),
@@ -100,6 +105,10 @@ def prepare(
         execution_arn=request.execution.id,
         started_at=started.started_at,
         rows=rows,
+        tuning_job_name=tuning_job,
+        parent_tuning_job=(
+            parent_tuning_job(model, ports.tuning_jobs(), tuning_job) if tuning_job is not None else None
+        ),
     )
 
 

@@ -19,6 +19,7 @@ from headrace.training.layout import RunLayout
 from headrace.training.lineage import lineage_document, package_request
 from headrace.training.payloads import Registered, RegisterRequest
 from headrace.training.ports import TrainingPorts
+from headrace.training.tuning import trial_hyperparameters
 from headrace.training_job import hyperparameters_for
 
 log = logging.getLogger("headrace.training")
@@ -52,7 +53,12 @@ def register(
     arn = ports.registry.find_version(group, job, request.run.started_at - CLOCK_SKEW)
     created = arn is None
     if arn is None:
-        hyperparameters = hyperparameters_for(model)
+        # A tuned run's version is its best trial: the static hyperparameters and that trial's tuned values.
+        hyperparameters = (
+            trial_hyperparameters(model, request.tuning["best"]["hyperparameters"])
+            if request.tuning
+            else hyperparameters_for(model)
+        )
         layout = RunLayout(bucket, model.name, job)
         lineage_uri = layout.uri(layout.lineage_key)
         document = lineage_document(request, model, hyperparameters, lineage_uri)

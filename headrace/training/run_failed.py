@@ -34,7 +34,12 @@ def failure_cause(error: StepError | None) -> str:
         parsed: Any = json.loads(error.cause)
     except json.JSONDecodeError:
         parsed = None
-    if isinstance(parsed, dict) and parsed.get("FailureReason"):
+    if isinstance(parsed, dict) and parsed.get("FailureReason") and parsed.get("HyperParameterTuningJobName"):
+        # A `.sync` tuning task's Cause is DescribeHyperParameterTuningJob's response.
+        job = parsed["HyperParameterTuningJobName"]
+        status = str(parsed.get("HyperParameterTuningJobStatus", "Failed")).lower()
+        cause = f"tuning job {job} {status}: {parsed['FailureReason']}"
+    elif isinstance(parsed, dict) and parsed.get("FailureReason"):
         job = parsed.get("TrainingJobName", "the training job")
         status = str(parsed.get("TrainingJobStatus", "Failed")).lower()
         cause = f"training job {job} {status}: {parsed['FailureReason']}"
@@ -52,7 +57,7 @@ def failed_step(state: FailedState) -> FailedStep:
     if state.training is not None:
         return "Evaluate"
     if state.run is not None:
-        return "Train"
+        return "Tune" if state.run.get("tuning_job_name") else "Train"
     if state.model is not None and state.dataset is not None:
         return "Prepare"
     return "Unknown"

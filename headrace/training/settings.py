@@ -21,3 +21,7 @@ class RegisterSettings(BucketStepSettings):
 
 class RunFailedSettings(BusSettings):
     """RunFailed announces the failure on the deployment's bus."""
+
+
+class TuningResultSettings(FunctionSettings):
+    """TuningResult reads SageMaker's tuning job and writes the run's ledger item; no bucket, no bus."""

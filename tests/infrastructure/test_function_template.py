@@ -90,6 +90,9 @@ def test_every_function_folder_is_deployed_once(
     assert len(shipped) == len(set(shipped))
     # The idle sweep is built only when a model sets rollout.idle_hours (test_idle_template.py).
     optional = {"idle_endpoints"} if not idle_models(synthesized.models) else set()
+    # TuningResult is built only when a model sets trainer.tuning (test_tuning_template.py).
+    if not any(m.trainer.tuning is not None for m in synthesized.models):
+        optional.add("tuning_result")
     assert set(shipped) == folders - optional
 
 

@@ -147,7 +147,12 @@ def test_every_round_prints_the_lines_sagemaker_metric_definitions_scrape(good_r
     )
     assert [int(r) for r in rounds] == list(range(evaluation["rounds"]))
     validation = re.findall(r"validation-auc=([0-9.eE+-]+);", good_run.output)
-    assert len(validation) == evaluation["rounds"]
+    assert len(validation) == evaluation["rounds"] + 1
+    # The last one, which a metric definition keeps, is the kept (best) round's score.
+    best = evaluation["best_iteration"]
+    assert re.search(
+        rf"^\[best {best}\] validation-auc={re.escape(validation[best])};$", good_run.output, re.M
+    )
     (test,) = re.findall(r"test-auc=([0-9.eE+-]+);", good_run.output)
     assert float(test) == pytest.approx(evaluation["metrics"]["auc"], rel=1e-5)
 

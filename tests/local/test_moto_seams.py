@@ -378,3 +378,22 @@ def test_a_request_sagemaker_refuses_fails_the_task_as_step_functions_names_it(p
     error = json.loads(done["output"])["error"]
     assert error["Error"] == SAGEMAKER_ERROR
     assert "Error Code: ValidationException" in error["Cause"] and "no-such-config" in error["Cause"], error
+
+
+def test_the_tuning_seam_finds_moto_s_tuning_job_record_as_it_expects() -> None:
+    from moto.sagemaker.models import HyperParameterTuningJob, SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+    parameters = inspect.signature(SageMakerModelBackend.create_hyper_parameter_tuning_job).parameters
+    assert "hyper_parameter_tuning_job_name" in parameters
+    # The tuning compute keeps these attributes, which moto's describe() reads.
+    describe = inspect.getsource(HyperParameterTuningJob.describe)
+    for attribute in (
+        "hyper_parameter_tuning_job_status",
+        "best_training_job",
+        "training_job_status_counters",
+    ):
+        assert f"self.{attribute}" in describe
+    # moto still lacks the calls the seam adds (if it gains them, ours replace its own: check they agree).
+    assert not hasattr(SageMakerResponse, "list_training_jobs_for_hyper_parameter_tuning_job")
+    assert not hasattr(SageMakerResponse, "stop_hyper_parameter_tuning_job")

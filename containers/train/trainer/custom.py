@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from headrace.training_job import PipelineHyperparameters
+from headrace.training_job import PipelineHyperparameters, best_metric_line
 from headrace.usercode import Context, Dataset, UserCode, UserCodeError, check_scores, user_hyperparameters
 from trainer import artifacts, evaluate
 from trainer import champion as champion_model
@@ -95,6 +95,9 @@ def run_custom(paths: Paths, hp: PipelineHyperparameters, raw: dict[str, Any], u
         context,
     )
     seconds = time.monotonic() - started
+    if context.best_epoch is not None and context.best_score is not None:
+        # The last objective line is the best reported epoch's, the one the model keeps (CONTRACT.md).
+        say(best_metric_line(context.best_epoch, hp.metric, context.best_score))
     if model is None:
         raise UserCodeError(
             f"model '{user.model}': fit() returned None; it must return the trained model (what predict(), "

@@ -43,6 +43,8 @@ class FitResult:
     # Truncated to the best round: what model.json holds and what the evaluation scored.
     booster: xgb.Booster
     best_iteration: int
+    # The validation score of best_iteration (None: that round ran before a resume and none was saved).
+    best_score: float | None
     rounds_trained: int
     resumed_from: int | None
     seconds: float
@@ -69,6 +71,12 @@ class Progress(xgb.callback.TrainingCallback):
             best_epoch=resume.best_round if resume else None,
             best_score=resume.best_score if resume else None,
         )
+        # Every round's validation score this run saw (and the resumed best's), by round.
+        self.scores: dict[int, float] = (
+            {resume.best_round: resume.best_score}
+            if resume and resume.best_round is not None and resume.best_score is not None
+            else {}
+        )
 
     @property
     def best_round(self) -> int | None:
@@ -77,6 +85,7 @@ class Progress(xgb.callback.TrainingCallback):
     def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
         round_ = self.offset + epoch
         validation = _last(evals_log, "validation", self.metric)
+        self.scores[round_] = validation
         print(
             metric_line(round_, self.metric, _last(evals_log, "train", self.metric), validation), flush=True
         )
@@ -182,6 +191,7 @@ def fit(
     return FitResult(
         booster=final,
         best_iteration=best,
+        best_score=progress.scores.get(best),
         rounds_trained=rounds,
         resumed_from=resume.rounds if resume else None,
         seconds=seconds,

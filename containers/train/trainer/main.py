@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import xgboost as xgb
 
-from headrace.training_job import Hyperparameters, PipelineHyperparameters
+from headrace.training_job import Hyperparameters, PipelineHyperparameters, best_metric_line
 from headrace.usercode import find_usercode, load_usercode
 from trainer import artifacts, evaluate
 from trainer import champion as champion_model
@@ -70,6 +70,8 @@ def run_xgboost(paths: Paths, hp: Hyperparameters) -> None:
         inputs["validation"], label=labels["validation"], enable_categorical=True, ref=train
     )
     result = fit(params, train, validation, hp, paths.checkpoints)
+    if result.best_score is not None:  # the objective a tuning job reads is the kept model's
+        say(best_metric_line(result.best_iteration, hp.metric, result.best_score))
 
     test = xgb.DMatrix(inputs["test"], label=labels["test"], enable_categorical=True)
     predictions = result.booster.predict(test)

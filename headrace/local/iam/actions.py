@@ -156,6 +156,9 @@ def _states(call: Call) -> list[Check]:
 
 # SageMaker parameter -> ARN resource type; SageMaker ARNs carry the name in lower case.
 _SAGEMAKER_NAMES = {
+    # Create/Describe/Stop a tuning job, and ListTrainingJobsForHyperParameterTuningJob, are checked on the
+    # tuning job (Service Authorization Reference, Amazon SageMaker: hyper-parameter-tuning-job*).
+    "HyperParameterTuningJobName": "hyper-parameter-tuning-job",
     "TrainingJobName": "training-job",
     # CreateTransformJob names a ModelName too; its resource is the transform job (Service Authorization
     # Reference, Amazon SageMaker: CreateTransformJob -> transform-job*).
@@ -169,7 +172,8 @@ _SAGEMAKER_NAMES = {
 
 def _sagemaker(call: Call) -> list[Check]:
     action = f"sagemaker:{call.operation}"
-    if call.operation.startswith("List") or call.operation == "Search":
+    listing = call.operation.startswith("List") and "HyperParameterTuningJobName" not in call.params
+    if listing or call.operation == "Search":
         return [Check(action, "*")]
     if arn := call.params.get("ResourceArn") or call.params.get("ModelPackageArn"):
         return [Check(action, str(arn))]

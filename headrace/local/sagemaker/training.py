@@ -66,6 +66,9 @@ class TrainingCompute:
         # Clients signed as an execution role (seams/iam.py) when the plane enforces IAM: SageMaker reads
         # channels, writes the model and logs as the job's role.
         self.role_clients: Callable[[str], Clients] | None = None
+        # Called with (job, metric, value) for each metric line while the job runs: a tuning job's trials
+        # report their objective per epoch (tuning.py).
+        self.on_metric: Callable[[str, str, float], None] | None = None
         self._jobs: dict[str, RunningJob] = {}
         self._lock = threading.Lock()
 
@@ -144,6 +147,8 @@ class TrainingCompute:
                 for metric, pattern in definitions:
                     if match := pattern.search(line):
                         metrics[metric] = float(match.group(1))
+                        if self.on_metric:
+                            self.on_metric(job.training_job_name, metric, metrics[metric])
             code = process.wait()
         finally:
             timer.cancel()

@@ -48,12 +48,14 @@ from headrace.local.lambda_runtime import FunctionSpec, HandlerRuntime
 from headrace.local.sagemaker.hosting import EndpointHosting
 from headrace.local.sagemaker.training import TrainingCompute
 from headrace.local.sagemaker.transform import TransformCompute
+from headrace.local.sagemaker.tuning import TuningCompute
 from headrace.local.seams.iam import LocalIam
 from headrace.local.seams.iam_policies import bucket_policies_left_to_the_plane
 from headrace.local.seams.iam_targets import RuleTargets
 from headrace.local.seams.sagemaker import hosting_installed, training_installed
 from headrace.local.seams.sagemaker_requests import requests_checked
 from headrace.local.seams.sagemaker_transform import transform_installed
+from headrace.local.seams.sagemaker_tuning import tuning_installed
 from headrace.local.seams.sfn_payloads import payloads_limited
 from headrace.local.seams.targets import dead_letter_configs_kept
 from headrace.local.targets import DEFAULT_DELIVERY_ATTEMPTS, Delivery, EventDelivery, delivered_here
@@ -119,6 +121,7 @@ def installed(
     hosting: EndpointHosting | None = None,
     iam: LocalIam | None = None,
     transform: TransformCompute | None = None,
+    tuning: TuningCompute | None = None,
 ) -> Iterator[None]:
     """Patch moto for as long as the block runs; the originals are restored afterwards."""
     original_invoke: Callable[..., Any] = LambdaFunction._invoke_lambda
@@ -175,6 +178,7 @@ def installed(
             bucket_policies_left_to_the_plane(),
             training_installed(training) if training else contextlib.nullcontext(),
             transform_installed(transform) if transform else contextlib.nullcontext(),
+            tuning_installed(tuning) if tuning else contextlib.nullcontext(),
             hosting_installed(hosting) if hosting else contextlib.nullcontext(),
             iam.installed() if iam else contextlib.nullcontext(),
         ):

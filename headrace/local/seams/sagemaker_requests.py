@@ -33,6 +33,9 @@ _RULES: Final[dict[str, Callable[[SageMakerResponse, dict[str, Any]], list[str]]
     "CreateTransformJob": lambda response, request: rules.transform_job(
         request, lambda model: model in response.sagemaker_backend._models
     ),
+    "CreateHyperParameterTuningJob": lambda response, request: rules.tuning_job(
+        request, lambda name: name in response.sagemaker_backend.hyper_parameter_tuning_jobs
+    ),
 }
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from headrace.training.instances import has_instance_storage
+from headrace.tuning_limits import MAX_TUNED_HYPERPARAMETERS
 
 # "The maximum value is 28 days." (StoppingCondition.MaxRuntimeInSeconds,
 # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_StoppingCondition.html)
@@ -166,3 +167,126 @@ def step_fits(linear: bool, size: dict[str, Any], instances: int) -> bool:
 def _local_storage(instance_type: str) -> bool:
     # `ml.m5.large`: a family after the `ml.` prefix; anything else is left to SageMaker's own model.
     return instance_type.count(".") == 2 and has_instance_storage(instance_type)
+
+
+def tuning_job(request: dict[str, Any], tuning_job_exists: Callable[[str], bool]) -> list[str]:
+    """CreateHyperParameterTuningJob: the strategy's constraints, the ranges, the limits, the objective and
+    the warm start's parents."""
+    config = request.get("HyperParameterTuningJobConfig") or {}
+    strategy = config.get("Strategy")
+    limits = config.get("ResourceLimits") or {}
+    found: list[str] = []
+    # "Because the Hyperband strategy has its own advanced internal early stopping mechanism,
+    # TrainingJobEarlyStoppingType must be OFF to use Hyperband"
+    # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_HyperParameterTuningJobConfig.html).
+    if strategy == "Hyperband" and config.get("TrainingJobEarlyStoppingType") == "Auto":
+        found.append("TrainingJobEarlyStoppingType must be Off to use the Hyperband strategy")
+    ranges = config.get("ParameterRanges") or {}
+    continuous = ranges.get("ContinuousParameterRanges") or []
+    integer = ranges.get("IntegerParameterRanges") or []
+    categorical = ranges.get("CategoricalParameterRanges") or []
+    if len(continuous) + len(integer) + len(categorical) > MAX_TUNED_HYPERPARAMETERS:
+        found.append(
+            f"ParameterRanges holds {len(continuous) + len(integer) + len(categorical)} hyperparameters; the "
+            f"ranges together can't exceed {MAX_TUNED_HYPERPARAMETERS}"
+        )
+    for kind, entries in (("Continuous", continuous), ("Integer", integer)):
+        for entry in entries:
+            found += _numeric_range(kind, entry)
+    found += _limits(strategy, limits.get("MaxNumberOfTrainingJobs"), continuous, integer, categorical)
+    found += _objective(config, request.get("TrainingJobDefinition") or {})
+    for parent in (request.get("WarmStartConfig") or {}).get("ParentHyperParameterTuningJobs") or []:
+        name = parent.get("HyperParameterTuningJobName")
+        if isinstance(name, str) and not tuning_job_exists(name):
+            found.append(f"WarmStartConfig: parent hyperparameter tuning job {name!r} does not exist")
+    return found
+
+
+def _numeric_range(kind: str, entry: dict[str, Any]) -> list[str]:
+    """MinValue <= MaxValue, numbers of the range's kind, and the scaling's domain: "Logarithmic scaling works
+    only for ranges that have only values greater than 0"; "Reverse logarithmic scaling works only for ranges
+    that are entirely within the range 0<=x<1.0"
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ContinuousParameterRange.html,
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_IntegerParameterRange.html)."""
+    name, scaling = entry.get("Name"), entry.get("ScalingType", "Auto")
+    parse = int if kind == "Integer" else float
+    try:
+        low, high = parse(str(entry.get("MinValue"))), parse(str(entry.get("MaxValue")))
+    except ValueError:
+        number = "an integer" if kind == "Integer" else "a number"
+        return [f"{kind}ParameterRange {name}: MinValue and MaxValue must each be {number}"]
+    if low > high:
+        return [f"{kind}ParameterRange {name}: MinValue ({low}) is greater than MaxValue ({high})"]
+    if scaling == "Logarithmic" and low <= 0:
+        return [f"{kind}ParameterRange {name}: Logarithmic scaling works only for ranges of values above 0"]
+    if scaling == "ReverseLogarithmic" and not (low >= 0 and high < 1):
+        return [f"{kind}ParameterRange {name}: ReverseLogarithmic scaling works only within 0 <= x < 1.0"]
+    return []
+
+
+def _combinations(
+    continuous: list[dict[str, Any]], integer: list[dict[str, Any]], categorical: list[dict[str, Any]]
+) -> float:
+    if continuous:
+        return math.inf
+    size = 1.0
+    for entry in integer:
+        try:
+            size *= max(int(entry.get("MaxValue")) - int(entry.get("MinValue")) + 1, 1)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return math.inf  # _numeric_range names it
+    for entry in categorical:
+        size *= max(len(entry.get("Values") or []), 1)
+    return size
+
+
+def _objective(config: dict[str, Any], definition: dict[str, Any]) -> list[str]:
+    """The objective is required to tune, and a custom image's objective is one of its MetricDefinitions:
+    SageMaker finds the metric only through them (https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-define-metrics-variables.html)."""
+    objective = config.get("HyperParameterTuningJobObjective")
+    if not isinstance(objective, dict):
+        return ["HyperParameterTuningJobConfig.HyperParameterTuningJobObjective is required"]
+    algorithm = definition.get("AlgorithmSpecification") or {}
+    defined = [d.get("Name") for d in algorithm.get("MetricDefinitions") or []]
+    metric = objective.get("MetricName")
+    if algorithm.get("TrainingImage") and metric not in defined:
+        return [
+            f"The objective metric {metric!r} is not among the TrainingJobDefinition's MetricDefinitions "
+            f"({', '.join(str(d) for d in defined) or 'none'})"
+        ]
+    return []
+
+
+def _limits(
+    strategy: Any,
+    jobs: Any,
+    continuous: list[dict[str, Any]],
+    integer: list[dict[str, Any]],
+    categorical: list[dict[str, Any]],
+) -> list[str]:
+    """MaxNumberOfTrainingJobs against the strategy and the number of distinct combinations."""
+    combinations = _combinations(continuous, integer, categorical)
+    if strategy == "Grid":
+        # "Only categorical parameters are supported when using the grid search strategy ... If specified, the
+        # value of MaxNumberOfTrainingJobs should equal the total number of distinct categorical combinations
+        # possible" (https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-how-it-works.html).
+        if continuous or integer:
+            names = ", ".join(str(r.get("Name")) for r in [*continuous, *integer])
+            return [f"the Grid strategy supports only categorical parameters (not {names})"]
+        if isinstance(jobs, int) and jobs != combinations:
+            return [
+                f"MaxNumberOfTrainingJobs ({jobs}) should equal the {combinations:.0f} distinct categorical "
+                "combinations of a Grid search"
+            ]
+        return []
+    if jobs is None:
+        # Optional in the API model for Grid's sake (it computes the number itself, same page).
+        return [f"ResourceLimits.MaxNumberOfTrainingJobs is required for the {strategy} strategy"]
+    if isinstance(jobs, int) and jobs > combinations:
+        # SageMaker's words (seen by users: aws/amazon-sagemaker-operator-for-k8s#123).
+        return [
+            "You don't have enough combinations of hyperparameter ranges. The total number of hyperparameter "
+            f"combinations for the provided ranges [{combinations:.1f}] must be equal or greater than the "
+            f"value of MaxNumberOfJobs, [{jobs}]. Provide additional ranges."
+        ]
+    return []

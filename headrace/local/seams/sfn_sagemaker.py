@@ -48,6 +48,13 @@ _SYNC_ACTIONS: Final[dict[str, tuple[str, str, str, str, set[str]]]] = {
         "Completed",
         {"Failed", "Stopped"},
     ),
+    "createhyperparametertuningjob": (
+        "describe_hyper_parameter_tuning_job",
+        "HyperParameterTuningJobName",
+        "HyperParameterTuningJobStatus",
+        "Completed",
+        {"Failed", "Stopped"},
+    ),
     "createtransformjob": (
         "describe_transform_job",
         "TransformJobName",

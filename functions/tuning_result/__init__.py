@@ -1,0 +1,1 @@
+"""The tuning_result function's code asset: `handler.handler` is its entry point."""

@@ -1,0 +1,42 @@
+"""TuningResult Lambda: a tuned model's finished tuning job becomes `$.training` (the best trial's
+DescribeTrainingJob fields, plus `tuning`: every trial and why the best was chosen).
+
+Thin on purpose: parse the payload, call `headrace.training.tuning.tuning_result`, return its result.
+Settings, models and AWS clients are built on the first invocation of each environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+
+from headrace.lambda_env import Runtime, per_environment
+from headrace.steps import model_named, parse_request
+from headrace.training.ports import TrainingPorts
+from headrace.training.runtime import TRAINING_DOMAIN, training_runtime
+from headrace.training.settings import TuningResultSettings
+from headrace.training.tuning import TuningResultRequest, tuning_result
+
+# Written into the deployed asset by headrace.config.models_document; HEADRACE_MODELS_DIR overrides it.
+MODELS_DOCUMENT = Path(__file__).parent / "models.json"
+
+logger = Logger()
+metrics = Metrics()
+
+
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    runtime = _runtime()
+    logger.remove_keys(["model", "execution", "job_name"])  # a warm container must not log the last run's ids
+    request = parse_request(TuningResultRequest, event)
+    logger.append_keys(model=request.model, job_name=request.run.job_name)
+    training = tuning_result(request, model_named(runtime.models, request.model), runtime.ports)
+    logger.info("tuning job summarized", extra={"best": training["tuning"]["best"]})
+    return training
+
+
+@per_environment(TuningResultSettings, logger=logger, metrics=metrics, domain=TRAINING_DOMAIN)
+def _runtime(settings: TuningResultSettings) -> Runtime[TuningResultSettings, TrainingPorts]:
+    return training_runtime(settings, metrics, MODELS_DOCUMENT)
