@@ -230,7 +230,11 @@ def tuning() -> list[str]:
     lines = ["## Tuning", ""]
     if t is None:
         return lines + _missing("tuning", ".venv/bin/python bench/tuning.py")
-    best = ", ".join(f"{k} {v}" for k, v in sorted(t["best_hyperparameters"].items()))
+    # SageMaker passes tuned values as text: a continuous one at full precision.
+    best = ", ".join(
+        f"{k} {float(v):.3g}" if "." in v else f"{k} {v}"
+        for k, v in sorted(t["best_hyperparameters"].items())
+    )
     default = ", ".join(f"{k} {v}" for k, v in sorted(t["default_hyperparameters"].items()))
     statuses = ", ".join(f"{n} {s.lower()}" for s, n in t["statuses"].items() if n)
     lines += [
