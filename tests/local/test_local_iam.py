@@ -129,6 +129,16 @@ def test_calls_are_checked_as_their_iam_actions_and_resources() -> None:
         ":training-job/job-a"
     )
     assert checks("sts", "GetCallerIdentity") == []
+    # A tuning job's calls, its trials' listing included, are checked on the tuning job
+    # (Service Authorization Reference, Amazon SageMaker: hyper-parameter-tuning-job*); other lists on "*".
+    tuning = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:hyper-parameter-tuning-job/churn-a"
+    for operation in ("CreateHyperParameterTuningJob", "ListTrainingJobsForHyperParameterTuningJob"):
+        assert checks("sagemaker", operation, HyperParameterTuningJobName="Churn-A") == [
+            Check(f"sagemaker:{operation}", tuning)
+        ]
+    assert checks("sagemaker", "ListHyperParameterTuningJobs", NameContains="churn") == [
+        Check("sagemaker:ListHyperParameterTuningJobs", "*")
+    ]
 
 
 def test_the_authorizer_raises_access_denied_naming_action_and_resource() -> None:
@@ -351,3 +361,19 @@ def test_every_synthesized_role_trusts_the_service_that_assumes_it(synthesized: 
     }, kinds
     for role, service, source in assumed:
         check_trust(trust[role], f"arn:aws:iam::{ACCOUNT}:role/{role}", service, ACCOUNT, source)
+
+
+def test_creating_a_tuning_job_passes_its_trials_role() -> None:
+    from headrace.local.seams.iam_policies import MotoPolicyStore
+
+    role = f"arn:aws:iam::{ACCOUNT}:role/trials"
+    call = Call(
+        "sagemaker",
+        "CreateHyperParameterTuningJob",
+        {"HyperParameterTuningJobName": "t", "TrainingJobDefinition": {"RoleArn": role}},
+        "us-east-1",
+        ACCOUNT,
+    )
+    assert MotoPolicyStore(ACCOUNT, "us-east-1").implied_checks(call) == [
+        Check("iam:PassRole", role, {"iam:PassedToService": ["sagemaker.amazonaws.com"]})
+    ]

@@ -94,6 +94,17 @@ class MotoPolicyStore:
         passed = _PASSED_ROLES.get((call.prefix, call.operation))
         if passed and (role := call.params.get(passed[0])):
             checks.append(Check("iam:PassRole", str(role), {"iam:PassedToService": [passed[1]]}))
+        if (call.prefix, call.operation) == ("sagemaker", "CreateHyperParameterTuningJob"):
+            # The trials run as the job definition's RoleArn ("the IAM role associated with the training jobs
+            # that the tuning job launches", API_HyperParameterTrainingJobDefinition), so creating the tuning
+            # job passes that role, which takes iam:PassRole
+            # (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html).
+            definitions = [call.params.get("TrainingJobDefinition") or {}]
+            definitions += call.params.get("TrainingJobDefinitions") or []
+            for role in sorted({str(d["RoleArn"]) for d in definitions if d.get("RoleArn")}):
+                checks.append(
+                    Check("iam:PassRole", role, {"iam:PassedToService": ["sagemaker.amazonaws.com"]})
+                )
         if call.prefix == "s3":
             checks += self._s3_kms(call)
         if call.prefix == "sqs" and call.operation in ("SendMessage", "SendMessageBatch"):
