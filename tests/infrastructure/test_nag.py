@@ -24,6 +24,7 @@ from headrace.stages import StageSettings, VpcSettings, load_stage
 from stacks.app_builder import build_app
 from stacks.nag import PACK
 from stacks.settings import cdk_json_context
+from tests.support.synth import extended_models
 
 # With this flag on (cdk.json), an error annotation makes synth raise one ValidationFailed for the lot;
 # off, the findings stay annotations on the assembly, and this test lists them all.
@@ -75,14 +76,21 @@ def _prod_in_a_vpc() -> StageSettings:
     return load_stage("prod").model_copy(update={"vpc": vpc, "alarm_email": "ml-oncall@example.com"})
 
 
-STAGES = {"dev": lambda: load_stage("dev"), "prod": lambda: load_stage("prod"), "prod-vpc": _prod_in_a_vpc}
+STAGES = {
+    "dev": lambda: load_stage("dev"),
+    "dev-extended": lambda: load_stage("dev"),
+    "prod": lambda: load_stage("prod"),
+    "prod-vpc": _prod_in_a_vpc,
+}
 
 
 @pytest.fixture(scope="module", params=sorted(STAGES))
 def nagged(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> NaggedApp:
     outdir = tmp_path_factory.mktemp("nagged.out")
-    stage = "prod" if request.param.startswith("prod") else request.param
-    app = build_app(stage, load_models(), str(outdir), context=_context(), settings=STAGES[request.param]())
+    stage = request.param.split("-")[0]
+    # dev-extended: a tuned and a custom-code model beside the repo's (tests/support/synth.py).
+    models = extended_models() if request.param == "dev-extended" else load_models()
+    app = build_app(stage, models, str(outdir), context=_context(), settings=STAGES[request.param]())
     return NaggedApp(findings=_nag(app), assembly_dir=outdir)
 
 

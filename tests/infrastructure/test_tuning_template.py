@@ -15,34 +15,12 @@ from headrace.naming import Names, tuning_job_name_glob, tuning_trial_name_glob
 from headrace.training_job import static_hyperparameters_for
 from stacks.app_builder import build_app
 from tests.support.synth import SynthesizedApp, render, stack_template
+from tests.support.tuning import TUNING
+from tests.support.tuning import tuned as tuned_copy
 
 NAMES = Names("dev")
 TUNED = "churn-tuned"
 WARM_TYPE = "TransferLearning"
-
-
-def _tuned(base: ModelConfig, name: str, tuning: dict[str, Any]) -> ModelConfig:
-    # Through validation, as a models/ file would be.
-    document = base.model_dump(mode="json", exclude_unset=True)
-    document["name"] = name
-    trainer = document.get("trainer", {})
-    # A tuned name is not also fixed (the config refuses that): the trials' static ones are the rest.
-    fixed = {k: v for k, v in trainer.get("hyperparameters", {}).items() if k not in tuning["ranges"]}
-    document["trainer"] = {**trainer, "hyperparameters": fixed, "tuning": tuning}
-    return ModelConfig.model_validate(document)
-
-
-TUNING = {
-    "strategy": "Bayesian",
-    "max_jobs": 6,
-    "max_parallel_jobs": 2,
-    "early_stopping": True,
-    "ranges": {
-        "eta": {"min": 0.01, "max": 0.5, "scaling": "logarithmic"},
-        "max_depth": {"min": 2, "max": 8},
-        "grow_policy": {"values": ["depthwise", "lossguide"]},
-    },
-}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +28,7 @@ def tuned_app(
     synthesized: SynthesizedApp, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Template, ModelConfig]:
     churn = next(m for m in synthesized.models if m.name == "churn")
-    tuned = _tuned(churn, TUNED, TUNING)
+    tuned = tuned_copy(churn, TUNED, TUNING)
     app = build_app("dev", [churn, tuned], str(tmp_path_factory.mktemp("tuned.out")))
     return stack_template(app, NAMES.pipeline_stack), tuned
 

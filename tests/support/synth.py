@@ -16,7 +16,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 
-from headrace.config import ModelConfig, load_models
+from headrace.config import ModelConfig, load_model_file, load_models
 from headrace.naming import DEFAULT_STAGE, Names
 from headrace.stages import StageSettings, VpcSettings, load_stage
 from stacks.app_builder import build_app
@@ -92,14 +92,28 @@ EXAMPLE_VPC = VpcSettings(
 # The variants the conformance tests check, each by the session fixture that synthesizes it.
 STAGE_VARIANTS = {
     "dev": "synthesized",
+    "dev_extended": "synthesized_dev_extended",
     "prod": "synthesized_prod",
     "prod_in_a_vpc": "synthesized_prod_in_a_vpc",
 }
+REPO = Path(__file__).resolve().parents[2]
+CUSTOM_MODEL = REPO / "tests" / "support" / "custom_models" / "churn-centroid" / "model.yaml"
 
 
-def synthesize_stage(stage: str, settings: StageSettings, assembly_dir: Path) -> SynthesizedApp:
-    names = Names(stage)
+def extended_models() -> list[ModelConfig]:
+    """The repo's models plus what they do not exercise: a tuned model (its tuning states, TuningResult and
+    their grants) and a custom-code model (its own images)."""
+    from tests.support.tuning import TUNING, tuned
+
     models = load_models()
+    return [*models, tuned(models[0], "churn-tuned", TUNING), load_model_file(CUSTOM_MODEL)]
+
+
+def synthesize_stage(
+    stage: str, settings: StageSettings, assembly_dir: Path, models: list[ModelConfig] | None = None
+) -> SynthesizedApp:
+    names = Names(stage)
+    models = models or load_models()
     app = build_app(stage, models, str(assembly_dir), settings=settings)
     return SynthesizedApp(
         names=names,
@@ -107,6 +121,13 @@ def synthesize_stage(stage: str, settings: StageSettings, assembly_dir: Path) ->
         assembly_dir=assembly_dir,
         data=stack_template(app, names.data_stack),
         pipeline=stack_template(app, names.pipeline_stack),
+    )
+
+
+@pytest.fixture(scope="session")
+def synthesized_dev_extended(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    return synthesize_stage(
+        "dev", load_stage("dev"), tmp_path_factory.mktemp("devextended.out"), extended_models()
     )
 
 
