@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: venv tools test unit integration infrastructure local e2e demo bench synth lint typecheck check clean images
+.PHONY: venv tools test unit integration infrastructure local e2e demo bench synth nag deploy lint typecheck check clean images
 
 venv: $(STAMP)
 
@@ -80,6 +80,20 @@ images: venv
 # Synthesizes every stack offline into cdk.out (no CDK CLI, no AWS account, no Docker).
 synth: venv
 	CDK_OUTDIR=cdk.out $(PY) app.py
+
+# Every stage of stages.yaml (tests/infrastructure/test_workflows.py holds the two lists equal): `make nag`
+# synthesizes each through app.py, then runs cdk-nag's AwsSolutions pack over each (test_nag.py).
+STAGES := dev prod
+nag: venv
+	for stage in $(STAGES); do CDK_OUTDIR=cdk.out/$$stage $(PY) app.py -c stage=$$stage || exit 1; done
+	$(PY) -m pytest -q tests/infrastructure/test_nag.py
+
+# Deploys every stack of one stage with the CDK CLI (pinned: it must read aws-cdk-lib's assembly schema).
+# Needs AWS credentials (CI: the OIDC role of .github/workflows/deploy.yml) and a bootstrapped account/region.
+STAGE ?= dev
+CDK_CLI := aws-cdk@2.1149.0
+deploy: venv
+	npx --yes $(CDK_CLI) deploy --all -c stage=$(STAGE) --require-approval never --progress events
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -14,7 +14,7 @@ import sys
 
 from headrace.config import ConfigError, load_models
 from headrace.naming import Names
-from headrace.stages import load_stage
+from headrace.stages import load_stage, promoting_accounts
 from stacks.settings import settings_from
 
 EXIT_INVALID_CONFIG = 2
@@ -36,7 +36,14 @@ def main() -> int:
     from stacks.app_builder import build_app
 
     try:
-        build_app(settings.stage, models, settings.outdir, context=settings.context, settings=stage).synth()
+        build_app(
+            settings.stage,
+            models,
+            settings.outdir,
+            context=settings.context,
+            settings=stage,
+            promoting=promoting_accounts(settings.stage, settings.stages_file),
+        ).synth()
     except ValueError as exc:
         # Constructs refuse combinations a single config field cannot express (e.g. split fractions).
         print(f"headrace: {exc}", file=sys.stderr)

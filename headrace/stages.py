@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from headrace.config import ModelConfig
+from headrace.naming import STAGE_PATTERN
 
 STAGES_FILE = Path(__file__).resolve().parent.parent / "stages.yaml"
 STAGES_FILE_ENV = "HEADRACE_STAGES_FILE"
@@ -33,6 +34,10 @@ _SUBNET = r"^subnet-[0-9a-f]{8,17}$"
 _SECURITY_GROUP = r"^sg-[0-9a-f]{8,17}$"
 # Deliberately loose: SNS sends a confirmation mail, which is the real check.
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# An AWS account ID is 12 digits (https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-identifiers.html).
+_ACCOUNT = r"^[0-9]{12}$"
+# A commercial, China or GovCloud region code like us-east-1, eu-central-2, us-gov-west-1, cn-north-1.
+_REGION = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$"
 
 
 class _Strict(BaseModel):
@@ -102,6 +107,11 @@ class StageSettings(_Strict):
     alarm_email: Annotated[str, Field(pattern=_EMAIL)] | None = None
     # Endpoint sizes and rollout guard thresholds for every model in this stage.
     serving: ServingOverrides = Field(default_factory=ServingOverrides)
+    # Where the stage is deployed; None: the account and region of the credentials that deploy it.
+    account: Annotated[str, Field(pattern=_ACCOUNT)] | None = None
+    region: Annotated[str, Field(pattern=_REGION)] | None = None
+    # The stage whose Approved versions this one takes with `headrace promote` (prod: dev); None: none.
+    promote_from: Annotated[str, Field(pattern=STAGE_PATTERN)] | None = None
 
     def apply(self, model: ModelConfig) -> ModelConfig:
         """`model` as this stage deploys it: the approval policy applied to its gate section (`manual` or
@@ -148,7 +158,8 @@ class StagesError(ValueError):
 
 
 def parse_stages(raw: Any, source: Path | str) -> dict[str, StageSettings]:
-    """Every stage section of a stages document, validated."""
+    """Every stage section of a stages document, validated: each section alone, then `promote_from` against
+    the others (a stage it names must be another one of the file's)."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -162,6 +173,13 @@ def parse_stages(raw: Any, source: Path | str) -> dict[str, StageSettings]:
             stages[str(stage)] = StageSettings.model_validate(section or {})
         except ValidationError as exc:
             problems += [_describe(str(stage), error) for error in exc.errors()]
+    for stage, settings in stages.items():
+        origin = settings.promote_from
+        if origin == stage:
+            problems.append(f"{stage}.promote_from: a stage cannot promote from itself")
+        elif origin is not None and origin not in raw:
+            known = ", ".join(map(str, raw)) or "none"
+            problems.append(f"{stage}.promote_from: no stage named '{origin}' in this file (stages: {known})")
     if problems:
         raise StagesError(source, problems)
     return stages
@@ -175,9 +193,8 @@ def _describe(stage: str, error: Any) -> str:
     return f"{field}: {message}"
 
 
-def load_stage(stage: str, path: Path | None = None) -> StageSettings:
-    """`stage`'s settings from the stages file (default: the repository's stages.yaml); a stage the file does
-    not name, or a missing file, gets the defaults."""
+def load_stages(path: Path | None = None) -> dict[str, StageSettings]:
+    """Every stage the stages file names (default: the repository's stages.yaml; none when it is missing)."""
     # Imported here: the Lambda runtime, which ships this package, has no YAML parser.
     import yaml
 
@@ -185,9 +202,34 @@ def load_stage(stage: str, path: Path | None = None) -> StageSettings:
     if not path.is_file():
         if path != STAGES_FILE:
             raise StagesError(path, ["(file): not found"])
-        return StageSettings()
+        return {}
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise StagesError(path, [f"(file): not valid YAML: {exc}"]) from None
-    return parse_stages(raw, path).get(stage, StageSettings())
+    return parse_stages(raw, path)
+
+
+def load_stage(stage: str, path: Path | None = None) -> StageSettings:
+    """`stage`'s settings from the stages file (default: the repository's stages.yaml); a stage the file does
+    not name, or a missing file, gets the defaults."""
+    return load_stages(path).get(stage, StageSettings())
+
+
+def promotion_targets(stage: str, path: Path | None = None) -> list[tuple[str, StageSettings]]:
+    """The stages that take `stage`'s Approved versions (`promote_from: <stage>`), by name: what the source
+    stage's resource policies must let read when their accounts differ."""
+    return sorted(
+        ((name, settings) for name, settings in load_stages(path).items() if settings.promote_from == stage),
+        key=lambda pair: pair[0],
+    )
+
+
+def promoting_accounts(stage: str, path: Path | None = None) -> list[str]:
+    """The accounts of the stages that promote from `stage` and are deployed in another account than it:
+    what its stacks grant read of its versions (stacks/promotion.py). A target without an account is the
+    deploying credentials' own and needs no grant."""
+    own = load_stages(path).get(stage, StageSettings()).account
+    return sorted(
+        {s.account for _, s in promotion_targets(stage, path) if s.account is not None and s.account != own}
+    )

@@ -3,6 +3,7 @@ audit trail)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack, Tags
@@ -13,11 +14,21 @@ from headrace.stages import StageSettings
 from stacks.alerts import Alerts
 from stacks.audit import DataAudit
 from stacks.data_store import DataStore
+from stacks.promotion import PromotionGrants
+from stacks.stage import removal_policy
 
 
 class DataStack(Stack):
     def __init__(
-        self, scope: Construct, construct_id: str, *, names: Names, stage: StageSettings, **kwargs: Any
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        names: Names,
+        stage: StageSettings,
+        models: Sequence[str] = (),
+        promoting_accounts: Sequence[str] = (),
+        **kwargs: Any,
     ) -> None:
         super().__init__(
             scope,
@@ -38,6 +49,21 @@ class DataStack(Stack):
                 access_logs=self.store.access_logs,
             )
             if stage.cloudtrail_data_events
+            else None
+        )
+        # Stages in other accounts that promote from this one read its versions (stages.yaml promote_from).
+        self.promotion = (
+            PromotionGrants(
+                self,
+                "PromotionGrants",
+                names=names,
+                models=models,
+                accounts=promoting_accounts,
+                bucket=self.store.bucket,
+                key=self.store.key,
+                removal=removal_policy(stage),
+            )
+            if promoting_accounts
             else None
         )
 

@@ -28,6 +28,7 @@ from constructs import Construct
 
 from headrace.config import ModelConfig
 from headrace.naming import Names
+from headrace.promotion.package import promoted_artifact_keys
 from headrace.serving import autoscaling, rollout
 from headrace.serving.deploy import (
     BUSY,
@@ -401,7 +402,12 @@ class Deployment(Construct):
             store=store,
             # Transform jobs run as their Model's role too: they read a batch's input and write its output
             # (CreateTransformJob takes no role; https://docs.aws.amazon.com/sagemaker/latest/dg/batch-transform.html).
-            read=[f"{model.name}/runs/*/output/*", f"{model.name}/batch/input/*"],
+            read=[
+                f"{model.name}/runs/*/output/*",
+                f"{model.name}/batch/input/*",
+                # A stage that takes versions from another (`headrace promote`) serves their copies.
+                *([promoted_artifact_keys(model.name)] if stage.promote_from else []),
+            ],
             put=[f"{rollout.capture_prefix(model.name)}/*", f"{model.name}/batch/output/*"],
             image=image,
             instance_type=model.rollout.instance_type,

@@ -15,7 +15,7 @@ from headrace.ledger import BatchItem, DynamoLedger, RejectionItem
 from headrace.ledger.batches import FINISHED_BATCH
 
 from .output import console, fail, print_json, table
-from .target import resolve
+from .target import Stage, resolve
 
 app = typer.Typer()
 EXIT_NOT_SCORED = 1
@@ -69,7 +69,7 @@ def batch(
     ] = False,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait with --wait.")] = 1800,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    stage: Annotated[str | None, typer.Option(help="Deployment stage (default: the local plane's).")] = None,
+    stage: Stage = None,
     models_dir: Annotated[Path | None, typer.Option(help="Model configs directory.")] = None,
 ) -> None:
     """Score INPUT (the model's features, with a header, the target left out) with MODEL's serving version,
@@ -107,7 +107,7 @@ def batch(
 def batches(
     model: Annotated[str, typer.Argument(help="Model name (a file in models/).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the jobs as JSON.")] = False,
-    stage: Annotated[str | None, typer.Option(help="Deployment stage (default: the local plane's).")] = None,
+    stage: Stage = None,
     models_dir: Annotated[Path | None, typer.Option(help="Model configs directory.")] = None,
 ) -> None:
     """MODEL's batch jobs, newest first: rows, version, status, and the output (or why there is none)."""

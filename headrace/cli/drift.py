@@ -11,7 +11,7 @@ from headrace.drift import DriftResult
 
 from .checks import read_document, run_check, save_report, workflow
 from .output import console, print_json, table
-from .target import resolve
+from .target import Stage, resolve
 
 app = typer.Typer()
 # Exit status when the check found drift (as `diff` exits 1 when files differ): scripts can branch on it.
@@ -28,7 +28,7 @@ def drift(
     open_report: Annotated[bool, typer.Option("--open", help="Open the HTML report in a browser.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the check's result as JSON.")] = False,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for the check.")] = 600,
-    stage: Annotated[str | None, typer.Option(help="Deployment stage (default: the local plane's).")] = None,
+    stage: Stage = None,
     models_dir: Annotated[Path | None, typer.Option(help="Model configs directory.")] = None,
 ) -> None:
     """Run a drift check of MODEL's captured traffic now (since the last check) and show per feature PSI,

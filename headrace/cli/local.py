@@ -14,7 +14,7 @@ from rich.markup import escape
 from headrace.local.cloudformation import ProvisionError
 from headrace.local.control import PlaneError, start_detached, stop_detached
 from headrace.local.control_server import ControlError, TickReport, TickRequest, request_tick
-from headrace.local.plane import LocalPlane, PlaneInfo, read_info
+from headrace.local.plane import LocalPlane, PlaneInfo, parse_stages, read_info
 from headrace.local.sagemaker.launchers import Compute
 
 from . import project
@@ -61,7 +61,16 @@ def up(
     detach: Annotated[
         bool, typer.Option("--detach", help="Run in the background; stop with `local down`.")
     ] = False,
-    stage: Annotated[str, typer.Option(help="Deployment stage to provision.")] = "dev",
+    stage: Annotated[
+        str | None, typer.Option(help="Deployment stage to provision: the same as --stages STAGE.")
+    ] = None,
+    stages: Annotated[
+        str | None,
+        typer.Option(
+            help="Stages to provision into this one plane, comma-separated (dev,prod); the first is what "
+            "commands use without --stage or $HEADRACE_STAGE. Default: dev."
+        ),
+    ] = None,
     models_dir: Annotated[
         Path | None,
         typer.Option(help="Model configs (default: $HEADRACE_MODELS_DIR, else the nearest models/ upward)."),
@@ -79,17 +88,28 @@ def up(
     `info`, `status` and the other commands then read, from any directory. In the foreground, Ctrl-C (or
     `headrace local down` from another shell) stops it and exits 0; Ctrl-C during start-up exits 130.
 
-    Example: headrace local up --detach --state-dir .headrace/state && eval "$(headrace local env)"
+    Example: headrace local up --detach --stages dev,prod && eval "$(headrace local env)"
     """
+    if stage and stages:
+        fail("give --stage or --stages, not both", f"--stages {stages} alone provisions each of them")
+    try:
+        chosen = parse_stages(stages or stage or "dev")
+    except ValueError as exc:
+        fail(str(exc), "stage names are like dev, prod (naming.py)")
     models = project.models_dir(models_dir)
     work = project.work_dir(work_dir or named_work_dir())
     console.print(f"models {models.path} ({models.how}) · work dir {work.path} ({work.how})", highlight=False)
     try:
         if detach:
             with console.status("starting the local plane (synth + provision)…"):
-                info = start_detached(port, stage, work.path, state_dir, models.path, compute=compute)
+                info = start_detached(
+                    port, chosen[0], work.path, state_dir, models.path, compute=compute, stages=chosen
+                )
             project.record(work.path)
-            console.print(f"[green]local plane running[/] on {info.endpoint} (pid {info.pid})")
+            console.print(
+                f"[green]local plane running[/] on {info.endpoint} (pid {info.pid}) · stages "
+                f"{', '.join(info.stages)}"
+            )
             console.print(_export_lines(info), highlight=False)
             return
         running = read_info(work.path)
@@ -100,12 +120,13 @@ def up(
             )
         plane = LocalPlane(
             port,
-            stage,
+            chosen[0],
             work.path,
             state_dir,
             models.path,
             progress=lambda m: console.print(f"  {m}"),
             compute=compute,
+            stages=chosen,
         )
         # `local down` (SIGTERM) stops it as Ctrl-C does; one during start-up stops it once it is up.
         stop = threading.Event()

@@ -16,9 +16,11 @@ from headrace.datagen import generate, ground_truth_csv, ground_truth_jsonl, lab
 from headrace.status import collect
 
 from . import batch, drift, local, modelinit, project, quality, runs, serving
+from . import promote as promote_cli
+from . import smoke as smoke_cli
 from .capturefiles import capture_lines
 from .output import console, errors, fail, print_json, table
-from .target import Target, resolve
+from .target import Stage, Target, resolve
 
 app = typer.Typer(
     help="Headrace: serverless MLOps on AWS — and the same loop offline on this machine.",
@@ -31,6 +33,8 @@ app.add_typer(serving.app)  # predict, endpoints, rollback
 app.add_typer(drift.app)  # drift
 app.add_typer(quality.app)  # quality
 app.add_typer(batch.app)  # batch, batches
+app.add_typer(smoke_cli.app)  # smoke
+app.add_typer(promote_cli.app)  # promote
 config_app = typer.Typer(help="Check model configs.", no_args_is_help=True)
 data_app = typer.Typer(help="Example data for a model.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -38,7 +42,6 @@ app.add_typer(modelinit.app, name="model")
 app.add_typer(data_app, name="data")
 
 ModelArg = Annotated[str, typer.Argument(help="Model name (a file in models/).")]
-Stage = Annotated[str | None, typer.Option(help="Deployment stage (default: the local plane's, else dev).")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 ModelsDir = Annotated[
     Path | None,
@@ -184,10 +187,10 @@ Version = Annotated[str, typer.Argument(help="Registry version: 3 or v3 (see `he
 Reason = Annotated[str, typer.Option(help="Why: recorded as the registry's approval description.")]
 
 
-def _decide(model: str, version: str, decision: Decision, reason: str) -> None:
+def _decide(model: str, version: str, decision: Decision, reason: str, stage: str | None) -> None:
     if not version.removeprefix("v").isdigit():
         fail(f"'{version}' is not a version number", "use the number from `headrace runs`, like 3 or v3")
-    target = resolve()
+    target = resolve(stage)
     config = target.model(model)
     deployment = target.deployment()
     try:
@@ -207,21 +210,25 @@ def _decide(model: str, version: str, decision: Decision, reason: str) -> None:
 
 
 @app.command()
-def approve(model: ModelArg, version: Version, reason: Reason = "approved with the headrace CLI") -> None:
+def approve(
+    model: ModelArg, version: Version, reason: Reason = "approved with the headrace CLI", stage: Stage = None
+) -> None:
     """Approve a registered version; an approval is what rolls a version out.
 
-    Example: headrace approve churn v3 --reason "reviewed the slice metrics"
+    Example: headrace approve churn v3 --reason "reviewed the slice metrics" --stage prod
     """
-    _decide(model, version, "Approved", reason)
+    _decide(model, version, "Approved", reason, stage)
 
 
 @app.command()
-def reject(model: ModelArg, version: Version, reason: Reason = "rejected with the headrace CLI") -> None:
+def reject(
+    model: ModelArg, version: Version, reason: Reason = "rejected with the headrace CLI", stage: Stage = None
+) -> None:
     """Reject a registered version: it is never deployed.
 
     Example: headrace reject churn v4 --reason "worse on the north region"
     """
-    _decide(model, version, "Rejected", reason)
+    _decide(model, version, "Rejected", reason, stage)
 
 
 @app.command()
@@ -231,6 +238,7 @@ def retrain(
         str, typer.Option(help="The dataset version's sha256, or a unique prefix (see `headrace status`).")
     ],
     json: Json = False,
+    stage: Stage = None,
 ) -> None:
     """Train a recorded dataset version again: after a failed run, or on purpose after a finished one.
 
@@ -242,7 +250,7 @@ def retrain(
     from headrace.ingest.aws import StepFunctionsRuns
     from headrace.ledger import DynamoLedger
 
-    target = resolve()
+    target = resolve(stage)
     config = target.model(model)
     deployment = target.deployment()
     ledger = DynamoLedger(target.client("dynamodb"), deployment.ledger_table)

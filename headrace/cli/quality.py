@@ -19,7 +19,7 @@ from headrace.training.gate import Direction, UnknownMetric, direction
 
 from .checks import parse_result, read_result, run_check, save_report, start_check, workflow
 from .output import console, print_json, table
-from .target import resolve
+from .target import Stage, resolve
 
 app = typer.Typer()
 # Exit status when the live gate metric breached (as `headrace drift` exits 1 on drift): scripts branch on it.
@@ -205,7 +205,7 @@ def quality(
         typer.Option("--wait/--no-wait", help="Wait for the check, or start it and print its execution."),
     ] = True,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for the check.")] = 600,
-    stage: Annotated[str | None, typer.Option(help="Deployment stage (default: the local plane's).")] = None,
+    stage: Stage = None,
     models_dir: Annotated[Path | None, typer.Option(help="Model configs directory.")] = None,
 ) -> None:
     """Run a quality check of MODEL now: the predictions captured in the last quality_window_hours joined

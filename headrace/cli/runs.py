@@ -23,7 +23,7 @@ from headrace.tuning_report import (
 from headrace.tuning_report import comparison_rows as trial_comparison_rows
 
 from .output import EXIT_FAILED, console, fail, print_json, table
-from .target import Target, resolve
+from .target import Stage, Target, resolve
 
 
 class _ListByDefault(TyperGroup):
@@ -56,8 +56,8 @@ def _runs(target: Target, models: list[str]) -> list[RunRecord]:
     return [run for model in models for run in list_runs(dynamodb, deployment.ledger_table, model)]
 
 
-def _model_runs(model: str | None) -> list[RunRecord]:
-    target = resolve()
+def _model_runs(model: str | None, stage: str | None = None) -> list[RunRecord]:
+    target = resolve(stage)
     return _runs(target, [target.model(model).name] if model else [m.name for m in target.models])
 
 
@@ -81,12 +81,13 @@ def _tuning(run: RunRecord) -> Tuning:
 def list_command(
     model: Annotated[str | None, typer.Argument(help="Only this model's runs.")] = None,
     json: Json = False,
+    stage: Stage = None,
 ) -> None:
     """List runs, newest first.
 
-    Example: headrace runs churn --json
+    Example: headrace runs churn --json --stage prod
     """
-    runs = _model_runs(model)
+    runs = _model_runs(model, stage)
     if json:
         print_json([r.model_dump(mode="json") | {"outcome": r.outcome} for r in runs])
         return
@@ -133,6 +134,7 @@ def compare(
         typer.Option(min=2, help="Compare the top N trials of one tuned run instead of two runs."),
     ] = None,
     json: Json = False,
+    stage: Stage = None,
 ) -> None:
     """Two runs side by side: data, every hyperparameter and metric. With --best N, the N best trials of a
     tuned run side by side: status, objective and each tuned hyperparameter (the static ones are the same
@@ -146,14 +148,14 @@ def compare(
                 "--best compares the trials of one run; give one run",
                 f"headrace runs compare {first} --best {best}",
             )
-        _compare_trials(_find(_model_runs(model), first), best, json)
+        _compare_trials(_find(_model_runs(model, stage), first), best, json)
         return
     if second is None:
         fail(
             "compare needs two runs, or one tuned run with --best N",
             "headrace runs compare v1 v2 --model churn",
         )
-    runs = _model_runs(model)
+    runs = _model_runs(model, stage)
     a, b = _find(runs, first), _find(runs, second)
     if json:
         print_json({"a": a.model_dump(mode="json"), "b": b.model_dump(mode="json")})
@@ -186,13 +188,13 @@ def _compare_trials(run: RunRecord, count: int, json: bool) -> None:
 
 
 @app.command()
-def trials(run: Run, model: Model = None, json: Json = False) -> None:
+def trials(run: Run, model: Model = None, json: Json = False, stage: Stage = None) -> None:
     """Every trial of a tuned run, in launch order: status, stopped early, each tuned hyperparameter, the
     objective; the best marked.
 
     Example: headrace runs trials v3 --model churn
     """
-    found = _find(_model_runs(model), run)
+    found = _find(_model_runs(model, stage), run)
     tuning = _tuning(found)
     if json:
         print_json(tuning.model_dump(mode="json"))
@@ -208,13 +210,14 @@ def report(
     run: Run,
     out: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path("tuning.html"),
     model: Model = None,
+    stage: Stage = None,
 ) -> None:
     """An HTML report of a tuned run: the objective per trial plotted (best and stopped-early marked) and
     every trial in a table. One file, no scripts, no network.
 
     Example: headrace runs report v3 --model churn --out tuning.html
     """
-    found = _find(_model_runs(model), run)
+    found = _find(_model_runs(model, stage), run)
     page = render_report(found, _tuning(found))
     try:
         out.write_text(page, encoding="utf-8")

@@ -38,12 +38,11 @@ from headrace.serving.endpoints import (
 from headrace.waiting import WaitTimeout, wait_for
 
 from .output import EXIT_FAILED, EXIT_UNREACHABLE, console, fail, print_json, table
-from .target import Target, resolve
+from .target import Stage, Target, resolve
 
 app = typer.Typer()
 
 ModelArg = Annotated[str, typer.Argument(help="Model name (a file in models/).")]
-Stage = Annotated[str | None, typer.Option(help="Deployment stage (default: the local plane's, else dev).")]
 ModelsDir = Annotated[
     Path | None, typer.Option(help="Model configs directory (default: the repo's models/).")
 ]

@@ -6,20 +6,29 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
 import boto3
 import click
+import typer
 
 from headrace.config import ConfigError, ModelConfig, load_models
 from headrace.deployment import DeploymentInfo, DeploymentNotFound, DeploymentUnreachable, deployment_of
 from headrace.local.aws import Clients, PlaneCredentials
 from headrace.naming import DEFAULT_STAGE, Names
 
-from .output import EXIT_UNREACHABLE, errors, fail
+from .output import EXIT_BAD_INPUT, EXIT_UNREACHABLE, errors, fail
 from .project import MODELS_DIR_ENV, Found, Plane, find_plane
 from .project import models_dir as project_models_dir
+
+# The stage every command works with when it is given no --stage (default: the plane's first, else dev).
+STAGE_ENV = "HEADRACE_STAGE"
+# Every command's --stage option.
+Stage = Annotated[
+    str | None,
+    typer.Option(help=f"Deployment stage (default: ${STAGE_ENV}, else the local plane's first, else dev)."),
+]
 
 
 @dataclass
@@ -76,12 +85,37 @@ def resolve(stage: str | None = None, models_dir: Path | None = None, work_dir: 
     except ConfigError as exc:
         fail(str(exc), "fix the field named above; every key is documented in headrace/config.py")
     say_using(source, plane, endpoint)
+    on_plane = plane is not None and plane.info.endpoint == endpoint
     return Target(
-        stage=stage or (plane.info.stage if plane else DEFAULT_STAGE),
+        stage=choose_stage(stage, plane if on_plane else None),
         endpoint=endpoint,
         models=models,
-        credentials=plane.info.credentials if plane and plane.info.endpoint == endpoint else None,
+        credentials=plane.info.credentials if plane and on_plane else None,
     )
+
+
+def choose_stage(explicit: str | None, plane: Plane | None) -> str:
+    """--stage, else $HEADRACE_STAGE, else the plane's first stage, else dev; on a plane, a stage it
+    provisioned."""
+    if explicit:
+        stage, how = explicit, "--stage"
+    elif os.environ.get(STAGE_ENV):
+        stage, how = os.environ[STAGE_ENV], f"${STAGE_ENV}"
+    else:
+        return plane.info.stage if plane else DEFAULT_STAGE
+    try:
+        Names(stage)
+    except ValueError as exc:
+        fail(f"{how}: {exc}", code=EXIT_BAD_INPUT)
+    if plane and stage not in plane.info.stages:
+        fail(
+            f"{how} '{stage}': the local plane on {plane.info.endpoint} did not provision that stage "
+            f"(its stages: {', '.join(plane.info.stages)})",
+            f"use one of those, or start a plane with it: `headrace local up --stages "
+            f"{','.join([*plane.info.stages, stage])}`",
+            EXIT_BAD_INPUT,
+        )
+    return stage
 
 
 def say_using(models: Found | None, plane: Plane | None, endpoint: str | None = None) -> None:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from headrace.local.plane import DEFAULT_WORK_DIR, PlaneInfo, process_alive, read_info
@@ -27,9 +28,14 @@ def start_detached(
     work_dir: Path = DEFAULT_WORK_DIR,
     state_dir: Path | None = None,
     models_dir: Path | None = None,
-    timeout_s: float = START_TIMEOUT_S,
+    timeout_s: float | None = None,
     compute: Compute = "subprocess",
+    stages: Sequence[str] = (),
 ) -> PlaneInfo:
+    """Start a plane daemon; `stages` (else just `stage`) are provisioned into it, the first its default.
+    It has `timeout_s` (default: START_TIMEOUT_S per stage, each synthesized and provisioned) to be ready."""
+    stages = list(stages or [stage])
+    timeout_s = timeout_s or START_TIMEOUT_S * len(stages)
     running = read_info(work_dir)
     if running:
         raise PlaneError(
@@ -43,8 +49,8 @@ def start_detached(
         "headrace.local.daemon",
         "--port",
         str(port),
-        "--stage",
-        stage,
+        "--stages",
+        ",".join(stages),
         "--work-dir",
         str(work_dir.resolve()),
     ]

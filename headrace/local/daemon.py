@@ -14,14 +14,15 @@ from pathlib import Path
 from types import FrameType
 
 from headrace.local.cloudformation import ProvisionError
-from headrace.local.plane import LocalPlane
+from headrace.local.plane import LocalPlane, parse_stages
 from headrace.local.sagemaker.launchers import COMPUTES
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m headrace.local.daemon")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--stage", default="dev")
+    parser.add_argument("--stage", default="dev", help="one stage: the same as --stages STAGE")
+    parser.add_argument("--stages", help="comma-separated stages to provision, the first the default")
     parser.add_argument("--work-dir", type=Path, required=True)
     parser.add_argument("--state-dir", type=Path)
     parser.add_argument("--models-dir", type=Path)
@@ -34,9 +35,15 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    try:
+        stages = parse_stages(args.stages) if args.stages else [args.stage]
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
     plane = LocalPlane(
         port=args.port,
-        stage=args.stage,
+        stage=stages[0],
+        stages=stages,
         work_dir=args.work_dir,
         state_dir=args.state_dir,
         models_dir=args.models_dir,

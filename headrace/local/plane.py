@@ -12,11 +12,12 @@ import os
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
 from headrace.config import models_directory
 from headrace.local.aws import (
@@ -53,6 +54,8 @@ class PlaneInfo(BaseModel):
     region: str = LOCAL_REGION
     account: str = LOCAL_ACCOUNT
     stage: str = DEFAULT_STAGE
+    # Every stage it provisioned (`local up --stages dev,prod`), `stage` first; their stack names carry it.
+    stages: list[str] = []
     state_dir: str | None = None
     outputs: dict[str, dict[str, str]] = {}
     started_at: float = 0.0
@@ -62,6 +65,13 @@ class PlaneInfo(BaseModel):
     credentials: PlaneCredentials
     # The model configs it was provisioned from: the CLI reads these, not whatever models/ is near its cwd.
     models_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _first_stage_listed(self) -> PlaneInfo:
+        # A plane.json from before `--stages` names only its one stage.
+        if not self.stages:
+            self.stages = [self.stage]
+        return self
 
     def environment(self) -> dict[str, str]:
         return local_environment(self.endpoint, self.credentials, self.region)
@@ -92,6 +102,35 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def parse_stages(text: str) -> list[str]:
+    """`dev,prod` -> ["dev", "prod"]: each a valid stage name (naming.py), none twice, at least one."""
+    stages = [part.strip() for part in text.split(",") if part.strip()]
+    if not stages:
+        raise ValueError(f"--stages '{text}' names no stage (like dev,prod)")
+    for stage in stages:
+        Names(stage)  # its own error names the bad one
+    twice = sorted({s for s in stages if stages.count(s) > 1})
+    if twice:
+        raise ValueError(f"--stages '{text}' names {', '.join(twice)} more than once")
+    return stages
+
+
+def one_account(stages: list[str], stages_file: Path | None = None) -> None:
+    """Refuse stages that stages.yaml puts in different AWS accounts: the plane serves one account (its
+    moto backends and IAM enforcement are keyed by LOCAL_ACCOUNT), so it cannot yet stand in for two."""
+    from headrace.stages import STAGES_FILE_ENV, load_stage
+
+    named = stages_file or (Path(os.environ[STAGES_FILE_ENV]) if os.environ.get(STAGES_FILE_ENV) else None)
+    accounts = {stage: load_stage(stage, named).account for stage in stages}
+    if len({account for account in accounts.values() if account is not None}) > 1:
+        listed = ", ".join(f"{stage}: {account or 'none given'}" for stage, account in accounts.items())
+        raise ValueError(
+            f"stages.yaml puts stages {', '.join(stages)} in different AWS accounts ({listed}); the local "
+            "plane serves one account: start one plane per account, or provision them together with the "
+            "accounts commented out"
+        )
+
+
 @dataclass
 class LocalPlane:
     port: int = 0
@@ -105,6 +144,9 @@ class LocalPlane:
     # Authorize every call a deployed resource makes against its role's synthesized policies (seams/iam.py).
     # On by default, as on AWS; HEADRACE_LOCAL_IAM=off turns it off to tell a permission problem from another.
     enforce_iam: bool = field(default_factory=lambda: os.environ.get(IAM_SWITCH, "enforce") != "off")
+    # Every stage to provision into the one moto (their stack and resource names carry the stage); empty:
+    # just `stage`. The first is the plane's default stage (`stage`).
+    stages: list[str] = field(default_factory=list)
     info: PlaneInfo | None = None
     durable: DurableState | None = None
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
@@ -135,7 +177,7 @@ class LocalPlane:
         from headrace.local.targets import EventDelivery, TargetDispatcher
         from headrace.local.telemetry import Telemetry
 
-        Names(self.stage)  # validates the stage name before anything starts
+        self._choose_stages()  # before anything starts
         # Absolute from here on: containers run in their own directories, where a path relative to the
         # user's cwd (a foreground `local up`) would name nothing.
         self.work_dir = self.work_dir.resolve()
@@ -162,8 +204,9 @@ class LocalPlane:
         os.environ.update(local_environment(endpoint, credentials))
         os.environ.pop("AWS_SESSION_TOKEN", None)
 
-        self.progress("synthesizing the CDK app")
-        outdir = synthesize(self.work_dir / "cdk.out", self.stage, self.models_dir)
+        # Each stage's `cdk synth` is a process of its own: they run side by side.
+        with ThreadPoolExecutor(len(self.stages)) as synths:
+            outdirs = list(synths.map(lambda stage: self._synthesize(synthesize, stage), self.stages))
 
         if self.state_dir:
             from headrace.local.durability import DurableState
@@ -223,11 +266,13 @@ class LocalPlane:
         control_port = self.control.start()
         self._stack.callback(self.control.stop)
 
-        self.progress("provisioning stacks from the synthesized templates")
-        outputs = Provisioner(clients, self.progress, images).deploy(outdir)
+        outputs: dict[str, dict[str, str]] = {}
+        for stage, outdir in zip(self.stages, outdirs, strict=True):
+            self.progress(f"provisioning stage {stage}'s stacks from the synthesized templates")
+            outputs |= Provisioner(clients, self.progress, images).deploy(outdir)
         self.hosting.restore()
         if self.state_dir:
-            for note in self._reconcile(clients):
+            for note in (n for stage in self.stages for n in self._reconcile(clients, stage)):
                 self.progress(note)
         if self.durable:  # from here on, every change is committed before it is acknowledged
             self.durable.open()
@@ -236,6 +281,7 @@ class LocalPlane:
             port=self.port,
             endpoint=endpoint,
             stage=self.stage,
+            stages=self.stages,
             state_dir=str(self.state_dir) if self.state_dir else None,
             outputs=outputs,
             started_at=time.time(),
@@ -278,7 +324,22 @@ class LocalPlane:
         self.scaling.start()
         self._stack.callback(self.scaling.stop)
 
-    def _reconcile(self, clients: Clients) -> list[str]:
+    def _choose_stages(self) -> None:
+        self.stages = list(self.stages) or [self.stage]
+        self.stage = self.stages[0]
+        for stage in self.stages:
+            Names(stage)  # its error names a bad stage
+        one_account(self.stages)
+
+    def _synthesize(self, synthesize: Callable[[Path, str, Path | None], Path], stage: str) -> Path:
+        self.progress(f"synthesizing the CDK app for stage {stage}")
+        return synthesize(self.assembly_dir(stage), stage, self.models_dir)
+
+    def assembly_dir(self, stage: str) -> Path:
+        """Each stage's own cloud assembly: the first stage's where a one-stage plane has always kept it."""
+        return self.work_dir / ("cdk.out" if stage == self.stages[0] else f"cdk.out-{stage}")
+
+    def _reconcile(self, clients: Clients, stage: str) -> list[str]:
         """End or resume what the stopped plane left running, and deliver what it acknowledged but had not
         delivered, as AWS would have (reconcile.py)."""
         from headrace.config import load_models
@@ -288,8 +349,8 @@ class LocalPlane:
         from headrace.local.reconcile import DataPlane, redeliver
         from headrace.local.seams.executions import MotoUploads, end_interrupted, execution_exists
 
-        notes = end_interrupted(LOCAL_ACCOUNT, LOCAL_REGION)
-        deployment = describe(clients.cloudformation, Names(self.stage), load_models(self.models_dir))
+        notes = end_interrupted(LOCAL_ACCOUNT, LOCAL_REGION) if stage == self.stages[0] else []
+        deployment = describe(clients.cloudformation, Names(stage), load_models(self.models_dir))
         data = DataPlane(
             bucket=deployment.data_bucket,
             incoming={m.name: m.incoming_prefix for m in deployment.models},

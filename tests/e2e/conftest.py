@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from headrace.cli.project import WORK_DIR_ENV
 from headrace.config import load_models
 from headrace.deployment import DeploymentInfo, describe
 from headrace.local.control import start_detached, stop_detached
@@ -19,11 +20,13 @@ from headrace.naming import Names
 REPO = Path(__file__).resolve().parents[2]
 # Small enough that the "oversized" case is a 2 MB upload, not 256 MB.
 E2E_MAX_FILE_MB = 1.0
+# The stages `two_stage_plane` provisions, the first its default.
+TWO_STAGES = ("dev", "prod")
 
 
-def write_models(directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    churn = yaml.safe_load((REPO / "models" / "churn.yaml").read_text())
+def fast_churn() -> dict[str, Any]:
+    """The shipped churn model with the e2e planes' small files and rollouts of seconds."""
+    churn: dict[str, Any] = yaml.safe_load((REPO / "models" / "churn.yaml").read_text())
     churn["schema"]["max_file_mb"] = E2E_MAX_FILE_MB
     # Rollouts of seconds, not minutes: a canary step, then a short bake. Two instances: a fleet of one cannot
     # take a canary, and rolls out all at once (headrace/serving/rollout.py).
@@ -32,6 +35,12 @@ def write_models(directory: Path) -> Path:
     # measured 542 ms there and rolled a good version back. No e2e test judges that guard (the 5xx and
     # quality guards are), so its bound here is the machine's, not the product's.
     churn["rollout"]["max_p99_latency_ms"] = 5000
+    return churn
+
+
+def write_models(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    churn = fast_churn()
     (directory / "churn.yaml").write_text(yaml.safe_dump(churn))
     second = {
         "name": "returns",
@@ -98,9 +107,18 @@ class RunningPlane:
         self.models_dir = models_dir
         self.clients = info.clients()
         self.models = {m.name: m for m in load_models(models_dir)}
-        self.deployment: DeploymentInfo = describe(
-            self.clients.cloudformation, Names(info.stage), list(self.models.values())
-        )
+        # Each provisioned stage's resources; `deployment` is the plane's first (default) stage's.
+        self.deployments: dict[str, DeploymentInfo] = {
+            stage: describe(self.clients.cloudformation, Names(stage), list(self.models.values()))
+            for stage in info.stages
+        }
+        self.deployment: DeploymentInfo = self.deployments[info.stage]
+
+    def environment(self) -> dict[str, str]:
+        """What a `headrace` subprocess needs to use this plane: its endpoint and key, and its work dir (the
+        CLI then knows the plane's stages and models, as after `local up`)."""
+        named = {WORK_DIR_ENV: str(self.work_dir)} if self.work_dir else {}
+        return self.info.environment() | named
 
 
 @pytest.fixture(scope="session")
@@ -114,6 +132,28 @@ def plane(tmp_path_factory: pytest.TempPathFactory, e2e_models_dir: Path) -> Ite
     info = start_detached(work_dir=work_dir, models_dir=e2e_models_dir)
     try:
         yield RunningPlane(info, e2e_models_dir, work_dir)
+    finally:
+        stop_detached(work_dir)
+
+
+# The two-stage plane's models: churn for promotion, a copy for the smoke tests, so that each module's
+# versions start at v1 on one plane shared by the session (a two-stage plane costs two synths).
+SMOKE_MODEL = "churn-smoke"
+
+
+@pytest.fixture(scope="session")
+def two_stage_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlane]:
+    """A plane of its own with stages dev and prod (`local up --stages dev,prod`) and two models: churn,
+    which the promotion tests move from dev to prod, and SMOKE_MODEL, which the smoke tests drop data into.
+    `deployments["prod"]` is prod's; the CLI picks a stage with `--stage` or HEADRACE_STAGE (default: dev,
+    the first)."""
+    models_dir = tmp_path_factory.mktemp("two-stage-models")
+    (models_dir / "churn.yaml").write_text(yaml.safe_dump(fast_churn()))
+    (models_dir / f"{SMOKE_MODEL}.yaml").write_text(yaml.safe_dump({**fast_churn(), "name": SMOKE_MODEL}))
+    work_dir = tmp_path_factory.mktemp("two-stage-plane")
+    info = start_detached(work_dir=work_dir, models_dir=models_dir, stages=TWO_STAGES)
+    try:
+        yield RunningPlane(info, models_dir, work_dir)
     finally:
         stop_detached(work_dir)
 

@@ -28,8 +28,11 @@ class FakePlane:
 
     instances: list[FakePlane] = []
 
-    def __init__(self, *args: Any, progress: Any, compute: str, on_start: Any = None) -> None:
+    def __init__(
+        self, *args: Any, progress: Any, compute: str, stages: list[str], on_start: Any = None
+    ) -> None:
         self.on_start = on_start
+        self.stages = stages
         self.stopped = 0
         self.sigint_during_stop: Any = None
         FakePlane.instances.append(self)
@@ -99,6 +102,7 @@ def test_a_running_foreground_plane_stops_cleanly(monkeypatch: pytest.MonkeyPatc
     assert f"local plane running on {ENDPOINT}" in done.stdout
     assert f"stopped the local plane on {ENDPOINT}" in done.stdout
     [plane] = FakePlane.instances
+    assert plane.stages == ["dev"]  # without --stage or --stages
     assert plane.stopped == 1
     assert plane.sigint_during_stop == signal.SIG_IGN  # the second Ctrl-C was ignored
     assert signal.getsignal(signal.SIGINT) == before  # and Ctrl-C is back to what it was

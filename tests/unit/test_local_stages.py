@@ -1,0 +1,148 @@
+"""Several stages on one local plane: `--stages` parsed and checked, the plane's stages recorded, one account
+only, and the CLI's stage chosen from --stage, else $HEADRACE_STAGE, else the plane's first stage."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from headrace.cli.main import app
+from headrace.cli.project import Plane
+from headrace.cli.target import STAGE_ENV, choose_stage
+from headrace.local.aws import PlaneCredentials
+from headrace.local.plane import PlaneInfo, one_account, parse_stages
+
+
+def _info(**fields: object) -> PlaneInfo:
+    return PlaneInfo.model_validate(
+        {
+            "pid": os.getpid(),
+            "port": 4567,
+            "endpoint": "http://127.0.0.1:4567",
+            "credentials": PlaneCredentials(access_key_id="AKIAEXAMPLE", secret_access_key="secret"),
+            **fields,
+        }
+    )
+
+
+def test_stages_are_split_on_commas_in_order() -> None:
+    assert parse_stages("dev,prod") == ["dev", "prod"]
+    assert parse_stages(" prod , dev ") == ["prod", "dev"]
+    assert parse_stages("qa") == ["qa"]
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("", "names no stage"),
+        (",", "names no stage"),
+        ("dev,dev", "dev more than once"),
+        ("dev,Prod", "'Prod'"),
+    ],
+)
+def test_bad_stages_are_refused_naming_what_is_wrong(text: str, named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        parse_stages(text)
+
+
+def test_a_plane_json_from_before_stages_lists_its_one_stage() -> None:
+    assert _info(stage="qa").stages == ["qa"]
+    assert _info(stage="dev", stages=["dev", "prod"]).stages == ["dev", "prod"]
+
+
+def _stages_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "stages.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_stages_in_two_accounts_are_refused_naming_both(tmp_path: Path) -> None:
+    path = _stages_file(tmp_path, "dev: {account: '111111111111'}\nprod: {account: '222222222222'}\n")
+    with pytest.raises(ValueError, match=r"dev: 111111111111, prod: 222222222222.*one account"):
+        one_account(["dev", "prod"], path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "dev: {account: '111111111111'}\nprod: {account: '111111111111'}\n",
+        "dev: {account: '111111111111'}\nprod: {}\n",  # prod: the deploying credentials' account
+        "dev: {}\n",
+    ],
+)
+def test_stages_in_one_account_or_none_named_are_provisioned_together(tmp_path: Path, text: str) -> None:
+    one_account(["dev", "prod"], _stages_file(tmp_path, text))
+
+
+def test_one_account_reads_the_stages_file_named_in_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _stages_file(tmp_path, "dev: {account: '111111111111'}\nprod: {account: '222222222222'}\n")
+    monkeypatch.setenv("HEADRACE_STAGES_FILE", str(path))
+    with pytest.raises(ValueError, match="different AWS accounts"):
+        one_account(["dev", "prod"])
+
+
+@pytest.fixture
+def two_stages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Plane:
+    monkeypatch.delenv(STAGE_ENV, raising=False)
+    return Plane(_info(stage="dev", stages=["dev", "prod"]), tmp_path, "test")
+
+
+def test_the_stage_is_the_option_else_the_environment_else_the_planes_first(
+    two_stages: Plane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert choose_stage(None, two_stages) == "dev"
+    assert choose_stage(None, None) == "dev"
+    monkeypatch.setenv(STAGE_ENV, "prod")
+    assert choose_stage(None, two_stages) == "prod"
+    assert choose_stage("dev", two_stages) == "dev"
+    assert choose_stage(None, None) == "prod"  # against AWS, any valid stage
+
+
+@pytest.mark.parametrize(("option", "environment"), [("qa", None), (None, "qa")])
+def test_a_stage_the_plane_did_not_provision_is_refused_listing_its_stages(
+    two_stages: Plane,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    option: str | None,
+    environment: str | None,
+) -> None:
+    if environment:
+        monkeypatch.setenv(STAGE_ENV, environment)
+    with pytest.raises(typer.Exit) as exited:
+        choose_stage(option, two_stages)
+    assert exited.value.exit_code == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "'qa'" in said and "did not provision" in said and "(its stages: dev, prod)" in said, said
+    assert ("--stage" if option else "$HEADRACE_STAGE") in said
+    assert "--stages dev,prod,qa" in said
+
+
+def test_a_malformed_stage_is_refused_before_any_call(
+    two_stages: Plane, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(typer.Exit):
+        choose_stage("Prod!", None)
+    assert "must match" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--stage", "dev", "--stages", "dev,prod"], "give --stage or --stages, not both"),
+        (["--stages", "dev,dev"], "names dev more than once"),
+        (["--stage", "Prod"], "'Prod' must match"),
+    ],
+)
+def test_local_up_refuses_bad_stages_before_starting_anything(
+    args: list[str], said: str, tmp_path: Path
+) -> None:
+    done = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["local", "up", "--work-dir", str(tmp_path), *args])
+    assert done.exit_code == 2, done.output
+    assert said in " ".join(done.output.split())
+    assert not (tmp_path / "plane.json").exists()
