@@ -38,7 +38,7 @@ $(CHECKOV_STAMP): constraints-checkov.txt
 	touch $(CHECKOV_STAMP)
 
 test: venv tools
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 unit: venv
 	$(PY) -m pytest -q tests/unit
