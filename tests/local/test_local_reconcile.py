@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
 
@@ -343,3 +344,34 @@ def test_an_upload_acknowledged_before_a_crash_is_ingested_on_start(tmp_path: Pa
         assert "delivered again" in (work_dir / "plane.log").read_text()
     finally:
         stop_detached(work_dir)
+
+
+def test_a_tuning_job_the_plane_lost_ends_failed_and_one_stopping_ends_stopped() -> None:
+    from moto import mock_aws
+    from moto.sagemaker.models import sagemaker_backends
+
+    from headrace.local.seams.executions import end_interrupted
+
+    account, region = "123456789012", "us-east-1"
+    with mock_aws():
+        client = boto3.client("sagemaker", region_name=region)
+        for name in ("lost", "stopping", "done"):
+            client.create_hyper_parameter_tuning_job(
+                HyperParameterTuningJobName=name,
+                HyperParameterTuningJobConfig={
+                    "Strategy": "Random",
+                    "ResourceLimits": {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 1},
+                },
+            )
+        jobs = sagemaker_backends[account][region].hyper_parameter_tuning_jobs
+        jobs["lost"].hyper_parameter_tuning_job_status = "InProgress"
+        jobs["stopping"].hyper_parameter_tuning_job_status = "Stopping"
+        jobs["done"].hyper_parameter_tuning_job_status = "Completed"
+        notes = end_interrupted(account, region)
+        describe = client.describe_hyper_parameter_tuning_job
+        described = {n: describe(HyperParameterTuningJobName=n) for n in jobs}
+    assert described["lost"]["HyperParameterTuningJobStatus"] == "Failed"
+    assert described["lost"]["FailureReason"] == LOST_JOB_REASON
+    assert described["stopping"]["HyperParameterTuningJobStatus"] == "Stopped"
+    assert described["done"]["HyperParameterTuningJobStatus"] == "Completed"
+    assert "tuning job lost: InProgress -> Failed" in notes

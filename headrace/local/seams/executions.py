@@ -46,6 +46,7 @@ def run_state_machines() -> None:
 def end_interrupted(account: str, region: str) -> list[str]:
     """End or resume what the restored state says was running; returns one line per thing reconciled."""
     notes = _fail_lost_training_jobs(account, region)
+    notes += _end_lost_tuning_jobs(account, region)
     notes += _resume_executions(account, region)
     return notes
 
@@ -111,6 +112,26 @@ def _fail_lost_training_jobs(account: str, region: str) -> list[str]:
             job.failure_reason = reason
         job.training_job_status = ended
         notes.append(f"training job {name}: {status} -> {ended} ({reason})")
+    return notes
+
+
+def _end_lost_tuning_jobs(account: str, region: str) -> list[str]:
+    """A tuning job's search runs in the plane's memory: one InProgress when the plane stopped has lost it
+    (and its trials were failed above), so it ends Failed, as a training job whose instance was lost does;
+    one Stopping ends Stopped. Left InProgress, a `.sync` task would wait on it forever."""
+    notes = []
+    now = datetime.now(UTC)
+    jobs: dict[str, Any] = sagemaker_backends[account][region].hyper_parameter_tuning_jobs
+    for name, job in jobs.items():
+        status = job.hyper_parameter_tuning_job_status
+        if status not in ("InProgress", "Stopping"):
+            continue
+        ended = "Stopped" if status == "Stopping" else "Failed"
+        if ended == "Failed":
+            job.failure_reason = LOST_JOB_REASON
+        job.hyper_parameter_tuning_end_time = job.last_modified_time = now
+        job.hyper_parameter_tuning_job_status = ended
+        notes.append(f"tuning job {name}: {status} -> {ended}")
     return notes
 
 
