@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
+from botocore.exceptions import ClientError
 
 from headrace.deployment import stack_outputs
 from headrace.ledger import DynamoLedger
@@ -45,6 +46,8 @@ def promote_command(
 
     Example: headrace promote churn v3 --from dev --to prod --reason "two weeks in dev, slices fine"
     """
+    if from_stage == to_stage:
+        fail(f"--from and --to both name {from_stage}: a version is promoted from one stage to another")
     try:
         number = parse_version(version)
         source_settings, target_settings = load_stage(from_stage), load_stage(to_stage)
@@ -88,6 +91,14 @@ def promote_command(
         )
     except PromotionError as exc:
         fail(str(exc), f"list the versions with `HEADRACE_STAGE={from_stage} headrace runs {config.name}`")
+    except ClientError as exc:
+        # A refusal of either stage (AccessDenied across accounts, a missing object): AWS's words, no trace.
+        error = exc.response.get("Error", {})
+        fail(
+            f"{exc.operation_name} was refused: {error.get('Code', '?')}: {error.get('Message', '')}",
+            "the promoting identity needs read on the source stage and write on the target "
+            "(README: From dev to prod)",
+        )
     if json:
         print_json(asdict(promoted))
         return
