@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,11 @@ from typing import Any
 import pytest
 
 from headrace.config import ModelConfig, load_models
+from headrace.local.lifeline import EXIT_WITH_ENV
+
+# Every plane a test starts, detached or in a `headrace` subprocess, ends with this pytest process: a killed
+# suite leaves no daemon behind (headrace/local/lifeline.py).
+os.environ[EXIT_WITH_ENV] = str(os.getpid())
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "events"

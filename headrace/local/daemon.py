@@ -1,7 +1,8 @@
 """Entry point of a local plane running on its own: `python -m headrace.local.daemon --port N ...`.
 
 `headrace local up --detach` starts it in a new session; SIGTERM (`headrace local down`) stops it cleanly,
-saving state first when a state directory was given.
+saving state first when a state directory was given, and so does the exit of the process named by
+HEADRACE_LOCAL_EXIT_WITH (headrace/local/lifeline.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 
 from headrace.local.cloudformation import ProvisionError
+from headrace.local.lifeline import exit_with_owner
 from headrace.local.plane import LocalPlane, parse_stages
 from headrace.local.sagemaker.launchers import COMPUTES
 
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         stages = parse_stages(args.stages) if args.stages else [args.stage]
+        owner = exit_with_owner(stop)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
@@ -56,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         plane.stop()
         return 2
-    print(f"ready on {info.endpoint}", flush=True)
+    print(f"ready on {info.endpoint}" + (f", ending with pid {owner}" if owner else ""), flush=True)
     stop.wait()
     plane.stop()
     print("stopped", flush=True)
