@@ -13,8 +13,8 @@ from rich.markup import escape
 
 from headrace.local.cloudformation import ProvisionError
 from headrace.local.control import PlaneError, start_detached, stop_detached
-from headrace.local.lifeline import exit_with_owner
 from headrace.local.control_server import ControlError, TickReport, TickRequest, request_tick
+from headrace.local.lifeline import exit_with_owner
 from headrace.local.plane import LocalPlane, PlaneInfo, parse_stages, read_info
 from headrace.local.sagemaker.launchers import Compute
 

@@ -1,5 +1,7 @@
-"""A plane ends with the process named by HEADRACE_LOCAL_EXIT_WITH (the suite names itself in tests/conftest.py):
-a killed pytest leaves no detached plane running; without the variable a plane runs until `local down`."""
+"""A plane ends with the process named by HEADRACE_LOCAL_EXIT_WITH (the suite names itself in
+tests/conftest.py): a killed pytest leaves no detached plane running; without it, a plane runs until
+`local down`.
+"""
 
 from __future__ import annotations
 
