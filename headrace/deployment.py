@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from headrace.config import ModelConfig
 from headrace.naming import Names, Outputs
+from headrace.training.payloads import ImageInfo
 
 
 class DeploymentNotFound(RuntimeError):
@@ -53,6 +54,9 @@ class ModelInfo(BaseModel):
     deploy_state_machine_arn: str | None = None
     drift_state_machine_arn: str | None = None
     quality_state_machine_arn: str | None = None
+    # The serving image this stage's stacks run the model with; None for a stack deployed before the
+    # ServingImage outputs existed.
+    serving_image: ImageInfo | None = None
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -112,10 +116,18 @@ def describe(cloudformation: Any, names: Names, models: list[ModelConfig]) -> De
                 deploy_state_machine_arn=pipeline.get(Outputs.deploy_state_machine(m.name)),
                 drift_state_machine_arn=pipeline.get(Outputs.drift_state_machine(m.name)),
                 quality_state_machine_arn=pipeline.get(Outputs.quality_state_machine(m.name)),
+                serving_image=serving_image(pipeline, m.name),
             )
             for m in models
         ],
     )
+
+
+def serving_image(pipeline: dict[str, str], model: str) -> ImageInfo | None:
+    """The serving image the pipeline stack's outputs name for `model`, if they name one."""
+    uri = pipeline.get(Outputs.serving_image(model))
+    digest = pipeline.get(Outputs.serving_image_digest(model))
+    return ImageInfo(uri=uri, digest=digest) if uri and digest else None
 
 
 def deployment_of(cloudformation: Any, names: Names, models: list[ModelConfig]) -> DeploymentInfo:

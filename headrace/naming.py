@@ -242,6 +242,16 @@ class Outputs:
     def drift_state_machine(model: str) -> str:
         return "DriftStateMachine" + _pascal(model)
 
+    # The serving image this stage's stacks run the model's versions with, and its asset hash (the digest a
+    # version's lineage records as serving_code_digest): what `headrace promote` registers a version with.
+    @staticmethod
+    def serving_image(model: str) -> str:
+        return "ServingImage" + _pascal(model)
+
+    @staticmethod
+    def serving_image_digest(model: str) -> str:
+        return "ServingImageDigest" + _pascal(model)
+
     @staticmethod
     def quality_state_machine(model: str) -> str:
         return "QualityStateMachine" + _pascal(model)

@@ -144,5 +144,11 @@ class ModelPipeline:
         CfnOutput(
             stack, Outputs.batch_state_machine(model.name), value=self.batch.state_machine.state_machine_arn
         )
+        # The serving image as this stage published it (CDK's asset repository of the deploying account and
+        # region) and its asset hash: a version promoted here is registered with this image, never with the
+        # source stage's, whose repository prod's hosting role cannot pull from (headrace/promotion).
+        serving_image = self.training.images.serve
+        CfnOutput(stack, Outputs.serving_image(model.name), value=serving_image.image_uri)
+        CfnOutput(stack, Outputs.serving_image_digest(model.name), value=serving_image.asset_hash)
         # The name itself, not a reference: it is fixed, and people open it in the console by name.
         CfnOutput(stack, Outputs.dashboard(model.name), value=names.dashboard(model.name))

@@ -16,6 +16,7 @@ from headrace.promotion import (
     NotApproved,
     PromotionError,
     PromotionRequest,
+    ServingImageMismatch,
     SourceStage,
     TargetStage,
     parse_version,
@@ -80,6 +81,7 @@ def promote_command(
                 bucket=deployment.data_bucket,
                 key_arn=key_arn,
                 settings=target_settings,
+                serving_image=deployment.model(config.name).serving_image,
             ),
             DynamoLedger(target.client("dynamodb"), deployment.ledger_table),
             lambda: datetime.now(UTC),
@@ -88,6 +90,11 @@ def promote_command(
         fail(
             str(exc),
             f"approve it in {from_stage} first: headrace approve {config.name} {number} --stage {from_stage}",
+        )
+    except ServingImageMismatch as exc:
+        fail(
+            str(exc),
+            f"from the commit {from_stage} runs: `make deploy STAGE={to_stage}`, then promote again",
         )
     except PromotionError as exc:
         fail(str(exc), f"list the versions with `HEADRACE_STAGE={from_stage} headrace runs {config.name}`")

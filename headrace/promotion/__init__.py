@@ -4,7 +4,7 @@ artifacts copied into that stage's bucket under its own key and the lineage poin
 `package.py` builds what is written (pure); `promote.py` reads the source, checks, copies and registers.
 """
 
-from headrace.promotion.package import PromotionError
+from headrace.promotion.package import PromotionError, ServingImageMismatch
 from headrace.promotion.promote import (
     NotApproved,
     Promoted,
@@ -20,6 +20,7 @@ __all__ = [
     "Promoted",
     "PromotionError",
     "PromotionRequest",
+    "ServingImageMismatch",
     "SourceStage",
     "TargetStage",
     "parse_version",

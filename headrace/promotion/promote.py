@@ -30,11 +30,13 @@ from headrace.promotion.package import (
     promoted_lineage,
     promoted_metadata,
     promoted_request,
+    target_serving_image,
 )
 from headrace.stages import StageSettings
 from headrace.training.aws import SageMakerRegistry
 from headrace.training.layout import split_s3_uri
 from headrace.training.lineage import approval_status
+from headrace.training.payloads import ImageInfo
 
 # CopyObject copies at most 5 GB in one call; boto3's managed `copy` switches to UploadPartCopy above its
 # threshold (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html).
@@ -79,6 +81,8 @@ class TargetStage:
     key_arn: str
     # Its approval policy decides the new version's status (prod: manual).
     settings: StageSettings
+    # The serving image its stacks run the model with (their ServingImage outputs); None: they name none.
+    serving_image: ImageInfo | None
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,14 @@ def promote(
             None,
             created=False,
         )
+    # Before anything is written: a target that does not run the version's build registers nothing.
+    images = target_serving_image(
+        described,
+        target.serving_image,
+        model=model,
+        source_stage=source.names.stage,
+        target_stage=target.names.stage,
+    )
     registry.ensure_group(
         group,
         request.model.description or f"Headrace model {model}",
@@ -177,6 +189,7 @@ def promote(
         lineage_uri=lineage_uri,
         copies=copies,
         source_lineage=source_lineage,
+        images=images,
     )
     target.s3.put_object(
         Bucket=target.bucket,
@@ -192,6 +205,7 @@ def promote(
         reason=request.reason,
         lineage_uri=lineage_uri,
         source_lineage_uri=copies.get(SOURCE_LINEAGE),
+        source_image=images[0],
     )
     wanted = approval_status(target.settings.apply(request.model))
     arn = registry.create_version(
@@ -204,6 +218,7 @@ def promote(
             evaluation_uri=copies.get(EVALUATION),
             metadata=metadata,
             source_stage=source.names.stage,
+            image=images[1],
         )
     )
     version = registry.describe_version(arn)

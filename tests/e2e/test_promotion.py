@@ -111,8 +111,12 @@ def test_a_promoted_version_waits_in_prod_for_a_person_with_its_lineage_back_to_
     assert metadata["dataset_sha256"] == dev_v1["CustomerMetadataProperties"]["dataset_sha256"]
     assert metadata["code_digest"] == dev_v1["CustomerMetadataProperties"]["code_digest"]
     prod_bucket = two_stage_plane.deployments["prod"].data_bucket
-    url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
-    assert url == f"s3://{prod_bucket}/{MODEL}/promoted/dev/v1/model.tar.gz"
+    [container] = package["InferenceSpecification"]["Containers"]
+    assert container["ModelDataUrl"] == f"s3://{prod_bucket}/{MODEL}/promoted/dev/v1/model.tar.gz"
+    # prod's own serving image (its pipeline stack's output), the build dev's version was registered with.
+    serving = two_stage_plane.deployments["prod"].model(MODEL).serving_image
+    assert serving is not None and container["Image"] == serving.uri
+    assert serving.digest == dev_v1["CustomerMetadataProperties"]["serving_code_digest"]
     lineage_key = metadata["lineage_uri"].removeprefix(f"s3://{prod_bucket}/")
     lineage = json.loads(
         two_stage_plane.clients.s3.get_object(Bucket=prod_bucket, Key=lineage_key)["Body"].read()

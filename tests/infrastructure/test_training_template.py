@@ -17,7 +17,7 @@ from aws_cdk.assertions import Template
 
 from headrace.config import ModelConfig
 from headrace.layers import LAMBDA_PYTHON_RUNTIME
-from headrace.naming import Names
+from headrace.naming import Names, Outputs
 from headrace.training_job import hyperparameters_for
 from stacks.app_builder import build_app
 from stacks.sagemaker import SAGEMAKER_TRANSIENT
@@ -340,6 +340,18 @@ def test_the_training_image_is_the_staged_asset_in_cdks_container_assets_reposit
         "uri": expected.replace(asset_hash, serve_hash),
         "digest": serve_hash,
     }
+
+
+def test_the_pipeline_stack_outputs_the_serving_image_each_model_s_versions_are_registered_with(
+    synthesized: SynthesizedApp,
+) -> None:
+    # What `headrace promote` registers a promoted version with in this stage (headrace/promotion).
+    outputs = synthesized.pipeline.find_outputs("*")
+    for model in synthesized.models:
+        registered = _states(synthesized, model.name)["Register"]["Parameters"]["serving_image"]
+        uri = outputs[Outputs.serving_image(model.name)]["Value"]
+        digest = outputs[Outputs.serving_image_digest(model.name)]["Value"]
+        assert {"uri": render(uri), "digest": digest} == registered, model.name
 
 
 def test_the_image_build_context_holds_the_trainer_and_the_domain_package(

@@ -18,18 +18,26 @@ from headrace.promotion import (
     NotApproved,
     PromotionError,
     PromotionRequest,
+    ServingImageMismatch,
     SourceStage,
     TargetStage,
     parse_version,
     promote,
 )
-from headrace.promotion.package import PROMOTED_FROM, SOURCE_STAGE, SOURCE_VERSION
+from headrace.promotion.package import PROMOTED_FROM, SOURCE_SERVING_IMAGE, SOURCE_STAGE, SOURCE_VERSION
 from headrace.runs import list_runs
 from headrace.stages import StageSettings, load_stage
+from headrace.training.payloads import ImageInfo
 from tests.support.moto import DATA_BUCKET, LEDGER_TABLE, REGION, MotoAccount
 
 DEV_BUCKET = "headrace-dev-data-databucket-source"
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/headrace-serve:latest"
+# Each stage's serving image: one build (one asset hash), published in each stage's CDK asset repository.
+SERVING_DIGEST = "5e" * 32
+IMAGE = f"111122223333.dkr.ecr.us-east-1.amazonaws.com/cdk-hnb659fds-container-assets:{SERVING_DIGEST}"
+PROD_IMAGE = ImageInfo(
+    uri=f"444455556666.dkr.ecr.eu-west-1.amazonaws.com/cdk-hnb659fds-container-assets:{SERVING_DIGEST}",
+    digest=SERVING_DIGEST,
+)
 JOB = "churn-0123456789ab-cdef0123"
 AT = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 PROMOTER = "arn:aws:sts::123456789012:assumed-role/release/alice"
@@ -86,6 +94,7 @@ class Stages:
                     "training_job": JOB,
                     "dataset_sha256": "a" * 64,
                     "code_digest": "c" * 64,
+                    "serving_code_digest": SERVING_DIGEST,
                     "metrics": "auc=0.83",
                     "lineage_uri": f"s3://{DEV_BUCKET}/{prefix}/lineage.json",
                 },
@@ -120,6 +129,7 @@ def stages(moto_account: MotoAccount) -> Stages:
             bucket=DATA_BUCKET,
             key_arn=key_arn,
             settings=load_stage("prod"),
+            serving_image=PROD_IMAGE,
         ),
         sagemaker=sagemaker,
         s3=moto_account.s3,
@@ -146,7 +156,7 @@ def test_an_approved_dev_version_becomes_a_pending_prod_version_with_lineage_bac
     assert metadata["dataset_sha256"] == "a" * 64 and metadata["code_digest"] == "c" * 64
     assert metadata["headrace:promoted-by"] == PROMOTER
     container = package["InferenceSpecification"]["Containers"][0]
-    assert container["Image"] == IMAGE
+    assert container["Image"] == PROD_IMAGE.uri
     prefix = f"{example_model.name}/promoted/dev/v1/"
     assert container["ModelDataUrl"] == f"s3://{DATA_BUCKET}/{prefix}model.tar.gz"
 
@@ -168,6 +178,56 @@ def test_the_copies_are_in_the_target_bucket_encrypted_with_the_target_key(
     assert lineage["promotion"]["source_stage"] == "dev"
     assert lineage["promotion"]["reason"] == "two weeks in dev"
     assert lineage["source"]["training"]["job_name"] == JOB
+
+
+def test_the_promoted_version_runs_the_target_s_own_serving_image_and_its_lineage_names_both(
+    stages: Stages, example_model: ModelConfig
+) -> None:
+    stages.register_in_dev(example_model.name, "Approved")
+
+    promoted = stages.promote(example_model)
+
+    [package] = stages.prod_packages(example_model.name)
+    assert package["InferenceSpecification"]["Containers"][0]["Image"] == PROD_IMAGE.uri
+    metadata = package["CustomerMetadataProperties"]
+    assert (metadata[SOURCE_SERVING_IMAGE], metadata["serving_code_digest"]) == (IMAGE, SERVING_DIGEST)
+    key = str(promoted.lineage_uri).removeprefix(f"s3://{DATA_BUCKET}/")
+    lineage = json.loads(stages.s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read())
+    assert lineage["promotion"]["serving_image"] == {
+        "source_uri": IMAGE,
+        "target_uri": PROD_IMAGE.uri,
+        "digest": SERVING_DIGEST,
+    }
+
+
+def test_a_target_serving_another_build_is_refused_naming_both_digests_and_nothing_is_written(
+    stages: Stages, example_model: ModelConfig
+) -> None:
+    stages.register_in_dev(example_model.name, "Approved")
+    other = ImageInfo(uri=PROD_IMAGE.uri.replace(SERVING_DIGEST, "0f" * 32), digest="0f" * 32)
+    stages.prod = TargetStage(**{**stages.prod.__dict__, "serving_image": other})
+
+    with pytest.raises(ServingImageMismatch) as refused:
+        stages.promote(example_model)
+
+    message = str(refused.value)
+    assert SERVING_DIGEST in message and "0f" * 32 in message
+    assert "Deploy the same Headrace commit to prod first" in message
+    assert not _group_exists(stages.sagemaker, "headrace-prod-churn")
+    assert stages.s3.list_objects_v2(Bucket=DATA_BUCKET).get("KeyCount") == 0
+
+
+def test_a_target_whose_stacks_name_no_serving_image_is_refused_before_anything_is_written(
+    stages: Stages, example_model: ModelConfig
+) -> None:
+    stages.register_in_dev(example_model.name, "Approved")
+    stages.prod = TargetStage(**{**stages.prod.__dict__, "serving_image": None})
+
+    with pytest.raises(ServingImageMismatch, match="deploy the same Headrace commit to prod first"):
+        stages.promote(example_model)
+
+    assert not _group_exists(stages.sagemaker, "headrace-prod-churn")
+    assert stages.s3.list_objects_v2(Bucket=DATA_BUCKET).get("KeyCount") == 0
 
 
 def test_the_promoted_version_is_a_registered_run_of_the_target_ledger(
