@@ -37,8 +37,10 @@ $(CHECKOV_STAMP): constraints-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check -c constraints-checkov.txt checkov
 	touch $(CHECKOV_STAMP)
 
+# On every core, at most 4 workers (the e2e planes are processes of their own); tests/conftest.py keeps each
+# shared plane and the synthesized app on one worker.
 test: venv tools
-	$(PY) -m pytest -q --durations=25
+	$(PY) -m pytest -q --durations=25 -n auto --maxprocesses=4 --dist loadscope
 
 unit: venv
 	$(PY) -m pytest -q tests/unit
