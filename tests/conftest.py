@@ -12,6 +12,10 @@ from typing import Any
 
 import pytest
 
+# The CLI's output is judged as a pipe gets it, at its natural width (headrace/cli/output.py); pytest-xdist's
+# workers start with COLUMNS=80, which would cut it. Tests that want a width set their own.
+os.environ.pop("COLUMNS", None)
+
 from headrace.config import ModelConfig, load_models
 from headrace.local.lifeline import EXIT_WITH_ENV
 
