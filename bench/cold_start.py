@@ -134,14 +134,20 @@ def deployed_functions(outdir: Path) -> dict[str, Deployed]:
 
 
 def synth(outdir: Path) -> None:
-    """The real app over the repository's models, the first with `rollout.idle_hours` set if none is: the
-    idle sweep's function only deploys where a model asks for it."""
+    """The real app over the repository's models, the first with `rollout.idle_hours` and `trainer.tuning`
+    set if none has them: the idle sweep's and the tuning result's functions only deploy where a model asks
+    for them."""
     models = outdir / "models"
     models.mkdir()
     configs = {p.name: yaml.safe_load(p.read_text()) for p in sorted((REPO / "models").glob("*.yaml"))}
+    first = next(iter(configs.values()))
     if not any((c.get("rollout") or {}).get("idle_hours") for c in configs.values()):
-        first = next(iter(configs.values()))
         first["rollout"] = {**(first.get("rollout") or {}), "idle_hours": 24}
+    if not any((c.get("trainer") or {}).get("tuning") for c in configs.values()):
+        first["trainer"] = {
+            **first["trainer"],
+            "tuning": {"ranges": {"min_child_weight": {"min": 1.0, "max": 10.0}}},
+        }
     for name, config in configs.items():
         (models / name).write_text(yaml.safe_dump(config))
     env = {**os.environ, "CDK_OUTDIR": str(outdir), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
