@@ -4,6 +4,7 @@ the shared adapters (headrace.aws). Nothing runs at import."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -120,7 +121,7 @@ def connect_retrain(
         runs=StepFunctionsTraining(lazy_client("stepfunctions", session), training_state_machines),
         events=publisher_for(settings, session),
         once=IdempotentOnce(
-            ledger_persistence(settings.ledger_table, dynamodb),
+            partial(ledger_persistence, settings.ledger_table, dynamodb),
             idempotency,
             RetrainDecision,
             "headrace-retrain",
