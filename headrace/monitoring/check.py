@@ -34,7 +34,7 @@ from headrace.monitoring.payloads import (
 from headrace.monitoring.ports import DriftPorts
 from headrace.naming import Names
 from headrace.ports import ListingStore
-from headrace.serving.rollout import VARIANT, capture_prefix
+from headrace.serving.capture import VARIANT, capture_prefix
 
 if TYPE_CHECKING:
     from headrace.drift import DriftReference

@@ -42,7 +42,7 @@ from headrace.quality.payloads import (
     WindowRequest,
 )
 from headrace.quality.ports import QualityPorts
-from headrace.serving.rollout import VARIANT, capture_prefix
+from headrace.serving.capture import VARIANT, capture_prefix
 
 if TYPE_CHECKING:
     import numpy as np
