@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from headrace.config import ColumnType, ModelConfig
 from headrace.ledger import QualityCheckItem, sort_time
 from headrace.ledger.quality import QualityStatus
+from headrace.metric_direction import EPSILON, Direction, direction
 from headrace.monitoring import window as windows
 from headrace.monitoring.check import copy_reference, monitoring_prefix
 from headrace.naming import Names
@@ -130,10 +131,7 @@ class QualityResult(BaseModel):
 def judge(model: ModelConfig, value: float | None, baseline: float | None) -> list[str]:
     """Why the live gate metric is a breach (none: it is not): worse than gate.thresholds[gate.metric], or
     worse than the serving version's own test metric by more than gate.max_regression. The gate's
-    directions and slack (headrace.training.gate)."""
-    # The gate's directions and slack; imported here, by Finish, which loads it at init (Window never judges).
-    from headrace.training.gate import EPSILON, Direction, direction
-
+    directions and slack (headrace.metric_direction, the table headrace.training.gate reads)."""
     gate = model.gate
     if value is None:
         return []
