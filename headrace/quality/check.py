@@ -49,8 +49,8 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
+    from headrace.quality.accepted import AcceptedLabels
     from headrace.quality.captured import CapturedRows
-    from headrace.quality.labels import AcceptedLabels
     from headrace.quality.metrics import QualityMetrics
 
 # numpy and the metrics are imported by the steps that use them: Window needs neither.
@@ -228,8 +228,8 @@ def _label_files(ports: QualityPorts, bucket: str, labels_key: str) -> list[str]
 
 def read_labels(ports: QualityPorts, bucket: str, files: Sequence[str]) -> AcceptedLabels:
     """Every accepted label of the files, one per (inference, row): the later accepted file wins
-    (headrace.quality.labels.latest_labels)."""
-    from headrace.quality.labels import latest_labels, read_accepted
+    (headrace.quality.accepted.latest_labels)."""
+    from headrace.quality.accepted import latest_labels, read_accepted
 
     return latest_labels([(key, read_accepted(ports.store.read(bucket, key))) for key in files])
 
