@@ -69,8 +69,9 @@ print(json.dumps({"import_ms": (time.perf_counter() - t0) * 1e3, "init_ms": 0.0,
                   "cpu_ms": (time.thread_time() - c0) * 1e3}))
 """
 
-# What a function pays beyond the floor, piece by piece (--parts): each line adds one import to the one above,
-# in a fresh interpreter, main-thread CPU ms; the differences are the pieces' marginal costs.
+# What a function pays beyond the floor, piece by piece (--parts): each line adds one import to the one above
+# (the numpy, pyarrow and pandas lines each to the pydantic one), in a fresh interpreter, main-thread CPU ms;
+# the differences are the pieces' marginal costs. The pyarrow lines: what a CSV parser without pandas costs.
 _MODEL = "from pydantic import BaseModel\nclass _M(BaseModel):\n    x: int\n"
 _OBSERVE = "from aws_lambda_powertools import Logger, Metrics\nLogger(); Metrics()\n"
 PARTS = {
@@ -79,6 +80,10 @@ PARTS = {
     "import boto3 + Powertools Logger, Metrics": "import boto3\n" + _OBSERVE,
     "+ pydantic and a first model": "import boto3\n" + _OBSERVE + _MODEL,
     "+ numpy": "import boto3, numpy\n" + _OBSERVE + _MODEL,
+    "+ pyarrow.csv (numpy), no pandas": "import boto3, pyarrow.csv\n" + _OBSERVE + _MODEL,
+    "+ pyarrow.csv and pyarrow.compute, no pandas": "import boto3, pyarrow.csv, pyarrow.compute\n"
+    + _OBSERVE
+    + _MODEL,
     "+ pandas (numpy, pyarrow)": "import boto3, pandas\n" + _OBSERVE + _MODEL,
 }
 PART = """
