@@ -69,8 +69,9 @@ print(json.dumps({"import_ms": (time.perf_counter() - t0) * 1e3, "init_ms": 0.0,
                   "cpu_ms": (time.thread_time() - c0) * 1e3}))
 """
 
-# What a function pays beyond the floor, piece by piece (--parts): each line adds one import to the one above,
-# in a fresh interpreter, main-thread CPU ms; the differences are the pieces' marginal costs.
+# What a function pays beyond the floor, piece by piece (--parts): each line adds one import to the one above
+# (the numpy, pyarrow and pandas lines each to the pydantic one), in a fresh interpreter, main-thread CPU ms;
+# the differences are the pieces' marginal costs. The pyarrow lines: what a CSV parser without pandas costs.
 _MODEL = "from pydantic import BaseModel\nclass _M(BaseModel):\n    x: int\n"
 _OBSERVE = "from aws_lambda_powertools import Logger, Metrics\nLogger(); Metrics()\n"
 PARTS = {
@@ -79,6 +80,10 @@ PARTS = {
     "import boto3 + Powertools Logger, Metrics": "import boto3\n" + _OBSERVE,
     "+ pydantic and a first model": "import boto3\n" + _OBSERVE + _MODEL,
     "+ numpy": "import boto3, numpy\n" + _OBSERVE + _MODEL,
+    "+ pyarrow.csv (numpy), no pandas": "import boto3, pyarrow.csv\n" + _OBSERVE + _MODEL,
+    "+ pyarrow.csv and pyarrow.compute, no pandas": "import boto3, pyarrow.csv, pyarrow.compute\n"
+    + _OBSERVE
+    + _MODEL,
     "+ pandas (numpy, pyarrow)": "import boto3, pandas\n" + _OBSERVE + _MODEL,
 }
 PART = """
@@ -134,14 +139,20 @@ def deployed_functions(outdir: Path) -> dict[str, Deployed]:
 
 
 def synth(outdir: Path) -> None:
-    """The real app over the repository's models, the first with `rollout.idle_hours` set if none is: the
-    idle sweep's function only deploys where a model asks for it."""
+    """The real app over the repository's models, the first with `rollout.idle_hours` and `trainer.tuning`
+    set if none has them: the idle sweep's and the tuning result's functions only deploy where a model asks
+    for them."""
     models = outdir / "models"
     models.mkdir()
     configs = {p.name: yaml.safe_load(p.read_text()) for p in sorted((REPO / "models").glob("*.yaml"))}
+    first = next(iter(configs.values()))
     if not any((c.get("rollout") or {}).get("idle_hours") for c in configs.values()):
-        first = next(iter(configs.values()))
         first["rollout"] = {**(first.get("rollout") or {}), "idle_hours": 24}
+    if not any((c.get("trainer") or {}).get("tuning") for c in configs.values()):
+        first["trainer"] = {
+            **first["trainer"],
+            "tuning": {"ranges": {"min_child_weight": {"min": 1.0, "max": 10.0}}},
+        }
     for name, config in configs.items():
         (models / name).write_text(yaml.safe_dump(config))
     env = {**os.environ, "CDK_OUTDIR": str(outdir), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}

@@ -10,6 +10,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final, Literal
 
+# The slack every comparison with a bound allows (float noise in a metric): the gate's and the live-quality
+# check's.
+EPSILON: Final = 1e-9
+
 
 class Direction(StrEnum):
     HIGHER = "higher"

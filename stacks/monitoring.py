@@ -22,7 +22,8 @@ from constructs import Construct
 from headrace.config import ModelConfig
 from headrace.monitoring.check import monitoring_prefix
 from headrace.monitoring.retrain import ALARM_STATE_CHANGE, triggers
-from headrace.monitoring.runtime import DriftSettings, RetrainSettings
+from headrace.monitoring.retrain_aws import RetrainSettings
+from headrace.monitoring.runtime import DriftSettings
 from headrace.naming import Names
 from headrace.serving.rollout import capture_prefix
 from headrace.stages import StageSettings

@@ -12,12 +12,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
-# The step's metrics and report (numpy) and the gate's rules, eagerly: every check needs them, so the
-# import belongs to init.
+# The step's metrics and report (numpy), eagerly: every check needs them, so the import belongs to init.
+# (The gate's directions and slack are headrace.metric_direction's, which headrace.quality.check imports.)
 import headrace.quality.metrics
 import headrace.quality.production
-import headrace.quality.report
-import headrace.training.gate  # noqa: F401
+import headrace.quality.report  # noqa: F401
 from headrace.lambda_env import Runtime, per_environment
 from headrace.quality.check import finish_check
 from headrace.quality.payloads import QualityFinishRequest

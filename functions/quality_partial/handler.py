@@ -14,9 +14,9 @@ from aws_lambda_powertools import Logger, Metrics
 
 # The step's data stack, eagerly: every batch parses captures, joins and counts them (numpy), so
 # the imports belong to init, not to the first event.
+import headrace.quality.accepted
 import headrace.quality.captured
 import headrace.quality.join
-import headrace.quality.labels
 import headrace.quality.metrics  # noqa: F401
 from headrace.lambda_env import Runtime, per_environment
 from headrace.quality.check import count_batch

@@ -15,7 +15,8 @@ from pydantic import ValidationError
 
 from headrace.lambda_env import per_environment
 from headrace.monitoring.retrain import AlarmStateChange, decide, model_for_alarm
-from headrace.monitoring.runtime import MONITORING_DOMAIN, RetrainRuntime, RetrainSettings, retrain_runtime
+from headrace.monitoring.retrain_aws import RetrainRuntime, RetrainSettings, retrain_runtime
+from headrace.monitoring.runtime import MONITORING_DOMAIN
 from headrace.steps import InvalidRequest
 
 MODELS_DOCUMENT = Path(__file__).parent / "models.json"

@@ -7,24 +7,35 @@ headrace.ledger's), `quarantine`, `ports` (what the flow needs) with `aws` (boto
 `settings` (the function's environment) and `service` (the flow itself, which records in headrace.ledger).
 """
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from headrace.ingest.events import InvalidEvent, ObjectCreated, parse_object_created
-from headrace.ingest.problems import Problem, Rule
-from headrace.ingest.result import IngestResult, Outcome
-
 if TYPE_CHECKING:
+    from headrace.ingest.events import InvalidEvent, ObjectCreated, parse_object_created
+    from headrace.ingest.problems import Problem, Rule
+    from headrace.ingest.result import IngestResult, Outcome
     from headrace.ingest.service import ingest
+
+# Each name's module loads when the name is first asked for: the flow (pandas, via dataset reading) and the
+# S3 event (Powertools' parser models) are the ingest function's; the quality check reads label files with
+# the problem rules and the ground-truth routing here and pays for neither.
+_LAZY = {
+    "InvalidEvent": "events",
+    "ObjectCreated": "events",
+    "parse_object_created": "events",
+    "Problem": "problems",
+    "Rule": "problems",
+    "IngestResult": "result",
+    "Outcome": "result",
+    "ingest": "service",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # The flow (pandas, via dataset reading) loads when asked for: the quality check reads label files with
-    # the problem rules here and must not pay for pandas.
-    if name == "ingest":
-        from headrace.ingest.service import ingest
-
-        return ingest
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"headrace.ingest.{module}"), name)
 
 
 __all__ = [

@@ -1,8 +1,9 @@
 """The ports implemented with boto3 and Powertools, and `connect`, which wires them from the settings.
 
-Nothing here runs at import: clients and the idempotency persistence layer are built by `connect`, which
-the handler calls on its first invocation. boto3 honours AWS_ENDPOINT_URL, so the same code talks to AWS,
-to the local plane's moto server, or to moto in-process.
+Nothing here runs at import, and `connect`, which the handler calls on its first invocation, builds no
+client: each one, and the idempotency persistence layer, is made by the first call that uses it. boto3
+honours AWS_ENDPOINT_URL, so the same code talks to AWS, to the local plane's moto server, or to moto
+in-process.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import boto3
@@ -20,7 +22,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from headrace.aws.clients import client, lazy_client
+from headrace.aws.clients import lazy_client
 from headrace.aws.clock import now
 from headrace.aws.errors import error_code
 from headrace.aws.events import EventBridgePublisher
@@ -125,14 +127,14 @@ class Connection:
 
 
 def connect(settings: IngestSettings, metrics: Metrics, session: boto3.Session | None = None) -> Connection:
+    """The ports; every client, and the idempotency layer's, is made by the first call that uses it."""
     session = session or boto3.Session()
-    dynamodb = client("dynamodb", session)
+    dynamodb = lazy_client("dynamodb", session)
     idempotency = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_TTL_S)
-    persistence = ledger_persistence(settings.ledger_table, dynamodb)
+    persistence = partial(ledger_persistence, settings.ledger_table, dynamodb)
     ports = IngestPorts(
-        store=S3ObjectStore(client("s3", session)),
+        store=S3ObjectStore(lazy_client("s3", session)),
         ledger=DynamoLedger(dynamodb, settings.ledger_table),
-        # Only an accepted file starts a run and announces it: those clients are built on first use.
         runs=StepFunctionsRuns(lazy_client("stepfunctions", session), settings.training_state_machines),
         events=EventBridgePublisher(
             lazy_client("events", session),

@@ -14,39 +14,91 @@ ports.py         what each domain needs of the ledger, as Protocols
 dynamo.py        DynamoLedger, the one adapter (boto3); memory.py the in-memory one tests use
 
 Only this package knows key strings: everything else writes and reads typed items.
+
+Each kind's module is imported when one of its names is first asked for (one pydantic model per kind: the
+package whole is ~25 ms at cold start), so a function pays for the kinds its modules name, not for every
+kind: its domain modules import theirs at module level, hence at init.
 """
 
-from headrace.ledger.batches import BatchItem, BatchStatus
-from headrace.ledger.checks import DriftCheckItem
-from headrace.ledger.datasets import (
-    CategoricalStatistics,
-    ColumnStatistics,
-    DatasetItem,
-    DatasetVersion,
-    FileFormat,
-    MisplacedItem,
-    NumericStatistics,
-    RejectionItem,
-)
-from headrace.ledger.decisions import IdleDecision, RetrainDecision
-from headrace.ledger.deployments import DeploymentItem
-from headrace.ledger.dynamo import DynamoLedger
-from headrace.ledger.item import LedgerItem
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from headrace.ledger.keys import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE, Kind, plain, sort_time
-from headrace.ledger.labels import LabelFileItem
-from headrace.ledger.memory import MemoryLedger
-from headrace.ledger.ports import (
-    DatasetLedger,
-    DeploymentLedger,
-    DriftLedger,
-    IdleLedger,
-    QualityLedger,
-    RetrainLedger,
-    RunLedger,
-)
-from headrace.ledger.quality import QualityCheckItem
-from headrace.ledger.runs import RunItem, RunStatus, StartedRun
-from headrace.ledger.training_input import EXECUTION_INPUT_MAX, TrainingInput, TrainingInputTooLarge
+
+if TYPE_CHECKING:
+    from headrace.ledger.batches import BatchItem, BatchStatus
+    from headrace.ledger.checks import DriftCheckItem
+    from headrace.ledger.datasets import (
+        CategoricalStatistics,
+        ColumnStatistics,
+        DatasetItem,
+        DatasetVersion,
+        FileFormat,
+        MisplacedItem,
+        NumericStatistics,
+        RejectionItem,
+    )
+    from headrace.ledger.decisions import IdleDecision, RetrainDecision
+    from headrace.ledger.deployments import DeploymentItem
+    from headrace.ledger.dynamo import DynamoLedger
+    from headrace.ledger.item import LedgerItem
+    from headrace.ledger.labels import LabelFileItem
+    from headrace.ledger.memory import MemoryLedger
+    from headrace.ledger.ports import (
+        DatasetLedger,
+        DeploymentLedger,
+        DriftLedger,
+        IdleLedger,
+        QualityLedger,
+        RetrainLedger,
+        RunLedger,
+    )
+    from headrace.ledger.quality import QualityCheckItem
+    from headrace.ledger.runs import RunItem, RunStatus, StartedRun
+    from headrace.ledger.training_input import EXECUTION_INPUT_MAX, TrainingInput, TrainingInputTooLarge
+
+_LAZY = {
+    "BatchItem": "batches",
+    "BatchStatus": "batches",
+    "DriftCheckItem": "checks",
+    "CategoricalStatistics": "datasets",
+    "ColumnStatistics": "datasets",
+    "DatasetItem": "datasets",
+    "DatasetVersion": "datasets",
+    "FileFormat": "datasets",
+    "MisplacedItem": "datasets",
+    "NumericStatistics": "datasets",
+    "RejectionItem": "datasets",
+    "IdleDecision": "decisions",
+    "RetrainDecision": "decisions",
+    "DeploymentItem": "deployments",
+    "DynamoLedger": "dynamo",
+    "LedgerItem": "item",
+    "LabelFileItem": "labels",
+    "MemoryLedger": "memory",
+    "DatasetLedger": "ports",
+    "DeploymentLedger": "ports",
+    "DriftLedger": "ports",
+    "IdleLedger": "ports",
+    "QualityLedger": "ports",
+    "RetrainLedger": "ports",
+    "RunLedger": "ports",
+    "QualityCheckItem": "quality",
+    "RunItem": "runs",
+    "RunStatus": "runs",
+    "StartedRun": "runs",
+    "EXECUTION_INPUT_MAX": "training_input",
+    "TrainingInput": "training_input",
+    "TrainingInputTooLarge": "training_input",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'headrace.ledger' has no attribute {name!r}")
+    return getattr(import_module(f"headrace.ledger.{module}"), name)
+
 
 __all__ = [
     "EXECUTION_INPUT_MAX",

@@ -6,23 +6,27 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from headrace.aws.errors import is_conditional_check_failed
-from headrace.ledger.batches import BatchItem
-from headrace.ledger.checks import DriftCheckItem
-from headrace.ledger.datasets import DatasetItem
-from headrace.ledger.decisions import RetrainDecision
-from headrace.ledger.deployments import DeploymentItem
 from headrace.ledger.item import LedgerItem
 from headrace.ledger.keys import PARTITION_KEY, PREFIXES, SORT_KEY, Kind, model_pk, plain, sort_key, sort_time
 from headrace.ledger.kinds import read_item, stored_item
-from headrace.ledger.labels import LabelFileItem
-from headrace.ledger.quality import QualityCheckItem
-from headrace.ledger.runs import RunItem, StartedRun
+
+# The adapter reads and writes every kind; each method imports its kind's module (a no-op once imported),
+# so a function imports only the kinds its own modules name (headrace.ledger's docstring).
+if TYPE_CHECKING:
+    from headrace.ledger.batches import BatchItem
+    from headrace.ledger.checks import DriftCheckItem
+    from headrace.ledger.datasets import DatasetItem
+    from headrace.ledger.decisions import RetrainDecision
+    from headrace.ledger.deployments import DeploymentItem
+    from headrace.ledger.labels import LabelFileItem
+    from headrace.ledger.quality import QualityCheckItem
+    from headrace.ledger.runs import RunItem, StartedRun
 
 Item = TypeVar("Item", bound=LedgerItem)
 
@@ -72,6 +76,8 @@ class DynamoLedger:
         return True
 
     def start_run(self, item: RunItem) -> StartedRun:
+        from headrace.ledger.runs import StartedRun
+
         if self._put_new(item):
             return StartedRun(started_at=datetime.fromisoformat(str(item.started_at)), created=True)
         stored = self._get(item.table_key)
@@ -113,54 +119,82 @@ class DynamoLedger:
     # --- reading ------------------------------------------------------------------------------------------
 
     def dataset(self, model: str, sha256: str) -> DatasetItem | None:
+        from headrace.ledger.datasets import DatasetItem
+
         stored = self._get({PARTITION_KEY: model_pk(model), SORT_KEY: sort_key(Kind.DATASET, sha256)})
         return None if stored is None else DatasetItem.from_stored(stored)
 
     def label_file(self, model: str, sha256: str) -> LabelFileItem | None:
+        from headrace.ledger.labels import LabelFileItem
+
         stored = self._get({PARTITION_KEY: model_pk(model), SORT_KEY: sort_key(Kind.LABELS, sha256)})
         return None if stored is None else LabelFileItem.from_stored(stored)
 
     def label_files(self, model: str) -> list[LabelFileItem]:
         """Accepted label files, in arrival order (the order the later-file-wins rule applies)."""
+        from headrace.ledger.labels import LabelFileItem
+
         return sorted(self._query(LabelFileItem, model), key=lambda f: f.accepted_key)
 
     def datasets(self, model: str) -> list[DatasetItem]:
+        from headrace.ledger.datasets import DatasetItem
+
         return self._query(DatasetItem, model)
 
     def newest_dataset(self, model: str) -> DatasetItem | None:
+        from headrace.ledger.datasets import DatasetItem
+
         return max(self._query(DatasetItem, model), key=lambda d: d.received_at, default=None)
 
     def datasets_since(self, model: str, since: datetime) -> list[DatasetItem]:
+        from headrace.ledger.datasets import DatasetItem
+
         # received_at is sort_time text: ordered as the times are.
         after = [d for d in self._query(DatasetItem, model) if d.received_at >= sort_time(since)]
         return sorted(after, key=lambda d: d.received_at, reverse=True)
 
     def run(self, model: str, job_name: str) -> RunItem | None:
+        from headrace.ledger.runs import RunItem
+
         stored = self._get({PARTITION_KEY: model_pk(model), SORT_KEY: sort_key(Kind.RUN, job_name)})
         return None if stored is None else RunItem.from_stored(stored)
 
     def runs(self, model: str) -> list[RunItem]:
+        from headrace.ledger.runs import RunItem
+
         return self._query(RunItem, model)
 
     def deployments(self, model: str) -> list[DeploymentItem]:
         """Newest first (deployment ids start with the time Plan ran)."""
+        from headrace.ledger.deployments import DeploymentItem
+
         return sorted(self._query(DeploymentItem, model), key=lambda d: d.deployment_id, reverse=True)
 
     def drift_checks(self, model: str, limit: int | None = None) -> list[DriftCheckItem]:
+        from headrace.ledger.checks import DriftCheckItem
+
         return self._query(DriftCheckItem, model, newest_first=True, limit=limit)
 
     def quality_checks(self, model: str, limit: int | None = None) -> list[QualityCheckItem]:
+        from headrace.ledger.quality import QualityCheckItem
+
         return self._query(QualityCheckItem, model, newest_first=True, limit=limit)
 
     def batch(self, model: str, job_name: str) -> BatchItem | None:
+        from headrace.ledger.batches import BatchItem
+
         stored = self._get({PARTITION_KEY: model_pk(model), SORT_KEY: sort_key(Kind.BATCH, job_name)})
         return None if stored is None else BatchItem.from_stored(stored)
 
     def batches(self, model: str) -> list[BatchItem]:
         """Newest first (by start)."""
+        from headrace.ledger.batches import BatchItem
+
         return sorted(self._query(BatchItem, model), key=lambda b: b.started_at, reverse=True)
 
     def retrains(self, model: str, since: datetime) -> list[RetrainDecision]:
+        from headrace.ledger.decisions import RetrainDecision
+
         return [d for d in self._query(RetrainDecision, model, newest_first=True) if d.decided_at >= since]
 
     def partition(self, model: str) -> list[LedgerItem]:

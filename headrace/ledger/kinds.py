@@ -4,38 +4,39 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from importlib import import_module
 from typing import Any
 
-from headrace.ledger.batches import BatchItem
-from headrace.ledger.checks import DriftCheckItem
-from headrace.ledger.datasets import DatasetItem, MisplacedItem, RejectionItem
-from headrace.ledger.decisions import IdleDecision, RetrainDecision
-from headrace.ledger.deployments import DeploymentItem
 from headrace.ledger.item import LedgerItem
 from headrace.ledger.keys import SORT_KEY, TTL_ATTRIBUTE, Kind, kind_of
-from headrace.ledger.labels import LabelFileItem
-from headrace.ledger.quality import QualityCheckItem
-from headrace.ledger.runs import RunItem
 
-ITEM_MODELS: dict[Kind, type[LedgerItem]] = {
-    Kind.DATASET: DatasetItem,
-    Kind.REJECTION: RejectionItem,
-    Kind.MISPLACED: MisplacedItem,
-    Kind.LABELS: LabelFileItem,
-    Kind.RUN: RunItem,
-    Kind.DEPLOYMENT: DeploymentItem,
-    Kind.DRIFT: DriftCheckItem,
-    Kind.QUALITY: QualityCheckItem,
-    Kind.BATCH: BatchItem,
-    Kind.RETRAIN: RetrainDecision,
-    Kind.IDLE: IdleDecision,
+# Each kind's model and its module, imported when an item of that kind is first read: a function that reads
+# one kind does not import the others (headrace.ledger's docstring).
+ITEM_MODELS: dict[Kind, tuple[str, str]] = {
+    Kind.DATASET: ("datasets", "DatasetItem"),
+    Kind.REJECTION: ("datasets", "RejectionItem"),
+    Kind.MISPLACED: ("datasets", "MisplacedItem"),
+    Kind.LABELS: ("labels", "LabelFileItem"),
+    Kind.RUN: ("runs", "RunItem"),
+    Kind.DEPLOYMENT: ("deployments", "DeploymentItem"),
+    Kind.DRIFT: ("checks", "DriftCheckItem"),
+    Kind.QUALITY: ("quality", "QualityCheckItem"),
+    Kind.BATCH: ("batches", "BatchItem"),
+    Kind.RETRAIN: ("decisions", "RetrainDecision"),
+    Kind.IDLE: ("decisions", "IdleDecision"),
 }
+
+
+def item_model(kind: Kind) -> type[LedgerItem]:
+    module, name = ITEM_MODELS[kind]
+    model: type[LedgerItem] = getattr(import_module(f"headrace.ledger.{module}"), name)
+    return model
 
 
 def read_item(stored: Mapping[str, Any]) -> LedgerItem | None:
     """The typed item; None for what is no ledger item of ours (another writer's record)."""
     kind = kind_of(str(stored[SORT_KEY]))
-    return None if kind is None else ITEM_MODELS[kind].from_stored(stored)
+    return None if kind is None else item_model(kind).from_stored(stored)
 
 
 def stored_item(item: LedgerItem, expires_at: datetime | None = None) -> dict[str, Any]:

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from headrace.ledger.checks import DriftCheckItem
-from headrace.ledger.datasets import DatasetItem, MisplacedItem, RejectionItem
-from headrace.ledger.decisions import IdleDecision, RetrainDecision
-from headrace.ledger.deployments import DeploymentItem
-from headrace.ledger.labels import LabelFileItem
-from headrace.ledger.quality import QualityCheckItem
-from headrace.ledger.runs import RunItem, StartedRun
+if TYPE_CHECKING:  # annotations only: a Protocol imports no kind (headrace.ledger's docstring)
+    from headrace.ledger.checks import DriftCheckItem
+    from headrace.ledger.datasets import DatasetItem, MisplacedItem, RejectionItem
+    from headrace.ledger.decisions import IdleDecision, RetrainDecision
+    from headrace.ledger.deployments import DeploymentItem
+    from headrace.ledger.labels import LabelFileItem
+    from headrace.ledger.quality import QualityCheckItem
+    from headrace.ledger.runs import RunItem, StartedRun
 
 
 class DatasetLedger(Protocol):

@@ -1,29 +1,25 @@
-"""The monitoring steps' ports with boto3 and Powertools, and the `connect_*` functions that bundle them with
-the shared adapters (headrace.aws). Nothing runs at import."""
+"""The drift check's ports with boto3 and Powertools, and `connect_drift`, which bundles them with the shared
+adapters (headrace.aws); retraining's are in retrain_aws.py, so the checks' functions do not import
+idempotency. Nothing runs at import."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 from botocore.exceptions import ClientError
 
 from headrace.aws.clients import lazy_client
 from headrace.aws.clock import now
 from headrace.aws.errors import error_code
-from headrace.aws.events import publisher_for
-from headrace.aws.idempotency import IdempotentOnce, ledger_persistence
 from headrace.aws.s3 import S3Store
 from headrace.lambda_env import FunctionSettings
-from headrace.ledger import DynamoLedger, RetrainDecision
+from headrace.ledger import DynamoLedger
 from headrace.monitoring.ports import DriftPorts
-from headrace.monitoring.retrain import RetrainPorts
 from headrace.naming import STAGE_DIMENSION
 
-if TYPE_CHECKING:  # the retrain function imports this module and runs without numpy/pandas
+if TYPE_CHECKING:  # annotations only: the quality functions import this module for its other adapters
     from headrace.drift import DriftResult
 
 
@@ -75,27 +71,6 @@ class PowertoolsDriftMetrics(EmfMetrics):
         self._put("DriftCheckRows", float(rows), MetricUnit.Count, Model=model)
 
 
-class StepFunctionsTraining:
-    def __init__(self, sfn: Any, machines: Mapping[str, str]) -> None:
-        self._sfn = sfn
-        self._machines = machines
-
-    def start(self, model: str, name: str, payload: str) -> str:
-        machine = self._machines[model]
-        try:
-            return str(
-                self._sfn.start_execution(stateMachineArn=machine, name=name, input=payload)["executionArn"]
-            )
-        except ClientError as exc:
-            if error_code(exc) != "ExecutionAlreadyExists":
-                raise
-            return machine.replace(":stateMachine:", ":execution:", 1) + f":{name}"
-
-
-# A redelivered alarm event (EventBridge retries for up to 24 hours) replays the decision already made.
-IDEMPOTENCY_TTL_S = 48 * 3600
-
-
 def connect_drift(settings: FunctionSettings, session: boto3.Session | None = None) -> DriftPorts:
     """The drift check's ports; each client is made when a step first uses it."""
     return DriftPorts(
@@ -105,26 +80,3 @@ def connect_drift(settings: FunctionSettings, session: boto3.Session | None = No
         metrics=PowertoolsDriftMetrics(settings.metrics_namespace, settings.stage),
         clock=now,
     )
-
-
-def connect_retrain(
-    settings: FunctionSettings,
-    training_state_machines: Mapping[str, str],
-    session: boto3.Session | None = None,
-) -> tuple[RetrainPorts, IdempotencyConfig]:
-    """Retraining's ports, and the idempotency config the handler hands each invocation's deadline."""
-    dynamodb = lazy_client("dynamodb", session)
-    idempotency = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_TTL_S)
-    ports = RetrainPorts(
-        ledger=DynamoLedger(dynamodb, settings.ledger_table),
-        runs=StepFunctionsTraining(lazy_client("stepfunctions", session), training_state_machines),
-        events=publisher_for(settings, session),
-        once=IdempotentOnce(
-            ledger_persistence(settings.ledger_table, dynamodb),
-            idempotency,
-            RetrainDecision,
-            "headrace-retrain",
-        ),
-        clock=now,
-    )
-    return ports, idempotency

@@ -7,12 +7,14 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from headrace.drift import DriftPartial, DriftReference, DriftResult
+from headrace.drift import DriftResult
 from headrace.ledger import DriftCheckItem
 from headrace.monitoring.payloads import Window
+
+if TYPE_CHECKING:  # the drift check's numpy half: the quality report shares this page's style without it
+    from headrace.drift import DriftPartial, DriftReference
 
 WIDTH, HEIGHT = 420, 150
 REFERENCE_COLOR, CURRENT_COLOR, ALERT_COLOR = "#8da0cb", "#fc8d62", "#d62728"
@@ -43,8 +45,8 @@ def distributions(
             if edges
             else ["all"]
         )
-        current = feature.decile_counts(cells) if cells.size else np.zeros(len(labels), dtype=np.int64)
-        shown[feature.name] = (labels, _shares(feature.profile.counts), _shares(current.tolist()))
+        current = feature.decile_counts(cells).tolist() if cells.size else [0] * len(labels)
+        shown[feature.name] = (labels, _shares(feature.profile.counts), _shares(current))
     for categorical, counts in zip(reference.categorical, partial.categorical, strict=True):
         shown[categorical.name] = (
             list(categorical.profile.buckets),

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from headrace.config import ColumnType, ModelConfig
 from headrace.ledger import QualityCheckItem, sort_time
 from headrace.ledger.quality import QualityStatus
+from headrace.metric_direction import EPSILON, Direction, direction
 from headrace.monitoring import window as windows
 from headrace.monitoring.check import copy_reference, monitoring_prefix
 from headrace.naming import Names
@@ -42,14 +43,14 @@ from headrace.quality.payloads import (
     WindowRequest,
 )
 from headrace.quality.ports import QualityPorts
-from headrace.serving.rollout import VARIANT, capture_prefix
+from headrace.serving.capture import VARIANT, capture_prefix
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
+    from headrace.quality.accepted import AcceptedLabels
     from headrace.quality.captured import CapturedRows
-    from headrace.quality.labels import AcceptedLabels
     from headrace.quality.metrics import QualityMetrics
 
 # numpy and the metrics are imported by the steps that use them: Window needs neither.
@@ -130,10 +131,7 @@ class QualityResult(BaseModel):
 def judge(model: ModelConfig, value: float | None, baseline: float | None) -> list[str]:
     """Why the live gate metric is a breach (none: it is not): worse than gate.thresholds[gate.metric], or
     worse than the serving version's own test metric by more than gate.max_regression. The gate's
-    directions and slack (headrace.training.gate)."""
-    # The gate's directions and slack; imported here, by Finish, which loads it at init (Window never judges).
-    from headrace.training.gate import EPSILON, Direction, direction
-
+    directions and slack (headrace.metric_direction, the table headrace.training.gate reads)."""
     gate = model.gate
     if value is None:
         return []
@@ -230,8 +228,8 @@ def _label_files(ports: QualityPorts, bucket: str, labels_key: str) -> list[str]
 
 def read_labels(ports: QualityPorts, bucket: str, files: Sequence[str]) -> AcceptedLabels:
     """Every accepted label of the files, one per (inference, row): the later accepted file wins
-    (headrace.quality.labels.latest_labels)."""
-    from headrace.quality.labels import latest_labels, read_accepted
+    (headrace.quality.accepted.latest_labels)."""
+    from headrace.quality.accepted import latest_labels, read_accepted
 
     return latest_labels([(key, read_accepted(ports.store.read(bucket, key))) for key in files])
 

@@ -14,7 +14,8 @@ file becomes `inference_id,row,label` with a numeric label, encoded as the train
 the target's declared categories (or the class number itself for a numeric target). Files are held whole
 in the ingest function's memory, so they are capped at LABEL_FILE_MAX_BYTES (about 300,000 labels).
 
-Stdlib and numpy only: the ingest function imports this module for ground-truth files alone.
+No pandas: the ingest function imports this module for ground-truth files alone. The quality check reads
+accepted files with headrace.quality.accepted, which needs none of the rules here.
 """
 
 from __future__ import annotations
@@ -29,14 +30,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 from headrace.aws.inference_id import INFERENCE_ID_MAX, is_inference_id
 from headrace.config import ColumnType, ModelConfig
 from headrace.ingest.problems import SAMPLE_SIZE, Problem, Rule, clip
 from headrace.ingest.routing import GROUND_TRUTH, GROUND_TRUTH_ACCEPTED
-from headrace.quality.join import key_array
+from headrace.quality.accepted import CSV_COLUMNS, ID_COLUMN, LABEL_COLUMN, ROW_COLUMN
 
 # Documented cap (README "Ground truth", this module's docstring): a file is parsed whole in memory.
 LABEL_FILE_MAX_BYTES = 32 * 1024 * 1024
@@ -45,15 +43,11 @@ CSV_EXTENSION = ".csv"
 # SageMaker's ground-truth encodings (groundTruthData.encoding); a record without one is read as CSV, the
 # encoding of the documented example.
 ENCODINGS = ("CSV", "JSON")
-ID_COLUMN, ROW_COLUMN, LABEL_COLUMN = "inference_id", "row", "label"
-CSV_COLUMNS = (ID_COLUMN, ROW_COLUMN, LABEL_COLUMN)
 # Row numbers are stored as int32 by the quality check.
 ROW_MAX = 2**31 - 1
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # Booleans as the trainer reads a numeric target (headrace.profile.TRUE_FALSE).
 _TRUE_FALSE = {"true": 1.0, "false": 0.0}
-
-Floats = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -558,58 +552,3 @@ def accepted_key(model: str, arrived: datetime, sha256: str) -> str:
     at = arrived.astimezone(UTC)
     folder = f"{model}/{GROUND_TRUTH}/{GROUND_TRUTH_ACCEPTED}/{at:%Y/%m/%d/%H}"
     return f"{folder}/{at:%Y%m%dT%H%M%S%f}Z-{sha256[:16]}.csv"
-
-
-@dataclass(frozen=True)
-class AcceptedLabels:
-    """An accepted file's labels as arrays, for a vectorised join."""
-
-    keys: npt.NDArray[np.bytes_]  # headrace.quality.join.key_array's form
-    rows: npt.NDArray[np.int32]
-    labels: Floats
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-def read_accepted(data: bytes) -> AcceptedLabels:
-    """An accepted (canonical) file as arrays. Without quotes no field holds a comma (csv quotes those), so
-    the file splits on commas and newlines alone, as raw bytes: the keys come out in the join's form
-    (headrace.quality.join.key_array, fixed-width UTF-8) with no str in between, a third faster than
-    decoding for a million rows. A file with quoted ids goes through the csv module."""
-    head, _, body = data.partition(b"\n")
-    header = head.decode("utf-8", errors="replace")
-    if header.split(",") != list(CSV_COLUMNS):
-        raise ValueError(
-            f"not an accepted label file: header {clip(header)!r}, expected {','.join(CSV_COLUMNS)}"
-        )
-    rows: Sequence[str | bytes]
-    labels: Sequence[str | bytes]
-    if b'"' in body:
-        records = list(csv.reader(io.StringIO(body.decode("utf-8"), newline="")))
-        text = [cell for record in records if record for cell in record]
-        keys, rows, labels = key_array(text[0::3]), text[1::3], text[2::3]
-    else:
-        raw = body.replace(b"\n", b",").split(b",")[: 3 * body.count(b"\n")]
-        keys, rows, labels = np.array(raw[0::3], dtype=np.bytes_), raw[1::3], raw[2::3]
-    return AcceptedLabels(
-        keys=keys, rows=np.array(rows, dtype=np.int32), labels=np.array(labels, dtype=np.float64)
-    )
-
-
-def latest_labels(files: Sequence[tuple[str, AcceptedLabels]]) -> AcceptedLabels:
-    """The labels of several accepted files, one per (inference id, row): the documented cross-file rule is
-    that the LATER accepted file wins, and accepted keys sort in arrival order (`accepted_key`)."""
-    ordered = [labels for _, labels in sorted(files, key=lambda f: f[0])]
-    if not ordered:
-        return AcceptedLabels(np.array([], dtype=np.bytes_), np.array([], dtype=np.int32), np.array([]))
-    keys = np.concatenate([f.keys for f in ordered])
-    rows = np.concatenate([f.rows for f in ordered])
-    labels = np.concatenate([f.labels for f in ordered])
-    # Stable sort by (key, row): within a group the last position is the latest file's.
-    order = np.lexsort((np.arange(len(keys)), rows, keys))
-    k, r = keys[order], rows[order]
-    last = np.ones(len(order), dtype=bool)
-    last[:-1] = (k[1:] != k[:-1]) | (r[1:] != r[:-1])
-    keep = np.sort(order[last])
-    return AcceptedLabels(keys[keep], rows[keep], labels[keep])

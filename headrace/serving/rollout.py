@@ -23,12 +23,11 @@ from typing import Any, Final
 
 from headrace.config import ModelConfig, RolloutConfig
 from headrace.naming import Names
+from headrace.serving.capture import VARIANT as VARIANT  # re-exported: the rollout's users name them here
+from headrace.serving.capture import capture_prefix as capture_prefix
 from headrace.stages import NetworkSettings
 from headrace.training.instances import has_instance_storage
 
-# Every version is served by one production variant of this name, so guard alarms on
-# (EndpointName, VariantName) keep watching whichever fleet serves.
-VARIANT: Final = "AllTraffic"
 GUARDS: Final = ("5xx", "latency", "quality")
 CONTENT_TYPES: Final = {"csv": ["text/csv"], "json": ["application/json"]}
 # UpdateEndpoint's BlueGreenUpdatePolicy.MaximumExecutionTimeoutInSeconds: 600 to 28,800.
@@ -195,8 +194,3 @@ def endpoint_config_request(
     if not has_instance_storage(rollout.instance_type):
         request["KmsKeyId"] = key_arn
     return request
-
-
-def capture_prefix(model: str) -> str:
-    """Where data capture writes in the data bucket: `<model>/capture/<endpoint>/<variant>/yyyy/mm/dd/hh/`."""
-    return f"{model}/capture"

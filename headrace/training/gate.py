@@ -26,13 +26,12 @@ from headrace.config import GateConfig
 
 # One table for every judge of "better" (the gate, early stopping, a tuning job's objective), re-exported
 # for the gate's callers.
+from headrace.metric_direction import EPSILON as EPSILON
 from headrace.metric_direction import Direction as Direction
 from headrace.metric_direction import UnknownMetric as UnknownMetric
 from headrace.metric_direction import direction as direction
 from headrace.training.evaluation import Evaluation
 from headrace.training.payloads import ChampionInfo, HoldoutMetrics
-
-EPSILON = 1e-9
 
 
 class GateDecision(BaseModel):

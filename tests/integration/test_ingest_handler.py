@@ -12,6 +12,7 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 
+import headrace.aws.clients
 from functions.ingest import handler as ingest_function
 from headrace.config import ModelConfig
 from headrace.datagen import generate
@@ -90,6 +91,30 @@ def good_csv(model: ModelConfig, seed: int = 1) -> bytes:
 def invoke(event: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = ingest_function.handler(event, LambdaContext())
     return result
+
+
+def test_the_runtime_builds_no_client_until_the_first_event_uses_one(
+    cloud: Cloud,
+    drop: Callable[[str, bytes], dict[str, Any]],
+    example_model: ModelConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built: list[str] = []
+    made = headrace.aws.clients.client
+
+    def counted(service: str, session: Any = None) -> Any:
+        built.append(service)
+        return made(service, session)
+
+    monkeypatch.setattr(headrace.aws.clients, "client", counted)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "ingest-cold-start")  # a fresh runtime, not a cached one
+
+    ingest_function._runtime()
+    assert built == []
+    invoke(drop("churn/incoming/2026-11-23/customers.csv", good_csv(example_model)))
+    # The file is read from S3 and recorded, under the idempotency layer, in DynamoDB; the run is started.
+    assert {"s3", "dynamodb", "stepfunctions"} <= set(built)
+    assert len(built) == len(set(built))
 
 
 def test_good_csv_starts_one_execution_with_the_dataset_version_as_input(

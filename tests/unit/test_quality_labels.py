@@ -13,14 +13,13 @@ import pytest
 
 from headrace.config import ModelConfig
 from headrace.ingest.problems import Problem, Rule
+from headrace.quality.accepted import latest_labels, read_accepted
 from headrace.quality.labels import (
     LABEL_FILE_MAX_BYTES,
     LabelSpec,
     accepted_key,
     check_label_upload,
     check_labels,
-    latest_labels,
-    read_accepted,
 )
 
 
