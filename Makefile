@@ -67,6 +67,7 @@ bench: venv
 	$(PY) bench/quality.py
 	$(PY) bench/serving.py
 	$(PY) bench/cold_start.py
+	$(PY) bench/first_clients.py
 	$(PY) bench/training_local.py
 	$(PY) bench/loop_local.py
 	$(PY) bench/batch.py

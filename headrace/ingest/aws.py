@@ -127,8 +127,8 @@ class Connection:
 
 
 def connect(settings: IngestSettings, metrics: Metrics, session: boto3.Session | None = None) -> Connection:
-    """The ports; every client, and the idempotency layer's, is made by the first call that uses it."""
-    session = session or boto3.Session()
+    """The ports; every client, and the idempotency layer's, is made by the first call that uses it (from one
+    boto3 Session: `session`, else the process's shared one, headrace.aws.clients)."""
     dynamodb = lazy_client("dynamodb", session)
     idempotency = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_TTL_S)
     persistence = partial(ledger_persistence, settings.ledger_table, dynamodb)
