@@ -8,6 +8,7 @@ HEADRACE_LOCAL_EXIT_WITH (headrace/local/lifeline.py).
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import signal
 import sys
 import threading
@@ -18,6 +19,9 @@ from headrace.local.cloudformation import ProvisionError
 from headrace.local.lifeline import exit_with_owner
 from headrace.local.plane import LocalPlane, parse_stages
 from headrace.local.sagemaker.launchers import COMPUTES
+
+STACKS_AFTER_S = 30.0
+STDERR_FD = 2  # the log: start_detached sends stdout and stderr to plane.log
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"ready on {info.endpoint}" + (f", ending with pid {owner}" if owner else ""), flush=True)
     stop.wait()
+    # A stop that takes longer than this writes every thread's stack to the log (stderr): a plane that will
+    # not stop says where it is stuck before `local down` gives up and kills it (control.STOP_TIMEOUT_S).
+    faulthandler.dump_traceback_later(STACKS_AFTER_S, file=STDERR_FD)
     plane.stop()
+    faulthandler.cancel_dump_traceback_later()
     print("stopped", flush=True)
     return 0
 

@@ -30,6 +30,8 @@ from headrace.local.state_store import MANIFEST, StateMismatch, StateStore, curr
 from headrace.naming import Outputs, execution_name
 from headrace.waiting import wait_for
 
+from .conftest import LOADED_STOP_S
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -235,7 +237,7 @@ def test_a_sigkilled_plane_keeps_every_acknowledged_upload_dataset_and_run(tmp_p
         assert _recorded(clients, table, sha)
         assert _run(clients, machine, sha)
     finally:
-        stop_detached(work_dir)
+        stop_detached(work_dir, timeout_s=LOADED_STOP_S)
     assert _modes(state_dir) == {("dir", 0o700), ("file", 0o600)}
 
 

@@ -45,6 +45,8 @@ from headrace.local.reconcile import (
 from headrace.naming import Names, execution_name
 from headrace.waiting import wait_for
 
+from .conftest import LOADED_STOP_S
+
 REPO = Path(__file__).resolve().parents[2]
 
 DEFINITION = {
@@ -305,7 +307,7 @@ def test_a_plane_stopped_mid_training_fails_the_run_and_lets_the_data_train_agai
         )
         wait_for(lambda: in_progress(sagemaker), "attempt 2 training", 90)
     finally:
-        stop_detached(work_dir)
+        stop_detached(work_dir, timeout_s=LOADED_STOP_S)
 
     info = start_detached(work_dir=work_dir, state_dir=state_dir, models_dir=slow_models)
     try:
@@ -315,7 +317,7 @@ def test_a_plane_stopped_mid_training_fails_the_run_and_lets_the_data_train_agai
         ledger = DynamoLedger(clients.client("dynamodb"), deployment.ledger_table)
         assert sorted(str(r.status) for r in ledger.runs("churn")) == ["failed", "failed"]
     finally:
-        stop_detached(work_dir)
+        stop_detached(work_dir, timeout_s=LOADED_STOP_S)
 
 
 def test_an_upload_acknowledged_before_a_crash_is_ingested_on_start(tmp_path: Path) -> None:
@@ -343,7 +345,7 @@ def test_an_upload_acknowledged_before_a_crash_is_ingested_on_start(tmp_path: Pa
         assert sfn.describe_execution(executionArn=str(item.execution_arn))["status"]
         assert "delivered again" in (work_dir / "plane.log").read_text()
     finally:
-        stop_detached(work_dir)
+        stop_detached(work_dir, timeout_s=LOADED_STOP_S)
 
 
 def test_a_tuning_job_the_plane_lost_ends_failed_and_one_stopping_ends_stopped() -> None:

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,24 @@ def test_the_daemon_refuses_a_bad_owner_before_starting_anything(
     monkeypatch.setattr(daemon.signal, "signal", lambda *_: None)
     assert daemon.main(["--work-dir", str(tmp_path)]) == 2
     assert EXIT_WITH_ENV in capsys.readouterr().err
+
+
+class _SlowPlane(_Plane):
+    def stop(self) -> None:
+        time.sleep(0.6)
+
+
+def test_a_slow_stop_writes_every_threads_stack_to_the_log(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    owner = _sleeper()
+    monkeypatch.setenv(EXIT_WITH_ENV, str(owner.pid))
+    monkeypatch.setattr(daemon, "LocalPlane", _SlowPlane)
+    monkeypatch.setattr(daemon, "STACKS_AFTER_S", 0.2)
+    monkeypatch.setattr("headrace.local.lifeline.POLL_S", 0.05)
+    monkeypatch.setattr(daemon.signal, "signal", lambda *_: None)
+    owner.kill()
+    owner.wait()
+    assert daemon.main(["--work-dir", str(tmp_path)]) == 0
+    stacks = capfd.readouterr().err
+    assert "most recent call first" in stacks and "in stop" in stacks
