@@ -14,7 +14,7 @@ from rich.markup import escape
 from headrace.local.cloudformation import ProvisionError
 from headrace.local.control import PlaneError, start_detached, stop_detached
 from headrace.local.control_server import ControlError, TickReport, TickRequest, request_tick
-from headrace.local.lifeline import exit_with_owner
+from headrace.local.lifeline import dump_stacks_on_sigusr1, exit_with_owner
 from headrace.local.plane import LocalPlane, PlaneInfo, parse_stages, read_info
 from headrace.local.sagemaker.launchers import Compute
 
@@ -132,6 +132,7 @@ def up(
         # `local down` (SIGTERM) stops it as Ctrl-C does; one during start-up stops it once it is up.
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        dump_stacks_on_sigusr1()
         exit_with_owner(stop)
         try:
             info = plane.start()

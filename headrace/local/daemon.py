@@ -16,12 +16,11 @@ from pathlib import Path
 from types import FrameType
 
 from headrace.local.cloudformation import ProvisionError
-from headrace.local.lifeline import exit_with_owner
+from headrace.local.lifeline import STDERR_FD, dump_stacks_on_sigusr1, exit_with_owner
 from headrace.local.plane import LocalPlane, parse_stages
 from headrace.local.sagemaker.launchers import COMPUTES
 
 STACKS_AFTER_S = 30.0
-STDERR_FD = 2  # the log: start_detached sends stdout and stderr to plane.log
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    dump_stacks_on_sigusr1()
     try:
         stages = parse_stages(args.stages) if args.stages else [args.stage]
         owner = exit_with_owner(stop)

@@ -5,13 +5,16 @@ its detached planes running; `headrace local up` without it keeps running until 
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import signal
 import threading
 
 from headrace.local.plane import process_alive
 
 EXIT_WITH_ENV = "HEADRACE_LOCAL_EXIT_WITH"
 POLL_S = 1.0
+STDERR_FD = 2  # a plane's log: start_detached sends stdout and stderr to plane.log
 
 
 def exit_with_owner(stop: threading.Event, poll_s: float | None = None) -> int | None:
@@ -33,3 +36,9 @@ def exit_with_owner(stop: threading.Event, poll_s: float | None = None) -> int |
 
     threading.Thread(target=watch, name="exit-with-owner", daemon=True).start()
     return pid
+
+
+def dump_stacks_on_sigusr1() -> None:
+    """`kill -USR1 <plane pid>` writes every thread's stack to the plane's stderr (its log) and lets it run
+    on: a plane that will not stop, or a stuck request, says where it is without being killed."""
+    faulthandler.register(signal.SIGUSR1, file=STDERR_FD, all_threads=True, chain=False)

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,21 @@ def upload(path: Path, url: str, env: dict[str, str]) -> None:
         region_name=env["AWS_DEFAULT_REGION"],
     )
     session.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"]).upload_file(str(path), bucket, key)
+
+
+# Saving the state of a plane that served an endpoint, on a loaded 2-core machine beside another test worker.
+STOP_S = 180
+
+
+def _stopped(foreground: subprocess.Popen[str], log: Path) -> int:
+    """The foreground plane's exit status once Ctrl-C stopped it; one that has not stopped in STOP_S fails
+    the test with its threads' stacks (SIGUSR1, headrace/local/lifeline.py) and its log."""
+    try:
+        return foreground.wait(timeout=STOP_S)
+    except subprocess.TimeoutExpired:
+        foreground.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        pytest.fail(f"the plane did not stop in {STOP_S}s after Ctrl-C; log and stacks:\n{log.read_text()}")
 
 
 def plane_env(
@@ -251,7 +267,7 @@ def test_a_new_user_goes_from_a_csv_to_predictions(
         processes = recorded_processes(work)
         assert processes, "the endpoint's serve processes are recorded in containers.json"
         os.killpg(foreground.pid, signal.SIGINT)  # Ctrl-C
-        stopped = foreground.wait(timeout=90)
+        stopped = _stopped(foreground, said)
     finally:
         if foreground.poll() is None:
             os.killpg(foreground.pid, signal.SIGKILL)

@@ -6,6 +6,7 @@ tests/conftest.py): a killed pytest leaves no detached plane running; without it
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -71,7 +72,7 @@ def test_the_daemon_stops_its_plane_when_its_owner_exits(
     monkeypatch.setenv(EXIT_WITH_ENV, str(owner.pid))
     monkeypatch.setattr(daemon, "LocalPlane", _Plane)
     monkeypatch.setattr("headrace.local.lifeline.POLL_S", 0.05)
-    monkeypatch.setattr(daemon.signal, "signal", lambda *_: None)  # pytest's own handlers stay
+    monkeypatch.setattr(signal, "signal", lambda *_: None)  # pytest's own handlers stay
     result: list[int] = []
     runner = threading.Thread(target=lambda: result.append(daemon.main(["--work-dir", str(tmp_path)])))
     runner.start()
@@ -89,7 +90,7 @@ def test_the_daemon_refuses_a_bad_owner_before_starting_anything(
 ) -> None:
     monkeypatch.setenv(EXIT_WITH_ENV, "pytest")
     monkeypatch.setattr(daemon, "LocalPlane", None)  # constructing a plane would fail the test
-    monkeypatch.setattr(daemon.signal, "signal", lambda *_: None)
+    monkeypatch.setattr(signal, "signal", lambda *_: None)
     assert daemon.main(["--work-dir", str(tmp_path)]) == 2
     assert EXIT_WITH_ENV in capsys.readouterr().err
 
@@ -107,9 +108,30 @@ def test_a_slow_stop_writes_every_threads_stack_to_the_log(
     monkeypatch.setattr(daemon, "LocalPlane", _SlowPlane)
     monkeypatch.setattr(daemon, "STACKS_AFTER_S", 0.2)
     monkeypatch.setattr("headrace.local.lifeline.POLL_S", 0.05)
-    monkeypatch.setattr(daemon.signal, "signal", lambda *_: None)
+    monkeypatch.setattr(signal, "signal", lambda *_: None)
     owner.kill()
     owner.wait()
     assert daemon.main(["--work-dir", str(tmp_path)]) == 0
     stacks = capfd.readouterr().err
     assert "most recent call first" in stacks and "in stop" in stacks
+
+
+def test_sigusr1_writes_a_planes_stacks_and_it_runs_on(tmp_path: Path) -> None:
+    script = (
+        "import sys, time; from headrace.local.lifeline import dump_stacks_on_sigusr1\n"
+        "dump_stacks_on_sigusr1(); print('ready', flush=True)\n"
+        "def waiting_for_a_commit(): time.sleep(30)\n"
+        "waiting_for_a_commit()\n"
+    )
+    plane = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert plane.stdout is not None and plane.stdout.readline().strip() == "ready"
+        plane.send_signal(signal.SIGUSR1)
+        time.sleep(0.5)
+        assert plane.poll() is None  # it runs on
+    finally:
+        plane.kill()
+        _, stacks = plane.communicate()
+    assert "waiting_for_a_commit" in stacks
