@@ -119,8 +119,10 @@ def test_a_slow_stop_writes_every_threads_stack_to_the_log(
 def test_sigusr1_writes_a_planes_stacks_and_it_runs_on(tmp_path: Path) -> None:
     script = (
         "import sys, time; from headrace.local.lifeline import dump_stacks_on_sigusr1\n"
-        "dump_stacks_on_sigusr1(); print('ready', flush=True)\n"
-        "def waiting_for_a_commit(): time.sleep(30)\n"
+        "dump_stacks_on_sigusr1()\n"
+        "def waiting_for_a_commit():\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(30)\n"
         "waiting_for_a_commit()\n"
     )
     plane = subprocess.Popen(
