@@ -16,10 +16,10 @@ Functions Distributed Map) and merges:
 checks, cached), `partial`, `result` (the pydantic report), `check`.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from headrace.drift.result import DriftReason, DriftResult, DriftStatus, FeatureDrift
+from headrace.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from headrace.drift.check import compute_drift, finish
@@ -43,11 +43,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'headrace.drift' has no attribute {name!r}")
-    return getattr(import_module(f"headrace.drift.{module}"), name)
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

@@ -7,8 +7,9 @@ headrace.ledger's), `quarantine`, `ports` (what the flow needs) with `aws` (boto
 `settings` (the function's environment) and `service` (the flow itself, which records in headrace.ledger).
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from headrace.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from headrace.ingest.events import InvalidEvent, ObjectCreated, parse_object_created
@@ -31,11 +32,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"headrace.ingest.{module}"), name)
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

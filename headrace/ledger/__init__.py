@@ -20,9 +20,9 @@ package whole is ~25 ms at cold start), so a function pays for the kinds its mod
 kind: its domain modules import theirs at module level, hence at init.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from headrace.lazy_exports import lazy_exports
 from headrace.ledger.keys import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE, Kind, plain, sort_time
 
 if TYPE_CHECKING:
@@ -93,11 +93,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'headrace.ledger' has no attribute {name!r}")
-    return getattr(import_module(f"headrace.ledger.{module}"), name)
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [
