@@ -149,7 +149,12 @@ def two_stage_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
     the first)."""
     models_dir = tmp_path_factory.mktemp("two-stage-models")
     (models_dir / "churn.yaml").write_text(yaml.safe_dump(fast_churn()))
-    (models_dir / f"{SMOKE_MODEL}.yaml").write_text(yaml.safe_dump({**fast_churn(), "name": SMOKE_MODEL}))
+    smoke = fast_churn() | {"name": SMOKE_MODEL}
+    # `headrace smoke` drops fresh random rows each run (a new dataset version): on 2,000 of them a region
+    # slice's AUC moved 0.16 from the best one's once in CI and the gate's 0.15 rejected the run. The smoke
+    # tests judge the smoke's steps; the slice rule has its own tests (tests/unit/test_training_gate.py).
+    smoke["gate"] = smoke["gate"] | {"max_slice_gap": 0.5}
+    (models_dir / f"{SMOKE_MODEL}.yaml").write_text(yaml.safe_dump(smoke))
     work_dir = tmp_path_factory.mktemp("two-stage-plane")
     info = start_detached(work_dir=work_dir, models_dir=models_dir, stages=TWO_STAGES)
     try:
