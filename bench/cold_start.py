@@ -9,6 +9,12 @@ which only resolve at deploy time, become placeholders), importing `handler` as 
 does. Only the connection variables are the bench's own: Lambda sets AWS_REGION itself, and the endpoint
 points at a closed port (nothing connects at init).
 
+Bytecode as on Lambda: the function's own package ships no `__pycache__` (stacks/assets.py stages none, and
+Python 3.11 here cannot write 3.12's), and Lambda cannot write one either (only /tmp is writable: "Lambda
+execution environment", https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html), so
+each cold start compiles the package's modules. Probes do the same: the asset's bytecode is removed and not
+written. Libraries (the runtime's boto3, the layers) are pip-installed, which compiles them, as here.
+
 Reference, measured in the same run: `import boto3` plus one client, the floor every Python function that
 talks to AWS pays. Budgets (DESIGN.md): import + init under 400 ms, and at most 1.5x the floor.
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -41,6 +48,7 @@ CONNECTION = {
     "AWS_SECRET_ACCESS_KEY": "x",
     "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
 }
+NO_BYTECODE = {"PYTHONDONTWRITEBYTECODE": "1"}
 # A deploy-time reference (Ref, Fn::ImportValue, Fn::GetAtt) in a template's environment: a name or an ARN,
 # either of which every settings field accepts.
 PLACEHOLDER = "arn:aws:states:us-east-1:123456789012:stateMachine:placeholder"
@@ -208,10 +216,12 @@ def main() -> int:
         deployed = deployed_functions(outdir)
         chosen = {f: deployed[f] for f in (args.functions or FUNCTIONS)}
         sizes = {f: package_bytes(d.asset) for f, d in chosen.items()}
-        # One unmeasured probe each first: it writes the asset's bytecode cache, as the repository's own
-        # __pycache__ is already written for the reference's boto3.
+        # One unmeasured probe each first: it compiles the libraries a function imports (as pip did for the
+        # layers); then the asset's own bytecode goes, as Lambda has none of it (module docstring).
         for staged_function in chosen.values():
             probe(PROBE, staged_function.asset, staged_function.environment)
+            for cache in list(staged_function.asset.rglob("__pycache__")):
+                shutil.rmtree(cache)
         # Rounds interleave the reference with every function, so a machine shared with other work loads both
         # alike and the ratios hold even when the absolute times drift.
         reference: list[dict[str, Any]] = []
@@ -219,7 +229,9 @@ def main() -> int:
         for _ in range(args.repeat):
             reference.append(probe(REFERENCE, REPO, {}))
             for name, staged_function in chosen.items():
-                runs[name].append(probe(PROBE, staged_function.asset, staged_function.environment))
+                runs[name].append(
+                    probe(PROBE, staged_function.asset, {**staged_function.environment, **NO_BYTECODE})
+                )
     floor = median(reference, "import_ms")
     # The main thread's CPU time beside wall time: on a machine shared with other work the wall clock waits
     # for a core, the CPU clock does not, so its ratio is the steadier of the two. The main thread's only:

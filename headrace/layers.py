@@ -26,3 +26,9 @@ AWS_SDK_PANDAS_LAYER_PARAMETER = (
     f"/aws/service/aws-sdk-pandas/{AWS_SDK_PANDAS_VERSION}"
     f"/py{LAMBDA_PYTHON_RUNTIME.removeprefix('python')}/{LAMBDA_ARCHITECTURE}/layer-arn"
 )
+
+# The layer's numpy loads OpenBLAS, which starts a thread per vCPU as numpy is imported: with one, numpy's
+# import takes half the CPU (66 -> 37 ms, bench/RESULTS.md), and these functions do no linear algebra that
+# threads would speed up. OpenBLAS reads the variable when it loads ("Setting the number of threads using
+# environment variables": https://github.com/OpenMathLib/OpenBLAS#setting-the-number-of-threads-using-environment-variables).
+SDK_FOR_PANDAS_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1"}

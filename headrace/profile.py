@@ -16,6 +16,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from headrace.config import ColumnType, DataSchema
+from headrace.text_numbers import to_floats
 
 if TYPE_CHECKING:
     # Imported where used: a drift check's Finish and Window steps read profiles without pandas (cold start).
@@ -45,27 +46,62 @@ class FeatureInfo(BaseModel):
     categorical: dict[str, list[str]] = Field(default_factory=dict)
 
 
-def numeric_values(values: pd.Series[Any]) -> FloatArray:
-    """A column as floats: booleans and "true"/"false" text as 1/0; missing, unparseable, infinite: NaN."""
-    import pandas as pd
+def numeric_values(values: pd.Series[Any] | npt.NDArray[Any]) -> FloatArray:
+    """A column as floats: booleans and "true"/"false" text as 1/0; missing, unparseable, infinite: NaN.
 
-    if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
-        result = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    A numpy array (captured requests' cells: text, or JSON's numbers, booleans and nulls) is read without
+    pandas, as pandas would read it (headrace.text_numbers)."""
+    if isinstance(values, np.ndarray):
+        result = _array_numbers(values)
     else:
-        parsed = pd.to_numeric(values, errors="coerce")
-        words = values.astype("string").str.strip().str.lower().map(TRUE_FALSE)
-        result = parsed.where(parsed.notna(), words).to_numpy(dtype=np.float64, na_value=np.nan)
+        import pandas as pd
+
+        if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
+            result = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            parsed = pd.to_numeric(values, errors="coerce")
+            words = values.astype("string").str.strip().str.lower().map(TRUE_FALSE)
+            result = parsed.where(parsed.notna(), words).to_numpy(dtype=np.float64, na_value=np.nan)
     result[~np.isfinite(result)] = np.nan
     return result
 
 
-def _distinct_labels(values: pd.Series[Any]) -> tuple[CountArray, pd.Series[Any]]:
+def _array_numbers(values: npt.NDArray[Any]) -> FloatArray:
+    if values.dtype.kind in "biuf":
+        return values.astype(np.float64)
+    result = to_floats(values)
+    for i in np.flatnonzero(np.isnan(result)):
+        value = values[i]
+        if isinstance(value, str):
+            result[i] = TRUE_FALSE.get(value.strip().lower(), np.nan)
+    return result
+
+
+def _distinct_labels(values: pd.Series[Any] | npt.NDArray[Any]) -> tuple[CountArray, list[str]]:
+    """Per value, the index of its label (-1: missing), and the labels: text work on the distinct values
+    only, a column has far fewer of them than rows."""
+    if isinstance(values, np.ndarray):
+        return _array_labels(values)
     import pandas as pd
 
-    # Text work on the distinct values only: a column has far fewer of them than rows.
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     labels = pd.Series(np.asarray(uniques, dtype=object)).astype("string").str.strip()
-    return np.asarray(codes, dtype=np.int64), labels
+    return np.asarray(codes, dtype=np.int64), list(labels)
+
+
+def _array_labels(values: npt.NDArray[Any]) -> tuple[CountArray, list[str]]:
+    # As pandas' factorize then astype("string"): None and NaN are missing; everything else is its text.
+    index: dict[Any, int] = {}
+    codes = np.fromiter(
+        (-1 if _missing(value) else index.setdefault(value, len(index)) for value in values.flat),
+        dtype=np.int64,
+        count=values.size,
+    )
+    return codes, [str(value).strip() for value in index]
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def category_values(values: pd.Series[Any]) -> pd.Series[Any]:
@@ -73,7 +109,8 @@ def category_values(values: pd.Series[Any]) -> pd.Series[Any]:
     import pandas as pd
 
     codes, labels = _distinct_labels(values)
-    return pd.Series(labels.array.take(codes, allow_fill=True), index=values.index, name=values.name)
+    text = pd.array(labels, dtype="string")
+    return pd.Series(text.take(codes, allow_fill=True), index=values.index, name=values.name)
 
 
 class NumericProfile(BaseModel):
@@ -96,12 +133,11 @@ class NumericProfile(BaseModel):
 
     def bin_counts(self, values: pd.Series[Any] | npt.NDArray[Any]) -> CountArray:
         """How many of `values` fall in each of this profile's bins; missing values are not counted."""
-        if isinstance(values, np.ndarray) and values.dtype == np.float64:
-            array = values
-        else:
-            import pandas as pd
-
-            array = numeric_values(pd.Series(values))
+        array = (
+            values
+            if isinstance(values, np.ndarray) and values.dtype == np.float64
+            else numeric_values(values)
+        )
         present = array[~np.isnan(array)]
         index = np.searchsorted(np.asarray(self.edges, dtype=np.float64), present, side="left")
         return np.bincount(index, minlength=len(self.edges) + 1).astype(np.int64)
@@ -122,11 +158,9 @@ class CategoricalProfile(BaseModel):
     def buckets(self) -> list[str]:
         return [*self.categories, OTHER]
 
-    def bin_counts(self, values: pd.Series[Any]) -> CountArray:
+    def bin_counts(self, values: pd.Series[Any] | npt.NDArray[Any]) -> CountArray:
         """Counts per bucket (`buckets` order) of `values`; missing values are not counted."""
-        import pandas as pd
-
-        codes, labels = _distinct_labels(pd.Series(values))
+        codes, labels = _distinct_labels(values)
         per_label = np.bincount(codes[codes >= 0], minlength=len(labels))
         position = {category: i for i, category in enumerate(self.categories)}
         bucket = np.array([position.get(label, len(self.categories)) for label in labels], dtype=np.int64)

@@ -25,7 +25,7 @@ from constructs import Construct
 from headrace.batch.layout import INPUT, batch_prefix
 from headrace.batch.runtime import BatchSettings
 from headrace.config import ModelConfig
-from headrace.monitoring.check import monitoring_prefix
+from headrace.monitoring.served_files import monitoring_prefix
 from headrace.naming import Names, transform_job_name_glob
 from headrace.training.instances import has_instance_storage
 from stacks import nag

@@ -96,7 +96,9 @@ class FunctionFactory:
             timeout=step.timeout,
             log_group=function_logs,
             role=execution_role(owner, function_logs, step.function_name),
-            environment=self.wiring.environment(step.settings, step.service_name or step.function_name),
+            environment=self.wiring.environment(
+                step.settings, step.service_name or step.function_name, pandas_layer=step.needs_pandas
+            ),
             dead_letter_queue=failed,
             retry_attempts=2 if step.invoked_async else None,
         )

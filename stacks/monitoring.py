@@ -20,10 +20,10 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from headrace.config import ModelConfig
-from headrace.monitoring.check import monitoring_prefix
 from headrace.monitoring.retrain import ALARM_STATE_CHANGE, triggers
 from headrace.monitoring.retrain_aws import RetrainSettings
 from headrace.monitoring.runtime import DriftSettings
+from headrace.monitoring.served_files import monitoring_prefix
 from headrace.naming import Names
 from headrace.serving.rollout import capture_prefix
 from headrace.stages import StageSettings

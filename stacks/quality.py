@@ -18,7 +18,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from headrace.config import ModelConfig
-from headrace.monitoring.check import monitoring_prefix
+from headrace.monitoring.served_files import monitoring_prefix
 from headrace.naming import Names
 from headrace.quality.check import accepted_labels_prefix, quality_prefix
 from headrace.quality.runtime import QualitySettings

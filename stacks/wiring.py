@@ -18,6 +18,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from headrace.lambda_env import FunctionSettings
+from headrace.layers import SDK_FOR_PANDAS_ENVIRONMENT
 from headrace.naming import Names
 from stacks.data_store import DataStore
 
@@ -80,9 +81,12 @@ class Wiring:
     def add_batch_machine(self, model: str, machine: sfn.IStateMachine) -> None:
         self.batch_machines[model] = machine
 
-    def environment(self, settings: type[FunctionSettings], service_name: str) -> dict[str, str]:
+    def environment(
+        self, settings: type[FunctionSettings], service_name: str, *, pandas_layer: bool = False
+    ) -> dict[str, str]:
         """The variables `settings` parses, each with its wired value. Optional fields the wiring does not
-        fill (HEADRACE_MODELS_DIR: tests and the local plane only) are left out."""
+        fill (HEADRACE_MODELS_DIR: tests and the local plane only) are left out. With the AWS SDK for
+        pandas layer, also what its libraries read as they load (headrace.layers)."""
         values: dict[str, Any] = {**self.values, SERVICE_NAME_FIELD: service_name}
         environment: dict[str, str] = {}
         unwired: list[str] = []
@@ -97,4 +101,4 @@ class Wiring:
                 f"{settings.__name__} declares {', '.join(unwired)}, which no value in the stack's wiring "
                 "fills (stacks/wiring.py, Wiring.of)"
             )
-        return environment
+        return {**environment, **(SDK_FOR_PANDAS_ENVIRONMENT if pandas_layer else {})}

@@ -9,12 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-# The step's data stack, eagerly: every batch parses captures (pandas: capture_rows' frame, the profile's
-# to_numeric) and counts them (numpy), so the imports belong to init, not to the first event. The modules
-# import pandas only where a frame is built (a Finish step reads them without it), hence named here.
-import pandas  # noqa: F401
 from aws_lambda_powertools import Logger, Metrics
 
+# The step's data stack (numpy, no pandas: capture_rows gives arrays), eagerly: every batch parses captures
+# and counts them, so the imports belong to init, not to the first event.
 import headrace.drift.partial
 import headrace.monitoring.capture  # noqa: F401
 from headrace.lambda_env import Runtime, per_environment

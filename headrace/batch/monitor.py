@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from headrace.batch.payloads import BatchDrift, BatchInput, Resolved
 from headrace.batch.ports import BatchPorts
 from headrace.config import ModelConfig
-from headrace.monitoring.check import _reference, copy_reference, monitoring_prefix
+from headrace.monitoring.check import _reference
 from headrace.monitoring.payloads import Window
+from headrace.monitoring.served_files import copy_reference, monitoring_prefix
 
 if TYPE_CHECKING:
     import pandas as pd

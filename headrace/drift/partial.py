@@ -28,12 +28,13 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from headrace.drift.reference import CategoricalReference, DriftReference, NumericReference
 from headrace.drift.statistics import CountArray, FloatArray, Workspace
@@ -42,6 +43,9 @@ from headrace.profile import ReferenceProfile, numeric_values
 if TYPE_CHECKING:
     # Frames come from the caller: a Finish step merges partials without importing pandas (cold start).
     import pandas as pd
+
+# A window's columns by name, as numpy arrays of one length (captured requests' cells: no pandas at all).
+Columns = Mapping[str, npt.NDArray[Any]]
 
 # 64k rows: a column chunk and its temporaries (about 3 MB) stay near the core's cache, and the per-call
 # overhead of numpy is under 5% of the work.
@@ -142,13 +146,14 @@ def default_workers() -> int:
 
 def partial_from_frame(
     profile: ReferenceProfile | DriftReference,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Columns,
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     workers: int | None = None,
     executor: ThreadPoolExecutor | None = None,
 ) -> DriftPartial:
-    """Counts of `frame`'s rows against the profile; columns the profile does not know are ignored.
+    """Counts of `frame`'s rows (a DataFrame, or `Columns`) against the profile; columns the profile does
+    not know are ignored.
 
     Features are scanned in parallel threads (numpy releases the GIL in its loops): `workers` threads, by
     default one per CPU, or the given `executor`'s.
@@ -156,7 +161,7 @@ def partial_from_frame(
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be at least 1")
     reference = DriftReference.of(profile)
-    absent = [name for name in reference.features if name not in frame.columns]
+    absent = [name for name in reference.features if name not in frame]
     if absent:
         raise ValueError(f"cannot check drift: the data has no column {', '.join(absent)}")
     # Categorical columns of Python strings hold the GIL while they are hashed: one task scans them all, so
@@ -168,7 +173,7 @@ def partial_from_frame(
     categorical_results, numeric_results = results[0], [r for group in results[1:] for r in group]
     return DriftPartial(
         fingerprint=reference.fingerprint,
-        rows=len(frame),
+        rows=_rows(frame, reference.features),
         missing=np.array([m for _, m in numeric_results + categorical_results], dtype=np.int64),
         numeric=tuple(c for c, _ in numeric_results),
         categorical=tuple(c for c, _ in categorical_results),
@@ -176,6 +181,20 @@ def partial_from_frame(
 
 
 Scan = Callable[[], list[tuple[CountArray, int]]]
+Values: TypeAlias = "pd.Series[Any] | npt.NDArray[Any]"
+
+
+def _rows(frame: pd.DataFrame | Columns, features: Iterable[str]) -> int:
+    if not isinstance(frame, Mapping):
+        return len(frame)
+    lengths = {len(frame[name]) for name in features}
+    if len(lengths) > 1:
+        raise ValueError(f"the columns differ in length: {sorted(lengths)}")
+    return lengths.pop() if lengths else 0
+
+
+def _slice(values: Values, start: int, stop: int) -> Values:
+    return values[start:stop] if isinstance(values, np.ndarray) else values.iloc[start:stop]
 
 
 def _run(
@@ -190,18 +209,21 @@ def _run(
         return list(pool.map(lambda task: task(), tasks))
 
 
-def _float_chunks(values: pd.Series[Any], chunk_rows: int) -> Iterable[FloatArray]:
-    array = values.to_numpy(copy=False) if isinstance(values.dtype, np.dtype) else None
+def _float_chunks(values: Values, chunk_rows: int) -> Iterable[FloatArray]:
+    if isinstance(values, np.ndarray):
+        array: npt.NDArray[Any] | None = values
+    else:
+        array = values.to_numpy(copy=False) if isinstance(values.dtype, np.dtype) else None
     for start in range(0, len(values), chunk_rows):
         if array is not None and array.dtype == np.float64:
             yield array[start : start + chunk_rows]
         elif array is not None and (array.dtype.kind in "iuf" or array.dtype == np.bool_):
             yield array[start : start + chunk_rows].astype(np.float64)
         else:
-            yield numeric_values(values.iloc[start : start + chunk_rows])
+            yield numeric_values(_slice(values, start, start + chunk_rows))
 
 
-def _numeric_task(feature: NumericReference, values: pd.Series[Any], chunk_rows: int) -> Scan:
+def _numeric_task(feature: NumericReference, values: Values, chunk_rows: int) -> Scan:
     def scan() -> list[tuple[CountArray, int]]:
         total = np.zeros(feature.index.size, dtype=np.int64)
         missing = 0
@@ -215,13 +237,13 @@ def _numeric_task(feature: NumericReference, values: pd.Series[Any], chunk_rows:
     return scan
 
 
-def _categorical_task(columns: list[tuple[CategoricalReference, pd.Series[Any]]], chunk_rows: int) -> Scan:
+def _categorical_task(columns: list[tuple[CategoricalReference, Values]], chunk_rows: int) -> Scan:
     def scan() -> list[tuple[CountArray, int]]:
         results: list[tuple[CountArray, int]] = []
         for feature, values in columns:
             total = np.zeros(feature.size, dtype=np.int64)
             for start in range(0, len(values), chunk_rows):
-                total += feature.profile.bin_counts(values.iloc[start : start + chunk_rows])
+                total += feature.profile.bin_counts(_slice(values, start, start + chunk_rows))
             results.append((total, len(values) - int(total.sum())))
         return results
 

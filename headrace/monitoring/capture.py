@@ -9,11 +9,10 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    # Imported where a frame is built: the quality check reads captures without pandas.
-    import pandas as pd
+import numpy as np
+import numpy.typing as npt
 
 
 class CaptureError(ValueError):
@@ -81,8 +80,12 @@ def _feature_rows(lines: Iterable[bytes | str], features: Sequence[str]) -> list
     return [row for row in rows if len(row) == width]
 
 
-def capture_rows(lines: Iterable[bytes | str], features: Sequence[str]) -> pd.DataFrame:
-    """The feature rows of captured requests as a frame of text (see `_feature_rows` for what is skipped)."""
-    import pandas as pd
-
-    return pd.DataFrame(_feature_rows(lines, features), columns=list(features), dtype=object)
+def capture_rows(lines: Iterable[bytes | str], features: Sequence[str]) -> dict[str, npt.NDArray[np.object_]]:
+    """The feature columns of captured requests, each an object array of the cells as the requests held
+    them: text, or JSON's numbers, booleans and nulls (see `_feature_rows` for what is skipped). numpy, not
+    pandas: the drift check's Partial step reads nothing else, and pandas would triple its cold start."""
+    rows = _feature_rows(lines, features)
+    table = np.empty((len(rows), len(features)), dtype=object)
+    for i, row in enumerate(rows):
+        table[i] = row
+    return {name: table[:, j] for j, name in enumerate(features)}

@@ -9,11 +9,8 @@ drift, so a quiet endpoint cannot raise the alarm.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import logging
-from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -31,54 +28,19 @@ from headrace.monitoring.payloads import (
     WindowRequest,
 )
 from headrace.monitoring.ports import DriftPorts
+from headrace.monitoring.served_files import copy_reference, monitoring_prefix
 from headrace.naming import Names
-from headrace.ports import ListingStore
 from headrace.serving.capture import VARIANT, capture_prefix
 
 if TYPE_CHECKING:
     from headrace.drift import DriftReference
 
-# The statistics (numpy) and capture parsing (pandas) are imported by the steps that use them: Window needs
+# The statistics and capture parsing (numpy) are imported by the steps that use them: Window needs
 # neither, and each handler imports its step's needs eagerly, so they are paid at init (cold start).
 
 log = logging.getLogger("headrace.monitoring")
 
-REFERENCE_FILES = ("profile.json", "features.json")
 HISTORY = 30
-
-
-def monitoring_prefix(model: str) -> str:
-    return f"{model}/monitoring"
-
-
-def _split(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
-def copy_reference(
-    store: ListingStore, bucket: str, model: str, model_data_url: str, files: Sequence[str] = REFERENCE_FILES
-) -> str:
-    """Files of the serving version's artifact, where Partial reads them (once per version): the drift
-    check's reference, or what the quality check needs (features.json, evaluation.json)."""
-    prefix = (
-        f"{monitoring_prefix(model)}/reference/{hashlib.sha256(model_data_url.encode()).hexdigest()[:16]}"
-    )
-    if all(store.exists(bucket, f"{prefix}/{name}") for name in files):
-        return prefix
-    # Once per serving version, by a Window step: the checks' other steps do not import tarfile (~1.5 ms).
-    import tarfile
-
-    archive = store.read(*_split(model_data_url))
-    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-        found = {m.name.removeprefix("./"): m for m in tar.getmembers() if m.isfile()}
-        for name in files:
-            if name not in found:
-                raise ValueError(f"{model_data_url} has no {name}: the trainer writes it beside the model")
-            extracted = tar.extractfile(found[name])
-            assert extracted is not None
-            store.put(bucket, f"{prefix}/{name}", extracted.read(), "application/json")
-    return prefix
 
 
 def plan_window(

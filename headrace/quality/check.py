@@ -31,7 +31,7 @@ from headrace.ledger import QualityCheckItem, sort_time
 from headrace.ledger.quality import QualityStatus
 from headrace.metric_direction import EPSILON, Direction, direction
 from headrace.monitoring import window as windows
-from headrace.monitoring.check import copy_reference, monitoring_prefix
+from headrace.monitoring.served_files import copy_reference, monitoring_prefix
 from headrace.naming import Names
 from headrace.ports import ObjectSummary
 from headrace.quality.payloads import (

@@ -32,6 +32,7 @@ INGEST_ENVIRONMENT = {
     "TRAINING_STATE_MACHINES",
     "BATCH_STATE_MACHINES",
     "EVENT_BUS_NAME",
+    "OPENBLAS_NUM_THREADS",  # headrace.layers.SDK_FOR_PANDAS_ENVIRONMENT: ingest has the pandas layer
 }
 
 Resource = Mapping[str, Any]

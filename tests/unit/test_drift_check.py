@@ -287,3 +287,44 @@ def test_features_are_reported_in_the_profile_order(profile: ReferenceProfile, w
     result = compute_drift(profile, shuffled, MONITORING)
     assert [f.name for f in result.features] == list(profile.features)
     assert [f.kind for f in result.features] == ["categorical"] + ["numeric"] * len(NUMERIC)
+
+
+def _as_captured(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The cells as captured requests hold them: CSV text, with JSON's types, words, blanks and junk."""
+    rng = np.random.default_rng(seed)
+    cells = frame.astype(object)
+    for name in NUMERIC:
+        text = [repr(v) if rng.random() < 0.5 else f" {v} " for v in frame[name]]
+        cells[name] = [
+            text[i] if r < 0.8 else [None, "", "true", "FALSE", "n/a", 1, 2.5, True, "1_0", "1e999"][i % 10]
+            for i, r in enumerate(rng.random(len(frame)))
+        ]
+    cells["color"] = [v if r < 0.9 else [None, " red ", "", 3][i % 4] for i, (v, r) in enumerate(
+        zip(frame["color"], rng.random(len(frame)), strict=True)
+    )]  # fmt: skip
+    return cells
+
+
+def test_captured_columns_count_as_the_same_cells_in_a_frame(profile: ReferenceProfile) -> None:
+    # The Partial step reads captures as numpy columns (no pandas at cold start): same cells, same counts.
+    cells = _as_captured(_frame(3_000, seed=5, shift=0.3), seed=6)
+    columns = {name: cells[name].to_numpy(dtype=object) for name in cells.columns}
+
+    from_frame = partial_from_frame(profile, cells, chunk_rows=700)
+    from_columns = partial_from_frame(profile, columns, chunk_rows=700)
+
+    assert from_columns.rows == from_frame.rows == 3_000
+    assert from_columns.missing.tolist() == from_frame.missing.tolist()
+    assert all(
+        a.tolist() == b.tolist() for a, b in zip(from_columns.numeric, from_frame.numeric, strict=True)
+    )
+    assert [c.tolist() for c in from_columns.categorical] == [c.tolist() for c in from_frame.categorical]
+    assert from_frame.missing.sum() > 0  # the mix reached the missing counts
+
+
+def test_columns_of_different_lengths_are_refused(profile: ReferenceProfile) -> None:
+    columns = {name: np.array(["1"] * 3, dtype=object) for name in INFO.features}
+    columns["normal"] = np.array(["1"] * 2, dtype=object)
+
+    with pytest.raises(ValueError, match="differ in length"):
+        partial_from_frame(profile, columns)
