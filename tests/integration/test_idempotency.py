@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig
 
-import headrace.aws.clients
 from functions.retrain import handler as retrain_function
 from headrace.aws.clients import LazyClient, lazy_client
 from headrace.aws.idempotency import IdempotentOnce, ledger_persistence
@@ -67,16 +65,9 @@ def test_the_persistence_layer_and_its_client_are_built_by_the_first_call_only(
 
 
 def test_the_retrain_runtime_builds_no_client_at_cold_start(
-    moto_account: MotoAccount, monkeypatch: pytest.MonkeyPatch, repo_root: Path
+    moto_account: MotoAccount, monkeypatch: pytest.MonkeyPatch, repo_root: Path, built_clients: list[str]
 ) -> None:
-    built: list[str] = []
-    made = headrace.aws.clients.client
-
-    def counted(service: str, session: Any = None) -> Any:
-        built.append(service)
-        return made(service, session)
-
-    monkeypatch.setattr(headrace.aws.clients, "client", counted)
+    built = built_clients
     for name, value in {
         "POWERTOOLS_SERVICE_NAME": "retrain-cold-start",
         "POWERTOOLS_METRICS_NAMESPACE": "Headrace",

@@ -12,7 +12,6 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 
-import headrace.aws.clients
 from functions.ingest import handler as ingest_function
 from headrace.config import ModelConfig
 from headrace.datagen import generate
@@ -98,15 +97,9 @@ def test_the_runtime_builds_no_client_until_the_first_event_uses_one(
     drop: Callable[[str, bytes], dict[str, Any]],
     example_model: ModelConfig,
     monkeypatch: pytest.MonkeyPatch,
+    built_clients: list[str],
 ) -> None:
-    built: list[str] = []
-    made = headrace.aws.clients.client
-
-    def counted(service: str, session: Any = None) -> Any:
-        built.append(service)
-        return made(service, session)
-
-    monkeypatch.setattr(headrace.aws.clients, "client", counted)
+    built = built_clients
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "ingest-cold-start")  # a fresh runtime, not a cached one
 
     ingest_function._runtime()
