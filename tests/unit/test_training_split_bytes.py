@@ -22,8 +22,8 @@ from headrace.config import Column, ColumnType, ModelConfig
 from headrace.ledger import DatasetVersion, FileFormat
 from headrace.training.gather import gather
 from headrace.training.parquet_text import read_parquet_text
-from headrace.training.splits import read_dataset, strata_of
-from headrace.training.table import Table
+from headrace.training.splits import SplitError, read_dataset, strata_of
+from headrace.training.table import Table, TableError
 from tests.fakes import FakeStore
 
 BUCKET = "data"
@@ -327,3 +327,14 @@ def test_numeric_labels_stratify_as_pandas_to_numeric_grouped_and_ordered_them(
     expected = pd.to_numeric(pd.Series(labels), errors="coerce").astype(str).to_numpy()
     _, inverse = np.unique(expected, return_inverse=True)
     assert strata_of(table, example_model).tolist() == inverse.tolist()
+
+
+def test_a_dataset_without_a_schema_column_is_refused_naming_each(example_model: ModelConfig) -> None:
+    data = b"tenure_months,churned\n1,0\n"
+    with pytest.raises(SplitError, match="lacks the schema's columns monthly_charges, total_charges"):
+        read_dataset(data, FileFormat.CSV, example_model.data)
+
+
+def test_rows_wider_or_narrower_than_the_header_are_refused_not_shifted() -> None:
+    with pytest.raises(TableError, match="rows of 1, 3 fields, the header has 2"):
+        Table.from_csv(b"a,b\n1,2\n1\n1,2,3\n")
