@@ -302,6 +302,8 @@ class TrainingSteps(Construct):
                 # Reading and splitting a file of up to schema.max_file_mb as text; memory also buys CPU.
                 memory_mb=3008,
                 timeout=Duration.minutes(10),
+                # The layer brings numpy (the seeded split) and pyarrow (Parquet datasets only); the function
+                # never imports pandas itself (headrace.training.table).
                 needs_pandas=True,
             )
         )

@@ -12,5 +12,6 @@ Shared nouns: `payloads` (the steps' inputs and outputs), `layout` (where a run'
 and `runtime` (what every handler loads once).
 
 This package imports nothing at import time: the evaluate, register and run_failed functions run without
-pandas (no AWS SDK for pandas layer), and only `prepare` and `splits` import it.
+the AWS SDK for pandas layer, and `prepare` takes only numpy from it (and pyarrow, for a Parquet dataset):
+its `table` of text cells reads, splits and writes datasets with the stdlib csv module, not pandas.
 """

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from headrace.config import ModelConfig
 from headrace.ledger import DatasetVersion
 from headrace.ports import ObjectStore
 from headrace.training.payloads import RunDataset
 from headrace.training.splits import Splits, read_dataset, split_dataset, split_with_holdout
+from headrace.training.table import Table
 
 
 class DatasetMismatch(ValueError):
@@ -34,7 +34,7 @@ class Gathered:
     holdout: RunDataset | None
 
 
-def read_verified(store: ObjectStore, version: DatasetVersion, model: ModelConfig) -> pd.DataFrame:
+def read_verified(store: ObjectStore, version: DatasetVersion, model: ModelConfig) -> Table:
     if version.model != model.name:
         raise DatasetMismatch(
             f"the dataset version {version.sha256[:12]} belongs to model '{version.model}', "
@@ -64,23 +64,23 @@ def gather(
     store: ObjectStore, dataset: DatasetVersion, extra: Sequence[DatasetVersion], model: ModelConfig
 ) -> Gathered:
     if not extra:
-        frame = read_verified(store, dataset, model)
-        return Gathered(split_dataset(frame, model, dataset.sha256), [_entry(dataset, len(frame))], None)
+        table = read_verified(store, dataset, model)
+        return Gathered(split_dataset(table, model, dataset.sha256), [_entry(dataset, len(table))], None)
     unique = {v.sha256: v for v in [dataset, *extra]}  # the same content listed twice is read once
     versions = sorted(unique.values(), key=lambda v: (v.received_at, v.sha256))
-    frames = [read_verified(store, version, model) for version in versions]
-    origin = np.concatenate([np.full(len(f), i) for i, f in enumerate(frames)])
-    frame = pd.concat(frames, ignore_index=True)
+    tables = [read_verified(store, version, model) for version in versions]
+    origin = np.concatenate([np.full(len(t), i) for i, t in enumerate(tables)])
+    table = Table.concat(tables)
     cap = model.monitoring.retrain_data.max_rows
-    if len(frame) > cap:  # the newest rows are the end of the oldest-first concatenation
-        frame, origin = frame.iloc[len(frame) - cap :].reset_index(drop=True), origin[len(frame) - cap :]
+    if len(table) > cap:  # the newest rows are the end of the oldest-first concatenation
+        table, origin = table.tail(cap), origin[len(table) - cap :]
     counts = np.bincount(origin, minlength=len(versions))
     kept = [(i, v) for i, v in enumerate(versions) if counts[i]]
     entries = [_entry(v, int(counts[i])) for i, v in kept]
     key = hashlib.sha256("\n".join(v.sha256 for _, v in kept).encode()).hexdigest()
     production = [(i, v) for i, v in kept if v.source == "production"]
     if not production:
-        return Gathered(split_dataset(frame, model, key), entries, None)
+        return Gathered(split_dataset(table, model, key), entries, None)
     index, newest = production[-1]
-    splits = split_with_holdout(frame, origin == index, model, newest.sha256, key)
+    splits = split_with_holdout(table, origin == index, model, newest.sha256, key)
     return Gathered(splits, entries, _entry(newest, int(counts[index])))

@@ -19,7 +19,6 @@ from headrace.training.gather import DatasetMismatch, gather
 from headrace.training.layout import SPLITS, RunLayout
 from headrace.training.payloads import RunInfo, SplitRows
 from headrace.training.ports import TrainingPorts
-from headrace.training.splits import to_csv
 from headrace.training.tuning import parent_tuning_job
 from headrace.training_job import static_hyperparameters_for
 
@@ -55,7 +54,7 @@ def prepare(
         bucket, model.name, training_job_name(model.name, dataset.sha256, request.execution.name)
     )
     for split in SPLITS:
-        ports.store.put(bucket, layout.split_key(split), to_csv(splits.part(split)), "text/csv")
+        ports.store.put(bucket, layout.split_key(split), splits.part(split).to_csv(), "text/csv")
     champion_version, champion = write_champion_channel(
         ports.store, layout, ports.registry.champion(names.model_package_group(model.name))
     )

@@ -9,17 +9,18 @@ dataset version gets another shuffle. `trainer.validation_fraction` of the rows 
 from __future__ import annotations
 
 import hashlib
-import io
+import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from headrace.config import ColumnType, DataSchema, ModelConfig, TrainerConfig
-from headrace.ingest.reading import read_parquet
 from headrace.ledger import FileFormat
 from headrace.training.layout import SPLITS, Split
+from headrace.training.table import MissingColumns, Table, TableError
 
 CLASSIFICATION_OBJECTIVES = frozenset({"binary:logistic", "multi:softprob"})
 _TRAIN, _VALIDATION, _TEST = 0, 1, 2
@@ -70,62 +71,98 @@ def assign(
     return labels
 
 
-def strata_of(frame: pd.DataFrame, model: ModelConfig) -> npt.NDArray[np.int64]:
-    """One stratum per label value for a classifier ("1" and "1.0" are one class), a single one otherwise."""
+def strata_of(table: Table, model: ModelConfig) -> npt.NDArray[np.int64]:
+    """One stratum per label value for a classifier ("1" and "1.0" are one class), a single one otherwise.
+
+    Strata are numbered in the sorted order of the labels' text, numeric labels as pandas' `to_numeric`
+    then `astype(str)` wrote them: the order decides how the seeded generator is drawn from, so it must
+    not change for the split of the same data to stay the same."""
     if not is_class_label(model):
-        return np.zeros(len(frame), dtype=np.int64)
-    target = frame[model.data.target]
+        return np.zeros(len(table), dtype=np.int64)
+    target = table.column(model.data.target)
+    distinct = list(dict.fromkeys(target))  # a label's text is converted once, not once per row
+    keys = distinct
     if model.data.column(model.data.target).type in (ColumnType.INTEGER, ColumnType.FLOAT):
-        target = pd.to_numeric(target, errors="coerce")
-    keys = target.astype(str).to_numpy()
-    _, inverse = np.unique(keys, return_inverse=True)
-    return inverse.astype(np.int64)
+        keys = _numeric_text(distinct)
+    rank = {key: stratum for stratum, key in enumerate(sorted(set(keys)))}
+    stratum_of = {value: rank[key] for value, key in zip(distinct, keys, strict=True)}
+    return np.fromiter(map(stratum_of.__getitem__, target), dtype=np.int64, count=len(target))
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(
+    r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|infinity|nan)", re.IGNORECASE
+)
+_INT64 = (-(2**63), 2**63 - 1)
+_UINT64_MAX = 2**64 - 1
+
+
+def _numeric_text(values: Sequence[str]) -> list[str]:
+    """`pd.to_numeric(values, errors="coerce").astype(str)`: integers as integers when every value is one
+    (and fits int64, or uint64 without negatives), else every value as a float's repr; "nan" for text that
+    is not a number."""
+    numbers: list[int | float] = []
+    for value in values:
+        text = value.strip()
+        if _INTEGER.fullmatch(text):
+            numbers.append(int(text))
+        elif _FLOAT.fullmatch(text):
+            numbers.append(float(text))
+        else:
+            numbers.append(math.nan)
+    integers = [n for n in numbers if isinstance(n, int)]
+    if len(integers) == len(numbers) and (
+        (_INT64[0] <= min(integers, default=0) and max(integers, default=0) <= _INT64[1])
+        or (min(integers, default=0) >= 0 and max(integers, default=0) <= _UINT64_MAX)
+    ):
+        return [str(n) for n in integers]
+    return [repr(float(n)) for n in numbers]
 
 
 @dataclass(frozen=True)
 class Splits:
-    train: pd.DataFrame
-    validation: pd.DataFrame
-    test: pd.DataFrame
+    train: Table
+    validation: Table
+    test: Table
 
-    def part(self, split: Split) -> pd.DataFrame:
-        frame: pd.DataFrame = getattr(self, split)
-        return frame
+    def part(self, split: Split) -> Table:
+        table: Table = getattr(self, split)
+        return table
 
     def rows(self) -> dict[Split, int]:
         return {split: len(self.part(split)) for split in SPLITS}
 
 
-def split_dataset(frame: pd.DataFrame, model: ModelConfig, sha256: str) -> Splits:
+def split_dataset(table: Table, model: ModelConfig, sha256: str) -> Splits:
     """Rows keep their original order inside each split."""
     check_fractions(model.trainer)
     trainer = model.trainer
     labels = assign(
-        strata_of(frame, model),
+        strata_of(table, model),
         trainer.validation_fraction,
         split_seed(trainer.seed, sha256),
         trainer.held_out_fraction,
     )
-    parts = {split: frame[labels == label].reset_index(drop=True) for split, label in _LABELS.items()}
-    empty = [split for split, part in parts.items() if part.empty]
+    parts = {split: table.take(labels == label) for split, label in _LABELS.items()}
+    empty = [split for split, part in parts.items() if not len(part)]
     if empty:
         raise SplitError(
-            f"{len(frame)} rows leave the {', '.join(empty)} split empty at trainer.validation_fraction "
+            f"{len(table)} rows leave the {', '.join(empty)} split empty at trainer.validation_fraction "
             f"{model.trainer.validation_fraction}; the dataset needs more rows"
         )
     return Splits(**parts)
 
 
 def split_with_holdout(
-    frame: pd.DataFrame, holdout: npt.NDArray[np.bool_], model: ModelConfig, holdout_sha256: str, key: str
+    table: Table, holdout: npt.NDArray[np.bool_], model: ModelConfig, holdout_sha256: str, key: str
 ) -> Splits:
     """The test split drawn from the `holdout` rows only (one production dataset: the recent data the gate
     judges on), stratified and seeded by that dataset's content as `split_dataset` would split it alone;
     its other rows and every other row go to train and validation (seeded by `key`, the run's datasets)."""
     check_fractions(model.trainer)
     trainer = model.trainer
-    strata = strata_of(frame, model)
-    labels = np.empty(len(frame), dtype=np.int8)
+    strata = strata_of(table, model)
+    labels = np.empty(len(table), dtype=np.int8)
     labels[holdout] = assign(
         strata[holdout],
         trainer.validation_fraction,
@@ -135,31 +172,30 @@ def split_with_holdout(
     labels[~holdout] = assign(
         strata[~holdout], trainer.validation_fraction, split_seed(trainer.seed, key), 0.0
     )
-    parts = {split: frame[labels == label].reset_index(drop=True) for split, label in _LABELS.items()}
-    empty = [split for split, part in parts.items() if part.empty]
+    parts = {split: table.take(labels == label) for split, label in _LABELS.items()}
+    empty = [split for split, part in parts.items() if not len(part)]
     if empty:
         raise SplitError(
-            f"{len(frame)} rows ({int(holdout.sum())} of them from the holdout's production dataset "
+            f"{len(table)} rows ({int(holdout.sum())} of them from the holdout's production dataset "
             f"{holdout_sha256[:12]}) leave the {', '.join(empty)} split empty at trainer.validation_fraction "
             f"{model.trainer.validation_fraction}; the run needs more rows"
         )
     return Splits(**parts)
 
 
-def read_dataset(data: bytes, kind: FileFormat, schema: DataSchema) -> pd.DataFrame:
+def read_dataset(data: bytes, kind: FileFormat, schema: DataSchema) -> Table:
     """A validated dataset version, columns in the schema's order. CSV cells stay the exact text of the
     file (no type inference, no null handling): the splits repeat what ingest accepted, byte for value."""
-    if kind is FileFormat.PARQUET:
-        frame = read_parquet(data)
-    else:
-        frame = pd.read_csv(
-            io.BytesIO(data), dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig"
-        )
-    missing = [c.name for c in schema.columns if c.name not in frame.columns]
-    if missing:
-        raise SplitError(f"the dataset lacks the schema's columns {', '.join(missing)}")
-    return frame[[c.name for c in schema.columns]]
+    names = [c.name for c in schema.columns]
+    try:
+        if kind is FileFormat.PARQUET:
+            from headrace.training.parquet_text import read_parquet_text  # imports pyarrow
 
-
-def to_csv(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+            table = read_parquet_text(data, set(names))
+        else:
+            table = Table.from_csv(data)
+        return table.select(names)
+    except MissingColumns as exc:
+        raise SplitError(f"the dataset lacks the schema's columns {', '.join(exc.names)}") from None
+    except TableError as exc:
+        raise SplitError(f"the dataset cannot be read: {exc}") from None
