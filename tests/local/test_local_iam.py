@@ -152,6 +152,9 @@ def test_the_authorizer_raises_access_denied_naming_action_and_resource() -> Non
         def implied_checks(self, call: Call) -> list[Check]:
             return []
 
+        def owner(self, resource_arn: str) -> str | None:
+            return ACCOUNT
+
     authorizer = Authorizer(Store())
     with pytest.raises(
         AccessDenied, match=r"not authorized to perform: s3:PutObject on resource: arn:aws:s3:::data/k"
