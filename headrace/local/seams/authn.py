@@ -199,12 +199,11 @@ class Authenticator:
         """`app` behind the gate, with moto's CORS headers removed from its answers."""
 
         def gate(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-            environ.pop(ACCOUNT_HEADER, None)  # the caller does not choose its account: its key does
             try:
-                key = self.verify(environ)
+                key = self.verify(environ)  # over the headers as signed, a caller's account header too
             except Refused as refused:
                 return refusal(environ, start_response, refused)
-            environ[ACCOUNT_HEADER] = key.account
+            environ[ACCOUNT_HEADER] = key.account  # the caller does not choose its account: its key does
 
             def without_cors(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
                 kept = [(k, v) for k, v in headers if not k.lower().startswith("access-control-")]
