@@ -13,6 +13,7 @@ workflow passes Plan, which creates each version's Model.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -193,12 +194,19 @@ def _describe(stage: str, error: Any) -> str:
     return f"{field}: {message}"
 
 
+def stages_file() -> Path:
+    """The stages file in use: $HEADRACE_STAGES_FILE, else the repository's stages.yaml (as the CDK app's
+    own choice, stacks/settings.py, when no `stages_file` context is given)."""
+    named = os.environ.get(STAGES_FILE_ENV)
+    return Path(named) if named else STAGES_FILE
+
+
 def load_stages(path: Path | None = None) -> dict[str, StageSettings]:
-    """Every stage the stages file names (default: the repository's stages.yaml; none when it is missing)."""
+    """Every stage the stages file names (default: stages_file(); none when the repository's is missing)."""
     # Imported here: the Lambda runtime, which ships this package, has no YAML parser.
     import yaml
 
-    path = path or STAGES_FILE
+    path = path or stages_file()
     if not path.is_file():
         if path != STAGES_FILE:
             raise StagesError(path, ["(file): not found"])
@@ -211,8 +219,8 @@ def load_stages(path: Path | None = None) -> dict[str, StageSettings]:
 
 
 def load_stage(stage: str, path: Path | None = None) -> StageSettings:
-    """`stage`'s settings from the stages file (default: the repository's stages.yaml); a stage the file does
-    not name, or a missing file, gets the defaults."""
+    """`stage`'s settings from the stages file (default: stages_file()); a stage the file does not name, or
+    a missing repository file, gets the defaults."""
     return load_stages(path).get(stage, StageSettings())
 
 

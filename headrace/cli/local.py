@@ -49,8 +49,19 @@ def _plane(work_dir: Path | None, code: int = EXIT_UNREACHABLE) -> Plane:
     return plane
 
 
-def _export_lines(info: PlaneInfo) -> str:
-    return "\n".join(f"export {key}={value}" for key, value in info.environment().items())
+def _export_lines(info: PlaneInfo, stage: str | None = None) -> str:
+    """The `export` lines for `stage`'s account (default: the plane's first stage's); where the plane's
+    stages live in several accounts, a comment says which account's key they export."""
+    lines = [f"export {key}={value}" for key, value in info.environment(stage).items()]
+    if len(set(info.accounts.values())) > 1:
+        chosen = stage or info.stage
+        others = ", ".join(f"{s}: {a}" for s, a in info.accounts.items() if s != chosen)
+        lines.insert(
+            0,
+            f"# account {info.account_of(chosen)} (stage {chosen})'s key; other stages' accounts: {others}. "
+            "`headrace local env --stage STAGE` exports another's",
+        )
+    return "\n".join(lines)
 
 
 @app.command()
@@ -186,13 +197,23 @@ def down(work_dir: WorkDir = None) -> None:
 
 
 @app.command()
-def env(work_dir: WorkDir = None) -> None:
+def env(
+    work_dir: WorkDir = None,
+    stage: Annotated[
+        str | None,
+        typer.Option(help="The stage whose account's key to export (default: the plane's first stage)."),
+    ] = None,
+) -> None:
     """Print the `export` lines (endpoint, region, the plane's key) that point boto3 and the AWS CLI at the
-    local plane; works from any directory.
+    local plane; works from any directory. Stages in several accounts (stages.yaml `account:`): each
+    account has its own key, and --stage picks whose.
 
     Example: eval "$(headrace local env)" && aws s3 ls
     """
-    typer.echo(_export_lines(_plane(work_dir).info))
+    info = _plane(work_dir).info
+    if stage is not None and stage not in info.stages:
+        fail(f"--stage {stage}: the plane did not provision it (its stages: {', '.join(info.stages)})")
+    typer.echo(_export_lines(info, stage))
 
 
 @app.command()

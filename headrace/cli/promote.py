@@ -54,7 +54,10 @@ def promote_command(
         source_settings, target_settings = load_stage(from_stage), load_stage(to_stage)
     except (PromotionError, StagesError) as exc:
         fail(str(exc))
-    source, target = resolve(from_stage), resolve(to_stage)
+    target = resolve(to_stage)
+    # As on AWS, the promoter is an identity of the target's account: it reads the source stage through the
+    # grants the source's stacks give the target's account (stacks/promotion.py), and writes the target.
+    source = resolve(from_stage).acting_as(target)
     config = target.model(model)
     deployment = target.deployment()
     key_arn = stack_outputs(target.client("cloudformation"), target.names.data_stack)[Outputs.DATA_KEY_ARN]

@@ -4,7 +4,7 @@ your AWS account."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlparse
@@ -48,6 +48,11 @@ class Target:
             return Clients(self.endpoint, credentials=self.credentials).client(service)
         return boto3.client(service, endpoint_url=self.endpoint)
 
+    def acting_as(self, other: Target) -> Target:
+        """This stage reached with `other`'s credentials: on a local plane whose stages live in several
+        accounts, `other`'s account's key (on AWS both are boto3's one chain anyway)."""
+        return replace(self, credentials=other.credentials)
+
     def deployment(self) -> DeploymentInfo:
         """The deployment's resources, from its stacks' outputs; exits with a hint when it cannot be read."""
         try:
@@ -86,11 +91,13 @@ def resolve(stage: str | None = None, models_dir: Path | None = None, work_dir: 
         fail(str(exc), "fix the field named above; every key is documented in headrace/config.py")
     say_using(source, plane, endpoint)
     on_plane = plane is not None and plane.info.endpoint == endpoint
+    chosen = choose_stage(stage, plane if on_plane else None)
     return Target(
-        stage=choose_stage(stage, plane if on_plane else None),
+        stage=chosen,
         endpoint=endpoint,
         models=models,
-        credentials=plane.info.credentials if plane and on_plane else None,
+        # The admin key of the stage's account (stages.yaml `account:`; one key for a one-account plane).
+        credentials=plane.info.credentials_for(chosen) if plane and on_plane else None,
     )
 
 

@@ -53,9 +53,12 @@ def write_private(path: Path, text: str) -> None:
     temporary.replace(path)
 
 
-def plane_credentials(work_dir: Path) -> PlaneCredentials:
-    """The plane's key for `work_dir`: generated at its first start (0600), the same on every start after."""
-    path = work_dir / CREDENTIALS_FILE
+def plane_credentials(work_dir: Path, account: str | None = None) -> PlaneCredentials:
+    """The plane's key for `work_dir`: generated at its first start (0600), the same on every start after.
+
+    A plane whose stages live in several accounts (stages.yaml `account:`) issues one such admin key per
+    account: `account` names one other than its first stage's, kept in a file of its own."""
+    path = work_dir / (CREDENTIALS_FILE if account is None else f"credentials-{account}.json")
     try:
         return PlaneCredentials.model_validate_json(path.read_text())
     except FileNotFoundError:

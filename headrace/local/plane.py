@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, model_validator
 
@@ -61,10 +61,15 @@ class PlaneInfo(BaseModel):
     started_at: float = 0.0
     # The control channel on 127.0.0.1 (control_server.py): `headrace local tick` posts there.
     control_port: int | None = None
-    # The plane's key (aws.py): every request must be signed with it, and the control port wants its secret.
+    # The plane's key (aws.py) for `account`: every request must be signed with a key the plane issued, and
+    # the control port wants this one's secret.
     credentials: PlaneCredentials
     # The model configs it was provisioned from: the CLI reads these, not whatever models/ is near its cwd.
     models_dir: str | None = None
+    # Each stage's account, where stages.yaml puts them in several (`account:`); a stage not listed is in
+    # `account`. Each other account's admin key, by account.
+    accounts: dict[str, str] = {}
+    account_credentials: dict[str, PlaneCredentials] = {}
 
     @model_validator(mode="after")
     def _first_stage_listed(self) -> PlaneInfo:
@@ -73,11 +78,19 @@ class PlaneInfo(BaseModel):
             self.stages = [self.stage]
         return self
 
-    def environment(self) -> dict[str, str]:
-        return local_environment(self.endpoint, self.credentials, self.region)
+    def account_of(self, stage: str | None = None) -> str:
+        return self.accounts.get(stage or self.stage, self.account)
 
-    def clients(self) -> Clients:
-        return Clients(self.endpoint, self.region, self.account, self.credentials)
+    def credentials_for(self, stage: str | None = None) -> PlaneCredentials:
+        """The admin key of the stage's account (default: the plane's first stage's)."""
+        account = self.account_of(stage)
+        return self.credentials if account == self.account else self.account_credentials[account]
+
+    def environment(self, stage: str | None = None) -> dict[str, str]:
+        return local_environment(self.endpoint, self.credentials_for(stage), self.region)
+
+    def clients(self, stage: str | None = None) -> Clients:
+        return Clients(self.endpoint, self.region, self.account_of(stage), self.credentials_for(stage))
 
 
 def read_info(work_dir: Path = DEFAULT_WORK_DIR) -> PlaneInfo | None:
@@ -115,19 +128,25 @@ def parse_stages(text: str) -> list[str]:
     return stages
 
 
-def one_account(stages: list[str], stages_file: Path | None = None) -> None:
-    """Refuse stages that stages.yaml puts in different AWS accounts: the plane serves one account (its
-    moto backends and IAM enforcement are keyed by LOCAL_ACCOUNT), so it cannot yet stand in for two."""
-    from headrace.stages import STAGES_FILE_ENV, load_stage
+def stage_accounts(stages: list[str], stages_file: Path | None = None) -> dict[str, str]:
+    """Each stage's account: stages.yaml's `account:`; a stage without one deploys to the deploying
+    credentials' account, which on the plane is its first stage's (LOCAL_ACCOUNT when that names none)."""
+    from headrace.stages import load_stage
 
-    named = stages_file or (Path(os.environ[STAGES_FILE_ENV]) if os.environ.get(STAGES_FILE_ENV) else None)
-    accounts = {stage: load_stage(stage, named).account for stage in stages}
-    if len({account for account in accounts.values() if account is not None}) > 1:
-        listed = ", ".join(f"{stage}: {account or 'none given'}" for stage, account in accounts.items())
+    named = {stage: load_stage(stage, stages_file).account for stage in stages}
+    default = named[stages[0]] or LOCAL_ACCOUNT
+    return {stage: account or default for stage, account in named.items()}
+
+
+def accounts_enforced(accounts: dict[str, str], enforce_iam: bool) -> None:
+    """Refuse stages in several accounts with IAM enforcement off: what keeps one account out of another's
+    resources is the plane's IAM (each account's resource policies, seams/iam.py), and without it the plane
+    could not tell them apart."""
+    if len(set(accounts.values())) > 1 and not enforce_iam:
+        listed = ", ".join(f"{stage}: {account}" for stage, account in accounts.items())
         raise ValueError(
-            f"stages.yaml puts stages {', '.join(stages)} in different AWS accounts ({listed}); the local "
-            "plane serves one account: start one plane per account, or provision them together with the "
-            "accounts commented out"
+            f"stages.yaml puts stages {', '.join(accounts)} in different AWS accounts ({listed}), which the "
+            f"local plane keeps apart with its IAM: unset {IAM_SWITCH}=off, or provision one account"
         )
 
 
@@ -145,8 +164,10 @@ class LocalPlane:
     # On by default, as on AWS; HEADRACE_LOCAL_IAM=off turns it off to tell a permission problem from another.
     enforce_iam: bool = field(default_factory=lambda: os.environ.get(IAM_SWITCH, "enforce") != "off")
     # Every stage to provision into the one moto (their stack and resource names carry the stage); empty:
-    # just `stage`. The first is the plane's default stage (`stage`).
+    # just `stage`. The first is the plane's default stage (`stage`). Each is provisioned in its account
+    # (stages.yaml `account:`), signed with that account's admin key.
     stages: list[str] = field(default_factory=list)
+    accounts: dict[str, str] = field(default_factory=dict)
     info: PlaneInfo | None = None
     durable: DurableState | None = None
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
@@ -155,7 +176,7 @@ class LocalPlane:
         # Imported here: moto and the seams load only in the process that runs the plane.
         from headrace.local.cloudformation.assembly import synthesize
         from headrace.local.cloudformation.provisioner import Provisioner
-        from headrace.local.cloudwatch.evaluator import AlarmEvaluator
+        from headrace.local.cloudwatch.evaluator import AlarmEvaluator, AlarmEvaluators
         from headrace.local.control_server import ControlServer
         from headrace.local.lambda_runtime import HandlerRuntime
         from headrace.local.sagemaker.containers import ImageRegistry
@@ -199,7 +220,10 @@ class LocalPlane:
         # moto's ASL interpreter calls its own services at localhost:$MOTO_PORT (default 5000).
         os.environ["MOTO_PORT"] = str(self.port)
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        account = self.accounts[self.stage]
         credentials = plane_credentials(self.work_dir)
+        others = {a: plane_credentials(self.work_dir, a) for a in self.accounts.values() if a != account}
+        keys = {account: credentials, **others}
         # The plane's own process (its containers inherit this environment) signs with the plane's key.
         os.environ.update(local_environment(endpoint, credentials))
         os.environ.pop("AWS_SESSION_TOKEN", None)
@@ -214,7 +238,8 @@ class LocalPlane:
             self.durable = DurableState(self.state_dir)  # refuses another version's state
             if self.durable.restore():
                 self.progress(f"restored state from {self.state_dir}")
-        self.authenticator = Authenticator(credentials)  # only requests signed with the plane's keys
+        # Only requests signed with the plane's keys, each acting in its own account.
+        self.authenticator = Authenticator(credentials, account=account, accounts=others)
         self._stack.callback(
             start_server(
                 self.port, self.durable.wsgi if self.durable else None, guard=self.authenticator.wsgi
@@ -222,40 +247,48 @@ class LocalPlane:
         )
         run_state_machines()
         self._stack.enter_context(state_machines_signed(credentials))
-        clients = Clients(endpoint, credentials=credentials)
+        clients = Clients(endpoint, LOCAL_REGION, account, credentials)
+        by_account = {a: Clients(endpoint, LOCAL_REGION, a, key) for a, key in keys.items()}
+        accounts = list(by_account)
 
         runtime = HandlerRuntime(
             self.work_dir / "lambda", local_environment(endpoint, credentials), supervisor=supervisor
         )
-        runtime.listeners.append(Telemetry(clients))
+        runtime.listeners.append(Telemetry(clients, by_account))
         self._stack.callback(runtime.close)  # the functions' sandboxes are child processes
         targets = TargetDispatcher(MotoTargets())
         delivery = EventDelivery(targets)
         delivery.start()
         self._stack.callback(delivery.stop)
         images = ImageRegistry()
-        records = MotoTuningRecords(LOCAL_ACCOUNT, LOCAL_REGION)
+        records = MotoTuningRecords(account, LOCAL_REGION, accounts)
         self.training = TrainingCompute(clients, images, self.work_dir, records, launcher)
         self.transform = TransformCompute(clients, images, self.work_dir, records, launcher)
         # Tuning jobs start their trials through the plane's API, as SageMaker does, and hear their metrics.
         self.tuning = TuningCompute(records, ApiTrialJobs(clients))
         self.training.on_metric = self.tuning.observe
-        cloudwatch = MotoCloudWatch(LOCAL_ACCOUNT, LOCAL_REGION)
-        self.hosting = EndpointHosting(
-            clients, images, self.work_dir, cloudwatch.alarm_states, records, launcher
-        )
+        # Each account's alarms evaluated on its own metrics; hosting reads its endpoints' guards wherever.
+        watches = [MotoCloudWatch(a, LOCAL_REGION) for a in accounts]
+
+        def alarm_states(names: list[str]) -> dict[str, str]:
+            return {k: v for watch in watches for k, v in watch.alarm_states(names).items()}
+
+        self.hosting = EndpointHosting(clients, images, self.work_dir, alarm_states, records, launcher)
+        self.hosting._fleets.account_clients = lambda name: by_account[records.account_of("endpoints", name)]
+        self.transform.account_clients = lambda name: by_account[records.account_of("transform_jobs", name)]
         self._stack.enter_context(served(self.hosting))
-        iam = self._iam(endpoint, runtime, cloudwatch) if self.enforce_iam else None
+        admins = {key.access_key_id: a for a, key in keys.items()}
+        iam = self._iam(endpoint, runtime, watches, admins) if self.enforce_iam else None
         self._stack.enter_context(
             installed(runtime, delivery, self.training, self.hosting, iam, self.transform, self.tuning)
         )
         self.delivery = delivery
         # Inside the seams, so alarm state changes reach Lambda and Step Functions targets; stopped first.
-        self.alarms = AlarmEvaluator(cloudwatch, interval_s=0.5)
+        self.alarms = AlarmEvaluators([AlarmEvaluator(watch, interval_s=0.5) for watch in watches])
         self.alarms.start()
         self._stack.callback(self.alarms.stop)
         self._autoscaling(clients)
-        self.schedules = ScheduleRunner(MotoSchedules(LOCAL_ACCOUNT, LOCAL_REGION), targets)
+        self.schedules = ScheduleRunner(MotoSchedules(account, LOCAL_REGION, accounts), targets)
         if iam:
             from headrace.local.seams.iam_targets import ScheduleTargets
 
@@ -266,14 +299,7 @@ class LocalPlane:
         control_port = self.control.start()
         self._stack.callback(self.control.stop)
 
-        outputs: dict[str, dict[str, str]] = {}
-        for stage, outdir in zip(self.stages, outdirs, strict=True):
-            self.progress(f"provisioning stage {stage}'s stacks from the synthesized templates")
-            outputs |= Provisioner(clients, self.progress, images).deploy(outdir)
-        self.hosting.restore()
-        if self.state_dir:
-            for note in (n for stage in self.stages for n in self._reconcile(clients, stage)):
-                self.progress(note)
+        outputs = self._provision(outdirs, by_account, Provisioner, images)
         if self.durable:  # from here on, every change is committed before it is acknowledged
             self.durable.open()
         self.info = PlaneInfo(
@@ -288,19 +314,29 @@ class LocalPlane:
             control_port=control_port,
             credentials=credentials,
             models_dir=str(models_directory(self.models_dir).resolve()),
+            account=account,
+            accounts=self.accounts,
+            account_credentials=others,
         )
         runtime_file = self.work_dir / RUNTIME_FILE
         write_private(runtime_file, self.info.model_dump_json(indent=1))  # it holds the plane's secret
         self._stack.callback(runtime_file.unlink, missing_ok=True)
         return self.info
 
-    def _iam(self, endpoint: str, runtime: HandlerRuntime, cloudwatch: MotoCloudWatch) -> LocalIam:
+    def _iam(
+        self,
+        endpoint: str,
+        runtime: HandlerRuntime,
+        watches: list[MotoCloudWatch],
+        admins: dict[str, str],
+    ) -> LocalIam:
         """Functions, state machines and SageMaker compute act as their roles, alarm actions as CloudWatch;
-        the plane stays admin."""
+        the plane's keys are admin of their own accounts (`admins`: account by key id), and reach another
+        account's resources only as its policies allow."""
         from headrace.local.seams.iam import LocalIam
         from headrace.local.seams.iam_targets import AlarmActions
 
-        iam = LocalIam(LOCAL_ACCOUNT, LOCAL_REGION)
+        iam = LocalIam(self.accounts[self.stage], LOCAL_REGION, admins)
         self.authenticator.trust(iam.sessions.issued)  # role sessions' keys are let in as their roles
         runtime.credentials = lambda spec: (
             iam.function_credentials(spec.role_arn, spec.name) if spec.role_arn else {}
@@ -308,10 +344,27 @@ class LocalPlane:
         self.training.role_clients = lambda role: iam.role_clients(endpoint, role)
         self.hosting._fleets.model_clients = lambda model: iam.model_clients(endpoint, model)
         self.transform.model_clients = lambda model: iam.model_clients(endpoint, model)
-        cloudwatch.publish = AlarmActions(iam).checked(cloudwatch.publish)  # type: ignore[method-assign,assignment]
+        for watch in watches:
+            watch.publish = AlarmActions(iam).checked(watch.publish)  # type: ignore[method-assign,assignment]
         self.iam = iam
         self.progress("IAM enforced: functions, state machines and SageMaker act as their roles")
         return iam
+
+    def _provision(
+        self, outdirs: list[Path], by_account: dict[str, Clients], provisioner: Any, images: Any
+    ) -> dict[str, dict[str, str]]:
+        """Each stage's stacks in its own account; then what a restored plane left running is reconciled."""
+        outputs: dict[str, dict[str, str]] = {}
+        for stage, outdir in zip(self.stages, outdirs, strict=True):
+            where = f" in account {self.accounts[stage]}" if len(by_account) > 1 else ""
+            self.progress(f"provisioning stage {stage}'s stacks{where} from the synthesized templates")
+            outputs |= provisioner(by_account[self.accounts[stage]], self.progress, images).deploy(outdir)
+        self.hosting.restore()
+        if self.state_dir:
+            for stage in self.stages:
+                for note in self._reconcile(by_account[self.accounts[stage]], stage):
+                    self.progress(note)
+        return outputs
 
     def _autoscaling(self, clients: Clients) -> None:
         """Target-tracking policies on the endpoints' variants, evaluated from their own metrics."""
@@ -329,7 +382,8 @@ class LocalPlane:
         self.stage = self.stages[0]
         for stage in self.stages:
             Names(stage)  # its error names a bad stage
-        one_account(self.stages)
+        self.accounts = {**stage_accounts(self.stages), **self.accounts}
+        accounts_enforced(self.accounts, self.enforce_iam)
 
     def _synthesize(self, synthesize: Callable[[Path, str, Path | None], Path], stage: str) -> Path:
         self.progress(f"synthesizing the CDK app for stage {stage}")
@@ -349,7 +403,10 @@ class LocalPlane:
         from headrace.local.reconcile import DataPlane, redeliver
         from headrace.local.seams.executions import MotoUploads, end_interrupted, execution_exists
 
-        notes = end_interrupted(LOCAL_ACCOUNT, LOCAL_REGION) if stage == self.stages[0] else []
+        first = self.stages.index(stage) == min(
+            i for i, s in enumerate(self.stages) if self.accounts[s] == self.accounts[stage]
+        )
+        notes = end_interrupted(clients.account, LOCAL_REGION) if first else []  # once per account
         deployment = describe(clients.cloudformation, Names(stage), load_models(self.models_dir))
         data = DataPlane(
             bucket=deployment.data_bucket,
@@ -361,7 +418,7 @@ class LocalPlane:
             ),
             execution_exists=execution_exists,
         )
-        return notes + redeliver(data, MotoUploads(LOCAL_ACCOUNT))
+        return notes + redeliver(data, MotoUploads(clients.account))
 
     def stop(self) -> None:
         if self.info:

@@ -8,6 +8,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from headrace.local.aws import Clients
@@ -46,9 +47,12 @@ def emf_metric_data(record: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] 
 class Telemetry:
     """A HandlerRuntime listener; it never fails an invocation, it only records what it can."""
 
-    def __init__(self, clients: Clients) -> None:
-        self._logs = clients.client("logs")
-        self._cloudwatch = clients.client("cloudwatch")
+    def __init__(self, clients: Clients, accounts: Mapping[str, Clients] | None = None) -> None:
+        # A function's logs and metrics go to its own account's CloudWatch (`accounts`: each account's
+        # clients, for a plane whose stages live in several; else `clients`' account).
+        self._clients = {clients.account: clients, **(accounts or {})}
+        self._default = clients.account
+        self._by_account: dict[str, tuple[Any, Any]] = {}
 
     def __call__(self, spec: FunctionSpec, result: InvocationResult) -> None:
         try:
@@ -56,16 +60,25 @@ class Telemetry:
         except Exception:
             log.exception("could not forward the log of %s", spec.name)
 
+    def _services(self, function_arn: str) -> tuple[Any, Any]:
+        parts = function_arn.split(":")
+        account = parts[4] if len(parts) > 5 and parts[4] in self._clients else self._default
+        if account not in self._by_account:
+            clients = self._clients[account]
+            self._by_account[account] = (clients.client("logs"), clients.client("cloudwatch"))
+        return self._by_account[account]
+
     def _forward(self, spec: FunctionSpec, result: InvocationResult) -> None:
+        logs, cloudwatch = self._services(spec.arn)
         lines = [line for line in result.log.splitlines() if line.strip()]
         group = f"/aws/lambda/{spec.name}"
         stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
-        with contextlib.suppress(self._logs.exceptions.ResourceAlreadyExistsException):
-            self._logs.create_log_group(logGroupName=group)
-        self._logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
         now = int(time.time() * 1000)
         if lines:
-            self._logs.put_log_events(
+            logs.put_log_events(
                 logGroupName=group,
                 logStreamName=stream,
                 logEvents=[{"timestamp": now, "message": line} for line in lines],
@@ -79,4 +92,4 @@ class Telemetry:
                 continue
             if parsed:
                 namespace, data = parsed
-                self._cloudwatch.put_metric_data(Namespace=namespace, MetricData=data)
+                cloudwatch.put_metric_data(Namespace=namespace, MetricData=data)

@@ -3,6 +3,7 @@ deployment of two models (the shipped example and a second one) so several-model
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,11 @@ import yaml
 from headrace.cli.project import WORK_DIR_ENV
 from headrace.config import load_models
 from headrace.deployment import DeploymentInfo, describe
+from headrace.local.aws import Clients
 from headrace.local.control import start_detached, stop_detached
 from headrace.local.plane import PlaneInfo
 from headrace.naming import Names
+from headrace.stages import STAGES_FILE_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 # Small enough that the "oversized" case is a 2 MB upload, not 256 MB.
@@ -101,23 +104,45 @@ def write_models(directory: Path) -> Path:
 
 
 class RunningPlane:
-    def __init__(self, info: PlaneInfo, models_dir: Path, work_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        info: PlaneInfo,
+        models_dir: Path,
+        work_dir: Path | None = None,
+        stages_file: Path | None = None,
+    ) -> None:
         self.info = info
         self.work_dir = work_dir
         self.models_dir = models_dir
+        self.stages_file = stages_file
+        # The first (default) stage's account's clients; `stage_clients` another stage's.
         self.clients = info.clients()
         self.models = {m.name: m for m in load_models(models_dir)}
         # Each provisioned stage's resources; `deployment` is the plane's first (default) stage's.
         self.deployments: dict[str, DeploymentInfo] = {
-            stage: describe(self.clients.cloudformation, Names(stage), list(self.models.values()))
+            stage: describe(
+                self.stage_clients(stage).cloudformation, Names(stage), list(self.models.values())
+            )
             for stage in info.stages
         }
         self.deployment: DeploymentInfo = self.deployments[info.stage]
 
+    def stage_clients(self, stage: str) -> Clients:
+        """Clients signed with the admin key of `stage`'s account (its own where stages.yaml says so)."""
+        return self.clients if stage == self.info.stage else self.info.clients(stage)
+
+    def account_clients(self, arn: str) -> Clients:
+        """The clients of the account an ARN names (an execution's, a version's)."""
+        account = arn.split(":")[4]
+        stage = next((s for s in self.info.stages if self.info.account_of(s) == account), self.info.stage)
+        return self.stage_clients(stage)
+
     def environment(self) -> dict[str, str]:
         """What a `headrace` subprocess needs to use this plane: its endpoint and key, and its work dir (the
-        CLI then knows the plane's stages and models, as after `local up`)."""
+        CLI then knows the plane's stages and models, as after `local up`), and the stages file it read."""
         named = {WORK_DIR_ENV: str(self.work_dir)} if self.work_dir else {}
+        if self.stages_file:
+            named[STAGES_FILE_ENV] = str(self.stages_file)
         return self.info.environment() | named
 
 
@@ -139,14 +164,28 @@ def plane(tmp_path_factory: pytest.TempPathFactory, e2e_models_dir: Path) -> Ite
 # The two-stage plane's models: churn for promotion, a copy for the smoke tests, so that each module's
 # versions start at v1 on one plane shared by the session (a two-stage plane costs two synths).
 SMOKE_MODEL = "churn-smoke"
+# The two-stage plane's accounts, as a team deploys dev and prod: each stage in an account of its own.
+STAGE_ACCOUNTS = {"dev": "111111111111", "prod": "222222222222"}
+
+
+def two_account_stages(directory: Path) -> Path:
+    """The repository's stages.yaml with dev and prod in STAGE_ACCOUNTS: dev's stacks then grant prod's
+    account read of its versions (stacks/promotion.py)."""
+    stages = yaml.safe_load((REPO / "stages.yaml").read_text())
+    for stage, account in STAGE_ACCOUNTS.items():
+        stages[stage]["account"] = account
+    path = directory / "stages.yaml"
+    path.write_text(yaml.safe_dump(stages))
+    return path
 
 
 @pytest.fixture(scope="session")
 def two_stage_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlane]:
-    """A plane of its own with stages dev and prod (`local up --stages dev,prod`) and two models: churn,
-    which the promotion tests move from dev to prod, and SMOKE_MODEL, which the smoke tests drop data into.
-    `deployments["prod"]` is prod's; the CLI picks a stage with `--stage` or HEADRACE_STAGE (default: dev,
-    the first)."""
+    """A plane of its own with stages dev and prod (`local up --stages dev,prod`), each in its own account
+    (STAGE_ACCOUNTS), and two models: churn, which the promotion tests move from dev to prod, and
+    SMOKE_MODEL, which the smoke tests drop data into. `deployments["prod"]` is prod's, and
+    `stage_clients("prod")` act in prod's account; the CLI picks a stage with `--stage` or HEADRACE_STAGE
+    (default: dev, the first)."""
     models_dir = tmp_path_factory.mktemp("two-stage-models")
     (models_dir / "churn.yaml").write_text(yaml.safe_dump(fast_churn()))
     smoke = fast_churn() | {"name": SMOKE_MODEL}
@@ -156,9 +195,18 @@ def two_stage_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
     smoke["gate"] = smoke["gate"] | {"max_slice_gap": 0.5}
     (models_dir / f"{SMOKE_MODEL}.yaml").write_text(yaml.safe_dump(smoke))
     work_dir = tmp_path_factory.mktemp("two-stage-plane")
-    info = start_detached(work_dir=work_dir, models_dir=models_dir, stages=TWO_STAGES)
+    stages_file = two_account_stages(tmp_path_factory.mktemp("two-accounts"))
+    previous = os.environ.get(STAGES_FILE_ENV)
+    os.environ[STAGES_FILE_ENV] = str(stages_file)  # the daemon's synths read it
     try:
-        yield RunningPlane(info, models_dir, work_dir)
+        info = start_detached(work_dir=work_dir, models_dir=models_dir, stages=TWO_STAGES)
+    finally:
+        if previous is None:
+            os.environ.pop(STAGES_FILE_ENV, None)
+        else:
+            os.environ[STAGES_FILE_ENV] = previous
+    try:
+        yield RunningPlane(info, models_dir, work_dir, stages_file)
     finally:
         stop_detached(work_dir)
 
@@ -166,7 +214,7 @@ def two_stage_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
 def execution_failures(plane: RunningPlane, execution_arn: str) -> list[dict[str, Any]]:
     """What failed in an execution, from its history: each failure event with the state it happened in and
     its error and cause, so that an assertion on a FAILED execution says which step failed and why."""
-    sfn = plane.clients.client("stepfunctions")
+    sfn = plane.account_clients(execution_arn).client("stepfunctions")
     events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
     state, failed = None, []
     for event in events:

@@ -75,9 +75,13 @@ def test_smoke_of_prod_registers_and_leaves_the_version_to_a_person(two_stage_pl
     assert f"smoke of {SMOKE_MODEL} in prod: passed" in out, out
     for step in ("drop sample data", "validated: dataset version", "training run registered"):
         assert f"ok {step} (" in out, out
-    packages = two_stage_plane.clients.client("sagemaker").list_model_packages(
-        ModelPackageGroupName=Names("prod").model_package_group(SMOKE_MODEL)
-    )["ModelPackageSummaryList"]
+    packages = (
+        two_stage_plane.stage_clients("prod")
+        .client("sagemaker")
+        .list_model_packages(ModelPackageGroupName=Names("prod").model_package_group(SMOKE_MODEL))[
+            "ModelPackageSummaryList"
+        ]
+    )
     assert [p["ModelApprovalStatus"] for p in packages] == ["PendingManualApproval"]
 
 

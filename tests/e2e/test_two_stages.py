@@ -9,10 +9,11 @@ import subprocess
 import sys
 
 import pytest
+from botocore.exceptions import ClientError
 
 from headrace.naming import Names
 
-from .conftest import REPO, TWO_STAGES, RunningPlane
+from .conftest import REPO, STAGE_ACCOUNTS, TWO_STAGES, RunningPlane
 
 pytestmark = pytest.mark.e2e
 
@@ -32,11 +33,18 @@ def headrace(plane: RunningPlane, *args: str, **env: str) -> subprocess.Complete
 def test_both_stages_stacks_are_provisioned_apart(two_stage_plane: RunningPlane) -> None:
     assert two_stage_plane.info.stages == list(TWO_STAGES)
     assert two_stage_plane.info.stage == "dev"
-    cloudformation = two_stage_plane.clients.cloudformation
     for stage in TWO_STAGES:
+        cloudformation = two_stage_plane.stage_clients(stage).cloudformation
         for stack in Names(stage).stacks:
             status = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
             assert status == "CREATE_COMPLETE", (stack, status)
+    # Each stage in its own account: its stacks are that account's, and the other account does not see them.
+    for stage, other in zip(TWO_STAGES, reversed(TWO_STAGES), strict=True):
+        stack = Names(stage).data_stack
+        described = two_stage_plane.stage_clients(stage).cloudformation.describe_stacks(StackName=stack)
+        assert f":{STAGE_ACCOUNTS[stage]}:stack/" in described["Stacks"][0]["StackId"]
+        with pytest.raises(ClientError):
+            two_stage_plane.stage_clients(other).cloudformation.describe_stacks(StackName=stack)
     dev, prod = (two_stage_plane.deployments[s] for s in TWO_STAGES)
     assert dev.data_bucket != prod.data_bucket
     assert dev.ledger_table != prod.ledger_table

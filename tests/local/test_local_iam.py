@@ -152,6 +152,9 @@ def test_the_authorizer_raises_access_denied_naming_action_and_resource() -> Non
         def implied_checks(self, call: Call) -> list[Check]:
             return []
 
+        def owner(self, resource_arn: str) -> str | None:
+            return ACCOUNT
+
     authorizer = Authorizer(Store())
     with pytest.raises(
         AccessDenied, match=r"not authorized to perform: s3:PutObject on resource: arn:aws:s3:::data/k"
@@ -377,3 +380,65 @@ def test_creating_a_tuning_job_passes_its_trials_role() -> None:
     assert MotoPolicyStore(ACCOUNT, "us-east-1").implied_checks(call) == [
         Check("iam:PassRole", role, {"iam:PassedToService": ["sagemaker.amazonaws.com"]})
     ]
+
+
+# --- across accounts (IAM User Guide, "Cross-account policy evaluation logic") ------------------------------
+
+OTHER = "222222222222"
+PROMOTER = Principal(arn=f"arn:aws:iam::{OTHER}:role/promote", account=OTHER, session="ci")
+GRANT = {
+    "Effect": "Allow",
+    "Principal": {"AWS": f"arn:aws:iam::{OTHER}:root"},
+    "Action": "s3:GetObject",
+    "Resource": f"{BUCKET}/churn/runs/*/output/*",
+}
+ALLOW_READ = _policy({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})
+
+
+def test_another_account_reads_only_where_both_its_identity_and_the_resource_policy_allow() -> None:
+    granted = f"{BUCKET}/churn/runs/job-1/output/model.tar.gz"
+    read = Request(PROMOTER, "s3:GetObject", granted)
+    assert decide(read, [ALLOW_READ], _policy(GRANT), cross_account=True).allowed
+    # The resource's account grants it, but the caller's own account does not allow it.
+    refused = decide(read, [], _policy(GRANT), cross_account=True)
+    assert not refused.allowed and "no identity-based policy" in refused.reason
+    # The caller's identity allows it, but the resource's policy does not name it (or there is none).
+    elsewhere = Request(PROMOTER, "s3:GetObject", f"{BUCKET}/churn/incoming/data.csv")
+    for policy in (_policy(GRANT), None):
+        refused = decide(elsewhere, [ALLOW_READ], policy, cross_account=True)
+        assert not refused.allowed and "no resource-based policy" in refused.reason
+
+
+def test_an_account_principal_grants_that_account_across_accounts_only() -> None:
+    own_account = _policy(GRANT | {"Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}})
+    within = Request(ROLE, "s3:GetObject", f"{BUCKET}/churn/runs/j/output/m")
+    # Within an account, naming the account delegates to its identity policies: it allows nothing alone.
+    assert not decide(within, [], own_account).allowed
+
+
+def test_the_root_of_one_account_is_refused_another_s_resource_without_its_grant() -> None:
+    class Store:
+        def identity_policies(self, role_arn: str) -> list[Policy]:
+            return []
+
+        def resource_policy(self, resource_arn: str) -> tuple[Policy | None, bool]:
+            return _policy(GRANT), False
+
+        def implied_checks(self, call: Call) -> list[Check]:
+            return []
+
+        def owner(self, resource_arn: str) -> str | None:
+            return ACCOUNT
+
+    authorizer = Authorizer(Store())
+    root = Principal.account_admin(OTHER)
+    authorizer.check(root, "s3:GetObject", f"{BUCKET}/churn/runs/j/output/model.tar.gz")
+    with pytest.raises(AccessDenied, match=rf"arn:aws:iam::{OTHER}:root is not authorized .* s3:PutObject"):
+        authorizer.check(root, "s3:PutObject", f"{BUCKET}/churn/runs/j/output/model.tar.gz")
+    Authorizer(Store()).check(Principal.account_admin(ACCOUNT), "s3:PutObject", f"{BUCKET}/x")  # its own
+
+
+def test_a_group_named_by_arn_is_listed_as_that_group() -> None:
+    group = f"arn:aws:sagemaker:us-east-1:{OTHER}:model-package-group/headrace-dev-churn"
+    call = Call("sagemaker", "ListModelPackages", {"ModelPackageGroupName": group}, "us-east-1", ACCOUNT)
+    assert checks_for(call) == [Check("sagemaker:ListModelPackages", group)]

@@ -1,5 +1,5 @@
-"""Several stages on one local plane: `--stages` parsed and checked, the plane's stages recorded, one account
-only, and the CLI's stage chosen from --stage, else $HEADRACE_STAGE, else the plane's first stage."""
+"""Several stages on one local plane: `--stages` parsed and checked, the plane's stages recorded, each in its
+account, and the CLI's stage chosen from --stage, else $HEADRACE_STAGE, else the plane's first stage."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from headrace.cli.main import app
 from headrace.cli.project import Plane
 from headrace.cli.target import STAGE_ENV, choose_stage
-from headrace.local.aws import PlaneCredentials
-from headrace.local.plane import PlaneInfo, one_account, parse_stages
+from headrace.local.aws import LOCAL_ACCOUNT, PlaneCredentials
+from headrace.local.plane import PlaneInfo, accounts_enforced, parse_stages, stage_accounts
 
 
 def _info(**fields: object) -> PlaneInfo:
@@ -60,31 +60,47 @@ def _stages_file(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_stages_in_two_accounts_are_refused_naming_both(tmp_path: Path) -> None:
-    path = _stages_file(tmp_path, "dev: {account: '111111111111'}\nprod: {account: '222222222222'}\n")
-    with pytest.raises(ValueError, match=r"dev: 111111111111, prod: 222222222222.*one account"):
-        one_account(["dev", "prod"], path)
+def test_each_stage_is_in_its_account_and_one_without_is_in_the_first_stage_s(tmp_path: Path) -> None:
+    two = _stages_file(tmp_path, "dev: {account: '111111111111'}\nprod: {account: '222222222222'}\n")
+    assert stage_accounts(["dev", "prod"], two) == {"dev": "111111111111", "prod": "222222222222"}
+    # prod names none: the deploying credentials' account, on the plane its first stage's.
+    one = _stages_file(tmp_path, "dev: {account: '111111111111'}\nprod: {}\n")
+    assert stage_accounts(["dev", "prod"], one) == {"dev": "111111111111", "prod": "111111111111"}
+    assert stage_accounts(["dev", "prod"], _stages_file(tmp_path, "dev: {}\n")) == {
+        "dev": LOCAL_ACCOUNT,
+        "prod": LOCAL_ACCOUNT,
+    }
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "dev: {account: '111111111111'}\nprod: {account: '111111111111'}\n",
-        "dev: {account: '111111111111'}\nprod: {}\n",  # prod: the deploying credentials' account
-        "dev: {}\n",
-    ],
-)
-def test_stages_in_one_account_or_none_named_are_provisioned_together(tmp_path: Path, text: str) -> None:
-    one_account(["dev", "prod"], _stages_file(tmp_path, text))
-
-
-def test_one_account_reads_the_stages_file_named_in_the_environment(
+def test_stage_accounts_read_the_stages_file_named_in_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = _stages_file(tmp_path, "dev: {account: '111111111111'}\nprod: {account: '222222222222'}\n")
     monkeypatch.setenv("HEADRACE_STAGES_FILE", str(path))
-    with pytest.raises(ValueError, match="different AWS accounts"):
-        one_account(["dev", "prod"])
+    assert stage_accounts(["prod"]) == {"prod": "222222222222"}
+
+
+def test_stages_in_two_accounts_are_refused_when_iam_is_not_enforced() -> None:
+    accounts = {"dev": "111111111111", "prod": "222222222222"}
+    with pytest.raises(ValueError, match=r"dev: 111111111111, prod: 222222222222.*HEADRACE_LOCAL_IAM"):
+        accounts_enforced(accounts, enforce_iam=False)
+    accounts_enforced(accounts, enforce_iam=True)
+    accounts_enforced({"dev": LOCAL_ACCOUNT, "prod": LOCAL_ACCOUNT}, enforce_iam=False)
+
+
+def test_a_plane_in_two_accounts_hands_each_stage_its_account_s_key() -> None:
+    prod_key = PlaneCredentials(access_key_id="AKIAPRODEXAMPLE00000", secret_access_key="prod")
+    info = _info(
+        stage="dev",
+        stages=["dev", "prod"],
+        account="111111111111",
+        accounts={"dev": "111111111111", "prod": "222222222222"},
+        account_credentials={"222222222222": prod_key},
+    )
+    assert info.credentials_for("prod") == prod_key
+    assert info.credentials_for("dev") == info.credentials == info.credentials_for()
+    assert info.clients("prod").account == "222222222222"
+    assert info.environment("prod")["AWS_ACCESS_KEY_ID"] == "AKIAPRODEXAMPLE00000"
 
 
 @pytest.fixture

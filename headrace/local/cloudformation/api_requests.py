@@ -210,3 +210,38 @@ def topic_policy_requests(
         except (ProvisionError, KeyError, IndexError, TypeError, ValueError) as error:
             raise ProvisionError(f"{stack_name}: topic policy {logical_id}: {error}") from error
     return requests
+
+
+MODEL_PACKAGE_GROUP_TYPE = "AWS::SageMaker::ModelPackageGroup"
+
+
+def model_package_group_requests(
+    template: dict[str, Any], stack_name: str, references: StackReferences
+) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """CreateModelPackageGroup requests for the template's model package groups, each with the
+    PutModelPackageGroupPolicy request of its ModelPackageGroupPolicy (None without one)."""
+    requests: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != MODEL_PACKAGE_GROUP_TYPE:
+            continue
+        try:
+            properties = references.resolve(resource.get("Properties", {}))
+            name = str(properties["ModelPackageGroupName"])
+            create: dict[str, Any] = {"ModelPackageGroupName": name}
+            if description := properties.get("ModelPackageGroupDescription"):
+                create["ModelPackageGroupDescription"] = str(description)
+            if tags := properties.get("Tags"):
+                create["Tags"] = [{"Key": str(t["Key"]), "Value": str(t["Value"])} for t in tags]
+            policy = properties.get("ModelPackageGroupPolicy")
+            put = (
+                {
+                    "ModelPackageGroupName": name,
+                    "ResourcePolicy": policy if isinstance(policy, str) else json.dumps(policy),
+                }
+                if policy
+                else None
+            )
+        except (ProvisionError, KeyError, IndexError, TypeError, ValueError) as error:
+            raise ProvisionError(f"{stack_name}: model package group {logical_id}: {error}") from error
+        requests.append((create, put))
+    return requests

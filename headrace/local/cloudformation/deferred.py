@@ -11,6 +11,9 @@
 - `AWS::SQS::QueuePolicy`, `AWS::SNS::TopicPolicy` and `AWS::S3::BucketPolicy`, which moto's CloudFormation
   does not model, are set with SetQueueAttributes, SetTopicAttributes and PutBucketPolicy, so that the
   plane's IAM (seams/iam_policies.py) reads and enforces them.
+- `AWS::SageMaker::ModelPackageGroup` (a source stage's groups, with the policy that lets the stages that
+  promote from it read them: stacks/promotion.py), which moto's CloudFormation does not model, is created
+  with CreateModelPackageGroup and its policy set with PutModelPackageGroupPolicy.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ from headrace.local.cloudformation import ProvisionError
 from headrace.local.cloudformation.api_requests import (
     ALARM_TYPE,
     BUCKET_POLICY_TYPE,
+    MODEL_PACKAGE_GROUP_TYPE,
     QUEUE_POLICY_TYPE,
     SCHEDULE_GROUP_TYPE,
     SCHEDULE_TYPE,
     TOPIC_POLICY_TYPE,
     alarm_requests,
     bucket_policy_requests,
+    model_package_group_requests,
     queue_policy_requests,
     schedule_group_requests,
     schedule_requests,
@@ -49,6 +54,7 @@ CREATED_AFTER_STACK_TYPES = {
     QUEUE_POLICY_TYPE,
     BUCKET_POLICY_TYPE,
     TOPIC_POLICY_TYPE,
+    MODEL_PACKAGE_GROUP_TYPE,
 }
 
 
@@ -85,6 +91,7 @@ class DeferredResources:
             self._apply_deferred(logical_id, resource, physical)
         self._complete_buckets(template, physical)
         self.apply_resource_policies(stack_name, template, physical)
+        self.create_model_package_groups(stack_name, template, physical)
         self.create_alarms(stack_name, template, physical, replace=replace)
         self.create_schedules(stack_name, template, physical, replace=replace)
 
@@ -140,6 +147,29 @@ class DeferredResources:
             sns.set_topic_attributes(**request)
         for request in bucket_policy_requests(template, stack_name, references):
             self._aws.s3.put_bucket_policy(**request)
+
+    def create_model_package_groups(
+        self, stack_name: str, template: dict[str, Any], physical: dict[str, str]
+    ) -> None:
+        """Create the template's model package groups where missing, and set each one's policy (every time:
+        setting it is idempotent)."""
+        if not any(r.get("Type") == MODEL_PACKAGE_GROUP_TYPE for r in template.get("Resources", {}).values()):
+            return
+        account, region = self._aws.account, self._aws.region
+        references = StackReferences(
+            physical_ids=physical,
+            pseudo_parameters=pseudo_parameters(account, region, stack_name),
+            exports=self._exports(),
+            attribute=stack_attribute(account, region, stack_name),
+        )
+        sagemaker = self._aws.client("sagemaker")
+        for create, policy in model_package_group_requests(template, stack_name, references):
+            try:
+                sagemaker.describe_model_package_group(ModelPackageGroupName=create["ModelPackageGroupName"])
+            except ClientError:
+                sagemaker.create_model_package_group(**create)
+            if policy:
+                sagemaker.put_model_package_group_policy(**policy)
 
     def create_alarms(
         self, stack_name: str, template: dict[str, Any], physical: dict[str, str], replace: bool

@@ -200,3 +200,22 @@ class AlarmEvaluator:
         region = self.backend.region
         message = json.dumps(alarm_message(alarm, change, self.backend.account, region))
         self.backend.publish(action, message, alarm_subject(alarm, change, region))
+
+
+class AlarmEvaluators:
+    """One evaluator per account (a plane whose stages live in several): an account's alarms read only its
+    own metrics, as CloudWatch's do. Started, stopped and evaluated together."""
+
+    def __init__(self, evaluators: list[AlarmEvaluator]) -> None:
+        self.evaluators = evaluators
+
+    def start(self) -> None:
+        for evaluator in self.evaluators:
+            evaluator.start()
+
+    def stop(self) -> None:
+        for evaluator in reversed(self.evaluators):  # each unwatches what it watched, last first
+            evaluator.stop()
+
+    def evaluate(self, now: datetime | None = None) -> list[StateChange]:
+        return [change for evaluator in self.evaluators for change in evaluator.evaluate(now)]

@@ -172,6 +172,11 @@ _SAGEMAKER_NAMES = {
 
 def _sagemaker(call: Call) -> list[Check]:
     action = f"sagemaker:{call.operation}"
+    named_group = str(call.params.get("ModelPackageGroupName") or "")
+    if call.operation == "ListModelPackages" and named_group.startswith("arn:"):
+        # Another account's group, named by ARN, is listed as its policy allows ListModelPackages on it
+        # (SageMaker developer guide, "Cross-account model registry"; API_ListModelPackages takes the ARN).
+        return [Check(action, named_group)]
     listing = call.operation.startswith("List") and "HyperParameterTuningJobName" not in call.params
     if listing or call.operation == "Search":
         return [Check(action, "*")]

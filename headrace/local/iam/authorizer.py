@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from headrace.local.iam.actions import Call, Check, checks_for
-from headrace.local.iam.policy import Decision, Policy, Principal, Request, decide
+from headrace.local.iam.policy import ADMINISTRATOR, Decision, Policy, Principal, Request, decide
 
 log = logging.getLogger("headrace.local.iam")
 
@@ -42,6 +42,9 @@ class PolicyStore(Protocol):
     def implied_checks(self, call: Call) -> list[Check]:
         """What AWS checks beside the call's own action: PassRole, KMS behind S3 and SageMaker."""
 
+    def owner(self, resource_arn: str) -> str | None:
+        """The account the resource belongs to; None when unknown (`*`, a resource that does not exist)."""
+
 
 @dataclass
 class Authorizer:
@@ -53,10 +56,17 @@ class Authorizer:
     def check(
         self, principal: Principal, action: str, resource: str, context: dict[str, list[str]] | None = None
     ) -> None:
+        owner = None if principal.service else self.store.owner(resource)
+        cross_account = owner is not None and owner != principal.account
+        if principal.admin and not cross_account:
+            return  # an account's root, in its own account
         request = Request(principal, action, resource, context or {})
         policy, is_key = self.store.resource_policy(resource)
-        identity = [] if principal.service else self.store.identity_policies(principal.arn)
-        decision = decide(request, identity, policy, key_policy=is_key)
+        if principal.service:
+            identity = []
+        else:
+            identity = [ADMINISTRATOR] if principal.admin else self.store.identity_policies(principal.arn)
+        decision = decide(request, identity, policy, key_policy=is_key, cross_account=cross_account)
         if not decision.allowed:
             denied = AccessDenied(request, decision)
             with self._lock:

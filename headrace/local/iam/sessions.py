@@ -53,6 +53,8 @@ class Credentials:
     access_key_id: str
     secret_access_key: str
     session_token: str
+    # The role's account: the session acts there (an assumed role's session belongs to the role's account).
+    account: str = ""
 
     def environment(self) -> dict[str, str]:
         return {
@@ -60,6 +62,12 @@ class Credentials:
             "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
             "AWS_SESSION_TOKEN": self.session_token,
         }
+
+
+def account_of(role_arn: str, default: str) -> str:
+    """The account an IAM ARN names (arn:aws:iam::<account>:role/...); `default` when it names none."""
+    parts = role_arn.split(":")
+    return parts[4] if len(parts) > 5 and parts[4].isdigit() else default
 
 
 def check_trust(
@@ -77,6 +85,9 @@ def check_trust(
 
 
 class RoleSessions:
+    """Sessions of the roles of every account the plane serves: each role's in its own account (`account`:
+    where a role named without one is)."""
+
     def __init__(self, account: str, trust: TrustPolicies | None = None) -> None:
         self.account = account
         self._trust = trust
@@ -90,9 +101,10 @@ class RoleSessions:
         """Stable per role and session name, so clients cached across invocations stay valid."""
         digest = hashlib.sha256(f"{self._salt}|{role_arn}|{session}".encode()).hexdigest().upper()
         key = f"ASIA{digest[:16]}"  # temporary credentials' access keys start with ASIA
-        credentials = Credentials(key, digest[16:56], f"headrace-local-session-{digest[24:48]}")
+        account = account_of(role_arn, self.account)
+        credentials = Credentials(key, digest[16:56], f"headrace-local-session-{digest[24:48]}", account)
         with self._lock:
-            self._by_key[key] = Principal(arn=role_arn, account=self.account, session=session[:64])
+            self._by_key[key] = Principal(arn=role_arn, account=account, session=session[:64])
             self._issued[key] = credentials
         return credentials
 
@@ -104,7 +116,8 @@ class RoleSessions:
 
     def check(self, role_arn: str, service: str, source_arn: str | None = None) -> None:
         if self._trust is not None:
-            check_trust(self._trust(role_arn), role_arn, service, self.account, source_arn)
+            account = account_of(role_arn, self.account)
+            check_trust(self._trust(role_arn), role_arn, service, account, source_arn)
 
     def issued(self, access_key_id: str) -> Credentials | None:
         """The credentials issued under an access key, for verifying its signatures (seams/authn.py)."""

@@ -203,6 +203,9 @@ class FleetLauncher:
         self.model_clients: Callable[[str], Clients] | None = None
         # Told when a fleet's container exits without being stopped (hosting.py replaces it).
         self.on_exit: Callable[[Fleet], None] | None = None
+        # The clients of the endpoint's own account, whose CloudWatch gets its metrics (a plane whose
+        # stages live in several accounts); None: `clients`.
+        self.account_clients: Callable[[str], Clients] | None = None
 
     def start(self, endpoint: str, config_name: str) -> list[Fleet]:
         """Every variant's fleet, an instance (a Fleet) per InitialInstanceCount, or none: a variant that does
@@ -302,7 +305,8 @@ class FleetLauncher:
     ) -> None:
         assert process.stdout is not None
         logs = LogStream(aws, f"{LOG_GROUP}/{endpoint}", stream)
-        cloudwatch = self._aws.client("cloudwatch")
+        owner = self.account_clients(endpoint) if self.account_clients else self._aws
+        cloudwatch = owner.client("cloudwatch")
         try:
             for line in process.stdout:
                 line = line.rstrip("\n")

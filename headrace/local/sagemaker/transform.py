@@ -110,6 +110,8 @@ class TransformCompute:
         # Clients signed as the Model's execution role (seams/iam.py) when the plane enforces IAM: SageMaker
         # reads the model, the input and writes the output and logs as that role.
         self.model_clients: Callable[[str], Clients] | None = None
+        # The clients of a job's own account (by job name), whose CloudWatch gets its metrics; None: clients.
+        self.account_clients: Callable[[str], Clients] | None = None
         self._jobs: dict[str, RunningJob] = {}
         self._lock = threading.Lock()
 
@@ -320,7 +322,9 @@ class TransformCompute:
         """The container's output to CloudWatch Logs, its EMF lines to metrics (as CloudWatch Logs does)."""
         try:
             logs = LogStream(aws, LOG_GROUP, stream)
-            cloudwatch = self._aws.client("cloudwatch")
+            # The job's own account's CloudWatch (a plane whose stages live in several accounts).
+            owner = self.account_clients(stream.split("/")[0]) if self.account_clients else self._aws
+            cloudwatch = owner.client("cloudwatch")
             for line in process.stdout or ():
                 line = line.rstrip("\n")
                 if not line:

@@ -53,6 +53,7 @@ from headrace.local.seams.iam import LocalIam
 from headrace.local.seams.iam_policies import bucket_policies_left_to_the_plane
 from headrace.local.seams.iam_targets import RuleTargets
 from headrace.local.seams.sagemaker import hosting_installed, training_installed
+from headrace.local.seams.sagemaker_policies import group_policies_installed
 from headrace.local.seams.sagemaker_requests import requests_checked
 from headrace.local.seams.sagemaker_transform import transform_installed
 from headrace.local.seams.sagemaker_tuning import tuning_installed
@@ -176,6 +177,7 @@ def installed(
             payloads_limited(),
             dead_letter_configs_kept(),
             bucket_policies_left_to_the_plane(),
+            group_policies_installed(),
             training_installed(training) if training else contextlib.nullcontext(),
             transform_installed(transform) if transform else contextlib.nullcontext(),
             tuning_installed(tuning) if tuning else contextlib.nullcontext(),

@@ -4,9 +4,13 @@ In front of moto's server (server.py wraps its WSGI app with `Authenticator.wsgi
 as AWS verifies it: the signature is recomputed from the request and the key's secret and compared, in the
 Authorization header or a presigned URL's query string (S3's SigV2 presigned URLs too: boto3 makes those by
 default), with its date within 15 minutes (a presigned URL: not expired). The plane's own key (generated at
-first start, aws.py) is admin; a role session's key (IAM's RoleSessions, when the plane enforces IAM) is
-verified the same way and seams/iam.py then authorizes it as its role; any other request is refused with 403
-in the service's own error format, before moto sees it. moto's admin API (`/moto-api/`: reset, data.json,
+first start, aws.py) is admin of its account (a plane whose stages live in several accounts issues one
+such key per account); a role session's key (IAM's RoleSessions, when the plane enforces IAM) is verified the
+same way and seams/iam.py then authorizes it as its role; any other request is refused with 403 in the
+service's own error format, before moto sees it. moto keys all its state by account and takes a request's
+account from its `x-moto-account-id` header (moto/core/responses.py, get_current_account): the gate sets that
+header to the account of the key that signed the request, and drops whatever the caller sent in it.
+moto's admin API (`/moto-api/`: reset, data.json,
 config) is never served: the plane configures moto in-process. moto's permissive CORS (any Origin echoed) is
 stripped: the plane serves no browser.
 """
@@ -20,7 +24,7 @@ import io
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -33,7 +37,7 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.credentials import Credentials as BotocoreCredentials
 
-from headrace.local.aws import PlaneCredentials
+from headrace.local.aws import LOCAL_ACCOUNT, PlaneCredentials
 from headrace.local.seams.refusals import refusal
 from headrace.local.seams.sigv4 import (
     Claim,
@@ -57,18 +61,27 @@ ADMIN_API_PREFIX = "/moto-api"
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
 
 
+# The header moto's server reads a request's account from before its access key (moto 5.2.5,
+# BaseResponse.get_current_account); as a WSGI environ key.
+ACCOUNT_HEADER = "HTTP_X_MOTO_ACCOUNT_ID"
+
+
 class IssuedKey(Protocol):
-    """A key the plane issued: its secret, and the session token that must come with it (role sessions)."""
+    """A key the plane issued: its secret, the session token that must come with it (role sessions), and
+    the account whose resources it acts on."""
 
     @property
     def secret_access_key(self) -> str: ...
     @property
     def session_token(self) -> str | None: ...
+    @property
+    def account(self) -> str: ...
 
 
 @dataclass(frozen=True)
 class SigningKey:
     secret_access_key: str
+    account: str
     session_token: str | None = None
 
 
@@ -79,10 +92,18 @@ KeyLookup = Callable[[str], IssuedKey | None]
 
 
 class Authenticator:
-    """Verifies every request against the keys the plane issued: its own, then each trusted lookup's."""
+    """Verifies every request against the keys the plane issued: its own (one admin key per account it
+    serves), then each trusted lookup's."""
 
-    def __init__(self, credentials: PlaneCredentials, clock: Callable[[], float] = time.time) -> None:
-        self._plane = credentials
+    def __init__(
+        self,
+        credentials: PlaneCredentials,
+        clock: Callable[[], float] = time.time,
+        account: str = LOCAL_ACCOUNT,
+        accounts: Mapping[str, PlaneCredentials] | None = None,
+    ) -> None:
+        # account -> its admin key; `credentials` is `account`'s (the plane's first stage's).
+        self._admins = {**(accounts or {}), account: credentials}
         self._clock = clock
         self._lookups: list[KeyLookup] = []
 
@@ -91,21 +112,22 @@ class Authenticator:
         self._lookups.append(lookup)
 
     def key(self, access_key_id: str) -> IssuedKey | None:
-        if hmac.compare_digest(access_key_id, self._plane.access_key_id):
-            return SigningKey(self._plane.secret_access_key)
+        for account, admin in self._admins.items():
+            if hmac.compare_digest(access_key_id, admin.access_key_id):
+                return SigningKey(admin.secret_access_key, account)
         for lookup in self._lookups:
             if found := lookup(access_key_id):
                 return found
         return None
 
-    def verify(self, environ: WSGIEnvironment) -> None:
-        """Raises Refused unless the request carries a valid signature by a key the plane issued."""
+    def verify(self, environ: WSGIEnvironment) -> IssuedKey:
+        """The key that signed the request; raises Refused unless it carries a valid signature by a key the
+        plane issued."""
         if str(environ.get("PATH_INFO", "")).startswith(ADMIN_API_PREFIX):
             raise Refused("admin", "moto's admin API is not served by the local plane")
         query = dict(query_pairs(str(environ.get("QUERY_STRING", ""))))
         if "AWSAccessKeyId" in query and "Signature" in query and not header(environ, "Authorization"):
-            self._verify_presigned_v2(environ, query)
-            return
+            return self._verify_presigned_v2(environ, query)
         claim = claim_of(environ)
         key = self.key(claim.access_key_id)
         if key is None:
@@ -123,8 +145,9 @@ class Authenticator:
                 "signature",
                 "The request signature we calculated does not match the signature you provided.",
             )
+        return key
 
-    def _verify_presigned_v2(self, environ: WSGIEnvironment, query: dict[str, str]) -> None:
+    def _verify_presigned_v2(self, environ: WSGIEnvironment, query: dict[str, str]) -> IssuedKey:
         """S3's SigV2 presigned URL (what boto3's generate_presigned_url makes for us-east-1 by default)."""
         key = self.key(query["AWSAccessKeyId"])
         if key is None or key.session_token is not None:
@@ -154,6 +177,7 @@ class Authenticator:
                 "signature",
                 "The request signature we calculated does not match the signature you provided.",
             )
+        return key
 
     def _check_time(self, claim: Claim) -> None:
         try:
@@ -176,9 +200,10 @@ class Authenticator:
 
         def gate(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
             try:
-                self.verify(environ)
+                key = self.verify(environ)  # over the headers as signed, a caller's account header too
             except Refused as refused:
                 return refusal(environ, start_response, refused)
+            environ[ACCOUNT_HEADER] = key.account  # the caller does not choose its account: its key does
 
             def without_cors(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
                 kept = [(k, v) for k, v in headers if not k.lower().startswith("access-control-")]

@@ -186,6 +186,8 @@ class MotoCloudWatch:
         cloudwatch = self
 
         def set_alarm_state(response: CloudWatchResponse) -> Any:
+            if response.current_account != cloudwatch.account:  # another account's evaluator's alarm
+                return original(response)
             alarm = cloudwatch._backend.alarms.get(response._get_param("AlarmName"))
             before = alarm_of(alarm) if alarm is not None else None
             result = original(response)

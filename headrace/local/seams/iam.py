@@ -9,8 +9,16 @@ Calls are authorized where moto's server authenticates every request (`ActionAut
 signed with a role session's key is checked against that role's policies, the resource's policy and the
 implicit permissions AWS checks beside it (iam_policies.py), and a denied one is answered as AWS answers it
 (iam_errors.py: AccessDenied naming the action and the resource) without reaching moto's backend. The
-plane's own clients (CLI, tests, provisioning) use other keys and stay admin. What EventBridge and Scheduler
-check before they deliver to a target is in iam_targets.py.
+plane's own clients (CLI, tests, provisioning) sign with an account's admin key: admin in that account.
+
+Stages in several accounts: a request reaching a resource of another account than its caller's (an S3
+object of another account's bucket, a model package named by its ARN) is allowed only when the caller's
+identity policies AND the resource's policy in its own account allow it, whoever the caller is (IAM User
+Guide, "Cross-account policy evaluation logic": https://docs.aws.amazon.com/IAM/latest/UserGuide/
+reference_policies_evaluation-logic-cross-account.html; policy.py). moto serves a request from its caller's
+account; an allowed SageMaker request on another account's model package (group) is served from that
+account's backend, as SageMaker serves a version shared through its group's policy. What EventBridge and
+Scheduler check before they deliver to a target is in iam_targets.py.
 """
 
 from __future__ import annotations
@@ -33,7 +41,8 @@ from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from headrace.local.aws import Clients
 from headrace.local.iam import AccessDenied, Authorizer, Principal, RoleSessions
-from headrace.local.iam.actions import Call
+from headrace.local.iam.actions import Call, checks_for
+from headrace.local.iam.sessions import account_of
 from headrace.local.seams.iam_errors import access_denied_error, access_denied_response
 from headrace.local.seams.iam_policies import MotoPolicyStore
 
@@ -119,15 +128,38 @@ class RoleClients(Clients):
         )
 
 
-class LocalIam:
-    """The plane's IAM: role sessions, the authorizer, and the patches that apply them."""
+def _signature_of(response: Any) -> tuple[str, str, str] | None:
+    """(access key, region, signing name) of a request: its Authorization header's credential scope, or a
+    presigned URL's (S3's SigV2 ones carry only the key: S3 in the request's region)."""
+    credential = str(response.headers.get("Authorization", "")).partition("Credential=")[2]
+    credential = credential.partition(",")[0]
+    query = response.querystring
+    if not credential and query.get("X-Amz-Credential"):
+        credential = str(query["X-Amz-Credential"][0])
+    scope = credential.split("/")  # key/date/region/service/aws4_request
+    if len(scope) == 5:
+        return scope[0], scope[2], scope[3]
+    if query.get("AWSAccessKeyId"):
+        return str(query["AWSAccessKeyId"][0]), str(response.region), "s3"
+    return None
 
-    def __init__(self, account: str, region: str) -> None:
+
+class LocalIam:
+    """The plane's IAM: role sessions, the authorizer, and the patches that apply them. `admins`: each
+    account's admin access key (aws.py), by key id."""
+
+    def __init__(self, account: str, region: str, admins: dict[str, str] | None = None) -> None:
         self.account = account
         self.region = region
-        store = MotoPolicyStore(account, region)
-        self.sessions = RoleSessions(account, trust=store.trust_policy)
-        self.authorizer = Authorizer(store)
+        self.store = MotoPolicyStore(account, region)
+        self.sessions = RoleSessions(account, trust=self.store.trust_policy)
+        self.authorizer = Authorizer(self.store)
+        self._admins = {key: Principal.account_admin(owner) for key, owner in (admins or {}).items()}
+
+    def principal(self, access_key_id: str) -> Principal | None:
+        """Who signs with the key: a role session, an account's admin, or None (a key the plane did not
+        issue, which seams/authn.py refused before this)."""
+        return self.sessions.principal(access_key_id) or self._admins.get(access_key_id)
 
     def role_clients(self, endpoint: str, role_arn: str, session: str = "SageMaker") -> Clients:
         return RoleClients(endpoint, self.sessions, role_arn, session)
@@ -142,11 +174,17 @@ class LocalIam:
     def authorize_service(self, service: str, action: str, resource: str, source_arn: str) -> None:
         """A call an AWS service makes on its own behalf (EventBridge invoking a function, sending to a
         dead-letter queue): only the resource's policy can allow it."""
-        principal = Principal(arn=service, account=self.account, service=service)
-        context = {"aws:SourceArn": [source_arn], "aws:SourceAccount": [self.account]}
+        account = source_arn.split(":")[4] if source_arn.count(":") >= 5 else self.account
+        principal = Principal(arn=service, account=account, service=service)
+        context = {"aws:SourceArn": [source_arn], "aws:SourceAccount": [account]}
         self.authorizer.check(principal, action, resource, context)
 
     def model_role(self, model_name: str) -> str:
+        """The execution role of the model, in whichever account holds it (names carry their stage)."""
+        for backends in list(sagemaker_backends.values()):
+            backend = backends[self.region]
+            if model_name in backend._models:
+                return str(backend.describe_model(model_name).execution_role_arn)
         return str(
             sagemaker_backends[self.account][self.region].describe_model(model_name).execution_role_arn
         )
@@ -155,9 +193,8 @@ class LocalIam:
         return self.role_clients(endpoint, self.model_role(model_name))
 
     def authorize_role(self, role_arn: str, action: str, resource: str, session: str) -> None:
-        self.authorizer.check(
-            Principal(arn=role_arn, account=self.account, session=session), action, resource
-        )
+        account = account_of(role_arn, self.account)
+        self.authorizer.check(Principal(arn=role_arn, account=account, session=session), action, resource)
 
     def _authorized(self, original: Callable[..., Any]) -> Callable[..., Any]:
         """moto's request authentication hook (every service's requests pass it, S3's with the bucket or
@@ -165,24 +202,34 @@ class LocalIam:
         iam = self
 
         def authenticate_and_authorize(response: Any, iam_request_cls: type, resource: str = "*") -> None:
-            credential = str(response.headers.get("Authorization", "")).partition("Credential=")[2]
-            scope = credential.partition(",")[0].split("/")  # key/date/region/service/aws4_request
-            principal = iam.sessions.principal(scope[0]) if len(scope) == 5 else None
-            if principal is None:
-                original(response, iam_request_cls, resource)  # the plane's own clients: admin
+            signature = _signature_of(response)
+            principal = iam.principal(signature[0]) if signature else None
+            if signature is None or principal is None:
+                original(response, iam_request_cls, resource)
                 return
-            prefix, region = scope[3], scope[2]
+            _, region, prefix = signature
             call = (
-                _s3_call(response, resource, region, iam.account)
+                _s3_call(response, resource, region, principal.account)
                 if prefix == "s3"
-                else Call(prefix, response._get_action(), _parameters(response), region, iam.account)
+                else Call(prefix, response._get_action(), _parameters(response), region, principal.account)
             )
             try:
                 iam.authorizer.authorize(principal, call)
             except AccessDenied as denied:
                 raise access_denied_response(prefix, denied) from None
+            if prefix == "sagemaker" and (owner := iam._other_owner(call)):
+                response.current_account = owner  # allowed: served where the version lives
 
         return authenticate_and_authorize
+
+    def _other_owner(self, call: Call) -> str | None:
+        """The one other account whose model package (group) the call names by ARN, if it names one."""
+        owners = {
+            self.store.owner(check.resource)
+            for check in checks_for(call)
+            if ":model-package" in check.resource
+        } - {None, call.account}
+        return owners.pop() if len(owners) == 1 else None
 
     def _state_machine_client(self, region: str, service: str, state_credentials: Any = None) -> BaseClient:
         """moto's `boto_client_for`, signed as the state machine's role (the task's Credentials, else the
@@ -209,9 +256,10 @@ class LocalIam:
 
     def _machine_of(self, role_arn: str, region: str) -> str:
         """The state machine that runs as the role: the aws:SourceArn Step Functions assumes it with."""
-        machines = stepfunctions_parser_backends[self.account][region].state_machines
+        account = account_of(role_arn, self.account)
+        machines = stepfunctions_parser_backends[account][region].state_machines
         arns = sorted(m.arn for m in machines if m.roleArn == role_arn)
-        return arns[0] if arns else f"arn:aws:states:{region}:{self.account}:stateMachine:*"
+        return arns[0] if arns else f"arn:aws:states:{region}:{account}:stateMachine:*"
 
     def _sync_authorized(self, original: Callable[..., Any]) -> Callable[..., Any]:
         """`.sync` manages an EventBridge rule as the state machine's role before it watches the job."""
@@ -228,7 +276,8 @@ class LocalIam:
             role_arn = getattr(credentials, "role_arn", None)
             if role_arn:
                 name = SAGEMAKER_SYNC_RULES.get(str(service.resource.api_action).lower(), SAGEMAKER_SYNC_RULE)
-                rule = f"arn:aws:events:{runtime_part.region}:{iam.account}:rule/{name}"
+                account = account_of(role_arn, iam.account)
+                rule = f"arn:aws:events:{runtime_part.region}:{account}:rule/{name}"
                 for action in ("events:PutTargets", "events:PutRule", "events:DescribeRule"):
                     try:
                         iam.authorize_role(role_arn, action, rule, "StepFunctions")

@@ -57,8 +57,9 @@ class RuleTargets:
             return
         try:
             self._iam.authorize_service("events.amazonaws.com", "sqs:SendMessage", queue_arn, rule_arn)
-            queue = sqs_backends[self._iam.account][self._iam.region].get_queue(queue_arn.rsplit(":", 1)[-1])
-            if key := self._iam.authorizer.store.key_arn(getattr(queue, "kms_master_key_id", None)):  # type: ignore[attr-defined]
+            owner = queue_arn.split(":")[4]
+            queue = sqs_backends[owner][self._iam.region].get_queue(queue_arn.rsplit(":", 1)[-1])
+            if key := self._iam.store.key_arn(getattr(queue, "kms_master_key_id", None), owner):
                 for action in ("kms:GenerateDataKey", "kms:Decrypt"):
                     self._iam.authorize_service("events.amazonaws.com", action, key, rule_arn)
         except AccessDenied as undeliverable:
@@ -114,9 +115,10 @@ class AlarmActions:
         service = "cloudwatch.amazonaws.com"
         self._iam.authorize_service(service, "sns:Publish", topic_arn, alarm_arn)
         key_id: str | None = None
+        owner = topic_arn.split(":")[4] if topic_arn.count(":") >= 5 else self._iam.account
         with contextlib.suppress(Exception):  # a topic that does not exist has no key
-            key_id = sns_backends[self._iam.account][self._iam.region].get_topic(topic_arn).kms_master_key_id
-        key = self._iam.authorizer.store.key_arn(key_id or None)  # type: ignore[attr-defined]
+            key_id = sns_backends[owner][self._iam.region].get_topic(topic_arn).kms_master_key_id
+        key = self._iam.store.key_arn(key_id or None, owner)
         if key:
             for action in ("kms:GenerateDataKey", "kms:Decrypt"):
                 self._iam.authorize_service(service, action, key, alarm_arn)

@@ -18,7 +18,7 @@ import copy
 import http.client
 import inspect
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,30 +35,46 @@ from headrace.local.sagemaker.training import TrainingCompute
 
 
 class MotoSageMakerRecords:
-    """SageMaker's records as moto's backend holds them, in this process (the server runs here)."""
+    """SageMaker's records as moto's backends hold them, in this process (the server runs here): those of
+    `account`, and of `others` where a plane's stages live in several accounts. A record is found by name in
+    whichever account holds it: the plane's resource names carry their stage, so no two accounts share one."""
 
-    def __init__(self, account: str, region: str) -> None:
+    def __init__(self, account: str, region: str, others: Sequence[str] = ()) -> None:
         self._account, self._region = account, region
+        self._accounts = [account, *(a for a in others if a != account)]
 
     def _backend(self) -> SageMakerModelBackend:
         return sagemaker_backends[self._account][self._region]
 
+    def _holding(self, records: str, name: str) -> SageMakerModelBackend:
+        """The backend of the account whose `records` (a moto attribute) hold `name`; else the first's."""
+        for account in self._accounts:
+            backend = sagemaker_backends[account][self._region]
+            if name in getattr(backend, records):
+                return backend
+        return self._backend()
+
+    def account_of(self, records: str, name: str) -> str:
+        return str(self._holding(records, name).account_id)
+
     def training_job(self, name: str) -> Any:
-        return self._backend().training_jobs[name]
+        return self._holding("training_jobs", name).training_jobs[name]
 
     def transform_job(self, name: str) -> Any:
-        return self._backend().transform_jobs[name]
+        return self._holding("transform_jobs", name).transform_jobs[name]
 
     def endpoints(self) -> dict[str, Any]:
-        endpoints: dict[str, Any] = self._backend().endpoints
+        endpoints: dict[str, Any] = {}
+        for account in reversed(self._accounts):
+            endpoints.update(sagemaker_backends[account][self._region].endpoints)
         return endpoints
 
     def endpoint_config(self, name: str) -> dict[str, Any]:
-        described: dict[str, Any] = self._backend().describe_endpoint_config(name)
+        described: dict[str, Any] = self._holding("endpoint_configs", name).describe_endpoint_config(name)
         return described
 
     def model_container(self, name: str) -> dict[str, Any]:
-        model = self._backend().describe_model(name)
+        model = self._holding("_models", name).describe_model(name)
         container: dict[str, Any] = model.primary_container or model.containers[0]
         return container
 

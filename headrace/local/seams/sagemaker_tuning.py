@@ -36,7 +36,7 @@ _SORT_KEYS: Final[dict[str, Callable[[dict[str, Any]], Any]]] = {
 
 class MotoTuningRecords(MotoSageMakerRecords):
     def tuning_job(self, name: str) -> Any:
-        return self._backend().hyper_parameter_tuning_jobs[name]
+        return self._holding("hyper_parameter_tuning_jobs", name).hyper_parameter_tuning_jobs[name]
 
 
 def _not_found(name: str) -> ResourceNotFound:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,16 +54,22 @@ def schedule_of(schedule: MotoSchedule) -> Schedule:
 class MotoSchedules:
     """`ScheduleSource` on moto's scheduler backend in this process."""
 
-    def __init__(self, account: str = LOCAL_ACCOUNT, region: str = LOCAL_REGION) -> None:
+    def __init__(
+        self, account: str = LOCAL_ACCOUNT, region: str = LOCAL_REGION, others: Sequence[str] = ()
+    ) -> None:
         self.account = account
         self.region = region
+        # Every account whose schedules run here (a plane whose stages live in several).
+        self.accounts = [account, *(a for a in others if a != account)]
         self._reported: set[tuple[str, str]] = set()
 
     def schedules(self) -> list[Schedule]:
-        backend = scheduler_backends[self.account][self.region]
         # Copies: moto's request threads add and delete schedules while a pass runs.
         found = [
-            s for group in list(backend.schedule_groups.values()) for s in list(group.schedules.values())
+            s
+            for account in self.accounts
+            for group in list(scheduler_backends[account][self.region].schedule_groups.values())
+            for s in list(group.schedules.values())
         ]
         schedules = []
         for schedule in found:
