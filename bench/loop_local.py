@@ -25,7 +25,7 @@ from headrace.datagen import generate
 from headrace.local.aws import Clients
 from headrace.local.control import start_detached, stop_detached
 from headrace.local.control_server import TickRequest, request_tick
-from headrace.local.plane import read_info
+from headrace.local.plane_info import read_info
 from headrace.naming import Names, Outputs
 from headrace.waiting import wait_for
 

@@ -15,7 +15,8 @@ from headrace.local.cloudformation import ProvisionError
 from headrace.local.control import PlaneError, start_detached, stop_detached
 from headrace.local.control_server import ControlError, TickReport, TickRequest, request_tick
 from headrace.local.lifeline import dump_stacks_on_sigusr1, exit_with_owner
-from headrace.local.plane import LocalPlane, PlaneInfo, parse_stages, read_info
+from headrace.local.plane import LocalPlane, parse_stages
+from headrace.local.plane_info import PlaneInfo, read_info
 from headrace.local.sagemaker.launchers import Compute
 
 from . import project

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from headrace.config import DEFAULT_MODELS_DIR, MODEL_FILE
-from headrace.local.plane import RUNTIME_FILE, PlaneInfo, read_info
+from headrace.local.plane_info import RUNTIME_FILE, PlaneInfo, read_info
 
 MODELS_DIR_ENV = "HEADRACE_MODELS_DIR"
 WORK_DIR_ENV = "HEADRACE_WORK_DIR"

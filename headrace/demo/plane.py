@@ -30,7 +30,7 @@ from headrace.ledger.batches import FINISHED_BATCH
 from headrace.local.aws import Clients
 from headrace.local.control import start_detached, stop_detached
 from headrace.local.control_server import TickRequest, request_tick
-from headrace.local.plane import PlaneInfo
+from headrace.local.plane_info import PlaneInfo
 from headrace.monitoring.payloads import CheckOutcome
 from headrace.monitoring.retrain import EPOCH
 from headrace.naming import Names, execution_name

@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from headrace.local.plane import DEFAULT_WORK_DIR, PlaneInfo, process_alive, read_info
+from headrace.local.plane_info import DEFAULT_WORK_DIR, PlaneInfo, process_alive, read_info
 from headrace.local.sagemaker.launchers import Compute
 
 LOG_FILE = "plane.log"

@@ -10,7 +10,7 @@ import os
 import signal
 import threading
 
-from headrace.local.plane import process_alive
+from headrace.local.plane_info import process_alive
 
 EXIT_WITH_ENV = "HEADRACE_LOCAL_EXIT_WITH"
 POLL_S = 1.0

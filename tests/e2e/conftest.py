@@ -16,7 +16,7 @@ from headrace.config import load_models
 from headrace.deployment import DeploymentInfo, describe
 from headrace.local.aws import Clients
 from headrace.local.control import start_detached, stop_detached
-from headrace.local.plane import PlaneInfo
+from headrace.local.plane_info import PlaneInfo
 from headrace.naming import Names
 from headrace.stages import STAGES_FILE_ENV
 

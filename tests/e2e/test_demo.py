@@ -29,7 +29,7 @@ from headrace.demo.batch import BATCH_FILE_ROWS, SAMPLE_EVERY, batch_frame
 from headrace.deployment import DeploymentInfo, describe
 from headrace.ledger import DynamoLedger, RetrainDecision
 from headrace.local.control import stop_detached
-from headrace.local.plane import PlaneInfo, read_info
+from headrace.local.plane_info import PlaneInfo, read_info
 from headrace.monitoring.retrain import EPOCH as DATASETS_SINCE
 from headrace.naming import Names
 from headrace.serving.rollout import version_of

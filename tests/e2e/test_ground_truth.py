@@ -16,7 +16,7 @@ import pytest
 from headrace.datagen import generate
 from headrace.deployment import DeploymentInfo
 from headrace.ledger import DynamoLedger, LabelFileItem, RejectionItem
-from headrace.local.plane import PlaneInfo
+from headrace.local.plane_info import PlaneInfo
 from headrace.waiting import wait_for
 
 from .conftest import RunningPlane

@@ -25,7 +25,7 @@ from headrace.datagen import generate
 from headrace.local.aws import Clients
 from headrace.local.control import start_detached, stop_detached
 from headrace.local.durability import Committer, changes_state, durable_requests
-from headrace.local.plane import PlaneInfo, process_alive
+from headrace.local.plane_info import PlaneInfo, process_alive
 from headrace.local.state_store import MANIFEST, StateMismatch, StateStore, current_versions
 from headrace.naming import Outputs, execution_name
 from headrace.waiting import wait_for

@@ -31,7 +31,7 @@ from headrace.ledger import (
     TrainingInput,
 )
 from headrace.local.control import start_detached, stop_detached
-from headrace.local.plane import PlaneInfo, process_alive
+from headrace.local.plane_info import PlaneInfo, process_alive
 from headrace.local.reconcile import (
     LOST_JOB_REASON,
     DataPlane,

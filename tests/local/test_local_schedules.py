@@ -30,7 +30,7 @@ from headrace.local.cloudformation.deferred import DeferredResources
 from headrace.local.cloudformation.intrinsics import StackReferences, pseudo_parameters
 from headrace.local.cloudformation.provisioner import Provisioner
 from headrace.local.control_server import ControlError, ControlServer, TickRequest, request_tick
-from headrace.local.plane import RUNTIME_FILE, PlaneInfo
+from headrace.local.plane_info import RUNTIME_FILE, PlaneInfo
 from headrace.local.scheduler.expressions import ScheduleExpressionError, parse_expression, parse_rate
 from headrace.local.scheduler.runner import ScheduleNotFound, ScheduleRunner
 from headrace.local.seams.scheduler import MotoSchedules

@@ -17,7 +17,7 @@ from headrace.cli import local, project
 from headrace.cli.main import app
 from headrace.local.aws import PlaneCredentials
 from headrace.local.cloudformation import ProvisionError
-from headrace.local.plane import PlaneInfo
+from headrace.local.plane_info import PlaneInfo
 
 ENDPOINT = "http://127.0.0.1:4599"
 

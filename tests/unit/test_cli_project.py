@@ -19,7 +19,7 @@ from headrace.cli.main import app
 from headrace.cli.modelinit import draft_config
 from headrace.config import DEFAULT_MODELS_DIR, load_model_file
 from headrace.local.aws import PlaneCredentials
-from headrace.local.plane import RUNTIME_FILE, PlaneInfo
+from headrace.local.plane_info import RUNTIME_FILE, PlaneInfo
 from headrace.status import readable_reasons
 
 REPO = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ import pytest
 from headrace.local import daemon
 from headrace.local.aws import PlaneCredentials
 from headrace.local.lifeline import EXIT_WITH_ENV, exit_with_owner
-from headrace.local.plane import PlaneInfo
+from headrace.local.plane_info import PlaneInfo
 
 
 def _sleeper() -> subprocess.Popen[bytes]:

@@ -14,7 +14,8 @@ from headrace.cli.main import app
 from headrace.cli.project import Plane
 from headrace.cli.target import STAGE_ENV, choose_stage
 from headrace.local.aws import LOCAL_ACCOUNT, PlaneCredentials
-from headrace.local.plane import PlaneInfo, accounts_enforced, parse_stages, stage_accounts
+from headrace.local.plane import accounts_enforced, parse_stages, stage_accounts
+from headrace.local.plane_info import PlaneInfo
 
 
 def _info(**fields: object) -> PlaneInfo:
