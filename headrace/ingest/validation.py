@@ -350,11 +350,12 @@ def _range_problems(cells: Cells, numbers: Floats, good: Mask, column: Column) -
         parts.append(f"{int(below.sum())} below the minimum {column.min:g}")
     if column.max is not None and above.any():
         parts.append(f"{int(above.sum())} above the maximum {column.max:g}")
-    allowed = {
-        (True, True): f"between {column.min:g} and {column.max:g}",
-        (True, False): f"at least {column.min:g}",
-        (False, True): f"at most {column.max:g}",
-    }[(column.min is not None, column.max is not None)]
+    if column.min is not None and column.max is not None:
+        allowed = f"between {column.min:g} and {column.max:g}"
+    elif column.min is not None:
+        allowed = f"at least {column.min:g}"
+    else:
+        allowed = f"at most {column.max:g}"
     message = f"{_values_are(count, column)} out of range ({', '.join(parts)}); expected values {allowed}"
     return [_located(Rule.RANGE, cells, outside, column, message)]
 
