@@ -78,7 +78,9 @@ _END = "\uffffheadrace: end of file\uffff"
 Mask = npt.NDArray[np.bool_]
 Floats = npt.NDArray[np.float64]
 Objects = npt.NDArray[np.object_]
-Codes = npt.NDArray[np.int64]
+Ints = npt.NDArray[np.int64]
+# A text cell's index into its column's distinct values (int32: a third of a category column's memory).
+Codes = npt.NDArray[np.int32]
 # Cells as they would be quoted in a problem: the values pandas held for them (sample_values shows them).
 Shown = Callable[[list[int]], list[Any]]
 
@@ -198,7 +200,8 @@ def parse_csv(data: bytes | str, schema: DataSchema) -> Parsed:
             f"the CSV cannot be parsed (EOF inside string starting at row {tokens.unterminated}); "
             "expected comma-separated UTF-8 text"
         )
-    cells = {names[position]: builder.cells() for position, builder in builders.items()}
+    # Each builder is let go as soon as its column is joined: its chunks never outlive the column.
+    cells = {names[position]: builders.pop(position).cells() for position in list(builders)}
     return Parsed(tuple(names), cells, rows)
 
 
@@ -247,7 +250,7 @@ class _Chunk:
     def without_first(self) -> _Chunk:
         raise NotImplementedError
 
-    def widths(self) -> Codes:
+    def widths(self) -> Ints:
         raise NotImplementedError
 
     def regular(self, width: int) -> bool:
@@ -283,7 +286,7 @@ class _Lines(_Chunk):
         # Line ends are single-character strings, which CPython shares: count() compares identities.
         return len(fields) == lines * (width + 1) - 1 and fields[width :: width + 1].count("\n") == lines - 1
 
-    def widths(self) -> Codes:
+    def widths(self) -> Ints:
         commas = np.fromiter(map(str.count, self.lines, repeat(",")), np.int64, len(self.lines))
         return commas + 1
 
@@ -307,7 +310,7 @@ class _Records(_Chunk):
     def without_first(self) -> _Records:
         return _Records(self.records[1:])
 
-    def widths(self) -> Codes:
+    def widths(self) -> Ints:
         return np.fromiter(map(len, self.records), np.int64, len(self.records))
 
     def column(self, position: int, width: int) -> Sequence[str]:
@@ -618,18 +621,18 @@ class _CodeBuilder(_Builder):
     def add(self, cells: Sequence[str], plain: bool) -> None:
         index = self.index
         try:
-            codes = np.fromiter(map(index.__getitem__, cells), np.int64, len(cells))
+            codes = np.fromiter(map(index.__getitem__, cells), np.int32, len(cells))
         except KeyError:  # values not seen before: add the chunk's distinct ones (in C, few per chunk)
             for value in dict.fromkeys(cells):
                 index.setdefault(value, len(index))
-            codes = np.fromiter(map(index.__getitem__, cells), np.int64, len(cells))
+            codes = np.fromiter(map(index.__getitem__, cells), np.int32, len(cells))
         self.codes.append(codes)
 
     def cells(self) -> Text:
         distinct = np.array(list(self.index), dtype=object)
         nulls = np.fromiter(map(self.tokens.__contains__, distinct), np.bool_, len(distinct))
-        recode = np.where(nulls, -1, np.arange(len(distinct)))
-        codes = recode[np.concatenate(self.codes)] if self.codes else np.empty(0, np.int64)
+        recode = np.where(nulls, -1, np.arange(len(distinct), dtype=np.int32))
+        codes = recode[np.concatenate(self.codes)] if self.codes else np.empty(0, np.int32)
         return Text(codes, distinct)
 
 
@@ -674,7 +677,7 @@ class _TextBuilder(_Builder):
     def cells(self) -> Text:
         distinct = np.concatenate(self.chunks) if self.chunks else np.empty(0, dtype=object)
         null = np.concatenate(self.nulls) if self.nulls else np.empty(0, np.bool_)
-        return Text(np.where(null, -1, np.arange(len(distinct))), distinct)
+        return Text(np.where(null, -1, np.arange(len(distinct), dtype=np.int32)), distinct)
 
 
 def parse_parquet(data: bytes, schema: DataSchema) -> Parsed:
@@ -755,7 +758,7 @@ def _arrow_cells(values: pa.ChunkedArray, column: Column) -> Cells:
         cells = [None if cell is None else str(cell) for cell in cells]
     distinct = np.empty(len(cells), dtype=object)
     distinct[:] = cells
-    return Text(np.where(null, -1, np.arange(len(cells))), distinct)
+    return Text(np.where(null, -1, np.arange(len(cells), dtype=np.int32)), distinct)
 
 
 class _ArrowShown:

@@ -277,7 +277,8 @@ def check_cells(cells: Cells, column: Column, max_null_fraction: float) -> tuple
         problems += _type_problem(cells, bad, column)
         good = present & ~bad
         problems += _range_problems(cells, numbers, good, column)
-        return problems, np.where(good, numbers, np.nan)
+        # A null is NaN already, so an accepted column is typed as read: no copy of the file's largest part.
+        return problems, numbers if bool(good[present].all()) else np.where(good, numbers, np.nan)
     if column.type is ColumnType.CATEGORY:
         categories = column.categories or []
         allowed = set(categories)
