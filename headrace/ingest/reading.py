@@ -16,6 +16,7 @@ import csv
 import io
 import math
 import re
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -235,31 +236,31 @@ def _refuse_other_delimiters(header: list[str]) -> None:
     )
 
 
-class _Chunk:
+class _Chunk(ABC):
     """Consecutive records of a file, blank lines left out."""
 
     # Known to hold only ASCII and no "_": no cell is a number to Python that is text to pandas.
     plain = False
 
-    def __len__(self) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def __len__(self) -> int: ...
 
-    def record(self, index: int) -> list[str]:
-        raise NotImplementedError
+    @abstractmethod
+    def record(self, index: int) -> list[str]: ...
 
-    def without_first(self) -> _Chunk:
-        raise NotImplementedError
+    @abstractmethod
+    def without_first(self) -> _Chunk: ...
 
-    def widths(self) -> Ints:
-        raise NotImplementedError
+    @abstractmethod
+    def widths(self) -> Ints: ...
 
     def regular(self, width: int) -> bool:
         """Whether every record has `width` fields."""
         return bool((self.widths() == width).all())
 
+    @abstractmethod
     def column(self, position: int, width: int) -> Sequence[str]:
         """One column's cells; every record must have `width` fields."""
-        raise NotImplementedError
 
 
 class _Lines(_Chunk):
@@ -358,6 +359,8 @@ class _Tokens:
             if isinstance(data, bytes)
             else io.StringIO(data.removeprefix("\ufeff"), newline="")
         )
+        # The csv module refuses a cell over 128 KiB, pandas did not: the upload's size limit bounds a cell.
+        csv.field_size_limit(max(csv.field_size_limit(), len(data) + len(_END)))
         reader = csv.reader(chain(source, [_END]))
         seen = 0
         while records := list(islice(reader, BLOCK_RECORDS)):
@@ -503,12 +506,14 @@ def _numbers(cells: Sequence[str], integers: bool) -> tuple[Floats, Mask | None]
     return values, (missing if missing.any() else None)
 
 
-class _Builder:
-    def add(self, cells: Sequence[str], plain: bool) -> None:
-        raise NotImplementedError
+class _Builder(ABC):
+    """One column's cells, added chunk by chunk (`plain` as `_Chunk.plain`), then joined."""
 
-    def cells(self) -> Cells:
-        raise NotImplementedError
+    @abstractmethod
+    def add(self, cells: Sequence[str], plain: bool) -> None: ...
+
+    @abstractmethod
+    def cells(self) -> Cells: ...
 
 
 def _builder(column: Column, data: bytes | str, position: int) -> _Builder:
@@ -636,14 +641,21 @@ class _CodeBuilder(_Builder):
         return Text(codes, distinct)
 
 
-class _BooleanBuilder(_CodeBuilder):
+class _BooleanBuilder(_Builder):
     """A boolean column, read as distinct words first. Typed as pandas typed it: a column of numbers holds
     booleans as 0 and 1 (other numbers are not booleans), any other holds words, compared stripped and
     lower-cased with TRUE_TOKENS and FALSE_TOKENS."""
 
-    def cells(self) -> Numbers:  # type: ignore[override]  # the words become flags
-        text = super().cells()
-        words: list[str] = list(self.index)
+    def __init__(self, tokens: frozenset[str]) -> None:
+        self.tokens = tokens
+        self.words = _CodeBuilder(tokens)
+
+    def add(self, cells: Sequence[str], plain: bool) -> None:
+        self.words.add(cells, plain)
+
+    def cells(self) -> Numbers:
+        text = self.words.cells()
+        words: list[str] = list(self.words.index)
         present = [code for code, word in enumerate(words) if word not in self.tokens]
         flags = np.full(len(words) + 1, math.nan)  # the last one for a null's code, -1
         numbers = [number(words[code]) for code in present]

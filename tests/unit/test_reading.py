@@ -111,6 +111,14 @@ def test_quoted_cells_may_hold_commas_quotes_and_line_ends() -> None:
     assert rules(data) == [(Rule.CATEGORY, "region", [2], ['no"rth\n'])]
 
 
+def test_a_quoted_cell_may_be_larger_than_the_csv_modules_limit() -> None:
+    big = "north" + " " * 200_000
+
+    [(rule, _, rows, [shown])] = rules(f'x,n,flag,region\n1,1,true,"{big}"\n'.encode())
+
+    assert (rule, rows, shown.endswith("(200,005 characters)")) == (Rule.CATEGORY, [1], True)
+
+
 def test_a_file_that_ends_inside_a_quoted_cell_cannot_be_parsed() -> None:
     found = problems(b'x,n,flag,region\n1,1,true,north\n2,2,true,"north\n')
 
