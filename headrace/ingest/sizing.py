@@ -20,7 +20,7 @@ from headrace.config import ModelConfig
 
 # Peak memory per MB of file: measured 3.3 to 3.7 for churn-like files, kept from the pandas days (4.8 then)
 # for files with more, shorter columns, and because Lambda gives CPU in proportion to memory: the parse is
-# Python's now (issue 15), about twice pandas' time, and needs the CPU more than the memory.
+# Python's now (issue 15), two to three times pandas' time, and needs the CPU more than the memory.
 PEAK_PER_FILE_MB = 5.2
 # The Python runtime with boto3, Powertools and numpy imported (about 60 MB), the clients and the handler's
 # own state; kept at what it was with pandas (140 MB) as headroom.
