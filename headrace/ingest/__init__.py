@@ -2,9 +2,10 @@
 starts training exactly once, or a quarantined copy with a machine-readable reason.
 
 Modules, one per noun: `events` (the S3 notification), `routing` (key -> model), `reading` (bytes ->
-frame), `validation` and `problems` (the rules), `dataset` (the version's statistics; the version itself is
-headrace.ledger's), `quarantine`, `ports` (what the flow needs) with `aws` (boto3/Powertools adapters),
-`settings` (the function's environment) and `service` (the flow itself, which records in headrace.ledger).
+cells), `validation` and `problems` (the rules), `table` (the validated columns), `dataset` (the version's
+statistics; the version itself is headrace.ledger's), `quarantine`, `ports` (what the flow needs) with `aws`
+(boto3/Powertools adapters), `settings` (the function's environment) and `service` (the flow itself, which
+records in headrace.ledger).
 """
 
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from headrace.ingest.result import IngestResult, Outcome
     from headrace.ingest.service import ingest
 
-# Each name's module loads when the name is first asked for: the flow (pandas, via dataset reading) and the
+# Each name's module loads when the name is first asked for: the flow (numpy, via dataset reading) and the
 # S3 event (Powertools' parser models) are the ingest function's; the quality check reads label files with
 # the problem rules and the ground-truth routing here and pays for neither.
 _LAZY = {

@@ -8,11 +8,11 @@ second start. A bad file is quarantined exactly as a bad dataset (the service's 
 
 from __future__ import annotations
 
+import csv
 import io
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -25,11 +25,9 @@ from headrace.ingest.ports import IngestPorts, ObjectRef
 from headrace.ingest.problems import Problem
 from headrace.ingest.reading import file_name
 from headrace.ingest.result import IngestResult, Outcome
+from headrace.ingest.table import Table
 from headrace.ingest.validation import check_upload, inspect
 from headrace.naming import execution_name
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 BATCHES_STARTED = "BatchesStarted"
 BATCHES_DUPLICATE = "BatchesDuplicate"
@@ -48,22 +46,29 @@ def batch_schema(schema: DataSchema) -> DataSchema:
     return schema.model_copy(update={"columns": schema.features, "min_rows": 1})
 
 
-def header_less_csv(frame: pd.DataFrame) -> bytes:
+def header_less_csv(table: Table) -> bytes:
     """The rows as the serving container reads them: header-less CSV. Arrow's writer (six times pandas'
     to_csv) writes each float as its shortest round-trip text, as Python's repr does, so the container parses
-    the same doubles; a value that would need quoting (a comma, a quote, a line end) makes it refuse, and
-    pandas writes that frame instead, quoted (tests/unit/test_batch_ingest_writer.py)."""
+    the same doubles; a value that would need quoting (a comma, a quote, a line end) makes it refuse, and the
+    csv module writes that table instead, quoted (tests/unit/test_batch_fast_paths.py). pyarrow is imported
+    here: batch files pay for it, datasets do not."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
     try:
         sink = pa.BufferOutputStream()
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        pa_csv.write_csv(table, sink, pa_csv.WriteOptions(include_header=False, quoting_style="none"))
+        arrays = [
+            pa.array(a, from_pandas=True) if a.dtype.kind == "f" else pa.array(a, type=pa.string())
+            for a in table.arrays
+        ]
+        written = pa.Table.from_arrays(arrays, names=list(table.names))
+        pa_csv.write_csv(written, sink, pa_csv.WriteOptions(include_header=False, quoting_style="none"))
         return bytes(sink.getvalue().to_pybytes())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         text = io.StringIO()
-        frame.to_csv(text, header=False, index=False)
+        # As pandas' to_csv wrote it: repr for floats, nothing for a null, quotes only where needed.
+        columns = [[None if v != v else v for v in a.tolist()] for a in table.arrays]  # NaN is not v
+        csv.writer(text, lineterminator="\n").writerows(zip(*columns, strict=True))
         return text.getvalue().encode()
 
 
@@ -94,15 +99,15 @@ def ingest_batch(
         raise LookupError("the ingest function has no BATCH_STATE_MACHINES: it cannot start batch scoring")
     version = asked_version(ref.key)
     features = [c.name for c in schema.columns]
-    frame = inspection.frame[features]
-    parts = max(1, min(model.batch.instance_count, len(frame)))
+    frame = inspection.frame.select(features)
+    parts = max(1, min(model.batch.instance_count, frame.rows))
     keys = input_keys(model.name, sha256, parts)
     batch = BatchInput(
         model=model.name,
         sha256=sha256,
         source_key=ref.key,
         input_prefix=input_prefix(model.name, sha256),
-        rows=len(frame),
+        rows=frame.rows,
         version=version,
     )
     runs = ports.batches
@@ -112,10 +117,10 @@ def ingest_batch(
         # writes the same bytes, so a replay rewriting them changes nothing. The parts are written and
         # uploaded side by side (Arrow's writer and the upload both let go of the GIL).
         def write(key: str, rows: npt.NDArray[np.int64]) -> None:
-            part = frame.iloc[int(rows[0]) : int(rows[-1]) + 1]  # np.array_split: contiguous, in order
+            part = frame.slice(int(rows[0]), int(rows[-1]) + 1)  # np.array_split: contiguous, in order
             ports.store.put(ref.bucket, key, header_less_csv(part), INPUT_TYPE)
 
-        ranges = np.array_split(np.arange(len(frame)), parts)
+        ranges = np.array_split(np.arange(frame.rows), parts)
         with ThreadPoolExecutor(parts, thread_name_prefix="batch-input") as pool:
             written = [pool.submit(write, key, rows) for key, rows in zip(keys, ranges, strict=True)]
         for part in written:

@@ -1,6 +1,6 @@
 """A dataset version: one accepted file, named by the SHA-256 of its exact bytes, with summary statistics.
 
-The version's model (headrace.ledger.DatasetVersion, free of pandas) is what the training state machine
+The version's model (headrace.ledger.DatasetVersion, free of numpy) is what the training state machine
 receives as input and what the ledger records; the statistics give people (and later drift checks) a first
 look at the data without reading the file.
 """
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import Counter
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from headrace.config import ColumnType, DataSchema
+from headrace.ingest.table import Table
 from headrace.ledger import CategoricalStatistics, ColumnStatistics, FileFormat, NumericStatistics
 
 # Categorical statistics keep the most frequent values only: a free-text column must not blow the ledger
@@ -31,20 +32,22 @@ def dataset_key(datasets_prefix: str, sha256: str, kind: FileFormat) -> str:
     return f"{datasets_prefix}{sha256}/data.{kind.value}"
 
 
-def summarize(typed: pd.DataFrame, schema: DataSchema) -> dict[str, ColumnStatistics]:
-    """Per-column statistics of a validated frame (typed as `validation.Inspection.frame` describes)."""
+def summarize(typed: Table, schema: DataSchema) -> dict[str, ColumnStatistics]:
+    """Per-column statistics of a validated table (typed as `validation.Inspection.frame` describes)."""
     statistics: dict[str, ColumnStatistics] = {}
     for column in schema.columns:
-        if column.name not in typed.columns:
+        if column.name not in typed:
             continue
         values = typed[column.name]
         if column.type in (ColumnType.INTEGER, ColumnType.FLOAT):
-            statistics[column.name] = _numeric(values.to_numpy(dtype=np.float64, na_value=np.nan))
+            statistics[column.name] = _numeric(values.astype(np.float64))
         elif column.type is ColumnType.BOOLEAN:
-            labels = values.map({1.0: "true", 0.0: "false"})
-            statistics[column.name] = _categorical(labels)
+            flags = Counter({"true": int((values == 1.0).sum()), "false": int((values == 0.0).sum())})
+            statistics[column.name] = _categorical(flags, len(values))
         else:
-            statistics[column.name] = _categorical(values)
+            counts = Counter(values.tolist())
+            counts.pop(None, None)
+            statistics[column.name] = _categorical(counts, len(values))
     return statistics
 
 
@@ -61,15 +64,14 @@ def _numeric(values: npt.NDArray[np.float64]) -> NumericStatistics:
     )
 
 
-def _categorical(values: pd.Series) -> CategoricalStatistics:
-    frequencies = values.value_counts(dropna=True)
-    frequencies = frequencies[frequencies > 0]  # a categorical also lists the values it no longer holds
-    count = int(frequencies.sum())
+def _categorical(counts: Counter[str], rows: int) -> CategoricalStatistics:
+    frequencies = [(value, n) for value, n in counts.most_common() if n > 0]
+    count = sum(n for _, n in frequencies)
     return CategoricalStatistics(
         count=count,
-        nulls=int(len(values) - count),
+        nulls=rows - count,
         distinct=len(frequencies),
-        counts={str(k): int(v) for k, v in frequencies.head(TOP_VALUES).items()},
+        counts={str(value): n for value, n in frequencies[:TOP_VALUES]},
     )
 
 

@@ -1,11 +1,14 @@
 """How much memory the ingest function needs to hold a file of `schema.max_file_mb`, and the refusal, at
 synth, of a max_file_mb no Lambda function can hold.
 
-Ingest reads, validates and summarizes a file as one pandas frame, so its peak grows with the file. Measured
-(the command is in tests/local/test_ingest_memory.py): a 72 MiB churn CSV peaked 347 MiB above the
-interpreter's baseline, 4.8 times the file, and a 245 MB one at 1.29 GiB; the sandbox itself starts at about
-140 MiB once pandas is imported. The function is sized from the largest max_file_mb of the stage's models,
-with headroom, so that a valid file is never lost to Lambda killing the function (issue 12, finding 4).
+Ingest reads, validates and summarizes a file as numpy columns, so its peak grows with the file. Measured
+in-process (VmHWM above the interpreter once the handler is imported; the sandbox test is
+tests/local/test_ingest_memory.py): a 72 MiB churn CSV peaked 264 MiB above the baseline, 3.7 times the
+file, and a 234 MiB one 767 MiB, 3.3 times (pandas, before issue 15: 4.8 times both); files of many
+one-character cells peak higher, 8.3 times for thirty one-digit columns (14.4 with pandas). The interpreter
+with the handler imported holds about 60 MiB (140 with pandas). The function is sized from the largest
+max_file_mb of the stage's models, with headroom, so that a valid file is never lost to Lambda killing the
+function (issue 12, finding 4).
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from collections.abc import Iterable
 
 from headrace.config import ModelConfig
 
-# Peak memory per MB of file, measured 4.8; rounded up for files with more, shorter columns.
+# Peak memory per MB of file: measured 3.3 to 3.7 for churn-like files, kept from the pandas days (4.8 then)
+# for files with more, shorter columns, and because Lambda gives CPU in proportion to memory: the parse is
+# Python's now (issue 15), two to three times pandas' time, and needs the CPU more than the memory.
 PEAK_PER_FILE_MB = 5.2
-# The Python runtime with pandas, boto3 and Powertools imported, plus the handler's own state.
+# The Python runtime with boto3, Powertools and numpy imported (about 60 MB), the clients and the handler's
+# own state; kept at what it was with pandas (140 MB) as headroom.
 BASELINE_MB = 200
 # The ingest function's memory when every model's files are small (CPU also scales with memory).
 FLOOR_MB = 1024

@@ -1,7 +1,7 @@
 """Pure checks of a dropped file against its model's `DataSchema`: every broken rule, not just the first.
 
 Three layers, cheapest first: the object's name and size (`check_upload`, before any download), the bytes
-(empty, binary, encoding, parseable), then the parsed frame (`check_frame`: columns, rows, and per column
+(empty, binary, encoding, parseable), then the parsed file (`check_parsed`: columns, rows, and per column
 types, nulls, ranges and categories, all vectorized). `inspect` runs them all; a layer whose input is
 unusable (a binary file cannot have columns) ends the inspection with what was found so far.
 """
@@ -14,23 +14,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from headrace.config import Column, ColumnType, DataSchema
 from headrace.ingest.problems import SAMPLE_SIZE, Problem, Rule, clip, sample_values
 from headrace.ingest.reading import (
     EXTENSIONS,
+    Cells,
+    Numbers,
+    Parsed,
     ReadFailure,
     binary_signature,
     format_for,
-    read_csv,
-    read_parquet,
+    parse_csv,
+    parse_parquet,
 )
+from headrace.ingest.table import Array, Table
 from headrace.ledger import FileFormat
 
 NUMERIC = (ColumnType.INTEGER, ColumnType.FLOAT)
-TRUE_TOKENS = ("true", "t", "yes", "y", "1", "1.0")
-FALSE_TOKENS = ("false", "f", "no", "n", "0", "0.0")
 MEGABYTE = 1024 * 1024
 # surrogateescape maps each undecodable byte to one lone surrogate in this range (PEP 383).
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
@@ -42,12 +43,13 @@ Floats = npt.NDArray[np.float64]
 @dataclass(frozen=True)
 class Inspection:
     """The verdict on one file. `frame` holds typed values for statistics: numeric and boolean columns
-    as float64 (booleans as 1.0/0.0), category and string columns as text; null where a cell is null or bad.
+    as float64 (booleans as 1.0/0.0, NaN where null or bad), category and string columns as str (None where
+    null or bad).
     """
 
     problems: list[Problem]
     format: FileFormat | None = None
-    frame: pd.DataFrame | None = field(default=None, repr=False)
+    frame: Table | None = field(default=None, repr=False)
     columns: list[str] = field(default_factory=list)
 
     @property
@@ -56,7 +58,7 @@ class Inspection:
 
     @property
     def rows(self) -> int:
-        return 0 if self.frame is None else len(self.frame)
+        return 0 if self.frame is None else self.frame.rows
 
 
 def check_upload(name: str, size: int, schema: DataSchema) -> list[Problem]:
@@ -87,7 +89,7 @@ def check_upload(name: str, size: int, schema: DataSchema) -> list[Problem]:
 
 
 def inspect(name: str, data: bytes, schema: DataSchema) -> Inspection:
-    """Every problem of the file `name` holding `data`, plus the typed frame when it could be read."""
+    """Every problem of the file `name` holding `data`, plus the typed table when it could be read."""
     problems = check_upload(name, len(data), schema)
     kind = format_for(name)
     if kind is None or problems:
@@ -103,19 +105,19 @@ def inspect(name: str, data: bytes, schema: DataSchema) -> Inspection:
         return Inspection(problems, kind)
     try:
         if kind is FileFormat.PARQUET:
-            frame = read_parquet(data)
+            parsed = parse_parquet(data, schema)
         else:
             text_problems, text = _check_text(data)
             problems += text_problems
             if text is None:
                 return Inspection(problems, kind)
-            frame = read_csv(text, schema)
+            parsed = parse_csv(text, schema)
     except ReadFailure as failure:
         rule = Rule.PARQUET_CORRUPT if kind is FileFormat.PARQUET else Rule.FORMAT
         problems.append(Problem(rule=rule, message=failure.message, rows=failure.rows, count=failure.count))
         return Inspection(problems, kind)
-    frame_problems, typed = check_frame(frame, schema)
-    return Inspection(problems + frame_problems, kind, typed, [str(c) for c in frame.columns])
+    parsed_problems, typed = check_parsed(parsed, schema)
+    return Inspection(problems + parsed_problems, kind, typed, list(parsed.names))
 
 
 def _check_text(data: bytes) -> tuple[list[Problem], bytes | str | None]:
@@ -162,10 +164,10 @@ def _encoding_problem(data: bytes, error: UnicodeDecodeError) -> Problem:
     )
 
 
-def check_frame(frame: pd.DataFrame, schema: DataSchema) -> tuple[list[Problem], pd.DataFrame]:
-    """Column, row and cell rules on a parsed frame; returns the problems and the typed frame."""
-    problems = _column_problems(frame, schema)
-    rows = len(frame)
+def check_parsed(parsed: Parsed, schema: DataSchema) -> tuple[list[Problem], Table]:
+    """Column, row and cell rules on a parsed file; returns the problems and the typed table."""
+    problems = _column_problems(parsed.names, schema)
+    rows = parsed.rows
     if rows == 0:
         problems.append(
             Problem(
@@ -182,19 +184,19 @@ def check_frame(frame: pd.DataFrame, schema: DataSchema) -> tuple[list[Problem],
                 values=[str(rows)],
             )
         )
-    names = Counter(str(c) for c in frame.columns)
-    typed: dict[str, pd.Series] = {}
+    typed: dict[str, Array] = {}
     for column in schema.columns:
-        if names[column.name] != 1:
+        cells = parsed.cells.get(column.name)
+        if cells is None:
             continue  # missing, or duplicated (already reported): its cells cannot be judged
-        cell_problems, typed[column.name] = check_column(frame[column.name], column, schema.max_null_fraction)
+        cell_problems, typed[column.name] = check_cells(cells, column, schema.max_null_fraction)
         problems += cell_problems
-    return problems, pd.DataFrame(typed, index=frame.index)
+    return problems, Table.of(typed, rows)
 
 
-def _column_problems(frame: pd.DataFrame, schema: DataSchema) -> list[Problem]:
+def _column_problems(names: tuple[str, ...], schema: DataSchema) -> list[Problem]:
     expected = [c.name for c in schema.columns]
-    counts = Counter(str(c) for c in frame.columns)
+    counts = Counter(names)
     problems: list[Problem] = []
     missing = [name for name in expected if name not in counts]
     if missing:
@@ -209,7 +211,7 @@ def _column_problems(frame: pd.DataFrame, schema: DataSchema) -> list[Problem]:
         )
     unexpected = [name for name in counts if name not in expected]
     if unexpected:
-        shown = [_column_label(frame, name) for name in unexpected]
+        shown = [_column_label(names, name) for name in unexpected]
         problems.append(
             Problem(
                 rule=Rule.UNEXPECTED_COLUMNS,
@@ -221,9 +223,7 @@ def _column_problems(frame: pd.DataFrame, schema: DataSchema) -> list[Problem]:
         )
     duplicated = [name for name, n in counts.items() if n > 1]
     if duplicated:
-        positions = {
-            name: [i + 1 for i, c in enumerate(frame.columns) if str(c) == name] for name in duplicated
-        }
+        positions = {name: [i + 1 for i, c in enumerate(names) if c == name] for name in duplicated}
         described = "; ".join(
             f"'{clip(name)}' appears {len(at)} times (columns {', '.join(map(str, at))})"
             for name, at in positions.items()
@@ -240,17 +240,17 @@ def _column_problems(frame: pd.DataFrame, schema: DataSchema) -> list[Problem]:
     return problems
 
 
-# pandas' name for a column whose header field is empty.
+# How reading names a column whose header field is empty (as pandas did).
 _UNNAMED = re.compile(r"Unnamed: (\d+)")
 
 
-def _column_label(frame: pd.DataFrame, name: str) -> str:
+def _column_label(names: tuple[str, ...], name: str) -> str:
     """A column as a person would point at it: its name, or where it is when its header field is empty."""
     unnamed = _UNNAMED.fullmatch(name)
     if unnamed is None:
         return name
     position = int(unnamed.group(1)) + 1
-    hint = " (does the header line end with a comma?)" if position == len(frame.columns) else ""
+    hint = " (does the header line end with a comma?)" if position == len(names) else ""
     return f"column {position}, which has no name{hint}"
 
 
@@ -259,62 +259,40 @@ def _names(names: list[str], limit: int = 20) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def check_column(raw: pd.Series, column: Column, max_null_fraction: float) -> tuple[list[Problem], pd.Series]:
+def check_cells(cells: Cells, column: Column, max_null_fraction: float) -> tuple[list[Problem], Array]:
     """Nulls, types, ranges and categories of one column; returns its problems and typed values."""
-    null: Mask = raw.isna().to_numpy()
-    problems = _null_problems(raw, null, column, max_null_fraction)
+    null = cells.null
+    problems = _null_problems(cells, null, column, max_null_fraction)
     present = ~null
-    if column.type in NUMERIC:
-        numbers = _as_numbers(raw)
+    if isinstance(cells, Numbers):
+        numbers = cells.values
+        if column.type is ColumnType.BOOLEAN:
+            bad = present & np.isnan(numbers)
+            problems += _type_problem(cells, bad, column)
+            return problems, numbers
         bad = present & ~np.isfinite(numbers)
         if column.type is ColumnType.INTEGER:
             # "3" and "3.0" are integers, "3.5" is not; NaN/inf are already bad, so mask them out of fmod.
             bad |= present & ~bad & (np.fmod(np.where(bad, 0.0, numbers), 1.0) != 0.0)
-        problems += _type_problem(raw, bad, column)
+        problems += _type_problem(cells, bad, column)
         good = present & ~bad
-        problems += _range_problems(raw, numbers, good, column)
-        return problems, pd.Series(np.where(good, numbers, np.nan), index=raw.index, name=column.name)
-    if column.type is ColumnType.BOOLEAN:
-        flags = _as_booleans(raw)
-        bad = present & np.isnan(flags)
-        problems += _type_problem(raw, bad, column)
-        return problems, pd.Series(flags, index=raw.index, name=column.name)
-    keep_as_is = raw.dtype == object or isinstance(raw.dtype, pd.CategoricalDtype)
-    text = raw if keep_as_is else raw.astype(str)
+        problems += _range_problems(cells, numbers, good, column)
+        # A null is NaN already, so an accepted column is typed as read: no copy of the file's largest part.
+        return problems, numbers if bool(good[present].all()) else np.where(good, numbers, np.nan)
     if column.type is ColumnType.CATEGORY:
         categories = column.categories or []
-        bad = present & ~text.isin(categories).to_numpy()
-        problems += _category_problem(raw, bad, column, categories)
+        allowed = set(categories)
+        known = np.fromiter((value in allowed for value in cells.distinct), np.bool_, len(cells.distinct))
+        bad = present & ~known[np.where(present, cells.codes, 0)]
+        problems += _category_problem(cells, bad, column, categories)
         present &= ~bad
-    return problems, text.where(present).rename(column.name)
+    return problems, cells.values(present)
 
 
-def _as_numbers(raw: pd.Series) -> Floats:
-    if pd.api.types.is_datetime64_any_dtype(raw.dtype) or pd.api.types.is_timedelta64_dtype(raw.dtype):
-        # A (Parquet) timestamp is not a number, though to_numeric would turn it into epoch nanoseconds.
-        return np.full(len(raw), np.nan)
-    if pd.api.types.is_numeric_dtype(raw.dtype):
-        # Booleans count as 0/1 here; a column stored as bool where a number is declared is still numeric.
-        return raw.to_numpy(dtype=np.float64, na_value=np.nan)
-    return pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-
-
-def _as_booleans(raw: pd.Series) -> Floats:
-    """1.0 / 0.0 for recognised booleans, NaN for nulls and for anything else."""
-    if pd.api.types.is_bool_dtype(raw.dtype):
-        return raw.to_numpy(dtype=np.float64)
-    if pd.api.types.is_numeric_dtype(raw.dtype):
-        numbers = raw.to_numpy(dtype=np.float64, na_value=np.nan)
-        return np.where(np.isin(numbers, (0.0, 1.0)), numbers, np.nan)
-    # Nulls become the text "nan", which is neither token, so they stay NaN.
-    lowered = raw.astype(str).str.strip().str.lower()
-    return np.where(lowered.isin(TRUE_TOKENS), 1.0, np.where(lowered.isin(FALSE_TOKENS), 0.0, np.nan))
-
-
-def _located(rule: Rule, raw: pd.Series, mask: Mask, column: Column, message: str) -> Problem:
+def _located(rule: Rule, cells: Cells, mask: Mask, column: Column, message: str) -> Problem:
     positions = np.flatnonzero(mask)
     sample = positions[:SAMPLE_SIZE]
-    values = [] if rule is Rule.NULLS else sample_values(raw.iloc[sample].tolist())
+    values = [] if rule is Rule.NULLS else sample_values(cells.shown(sample.tolist()))
     return Problem(
         rule=rule,
         column=column.name,
@@ -325,7 +303,7 @@ def _located(rule: Rule, raw: pd.Series, mask: Mask, column: Column, message: st
     )
 
 
-def _null_problems(raw: pd.Series, null: Mask, column: Column, max_null_fraction: float) -> list[Problem]:
+def _null_problems(cells: Cells, null: Mask, column: Column, max_null_fraction: float) -> list[Problem]:
     nulls = int(null.sum())
     if not nulls:
         return []
@@ -334,15 +312,15 @@ def _null_problems(raw: pd.Series, null: Mask, column: Column, max_null_fraction
             f"{nulls} {_plural(nulls, 'row')} {_plural(nulls, 'has', 'have')} no value for '{column.name}', "
             "which is not nullable; expected a value in every row"
         )
-        return [_located(Rule.NULLS, raw, null, column, message)]
-    fraction = nulls / len(raw)
+        return [_located(Rule.NULLS, cells, null, column, message)]
+    fraction = nulls / len(null)
     if fraction <= max_null_fraction:
         return []
     message = (
-        f"{fraction:.1%} of '{column.name}' is null ({nulls} of {len(raw)} rows); expected at most "
+        f"{fraction:.1%} of '{column.name}' is null ({nulls} of {len(null)} rows); expected at most "
         f"{max_null_fraction:.0%} nulls in a nullable column (schema.max_null_fraction)"
     )
-    problem = _located(Rule.NULL_FRACTION, raw, null, column, message)
+    problem = _located(Rule.NULL_FRACTION, cells, null, column, message)
     return [problem.model_copy(update={"values": []})]
 
 
@@ -353,15 +331,15 @@ _EXPECTED_TYPE = {
 }
 
 
-def _type_problem(raw: pd.Series, bad: Mask, column: Column) -> list[Problem]:
+def _type_problem(cells: Cells, bad: Mask, column: Column) -> list[Problem]:
     count = int(bad.sum())
     if not count:
         return []
     message = f"{_values_are(count, column)} not {column.type.value}; expected {_EXPECTED_TYPE[column.type]}"
-    return [_located(Rule.TYPE, raw, bad, column, message)]
+    return [_located(Rule.TYPE, cells, bad, column, message)]
 
 
-def _range_problems(raw: pd.Series, numbers: Floats, good: Mask, column: Column) -> list[Problem]:
+def _range_problems(cells: Cells, numbers: Floats, good: Mask, column: Column) -> list[Problem]:
     below: Mask = good & (numbers < column.min) if column.min is not None else np.zeros_like(good)
     above: Mask = good & (numbers > column.max) if column.max is not None else np.zeros_like(good)
     outside = below | above
@@ -373,21 +351,22 @@ def _range_problems(raw: pd.Series, numbers: Floats, good: Mask, column: Column)
         parts.append(f"{int(below.sum())} below the minimum {column.min:g}")
     if column.max is not None and above.any():
         parts.append(f"{int(above.sum())} above the maximum {column.max:g}")
-    allowed = {
-        (True, True): f"between {column.min:g} and {column.max:g}",
-        (True, False): f"at least {column.min:g}",
-        (False, True): f"at most {column.max:g}",
-    }[(column.min is not None, column.max is not None)]
+    if column.min is not None and column.max is not None:
+        allowed = f"between {column.min:g} and {column.max:g}"
+    elif column.min is not None:
+        allowed = f"at least {column.min:g}"
+    else:
+        allowed = f"at most {column.max:g}"
     message = f"{_values_are(count, column)} out of range ({', '.join(parts)}); expected values {allowed}"
-    return [_located(Rule.RANGE, raw, outside, column, message)]
+    return [_located(Rule.RANGE, cells, outside, column, message)]
 
 
-def _category_problem(raw: pd.Series, bad: Mask, column: Column, categories: list[str]) -> list[Problem]:
+def _category_problem(cells: Cells, bad: Mask, column: Column, categories: list[str]) -> list[Problem]:
     count = int(bad.sum())
     if not count:
         return []
     message = f"{_values_are(count, column)} not a known category; expected one of {', '.join(categories)}"
-    return [_located(Rule.CATEGORY, raw, bad, column, message)]
+    return [_located(Rule.CATEGORY, cells, bad, column, message)]
 
 
 def _values_are(count: int, column: Column) -> str:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -381,3 +384,34 @@ def test_every_quarantine_is_found_whatever_its_prefix(
     found = DynamoLedger(cloud.dynamodb, LEDGER_TABLE).everywhere(RejectionItem)
 
     assert sorted(i.model for i in found) == ["churn", "other-team"]
+
+
+# A fresh interpreter imports the handler from its folder, as Lambda does, then validates the CSV on stdin.
+CSV_PATH_IMPORTS = """
+import sys
+sys.path.insert(0, "functions/ingest")
+import handler
+from headrace.config import load_models
+from headrace.ingest.dataset import summarize
+from headrace.ingest.validation import inspect
+schema = load_models()[0].data
+inspection = inspect("x.csv", sys.stdin.buffer.read(), schema)
+assert inspection.accepted and inspection.frame is not None, inspection.problems
+summarize(inspection.frame, schema)
+print(sorted(m for m in ("pandas", "pyarrow") if m in sys.modules))
+"""
+
+
+def test_the_handler_and_a_csv_upload_import_neither_pandas_nor_pyarrow(
+    repo_root: Path, example_model: ModelConfig
+) -> None:
+    # pandas was 290 of the function's 552 ms cold start (issue 15).
+    found = subprocess.run(
+        [sys.executable, "-c", CSV_PATH_IMPORTS],
+        input=good_csv(example_model),
+        cwd=repo_root,
+        capture_output=True,
+        check=True,
+    )
+
+    assert found.stdout.decode().strip() == "[]"

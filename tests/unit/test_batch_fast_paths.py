@@ -20,6 +20,7 @@ from headrace.datagen import generate
 from headrace.drift import DriftReference, compile_reference, partial_from_frame
 from headrace.encoding import RowEncoder
 from headrace.ingest.batch import batch_schema, header_less_csv
+from headrace.ingest.table import Table
 from headrace.ingest.validation import inspect
 from headrace.profile import build_profile
 
@@ -36,7 +37,7 @@ def churn() -> ModelConfig:
     return next(m for m in load_models(REPO / "models") if m.name == "churn")
 
 
-def _validated(model: ModelConfig, rows: int) -> tuple[pd.DataFrame, RowEncoder]:
+def _validated(model: ModelConfig, rows: int) -> tuple[Table, RowEncoder]:
     schema = batch_schema(model.data)
     frame = generate(model, rows, seed=11).drop(columns=[model.data.target])
     nullable = next(c.name for c in schema.columns if c.nullable)
@@ -48,7 +49,11 @@ def _validated(model: ModelConfig, rows: int) -> tuple[pd.DataFrame, RowEncoder]
     assert inspection.accepted and inspection.frame is not None, inspection.problems
     features = [c.name for c in schema.columns]
     categorical = {c.name: list(c.categories or []) for c in schema.columns if c.categories}
-    return inspection.frame[features], RowEncoder.of(features, categorical)
+    return inspection.frame.select(features), RowEncoder.of(features, categorical)
+
+
+def _pandas(table: Table) -> pd.DataFrame:
+    return pd.DataFrame(dict(zip(table.names, table.arrays, strict=True)))
 
 
 def _row_encoded(body: bytes, encoder: RowEncoder) -> np.ndarray:
@@ -56,10 +61,10 @@ def _row_encoded(body: bytes, encoder: RowEncoder) -> np.ndarray:
 
 
 def test_arrow_written_input_parses_to_the_same_doubles_as_pandas(churn: ModelConfig) -> None:
-    frame, encoder = _validated(churn, 20_000)
+    table, encoder = _validated(churn, 20_000)
     old = io.StringIO()
-    frame.to_csv(old, header=False, index=False)
-    new = header_less_csv(frame)
+    _pandas(table).to_csv(old, header=False, index=False)
+    new = header_less_csv(table)
     assert new != old.getvalue().encode()  # really another writer
     assert np.array_equal(
         _row_encoded(new, encoder).view(np.uint64),
@@ -67,14 +72,15 @@ def test_arrow_written_input_parses_to_the_same_doubles_as_pandas(churn: ModelCo
     )
 
 
-def test_a_value_that_needs_quoting_is_written_by_pandas() -> None:
-    frame = pd.DataFrame({"x": [1.5, None], "c": pd.Categorical(["a,b", "c"])})
-    assert header_less_csv(frame) == b'1.5,"a,b"\n,c\n'
+def test_a_value_that_needs_quoting_is_written_quoted_as_pandas_wrote_it() -> None:
+    table = Table.of({"x": np.array([1.5, np.nan]), "c": np.array(["a,b", "c"], dtype=object)})
+    assert header_less_csv(table) == b'1.5,"a,b"\n,c\n'
+    assert header_less_csv(table) == _pandas(table).to_csv(header=False, index=False).encode()
 
 
 def test_column_wise_encoding_equals_the_row_encoder(churn: ModelConfig) -> None:
-    frame, encoder = _validated(churn, 50_000)
-    body = header_less_csv(frame)
+    table, encoder = _validated(churn, 50_000)
+    body = header_less_csv(table)
     # Spaces around a category and a category the model does not know: coded as the row encoder codes them.
     body = body.replace(b",north,", b", north ,", 50).replace(b",east,", b",mars,", 50)
     columns = csv_columns(body, encoder)
@@ -98,9 +104,10 @@ def test_irregular_bodies_are_left_to_the_row_encoder(churn: ModelConfig, body: 
 
 
 def test_the_monitor_reads_the_transform_input_back_to_the_validated_doubles(churn: ModelConfig) -> None:
-    frame, _ = _validated(churn, 20_000)
+    table, _ = _validated(churn, 20_000)
+    frame = _pandas(table)
     reference = _drift_reference(churn)
-    read = scored_rows(header_less_csv(frame), tuple(frame.columns), reference)
+    read = scored_rows(header_less_csv(table), table.names, reference)
     for feature in reference.numeric:
         assert np.array_equal(
             read[feature.name].to_numpy(np.float64).view(np.uint64),
@@ -112,13 +119,13 @@ def test_the_monitor_reads_the_transform_input_back_to_the_validated_doubles(chu
 
 
 def test_the_monitor_s_arrow_read_counts_as_pandas_read_did(churn: ModelConfig) -> None:
-    frame, _ = _validated(churn, 50_000)
+    table, _ = _validated(churn, 50_000)
     reference = _drift_reference(churn)
-    body = header_less_csv(frame)
-    before = pd.read_csv(io.BytesIO(body), header=None, names=list(frame.columns), low_memory=False)
+    body = header_less_csv(table)
+    before = pd.read_csv(io.BytesIO(body), header=None, names=list(table.names), low_memory=False)
     old = partial_from_frame(reference, before)
-    new = partial_from_frame(reference, scored_rows(body, tuple(frame.columns), reference))
-    assert new.rows == old.rows == len(frame)
+    new = partial_from_frame(reference, scored_rows(body, table.names, reference))
+    assert new.rows == old.rows == table.rows
     assert np.array_equal(new.missing, old.missing) and new.missing.sum() > 0
     assert all(np.array_equal(a, b) for a, b in zip(new.numeric, old.numeric, strict=True))
     assert all(np.array_equal(a, b) for a, b in zip(new.categorical, old.categorical, strict=True))

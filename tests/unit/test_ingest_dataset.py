@@ -15,6 +15,7 @@ from headrace.ingest.dataset import TOP_VALUES, content_sha256, dataset_key, sum
 from headrace.ingest.problems import Problem, Rule
 from headrace.ingest.quarantine import Reason, SourceObject, placement
 from headrace.ingest.service import rejection_item
+from headrace.ingest.table import Table
 from headrace.ingest.validation import inspect
 from headrace.ledger import (
     EXECUTION_INPUT_MAX,
@@ -87,7 +88,7 @@ def test_boolean_statistics_count_true_and_false(version: DatasetVersion, frame:
 
 
 def test_categorical_statistics_keep_the_most_frequent_values_only(example_model: ModelConfig) -> None:
-    typed = pd.DataFrame({"contract": np.array([f"v{i % 300}" for i in range(900)], dtype=object)})
+    typed = Table.of({"contract": np.array([f"v{i % 300}" for i in range(900)], dtype=object)})
 
     stats = summarize(typed, example_model.data)["contract"]
 

@@ -278,6 +278,25 @@ def test_values_outside_the_range_are_refused(frame: pd.DataFrame, schema: DataS
     assert "1 below the minimum 0, 1 above the maximum 120" in problem.message
 
 
+@pytest.mark.parametrize(
+    ("bounds", "expected"),
+    [({"min": 0.0}, "expected values at least 0"), ({"max": 10.0}, "expected values at most 10")],
+)
+def test_a_column_with_one_bound_is_checked_against_it(bounds: dict[str, float], expected: str) -> None:
+    schema = DataSchema(
+        columns=[
+            Column(name="x", type=ColumnType.FLOAT, **bounds),
+            Column(name="y", type=ColumnType.INTEGER),
+        ],
+        target="y",
+        min_rows=1,
+    )
+
+    problem = only(problems(b"x,y\n-1,1\n11,2\n5,3\n", schema), Rule.RANGE)
+
+    assert problem.message.endswith(expected)
+
+
 def test_an_unknown_category_is_refused(frame: pd.DataFrame, schema: DataSchema) -> None:
     frame.loc[7, "region"] = "atlantis"
 
