@@ -9,13 +9,15 @@ tests/unit/test_text_numbers.py holds the two to the same answers.
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
-_INFINITY = frozenset({"inf", "infinity"})
+_INFINITY = re.compile(r"[+-]?inf(inity)?", re.IGNORECASE)
 
 
 def to_floats(values: npt.NDArray[Any]) -> FloatArray:
@@ -32,17 +34,31 @@ def to_floats(values: npt.NDArray[Any]) -> FloatArray:
     return np.fromiter((_float(value) for value in array.flat), dtype=np.float64, count=array.size)
 
 
+def number(text: str) -> float | None:
+    """A cell as pandas reads a number (ASCII digits, blanks around them allowed, inf spelled out), or None.
+
+    Python's float() takes more: "1_000", non-ASCII digits and blanks, "nan" and an overflowing "1e400"; to
+    pandas those are text. (Ingest's CSV reader reads numbers by this rule too.)"""
+    if not _plain(text):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if math.isnan(value) or (math.isinf(value) and not _INFINITY.fullmatch(text)):
+        return None
+    return value
+
+
 def _plain(text: str) -> bool:
     return text.isascii() and "_" not in text
 
 
 def _float(value: Any) -> float:
-    if isinstance(value, str) and not _plain(value):
-        return np.nan
+    if isinstance(value, str):
+        parsed = number(value.strip())
+        return np.nan if parsed is None else parsed
     try:
-        number = float(value)
+        return float(value)
     except (TypeError, ValueError, OverflowError):
         return np.nan
-    if isinstance(value, str) and np.isinf(number) and value.strip().lstrip("+-").lower() not in _INFINITY:
-        return np.nan  # an overflow, not infinity spelled out
-    return number

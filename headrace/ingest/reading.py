@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +29,7 @@ import numpy.typing as npt
 from headrace.config import Column, ColumnType, DataSchema
 from headrace.ingest.problems import SAMPLE_SIZE, clip
 from headrace.ledger import FileFormat
+from headrace.text_numbers import number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,7 +67,6 @@ FALSE_TOKENS = ("false", "f", "no", "n", "0", "0.0")
 # boolean, and a numeric column of only these holds 1/0.
 _LITERALS = {"true": 1.0, "false": 0.0}
 # Infinity as pandas reads it; with blanks around it, or an overflowing number like 1e400, it is text.
-_INFINITY = re.compile(r"[+-]?inf(inity)?", re.IGNORECASE)
 
 # Files are parsed in pieces of about this size (a line is never split), so the text of the whole file is
 # never held as cells at once: only the typed columns grow with the file.
@@ -448,22 +447,6 @@ class _Ragged:
             rows=rows,
             count=self.count,
         )
-
-
-def number(text: str) -> float | None:
-    """A cell as pandas reads a number (ASCII digits, blanks around them allowed, inf spelled out), or None.
-
-    Python's float() takes more: "1_000", non-ASCII digits and blanks, "nan" and an overflowing "1e400"; to
-    pandas those are text."""
-    if "_" in text or not text.isascii():
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    if math.isnan(value) or (math.isinf(value) and not _INFINITY.fullmatch(text)):
-        return None
-    return value
 
 
 def _plain_numbers(cells: Sequence[str], integers: bool, plain: bool) -> Floats | None:

@@ -132,13 +132,7 @@ class DeferredResources:
         types = (QUEUE_POLICY_TYPE, TOPIC_POLICY_TYPE, BUCKET_POLICY_TYPE)
         if not any(r.get("Type") in types for r in template.get("Resources", {}).values()):
             return
-        account, region = self._aws.account, self._aws.region
-        references = StackReferences(
-            physical_ids=physical,
-            pseudo_parameters=pseudo_parameters(account, region, stack_name),
-            exports=self._exports(),
-            attribute=stack_attribute(account, region, stack_name),
-        )
+        references = self._references(stack_name, physical)
         sqs = self._aws.client("sqs")
         for request in queue_policy_requests(template, stack_name, references):
             sqs.set_queue_attributes(**request)
@@ -155,13 +149,7 @@ class DeferredResources:
         setting it is idempotent)."""
         if not any(r.get("Type") == MODEL_PACKAGE_GROUP_TYPE for r in template.get("Resources", {}).values()):
             return
-        account, region = self._aws.account, self._aws.region
-        references = StackReferences(
-            physical_ids=physical,
-            pseudo_parameters=pseudo_parameters(account, region, stack_name),
-            exports=self._exports(),
-            attribute=stack_attribute(account, region, stack_name),
-        )
+        references = self._references(stack_name, physical)
         sagemaker = self._aws.client("sagemaker")
         for create, policy in model_package_group_requests(template, stack_name, references):
             try:
@@ -178,13 +166,7 @@ class DeferredResources:
         keeps its alarms' states)."""
         if not any(r.get("Type") == ALARM_TYPE for r in template.get("Resources", {}).values()):
             return
-        account, region = self._aws.account, self._aws.region
-        references = StackReferences(
-            physical_ids=physical,
-            pseudo_parameters=pseudo_parameters(account, region, stack_name),
-            exports=self._exports(),
-            attribute=stack_attribute(account, region, stack_name),
-        )
+        references = self._references(stack_name, physical)
         cloudwatch = self._aws.client("cloudwatch")
         requests = alarm_requests(template, stack_name, references)
         if not replace:
@@ -237,13 +219,8 @@ class DeferredResources:
         """The template's schedule group requests, and the references its schedules resolve against: moto's
         CloudFormation lists no skipped resource, so a group's Ref (its name) and Arn are supplied here."""
         account, region = self._aws.account, self._aws.region
-        in_stack = stack_attribute(account, region, stack_name)
-        base = StackReferences(
-            physical_ids=physical,
-            pseudo_parameters=pseudo_parameters(account, region, stack_name),
-            exports=self._exports(),
-            attribute=in_stack,
-        )
+        base = self._references(stack_name, physical)
+        in_stack = base.attribute
         groups = schedule_group_requests(template, stack_name, base)
         names = {logical_id: str(group["Name"]) for logical_id, group in groups.items()}
 
@@ -254,6 +231,16 @@ class DeferredResources:
 
         references = StackReferences({**physical, **names}, base.pseudo_parameters, base.exports, attribute)
         return groups, references
+
+    def _references(self, stack_name: str, physical: dict[str, str]) -> StackReferences:
+        """How the stack's template resolves in this plane's account and region (Ref, GetAtt, imports)."""
+        account, region = self._aws.account, self._aws.region
+        return StackReferences(
+            physical_ids=physical,
+            pseudo_parameters=pseudo_parameters(account, region, stack_name),
+            exports=self._exports(),
+            attribute=stack_attribute(account, region, stack_name),
+        )
 
     def _exports(self) -> dict[str, str]:
         exports: dict[str, str] = {}
