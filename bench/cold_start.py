@@ -9,11 +9,11 @@ which only resolve at deploy time, become placeholders), importing `handler` as 
 does. Only the connection variables are the bench's own: Lambda sets AWS_REGION itself, and the endpoint
 points at a closed port (nothing connects at init).
 
-Bytecode as on Lambda: the function's own package ships no `__pycache__` (stacks/assets.py stages none, and
-Python 3.11 here cannot write 3.12's), and Lambda cannot write one either (only /tmp is writable: "Lambda
-execution environment", https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html), so
-each cold start compiles the package's modules. Probes do the same: the asset's bytecode is removed and not
-written. Libraries (the runtime's boto3, the layers) are pip-installed, which compiles them, as here.
+Bytecode as on Lambda, which cannot write any (only /tmp is writable): the deploy's synth, on Lambda's
+Python, ships the package's bytecode (stacks/assets.py `compile_for_lambda`); this machine's Python is
+another, so the bench compiles the staged asset the same way with its own, and probes write none.
+Libraries (the runtime's boto3, the layers) are pip-installed, which compiles them, as here.
+`--no-bytecode` measures a package shipped without it (a synth on another Python than Lambda's).
 
 Reference, measured in the same run: `import boto3` plus one client, the floor every Python function that
 talks to AWS pays. Budgets (DESIGN.md): import + init under 400 ms, and at most 1.5x the floor.
@@ -31,11 +31,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from stacks.bytecode import compile_for_lambda
 
 REPO = Path(__file__).resolve().parents[1]
 FUNCTIONS = sorted(p.name for p in (REPO / "functions").iterdir() if (p / "handler.py").is_file())
@@ -202,11 +205,25 @@ def parts(repeat: int) -> int:
     return 0
 
 
+def warm_up(functions: Iterable[Deployed], *, bytecode: bool) -> None:
+    """One unmeasured probe each: it compiles the libraries a function imports (as pip did for the layers);
+    then the asset's own bytecode is what the deploy ships (module docstring)."""
+    for function in functions:
+        probe(PROBE, function.asset, function.environment)
+        for cache in list(function.asset.rglob("__pycache__")):
+            shutil.rmtree(cache)
+        if bytecode:
+            compile_for_lambda(function.asset)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("functions", nargs="*", help="function folders to measure (default: all)")
     parser.add_argument("--parts", action="store_true", help="the shared imports' CPU ms only")
+    parser.add_argument(
+        "--no-bytecode", action="store_true", help="the function packages without their bytecode"
+    )
     args = parser.parse_args()
     if args.parts:
         return parts(args.repeat)
@@ -216,12 +233,7 @@ def main() -> int:
         deployed = deployed_functions(outdir)
         chosen = {f: deployed[f] for f in (args.functions or FUNCTIONS)}
         sizes = {f: package_bytes(d.asset) for f, d in chosen.items()}
-        # One unmeasured probe each first: it compiles the libraries a function imports (as pip did for the
-        # layers); then the asset's own bytecode goes, as Lambda has none of it (module docstring).
-        for staged_function in chosen.values():
-            probe(PROBE, staged_function.asset, staged_function.environment)
-            for cache in list(staged_function.asset.rglob("__pycache__")):
-                shutil.rmtree(cache)
+        warm_up(chosen.values(), bytecode=not args.no_bytecode)
         # Rounds interleave the reference with every function, so a machine shared with other work loads both
         # alike and the ratios hold even when the absolute times drift.
         reference: list[dict[str, Any]] = []

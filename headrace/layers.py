@@ -7,6 +7,7 @@ version rather than a per-region layer number (which differs from region to regi
 from __future__ import annotations
 
 LAMBDA_PYTHON_RUNTIME = "python3.12"
+LAMBDA_PYTHON_VERSION = tuple(int(part) for part in LAMBDA_PYTHON_RUNTIME.removeprefix("python").split("."))
 LAMBDA_ARCHITECTURE = "x86_64"
 
 # pyproject: aws-lambda-powertools[parser]==3.37.0

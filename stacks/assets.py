@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,9 @@ from constructs import Construct
 
 import headrace
 from headrace.config import ModelConfig, models_document
-from headrace.layers import AWS_SDK_PANDAS_LAYER_PARAMETER, POWERTOOLS_LAYER_PARAMETER
+from headrace.layers import AWS_SDK_PANDAS_LAYER_PARAMETER, LAMBDA_PYTHON_VERSION, POWERTOOLS_LAYER_PARAMETER
 from headrace.usercode import MANIFEST, REQUIREMENTS, USERCODE_DIR
+from stacks.bytecode import compile_for_lambda
 
 PACKAGE_DIR = Path(headrace.__file__).resolve().parent
 FUNCTIONS_DIR = PACKAGE_DIR.parent / "functions"
@@ -45,14 +47,18 @@ def stage_function_asset(source: Path, models: Sequence[ModelConfig], destinatio
     """Lay out one function's deployment package in `destination` (replaced if present) and return it.
 
     Layout: the handler folder's files at the root (Lambda's handler `handler.handler`), `headrace/` without
-    its edges, and `models.json` (the configs as JSON: the Lambda runtime has no YAML parser). Only content
-    decides CDK's asset hash, so identical sources give an identical hash wherever they are staged.
+    its edges, and `models.json` (the configs as JSON: the Lambda runtime has no YAML parser); and, when the
+    synth runs on Lambda's Python (the deploy workflow's 3.12), the package's bytecode (`compile_for_lambda`).
+    Only content decides CDK's asset hash, so identical sources give an identical hash wherever they are
+    staged with the same Python.
     """
     if destination.exists():
         shutil.rmtree(destination)
     shutil.copytree(source, destination, ignore=_CACHES)
     shutil.copytree(PACKAGE_DIR, destination / "headrace", ignore=_package_ignore)
     (destination / MODELS_DOCUMENT).write_text(models_document(list(models)), encoding="utf-8")
+    if sys.version_info[:2] == LAMBDA_PYTHON_VERSION:
+        compile_for_lambda(destination)
     return destination
 
 
