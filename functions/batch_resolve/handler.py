@@ -6,6 +6,11 @@ Thin on purpose: parse the payload, call `headrace.batch.resolve.resolve`.
 
 from __future__ import annotations
 
+# isort: off
+from headrace import cold_start  # before the others: the collector pauses while they import (Lambda only)
+
+# isort: on
+
 from pathlib import Path
 from typing import Any
 
@@ -41,3 +46,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @per_environment(BatchSettings, logger=logger, metrics=metrics, domain=BATCH_DOMAIN)
 def _runtime(settings: BatchSettings) -> Runtime[BatchSettings, BatchPorts]:
     return batch_runtime(settings, MODELS_DOCUMENT)
+
+
+cold_start.imported()

@@ -6,6 +6,11 @@ Thin on purpose: parse the payload, call `headrace.serving.deploy.plan`, return 
 
 from __future__ import annotations
 
+# isort: off
+from headrace import cold_start  # before the others: the collector pauses while they import (Lambda only)
+
+# isort: on
+
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +50,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @per_environment(DeploySettings, logger=logger, metrics=metrics, domain=SERVING_DOMAIN)
 def _runtime(settings: DeploySettings) -> Runtime[DeploySettings, DeployPorts]:
     return deploy_runtime(settings, metrics, MODELS_DOCUMENT)
+
+
+cold_start.imported()

@@ -5,6 +5,11 @@ Thin on purpose: parse the payload, call `headrace.monitoring.check.plan_window`
 
 from __future__ import annotations
 
+# isort: off
+from headrace import cold_start  # before the others: the collector pauses while they import (Lambda only)
+
+# isort: on
+
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +48,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @per_environment(DriftSettings, logger=logger, metrics=metrics, domain=MONITORING_DOMAIN)
 def _runtime(settings: DriftSettings) -> Runtime[DriftSettings, DriftPorts]:
     return drift_runtime(settings, MODELS_DOCUMENT)
+
+
+cold_start.imported()

@@ -6,6 +6,11 @@ Settings, models and AWS clients are built on the first invocation of each envir
 
 from __future__ import annotations
 
+# isort: off
+from headrace import cold_start  # before the others: the collector pauses while they import (Lambda only)
+
+# isort: on
+
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +51,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @per_environment(BucketStepSettings, logger=logger, metrics=metrics, domain=TRAINING_DOMAIN)
 def _runtime(settings: BucketStepSettings) -> Runtime[BucketStepSettings, TrainingPorts]:
     return training_runtime(settings, metrics, MODELS_DOCUMENT)
+
+
+cold_start.imported()

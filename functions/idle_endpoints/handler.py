@@ -7,6 +7,11 @@ Thin on purpose: build the runtime, call `headrace.serving.idle.sweep` once.
 
 from __future__ import annotations
 
+# isort: off
+from headrace import cold_start  # before the others: the collector pauses while they import (Lambda only)
+
+# isort: on
+
 from pathlib import Path
 from typing import Any
 
@@ -37,3 +42,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @per_environment(IdleSettings, logger=logger, metrics=metrics, domain=SERVING_DOMAIN)
 def _runtime(settings: IdleSettings) -> Runtime[IdleSettings, IdlePorts]:
     return idle_runtime(settings, MODELS_DOCUMENT)
+
+
+cold_start.imported()

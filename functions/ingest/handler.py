@@ -7,6 +7,11 @@ local plane can set the environment whenever they like.
 
 from __future__ import annotations
 
+# isort: off
+from headrace import cold_start  # before the others: the collector pauses while they import (Lambda only)
+
+# isort: on
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,3 +58,6 @@ def _runtime(settings: IngestSettings) -> Runtime:
     models = models_for(settings, MODELS_DOCUMENT)
     settings.check_models(models)
     return Runtime(settings, models, connect(settings, metrics))
+
+
+cold_start.imported()

@@ -7,6 +7,11 @@ the local plane can set the environment whenever they like.
 
 from __future__ import annotations
 
+# isort: off
+from headrace import cold_start  # before the others: the collector pauses while they import (Lambda only)
+
+# isort: on
+
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +52,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @per_environment(BucketStepSettings, logger=logger, metrics=metrics, domain=TRAINING_DOMAIN)
 def _runtime(settings: BucketStepSettings) -> Runtime[BucketStepSettings, TrainingPorts]:
     return training_runtime(settings, metrics, MODELS_DOCUMENT)
+
+
+cold_start.imported()

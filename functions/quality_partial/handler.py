@@ -7,6 +7,11 @@ Thin on purpose: parse the payload, call `headrace.quality.check.count_batch`.
 
 from __future__ import annotations
 
+# isort: off
+from headrace import cold_start  # before the others: the collector pauses while they import (Lambda only)
+
+# isort: on
+
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +61,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @per_environment(QualitySettings, logger=logger, metrics=metrics, domain=MONITORING_DOMAIN)
 def _runtime(settings: QualitySettings) -> Runtime[QualitySettings, QualityPorts]:
     return quality_runtime(settings, MODELS_DOCUMENT)
+
+
+cold_start.imported()

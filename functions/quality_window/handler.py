@@ -6,6 +6,11 @@ Thin on purpose: parse the payload, call `headrace.quality.check.plan_window`.
 
 from __future__ import annotations
 
+# isort: off
+from headrace import cold_start  # before the others: the collector pauses while they import (Lambda only)
+
+# isort: on
+
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +52,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @per_environment(QualitySettings, logger=logger, metrics=metrics, domain=MONITORING_DOMAIN)
 def _runtime(settings: QualitySettings) -> Runtime[QualitySettings, QualityPorts]:
     return quality_runtime(settings, MODELS_DOCUMENT)
+
+
+cold_start.imported()

@@ -7,6 +7,11 @@ stage's (models.json): a stage's approval policy has already replaced their gate
 
 from __future__ import annotations
 
+# isort: off
+from headrace import cold_start  # before the others: the collector pauses while they import (Lambda only)
+
+# isort: on
+
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +55,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @per_environment(RegisterSettings, logger=logger, metrics=metrics, domain=TRAINING_DOMAIN)
 def _runtime(settings: RegisterSettings) -> Runtime[RegisterSettings, TrainingPorts]:
     return training_runtime(settings, metrics, MODELS_DOCUMENT)
+
+
+cold_start.imported()

@@ -7,6 +7,11 @@ Thin on purpose: parse the event, find the model, call `headrace.monitoring.retr
 
 from __future__ import annotations
 
+# isort: off
+from headrace import cold_start  # before the others: the collector pauses while they import (Lambda only)
+
+# isort: on
+
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +49,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @per_environment(RetrainSettings, logger=logger, metrics=metrics, domain=MONITORING_DOMAIN)
 def _runtime(settings: RetrainSettings) -> RetrainRuntime:
     return retrain_runtime(settings, MODELS_DOCUMENT)
+
+
+cold_start.imported()

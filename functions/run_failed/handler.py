@@ -6,6 +6,11 @@ It reads no model config: a failure must be recorded even when the input named a
 
 from __future__ import annotations
 
+# isort: off
+from headrace import cold_start  # before the others: the collector pauses while they import (Lambda only)
+
+# isort: on
+
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -35,3 +40,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @per_environment(RunFailedSettings, logger=logger, metrics=metrics, domain=TRAINING_DOMAIN)
 def _runtime(settings: RunFailedSettings) -> Runtime[RunFailedSettings, TrainingPorts]:
     return training_runtime(settings, metrics, None)
+
+
+cold_start.imported()

@@ -7,6 +7,11 @@ Settings, models and AWS clients are built on the first invocation of each envir
 
 from __future__ import annotations
 
+# isort: off
+from headrace import cold_start  # before the others: the collector pauses while they import (Lambda only)
+
+# isort: on
+
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +45,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @per_environment(TuningResultSettings, logger=logger, metrics=metrics, domain=TRAINING_DOMAIN)
 def _runtime(settings: TuningResultSettings) -> Runtime[TuningResultSettings, TrainingPorts]:
     return training_runtime(settings, metrics, MODELS_DOCUMENT)
+
+
+cold_start.imported()
