@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -49,34 +50,44 @@ class TuningRecords(Protocol):
 
 
 class TrialJobs(Protocol):
-    """SageMaker's training API as the tuning service calls it."""
+    """SageMaker's training API as the tuning service calls it, in the tuning job's account."""
 
-    def create(self, request: dict[str, Any]) -> None:
+    def create(self, account: str, request: dict[str, Any]) -> None:
         """CreateTrainingJob (raises with SageMaker's message when it is refused)."""
         ...
 
-    def stop(self, name: str) -> None:
+    def stop(self, account: str, name: str) -> None:
         """StopTrainingJob."""
         ...
 
 
 class ApiTrialJobs:
     """Trials started and stopped through the plane's own SageMaker API, as SageMaker's tuning service starts
-    them: the same request checks and the same training compute as any CreateTrainingJob."""
+    them: the same request checks and the same training compute as any CreateTrainingJob. Each in the tuning
+    job's own account (`by_account`: the plane's clients of each account it serves), as on AWS, where
+    automatic model tuning "runs many training jobs on your dataset" in the account that created the tuning
+    job (https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning.html), each one's
+    DescribeTrainingJob naming its TuningJobArn."""
 
-    def __init__(self, clients: Clients) -> None:
-        self._sagemaker = clients.client("sagemaker")
+    def __init__(self, by_account: Mapping[str, Clients]) -> None:
+        self._sagemaker = {account: clients.client("sagemaker") for account, clients in by_account.items()}
 
-    def create(self, request: dict[str, Any]) -> None:
-        self._sagemaker.create_training_job(**request)
+    def _client(self, account: str) -> Any:
+        if account not in self._sagemaker:
+            raise KeyError(f"the local plane serves no account {account}")
+        return self._sagemaker[account]
 
-    def stop(self, name: str) -> None:
-        self._sagemaker.stop_training_job(TrainingJobName=name)
+    def create(self, account: str, request: dict[str, Any]) -> None:
+        self._client(account).create_training_job(**request)
+
+    def stop(self, account: str, name: str) -> None:
+        self._client(account).stop_training_job(TrainingJobName=name)
 
 
 @dataclass
 class _Running:
     name: str
+    account: str  # the tuning job's, where its trials run
     search: Search
     objective: dict[str, str]
     trials: dict[str, tuple[TrialRun, optuna.Trial]] = field(default_factory=dict)
@@ -108,7 +119,8 @@ class TuningCompute:
         record.training_job_status_counters, record.objective_status_counters = counters([])
         objective = dict(config.get("HyperParameterTuningJobObjective") or {})
         search = search_for(config, self._max_jobs(config))
-        running = _Running(name, search, objective)
+        # The account its ARN names (arn:aws:sagemaker:region:account:hyper-parameter-tuning-job/name).
+        running = _Running(name, str(record.arn).split(":")[4], search, objective)
         with self._lock:
             self._running[name] = running
         threading.Thread(target=self._run, args=(running,), name=f"tuning-{name}", daemon=True).start()
@@ -180,7 +192,7 @@ class TuningCompute:
             active = [n for n, (t, _) in running.trials.items() if not self._ended(n, t)]
             if running.stop_requested:
                 for name in active:
-                    self._stop_trial(name)
+                    self._stop_trial(running.account, name)
             else:
                 while len(active) < parallel and launched < max_jobs:
                     launched += 1
@@ -213,19 +225,20 @@ class TuningCompute:
             running.trials[name] = (trial, study_trial)
             self._by_trial[name] = running
         try:
-            self._jobs.create(trial_request(definition, name, tuned, running.objective["MetricName"]))
+            request = trial_request(definition, name, tuned, running.objective["MetricName"])
+            self._jobs.create(running.account, request)
             self._records.training_job(name).tuning_job_arn = record.arn  # DescribeTrainingJob's TuningJobArn
         except Exception as exc:
             trial.creation_failure = str(exc)
         return name
 
-    def _stop_trial(self, name: str) -> None:
+    def _stop_trial(self, account: str, name: str) -> None:
         try:
             job = self._records.training_job(name)
         except KeyError:
             return
         if job.training_job_status == "InProgress":
-            self._jobs.stop(name)
+            self._jobs.stop(account, name)
 
     def _ended(self, name: str, trial: TrialRun) -> bool:
         if trial.creation_failure is not None:
@@ -241,7 +254,7 @@ class TuningCompute:
             pruned = trial.prune and not trial.early_stopped
             if job is not None and pruned and job.training_job_status == "InProgress":
                 trial.early_stopped = True
-                self._jobs.stop(name)
+                self._jobs.stop(running.account, name)
             if not trial.told and self._ended(name, trial):
                 self._tell(running, trial, study_trial, job)
             summaries.append(summary(trial, job, running.name, running.objective))

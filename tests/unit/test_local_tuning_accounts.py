@@ -1,0 +1,104 @@
+"""A tuning job starts and stops its trials in its own account, as SageMaker's tuning service does: a plane
+whose stages live in several accounts runs prod's tuning job's trials with prod's clients."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from headrace.local.sagemaker.tuning import ApiTrialJobs, TuningCompute
+
+DEV, PROD = "111111111111", "222222222222"
+CONFIG = {
+    "Strategy": "Random",
+    "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:auc"},
+    "ResourceLimits": {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 1},
+    "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "eta", "MinValue": "0.1", "MaxValue": "0.9"}]},
+}
+DEFINITION = {
+    "AlgorithmSpecification": {"TrainingImage": "trainer", "TrainingInputMode": "File"},
+    "RoleArn": f"arn:aws:iam::{PROD}:role/training",
+    "OutputDataConfig": {"S3OutputPath": "s3://out/"},
+    "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
+    "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+}
+
+
+def _tuning_record(name: str, account: str) -> Any:
+    return SimpleNamespace(
+        arn=f"arn:aws:sagemaker:us-east-1:{account}:hyper-parameter-tuning-job/{name}",
+        hyper_parameter_tuning_job_config=CONFIG,
+        training_job_definition=DEFINITION,
+        warm_start_config=None,
+    )
+
+
+class Records:
+    def __init__(self) -> None:
+        self.tuning = {"prod-tuning": _tuning_record("prod-tuning", PROD)}
+        self.training: dict[str, Any] = {}
+
+    def tuning_job(self, name: str) -> Any:
+        return self.tuning[name]
+
+    def training_job(self, name: str) -> Any:
+        return self.training[name]
+
+
+class Jobs:
+    """CreateTrainingJob as the tuning service calls it: each trial completes at once with an objective."""
+
+    def __init__(self, records: Records) -> None:
+        self.records = records
+        self.created: list[tuple[str, str]] = []
+
+    def create(self, account: str, request: dict[str, Any]) -> None:
+        name = request["TrainingJobName"]
+        self.created.append((account, name))
+        now = datetime.now(UTC)
+        self.records.training[name] = SimpleNamespace(
+            arn=f"arn:aws:sagemaker:us-east-1:{account}:training-job/{name}",
+            training_job_status="Completed",
+            final_metric_data_list=[{"MetricName": "validation:auc", "Value": 0.8}],
+            creation_time=now,
+            training_start_time=now,
+            training_end_time=now,
+        )
+
+    def stop(self, account: str, name: str) -> None:
+        raise AssertionError("no trial is stopped here")
+
+
+def test_a_tuning_job_s_trials_are_created_in_the_tuning_job_s_account() -> None:
+    records = Records()
+    jobs = Jobs(records)
+    tuning = TuningCompute(records, jobs, poll_s=0.01)
+    tuning.start("prod-tuning")
+    assert tuning.wait("prod-tuning", timeout_s=30)
+    assert [account for account, _ in jobs.created] == [PROD, PROD]
+    assert records.tuning["prod-tuning"].hyper_parameter_tuning_job_status == "Completed"
+
+
+class SageMaker:
+    def __init__(self, account: str, calls: list[tuple[str, str, str]]) -> None:
+        self.account, self.calls = account, calls
+
+    def create_training_job(self, **request: Any) -> None:
+        self.calls.append((self.account, "create", request["TrainingJobName"]))
+
+    def stop_training_job(self, TrainingJobName: str) -> None:
+        self.calls.append((self.account, "stop", TrainingJobName))
+
+
+def test_trials_go_through_the_clients_of_their_account_and_an_unknown_account_is_refused() -> None:
+    calls: list[tuple[str, str, str]] = []
+    by_account = {a: SimpleNamespace(client=lambda _, a=a: SageMaker(a, calls)) for a in (DEV, PROD)}
+    jobs = ApiTrialJobs(by_account)  # type: ignore[arg-type]
+    jobs.create(PROD, {"TrainingJobName": "t-001"})
+    jobs.stop(DEV, "t-002")
+    assert calls == [(PROD, "create", "t-001"), (DEV, "stop", "t-002")]
+    with pytest.raises(KeyError, match="no account 333333333333"):
+        jobs.create("333333333333", {"TrainingJobName": "t-003"})
