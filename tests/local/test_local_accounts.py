@@ -1,11 +1,14 @@
 """Two accounts behind one gated moto, as a plane whose stages live in several accounts serves them: model
 package groups created from a template with their resource policy, Put-/Get-/DeleteModelPackageGroupPolicy
 (seams/sagemaker_policies.py), the policy letting another account read a group's versions (seams/iam.py),
-and DescribeScalingActivities answering the caller's account."""
+DescribeScalingActivities answering the caller's account, and training jobs of one name in both accounts
+each run as its own account's."""
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +22,12 @@ from headrace.local.cloudformation.api_requests import model_package_group_reque
 from headrace.local.cloudformation.deferred import DeferredResources
 from headrace.local.cloudformation.intrinsics import StackReferences
 from headrace.local.network import free_port
+from headrace.local.sagemaker.containers import ImageRegistry
+from headrace.local.sagemaker.training import TrainingCompute
 from headrace.local.seams.authn import Authenticator
 from headrace.local.seams.autoscaling import activities_answered
 from headrace.local.seams.iam import LocalIam
+from headrace.local.seams.sagemaker import MotoSageMakerRecords, training_installed
 from headrace.local.seams.sagemaker_policies import group_policies_installed
 from headrace.local.seams.server import start_server
 
@@ -266,3 +272,82 @@ def test_describe_scaling_activities_answers_the_caller_s_account(accounts: TwoA
             ServiceNamespace="sagemaker"
         )
         assert [a["ActivityId"] for a in answer["ScalingActivities"]] == [f"scaled-in-{clients.account}"]
+
+
+# --- training jobs of one name in two accounts (seams/sagemaker.py records, training.py) --------------------
+
+# A stand-in training image honouring SageMaker's container contract: the model says which stage trained it.
+TRAIN_SCRIPT = """
+import json, os, pathlib
+root = pathlib.Path(os.environ["HEADRACE_OPT_ML"])
+hp = json.loads((root / "input/config/hyperparameters.json").read_text())
+(root / "model/model.txt").write_text(f"trained for {hp['stage']}")
+"""
+
+
+@pytest.fixture(scope="module")
+def training(accounts: TwoAccounts, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainingCompute]:
+    images = ImageRegistry()
+    image_dir = tmp_path_factory.mktemp("image")
+    (image_dir / "train").write_text(TRAIN_SCRIPT)
+    images.add("fake-trainer", image_dir)
+    records = MotoSageMakerRecords(DEV, LOCAL_REGION, [PROD])
+    compute = TrainingCompute(accounts.dev, images, tmp_path_factory.mktemp("jobs"), records)
+    by_account = {DEV: accounts.dev, PROD: accounts.prod}
+    # SageMaker reads the channels and writes the model and logs in the job's account (as its role).
+    compute.role_clients = lambda role: by_account[role.split(":")[4]]
+    for clients in by_account.values():
+        clients.s3.create_bucket(Bucket=_bucket(clients))
+        clients.s3.put_object(Bucket=_bucket(clients), Key="in/part.csv", Body=b"a,b\n1,2\n")
+    with training_installed(compute):
+        yield compute
+
+
+def _bucket(clients: Clients) -> str:
+    return f"headrace-training-{clients.account}"
+
+
+def _train(clients: Clients, name: str, stage: str) -> None:
+    clients.client("sagemaker").create_training_job(
+        TrainingJobName=name,
+        HyperParameters={"stage": stage},
+        AlgorithmSpecification={
+            "TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/assets:fake-trainer",
+            "TrainingInputMode": "File",
+        },
+        RoleArn=f"arn:aws:iam::{clients.account}:role/training",
+        InputDataConfig=[
+            {
+                "ChannelName": "train",
+                "DataSource": {
+                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{_bucket(clients)}/in/"}
+                },
+            }
+        ],
+        OutputDataConfig={"S3OutputPath": f"s3://{_bucket(clients)}/{stage}/"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
+        StoppingCondition={"MaxRuntimeInSeconds": 60},
+    )
+
+
+def test_two_accounts_training_jobs_of_one_name_each_run_as_their_own(
+    accounts: TwoAccounts, training: TrainingCompute
+) -> None:
+    # Training job names derive from the data and the execution, not the stage (naming.training_job_name):
+    # two stages given one file name their jobs alike, which SageMaker allows across accounts (a name is
+    # unique "within an Amazon Web Services Region in an Amazon Web Services account":
+    # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTrainingJob.html, TrainingJobName).
+    name = "churn-0123456789ab-cdef0123"
+    for clients, stage in ((accounts.dev, "dev"), (accounts.prod, "prod")):
+        _train(clients, name, stage)
+    for clients, stage in ((accounts.dev, "dev"), (accounts.prod, "prod")):
+        assert training.wait(name, timeout_s=60, account=clients.account)
+        described = clients.client("sagemaker").describe_training_job(TrainingJobName=name)
+        assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+        artifacts = described["ModelArtifacts"]["S3ModelArtifacts"]
+        bucket = _bucket(clients)
+        assert artifacts == f"s3://{bucket}/{stage}/{name}/output/model.tar.gz"
+        key = artifacts.removeprefix(f"s3://{bucket}/")
+        body = clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+            assert archive.extractfile("model.txt").read() == f"trained for {stage}".encode()  # type: ignore[union-attr]

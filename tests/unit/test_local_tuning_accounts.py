@@ -37,15 +37,23 @@ def _tuning_record(name: str, account: str) -> Any:
 
 
 class Records:
-    def __init__(self) -> None:
-        self.tuning = {"prod-tuning": _tuning_record("prod-tuning", PROD)}
-        self.training: dict[str, Any] = {}
+    """Records by (account, name), as moto's backends keep them; no account: the first holding the name."""
 
-    def tuning_job(self, name: str) -> Any:
-        return self.tuning[name]
+    def __init__(self, *tuning: tuple[str, str]) -> None:
+        self.tuning = {(account, name): _tuning_record(name, account) for account, name in tuning}
+        self.training: dict[tuple[str, str], Any] = {}
 
-    def training_job(self, name: str) -> Any:
-        return self.training[name]
+    @staticmethod
+    def _find(records: dict[tuple[str, str], Any], name: str, account: str | None) -> Any:
+        if account is None:
+            return next(r for (_, n), r in records.items() if n == name)
+        return records[account, name]
+
+    def tuning_job(self, name: str, account: str | None = None) -> Any:
+        return self._find(self.tuning, name, account)
+
+    def training_job(self, name: str, account: str | None = None) -> Any:
+        return self._find(self.training, name, account)
 
 
 class Jobs:
@@ -59,7 +67,7 @@ class Jobs:
         name = request["TrainingJobName"]
         self.created.append((account, name))
         now = datetime.now(UTC)
-        self.records.training[name] = SimpleNamespace(
+        self.records.training[account, name] = SimpleNamespace(
             arn=f"arn:aws:sagemaker:us-east-1:{account}:training-job/{name}",
             training_job_status="Completed",
             final_metric_data_list=[{"MetricName": "validation:auc", "Value": 0.8}],
@@ -73,13 +81,31 @@ class Jobs:
 
 
 def test_a_tuning_job_s_trials_are_created_in_the_tuning_job_s_account() -> None:
-    records = Records()
+    records = Records((PROD, "prod-tuning"))
     jobs = Jobs(records)
     tuning = TuningCompute(records, jobs, poll_s=0.01)
-    tuning.start("prod-tuning")
-    assert tuning.wait("prod-tuning", timeout_s=30)
+    tuning.start("prod-tuning", account=PROD)
+    assert tuning.wait("prod-tuning", timeout_s=30, account=PROD)
     assert [account for account, _ in jobs.created] == [PROD, PROD]
-    assert records.tuning["prod-tuning"].hyper_parameter_tuning_job_status == "Completed"
+    assert records.tuning[PROD, "prod-tuning"].hyper_parameter_tuning_job_status == "Completed"
+
+
+def test_tuning_jobs_of_one_name_in_two_accounts_each_run_their_own_trials() -> None:
+    # Tuning job names derive from the data and the execution, not the stage (naming.tuning_job_name), and a
+    # name is unique "within an Amazon Web Services Region in an Amazon Web Services account"
+    # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateHyperParameterTuningJob.html).
+    records = Records((DEV, "churn-tuning"), (PROD, "churn-tuning"))
+    jobs = Jobs(records)
+    tuning = TuningCompute(records, jobs, poll_s=0.01)
+    for account in (DEV, PROD):
+        tuning.start("churn-tuning", account=account)
+    for account in (DEV, PROD):
+        assert tuning.wait("churn-tuning", timeout_s=30, account=account)
+        record = records.tuning[account, "churn-tuning"]
+        assert record.hyper_parameter_tuning_job_status == "Completed"
+        assert len(record.trial_summaries) == 2
+        assert all(f":{account}:training-job/" in s["TrainingJobArn"] for s in record.trial_summaries)
+    assert sorted(account for account, _ in jobs.created) == [DEV, DEV, PROD, PROD]
 
 
 class SageMaker:
