@@ -202,7 +202,7 @@ class LocalPlane:
 
         self.hosting = EndpointHosting(clients, images, self.work_dir, alarm_states, records, launcher)
         self.hosting._fleets.account_clients = lambda name: by_account[records.account_of("endpoints", name)]
-        self.transform.account_clients = lambda name: by_account[records.account_of("transform_jobs", name)]
+        self.transform.account_clients = by_account.__getitem__
         self._stack.enter_context(served(self.hosting))
         admins = {key.access_key_id: a for a, key in keys.items()}
         iam = self._iam(endpoint, runtime, watches, admins) if self.enforce_iam else None

@@ -36,14 +36,14 @@ from headrace.local.sagemaker.training import TrainingCompute
 
 class MotoSageMakerRecords:
     """SageMaker's records as moto's backends hold them, in this process (the server runs here): those of
-    `account`, and of `others` where a plane's stages live in several accounts. Training and tuning jobs are
-    found by (account, name): their names derive from the dataset and the execution, not the stage, so two
-    stages given the same data name their jobs alike, which SageMaker allows in different accounts (a name is
-    unique "within an Amazon Web Services Region in an Amazon Web Services account": API_CreateTrainingJob,
-    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTrainingJob.html). Endpoints, their
-    configs and models, and transform jobs are found by name in whichever account holds it: the plane's
-    hosting names carry their stage (naming.py, `headrace-<stage>-...`), and a transform job's its model's
-    name and its start to the second (README, "Not yet per account locally")."""
+    `account`, and of `others` where a plane's stages live in several accounts. Training, tuning and transform
+    jobs are found by (account, name): their names derive from the data and the execution, not the stage, so
+    two stages given the same data name their jobs alike, which SageMaker allows in different accounts (a
+    name is unique "within an Amazon Web Services Region in an Amazon Web Services account":
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTrainingJob.html, TrainingJobName).
+    Endpoints, their configs and models are found by name in whichever account holds it: the plane's hosting
+    names carry their stage (naming.py, `headrace-<stage>-...`), and its hosting, IAM and scaling keep
+    endpoints by name (README, "Not yet per account locally")."""
 
     def __init__(self, account: str, region: str, others: Sequence[str] = ()) -> None:
         self._account, self._region = account, region
@@ -69,8 +69,8 @@ class MotoSageMakerRecords:
     def training_job(self, name: str, account: str | None = None) -> Any:
         return self._holding("training_jobs", name, account).training_jobs[name]
 
-    def transform_job(self, name: str) -> Any:
-        return self._holding("transform_jobs", name).transform_jobs[name]
+    def transform_job(self, name: str, account: str | None = None) -> Any:
+        return self._holding("transform_jobs", name, account).transform_jobs[name]
 
     def endpoints(self) -> dict[str, Any]:
         endpoints: dict[str, Any] = {}

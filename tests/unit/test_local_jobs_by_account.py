@@ -1,5 +1,6 @@
-"""A tuning job starts and stops its trials in its own account, as SageMaker's tuning service does: a plane
-whose stages live in several accounts runs prod's tuning job's trials with prod's clients."""
+"""Jobs by (account, name): a tuning job starts and stops its trials in its own account, as SageMaker's tuning
+service does, and tuning and transform jobs of one name in two accounts (their names derive from the data, not
+the stage) each run as their own account's."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from headrace.local.sagemaker.transform import TransformCompute
 from headrace.local.sagemaker.tuning import ApiTrialJobs, TuningCompute
 
 DEV, PROD = "111111111111", "222222222222"
@@ -128,3 +130,38 @@ def test_trials_go_through_the_clients_of_their_account_and_an_unknown_account_i
     assert calls == [(PROD, "create", "t-001"), (DEV, "stop", "t-002")]
     with pytest.raises(KeyError, match="no account 333333333333"):
         jobs.create("333333333333", {"TrainingJobName": "t-003"})
+
+
+class TransformRecords:
+    """Transform jobs by (account, name); every model is missing, so each job fails at once naming its own."""
+
+    def __init__(self, name: str, *accounts: str) -> None:
+        self.jobs = {
+            (account, name): SimpleNamespace(
+                arn=f"arn:aws:sagemaker:us-east-1:{account}:transform-job/{name}",
+                model_name=f"model-of-{account}",
+                transform_job_status="InProgress",
+            )
+            for account in accounts
+        }
+
+    def transform_job(self, name: str, account: str | None = None) -> Any:
+        return Records._find(self.jobs, name, account)
+
+    def model_container(self, name: str) -> dict[str, Any]:
+        raise KeyError(f"no model {name}")
+
+
+def test_transform_jobs_of_one_name_in_two_accounts_each_end_their_own_record(tmp_path: Any) -> None:
+    # "The name must be unique within an Amazon Web Services Region in an Amazon Web Services account"
+    # (TransformJobName: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html).
+    name = "churn-batch-0123abcd-20261206164500"  # naming.transform_job_name: no stage in it
+    records = TransformRecords(name, DEV, PROD)
+    compute = TransformCompute(None, None, tmp_path, records)  # type: ignore[arg-type]
+    for account in (DEV, PROD):
+        compute.start(name, account=account)
+    for account in (DEV, PROD):
+        assert compute.wait(name, timeout_s=30, account=account)
+        job = records.jobs[account, name]
+        assert job.transform_job_status == "Failed"
+        assert f"model-of-{account}" in job.failure_reason
