@@ -106,3 +106,18 @@ def test_each_account_s_targets_are_scaled_with_its_own_clients_and_its_activiti
     assert [a["ResourceId"] for a in evaluators.activities("111111111111")] == [dev.resource]
     assert evaluators.activities("111111111111", prod.resource) == []
     assert evaluators.activities("333333333333") == []
+
+
+def test_the_plane_evaluates_each_account_s_policies_with_that_account_s_clients() -> None:
+    from types import SimpleNamespace
+
+    from headrace.local.plane import LocalPlane
+
+    plane = LocalPlane()
+    plane.hosting = SimpleNamespace(scale=lambda *_: None)  # type: ignore[assignment]
+    by_account = {"111111111111": FakeClients(0), "222222222222": FakeClients(0)}
+    plane._autoscaling(by_account)  # type: ignore[arg-type]
+    try:
+        assert {a: e._clients for a, e in plane.scaling.evaluators.items()} == by_account
+    finally:
+        plane._stack.close()  # stops the evaluators and restores DescribeScalingActivities
