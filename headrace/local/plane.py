@@ -190,8 +190,9 @@ class LocalPlane:
         records = MotoTuningRecords(account, LOCAL_REGION, accounts)
         self.training = TrainingCompute(clients, images, self.work_dir, records, launcher)
         self.transform = TransformCompute(clients, images, self.work_dir, records, launcher)
-        # Tuning jobs start their trials through the plane's API, as SageMaker does, and hear their metrics.
-        self.tuning = TuningCompute(records, ApiTrialJobs(clients))
+        # Tuning jobs start their trials through the plane's API in their own account, as SageMaker does, and
+        # hear their metrics.
+        self.tuning = TuningCompute(records, ApiTrialJobs(by_account))
         self.training.on_metric = self.tuning.observe
         # Each account's alarms evaluated on its own metrics; hosting reads its endpoints' guards wherever.
         watches = [MotoCloudWatch(a, LOCAL_REGION) for a in accounts]
@@ -201,7 +202,7 @@ class LocalPlane:
 
         self.hosting = EndpointHosting(clients, images, self.work_dir, alarm_states, records, launcher)
         self.hosting._fleets.account_clients = lambda name: by_account[records.account_of("endpoints", name)]
-        self.transform.account_clients = lambda name: by_account[records.account_of("transform_jobs", name)]
+        self.transform.account_clients = by_account.__getitem__
         self._stack.enter_context(served(self.hosting))
         admins = {key.access_key_id: a for a, key in keys.items()}
         iam = self._iam(endpoint, runtime, watches, admins) if self.enforce_iam else None
@@ -213,7 +214,7 @@ class LocalPlane:
         self.alarms = AlarmEvaluators([AlarmEvaluator(watch, interval_s=0.5) for watch in watches])
         self.alarms.start()
         self._stack.callback(self.alarms.stop)
-        self._autoscaling(clients)
+        self._autoscaling(by_account)
         self.schedules = ScheduleRunner(MotoSchedules(account, LOCAL_REGION, accounts), targets)
         if iam:
             from headrace.local.seams.iam_targets import ScheduleTargets
@@ -292,13 +293,16 @@ class LocalPlane:
                     self.progress(note)
         return outputs
 
-    def _autoscaling(self, clients: Clients) -> None:
-        """Target-tracking policies on the endpoints' variants, evaluated from their own metrics."""
-        from headrace.local.autoscaling.evaluator import ScalingEvaluator
+    def _autoscaling(self, by_account: dict[str, Clients]) -> None:
+        """Target-tracking policies on the endpoints' variants, evaluated from their own metrics, each
+        account's with its own clients."""
+        from headrace.local.autoscaling.evaluator import ScalingEvaluator, ScalingEvaluators
         from headrace.local.seams.autoscaling import activities_answered
 
         window = float(os.environ.get("HEADRACE_LOCAL_SCALING_WINDOW_S", "60"))
-        self.scaling = ScalingEvaluator(clients, self.hosting.scale, window_s=window)
+        self.scaling = ScalingEvaluators(
+            {a: ScalingEvaluator(c, self.hosting.scale, window_s=window) for a, c in by_account.items()}
+        )
         self._stack.enter_context(activities_answered(self.scaling.activities))
         self.scaling.start()
         self._stack.callback(self.scaling.stop)

@@ -48,7 +48,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clients]:
         images.add("fake-trainer", image_dir)
         records = MotoTuningRecords(clients.account, clients.region)
         training = TrainingCompute(clients, images, tmp_path_factory.mktemp("jobs"), records)
-        tuning = TuningCompute(records, ApiTrialJobs(clients), poll_s=0.05)
+        tuning = TuningCompute(records, ApiTrialJobs({clients.account: clients}), poll_s=0.05)
         training.on_metric = tuning.observe
         with installed(moto.runtime, delivery, training, tuning=tuning):
             clients.s3.create_bucket(Bucket="tuning")

@@ -6,20 +6,23 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from headrace.local.autoscaling.evaluator import ScalingEvaluator
+from headrace.local.autoscaling.evaluator import ScalingEvaluator, ScalingEvaluators
 
 RESOURCE = "endpoint/ep/variant/AllTraffic"
 
 
 class FakeClients:
-    def __init__(self, invocations: float, status: str = "InService", instances: int = 1) -> None:
+    def __init__(
+        self, invocations: float, status: str = "InService", instances: int = 1, resource: str = RESOURCE
+    ) -> None:
         self.invocations, self.status, self.instances = invocations, status, instances
+        self.resource = resource
 
     def client(self, name: str) -> Any:
         return self
 
     def describe_scalable_targets(self, **_: Any) -> dict[str, Any]:
-        return {"ScalableTargets": [{"ResourceId": RESOURCE, "MinCapacity": 1, "MaxCapacity": 3}]}
+        return {"ScalableTargets": [{"ResourceId": self.resource, "MinCapacity": 1, "MaxCapacity": 3}]}
 
     def describe_scaling_policies(self, **_: Any) -> dict[str, Any]:
         config = {
@@ -33,7 +36,7 @@ class FakeClients:
         return {
             "ScalingPolicies": [
                 {
-                    "ResourceId": RESOURCE,
+                    "ResourceId": self.resource,
                     "PolicyType": "TargetTrackingScaling",
                     "TargetTrackingScalingPolicyConfiguration": config,
                 }
@@ -83,3 +86,38 @@ def test_an_endpoint_under_update_is_not_scaled() -> None:
     now, scaled = [datetime(2026, 12, 1, tzinfo=UTC)], []  # type: ignore[var-annotated]
     _evaluator(FakeClients(invocations=100, status="Updating"), now, scaled).evaluate()
     assert scaled == []
+
+
+def test_each_account_s_targets_are_scaled_with_its_own_clients_and_its_activities_kept_apart() -> None:
+    now, scaled = [datetime(2026, 12, 1, tzinfo=UTC)], []  # type: ignore[var-annotated]
+    dev = FakeClients(invocations=40, resource="endpoint/headrace-dev-churn/variant/AllTraffic")
+    prod = FakeClients(invocations=40, resource="endpoint/headrace-prod-churn/variant/AllTraffic")
+    evaluators = ScalingEvaluators(
+        {"111111111111": _evaluator(dev, now, scaled), "222222222222": _evaluator(prod, now, scaled)}
+    )
+    evaluators.evaluate()
+    # prod's target lives only in prod's account: read with the first account's clients, it was never seen.
+    assert sorted(scaled) == [
+        ("headrace-dev-churn", "AllTraffic", 3),
+        ("headrace-prod-churn", "AllTraffic", 3),
+    ]
+    [prod_activity] = evaluators.activities("222222222222")
+    assert prod_activity["ResourceId"] == prod.resource
+    assert [a["ResourceId"] for a in evaluators.activities("111111111111")] == [dev.resource]
+    assert evaluators.activities("111111111111", prod.resource) == []
+    assert evaluators.activities("333333333333") == []
+
+
+def test_the_plane_evaluates_each_account_s_policies_with_that_account_s_clients() -> None:
+    from types import SimpleNamespace
+
+    from headrace.local.plane import LocalPlane
+
+    plane = LocalPlane()
+    plane.hosting = SimpleNamespace(scale=lambda *_: None)  # type: ignore[assignment]
+    by_account = {"111111111111": FakeClients(0), "222222222222": FakeClients(0)}
+    plane._autoscaling(by_account)  # type: ignore[arg-type]
+    try:
+        assert {a: e._clients for a, e in plane.scaling.evaluators.items()} == by_account
+    finally:
+        plane._stack.close()  # stops the evaluators and restores DescribeScalingActivities

@@ -2,6 +2,8 @@
 applies its decisions: the policies and scalable targets from the Application Auto Scaling API (moto keeps
 them), the metric from the endpoint's own AWS/SageMaker Invocations (published by the plane's hosting), the
 change through `scale` (UpdateEndpointWeightsAndCapacities' effect, headrace/local/sagemaker/capacity.py).
+Each account's policies are evaluated with that account's clients (`ScalingEvaluators`): Application Auto
+Scaling scales only the account's own targets, from the account's own metrics.
 An endpoint that is not InService is left alone: scaling is blocked while an update runs
 (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html). Each change is a scaling
 activity, answered by DescribeScalingActivities (seams/autoscaling.py)."""
@@ -188,3 +190,31 @@ class ScalingEvaluator:
             kept = self._activities.setdefault(resource_id, [])
             kept.append(activity)
             del kept[:-KEPT_ACTIVITIES]
+
+
+class ScalingEvaluators:
+    """One evaluator per account (a plane whose stages live in several): an account's scalable targets,
+    policies, endpoints and Invocations are read with its own clients, and DescribeScalingActivities in an
+    account answers that account's activities only, as on AWS, where a scalable target belongs to the account
+    that registered it (its ScalableTargetARN names that account: https://docs.aws.amazon.com/autoscaling/
+    application/APIReference/API_RegisterScalableTarget.html). Started, stopped and evaluated together."""
+
+    def __init__(self, evaluators: dict[str, ScalingEvaluator]) -> None:
+        self.evaluators = evaluators
+
+    def start(self) -> None:
+        for evaluator in self.evaluators.values():
+            evaluator.start()
+
+    def stop(self) -> None:
+        for evaluator in self.evaluators.values():
+            evaluator.stop()
+
+    def evaluate(self) -> None:
+        for evaluator in self.evaluators.values():
+            evaluator.evaluate()
+
+    def activities(self, account: str, resource_id: str | None = None) -> list[dict[str, Any]]:
+        """DescribeScalingActivities' answer in `account` (none in an account the plane does not serve)."""
+        evaluator = self.evaluators.get(account)
+        return evaluator.activities(resource_id) if evaluator else []

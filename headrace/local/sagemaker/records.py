@@ -10,8 +10,9 @@ from typing import Any, Protocol
 
 
 class SageMakerRecords(Protocol):
-    def training_job(self, name: str) -> Any:
-        """The training job's record (KeyError if there is none)."""
+    def training_job(self, name: str, account: str | None = None) -> Any:
+        """The training job's record in `account` (None: whichever account holds the name); KeyError if
+        there is none."""
         ...
 
     def endpoints(self) -> dict[str, Any]:

@@ -44,6 +44,7 @@ FAILURE_REASON_MAX = 1024
 @dataclass
 class RunningJob:
     name: str
+    account: str | None = None  # where its record is (None: whichever account holds the name)
     process: Container | None = None
     stop_reason: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -69,11 +70,12 @@ class TrainingCompute:
         # Called with (job, metric, value) for each metric line while the job runs: a tuning job's trials
         # report their objective per epoch (tuning.py).
         self.on_metric: Callable[[str, str, float], None] | None = None
-        self._jobs: dict[str, RunningJob] = {}
+        # By (account, name): stages in different accounts may name their jobs alike (records.py).
+        self._jobs: dict[tuple[str | None, str], RunningJob] = {}
         self._lock = threading.Lock()
 
-    def start(self, name: str, metric_definitions: list[dict[str, str]]) -> None:
-        job = self._records.training_job(name)
+    def start(self, name: str, metric_definitions: list[dict[str, str]], account: str | None = None) -> None:
+        job = self._records.training_job(name, account)
         now = datetime.now(UTC)
         job.training_job_status, job.secondary_status = "InProgress", "Starting"
         job.training_start_time, job.training_end_time, job.last_modified_time = now, None, now
@@ -83,28 +85,38 @@ class TrainingCompute:
         ]
         # moto overwrites the caller's metric definitions with a canned one; put the caller's back.
         job.algorithm_specification["MetricDefinitions"] = metric_definitions
-        running = RunningJob(name)
+        running = RunningJob(name, account)
         with self._lock:
-            self._jobs[name] = running
+            self._jobs[account, name] = running
         threading.Thread(target=self._run, args=(running,), name=f"training-{name}", daemon=True).start()
 
-    def stop(self, name: str, reason: str = "Stopped by StopTrainingJob") -> None:
-        with self._lock:
-            running = self._jobs.get(name)
+    def stop(self, name: str, reason: str = "Stopped by StopTrainingJob", account: str | None = None) -> None:
+        running = self._running(name, account)
         if running is None or running.done.is_set():
             return
         running.stop_reason = reason
-        self._records.training_job(name).training_job_status = "Stopping"
+        self._records.training_job(name, running.account).training_job_status = "Stopping"
         if running.process:
             running.process.terminate()
 
-    def wait(self, name: str, timeout_s: float) -> bool:
-        with self._lock:
-            running = self._jobs.get(name)
+    def wait(self, name: str, timeout_s: float, account: str | None = None) -> bool:
+        running = self._running(name, account)
         return running.done.wait(timeout_s) if running else True
 
+    def _running(self, name: str, account: str | None) -> RunningJob | None:
+        """The job of that name in `account`; None: the first of that name, whatever its account."""
+        with self._lock:
+            if account is not None:
+                return self._jobs.get((account, name))
+            return next((r for (_, n), r in self._jobs.items() if n == name), None)
+
+    def _root(self, running: RunningJob) -> Path:
+        """The job's private /opt/ml tree: apart per account, where two may run jobs of one name."""
+        parent = self._work_dir / "training"
+        return (parent / running.account if running.account else parent) / running.name
+
     def _run(self, running: RunningJob) -> None:
-        job = self._records.training_job(running.name)
+        job = self._records.training_job(running.name, running.account)
         try:
             self._execute(job, running)
         except Exception as exc:
@@ -112,11 +124,11 @@ class TrainingCompute:
             self._finish(job, "Failed", f"ClientError: {exc}"[:FAILURE_REASON_MAX])
         finally:
             # The job's copy of its input data (often a team's raw data) does not outlive the job.
-            shutil.rmtree(self._work_dir / "training" / running.name / "input" / "data", ignore_errors=True)
+            shutil.rmtree(self._root(running) / "input" / "data", ignore_errors=True)
             running.done.set()
 
     def _execute(self, job: Any, running: RunningJob) -> None:
-        root = self._work_dir / "training" / job.training_job_name
+        root = self._root(running)
         self._prepare(job, root)
         directory = self._images.resolve(job.algorithm_specification["TrainingImage"])
         self._transition(job, "Training", "Training the model in a local process")
@@ -128,7 +140,9 @@ class TrainingCompute:
         ]
         metrics: dict[str, float] = {}
         limit = float(job.stopping_condition.get("MaxRuntimeInSeconds", 86_400))
-        timer = threading.Timer(limit, self.stop, args=(job.training_job_name, "MaxRuntimeExceeded"))
+        timer = threading.Timer(
+            limit, self.stop, args=(job.training_job_name, "MaxRuntimeExceeded", running.account)
+        )
         process = self._launcher.start(
             directory,
             "train",

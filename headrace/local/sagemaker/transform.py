@@ -56,6 +56,7 @@ from headrace.local.sagemaker.transform_records import (
     Plan,
     TransformFailed,
     assembled_body,
+    described,
     object_chunks,
     output_key,
     payload,
@@ -72,8 +73,8 @@ FAILURE_REASON_MAX = 1024
 
 
 class TransformRecords(Protocol):
-    def transform_job(self, name: str) -> Any:
-        """The transform job's record (KeyError if there is none)."""
+    def transform_job(self, name: str, account: str | None = None) -> Any:
+        """The transform job's record in `account` (None: whichever holds the name); KeyError if none."""
         ...
 
     def model_container(self, name: str) -> dict[str, Any]:
@@ -88,6 +89,7 @@ class Stopped(Exception):
 @dataclass
 class RunningJob:
     name: str
+    account: str | None = None  # where its record is (None: whichever account holds the name)
     instances: list[Instance] = field(default_factory=list)
     stop_reason: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -110,45 +112,50 @@ class TransformCompute:
         # Clients signed as the Model's execution role (seams/iam.py) when the plane enforces IAM: SageMaker
         # reads the model, the input and writes the output and logs as that role.
         self.model_clients: Callable[[str], Clients] | None = None
-        # The clients of a job's own account (by job name), whose CloudWatch gets its metrics; None: clients.
+        # The clients of an account (a job's own, whose CloudWatch gets its metrics); None: clients.
         self.account_clients: Callable[[str], Clients] | None = None
-        self._jobs: dict[str, RunningJob] = {}
+        # By (account, name): a name is unique only within an account (CreateTransformJob's TransformJobName).
+        self._jobs: dict[tuple[str | None, str], RunningJob] = {}
         self._lock = threading.Lock()
 
-    def start(self, name: str) -> None:
-        job = self._records.transform_job(name)
+    def start(self, name: str, account: str | None = None) -> None:
+        job = self._records.transform_job(name, account)
         now = datetime.now(UTC)
         job.transform_job_status, job.failure_reason = "InProgress", None
         job.transform_start_time, job.transform_end_time, job.last_modified_time = now, None, now
-        running = RunningJob(name)
+        running = RunningJob(name, account)
         with self._lock:
-            self._jobs[name] = running
+            self._jobs[account, name] = running
         threading.Thread(target=self._run, args=(running,), name=f"transform-{name}", daemon=True).start()
 
-    def stop(self, name: str) -> None:
-        with self._lock:
-            running = self._jobs.get(name)
+    def stop(self, name: str, account: str | None = None) -> None:
+        running = self._job(name, account)
         if running is None or running.done.is_set():
             return
         running.stop_reason = "Stopped by StopTransformJob"
-        job = self._records.transform_job(name)
+        job = self._records.transform_job(name, running.account)
         job.transform_job_status, job.last_modified_time = "Stopping", datetime.now(UTC)
         for instance in list(running.instances):
             stop_container(instance.process)
 
-    def running(self, name: str) -> bool:
-        with self._lock:
-            running = self._jobs.get(name)
+    def running(self, name: str, account: str | None = None) -> bool:
+        running = self._job(name, account)
         return running is not None and not running.done.is_set()
 
-    def wait(self, name: str, timeout_s: float) -> bool:
-        with self._lock:
-            running = self._jobs.get(name)
+    def wait(self, name: str, timeout_s: float, account: str | None = None) -> bool:
+        running = self._job(name, account)
         return running.done.wait(timeout_s) if running else True
 
+    def _job(self, name: str, account: str | None) -> RunningJob | None:
+        """The job of that name in `account`; None: the first of that name, whatever its account."""
+        with self._lock:
+            if account is not None:
+                return self._jobs.get((account, name))
+            return next((r for (_, n), r in self._jobs.items() if n == name), None)
+
     def _run(self, running: RunningJob) -> None:
-        job = self._records.transform_job(running.name)
-        root = self._work_dir / "transform" / running.name
+        job = self._records.transform_job(running.name, running.account)
+        root = self._work_dir / "transform" / (running.account or "") / running.name
         try:
             self._execute(job, running, root)
         except (Stopped, OSError, http.client.HTTPException) as exc:
@@ -184,7 +191,7 @@ class TransformCompute:
             **batch_environment(job),
         }
         self._start_instances(job, running, directory, root, model, variables, aws, min(count, len(objects)))
-        plan = plan_of(_described(job), execution_parameters(running.instances[0]))
+        plan = plan_of(described(job), execution_parameters(running.instances[0]))
         shares = [objects[i :: len(running.instances)] for i in range(len(running.instances))]
         outputs: dict[str, Path] = {}
         failures: list[str] = []
@@ -251,8 +258,9 @@ class TransformCompute:
         port = free_port()
         process = self._launcher.start(directory, "serve", root, variables, port=port)
         stream = f"{job.transform_job_name}/algo-{index + 1}-{int(time.time())}"
+        owner = str(job.arn).split(":")[4]  # the job's account, whose CloudWatch gets its metrics
         threading.Thread(
-            target=self._forward_output, args=(process, stream, aws), name="transform-log", daemon=True
+            target=self._forward_output, args=(process, stream, aws, owner), name="transform-log", daemon=True
         ).start()
         return Instance(port, process)
 
@@ -318,12 +326,12 @@ class TransformCompute:
                 sent, pending = window.popleft()
                 out.write(assembled_body(sent, pending.result(), plan))
 
-    def _forward_output(self, process: Container, stream: str, aws: Clients) -> None:
+    def _forward_output(self, process: Container, stream: str, aws: Clients, account: str) -> None:
         """The container's output to CloudWatch Logs, its EMF lines to metrics (as CloudWatch Logs does)."""
         try:
             logs = LogStream(aws, LOG_GROUP, stream)
             # The job's own account's CloudWatch (a plane whose stages live in several accounts).
-            owner = self.account_clients(stream.split("/")[0]) if self.account_clients else self._aws
+            owner = self.account_clients(account) if self.account_clients else self._aws
             cloudwatch = owner.client("cloudwatch")
             for line in process.stdout or ():
                 line = line.rstrip("\n")
@@ -346,17 +354,6 @@ class TransformCompute:
         job.transform_end_time = job.last_modified_time = now
         job.failure_reason = reason[:FAILURE_REASON_MAX] if reason else None
         job.transform_job_status = status
-
-
-def _described(job: Any) -> dict[str, Any]:
-    return {
-        "TransformInput": job.transform_input,
-        "TransformOutput": job.transform_output,
-        "DataProcessing": job.data_processing,
-        "MaxPayloadInMB": job.max_payload_in_mb,
-        "MaxConcurrentTransforms": job.max_concurrent_transforms,
-        "BatchStrategy": job.batch_strategy,
-    }
 
 
 def _prefix(job: Any) -> str:

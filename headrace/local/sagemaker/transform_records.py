@@ -62,6 +62,18 @@ class Plan:
     gzip: bool
 
 
+def described(job: Any) -> dict[str, Any]:
+    """What plan_of reads of a transform job's record, under DescribeTransformJob's names."""
+    return {
+        "TransformInput": job.transform_input,
+        "TransformOutput": job.transform_output,
+        "DataProcessing": job.data_processing,
+        "MaxPayloadInMB": job.max_payload_in_mb,
+        "MaxConcurrentTransforms": job.max_concurrent_transforms,
+        "BatchStrategy": job.batch_strategy,
+    }
+
+
 def plan_of(job: dict[str, Any], execution_parameters: dict[str, Any]) -> Plan:
     """The job's plan from its DescribeTransformJob fields, unset ones from the container's
     /execution-parameters; TransformFailed for what the local plane does not do."""

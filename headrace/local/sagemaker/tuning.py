@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -39,44 +40,56 @@ log = logging.getLogger("headrace.local")
 
 
 class TuningRecords(Protocol):
-    def tuning_job(self, name: str) -> Any:
+    """SageMaker's records by (account, name); account None: whichever account holds the name."""
+
+    def tuning_job(self, name: str, account: str | None = None) -> Any:
         """The tuning job's record (KeyError if there is none)."""
         ...
 
-    def training_job(self, name: str) -> Any:
+    def training_job(self, name: str, account: str | None = None) -> Any:
         """A training job's record (KeyError if there is none)."""
         ...
 
 
 class TrialJobs(Protocol):
-    """SageMaker's training API as the tuning service calls it."""
+    """SageMaker's training API as the tuning service calls it, in the tuning job's account."""
 
-    def create(self, request: dict[str, Any]) -> None:
+    def create(self, account: str, request: dict[str, Any]) -> None:
         """CreateTrainingJob (raises with SageMaker's message when it is refused)."""
         ...
 
-    def stop(self, name: str) -> None:
+    def stop(self, account: str, name: str) -> None:
         """StopTrainingJob."""
         ...
 
 
 class ApiTrialJobs:
     """Trials started and stopped through the plane's own SageMaker API, as SageMaker's tuning service starts
-    them: the same request checks and the same training compute as any CreateTrainingJob."""
+    them: the same request checks and the same training compute as any CreateTrainingJob. Each in the tuning
+    job's own account (`by_account`: the plane's clients of each account it serves), as on AWS, where
+    automatic model tuning "runs many training jobs on your dataset" in the account that created the tuning
+    job (https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning.html), each one's
+    DescribeTrainingJob naming its TuningJobArn."""
 
-    def __init__(self, clients: Clients) -> None:
-        self._sagemaker = clients.client("sagemaker")
+    def __init__(self, by_account: Mapping[str, Clients]) -> None:
+        self._sagemaker = {account: clients.client("sagemaker") for account, clients in by_account.items()}
 
-    def create(self, request: dict[str, Any]) -> None:
-        self._sagemaker.create_training_job(**request)
+    def _client(self, account: str) -> Any:
+        if account not in self._sagemaker:
+            raise KeyError(f"the local plane serves no account {account}")
+        return self._sagemaker[account]
 
-    def stop(self, name: str) -> None:
-        self._sagemaker.stop_training_job(TrainingJobName=name)
+    def create(self, account: str, request: dict[str, Any]) -> None:
+        self._client(account).create_training_job(**request)
+
+    def stop(self, account: str, name: str) -> None:
+        self._client(account).stop_training_job(TrainingJobName=name)
 
 
 @dataclass
 class _Running:
     name: str
+    account: str  # the tuning job's, where its trials run
     search: Search
     objective: dict[str, str]
     trials: dict[str, tuple[TrialRun, optuna.Trial]] = field(default_factory=dict)
@@ -89,12 +102,14 @@ class TuningCompute:
         self._records = records
         self._jobs = jobs
         self._poll_s = poll_s
-        self._running: dict[str, _Running] = {}
+        # By (account, name): stages in different accounts may name their tuning jobs alike (records.py);
+        # trials by name (SageMaker's random suffix: `<tuning job>-<NNN>-<8 hex>`).
+        self._running: dict[tuple[str, str], _Running] = {}
         self._by_trial: dict[str, _Running] = {}
         self._lock = threading.Lock()
 
-    def start(self, name: str) -> None:
-        record = self._records.tuning_job(name)
+    def start(self, name: str, account: str | None = None) -> None:
+        record = self._records.tuning_job(name, account)
         now = datetime.now(UTC)
         config = record.hyper_parameter_tuning_job_config
         record.hyper_parameter_tuning_job_status = "InProgress"
@@ -108,24 +123,30 @@ class TuningCompute:
         record.training_job_status_counters, record.objective_status_counters = counters([])
         objective = dict(config.get("HyperParameterTuningJobObjective") or {})
         search = search_for(config, self._max_jobs(config))
-        running = _Running(name, search, objective)
+        # The account its ARN names (arn:aws:sagemaker:region:account:hyper-parameter-tuning-job/name).
+        running = _Running(name, str(record.arn).split(":")[4], search, objective)
         with self._lock:
-            self._running[name] = running
+            self._running[running.account, name] = running
         threading.Thread(target=self._run, args=(running,), name=f"tuning-{name}", daemon=True).start()
 
-    def stop(self, name: str) -> None:
+    def stop(self, name: str, account: str | None = None) -> None:
         """StopHyperParameterTuningJob: Stopping, every running trial stopped, then Stopped."""
-        with self._lock:
-            running = self._running.get(name)
+        running = self._job(name, account)
         if running is None or running.done.is_set():
             return
         running.stop_requested = True
-        self._records.tuning_job(name).hyper_parameter_tuning_job_status = "Stopping"
+        self._records.tuning_job(name, running.account).hyper_parameter_tuning_job_status = "Stopping"
 
-    def wait(self, name: str, timeout_s: float) -> bool:
-        with self._lock:
-            running = self._running.get(name)
+    def wait(self, name: str, timeout_s: float, account: str | None = None) -> bool:
+        running = self._job(name, account)
         return running.done.wait(timeout_s) if running else True
+
+    def _job(self, name: str, account: str | None) -> _Running | None:
+        """The tuning job of that name in `account`; None: the first of that name, whatever its account."""
+        with self._lock:
+            if account is not None:
+                return self._running.get((account, name))
+            return next((r for (_, n), r in self._running.items() if n == name), None)
 
     def observe(self, training_job: str, metric: str, value: float) -> None:
         """A metric line of a running training job (TrainingCompute.on_metric): a trial's objective value
@@ -151,7 +172,7 @@ class TuningCompute:
         return int(grid_size(ranges_of(config.get("ParameterRanges") or {})))
 
     def _run(self, running: _Running) -> None:
-        record = self._records.tuning_job(running.name)
+        record = self._records.tuning_job(running.name, running.account)
         started = time.monotonic()
         try:
             self._execute(record, running)
@@ -171,16 +192,16 @@ class TuningCompute:
         if not definition:
             # TrainingJobDefinitions (several algorithms in one job) is a SageMaker feature this plane lacks.
             raise RuntimeError("the local plane runs tuning jobs with one TrainingJobDefinition")
-        self._warm_start(record, running.search)
+        self._warm_start(record, running)
         max_jobs = self._max_jobs(config)
         parallel = int(config["ResourceLimits"]["MaxParallelTrainingJobs"])
         launched = 0
         while True:
             self._refresh(record, running)
-            active = [n for n, (t, _) in running.trials.items() if not self._ended(n, t)]
+            active = [n for n, (t, _) in running.trials.items() if not self._ended(running.account, n, t)]
             if running.stop_requested:
                 for name in active:
-                    self._stop_trial(name)
+                    self._stop_trial(running.account, name)
             else:
                 while len(active) < parallel and launched < max_jobs:
                     launched += 1
@@ -191,17 +212,19 @@ class TuningCompute:
         self._refresh(record, running)
         self._finish(record, running)
 
-    def _warm_start(self, record: Any, search: Search) -> None:
+    def _warm_start(self, record: Any, running: _Running) -> None:
         """WarmStartConfig: the parents' finished trials join the study before the first trial is chosen."""
         for parent in (record.warm_start_config or {}).get("ParentHyperParameterTuningJobs") or []:
             try:
-                parent_record = self._records.tuning_job(parent["HyperParameterTuningJobName"])
+                parent_record = self._records.tuning_job(
+                    parent["HyperParameterTuningJobName"], running.account
+                )
             except KeyError:
                 continue  # the request checks name a parent that does not exist
             for found in getattr(parent_record, "trial_summaries", None) or []:
                 metric = found.get("FinalHyperParameterTuningJobObjectiveMetric")
                 if metric is not None:
-                    search.add_finished(found["TunedHyperParameters"], float(metric["Value"]))
+                    running.search.add_finished(found["TunedHyperParameters"], float(metric["Value"]))
 
     def _launch(self, record: Any, running: _Running, definition: dict[str, Any], number: int) -> str:
         study_trial = running.search.study.ask()
@@ -213,36 +236,40 @@ class TuningCompute:
             running.trials[name] = (trial, study_trial)
             self._by_trial[name] = running
         try:
-            self._jobs.create(trial_request(definition, name, tuned, running.objective["MetricName"]))
-            self._records.training_job(name).tuning_job_arn = record.arn  # DescribeTrainingJob's TuningJobArn
+            request = trial_request(definition, name, tuned, running.objective["MetricName"])
+            self._jobs.create(running.account, request)
+            self._records.training_job(
+                name, running.account
+            ).tuning_job_arn = record.arn  # DescribeTrainingJob's TuningJobArn
         except Exception as exc:
             trial.creation_failure = str(exc)
         return name
 
-    def _stop_trial(self, name: str) -> None:
+    def _stop_trial(self, account: str, name: str) -> None:
         try:
-            job = self._records.training_job(name)
+            job = self._records.training_job(name, account)
         except KeyError:
             return
         if job.training_job_status == "InProgress":
-            self._jobs.stop(name)
+            self._jobs.stop(account, name)
 
-    def _ended(self, name: str, trial: TrialRun) -> bool:
+    def _ended(self, account: str, name: str, trial: TrialRun) -> bool:
         if trial.creation_failure is not None:
             return True
-        return str(self._records.training_job(name).training_job_status) in ENDED
+        return str(self._records.training_job(name, account).training_job_status) in ENDED
 
     def _refresh(self, record: Any, running: _Running) -> None:
         """Tell the search about trials that ended, stop pruned ones, and update the record's counters,
         summaries and best training job."""
         summaries = []
         for name, (trial, study_trial) in list(running.trials.items()):
-            job = None if trial.creation_failure is not None else self._records.training_job(name)
+            failed = trial.creation_failure is not None
+            job = None if failed else self._records.training_job(name, running.account)
             pruned = trial.prune and not trial.early_stopped
             if job is not None and pruned and job.training_job_status == "InProgress":
                 trial.early_stopped = True
-                self._jobs.stop(name)
-            if not trial.told and self._ended(name, trial):
+                self._jobs.stop(running.account, name)
+            if not trial.told and self._ended(running.account, name, trial):
                 self._tell(running, trial, study_trial, job)
             summaries.append(summary(trial, job, running.name, running.objective))
         record.trial_summaries = summaries

@@ -36,8 +36,14 @@ from headrace.local.sagemaker.training import TrainingCompute
 
 class MotoSageMakerRecords:
     """SageMaker's records as moto's backends hold them, in this process (the server runs here): those of
-    `account`, and of `others` where a plane's stages live in several accounts. A record is found by name in
-    whichever account holds it: the plane's resource names carry their stage, so no two accounts share one."""
+    `account`, and of `others` where a plane's stages live in several accounts. Training, tuning and transform
+    jobs are found by (account, name): their names derive from the data and the execution, not the stage, so
+    two stages given the same data name their jobs alike, which SageMaker allows in different accounts (a
+    name is unique "within an Amazon Web Services Region in an Amazon Web Services account":
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTrainingJob.html, TrainingJobName).
+    Endpoints, their configs and models are found by name in whichever account holds it: the plane's hosting
+    names carry their stage (naming.py, `headrace-<stage>-...`), and its hosting, IAM and scaling keep
+    endpoints by name (README, "Not yet per account locally")."""
 
     def __init__(self, account: str, region: str, others: Sequence[str] = ()) -> None:
         self._account, self._region = account, region
@@ -46,8 +52,11 @@ class MotoSageMakerRecords:
     def _backend(self) -> SageMakerModelBackend:
         return sagemaker_backends[self._account][self._region]
 
-    def _holding(self, records: str, name: str) -> SageMakerModelBackend:
-        """The backend of the account whose `records` (a moto attribute) hold `name`; else the first's."""
+    def _holding(self, records: str, name: str, account: str | None = None) -> SageMakerModelBackend:
+        """The backend of the account whose `records` (a moto attribute) hold `name`; else the first's.
+        `account`: that account's backend, whatever it holds."""
+        if account is not None:
+            return sagemaker_backends[account][self._region]
         for account in self._accounts:
             backend = sagemaker_backends[account][self._region]
             if name in getattr(backend, records):
@@ -57,11 +66,11 @@ class MotoSageMakerRecords:
     def account_of(self, records: str, name: str) -> str:
         return str(self._holding(records, name).account_id)
 
-    def training_job(self, name: str) -> Any:
-        return self._holding("training_jobs", name).training_jobs[name]
+    def training_job(self, name: str, account: str | None = None) -> Any:
+        return self._holding("training_jobs", name, account).training_jobs[name]
 
-    def transform_job(self, name: str) -> Any:
-        return self._holding("transform_jobs", name).transform_jobs[name]
+    def transform_job(self, name: str, account: str | None = None) -> Any:
+        return self._holding("transform_jobs", name, account).transform_jobs[name]
 
     def endpoints(self) -> dict[str, Any]:
         endpoints: dict[str, Any] = {}
@@ -98,14 +107,14 @@ def training_installed(training: TrainingCompute) -> Iterator[None]:
         bound = signature.bind(self, *args, **kwargs)
         definitions = copy.deepcopy(bound.arguments["algorithm_specification"].get("MetricDefinitions", []))
         created = original_create(self, *args, **kwargs)
-        training.start(bound.arguments["training_job_name"], definitions)
+        training.start(bound.arguments["training_job_name"], definitions, account=self.account_id)
         return created
 
     def stop_training_job(self: SageMakerResponse) -> ActionResult:
         name = self._get_param("TrainingJobName")
         if name not in self.sagemaker_backend.training_jobs:
             raise ValidationError(message=f"Requested resource not found: training job {name}")
-        training.stop(name)
+        training.stop(name, account=self.current_account)
         return ActionResult({})
 
     setattr(state_task_factory, "state_task_service_for", service_for)  # noqa: B010

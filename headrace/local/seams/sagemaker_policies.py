@@ -43,6 +43,9 @@ def put_model_package_group_policy(response: SageMakerResponse) -> ActionResult:
 
 
 def get_model_package_group_policy(response: SageMakerResponse) -> ActionResult:
+    # A group without a policy: the common ValidationError (400), as SageMaker answers it ("Cannot find
+    # resource policy ..."); the action names no error of its own (API_GetModelPackageGroupPolicy.html,
+    # https://docs.aws.amazon.com/sagemaker/latest/APIReference/CommonErrors.html).
     group = _group(response)
     policy = getattr(group, GROUP_POLICY_ATTRIBUTE, None)
     if not policy:

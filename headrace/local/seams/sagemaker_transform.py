@@ -39,7 +39,7 @@ def transform_installed(transform: TransformCompute) -> Iterator[None]:
                 f"already exists ({arn})"
             )
         created = original_create(self, *args, **kwargs)
-        transform.start(name)
+        transform.start(name, account=self.account_id)
         return created
 
     def stop_transform_job(self: SageMakerResponse) -> ActionResult:
@@ -53,7 +53,7 @@ def transform_installed(transform: TransformCompute) -> Iterator[None]:
             raise ValidationError(
                 message=f"The request was rejected because the transform job is in status {status}."
             )
-        transform.stop(name)
+        transform.stop(name, account=self.current_account)
         return ActionResult({})
 
     SageMakerModelBackend.create_transform_job = create_transform_job  # type: ignore[method-assign]

@@ -35,8 +35,8 @@ _SORT_KEYS: Final[dict[str, Callable[[dict[str, Any]], Any]]] = {
 
 
 class MotoTuningRecords(MotoSageMakerRecords):
-    def tuning_job(self, name: str) -> Any:
-        return self._holding("hyper_parameter_tuning_jobs", name).hyper_parameter_tuning_jobs[name]
+    def tuning_job(self, name: str, account: str | None = None) -> Any:
+        return self._holding("hyper_parameter_tuning_jobs", name, account).hyper_parameter_tuning_jobs[name]
 
 
 def _not_found(name: str) -> ResourceNotFound:
@@ -67,7 +67,7 @@ def tuning_installed(tuning: TuningCompute) -> Iterator[None]:
     def create_hyper_parameter_tuning_job(self: SageMakerModelBackend, *args: Any, **kwargs: Any) -> str:
         name = signature.bind(self, *args, **kwargs).arguments["hyper_parameter_tuning_job_name"]
         arn = original_create(self, *args, **kwargs)
-        tuning.start(name)
+        tuning.start(name, account=self.account_id)
         return arn
 
     def list_training_jobs_for_hyper_parameter_tuning_job(self: SageMakerResponse) -> ActionResult:
@@ -86,7 +86,7 @@ def tuning_installed(tuning: TuningCompute) -> Iterator[None]:
         name = self._get_param("HyperParameterTuningJobName")
         if name not in self.sagemaker_backend.hyper_parameter_tuning_jobs:
             raise _not_found(name)
-        tuning.stop(name)
+        tuning.stop(name, account=self.current_account)
         return ActionResult({})
 
     SageMakerModelBackend.create_hyper_parameter_tuning_job = create_hyper_parameter_tuning_job  # type: ignore[method-assign]
