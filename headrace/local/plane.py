@@ -76,6 +76,22 @@ def accounts_enforced(accounts: dict[str, str], enforce_iam: bool) -> None:
         )
 
 
+def one_region(stages: list[str], stages_file: Path | None = None) -> None:
+    """Refuse a stage that stages.yaml deploys to another region than the one the plane serves: the plane
+    would provision it in LOCAL_REGION, and a run that crosses regions (a promotion reading another
+    region's registry, bucket and regional key) would pass here untested."""
+    from headrace.stages import load_stage
+
+    elsewhere = {stage: region for stage in stages if (region := load_stage(stage, stages_file).region)}
+    elsewhere = {stage: region for stage, region in elsewhere.items() if region != LOCAL_REGION}
+    if elsewhere:
+        listed = ", ".join(f"{stage}: {region}" for stage, region in elsewhere.items())
+        raise ValueError(
+            f"stages.yaml deploys {listed}, and the local plane serves one region, {LOCAL_REGION}: "
+            "comment out those `region:` lines for a local run (on AWS each stage deploys to its region)"
+        )
+
+
 @dataclass
 class LocalPlane:
     port: int = 0
@@ -314,6 +330,7 @@ class LocalPlane:
             Names(stage)  # its error names a bad stage
         self.accounts = {**stage_accounts(self.stages), **self.accounts}
         accounts_enforced(self.accounts, self.enforce_iam)
+        one_region(self.stages)
 
     def _synthesize(self, synthesize: Callable[[Path, str, Path | None], Path], stage: str) -> Path:
         self.progress(f"synthesizing the CDK app for stage {stage}")

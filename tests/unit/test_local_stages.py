@@ -14,7 +14,7 @@ from headrace.cli.main import app
 from headrace.cli.project import Plane
 from headrace.cli.target import STAGE_ENV, choose_stage
 from headrace.local.aws import LOCAL_ACCOUNT, PlaneCredentials
-from headrace.local.plane import accounts_enforced, parse_stages, stage_accounts
+from headrace.local.plane import accounts_enforced, one_region, parse_stages, stage_accounts
 from headrace.local.plane_info import PlaneInfo
 
 
@@ -79,6 +79,15 @@ def test_stage_accounts_read_the_stages_file_named_in_the_environment(
     path = _stages_file(tmp_path, "dev: {account: '111111111111'}\nprod: {account: '222222222222'}\n")
     monkeypatch.setenv("HEADRACE_STAGES_FILE", str(path))
     assert stage_accounts(["prod"]) == {"prod": "222222222222"}
+
+
+def test_a_stage_in_another_region_than_the_planes_is_refused_naming_it(tmp_path: Path) -> None:
+    one_region(["dev", "prod"], _stages_file(tmp_path, "dev: {region: us-east-1}\nprod: {}\n"))
+
+    with pytest.raises(
+        ValueError, match=r"prod: eu-west-1, and the local plane serves one region, us-east-1"
+    ):
+        one_region(["dev", "prod"], _stages_file(tmp_path, "dev: {}\nprod: {region: eu-west-1}\n"))
 
 
 def test_stages_in_two_accounts_are_refused_when_iam_is_not_enforced() -> None:
