@@ -2,10 +2,11 @@
 starts training exactly once, or a quarantined copy with a machine-readable reason.
 
 Modules, one per noun: `events` (the S3 notification), `routing` (key -> model), `reading` (bytes ->
-cells), `validation` and `problems` (the rules), `table` (the validated columns), `dataset` (the version's
-statistics; the version itself is headrace.ledger's), `quarantine`, `ports` (what the flow needs) with `aws`
-(boto3/Powertools adapters), `settings` (the function's environment) and `service` (the flow itself, which
-records in headrace.ledger).
+cells: the format, and CSV's header and structure) with `csv_tokens` (CSV records), `csv_columns` (their
+typed cells), `parquet` and `cells` (what they give), `validation` and `problems` (the rules), `table` (the
+validated columns), `dataset` (the version's statistics; the version itself is headrace.ledger's),
+`quarantine`, `ports` (what the flow needs) with `aws` (boto3/Powertools adapters), `settings` (the
+function's environment) and `service` (the flow itself, which records in headrace.ledger).
 """
 
 from typing import TYPE_CHECKING

@@ -16,18 +16,10 @@ import numpy as np
 import numpy.typing as npt
 
 from headrace.config import Column, ColumnType, DataSchema
+from headrace.ingest.cells import Cells, Numbers, Parsed
+from headrace.ingest.parquet import parse_parquet
 from headrace.ingest.problems import SAMPLE_SIZE, Problem, Rule, clip, sample_values
-from headrace.ingest.reading import (
-    EXTENSIONS,
-    Cells,
-    Numbers,
-    Parsed,
-    ReadFailure,
-    binary_signature,
-    format_for,
-    parse_csv,
-    parse_parquet,
-)
+from headrace.ingest.reading import EXTENSIONS, ReadFailure, binary_signature, format_for, parse_csv
 from headrace.ingest.table import Array, Table
 from headrace.ledger import FileFormat
 

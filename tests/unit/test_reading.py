@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from headrace.config import Column, ColumnType, DataSchema
-from headrace.ingest import reading
+from headrace.ingest import csv_tokens
 from headrace.ingest.problems import Problem, Rule
 from headrace.ingest.reading import parse_csv
 from headrace.ingest.validation import inspect
@@ -145,8 +145,8 @@ def test_a_file_read_in_small_chunks_reads_the_same(monkeypatch: pytest.MonkeyPa
     quoted = data.replace(b"north", b'"north"')
     whole = [problems(data), problems(quoted)]
 
-    monkeypatch.setattr(reading, "BLOCK_CHARS", 100)
-    monkeypatch.setattr(reading, "BLOCK_RECORDS", 7)
+    monkeypatch.setattr(csv_tokens, "BLOCK_CHARS", 100)
+    monkeypatch.setattr(csv_tokens, "BLOCK_RECORDS", 7)
 
     assert [problems(data), problems(quoted)] == whole
     assert [(p.rule, p.column) for p in whole[0]] == [
@@ -159,7 +159,7 @@ def test_a_file_read_in_small_chunks_reads_the_same(monkeypatch: pytest.MonkeyPa
 
 
 def test_ragged_rows_are_counted_across_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(reading, "BLOCK_CHARS", 30)
+    monkeypatch.setattr(csv_tokens, "BLOCK_CHARS", 30)
     rows = "\n".join("1,1,true,north" if i % 50 else "1,1,true" for i in range(1, 400))
 
     found = problems(f"x,n,flag,region\n{rows}\n".encode())
