@@ -33,7 +33,6 @@ from headrace.text_numbers import number
 # The words pandas' reader types as booleans (any case, nothing around them): a column of only these is
 # boolean, and a numeric column of only these holds 1/0.
 _LITERALS = {"true": 1.0, "false": 0.0}
-# Infinity as pandas reads it; with blanks around it, or an overflowing number like 1e400, it is text.
 
 
 def _plain_numbers(cells: Sequence[str], integers: bool, plain: bool) -> Floats | None:

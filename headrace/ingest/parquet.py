@@ -1,6 +1,6 @@
-"""Parquet files: their columns as cells for the validator (`parse_parquet`), or as a pandas frame
-(`read_parquet`). pyarrow and pandas are imported inside the functions, so only Parquet files pay for them
-and the ingest function's init imports neither."""
+"""Parquet files: their columns as cells for the validator (`parse_parquet`). pyarrow is imported inside
+the functions, so only Parquet files pay for it and the ingest function's init imports neither it nor
+pandas (which pyarrow imports as it converts)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from headrace.ingest.reading import PARQUET_MAGIC, PARQUET_MIN_BYTES, ReadFailur
 from headrace.text_numbers import number
 
 if TYPE_CHECKING:
-    import pandas as pd
     import pyarrow as pa
 
 
@@ -113,16 +112,3 @@ class _ArrowShown:
         if types.is_timestamp(taken.type) and taken.type.unit == "ns":
             taken = taken.cast(pa.timestamp("us", taken.type.tz), safe=False)  # datetime, as pandas shows it
         return list(taken.to_pylist())
-
-
-def read_parquet(data: bytes) -> pd.DataFrame:
-    """A Parquet dataset as a pandas frame, for the trainer's splits (ingest reads with `parse_parquet`);
-    raises ReadFailure for a truncated or invalid file."""
-    import pandas as pd
-
-    frame: pd.DataFrame = _parquet_table(data).to_pandas()
-    # Dictionary-encoded columns arrive as pandas Categoricals; the trainer wants plain values.
-    for position, dtype in enumerate(frame.dtypes):
-        if isinstance(dtype, pd.CategoricalDtype):
-            frame.isetitem(position, frame.iloc[:, position].astype(object).to_numpy())
-    return frame
