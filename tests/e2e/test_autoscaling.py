@@ -142,11 +142,19 @@ def test_traffic_scales_the_variant_out_and_in_and_a_canary_during_it_loses_no_c
         _drop(plane, MODEL, seed=502)
         registered_during: list[bool] = []
 
-        def rolled_out() -> bool | None:
+        def updating() -> bool:
             described = sagemaker.describe_endpoint(EndpointName=ENDPOINT)
             seen.extend(v.get("CurrentInstanceCount", 0) for v in described["ProductionVariants"])
-            if described["EndpointStatus"] == "Updating" and described.get("PendingDeploymentSummary"):
-                registered_during.append(_registered(plane) is not None)
+            pending = bool(described.get("PendingDeploymentSummary"))
+            return described["EndpointStatus"] == "Updating" and pending
+
+        def rolled_out() -> bool | None:
+            # A registration read counts only between two reads of the update in progress: read after one
+            # alone, it may see the target the workflow registers again once the update has ended.
+            if updating():
+                registered = _registered(plane) is not None
+                if updating():
+                    registered_during.append(registered)
             executions = _deploy_executions(plane, MODEL)
             return True if len(executions) >= 2 and executions[0]["status"] != "RUNNING" else None
 
