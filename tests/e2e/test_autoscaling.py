@@ -168,17 +168,16 @@ def test_traffic_scales_the_variant_out_and_in_and_a_canary_during_it_loses_no_c
         assert _registered(plane) is not None, "the new fleet was not registered again"
         # The new fleet starts at instance_count (1) and, registered again, scales out with the traffic.
         _scaled_to(plane, 3, seen)
-        stopped_at = time.monotonic()
     assert caller.errors == [], caller.errors[:5]
     assert len(caller.answers) > 100
     assert max(seen) == 3, f"the variant went past its max: {max(seen)}"
 
     # Idle: back to the minimum, once the scale-in cooldown since the last scale-out passed.
     _scaled_to(plane, 1, seen, timeout_s=60)
-    assert time.monotonic() - stopped_at >= SCALE_IN_COOLDOWN_S - 1  # less the evaluator's second
     assert wait_for(lambda: _serve_processes(plane) == 1 or None, "the retired processes to exit", 30)
     # Newest first: the scale-ins since the last scale-out to 3 (one step or several, as the window's rate
-    # falls), each a cooldown after the activity before it, down to 1.
+    # falls), each a cooldown after the activity before it, down to 1. The activities' own start times, not
+    # when this test saw the counts: polling saw the scale-out to 3 up to seconds late on a loaded machine.
     activities = _activities(plane)
     assert {a["StatusCode"] for a in activities} == {"Successful"}
     last_out = next(i for i, a in enumerate(activities) if a["Description"].endswith(" to 3."))
